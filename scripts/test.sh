@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs, starts what it uses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL backs the store and server tests; start the local cluster if it is down.
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+fi
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
+
+# Doc tests (nextest does not run them), then every unit and integration test.
+cargo test --workspace --doc --quiet
+cargo nextest run --workspace --no-fail-fast
