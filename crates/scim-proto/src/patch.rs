@@ -188,16 +188,19 @@ pub fn apply_patch(
         return Err(ScimError::invalid_syntax("resource is not an object"));
     }
     for (i, op) in ops.iter().enumerate() {
-        apply_one(view, &mut doc, op).map_err(|e| ScimError {
-            detail: format!("operation {} ({}): {}", i + 1, op.kind.as_str(), e.detail),
-            ..e
-        })?;
+        apply_one(view, &mut doc, op)
+            .and_then(|()| {
+                check_required(view, &doc, |name| {
+                    ScimError::mutability(format!(
+                        "attribute '{name}' is required and cannot be removed"
+                    ))
+                })
+            })
+            .map_err(|e| ScimError {
+                detail: format!("operation {} ({}): {}", i + 1, op.kind.as_str(), e.detail),
+                ..e
+            })?;
     }
-    check_required(view, &doc, |name| {
-        ScimError::mutability(format!(
-            "attribute '{name}' is required and cannot be removed"
-        ))
-    })?;
     refresh_schemas(view, &mut doc);
     Ok(doc)
 }

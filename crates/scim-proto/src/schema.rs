@@ -256,6 +256,11 @@ impl<'a> ResolvedAttr<'a> {
 pub fn common_attributes() -> Vec<AttributeDef> {
     use Mutability::*;
     vec![
+        // Not an attribute in RFC 7643 §3, but RFC 7644 §3.4.2.2 filters on it.
+        AttributeDef::reference("schemas", &["uri"])
+            .multi()
+            .mutability(ReadOnly)
+            .returned(Returned::Always),
         AttributeDef::string("id")
             .case_exact()
             .mutability(ReadOnly)
