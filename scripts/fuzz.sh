@@ -11,7 +11,7 @@ mkdir -p logs
 for t in $(cargo fuzz list); do
   mkdir -p "corpus/$t"
   log="logs/$t.log"
-  if cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -max_len=4096 \
+  if cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- -max_total_time="$secs" -max_len=4096 \
        -print_final_stats=1 >"$log" 2>&1; then
     runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
     rss=$(grep -E '^stat::peak_rss_mb' "$log" | awk '{print $2}')

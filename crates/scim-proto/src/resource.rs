@@ -127,9 +127,11 @@ fn normalize_complex(def: &AttributeDef, v: Value, path: &str) -> ScimResult<Opt
             continue;
         }
         let sub_path = format!("{path}.{}", sub.name);
-        // `value` of a reference-like complex attribute may be sent as a number.
+        // The `value` of a reference (members, manager: complex with a `$ref`) is an id,
+        // which some clients send as a number.
+        let is_reference = def.sub_attribute("$ref").is_some();
         let sv = match (sub.name.as_str(), sv) {
-            ("value", Value::Number(n)) if sub.kind == AttributeType::String => {
+            ("value", Value::Number(n)) if is_reference && sub.kind == AttributeType::String => {
                 Value::String(n.to_string())
             }
             (_, sv) => sv,

@@ -1,4 +1,5 @@
 //! Integration tests of scim-proto: RFC examples and real-client corpora, table-driven.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod clients;
 mod filter_eval;
