@@ -1,6 +1,310 @@
-//! # scim-store
+//! # scim-store: the scimd Store on SQLite and PostgreSQL
 //!
-//! Storage layer: the Store trait for SQLite and PostgreSQL, migrations, filter-to-SQL.
+//! One implementation, [`SqlStore`], over sqlx's `Any` driver: the SQL is written once with
+//! `$n` placeholders, which both SQLite and PostgreSQL accept, and the few differences
+//! (row locks, migrations' column types) are chosen by [`Dialect`].
 //!
-//! This crate is a placeholder in the workspace layout (see `docs/architecture.md`); its
-//! implementation is tracked by the server issue and lands with it.
+//! - SQLite runs in WAL mode with `synchronous=NORMAL`: an acknowledged write survives a
+//!   process kill. Writes are serialised in-process (SQLite has one writer), reads run
+//!   concurrently. One scimd process per SQLite file.
+//! - PostgreSQL: read-modify-writes lock the row (`FOR UPDATE`); migrations take an advisory
+//!   lock so several nodes can start at once.
+//! - Uniqueness is enforced by unique indexes on lower-cased names; a violation is
+//!   `409 uniqueness`, never a 500.
+//! - Group membership lives in `group_members` rows keyed by (group, member): adding one
+//!   member is one insert whatever the group's size, and concurrent PATCHes cannot lose one.
+
+mod error;
+mod resources;
+pub mod sql_filter;
+mod tokens;
+
+pub use error::StoreError;
+
+use async_trait::async_trait;
+use scim_core::store::Modifier;
+use scim_core::{
+    CoreResult, Query, QueryResult, ResourceKind, Store, StoredResource, Tenant, TokenRecord, Write,
+};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// SQLite has a single writer: write transactions queue here instead of failing busy.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// Splits a migration file into statements (no semicolons inside our statements).
+fn statements(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(';').map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl SqlStore {
+    /// Connects to `sqlite://path` or `postgres://…`. For SQLite the file is created if missing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Config(format!(
+                "unsupported database URL '{url}': use sqlite://path or postgres://…"
+            )));
+        };
+        let url = match dialect {
+            Dialect::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let opts = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                             PRAGMA case_sensitive_like = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        Ok(Self {
+            pool,
+            dialect,
+            write_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Serialises writers on SQLite; a no-op guard on PostgreSQL.
+    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.dialect {
+            Dialect::Sqlite => Some(self.write_lock.lock().await),
+            Dialect::Postgres => None,
+        }
+    }
+
+    /// `FOR UPDATE` where the backend has row locks.
+    fn for_update(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn run_migrations(&self) -> Result<(), StoreError> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            // Several nodes may start together: one migrates, the others wait.
+            tx.execute("SELECT pg_advisory_xact_lock(7253001)").await?;
+        }
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS scimd_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM scimd_migrations")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?;
+        let all = match self.dialect {
+            Dialect::Sqlite => SQLITE_MIGRATIONS,
+            Dialect::Postgres => POSTGRES_MIGRATIONS,
+        };
+        for (version, sql) in all {
+            if applied.contains(version) {
+                continue;
+            }
+            for stmt in statements(sql) {
+                tx.execute(stmt).await?;
+            }
+            sqlx::query("INSERT INTO scimd_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(scim_core::now_micros())
+                .execute(&mut *tx)
+                .await?;
+            tracing::info!(version, "applied migration");
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn tenant_from(row: &sqlx::any::AnyRow) -> Result<Tenant, sqlx::Error> {
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn migrate(&self) -> CoreResult<()> {
+        Ok(self.run_migrations().await?)
+    }
+
+    async fn create_tenant(&self, slug: &str, name: &str, now: i64) -> CoreResult<Tenant> {
+        scim_core::tenant::validate_slug(slug)?;
+        let _g = self.write_guard().await;
+        let row = sqlx::query(
+            "INSERT INTO tenants (slug, name, created_at) VALUES ($1, $2, $3) RETURNING id, slug, name, created_at",
+        )
+        .bind(slug)
+        .bind(name)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| StoreError::from(e).unique_as(format!("tenant '{slug}' already exists")))?;
+        Ok(tenant_from(&row).map_err(StoreError::from)?)
+    }
+
+    async fn tenant(&self, slug: &str) -> CoreResult<Option<Tenant>> {
+        let row = sqlx::query("SELECT id, slug, name, created_at FROM tenants WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(row
+            .map(|r| tenant_from(&r))
+            .transpose()
+            .map_err(StoreError::from)?)
+    }
+
+    async fn tenants(&self) -> CoreResult<Vec<Tenant>> {
+        let rows = sqlx::query("SELECT id, slug, name, created_at FROM tenants ORDER BY slug")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(rows
+            .iter()
+            .map(tenant_from)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)?)
+    }
+
+    async fn delete_tenant(&self, slug: &str) -> CoreResult<bool> {
+        let _g = self.write_guard().await;
+        let r = sqlx::query("DELETE FROM tenants WHERE slug = $1")
+            .bind(slug)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> CoreResult<()> {
+        Ok(self.insert_token_row(token).await?)
+    }
+    async fn token_by_hash(&self, hash: &str) -> CoreResult<Option<TokenRecord>> {
+        Ok(self.token_row_by_hash(hash).await?)
+    }
+    async fn tokens(&self, tenant_id: i64) -> CoreResult<Vec<TokenRecord>> {
+        Ok(self.token_rows(tenant_id).await?)
+    }
+    async fn revoke_token(&self, tenant_id: i64, id: &str, now: i64) -> CoreResult<bool> {
+        Ok(self.revoke_token_row(tenant_id, id, now).await?)
+    }
+    async fn rotate_token(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        new_hash: &str,
+        new_prefix: &str,
+        grace_until: i64,
+    ) -> CoreResult<bool> {
+        Ok(self
+            .rotate_token_row(tenant_id, id, new_hash, new_prefix, grace_until)
+            .await?)
+    }
+    async fn touch_token(&self, id: &str, now: i64) -> CoreResult<()> {
+        Ok(self.touch_token_row(id, now).await?)
+    }
+
+    async fn create(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        write: &Write,
+        now: i64,
+    ) -> CoreResult<StoredResource> {
+        self.create_resource(tenant_id, kind, id, write, now).await
+    }
+    async fn get(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        with_members: bool,
+    ) -> CoreResult<Option<StoredResource>> {
+        Ok(self.get_resource(tenant_id, kind, id, with_members).await?)
+    }
+    async fn modify(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        with_members: bool,
+        modifier: Modifier<'_>,
+        now: i64,
+    ) -> CoreResult<Option<StoredResource>> {
+        self.modify_resource(tenant_id, kind, id, with_members, modifier, now)
+            .await
+    }
+    async fn delete(&self, tenant_id: i64, kind: ResourceKind, id: &str) -> CoreResult<bool> {
+        Ok(self.delete_resource(tenant_id, kind, id).await?)
+    }
+    async fn query(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        q: &Query,
+    ) -> CoreResult<QueryResult> {
+        self.query_resources(tenant_id, kind, q).await
+    }
+    async fn groups_of(
+        &self,
+        tenant_id: i64,
+        member_ids: &[String],
+    ) -> CoreResult<HashMap<String, Vec<(String, String)>>> {
+        Ok(self.groups_of_members(tenant_id, member_ids).await?)
+    }
+}

@@ -1,10 +1,18 @@
-//! The scimd binary: command-line interface and wiring.
+//! The scimd binary: command-line interface, configuration and wiring.
 //!
-//! Today it offers the protocol tools that exist (`filter` to parse and pretty-print a SCIM
-//! filter); `serve` reports that the server is not built yet.
+//! Settings come from (highest first) command-line flags, `SCIMD_*` environment variables,
+//! a TOML config file (`--config`/`SCIMD_CONFIG`), then defaults. Human-readable output by
+//! default, `--json` for scripts.
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+mod config;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use config::Settings;
+use scim_core::{Store, TokenScopes, now_micros, token};
+use scim_store::SqlStore;
+use serde_json::json;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -13,14 +21,37 @@ use clap::{Parser, Subcommand};
     about = "A self-hosted SCIM 2.0 service provider"
 )]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// TOML config file (keys: database_url, listen, public_url, max_body_bytes).
+    #[arg(long, env = "SCIMD_CONFIG", global = true)]
+    pub config: Option<std::path::PathBuf>,
+    /// sqlite://path or postgres://… [default: sqlite://./data/scimd.db]
+    #[arg(long, env = "SCIMD_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run the SCIM server (not built yet).
-    Serve,
+    /// Run the SCIM server.
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Parse a SCIM filter and print its canonical form, or the invalidFilter error.
     Filter {
         /// The filter, e.g. 'userName eq "bjensen"'.
@@ -28,23 +59,352 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve => {
-            eprintln!(
-                "scimd serve: not yet. The SCIM server is being built (see README, 'Status'); \
-                 the protocol library scim-proto is available today."
-            );
-            std::process::exit(2);
-        }
-        Command::Filter { expr } => match scim_proto::filter::parse(&expr) {
+#[derive(Args, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "SCIMD_LISTEN")]
+    pub listen: Option<String>,
+    /// URL clients reach scimd at, used in meta.location and printed URLs
+    /// [default: http://{listen}]
+    #[arg(long, env = "SCIMD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TenantCmd {
+    /// Create a tenant.
+    Create {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tenants.
+    List,
+    /// Delete a tenant and everything in it.
+    Delete {
+        slug: String,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token; its secret is printed once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// users:rw, groups:r, bulk:rw … (repeatable)
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// e.g. 90d, 12h; default: never expires
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List a tenant's tokens (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a token (effective on every node within seconds).
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+    /// Issue a new secret; the old one keeps working for the grace period.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        /// How long the old secret stays valid [default: 24h]
+        #[arg(long, default_value = "24h")]
+        grace: String,
+    },
+}
+
+async fn open_store(settings: &Settings) -> Result<Arc<SqlStore>> {
+    settings.prepare_sqlite_dir()?;
+    let store = SqlStore::connect(&settings.database_url, settings.max_connections())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                settings.redacted_database_url()
+            )
+        })?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(Arc::new(store))
+}
+
+async fn tenant_id(store: &SqlStore, slug: &str) -> Result<i64> {
+    match store.tenant(slug).await? {
+        Some(t) => Ok(t.id),
+        None => bail!("tenant '{slug}' does not exist (scimd tenant list)"),
+    }
+}
+
+fn print_token_secret(json_out: bool, issued: &token::IssuedToken, scim_url: &str) {
+    if json_out {
+        println!(
+            "{}",
+            json!({"id": issued.record.id, "name": issued.record.name, "secret": issued.secret,
+                   "scopes": issued.record.scopes.to_string(), "scim_url": scim_url})
+        );
+    } else {
+        println!(
+            "Token '{}' created (id {}).",
+            issued.record.name, issued.record.id
+        );
+        println!("Scopes:   {}", issued.record.scopes);
+        println!("SCIM URL: {scim_url}");
+        println!("Secret:   {}", issued.secret);
+        println!("Copy the secret now: it is stored only as a hash and cannot be shown again.");
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let json_out = cli.global.json;
+    if let Command::Filter { expr } = &cli.command {
+        match scim_proto::filter::parse(expr) {
             Ok(f) => println!("{f}"),
             Err(e) => {
                 println!("{}", serde_json::to_string_pretty(&e.to_body())?);
                 std::process::exit(1);
             }
-        },
+        }
+        return Ok(());
+    }
+    let serve_args = match &cli.command {
+        Command::Serve(a) => a.clone(),
+        _ => ServeArgs::default(),
+    };
+    let settings = Settings::resolve(&cli.global, &serve_args)?;
+    let store = open_store(&settings).await?;
+    let now = now_micros();
+    match cli.command {
+        Command::Filter { .. } => {}
+        Command::Migrate => println!(
+            "database schema is up to date ({})",
+            settings.redacted_database_url()
+        ),
+        Command::Serve(_) => serve(settings, store).await?,
+        Command::Tenant(TenantCmd::Create { slug, name }) => {
+            let t = store
+                .create_tenant(&slug, name.as_deref().unwrap_or(&slug), now)
+                .await?;
+            let url = scim_server::tenant_scim_url(&settings.public_url, &t.slug);
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"id": t.id, "slug": t.slug, "name": t.name, "scim_url": url})
+                );
+            } else {
+                println!("Tenant '{}' created. SCIM URL: {url}", t.slug);
+                println!(
+                    "Create a token: scimd token create --tenant {} --name <name> --scope users:rw --scope groups:rw",
+                    t.slug
+                );
+            }
+        }
+        Command::Tenant(TenantCmd::List) => {
+            let ts = store.tenants().await?;
+            if json_out {
+                println!("{}", serde_json::to_string(&ts)?);
+            } else {
+                for t in ts {
+                    println!(
+                        "{}\t{}\t{}",
+                        t.slug,
+                        t.name,
+                        scim_server::tenant_scim_url(&settings.public_url, &t.slug)
+                    );
+                }
+            }
+        }
+        Command::Tenant(TenantCmd::Delete { slug, yes }) => {
+            if !yes {
+                bail!(
+                    "deleting tenant '{slug}' removes all its users, groups and tokens; add --yes to confirm"
+                );
+            }
+            if !store.delete_tenant(&slug).await? {
+                bail!("tenant '{slug}' does not exist");
+            }
+            println!("tenant '{slug}' deleted");
+        }
+        Command::Token(TokenCmd::Create {
+            tenant,
+            name,
+            scopes,
+            expires_in,
+        }) => {
+            let tid = tenant_id(&store, &tenant).await?;
+            let scopes = TokenScopes::parse_list(&scopes)?;
+            let expires_at = expires_in
+                .as_deref()
+                .map(token::parse_duration)
+                .transpose()?
+                .map(|s| now + s * 1_000_000);
+            let issued = token::issue(tid, &name, scopes, expires_at, now)?;
+            store.insert_token(&issued.record).await?;
+            print_token_secret(
+                json_out,
+                &issued,
+                &scim_server::tenant_scim_url(&settings.public_url, &tenant),
+            );
+        }
+        Command::Token(TokenCmd::List { tenant }) => {
+            let tid = tenant_id(&store, &tenant).await?;
+            let tokens = store.tokens(tid).await?;
+            if json_out {
+                println!("{}", serde_json::to_string(&tokens)?);
+            } else {
+                println!("ID\tNAME\tPREFIX\tSCOPES\tCREATED\tLAST USED\tEXPIRES\tSTATUS");
+                for t in tokens {
+                    let status = if t.revoked_at.is_some() {
+                        "revoked"
+                    } else if t.expires_at.is_some_and(|e| e <= now) {
+                        "expired"
+                    } else {
+                        "active"
+                    };
+                    let fmt = |v: Option<i64>| {
+                        v.map(scim_core::format_micros)
+                            .unwrap_or_else(|| "-".into())
+                    };
+                    println!(
+                        "{}\t{}\t{}…\t{}\t{}\t{}\t{}\t{status}",
+                        t.id,
+                        t.name,
+                        t.prefix,
+                        t.scopes,
+                        scim_core::format_micros(t.created_at),
+                        fmt(t.last_used_at),
+                        fmt(t.expires_at)
+                    );
+                }
+            }
+        }
+        Command::Token(TokenCmd::Revoke { tenant, id }) => {
+            let tid = tenant_id(&store, &tenant).await?;
+            if !store.revoke_token(tid, &id, now).await? {
+                bail!("token '{id}' does not exist in tenant '{tenant}'");
+            }
+            println!(
+                "token {id} revoked; every node rejects it within {} s",
+                scim_server::auth::TOKEN_CACHE_TTL.as_secs()
+            );
+        }
+        Command::Token(TokenCmd::Rotate { tenant, id, grace }) => {
+            let tid = tenant_id(&store, &tenant).await?;
+            let grace_secs = token::parse_duration(&grace)?;
+            let (secret, hash, prefix) = token::generate_secret();
+            if !store
+                .rotate_token(tid, &id, &hash, &prefix, now + grace_secs * 1_000_000)
+                .await?
+            {
+                bail!("token '{id}' does not exist in tenant '{tenant}' or is revoked");
+            }
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"id": id, "secret": secret, "previous_valid_for_seconds": grace_secs})
+                );
+            } else {
+                println!("Token {id} rotated. New secret: {secret}");
+                println!(
+                    "The previous secret keeps working for {grace}. Paste the new one into your identity provider."
+                );
+            }
+        }
     }
     Ok(())
+}
+
+async fn serve(settings: Settings, store: Arc<SqlStore>) -> Result<()> {
+    let now = now_micros();
+    if store.tenants().await?.is_empty() {
+        let t = store
+            .create_tenant("default", "Default tenant", now)
+            .await?;
+        let issued = token::issue(t.id, "bootstrap", TokenScopes::all(), None, now)?;
+        store.insert_token(&issued.record).await?;
+        println!(
+            "First start: created tenant 'default' and a bootstrap token (all scopes, read+write)."
+        );
+        print_token_secret(
+            false,
+            &issued,
+            &scim_server::tenant_scim_url(&settings.public_url, "default"),
+        );
+        println!();
+    }
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    for t in store.tenants().await? {
+        println!(
+            "SCIM base URL ({}): {}",
+            t.slug,
+            scim_server::tenant_scim_url(&settings.public_url, &t.slug)
+        );
+    }
+    println!(
+        "New token:  scimd token create --tenant default --name <idp> --scope users:rw --scope groups:rw"
+    );
+    println!(
+        "Listening on http://{} (database {})",
+        settings.listen,
+        settings.redacted_database_url()
+    );
+    let config = scim_server::ServerConfig {
+        public_url: settings.public_url.clone(),
+        max_body_bytes: settings.max_body_bytes,
+        ..Default::default()
+    };
+    let state = Arc::new(scim_server::AppState::new(store.clone(), config));
+    axum::serve(listener, scim_server::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    store.close().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    run(Cli::parse()).await
 }

@@ -1,0 +1,621 @@
+//! The resource service: SCIM create / read / replace / patch / delete / list for Users and
+//! Groups, on top of `scim-proto` (what a request means) and a [`Store`] (making it durable).
+//!
+//! Group membership never goes through the JSON body: member operations in a PATCH or PUT are
+//! turned into [`MemberOp`]s the store applies as row inserts and deletes, in the same
+//! transaction as the rest of the change.
+
+use crate::error::{CoreError, CoreResult};
+use crate::resource::{IndexedFields, Member, MemberOp, ResourceKind, StoredResource, Write};
+use crate::store::{Query, QueryResult, Store};
+use crate::tenant::Tenant;
+use scim_proto::patch::{PatchOp, PatchOpKind, PatchRequest, apply_patch};
+use scim_proto::resource::{check_immutable, find_key, normalize_attribute, parse_resource};
+use scim_proto::{
+    AttrPath, CompValue, CompareOp, FilterExpr, FilterLimits, Projection, ResourceView,
+    SchemaRegistry, ScimError, filter, urn,
+};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+static DEFAULT_REGISTRY: LazyLock<SchemaRegistry> = LazyLock::new(SchemaRegistry::new);
+
+/// The standard registry (User + EnterpriseUser, Group).
+pub fn default_registry() -> &'static SchemaRegistry {
+    &DEFAULT_REGISTRY
+}
+
+/// The schema view of a resource kind in the standard registry.
+pub fn view_of(kind: ResourceKind) -> ResourceView<'static> {
+    match DEFAULT_REGISTRY.view(kind.as_str()) {
+        Ok(v) => v,
+        // The default registry always has both resource types; keep the lint-free fallback.
+        Err(_) => ResourceView {
+            resource_type: &DEFAULT_REGISTRY.resource_types()[0],
+            core: &DEFAULT_REGISTRY.schemas()[0],
+            extensions: Vec::new(),
+            common: DEFAULT_REGISTRY.common_attributes(),
+        },
+    }
+}
+
+/// Whether a member matches a `members[...]` value filter.
+pub fn member_matches(filter: &FilterExpr, m: &Member) -> bool {
+    let view = view_of(ResourceKind::Group);
+    let Some(def) = view.core_attribute("members") else {
+        return false;
+    };
+    let mut o = Map::new();
+    o.insert("value".into(), Value::String(m.value.clone()));
+    o.insert("type".into(), Value::String(m.kind.as_str().into()));
+    if let Some(d) = &m.display {
+        o.insert("display".into(), Value::String(d.clone()));
+    }
+    filter.matches_element(&view, def, &Value::Object(o))
+}
+
+/// Evaluates a validated filter against a stored resource (the in-memory fallback).
+pub fn resource_matches(filter: &FilterExpr, r: &StoredResource) -> bool {
+    filter.matches(&view_of(r.kind), &r.to_scim(""))
+}
+
+/// Operational limits, advertised in ServiceProviderConfig where SCIM advertises them.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_results: u64,
+    pub default_count: u64,
+    pub max_patch_operations: usize,
+    pub filter: FilterLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_results: 1000,
+            default_count: 100,
+            max_patch_operations: 1000,
+            filter: FilterLimits::default(),
+        }
+    }
+}
+
+/// A list or search request as received (query string or SearchRequest body).
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub filter: Option<String>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub start_index: Option<i64>,
+    pub count: Option<i64>,
+    pub cursor: Option<String>,
+    pub projection: Projection,
+}
+
+pub struct ResourceService {
+    store: Arc<dyn Store>,
+    pub limits: Limits,
+}
+
+/// `If-Match` (RFC 7644 §3.14, RFC 7232 §3.1): `*` or a list of (weak) ETags.
+pub fn if_match_ok(header: Option<&str>, current: &StoredResource) -> bool {
+    let Some(h) = header else { return true };
+    let want = current.version.to_string();
+    h.split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want)
+}
+
+fn precondition(header: Option<&str>, current: &StoredResource) -> CoreResult<()> {
+    if if_match_ok(header, current) {
+        Ok(())
+    } else {
+        Err(ScimError::precondition_failed(format!(
+            "the resource has changed: its version is {}, If-Match asked for {}",
+            current.etag(),
+            header.unwrap_or_default()
+        ))
+        .into())
+    }
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> CoreError {
+    ScimError::not_found(format!("{} '{id}' not found", kind.as_str())).into()
+}
+
+/// Member ids from a `members` value (objects, bare strings, one object).
+fn member_ids(value: Option<&Value>) -> CoreResult<Vec<String>> {
+    let view = view_of(ResourceKind::Group);
+    let Some(def) = view.core_attribute("members") else {
+        return Ok(Vec::new());
+    };
+    let Some(v) = value else {
+        return Ok(Vec::new());
+    };
+    let normalized = normalize_attribute(def, v.clone(), "members")?;
+    let mut ids = Vec::new();
+    for item in normalized
+        .as_ref()
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match item.get("value").and_then(Value::as_str) {
+            Some(id) => ids.push(id.to_string()),
+            None => {
+                return Err(ScimError::invalid_value(
+                    "every member needs a 'value' (the member's id)",
+                )
+                .into());
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// `value eq "a" or value eq "b"`: the ids, when the filter is exactly that.
+fn value_eq_ids(f: &FilterExpr) -> Option<Vec<String>> {
+    match f {
+        FilterExpr::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::Str(s),
+        } if path.urn.is_none()
+            && path.sub.is_none()
+            && path.name.eq_ignore_ascii_case("value") =>
+        {
+            Some(vec![s.clone()])
+        }
+        FilterExpr::Or(a, b) => {
+            let mut v = value_eq_ids(a)?;
+            v.extend(value_eq_ids(b)?);
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
+fn is_members_path(p: &AttrPath) -> bool {
+    p.name.eq_ignore_ascii_case("members")
+        && p.urn
+            .as_deref()
+            .is_none_or(|u| u.eq_ignore_ascii_case(urn::GROUP))
+}
+
+/// Splits a group PATCH into the operations on the JSON body and the membership operations.
+fn split_group_patch(ops: &[PatchOp]) -> CoreResult<(Vec<PatchOp>, Vec<MemberOp>)> {
+    let view = view_of(ResourceKind::Group);
+    let mut body_ops = Vec::new();
+    let mut member_ops = Vec::new();
+    let members_for =
+        |kind: PatchOpKind, value: Option<&Value>, out: &mut Vec<MemberOp>| -> CoreResult<()> {
+            match kind {
+                PatchOpKind::Add => {
+                    if value.is_none() {
+                        return Err(
+                            ScimError::invalid_syntax("'add' of members requires a value").into(),
+                        );
+                    }
+                    out.push(MemberOp::Add(member_ids(value)?));
+                }
+                PatchOpKind::Replace => {
+                    let ids = member_ids(value)?;
+                    out.push(MemberOp::Clear);
+                    out.push(MemberOp::Add(ids));
+                }
+                PatchOpKind::Remove => match value {
+                    Some(v) if !v.is_null() => out.push(MemberOp::Remove(member_ids(Some(v))?)),
+                    _ => out.push(MemberOp::Clear),
+                },
+            }
+            Ok(())
+        };
+    for (i, op) in ops.iter().enumerate() {
+        let at = |e: CoreError| match e {
+            CoreError::Scim(s) => CoreError::Scim(ScimError {
+                detail: format!("operation {} ({}): {}", i + 1, op.kind.as_str(), s.detail),
+                ..s
+            }),
+            other => other,
+        };
+        match (&op.path, &op.raw_path) {
+            (None, None) if op.kind != PatchOpKind::Remove => {
+                let Some(Value::Object(obj)) = &op.value else {
+                    body_ops.push(op.clone());
+                    continue;
+                };
+                let mut rest = obj.clone();
+                if let Some(k) = find_key(obj, "members") {
+                    let v = rest.remove(&k);
+                    members_for(op.kind, v.as_ref(), &mut member_ops).map_err(at)?;
+                }
+                if !rest.is_empty() {
+                    body_ops.push(PatchOp {
+                        value: Some(Value::Object(rest)),
+                        ..op.clone()
+                    });
+                }
+            }
+            (Some(p), _) if is_members_path(&p.attr) => {
+                if p.attr.sub.is_some() {
+                    return Err(at(ScimError::mutability(
+                        "member sub-attributes are immutable: remove the member and add it again",
+                    )
+                    .into()));
+                }
+                match &p.filter {
+                    None => members_for(op.kind, op.value.as_ref(), &mut member_ops).map_err(at)?,
+                    Some(f) => {
+                        if op.kind != PatchOpKind::Remove {
+                            return Err(at(ScimError::mutability(
+                                "members are immutable: remove the member and add it again",
+                            )
+                            .into()));
+                        }
+                        if let Some(def) = view.core_attribute("members") {
+                            f.validate_element(&view, def).map_err(|e| at(e.into()))?;
+                        }
+                        match value_eq_ids(f) {
+                            Some(ids) => member_ops.push(MemberOp::Remove(ids)),
+                            None => member_ops.push(MemberOp::RemoveMatching(f.clone())),
+                        }
+                    }
+                }
+            }
+            _ => body_ops.push(op.clone()),
+        }
+    }
+    Ok((body_ops, member_ops))
+}
+
+/// Parses a body for create/replace: the canonical body (password dropped) and, for groups,
+/// the member ids taken out of it.
+fn parse_body(kind: ResourceKind, body: Value) -> CoreResult<(Value, Option<Vec<String>>)> {
+    let view = view_of(kind);
+    let mut parsed = parse_resource(&view, body)?;
+    let mut members = None;
+    if let Value::Object(o) = &mut parsed {
+        // scimd does not keep passwords: changePassword is unsupported and IdP-provisioned
+        // users sign in through SSO. Never stored, never echoed.
+        o.remove("password");
+        if kind == ResourceKind::Group {
+            let m = o.remove("members");
+            members = Some(member_ids(m.as_ref())?);
+        }
+    }
+    Ok((parsed, members))
+}
+
+impl ResourceService {
+    pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
+        Self { store, limits }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub async fn create(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        body: Value,
+    ) -> CoreResult<StoredResource> {
+        let (parsed, members) = parse_body(kind, body)?;
+        let fields = IndexedFields::from_body(kind, &parsed);
+        let member_ops = members
+            .map(|ids| vec![MemberOp::Add(ids)])
+            .unwrap_or_default();
+        let write = Write {
+            body: parsed,
+            fields,
+            member_ops,
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        self.store
+            .create(tenant.id, kind, &id, &write, crate::now_micros())
+            .await
+    }
+
+    pub async fn get(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        id: &str,
+        with_members: bool,
+    ) -> CoreResult<StoredResource> {
+        self.store
+            .get(tenant.id, kind, id, with_members)
+            .await?
+            .ok_or_else(|| not_found(kind, id))
+    }
+
+    pub async fn replace(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        if_match: Option<&str>,
+    ) -> CoreResult<StoredResource> {
+        let (parsed, members) = parse_body(kind, body)?;
+        let view = view_of(kind);
+        let modifier = |cur: &StoredResource| -> CoreResult<Write> {
+            precondition(if_match, cur)?;
+            check_immutable(&view, &cur.body, &parsed)?;
+            let member_ops = match &members {
+                Some(ids) => vec![MemberOp::Clear, MemberOp::Add(ids.clone())],
+                None => Vec::new(),
+            };
+            Ok(Write {
+                body: parsed.clone(),
+                fields: IndexedFields::from_body(kind, &parsed),
+                member_ops,
+            })
+        };
+        self.store
+            .modify(
+                tenant.id,
+                kind,
+                id,
+                kind == ResourceKind::Group,
+                &modifier,
+                crate::now_micros(),
+            )
+            .await?
+            .ok_or_else(|| not_found(kind, id))
+    }
+
+    pub async fn patch(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> CoreResult<StoredResource> {
+        let req = PatchRequest::from_value(body)?;
+        if req.operations.len() > self.limits.max_patch_operations {
+            return Err(ScimError::payload_too_large(format!(
+                "{} PATCH operations; the limit is {}",
+                req.operations.len(),
+                self.limits.max_patch_operations
+            ))
+            .into());
+        }
+        let (body_ops, member_ops) = match kind {
+            ResourceKind::Group => split_group_patch(&req.operations)?,
+            ResourceKind::User => (req.operations, Vec::new()),
+        };
+        let view = view_of(kind);
+        let modifier = |cur: &StoredResource| -> CoreResult<Write> {
+            precondition(if_match, cur)?;
+            let new_body = if body_ops.is_empty() {
+                cur.body.clone()
+            } else {
+                let mut b = apply_patch(&view, &cur.body, &body_ops)?;
+                if let Value::Object(o) = &mut b {
+                    o.remove("password");
+                }
+                b
+            };
+            Ok(Write {
+                fields: IndexedFields::from_body(kind, &new_body),
+                body: new_body,
+                member_ops: member_ops.clone(),
+            })
+        };
+        self.store
+            .modify(tenant.id, kind, id, false, &modifier, crate::now_micros())
+            .await?
+            .ok_or_else(|| not_found(kind, id))
+    }
+
+    pub async fn delete(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> CoreResult<()> {
+        if if_match.is_some() {
+            let cur = self.get(tenant, kind, id, false).await?;
+            precondition(if_match, &cur)?;
+        }
+        if self.store.delete(tenant.id, kind, id).await? {
+            Ok(())
+        } else {
+            Err(not_found(kind, id))
+        }
+    }
+
+    /// Validates a list request into a store query.
+    pub fn query_for(&self, kind: ResourceKind, req: &ListRequest) -> CoreResult<Query> {
+        let view = view_of(kind);
+        let filter = match req
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+        {
+            Some(f) => {
+                let parsed = filter::parse_with(f, self.limits.filter)?;
+                parsed.validate(&view)?;
+                Some(parsed)
+            }
+            None => None,
+        };
+        let sort_by = match req
+            .sort_by
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(s) => {
+                let p = AttrPath::parse(s).ok_or_else(|| {
+                    ScimError::invalid_value(format!("sortBy '{s}' is not an attribute path"))
+                })?;
+                let r = view.resolve_or(&p, ScimError::invalid_value)?;
+                if r.leaf().kind == scim_proto::AttributeType::Complex {
+                    return Err(ScimError::invalid_value(format!(
+                        "sortBy '{s}' is complex; sort by one of its sub-attributes"
+                    ))
+                    .into());
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        let descending = match req.sort_order.as_deref() {
+            Some(o) => {
+                scim_proto::wire::SortOrder::parse(o)? == scim_proto::wire::SortOrder::Descending
+            }
+            None => false,
+        };
+        let page = scim_proto::wire::Page::new(
+            req.start_index,
+            req.count,
+            self.limits.default_count,
+            self.limits.max_results,
+        );
+        if let Some(c) = &req.cursor
+            && !c
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-._~".contains(ch))
+        {
+            return Err(ScimError::bad_request(
+                scim_proto::ScimType::InvalidCursor,
+                "the cursor is not one scimd issued",
+            )
+            .into());
+        }
+        Ok(Query {
+            filter,
+            sort_by,
+            descending,
+            offset: page.offset(),
+            count: page.count,
+            cursor: req.cursor.clone(),
+            with_members: kind == ResourceKind::Group && req.projection.includes(&view, "members"),
+        })
+    }
+
+    pub async fn list(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        req: &ListRequest,
+    ) -> CoreResult<QueryResult> {
+        let q = self.query_for(kind, req)?;
+        self.store.query(tenant.id, kind, &q).await
+    }
+
+    /// Renders resources for a response: full representation, `groups` for users when the
+    /// projection wants it, then the projection.
+    pub async fn render(
+        &self,
+        tenant: &Tenant,
+        resources: &[StoredResource],
+        base_url: &str,
+        projection: &Projection,
+    ) -> CoreResult<Vec<Value>> {
+        let mut groups: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        let user_ids: Vec<String> = resources
+            .iter()
+            .filter(|r| r.kind == ResourceKind::User)
+            .map(|r| r.id.clone())
+            .collect();
+        if !user_ids.is_empty() && projection.includes(&view_of(ResourceKind::User), "groups") {
+            groups = self.store.groups_of(tenant.id, &user_ids).await?;
+        }
+        Ok(resources
+            .iter()
+            .map(|r| {
+                let mut full = r.to_scim(base_url);
+                if let Some(gs) = groups.get(&r.id)
+                    && let Value::Object(o) = &mut full
+                {
+                    let list: Vec<Value> = gs
+                        .iter()
+                        .map(|(gid, name)| {
+                            serde_json::json!({"value": gid, "$ref": format!("{base_url}/Groups/{gid}"),
+                                               "display": name, "type": "direct"})
+                        })
+                        .collect();
+                    o.insert("groups".into(), Value::Array(list));
+                }
+                projection.apply(&view_of(r.kind), &full)
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ops(v: Value) -> Vec<PatchOp> {
+        PatchRequest::from_value(&json!({"Operations": v}))
+            .unwrap()
+            .operations
+    }
+
+    #[test]
+    fn group_patches_split_into_body_and_member_operations() {
+        let (body, members) = split_group_patch(&ops(json!([
+            {"op": "Replace", "path": "displayName", "value": "X"},
+            {"op": "Add", "path": "members", "value": [{"$ref": null, "value": "u1"}, {"value": "u2"}]},
+            {"op": "Remove", "path": "members", "value": [{"value": "u3"}]},
+            {"op": "remove", "path": "members[value eq \"u4\"]"},
+            {"op": "remove", "path": "members[type eq \"Group\"]"},
+            {"op": "replace", "value": {"externalId": "e", "members": [{"value": "u9"}]}},
+            {"op": "remove", "path": "members"}
+        ])))
+        .unwrap();
+        assert_eq!(body.len(), 2);
+        assert_eq!(body[1].value, Some(json!({"externalId": "e"})));
+        assert_eq!(members.len(), 7);
+        assert_eq!(members[0], MemberOp::Add(vec!["u1".into(), "u2".into()]));
+        assert_eq!(members[1], MemberOp::Remove(vec!["u3".into()]));
+        assert_eq!(members[2], MemberOp::Remove(vec!["u4".into()]));
+        assert!(matches!(members[3], MemberOp::RemoveMatching(_)));
+        assert_eq!(members[4], MemberOp::Clear);
+        assert_eq!(members[5], MemberOp::Add(vec!["u9".into()]));
+        assert_eq!(members[6], MemberOp::Clear);
+    }
+
+    #[test]
+    fn member_sub_attribute_changes_are_refused() {
+        for bad in [
+            json!([{"op": "replace", "path": "members[value eq \"u1\"].value", "value": "u2"}]),
+            json!([{"op": "add", "path": "members[value eq \"u1\"]", "value": {"value": "u2"}}]),
+        ] {
+            let e = split_group_patch(&ops(bad)).unwrap_err().to_scim();
+            assert_eq!(e.scim_type, Some(scim_proto::ScimType::Mutability));
+        }
+    }
+
+    #[test]
+    fn if_match_accepts_weak_strong_star_and_lists() {
+        let r = StoredResource {
+            kind: ResourceKind::User,
+            id: "u".into(),
+            body: json!({}),
+            created_at: 0,
+            modified_at: 0,
+            version: 3,
+            members: None,
+        };
+        for ok in [
+            None,
+            Some("*"),
+            Some("W/\"3\""),
+            Some("\"3\""),
+            Some("W/\"1\", W/\"3\""),
+        ] {
+            assert!(if_match_ok(ok, &r), "{ok:?}");
+        }
+        assert!(!if_match_ok(Some("W/\"2\""), &r));
+    }
+}

@@ -1,0 +1,104 @@
+//! The storage contract. `scim-store` implements it for SQLite and PostgreSQL.
+//!
+//! Every method is one transaction: it either happens entirely or not at all. Uniqueness
+//! (userName per tenant, group displayName per tenant, both case-insensitive) is enforced by
+//! the database, so racing creates yield exactly one success and `409 uniqueness` for the rest.
+//! Every resource method is scoped by tenant id; no method can reach another tenant's rows.
+
+use crate::error::CoreResult;
+use crate::resource::{ResourceKind, StoredResource, Write};
+use crate::tenant::Tenant;
+use crate::token::TokenRecord;
+use async_trait::async_trait;
+use scim_proto::{AttrPath, FilterExpr};
+use std::collections::HashMap;
+
+/// A list/search request, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub filter: Option<FilterExpr>,
+    pub sort_by: Option<AttrPath>,
+    pub descending: bool,
+    /// 0-based offset (index pagination).
+    pub offset: u64,
+    pub count: u64,
+    /// RFC 9865 cursor; `Some("")` asks for the first page in cursor mode.
+    pub cursor: Option<String>,
+    pub with_members: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct QueryResult {
+    pub resources: Vec<StoredResource>,
+    pub total: u64,
+    pub next_cursor: Option<String>,
+}
+
+/// A read-modify-write step: given the current resource, the write to make (or an error,
+/// which aborts the transaction with nothing changed).
+pub type Modifier<'a> = &'a (dyn Fn(&StoredResource) -> CoreResult<Write> + Send + Sync);
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Brings the schema up to date.
+    async fn migrate(&self) -> CoreResult<()>;
+
+    async fn create_tenant(&self, slug: &str, name: &str, now: i64) -> CoreResult<Tenant>;
+    async fn tenant(&self, slug: &str) -> CoreResult<Option<Tenant>>;
+    async fn tenants(&self) -> CoreResult<Vec<Tenant>>;
+    /// Deletes a tenant with all its tokens, resources and memberships.
+    async fn delete_tenant(&self, slug: &str) -> CoreResult<bool>;
+
+    async fn insert_token(&self, token: &TokenRecord) -> CoreResult<()>;
+    /// The token whose current or previous secret hash is `hash`.
+    async fn token_by_hash(&self, hash: &str) -> CoreResult<Option<TokenRecord>>;
+    async fn tokens(&self, tenant_id: i64) -> CoreResult<Vec<TokenRecord>>;
+    async fn revoke_token(&self, tenant_id: i64, id: &str, now: i64) -> CoreResult<bool>;
+    /// Replaces the secret; the old hash stays valid until `grace_until`.
+    async fn rotate_token(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        new_hash: &str,
+        new_prefix: &str,
+        grace_until: i64,
+    ) -> CoreResult<bool>;
+    async fn touch_token(&self, id: &str, now: i64) -> CoreResult<()>;
+
+    async fn create(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        write: &Write,
+        now: i64,
+    ) -> CoreResult<StoredResource>;
+    async fn get(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        with_members: bool,
+    ) -> CoreResult<Option<StoredResource>>;
+    /// Locks the resource, calls `modifier`, writes its result with a new version.
+    /// `Ok(None)` when the resource does not exist.
+    async fn modify(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        with_members: bool,
+        modifier: Modifier<'_>,
+        now: i64,
+    ) -> CoreResult<Option<StoredResource>>;
+    /// Hard delete; also removes the resource from every group.
+    async fn delete(&self, tenant_id: i64, kind: ResourceKind, id: &str) -> CoreResult<bool>;
+    async fn query(&self, tenant_id: i64, kind: ResourceKind, q: &Query)
+    -> CoreResult<QueryResult>;
+    /// The groups each of `member_ids` is a direct member of: id → [(group id, displayName)].
+    async fn groups_of(
+        &self,
+        tenant_id: i64,
+        member_ids: &[String],
+    ) -> CoreResult<HashMap<String, Vec<(String, String)>>>;
+}

@@ -1,0 +1,345 @@
+//! Bearer tokens (modelled on the token screens of the reference admin guides).
+//!
+//! A token has a name, endpoint scopes (Users, Groups, Bulk), each Read or Read+Write, an
+//! optional expiry and a revoked flag. The secret is `scimd_` followed by 256 random bits in
+//! base64url; only its SHA-256 is stored, and it is shown once. `rotate` issues a new secret
+//! and keeps the previous one valid for a grace period, so an admin can paste the new one
+//! into the IdP without an outage.
+
+use crate::error::{CoreError, CoreResult};
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use subtle::ConstantTimeEq;
+
+/// The prefix that makes a scimd secret recognisable (e.g. to secret scanners).
+pub const SECRET_PREFIX: &str = "scimd_";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Endpoint {
+    Users,
+    Groups,
+    Bulk,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Users => "users",
+            Endpoint::Groups => "groups",
+            Endpoint::Bulk => "bulk",
+        }
+    }
+}
+
+/// Read allows GET (and POST `.search`); Read+Write allows every method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Privilege {
+    Read,
+    ReadWrite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TokenScope {
+    pub endpoint: Endpoint,
+    pub privilege: Privilege,
+}
+
+impl TokenScope {
+    /// `users:rw`, `groups:r`, `bulk:rw` (also `read`/`write`/`readwrite` spelt out).
+    pub fn parse(s: &str) -> CoreResult<Self> {
+        let (ep, pr) = s
+            .split_once(':')
+            .ok_or_else(|| CoreError::Invalid(format!("scope '{s}' must look like users:rw")))?;
+        let endpoint = match ep.to_ascii_lowercase().as_str() {
+            "users" => Endpoint::Users,
+            "groups" => Endpoint::Groups,
+            "bulk" => Endpoint::Bulk,
+            other => {
+                return Err(CoreError::Invalid(format!(
+                    "unknown endpoint '{other}' in scope '{s}': use users, groups or bulk"
+                )));
+            }
+        };
+        let privilege = match pr.to_ascii_lowercase().as_str() {
+            "r" | "read" => Privilege::Read,
+            "rw" | "readwrite" | "read+write" | "write" => Privilege::ReadWrite,
+            other => {
+                return Err(CoreError::Invalid(format!(
+                    "unknown privilege '{other}' in scope '{s}': use r or rw"
+                )));
+            }
+        };
+        Ok(Self {
+            endpoint,
+            privilege,
+        })
+    }
+}
+
+impl fmt::Display for TokenScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = match self.privilege {
+            Privilege::Read => "r",
+            Privilege::ReadWrite => "rw",
+        };
+        write!(f, "{}:{p}", self.endpoint.as_str())
+    }
+}
+
+/// A token's scopes; one entry per endpoint at most (the highest privilege wins).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TokenScopes(pub Vec<TokenScope>);
+
+impl TokenScopes {
+    pub fn parse_list<S: AsRef<str>>(items: &[S]) -> CoreResult<Self> {
+        let mut out: Vec<TokenScope> = Vec::new();
+        for item in items {
+            for part in item.as_ref().split([' ', ',']).filter(|p| !p.is_empty()) {
+                let s = TokenScope::parse(part)?;
+                match out.iter_mut().find(|o| o.endpoint == s.endpoint) {
+                    Some(o) => o.privilege = o.privilege.max(s.privilege),
+                    None => out.push(s),
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(CoreError::Invalid(
+                "a token needs at least one scope, e.g. users:rw".into(),
+            ));
+        }
+        Ok(Self(out))
+    }
+
+    /// Every endpoint, read+write: the bootstrap token.
+    pub fn all() -> Self {
+        Self(
+            [Endpoint::Users, Endpoint::Groups, Endpoint::Bulk]
+                .into_iter()
+                .map(|endpoint| TokenScope {
+                    endpoint,
+                    privilege: Privilege::ReadWrite,
+                })
+                .collect(),
+        )
+    }
+
+    pub fn allows(&self, endpoint: Endpoint, write: bool) -> bool {
+        self.0
+            .iter()
+            .any(|s| s.endpoint == endpoint && (!write || s.privilege == Privilege::ReadWrite))
+    }
+
+    /// Whether the token may use any SCIM endpoint at all (discovery needs one).
+    pub fn any(&self) -> bool {
+        !self.0.is_empty()
+    }
+}
+
+impl fmt::Display for TokenScopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&parts.join(" "))
+    }
+}
+
+/// A stored token. Holds hashes only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub tenant_id: i64,
+    pub name: String,
+    /// The first characters of the secret, for recognising it in lists.
+    pub prefix: String,
+    #[serde(skip)]
+    pub secret_hash: String,
+    pub scopes: TokenScopes,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    #[serde(skip)]
+    pub previous_secret_hash: Option<String>,
+    pub previous_valid_until: Option<i64>,
+}
+
+/// Why a presented secret is not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRejection {
+    Unknown,
+    Revoked,
+    Expired,
+}
+
+impl TokenRecord {
+    /// Checks a secret whose hash matched this record's current or previous hash.
+    pub fn check(&self, presented_hash: &str, now: i64) -> Result<(), TokenRejection> {
+        if self.revoked_at.is_some() {
+            return Err(TokenRejection::Revoked);
+        }
+        if self.expires_at.is_some_and(|e| e <= now) {
+            return Err(TokenRejection::Expired);
+        }
+        let current: bool = self
+            .secret_hash
+            .as_bytes()
+            .ct_eq(presented_hash.as_bytes())
+            .into();
+        if current {
+            return Ok(());
+        }
+        let previous = self
+            .previous_secret_hash
+            .as_ref()
+            .is_some_and(|h| bool::from(h.as_bytes().ct_eq(presented_hash.as_bytes())));
+        if previous && self.previous_valid_until.is_some_and(|u| u > now) {
+            return Ok(());
+        }
+        if previous {
+            return Err(TokenRejection::Expired);
+        }
+        Err(TokenRejection::Unknown)
+    }
+}
+
+/// A freshly issued token: the record to store and the secret to show once.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub record: TokenRecord,
+    pub secret: String,
+}
+
+/// SHA-256 of a secret, hex-encoded: what is stored and looked up.
+pub fn hash_secret(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new random secret (256 bits) with its hash and display prefix.
+pub fn generate_secret() -> (String, String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = format!(
+        "{SECRET_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let prefix = secret.chars().take(SECRET_PREFIX.len() + 6).collect();
+    let hash = hash_secret(&secret);
+    (secret, hash, prefix)
+}
+
+/// Issues a token for a tenant.
+pub fn issue(
+    tenant_id: i64,
+    name: &str,
+    scopes: TokenScopes,
+    expires_at: Option<i64>,
+    now: i64,
+) -> CoreResult<IssuedToken> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(CoreError::Invalid(
+            "a token needs a name of 1-200 characters".into(),
+        ));
+    }
+    let (secret, secret_hash, prefix) = generate_secret();
+    Ok(IssuedToken {
+        record: TokenRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id,
+            name: name.to_string(),
+            prefix,
+            secret_hash,
+            scopes,
+            created_at: now,
+            expires_at,
+            last_used_at: None,
+            revoked_at: None,
+            previous_secret_hash: None,
+            previous_valid_until: None,
+        },
+        secret,
+    })
+}
+
+/// Parses `90d`, `12h`, `30m`, `45s` into seconds.
+pub fn parse_duration(s: &str) -> CoreResult<i64> {
+    let s = s.trim();
+    let bad = || CoreError::Invalid(format!("invalid duration '{s}': use e.g. 90d, 12h, 30m"));
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_and_allow() {
+        let s = TokenScopes::parse_list(&["users:rw", "groups:r"]).unwrap();
+        assert!(s.allows(Endpoint::Users, true));
+        assert!(s.allows(Endpoint::Groups, false));
+        assert!(!s.allows(Endpoint::Groups, true));
+        assert!(!s.allows(Endpoint::Bulk, false));
+        assert_eq!(s.to_string(), "users:rw groups:r");
+        let merged = TokenScopes::parse_list(&["groups:r groups:rw"]).unwrap();
+        assert_eq!(merged.to_string(), "groups:rw");
+        assert!(TokenScopes::parse_list(&["devices:rw"]).is_err());
+        assert!(TokenScopes::parse_list(&["users:admin"]).is_err());
+        assert!(TokenScopes::parse_list::<&str>(&[]).is_err());
+        assert_eq!(
+            TokenScopes::parse_list(&[TokenScopes::all().to_string()]).unwrap(),
+            TokenScopes::all()
+        );
+    }
+
+    #[test]
+    fn secrets_are_random_prefixed_and_hashed() {
+        let (a, ha, pa) = generate_secret();
+        let (b, hb, _) = generate_secret();
+        assert_ne!(a, b);
+        assert!(a.starts_with("scimd_") && a.len() == 6 + 43);
+        assert_eq!(ha, hash_secret(&a));
+        assert_ne!(ha, hb);
+        assert_eq!(ha.len(), 64);
+        assert!(a.starts_with(&pa));
+    }
+
+    #[test]
+    fn check_honours_revocation_expiry_and_rotation_grace() {
+        let t = issue(1, "entra", TokenScopes::all(), Some(1_000), 0).unwrap();
+        let h = hash_secret(&t.secret);
+        assert_eq!(t.record.check(&h, 10), Ok(()));
+        assert_eq!(t.record.check(&h, 1_000), Err(TokenRejection::Expired));
+        assert_eq!(t.record.check("nope", 10), Err(TokenRejection::Unknown));
+        let mut revoked = t.record.clone();
+        revoked.revoked_at = Some(5);
+        assert_eq!(revoked.check(&h, 10), Err(TokenRejection::Revoked));
+        let mut rotated = t.record.clone();
+        rotated.previous_secret_hash = Some(h.clone());
+        rotated.previous_valid_until = Some(100);
+        rotated.secret_hash = "new".into();
+        assert_eq!(rotated.check(&h, 50), Ok(()));
+        assert_eq!(rotated.check(&h, 100), Err(TokenRejection::Expired));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90d").unwrap(), 90 * 86_400);
+        assert_eq!(parse_duration("12h").unwrap(), 43_200);
+        for bad in ["", "d", "10", "10y", "-1d", "0d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

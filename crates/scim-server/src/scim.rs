@@ -1,0 +1,310 @@
+//! SCIM resource endpoints (RFC 7644 §3.1–§3.6): thin handlers that parse, call the
+//! resource service and shape the response.
+
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, SCIM_JSON};
+use crate::request::{ScimBody, ScimQuery, search_request};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use scim_core::service::ListRequest;
+use scim_core::{Endpoint, ResourceKind, StoredResource};
+use scim_proto::Projection;
+use scim_proto::wire::ListResponse;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub fn endpoint(kind: ResourceKind) -> Endpoint {
+    match kind {
+        ResourceKind::User => Endpoint::Users,
+        ResourceKind::Group => Endpoint::Groups,
+    }
+}
+
+/// A JSON response with `Content-Type: application/scim+json`.
+pub fn scim_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut resp = (status, bytes).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    resp
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn set_etag(resp: &mut Response, r: &StoredResource) {
+    if let Ok(v) = HeaderValue::from_str(&r.etag()) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+}
+
+fn id_of(params: &HashMap<String, String>) -> String {
+    params.get("id").cloned().unwrap_or_default()
+}
+
+/// Renders one resource with a projection.
+pub async fn render_one(
+    state: &AppState,
+    auth: &Auth,
+    r: &StoredResource,
+    projection: &Projection,
+) -> ApiResult<serde_json::Value> {
+    let base = state.base_url(&auth.tenant);
+    let mut out = state
+        .service
+        .render(&auth.tenant, std::slice::from_ref(r), &base, projection)
+        .await?;
+    out.pop()
+        .ok_or_else(|| ApiError::new(500, "rendering produced nothing"))
+}
+
+fn resource_response(
+    status: StatusCode,
+    r: &StoredResource,
+    body: &serde_json::Value,
+    location: Option<String>,
+) -> Response {
+    let mut resp = scim_json(status, body);
+    set_etag(&mut resp, r);
+    if let Some(loc) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    resp
+}
+
+pub async fn list_response(
+    state: &AppState,
+    auth: &Auth,
+    kind: ResourceKind,
+    req: &ListRequest,
+) -> ApiResult<Response> {
+    let result = state.service.list(&auth.tenant, kind, req).await?;
+    let base = state.base_url(&auth.tenant);
+    let resources = state
+        .service
+        .render(&auth.tenant, &result.resources, &base, &req.projection)
+        .await?;
+    let start = req.start_index.unwrap_or(1).max(1) as u64;
+    let mut lr = ListResponse::page(resources, result.total, start);
+    if req.cursor.is_some() {
+        lr.start_index = None;
+        lr.next_cursor = result.next_cursor;
+    }
+    Ok(scim_json(StatusCode::OK, &lr))
+}
+
+pub async fn list(
+    kind: ResourceKind,
+    state: Arc<AppState>,
+    auth: Auth,
+    q: ScimQuery,
+) -> ApiResult<Response> {
+    auth.require(endpoint(kind), false)?;
+    list_response(&state, &auth, kind, &q.list_request()?).await
+}
+
+pub async fn search(
+    kind: ResourceKind,
+    state: Arc<AppState>,
+    auth: Auth,
+    body: ScimBody,
+) -> ApiResult<Response> {
+    auth.require(endpoint(kind), false)?;
+    list_response(&state, &auth, kind, &search_request(body.0)?).await
+}
+
+pub async fn create(
+    kind: ResourceKind,
+    state: Arc<AppState>,
+    auth: Auth,
+    q: ScimQuery,
+    body: ScimBody,
+) -> ApiResult<Response> {
+    auth.require(endpoint(kind), true)?;
+    let projection = q.projection()?;
+    let r = state.service.create(&auth.tenant, kind, body.0).await?;
+    let out = render_one(&state, &auth, &r, &projection).await?;
+    let location = format!(
+        "{}/{}/{}",
+        state.base_url(&auth.tenant),
+        kind.endpoint(),
+        r.id
+    );
+    Ok(resource_response(
+        StatusCode::CREATED,
+        &r,
+        &out,
+        Some(location),
+    ))
+}
+
+pub async fn get(
+    kind: ResourceKind,
+    state: Arc<AppState>,
+    auth: Auth,
+    params: HashMap<String, String>,
+    q: ScimQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    auth.require(endpoint(kind), false)?;
+    let projection = q.projection()?;
+    let with_members = kind == ResourceKind::Group
+        && projection.includes(&scim_core::service::view_of(kind), "members");
+    let r = state
+        .service
+        .get(&auth.tenant, kind, &id_of(&params), with_members)
+        .await?;
+    if let Some(inm) = header_str(&headers, header::IF_NONE_MATCH)
+        && inm.split(',').any(|t| {
+            let t = t.trim();
+            t == "*" || t.trim_start_matches("W/").trim_matches('"') == r.version.to_string()
+        })
+    {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        set_etag(&mut resp, &r);
+        return Ok(resp);
+    }
+    let out = render_one(&state, &auth, &r, &projection).await?;
+    Ok(resource_response(StatusCode::OK, &r, &out, None))
+}
+
+pub async fn replace(
+    kind: ResourceKind,
+    state: Arc<AppState>,
+    auth: Auth,
+    params: HashMap<String, String>,
+    q: ScimQuery,
+    headers: HeaderMap,
+    body: ScimBody,
+) -> ApiResult<Response> {
+    auth.require(endpoint(kind), true)?;
+    let projection = q.projection()?;
+    let r = state
+        .service
+        .replace(
+            &auth.tenant,
+            kind,
+            &id_of(&params),
+            body.0,
+            header_str(&headers, header::IF_MATCH),
+        )
+        .await?;
+    let out = render_one(&state, &auth, &r, &projection).await?;
+    Ok(resource_response(StatusCode::OK, &r, &out, None))
+}
+
+pub async fn patch(
+    kind: ResourceKind,
+    state: Arc<AppState>,
+    auth: Auth,
+    params: HashMap<String, String>,
+    q: ScimQuery,
+    headers: HeaderMap,
+    body: ScimBody,
+) -> ApiResult<Response> {
+    auth.require(endpoint(kind), true)?;
+    let projection = q.projection()?;
+    let id = id_of(&params);
+    let r = state
+        .service
+        .patch(
+            &auth.tenant,
+            kind,
+            &id,
+            &body.0,
+            header_str(&headers, header::IF_MATCH),
+        )
+        .await?;
+    // Groups answer 204 (Entra's guidance: never send the member list back) unless the
+    // client asked for attributes explicitly.
+    let wants_body = q.get("attributes").is_some() || q.get("excludedAttributes").is_some();
+    if kind == ResourceKind::Group && !wants_body {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        set_etag(&mut resp, &r);
+        return Ok(resp);
+    }
+    let r = if kind == ResourceKind::Group
+        && projection.includes(&scim_core::service::view_of(kind), "members")
+    {
+        state.service.get(&auth.tenant, kind, &id, true).await?
+    } else {
+        r
+    };
+    let out = render_one(&state, &auth, &r, &projection).await?;
+    Ok(resource_response(StatusCode::OK, &r, &out, None))
+}
+
+pub async fn delete(
+    kind: ResourceKind,
+    state: Arc<AppState>,
+    auth: Auth,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    auth.require(endpoint(kind), true)?;
+    state
+        .service
+        .delete(
+            &auth.tenant,
+            kind,
+            &id_of(&params),
+            header_str(&headers, header::IF_MATCH),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Builds the routes of one resource type.
+pub fn routes(kind: ResourceKind) -> axum::Router<Arc<AppState>> {
+    use axum::routing::{get as g, post as p};
+    axum::Router::new()
+        .route(
+            "/",
+            g(move |State(s): State<Arc<AppState>>, a: Auth, q: ScimQuery| list(kind, s, a, q))
+                .post(
+                    move |State(s): State<Arc<AppState>>, a: Auth, q: ScimQuery, b: ScimBody| {
+                        create(kind, s, a, q, b)
+                    },
+                ),
+        )
+        .route(
+            "/.search",
+            p(move |State(s): State<Arc<AppState>>, a: Auth, b: ScimBody| search(kind, s, a, b)),
+        )
+        .route(
+            "/{id}",
+            g(
+                move |State(s): State<Arc<AppState>>,
+                      a: Auth,
+                      Path(p): Path<HashMap<String, String>>,
+                      q: ScimQuery,
+                      h: HeaderMap| { get(kind, s, a, p, q, h) },
+            )
+            .put(
+                move |State(s): State<Arc<AppState>>,
+                      a: Auth,
+                      Path(p): Path<HashMap<String, String>>,
+                      q: ScimQuery,
+                      h: HeaderMap,
+                      b: ScimBody| { replace(kind, s, a, p, q, h, b) },
+            )
+            .patch(
+                move |State(s): State<Arc<AppState>>,
+                      a: Auth,
+                      Path(p): Path<HashMap<String, String>>,
+                      q: ScimQuery,
+                      h: HeaderMap,
+                      b: ScimBody| { patch(kind, s, a, p, q, h, b) },
+            )
+            .delete(
+                move |State(s): State<Arc<AppState>>,
+                      a: Auth,
+                      Path(p): Path<HashMap<String, String>>,
+                      h: HeaderMap| { delete(kind, s, a, p, h) },
+            ),
+        )
+}

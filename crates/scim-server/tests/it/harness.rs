@@ -1,0 +1,258 @@
+//! Starts scimd's app on 127.0.0.1:0 over a fresh database and gives a small SCIM client.
+
+use reqwest::{Method, StatusCode};
+use scim_core::{Store, TokenScopes, now_micros, token};
+use scim_server::{AppState, ServerConfig};
+use scim_store::SqlStore;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub struct TestServer {
+    pub root: String,
+    pub store: Arc<SqlStore>,
+    pub client: reqwest::Client,
+    /// Tenant `acme`'s SCIM base URL and all-scopes token.
+    pub base: String,
+    pub token: String,
+    pub tenant_id: i64,
+    _dir: tempfile::TempDir,
+    pg_db: Option<String>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// Asserts a SCIM error of this status (and scimType, when given).
+    pub fn assert_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status.to_string(), "{}", self.body);
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{}",
+            self.body
+        );
+        if let Some(t) = scim_type {
+            assert_eq!(self.body["scimType"], t, "{}", self.body);
+        }
+        assert!(
+            self.header("content-type")
+                .unwrap_or("")
+                .starts_with("application/scim+json")
+        );
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+async fn pg_database() -> (String, String) {
+    let name = format!(
+        "scimd_it_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        now_micros() % 1_000_000
+    );
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(PG_ADMIN_URL)
+        .await
+        .expect("PostgreSQL must be running on 127.0.0.1:5432 (scripts/test.sh starts it)");
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    (
+        name.clone(),
+        format!("postgres://postgres@127.0.0.1:5432/{name}"),
+    )
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, ServerConfig::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, mut config: ServerConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pg_db) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}/scimd.db", dir.path().display()), None),
+            Backend::Postgres => {
+                let (name, url) = pg_database().await;
+                (url, Some(name))
+            }
+        };
+        let store = Arc::new(SqlStore::connect(&url, 8).await.unwrap());
+        store.migrate().await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let root = format!("http://{}", listener.local_addr().unwrap());
+        config.public_url = root.clone();
+        let state = Arc::new(AppState::new(store.clone(), config));
+        tokio::spawn(async move {
+            axum::serve(listener, scim_server::app(state))
+                .await
+                .unwrap();
+        });
+        let mut s = Self {
+            root: root.clone(),
+            store,
+            client: reqwest::Client::new(),
+            base: String::new(),
+            token: String::new(),
+            tenant_id: 0,
+            _dir: dir,
+            pg_db,
+        };
+        let (tid, tok) = s.tenant("acme").await;
+        s.base = format!("{root}/t/acme/scim/v2");
+        s.token = tok;
+        s.tenant_id = tid;
+        s
+    }
+
+    /// Creates a tenant with an all-scopes token.
+    pub async fn tenant(&self, slug: &str) -> (i64, String) {
+        let t = self
+            .store
+            .create_tenant(slug, slug, now_micros())
+            .await
+            .unwrap();
+        (t.id, self.issue(t.id, TokenScopes::all(), None).await)
+    }
+
+    pub async fn issue(
+        &self,
+        tenant_id: i64,
+        scopes: TokenScopes,
+        expires_at: Option<i64>,
+    ) -> String {
+        let issued = token::issue(tenant_id, "test", scopes, expires_at, now_micros()).unwrap();
+        self.store.insert_token(&issued.record).await.unwrap();
+        issued.secret
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, Some(&self.token.clone()), None, &[])
+            .await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(
+            Method::POST,
+            path,
+            Some(&self.token.clone()),
+            Some(&body),
+            &[],
+        )
+        .await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send(
+            Method::PUT,
+            path,
+            Some(&self.token.clone()),
+            Some(&body),
+            &[],
+        )
+        .await
+    }
+    pub async fn patch(&self, path: &str, ops: Value) -> Resp {
+        let body = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+        self.send(
+            Method::PATCH,
+            path,
+            Some(&self.token.clone()),
+            Some(&body),
+            &[],
+        )
+        .await
+    }
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, Some(&self.token.clone()), None, &[])
+            .await
+    }
+
+    /// Creates a user and returns its id.
+    pub async fn user(&self, user_name: &str) -> String {
+        let r = self
+            .post("/Users", serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Drops the PostgreSQL database (SQLite files go with the temp dir).
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Some(db) = &self.pg_db {
+            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(PG_ADMIN_URL)
+                .await
+                .unwrap();
+            let _ = sqlx::Executor::execute(
+                &mut admin,
+                format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str(),
+            )
+            .await;
+        }
+    }
+}

@@ -1,0 +1,658 @@
+//! Resource rows, email rows, membership rows; list queries with SQL pushdown and the
+//! in-memory fallback.
+
+use crate::sql_filter::{Arg, SqlBuf, prefilter, sort_column, to_sql};
+use crate::{SqlStore, StoreError};
+use scim_core::resource::fold;
+use scim_core::service::{member_matches, resource_matches, view_of};
+use scim_core::store::Modifier;
+use scim_core::{
+    CoreResult, Member, MemberOp, Query, QueryResult, ResourceKind, StoredResource, Write,
+};
+use scim_proto::{AttrPath, ScimError, ScimType};
+use serde_json::Value;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, AnyConnection, Row};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+const COLS: &str = "r.seq, r.id, r.kind, r.body, r.created_at, r.modified_at, r.version";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
+
+fn bind_args<'q>(mut q: AnyQuery<'q>, args: &'q [Arg]) -> AnyQuery<'q> {
+    for a in args {
+        q = match a {
+            Arg::Int(i) => q.bind(*i),
+            Arg::Text(s) => q.bind(s.as_str()),
+        };
+    }
+    q
+}
+
+fn resource_from(row: &AnyRow) -> Result<(i64, StoredResource), StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let body: String = row.try_get("body")?;
+    Ok((
+        row.try_get("seq")?,
+        StoredResource {
+            kind: ResourceKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("resource kind '{kind}'")))?,
+            id: row.try_get("id")?,
+            body: serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupt(format!("resource body: {e}")))?,
+            created_at: row.try_get("created_at")?,
+            modified_at: row.try_get("modified_at")?,
+            version: row.try_get("version")?,
+            members: None,
+        },
+    ))
+}
+
+fn unique_message(kind: ResourceKind, write: &Write) -> String {
+    let name = write.fields.unique_name.clone().unwrap_or_default();
+    match kind {
+        ResourceKind::User => format!("userName '{name}' is already taken in this tenant"),
+        ResourceKind::Group => {
+            format!("a group with displayName '{name}' already exists in this tenant")
+        }
+    }
+}
+
+async fn load_members(conn: &mut AnyConnection, group_seq: i64) -> Result<Vec<Member>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.id, m.kind, COALESCE(m.display_name, m.unique_name) AS display \
+         FROM group_members gm JOIN resources m ON m.seq = gm.member_seq \
+         WHERE gm.group_seq = $1 ORDER BY m.seq",
+    )
+    .bind(group_seq)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.try_get("kind")?;
+            Ok(Member {
+                value: r.try_get("id")?,
+                kind: ResourceKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("member kind '{kind}'")))?,
+                display: r.try_get("display")?,
+            })
+        })
+        .collect()
+}
+
+async fn write_emails(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    seq: i64,
+    emails: &[String],
+    replace: bool,
+) -> Result<(), StoreError> {
+    if replace {
+        sqlx::query("DELETE FROM resource_emails WHERE resource_seq = $1")
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for e in emails {
+        sqlx::query(
+            "INSERT INTO resource_emails (tenant_id, resource_seq, value_ci) VALUES ($1, $2, $3)",
+        )
+        .bind(tenant_id)
+        .bind(seq)
+        .bind(e.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn remove_member_ids(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    group_seq: i64,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    for id in ids {
+        sqlx::query(
+            "DELETE FROM group_members WHERE group_seq = $1 AND member_seq IN \
+             (SELECT seq FROM resources WHERE tenant_id = $2 AND id = $3)",
+        )
+        .bind(group_seq)
+        .bind(tenant_id)
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn apply_member_ops(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    group_seq: i64,
+    ops: &[MemberOp],
+) -> Result<(), StoreError> {
+    for op in ops {
+        match op {
+            MemberOp::Add(ids) => {
+                let mut seen = std::collections::HashSet::new();
+                for id in ids.iter().filter(|id| seen.insert(id.as_str())) {
+                    let member_seq: Option<i64> =
+                        sqlx::query("SELECT seq FROM resources WHERE tenant_id = $1 AND id = $2")
+                            .bind(tenant_id)
+                            .bind(id.as_str())
+                            .fetch_optional(&mut *conn)
+                            .await?
+                            .map(|r| r.try_get::<i64, _>(0))
+                            .transpose()?;
+                    let Some(member_seq) = member_seq else {
+                        return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                            "member '{id}' is not a user or group of this tenant"
+                        ))));
+                    };
+                    if member_seq == group_seq {
+                        return Err(StoreError::Scim(ScimError::invalid_value(
+                            "a group cannot be a member of itself",
+                        )));
+                    }
+                    sqlx::query(
+                        "INSERT INTO group_members (tenant_id, group_seq, member_seq) VALUES ($1, $2, $3) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(tenant_id)
+                    .bind(group_seq)
+                    .bind(member_seq)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+            MemberOp::Remove(ids) => remove_member_ids(conn, tenant_id, group_seq, ids).await?,
+            MemberOp::Clear => {
+                sqlx::query("DELETE FROM group_members WHERE group_seq = $1")
+                    .bind(group_seq)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            MemberOp::RemoveMatching(filter) => {
+                let members = load_members(conn, group_seq).await?;
+                let ids: Vec<String> = members
+                    .into_iter()
+                    .filter(|m| member_matches(filter, m))
+                    .map(|m| m.value)
+                    .collect();
+                remove_member_ids(conn, tenant_id, group_seq, &ids).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A sortable value: numbers and instants as numbers, text folded to lower case.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum SortKey {
+    Num(f64),
+    Text(String),
+}
+
+fn sort_key(r: &StoredResource, path: &AttrPath) -> Option<SortKey> {
+    let full = r.to_scim("");
+    let view = view_of(r.kind);
+    let resolved = view.resolve(path)?;
+    let container = if resolved.is_extension {
+        scim_proto::resource::get_ci(&full, resolved.schema)?
+    } else {
+        &full
+    };
+    let mut v = scim_proto::resource::get_ci(container, &resolved.attr.name)?;
+    if let Value::Array(items) = v {
+        v = items
+            .iter()
+            .find(|i| i.get("primary") == Some(&Value::Bool(true)))
+            .or_else(|| items.first())?;
+    }
+    if let Some(sub) = resolved.sub {
+        v = scim_proto::resource::get_ci(v, &sub.name)?;
+    }
+    match v {
+        Value::Number(n) => n.as_f64().map(SortKey::Num),
+        Value::Bool(b) => Some(SortKey::Num(f64::from(u8::from(*b)))),
+        Value::String(s) if resolved.leaf().kind == scim_proto::AttributeType::DateTime => {
+            scim_proto::datetime::parse(s).map(|t| SortKey::Num(t.unix_timestamp_nanos() as f64))
+        }
+        Value::String(s) if resolved.leaf().case_exact => Some(SortKey::Text(s.clone())),
+        Value::String(s) => Some(SortKey::Text(fold(s))),
+        _ => None,
+    }
+}
+
+/// Absent values sort last in both directions (RFC 7644 §3.4.2.3 leaves it to the server).
+fn compare_keys(a: &Option<SortKey>, b: &Option<SortKey>, descending: bool) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => {
+            let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
+            if descending { o.reverse() } else { o }
+        }
+    }
+}
+
+fn invalid_cursor() -> StoreError {
+    StoreError::Scim(ScimError::bad_request(
+        ScimType::InvalidCursor,
+        "the cursor is not one scimd issued for this query",
+    ))
+}
+
+/// Cursor forms: `s<seq>` (keyset, default order) and `o<offset>` (any order).
+fn parse_cursor(c: &str, prefix: char) -> Result<Option<i64>, StoreError> {
+    if c.is_empty() {
+        return Ok(None);
+    }
+    c.strip_prefix(prefix)
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .map(Some)
+        .ok_or_else(invalid_cursor)
+}
+
+impl SqlStore {
+    pub(crate) async fn create_resource(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        write: &Write,
+        now: i64,
+    ) -> CoreResult<StoredResource> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let f = &write.fields;
+        let body =
+            serde_json::to_string(&write.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let seq: i64 = sqlx::query(
+            "INSERT INTO resources (tenant_id, kind, id, body, unique_name, unique_name_ci, display_name, \
+             display_name_ci, external_id, active, created_at, modified_at, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1) RETURNING seq",
+        )
+        .bind(tenant_id)
+        .bind(kind.as_str())
+        .bind(id)
+        .bind(body)
+        .bind(f.unique_name.as_deref())
+        .bind(f.unique_name.as_deref().map(fold))
+        .bind(f.display_name.as_deref())
+        .bind(f.display_name.as_deref().map(fold))
+        .bind(f.external_id.as_deref())
+        .bind(f.active.map(i64::from))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from(e).unique_as(unique_message(kind, write)))?
+        .try_get(0)
+        .map_err(StoreError::from)?;
+        write_emails(&mut tx, tenant_id, seq, &f.emails, false).await?;
+        let members = if kind == ResourceKind::Group {
+            apply_member_ops(&mut tx, tenant_id, seq, &write.member_ops).await?;
+            Some(load_members(&mut tx, seq).await?)
+        } else {
+            None
+        };
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(StoredResource {
+            kind,
+            id: id.to_string(),
+            body: write.body.clone(),
+            created_at: now,
+            modified_at: now,
+            version: 1,
+            members,
+        })
+    }
+
+    pub(crate) async fn get_resource(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        with_members: bool,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3"
+        ))
+        .bind(tenant_id)
+        .bind(kind.as_str())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let (seq, mut r) = resource_from(&row)?;
+        if with_members && kind == ResourceKind::Group {
+            r.members = Some(load_members(&mut conn, seq).await?);
+        }
+        Ok(Some(r))
+    }
+
+    pub(crate) async fn modify_resource(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        with_members: bool,
+        modifier: Modifier<'_>,
+        now: i64,
+    ) -> CoreResult<Option<StoredResource>> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3{}",
+            self.for_update()
+        ))
+        .bind(tenant_id)
+        .bind(kind.as_str())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let Some(row) = row else { return Ok(None) };
+        let (seq, mut cur) = resource_from(&row)?;
+        let with_members = with_members && kind == ResourceKind::Group;
+        if with_members {
+            cur.members = Some(load_members(&mut tx, seq).await?);
+        }
+        // An error here drops the transaction: nothing is written.
+        let write = modifier(&cur)?;
+        let now = now.max(cur.modified_at);
+        let f = &write.fields;
+        let body =
+            serde_json::to_string(&write.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "UPDATE resources SET body = $1, unique_name = $2, unique_name_ci = $3, display_name = $4, \
+             display_name_ci = $5, external_id = $6, active = $7, modified_at = $8, version = version + 1 \
+             WHERE seq = $9",
+        )
+        .bind(body)
+        .bind(f.unique_name.as_deref())
+        .bind(f.unique_name.as_deref().map(fold))
+        .bind(f.display_name.as_deref())
+        .bind(f.display_name.as_deref().map(fold))
+        .bind(f.external_id.as_deref())
+        .bind(f.active.map(i64::from))
+        .bind(now)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from(e).unique_as(unique_message(kind, &write)))?;
+        if kind == ResourceKind::User {
+            write_emails(&mut tx, tenant_id, seq, &f.emails, true).await?;
+        }
+        let members = if kind == ResourceKind::Group {
+            apply_member_ops(&mut tx, tenant_id, seq, &write.member_ops).await?;
+            if with_members {
+                Some(load_members(&mut tx, seq).await?)
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Some(StoredResource {
+            kind,
+            id: cur.id,
+            body: write.body,
+            created_at: cur.created_at,
+            modified_at: now,
+            version: cur.version + 1,
+            members,
+        }))
+    }
+
+    pub(crate) async fn delete_resource(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let seq: Option<i64> =
+            sqlx::query("SELECT seq FROM resources WHERE tenant_id = $1 AND kind = $2 AND id = $3")
+                .bind(tenant_id)
+                .bind(kind.as_str())
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get::<i64, _>(0))
+                .transpose()?;
+        let Some(seq) = seq else { return Ok(false) };
+        // Explicit deletes (not only ON DELETE CASCADE) so the outcome does not depend on a
+        // connection's foreign_keys setting.
+        for sql in [
+            "DELETE FROM group_members WHERE member_seq = $1 OR group_seq = $1",
+            "DELETE FROM resource_emails WHERE resource_seq = $1",
+            "DELETE FROM resources WHERE seq = $1",
+        ] {
+            sqlx::query(sql).bind(seq).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(crate) async fn query_resources(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        q: &Query,
+    ) -> CoreResult<QueryResult> {
+        let mut buf = SqlBuf::default();
+        let t = buf.bind(Arg::Int(tenant_id));
+        let k = buf.bind(Arg::Text(kind.as_str().into()));
+        let mut where_sql = format!("r.tenant_id = {t} AND r.kind = {k}");
+        let mut exact = true;
+        if let Some(f) = &q.filter {
+            match to_sql(&mut buf, kind, f) {
+                Some(s) => where_sql = format!("{where_sql} AND {s}"),
+                None => {
+                    exact = false;
+                    if let Some(s) = prefilter(&mut buf, kind, f) {
+                        where_sql = format!("{where_sql} AND {s}");
+                    }
+                }
+            }
+        }
+        let sort_col = match &q.sort_by {
+            Some(p) => match sort_column(kind, p) {
+                Some(c) => Some(c),
+                None => {
+                    exact = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+        if exact {
+            self.query_sql(&mut conn, kind, q, buf, where_sql, sort_col)
+                .await
+        } else {
+            self.query_memory(&mut conn, kind, q, buf, where_sql).await
+        }
+    }
+
+    async fn query_sql(
+        &self,
+        conn: &mut AnyConnection,
+        kind: ResourceKind,
+        q: &Query,
+        mut buf: SqlBuf,
+        mut where_sql: String,
+        sort_col: Option<&str>,
+    ) -> CoreResult<QueryResult> {
+        let total: i64 = bind_args(
+            sqlx::query(&format!(
+                "SELECT COUNT(*) FROM resources r WHERE {where_sql}"
+            )),
+            &buf.args,
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::from)?
+        .try_get(0)
+        .map_err(StoreError::from)?;
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        let order = match sort_col {
+            Some(c) => format!("({c} IS NULL), {c} {dir}, r.seq"),
+            None => "r.seq".to_string(),
+        };
+        let limit = i64::try_from(q.count).unwrap_or(i64::MAX);
+        let (offset, keyset) = match (&q.cursor, sort_col) {
+            (Some(c), None) => {
+                if let Some(after) = parse_cursor(c, 's')? {
+                    let p = buf.bind(Arg::Int(after));
+                    where_sql = format!("{where_sql} AND r.seq > {p}");
+                }
+                (0, true)
+            }
+            (Some(c), Some(_)) => (parse_cursor(c, 'o')?.unwrap_or(0), false),
+            (None, _) => (i64::try_from(q.offset).unwrap_or(i64::MAX), false),
+        };
+        let l = buf.bind(Arg::Int(limit.saturating_add(1)));
+        let o = buf.bind(Arg::Int(offset));
+        let rows = bind_args(
+            sqlx::query(&format!(
+                "SELECT {COLS} FROM resources r WHERE {where_sql} ORDER BY {order} LIMIT {l} OFFSET {o}"
+            )),
+            &buf.args,
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+        let more = rows.len() as i64 > limit;
+        let mut resources = Vec::with_capacity(rows.len());
+        let mut last_seq = 0;
+        for row in rows
+            .iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        {
+            let (seq, mut r) = resource_from(row)?;
+            if q.with_members && kind == ResourceKind::Group {
+                r.members = Some(load_members(conn, seq).await?);
+            }
+            last_seq = seq;
+            resources.push(r);
+        }
+        let next_cursor = match (&q.cursor, more) {
+            (Some(_), true) if keyset => Some(format!("s{last_seq}")),
+            (Some(_), true) => Some(format!("o{}", offset + limit)),
+            _ => None,
+        };
+        Ok(QueryResult {
+            resources,
+            total: u64::try_from(total).unwrap_or(0),
+            next_cursor,
+        })
+    }
+
+    async fn query_memory(
+        &self,
+        conn: &mut AnyConnection,
+        kind: ResourceKind,
+        q: &Query,
+        buf: SqlBuf,
+        where_sql: String,
+    ) -> CoreResult<QueryResult> {
+        let rows = bind_args(
+            sqlx::query(&format!(
+                "SELECT {COLS} FROM resources r WHERE {where_sql} ORDER BY r.seq"
+            )),
+            &buf.args,
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+        let mut matched = Vec::new();
+        for row in &rows {
+            let (seq, mut r) = resource_from(row)?;
+            if kind == ResourceKind::Group {
+                // The filter or the response may need members.
+                r.members = Some(load_members(conn, seq).await?);
+            }
+            if q.filter.as_ref().is_none_or(|f| resource_matches(f, &r)) {
+                matched.push(r);
+            }
+        }
+        if let Some(p) = &q.sort_by {
+            let mut keyed: Vec<(Option<SortKey>, StoredResource)> =
+                matched.into_iter().map(|r| (sort_key(&r, p), r)).collect();
+            keyed.sort_by(|a, b| compare_keys(&a.0, &b.0, q.descending));
+            matched = keyed.into_iter().map(|(_, r)| r).collect();
+        }
+        let total = matched.len() as u64;
+        let offset = match &q.cursor {
+            Some(c) => parse_cursor(c, 'o')?.unwrap_or(0).max(0) as u64,
+            None => q.offset,
+        };
+        let page: Vec<StoredResource> = matched
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(q.count).unwrap_or(usize::MAX))
+            .map(|mut r| {
+                if !q.with_members {
+                    r.members = None;
+                }
+                r
+            })
+            .collect();
+        let next_cursor = match &q.cursor {
+            Some(_) if offset + (page.len() as u64) < total => {
+                Some(format!("o{}", offset + page.len() as u64))
+            }
+            _ => None,
+        };
+        Ok(QueryResult {
+            resources: page,
+            total,
+            next_cursor,
+        })
+    }
+
+    pub(crate) async fn groups_of_members(
+        &self,
+        tenant_id: i64,
+        member_ids: &[String],
+    ) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
+        let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for chunk in member_ids.chunks(500) {
+            let mut buf = SqlBuf::default();
+            let t = buf.bind(Arg::Int(tenant_id));
+            let list: Vec<String> = chunk
+                .iter()
+                .map(|id| buf.bind(Arg::Text(id.clone())))
+                .collect();
+            let sql = format!(
+                "SELECT m.id AS member_id, g.id AS group_id, g.unique_name AS group_name \
+                 FROM group_members gm \
+                 JOIN resources m ON m.seq = gm.member_seq \
+                 JOIN resources g ON g.seq = gm.group_seq \
+                 WHERE m.tenant_id = {t} AND m.id IN ({}) ORDER BY g.unique_name_ci, g.seq",
+                list.join(", ")
+            );
+            let rows = bind_args(sqlx::query(&sql), &buf.args)
+                .fetch_all(&self.pool)
+                .await?;
+            for r in &rows {
+                let member: String = r.try_get("member_id")?;
+                let group: String = r.try_get("group_id")?;
+                let name: Option<String> = r.try_get("group_name")?;
+                out.entry(member)
+                    .or_default()
+                    .push((group, name.unwrap_or_default()));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,79 @@
+//! Store tests on real SQLite files: migrations, durability across reopen, errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use scim_core::resource::IndexedFields;
+use scim_core::{ResourceKind, Store, Write, now_micros};
+use scim_store::SqlStore;
+use serde_json::json;
+
+fn write(user_name: &str) -> Write {
+    let body =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name});
+    Write {
+        fields: IndexedFields::from_body(ResourceKind::User, &body),
+        body,
+        member_ops: vec![],
+    }
+}
+
+#[tokio::test]
+async fn data_survives_reopen_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/s.db", dir.path().display());
+    {
+        let s = SqlStore::connect(&url, 2).await.unwrap();
+        s.migrate().await.unwrap();
+        s.migrate().await.unwrap();
+        let t = s.create_tenant("t1", "T1", now_micros()).await.unwrap();
+        s.create(
+            t.id,
+            ResourceKind::User,
+            "id-1",
+            &write("kept"),
+            now_micros(),
+        )
+        .await
+        .unwrap();
+        s.close().await;
+    }
+    let s = SqlStore::connect(&url, 2).await.unwrap();
+    s.migrate().await.unwrap();
+    let t = s.tenant("t1").await.unwrap().unwrap();
+    let r = s
+        .get(t.id, ResourceKind::User, "id-1", false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.body["userName"], "kept");
+    assert_eq!(r.version, 1);
+    // Duplicate tenants and bad slugs are refused with clear errors.
+    assert!(
+        s.create_tenant("t1", "again", now_micros())
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("already exists")
+    );
+    assert!(
+        s.create_tenant("Bad Slug", "x", now_micros())
+            .await
+            .is_err()
+    );
+    // Deleting a tenant removes its resources.
+    assert!(s.delete_tenant("t1").await.unwrap());
+    assert!(
+        s.get(t.id, ResourceKind::User, "id-1", false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_config_errors() {
+    let e = SqlStore::connect("mysql://localhost/x", 1)
+        .await
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("unsupported database URL"));
+}

@@ -1,0 +1,105 @@
+//! Settings: flags and `SCIMD_*` variables (via clap) over a TOML file over defaults.
+
+use crate::{GlobalArgs, ServeArgs};
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    listen: Option<String>,
+    public_url: Option<String>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub listen: String,
+    pub public_url: String,
+    pub max_body_bytes: usize,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/scimd.db";
+
+impl Settings {
+    pub fn resolve(global: &GlobalArgs, serve: &ServeArgs) -> Result<Self> {
+        let file = match &global.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = serve
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let public_url = serve
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_string();
+        Ok(Self {
+            database_url: global
+                .database_url
+                .clone()
+                .or(file.database_url)
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            listen,
+            public_url,
+            max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    pub fn max_connections(&self) -> u32 {
+        if self.is_sqlite() { 8 } else { 16 }
+    }
+
+    /// Creates the directory of a SQLite file on first start.
+    pub fn prepare_sqlite_dir(&self) -> Result<()> {
+        if let Some(path) = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or(path);
+            if let Some(dir) = std::path::Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The URL without a password, for messages.
+    pub fn redacted_database_url(&self) -> String {
+        match (self.database_url.find("://"), self.database_url.rfind('@')) {
+            (Some(s), Some(at)) if at > s => {
+                let creds = &self.database_url[s + 3..at];
+                match creds.split_once(':') {
+                    Some((user, _)) => format!(
+                        "{}{user}:***{}",
+                        &self.database_url[..s + 3],
+                        &self.database_url[at..]
+                    ),
+                    None => self.database_url.clone(),
+                }
+            }
+            _ => self.database_url.clone(),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The scimd binary as an operator uses it: CLI commands and `serve` over a real SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn scimd(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SCIMD_DATABASE_URL")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn tenant_and_token_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = scimd(dir.path(), &["tenant", "create", "acme", "--json"]);
+    assert!(ok, "{err}");
+    let t: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(t["scim_url"], "http://127.0.0.1:8080/t/acme/scim/v2");
+    assert!(
+        dir.path().join("data/scimd.db").exists(),
+        "SQLite file under ./data"
+    );
+    let (ok, out, _) = scimd(
+        dir.path(),
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "entra",
+            "--scope",
+            "users:rw",
+            "--scope",
+            "groups:r",
+            "--expires-in",
+            "90d",
+            "--json",
+        ],
+    );
+    assert!(ok);
+    let tok: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let secret = tok["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("scimd_"));
+    assert_eq!(tok["scopes"], "users:rw groups:r");
+    let (ok, out, _) = scimd(dir.path(), &["token", "list", "--tenant", "acme", "--json"]);
+    assert!(ok);
+    assert!(!out.contains(&secret), "secrets are never listed");
+    assert!(!out.contains(&secret[6..]), "not even in part");
+    let id = tok["id"].as_str().unwrap();
+    let (ok, out, _) = scimd(
+        dir.path(),
+        &[
+            "token", "rotate", "--tenant", "acme", id, "--grace", "1h", "--json",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, _, _) = scimd(dir.path(), &["token", "revoke", "--tenant", "acme", id]);
+    assert!(ok);
+    let (ok, out, _) = scimd(dir.path(), &["token", "list", "--tenant", "acme"]);
+    assert!(ok && out.contains("revoked"), "{out}");
+    // Errors are clear and non-zero.
+    let (ok, _, err) = scimd(
+        dir.path(),
+        &[
+            "token", "create", "--tenant", "nope", "--name", "x", "--scope", "users:rw",
+        ],
+    );
+    assert!(!ok && err.contains("tenant 'nope' does not exist"), "{err}");
+    let (ok, _, err) = scimd(
+        dir.path(),
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "x",
+            "--scope",
+            "users:admin",
+        ],
+    );
+    assert!(!ok && err.contains("unknown privilege"), "{err}");
+    let (ok, _, err) = scimd(dir.path(), &["tenant", "delete", "acme"]);
+    assert!(!ok && err.contains("--yes"), "{err}");
+    let (ok, _, _) = scimd(dir.path(), &["tenant", "delete", "acme", "--yes"]);
+    assert!(ok);
+    let (ok, out, _) = scimd(dir.path(), &["migrate"]);
+    assert!(ok && out.contains("up to date"));
+}
+
+#[test]
+fn serve_bootstraps_serves_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(["serve", "--listen", &listen])
+        .current_dir(dir.path())
+        .env_remove("SCIMD_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut secret = None;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut printed = String::new();
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(s) = line.strip_prefix("Secret:") {
+            secret = Some(s.trim().to_string());
+        }
+        if line.starts_with("Listening on") {
+            break;
+        }
+    }
+    assert!(
+        printed.contains(&format!(
+            "SCIM base URL (default): http://{listen}/t/default/scim/v2"
+        )),
+        "{printed}"
+    );
+    assert!(printed.contains("scimd token create"), "{printed}");
+    let secret = secret.expect("first start prints a bootstrap token");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!(
+                "http://{listen}/t/default/scim/v2/Users?filter=userName+eq+%22x%22"
+            ))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+    // SIGTERM: graceful shutdown, exit 0.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let code = child.wait().unwrap();
+    assert!(code.success(), "{code:?}");
+    // A second start reuses the data and prints no new secret.
+    let (ok, out, _) = scimd(dir.path(), &["tenant", "list"]);
+    assert!(ok && out.starts_with("default"), "{out}");
+}
