@@ -113,7 +113,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/ResourceTypes/{id}", get(discovery::resource_type))
         .route("/Schemas", get(discovery::schemas))
         .route("/Schemas/{id}", get(discovery::schema))
-        .route("/Bulk", post(bulk::bulk));
+        .route("/Bulk", post(bulk::bulk))
+        .route("/.search", post(scim::root_search));
     Router::new()
         .route("/healthz", get(health))
         .nest("/t/{tenant}/scim/v2", scim)

@@ -258,6 +258,63 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `POST /.search` (RFC 7644 §3.4.3) across Users and Groups: users first, then groups, in
+/// creation order. A filter applies to the types whose schema has its attributes; one that
+/// fits neither is `400 invalidFilter`. Sorting and cursors are per resource type, so the
+/// root search refuses `sortBy` and `cursor` with a clear error instead of mis-ordering.
+pub async fn root_search(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    body: ScimBody,
+) -> ApiResult<Response> {
+    let req = search_request(body.0)?;
+    if req.sort_by.is_some() || req.cursor.is_some() {
+        return Err(ApiError(scim_proto::ScimError::invalid_value(
+            "sortBy and cursor are not supported on the root .search; use /Users/.search or /Groups/.search",
+        )));
+    }
+    let mut kinds = Vec::new();
+    let mut first_error = None;
+    for kind in [ResourceKind::User, ResourceKind::Group] {
+        if !auth.token.scopes.allows(endpoint(kind), false) {
+            continue;
+        }
+        match state.service.query_for(kind, &req) {
+            Ok(q) => kinds.push((kind, q)),
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    if kinds.is_empty() {
+        return Err(match first_error {
+            Some(e) => e.into(),
+            None => ApiError::new(403, "the token may not read Users or Groups"),
+        });
+    }
+    let base = state.base_url(&auth.tenant);
+    let (mut offset, mut remaining) = (kinds[0].1.offset, kinds[0].1.count);
+    let mut total = 0u64;
+    let mut resources = Vec::new();
+    for (kind, mut q) in kinds {
+        q.offset = offset;
+        q.count = remaining;
+        let result = state.store.query(auth.tenant.id, kind, &q).await?;
+        total += result.total;
+        offset = offset.saturating_sub(result.total);
+        remaining -= result.resources.len() as u64;
+        resources.extend(
+            state
+                .service
+                .render(&auth.tenant, &result.resources, &base, &req.projection)
+                .await?,
+        );
+    }
+    let start = req.start_index.unwrap_or(1).max(1) as u64;
+    Ok(scim_json(
+        StatusCode::OK,
+        &ListResponse::page(resources, total, start),
+    ))
+}
+
 /// Builds the routes of one resource type.
 pub fn routes(kind: ResourceKind) -> axum::Router<Arc<AppState>> {
     use axum::routing::{get as g, post as p};

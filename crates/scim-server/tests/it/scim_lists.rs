@@ -225,6 +225,44 @@ async fn paging_sorting_and_cursors(backend: Backend) {
         r.body["Resources"][0],
         json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": r.body["Resources"][0]["id"], "userName": "user10@example.org"})
     );
+    // Root .search spans Users then Groups.
+    let g = s
+        .post("/Groups", json!({"displayName": "user-ish group"}))
+        .await;
+    assert_eq!(g.status, 201);
+    let r = s
+        .post(
+            "/.search",
+            json!({"filter": "displayName pr", "startIndex": 1, "count": 100}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let with_display = all
+        .iter()
+        .filter(|u| u.get("displayName").is_some())
+        .count();
+    assert_eq!(r.body["totalResults"], with_display + 1);
+    let last = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["meta"]["resourceType"], "Group");
+    let r = s
+        .post(
+            "/.search",
+            json!({"filter": "userName sw \"user0\"", "count": 3, "startIndex": 2}),
+        )
+        .await;
+    assert_eq!(r.body["totalResults"], 10);
+    assert_eq!(r.body["itemsPerPage"], 3);
+    s.post("/.search", json!({"sortBy": "userName"}))
+        .await
+        .assert_error(400, Some("invalidValue"));
+    s.post("/.search", json!({"filter": "nosuch eq 1"}))
+        .await
+        .assert_error(400, Some("invalidFilter"));
     // Projection on lists and single GETs.
     let r = s
         .get("/Users?attributes=userName,emails.value&count=1")

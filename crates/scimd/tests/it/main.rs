@@ -108,6 +108,45 @@ fn tenant_and_token_commands() {
 }
 
 #[test]
+fn config_file_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("scimd.toml"),
+        "database_url = \"sqlite://./elsewhere/db.sqlite\"\npublic_url = \"https://scim.example.com/\"\n",
+    )
+    .unwrap();
+    let (ok, out, err) = scimd(
+        dir.path(),
+        &[
+            "--config",
+            "scimd.toml",
+            "tenant",
+            "create",
+            "acme",
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("https://scim.example.com/t/acme/scim/v2"),
+        "{out}"
+    );
+    assert!(dir.path().join("elsewhere/db.sqlite").exists());
+    // SCIMD_ variables override the file.
+    let out = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(["--config", "scimd.toml", "tenant", "list", "--json"])
+        .current_dir(dir.path())
+        .env("SCIMD_DATABASE_URL", "sqlite://./other.db")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    std::fs::write(dir.path().join("bad.toml"), "databse_url = 1\n").unwrap();
+    let (ok, _, err) = scimd(dir.path(), &["--config", "bad.toml", "migrate"]);
+    assert!(!ok && err.contains("invalid config file"), "{err}");
+}
+
+#[test]
 fn serve_bootstraps_serves_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
