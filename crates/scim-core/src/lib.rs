@@ -6,6 +6,7 @@
 //! and tests alike.
 
 pub mod error;
+pub mod provisioning;
 pub mod resource;
 pub mod service;
 pub mod store;
@@ -13,6 +14,7 @@ pub mod tenant;
 pub mod token;
 
 pub use error::{CoreError, CoreResult};
+pub use provisioning::{Event, EventQuery, LogEntry, Operation, RequestContext};
 pub use resource::{IndexedFields, Member, MemberOp, ResourceKind, StoredResource, Write};
 pub use service::ResourceService;
 pub use store::{Query, QueryResult, Store};

@@ -183,4 +183,6 @@ pub struct Write {
     pub body: Value,
     pub fields: IndexedFields,
     pub member_ops: Vec<MemberOp>,
+    /// The provisioning-log event to write in the same transaction, if logging is on.
+    pub log: Option<crate::provisioning::LogEntry>,
 }

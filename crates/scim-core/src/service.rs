@@ -6,6 +6,7 @@
 //! transaction as the rest of the change.
 
 use crate::error::{CoreError, CoreResult};
+use crate::provisioning::{LogEntry, Operation, RequestContext};
 use crate::resource::{IndexedFields, Member, MemberOp, ResourceKind, StoredResource, Write};
 use crate::store::{Query, QueryResult, Store};
 use crate::tenant::Tenant;
@@ -95,6 +96,8 @@ pub struct ListRequest {
 pub struct ResourceService {
     store: Arc<dyn Store>,
     pub limits: Limits,
+    /// Whether successful changes write provisioning-log events.
+    pub log_events: bool,
 }
 
 /// `If-Match` (RFC 7644 §3.14, RFC 7232 §3.1): `*` or a list of (weak) ETags.
@@ -288,7 +291,19 @@ fn parse_body(kind: ResourceKind, body: Value) -> CoreResult<(Value, Option<Vec<
 
 impl ResourceService {
     pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
-        Self { store, limits }
+        Self {
+            store,
+            limits,
+            log_events: true,
+        }
+    }
+
+    fn log(&self, operation: Operation, status: u16, ctx: &RequestContext) -> Option<LogEntry> {
+        self.log_events.then(|| LogEntry {
+            operation,
+            status,
+            ctx: ctx.clone(),
+        })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -300,6 +315,7 @@ impl ResourceService {
         tenant: &Tenant,
         kind: ResourceKind,
         body: Value,
+        ctx: &RequestContext,
     ) -> CoreResult<StoredResource> {
         let (parsed, members) = parse_body(kind, body)?;
         let fields = IndexedFields::from_body(kind, &parsed);
@@ -310,6 +326,7 @@ impl ResourceService {
             body: parsed,
             fields,
             member_ops,
+            log: self.log(Operation::create(kind), 201, ctx),
         };
         let id = uuid::Uuid::new_v4().to_string();
         self.store
@@ -337,6 +354,7 @@ impl ResourceService {
         id: &str,
         body: Value,
         if_match: Option<&str>,
+        ctx: &RequestContext,
     ) -> CoreResult<StoredResource> {
         let (parsed, members) = parse_body(kind, body)?;
         let view = view_of(kind);
@@ -347,10 +365,15 @@ impl ResourceService {
                 Some(ids) => vec![MemberOp::Clear, MemberOp::Add(ids.clone())],
                 None => Vec::new(),
             };
+            let operation = match kind {
+                ResourceKind::User => Operation::user_update(&cur.body, &parsed),
+                ResourceKind::Group => Operation::UpdateGroup,
+            };
             Ok(Write {
                 body: parsed.clone(),
                 fields: IndexedFields::from_body(kind, &parsed),
                 member_ops,
+                log: self.log(operation, 200, ctx),
             })
         };
         self.store
@@ -373,6 +396,7 @@ impl ResourceService {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        ctx: &RequestContext,
     ) -> CoreResult<StoredResource> {
         let req = PatchRequest::from_value(body)?;
         if req.operations.len() > self.limits.max_patch_operations {
@@ -399,10 +423,20 @@ impl ResourceService {
                 }
                 b
             };
+            let operation = match kind {
+                ResourceKind::User => Operation::user_update(&cur.body, &new_body),
+                ResourceKind::Group => Operation::group_update(new_body != cur.body, &member_ops),
+            };
+            let status = if kind == ResourceKind::Group {
+                204
+            } else {
+                200
+            };
             Ok(Write {
                 fields: IndexedFields::from_body(kind, &new_body),
                 body: new_body,
                 member_ops: member_ops.clone(),
+                log: self.log(operation, status, ctx),
             })
         };
         self.store
@@ -417,12 +451,14 @@ impl ResourceService {
         kind: ResourceKind,
         id: &str,
         if_match: Option<&str>,
+        ctx: &RequestContext,
     ) -> CoreResult<()> {
         if if_match.is_some() {
             let cur = self.get(tenant, kind, id, false).await?;
             precondition(if_match, &cur)?;
         }
-        if self.store.delete(tenant.id, kind, id).await? {
+        let log = self.log(Operation::delete(kind), 204, ctx);
+        if self.store.delete(tenant.id, kind, id, log.as_ref()).await? {
             Ok(())
         } else {
             Err(not_found(kind, id))
@@ -498,6 +534,36 @@ impl ResourceService {
             cursor: req.cursor.clone(),
             with_members: kind == ResourceKind::Group && req.projection.includes(&view, "members"),
         })
+    }
+
+    /// Records a failed request in its own transaction. Logging must never turn a client
+    /// error into a server error, so a storage failure here is only reported.
+    pub async fn log_failure(
+        &self,
+        tenant: &Tenant,
+        kind: Option<ResourceKind>,
+        resource_id: Option<&str>,
+        error: &ScimError,
+        ctx: &RequestContext,
+    ) {
+        let event = crate::provisioning::Event {
+            seq: 0,
+            tenant_id: tenant.id,
+            at: crate::now_micros(),
+            operation: Operation::Failure,
+            resource_type: kind.map(|k| k.as_str().to_string()),
+            resource_id: resource_id.map(str::to_string),
+            resource_name: None,
+            status: error.status,
+            scim_type: error.scim_type.map(|t| t.as_str().to_string()),
+            detail: Some(error.detail.chars().take(1000).collect()),
+            token_name: ctx.token_name.clone(),
+            request_id: ctx.request_id.clone(),
+            client_addr: ctx.client_addr.clone(),
+        };
+        if let Err(e) = self.store.log_event(&event).await {
+            tracing::warn!(error = %e, "could not write a Failure event");
+        }
     }
 
     pub async fn list(

@@ -6,6 +6,7 @@
 //! Every resource method is scoped by tenant id; no method can reach another tenant's rows.
 
 use crate::error::CoreResult;
+use crate::provisioning::{Event, EventQuery, LogEntry};
 use crate::resource::{ResourceKind, StoredResource, Write};
 use crate::tenant::Tenant;
 use crate::token::TokenRecord;
@@ -91,10 +92,24 @@ pub trait Store: Send + Sync + 'static {
         modifier: Modifier<'_>,
         now: i64,
     ) -> CoreResult<Option<StoredResource>>;
-    /// Hard delete; also removes the resource from every group.
-    async fn delete(&self, tenant_id: i64, kind: ResourceKind, id: &str) -> CoreResult<bool>;
+    /// Hard delete; also removes the resource from every group. Logs `log` in the same
+    /// transaction, naming the deleted resource.
+    async fn delete(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        log: Option<&LogEntry>,
+    ) -> CoreResult<bool>;
     async fn query(&self, tenant_id: i64, kind: ResourceKind, q: &Query)
     -> CoreResult<QueryResult>;
+    /// Writes a Failure (or any standalone) event in its own transaction.
+    async fn log_event(&self, event: &Event) -> CoreResult<()>;
+    /// Reads the log, newest first.
+    async fn events(&self, tenant_id: i64, q: &EventQuery) -> CoreResult<Vec<Event>>;
+    /// Deletes up to `batch` events older than `before` (all tenants); returns how many.
+    async fn sweep_events(&self, before: i64, batch: u32) -> CoreResult<u64>;
+
     /// The groups each of `member_ids` is a direct member of: id → [(group id, displayName)].
     async fn groups_of(
         &self,

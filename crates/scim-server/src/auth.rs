@@ -56,6 +56,34 @@ fn remember<T>(map: &Mutex<HashMap<String, Cached<T>>>, key: &str, value: Option
 }
 
 impl AuthCache {
+    /// The token with this secret hash, through the cache.
+    pub async fn token(
+        &self,
+        state: &AppState,
+        hash: &str,
+    ) -> scim_core::CoreResult<Option<TokenRecord>> {
+        if let Some(r) = cached(&self.tokens, hash) {
+            return Ok(r);
+        }
+        let r = state.store.token_by_hash(hash).await?;
+        remember(&self.tokens, hash, r.clone());
+        Ok(r)
+    }
+
+    /// The tenant with this slug, through the cache.
+    pub async fn tenant(
+        &self,
+        state: &AppState,
+        slug: &str,
+    ) -> scim_core::CoreResult<Option<Tenant>> {
+        if let Some(t) = cached(&self.tenants, slug) {
+            return Ok(t);
+        }
+        let t = state.store.tenant(slug).await?;
+        remember(&self.tenants, slug, t.clone());
+        Ok(t)
+    }
+
     /// Forgets everything (after an administrative change on this node).
     pub fn clear(&self) {
         if let Ok(mut m) = self.tokens.lock() {
@@ -67,11 +95,13 @@ impl AuthCache {
     }
 }
 
-/// An authenticated request: the tenant of the URL and the token that opened it.
+/// An authenticated request: the tenant of the URL, the token that opened it, and the
+/// request's context for the provisioning log.
 #[derive(Debug, Clone)]
 pub struct Auth {
     pub tenant: Tenant,
     pub token: TokenRecord,
+    pub ctx: scim_core::RequestContext,
 }
 
 impl Auth {
@@ -125,14 +155,7 @@ impl FromRequestParts<Arc<AppState>> for Auth {
             ));
         };
         let hash = hash_secret(secret);
-        let record = match cached(&state.auth_cache.tokens, &hash) {
-            Some(r) => r,
-            None => {
-                let r = state.store.token_by_hash(&hash).await?;
-                remember(&state.auth_cache.tokens, &hash, r.clone());
-                r
-            }
-        };
+        let record = state.auth_cache.token(state, &hash).await?;
         let now = scim_core::now_micros();
         let Some(token) = record else {
             return Err(unauthorized("the bearer token is not valid"));
@@ -149,14 +172,7 @@ impl FromRequestParts<Arc<AppState>> for Auth {
                 return Err(unauthorized("the bearer token is not valid"));
             }
         }
-        let tenant = match cached(&state.auth_cache.tenants, &slug) {
-            Some(t) => t,
-            None => {
-                let t = state.store.tenant(&slug).await?;
-                remember(&state.auth_cache.tenants, &slug, t.clone());
-                t
-            }
-        };
+        let tenant = state.auth_cache.tenant(state, &slug).await?;
         // Same answer for an unknown tenant and another tenant's token: nothing leaks.
         let Some(tenant) = tenant.filter(|t| t.id == token.tenant_id) else {
             return Err(unauthorized("the bearer token is not valid"));
@@ -177,6 +193,8 @@ impl FromRequestParts<Arc<AppState>> for Auth {
                 }
             });
         }
-        Ok(Auth { tenant, token })
+        let mut ctx = crate::provisioning_log::context_of(&parts.extensions);
+        ctx.token_name = Some(token.name.clone());
+        Ok(Auth { tenant, token, ctx })
     }
 }

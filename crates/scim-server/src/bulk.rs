@@ -127,7 +127,7 @@ async fn run_one(
                 ));
             }
             let r = svc
-                .create(&auth.tenant, kind, need_data()?)
+                .create(&auth.tenant, kind, need_data()?, &auth.ctx)
                 .await
                 .map_err(map)?;
             Ok((201, Some(loc(&r)), Some(r.etag()), Some((kind, r.id))))
@@ -140,6 +140,7 @@ async fn run_one(
                     &need_id()?,
                     need_data()?,
                     op.version.as_deref(),
+                    &auth.ctx,
                 )
                 .await
                 .map_err(map)?;
@@ -153,6 +154,7 @@ async fn run_one(
                     &need_id()?,
                     &need_data()?,
                     op.version.as_deref(),
+                    &auth.ctx,
                 )
                 .await
                 .map_err(map)?;
@@ -160,7 +162,7 @@ async fn run_one(
         }
         "DELETE" => {
             let id = need_id()?;
-            svc.delete(&auth.tenant, kind, &id, op.version.as_deref())
+            svc.delete(&auth.tenant, kind, &id, op.version.as_deref(), &auth.ctx)
                 .await
                 .map_err(map)?;
             Ok((
@@ -218,6 +220,17 @@ pub async fn bulk(
             }
             Err(e) => {
                 errors += 1;
+                let target = parse_path(&op.path).ok();
+                state
+                    .service
+                    .log_failure(
+                        &auth.tenant,
+                        target.as_ref().map(|t| t.0),
+                        target.as_ref().and_then(|t| t.1.as_deref()),
+                        &e,
+                        &auth.ctx,
+                    )
+                    .await;
                 BulkOperationResult {
                     method: op.method.clone(),
                     bulk_id: op.bulk_id.clone(),

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bulk;
 pub mod discovery;
 pub mod error;
+pub mod provisioning_log;
 pub mod request;
 pub mod scim;
 
@@ -114,7 +115,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/Schemas", get(discovery::schemas))
         .route("/Schemas/{id}", get(discovery::schema))
         .route("/Bulk", post(bulk::bulk))
-        .route("/.search", post(scim::root_search));
+        .route("/.search", post(scim::root_search))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            provisioning_log::request_meta,
+        ));
     Router::new()
         .route("/healthz", get(health))
         .nest("/t/{tenant}/scim/v2", scim)

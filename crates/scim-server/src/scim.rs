@@ -126,7 +126,10 @@ pub async fn create(
 ) -> ApiResult<Response> {
     auth.require(endpoint(kind), true)?;
     let projection = q.projection()?;
-    let r = state.service.create(&auth.tenant, kind, body.0).await?;
+    let r = state
+        .service
+        .create(&auth.tenant, kind, body.0, &auth.ctx)
+        .await?;
     let out = render_one(&state, &auth, &r, &projection).await?;
     let location = format!(
         "{}/{}/{}",
@@ -191,6 +194,7 @@ pub async fn replace(
             &id_of(&params),
             body.0,
             header_str(&headers, header::IF_MATCH),
+            &auth.ctx,
         )
         .await?;
     let out = render_one(&state, &auth, &r, &projection).await?;
@@ -217,6 +221,7 @@ pub async fn patch(
             &id,
             &body.0,
             header_str(&headers, header::IF_MATCH),
+            &auth.ctx,
         )
         .await?;
     // Groups answer 204 (Entra's guidance: never send the member list back) unless the
@@ -253,6 +258,7 @@ pub async fn delete(
             kind,
             &id_of(&params),
             header_str(&headers, header::IF_MATCH),
+            &auth.ctx,
         )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())

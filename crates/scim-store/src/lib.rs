@@ -15,6 +15,7 @@
 //!   member is one insert whatever the group's size, and concurrent PATCHes cannot lose one.
 
 mod error;
+mod events;
 mod resources;
 pub mod sql_filter;
 mod tokens;
@@ -24,7 +25,8 @@ pub use error::StoreError;
 use async_trait::async_trait;
 use scim_core::store::Modifier;
 use scim_core::{
-    CoreResult, Query, QueryResult, ResourceKind, Store, StoredResource, Tenant, TokenRecord, Write,
+    CoreResult, Event, EventQuery, LogEntry, Query, QueryResult, ResourceKind, Store,
+    StoredResource, Tenant, TokenRecord, Write,
 };
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
@@ -45,10 +47,20 @@ pub struct SqlStore {
     write_lock: tokio::sync::Mutex<()>,
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_provisioning_log.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_provisioning_log.sql"),
+    ),
+];
 
 /// Splits a migration file into statements (no semicolons inside our statements).
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
@@ -289,8 +301,23 @@ impl Store for SqlStore {
         self.modify_resource(tenant_id, kind, id, with_members, modifier, now)
             .await
     }
-    async fn delete(&self, tenant_id: i64, kind: ResourceKind, id: &str) -> CoreResult<bool> {
-        Ok(self.delete_resource(tenant_id, kind, id).await?)
+    async fn delete(
+        &self,
+        tenant_id: i64,
+        kind: ResourceKind,
+        id: &str,
+        log: Option<&LogEntry>,
+    ) -> CoreResult<bool> {
+        Ok(self.delete_resource(tenant_id, kind, id, log).await?)
+    }
+    async fn log_event(&self, event: &Event) -> CoreResult<()> {
+        Ok(self.log_event_row(event).await?)
+    }
+    async fn events(&self, tenant_id: i64, q: &EventQuery) -> CoreResult<Vec<Event>> {
+        Ok(self.event_rows(tenant_id, q).await?)
+    }
+    async fn sweep_events(&self, before: i64, batch: u32) -> CoreResult<u64> {
+        Ok(self.sweep_event_rows(before, batch).await?)
     }
     async fn query(
         &self,

@@ -1,13 +1,14 @@
 //! Resource rows, email rows, membership rows; list queries with SQL pushdown and the
 //! in-memory fallback.
 
+use crate::events::{insert_event, success_event};
 use crate::sql_filter::{Arg, SqlBuf, prefilter, sort_column, to_sql};
 use crate::{SqlStore, StoreError};
 use scim_core::resource::fold;
 use scim_core::service::{member_matches, resource_matches, view_of};
 use scim_core::store::Modifier;
 use scim_core::{
-    CoreResult, Member, MemberOp, Query, QueryResult, ResourceKind, StoredResource, Write,
+    CoreResult, LogEntry, Member, MemberOp, Query, QueryResult, ResourceKind, StoredResource, Write,
 };
 use scim_proto::{AttrPath, ScimError, ScimType};
 use serde_json::Value;
@@ -300,6 +301,17 @@ impl SqlStore {
         } else {
             None
         };
+        if let Some(log) = &write.log {
+            let e = success_event(
+                tenant_id,
+                now,
+                log,
+                kind.as_str(),
+                id,
+                f.unique_name.as_deref(),
+            );
+            insert_event(&mut tx, &e).await?;
+        }
         tx.commit().await.map_err(StoreError::from)?;
         Ok(StoredResource {
             kind,
@@ -399,6 +411,17 @@ impl SqlStore {
         } else {
             None
         };
+        if let Some(log) = &write.log {
+            let e = success_event(
+                tenant_id,
+                now,
+                log,
+                kind.as_str(),
+                &cur.id,
+                f.unique_name.as_deref(),
+            );
+            insert_event(&mut tx, &e).await?;
+        }
         tx.commit().await.map_err(StoreError::from)?;
         Ok(Some(StoredResource {
             kind,
@@ -416,19 +439,32 @@ impl SqlStore {
         tenant_id: i64,
         kind: ResourceKind,
         id: &str,
+        log: Option<&LogEntry>,
     ) -> Result<bool, StoreError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
-        let seq: Option<i64> =
-            sqlx::query("SELECT seq FROM resources WHERE tenant_id = $1 AND kind = $2 AND id = $3")
-                .bind(tenant_id)
-                .bind(kind.as_str())
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get::<i64, _>(0))
-                .transpose()?;
-        let Some(seq) = seq else { return Ok(false) };
+        let row = sqlx::query(
+            "SELECT seq, unique_name FROM resources WHERE tenant_id = $1 AND kind = $2 AND id = $3",
+        )
+        .bind(tenant_id)
+        .bind(kind.as_str())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        let seq: i64 = row.try_get("seq")?;
+        let name: Option<String> = row.try_get("unique_name")?;
+        if let Some(log) = log {
+            let e = success_event(
+                tenant_id,
+                scim_core::now_micros(),
+                log,
+                kind.as_str(),
+                id,
+                name.as_deref(),
+            );
+            insert_event(&mut tx, &e).await?;
+        }
         // Explicit deletes (not only ON DELETE CASCADE) so the outcome does not depend on a
         // connection's foreign_keys setting.
         for sql in [

@@ -11,6 +11,8 @@ struct FileConfig {
     listen: Option<String>,
     public_url: Option<String>,
     max_body_bytes: Option<usize>,
+    log_retention_days: Option<u32>,
+    provisioning_log: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -19,6 +21,10 @@ pub struct Settings {
     pub listen: String,
     pub public_url: String,
     pub max_body_bytes: usize,
+    /// Days the provisioning log keeps events (default 30).
+    pub log_retention_days: u32,
+    /// Whether successful changes are logged (default true; off only for measurements).
+    pub provisioning_log: bool,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/scimd.db";
@@ -55,6 +61,16 @@ impl Settings {
             listen,
             public_url,
             max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
+            log_retention_days: match std::env::var("SCIMD_LOG_RETENTION_DAYS") {
+                Ok(v) => v.parse().with_context(|| {
+                    format!("SCIMD_LOG_RETENTION_DAYS='{v}' is not a number of days")
+                })?,
+                Err(_) => file.log_retention_days.unwrap_or(30),
+            },
+            provisioning_log: match std::env::var("SCIMD_PROVISIONING_LOG") {
+                Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
+                Err(_) => file.provisioning_log.unwrap_or(true),
+            },
         })
     }
 

@@ -52,6 +52,10 @@ enum Command {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Read a tenant's provisioning log (newest first), as a table, JSON or CSV.
+    Log(LogArgs),
+    /// Delete provisioning-log events older than the retention now.
+    SweepLog,
     /// Parse a SCIM filter and print its canonical form, or the invalidFilter error.
     Filter {
         /// The filter, e.g. 'userName eq "bjensen"'.
@@ -68,6 +72,111 @@ pub struct ServeArgs {
     /// [default: http://{listen}]
     #[arg(long, env = "SCIMD_PUBLIC_URL")]
     pub public_url: Option<String>,
+}
+
+#[derive(Args)]
+struct LogArgs {
+    #[arg(long)]
+    tenant: String,
+    /// Only events at or after this time (RFC 3339) or this long ago (e.g. 24h, 7d).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    /// Operation, e.g. "Create User", hard-delete-user, failure (repeatable).
+    #[arg(long = "operation")]
+    operations: Vec<String>,
+    /// success or failure.
+    #[arg(long)]
+    outcome: Option<String>,
+    /// A resource id, userName or group displayName.
+    #[arg(long)]
+    resource: Option<String>,
+    /// A token name.
+    #[arg(long)]
+    token: Option<String>,
+    /// At most this many events.
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// Events older than this sequence number (paging: pass the last seq shown).
+    #[arg(long)]
+    before: Option<i64>,
+    /// table, json or csv.
+    #[arg(long, default_value = "table")]
+    format: String,
+}
+
+fn parse_time(s: &str, now: i64) -> Result<i64> {
+    if let Ok(d) = token::parse_duration(s) {
+        return Ok(now - d * 1_000_000);
+    }
+    let t = scim_proto::datetime::parse(s)
+        .with_context(|| format!("'{s}' is neither a time (RFC 3339) nor a duration (24h, 7d)"))?;
+    Ok(i64::try_from(t.unix_timestamp_nanos() / 1_000)?)
+}
+
+async fn print_log(store: &SqlStore, args: LogArgs, json_out: bool) -> Result<()> {
+    use scim_core::provisioning::{EventQuery, Operation, Outcome};
+    let now = now_micros();
+    let tid = tenant_id(store, &args.tenant).await?;
+    let mut operations = Vec::new();
+    for o in &args.operations {
+        operations.push(Operation::parse(o).with_context(|| format!("unknown operation '{o}'"))?);
+    }
+    let outcome = match args.outcome.as_deref() {
+        None => None,
+        Some("success") => Some(Outcome::Success),
+        Some("failure") => Some(Outcome::Failure),
+        Some(o) => bail!("--outcome must be success or failure, not '{o}'"),
+    };
+    let q = EventQuery {
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_time(s, now))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| parse_time(s, now))
+            .transpose()?,
+        operations,
+        outcome,
+        resource_type: None,
+        resource: args.resource,
+        token_name: args.token,
+        before_seq: args.before,
+        limit: args.limit,
+    };
+    let events = store.events(tid, &q).await?;
+    let format = if json_out {
+        "json"
+    } else {
+        args.format.as_str()
+    };
+    match format {
+        "json" => println!("{}", serde_json::to_string(&events)?),
+        "csv" => print!("{}", scim_core::provisioning::to_csv(&events)),
+        "table" => {
+            println!("SEQ\tTIME\tOPERATION\tTYPE\tRESOURCE\tSTATUS\tTOKEN\tDETAIL");
+            for e in events {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    e.seq,
+                    scim_core::format_micros(e.at),
+                    e.operation.as_str(),
+                    e.resource_type.unwrap_or_default(),
+                    e.resource_name.or(e.resource_id).unwrap_or_default(),
+                    e.status,
+                    e.token_name.unwrap_or_default(),
+                    e.detail.unwrap_or_default()
+                );
+            }
+        }
+        other => bail!("--format must be table, json or csv, not '{other}'"),
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -190,6 +299,22 @@ async fn run(cli: Cli) -> Result<()> {
     let now = now_micros();
     match cli.command {
         Command::Filter { .. } => {}
+        Command::Log(args) => print_log(&store, args, json_out).await?,
+        Command::SweepLog => {
+            let before = now - i64::from(settings.log_retention_days) * 86_400 * 1_000_000;
+            let mut total = 0;
+            loop {
+                let n = store.sweep_events(before, 5_000).await?;
+                total += n;
+                if n < 5_000 {
+                    break;
+                }
+            }
+            println!(
+                "deleted {total} events older than {} days",
+                settings.log_retention_days
+            );
+        }
         Command::Migrate => println!(
             "database schema is up to date ({})",
             settings.redacted_database_url()
@@ -369,13 +494,47 @@ async fn serve(settings: Settings, store: Arc<SqlStore>) -> Result<()> {
         max_body_bytes: settings.max_body_bytes,
         ..Default::default()
     };
-    let state = Arc::new(scim_server::AppState::new(store.clone(), config));
-    axum::serve(listener, scim_server::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let mut state = scim_server::AppState::new(store.clone(), config);
+    state.service.log_events = settings.provisioning_log;
+    let state = Arc::new(state);
+    let sweeper = tokio::spawn(sweep_provisioning_log(
+        store.clone(),
+        settings.log_retention_days,
+    ));
+    axum::serve(
+        listener,
+        scim_server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    sweeper.abort();
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Deletes provisioning-log events older than the retention, in batches, every 10 minutes.
+async fn sweep_provisioning_log(store: Arc<SqlStore>, retention_days: u32) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let before = now_micros() - i64::from(retention_days) * 86_400 * 1_000_000;
+        loop {
+            match store.sweep_events(before, 5_000).await {
+                Ok(5_000) => tokio::task::yield_now().await,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(deleted = n, "provisioning log sweep");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "provisioning log sweep failed");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -106,9 +106,13 @@ impl TestServer {
         config.public_url = root.clone();
         let state = Arc::new(AppState::new(store.clone(), config));
         tokio::spawn(async move {
-            axum::serve(listener, scim_server::app(state))
-                .await
-                .unwrap();
+            axum::serve(
+                listener,
+                scim_server::app(state)
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
         let mut s = Self {
             root: root.clone(),

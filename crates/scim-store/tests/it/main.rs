@@ -13,6 +13,7 @@ fn write(user_name: &str) -> Write {
         fields: IndexedFields::from_body(ResourceKind::User, &body),
         body,
         member_ops: vec![],
+        log: None,
     }
 }
 

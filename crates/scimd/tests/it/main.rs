@@ -99,6 +99,38 @@ fn tenant_and_token_commands() {
         ],
     );
     assert!(!ok && err.contains("unknown privilege"), "{err}");
+    // The provisioning log as operators read it (the failed token creations above are CLI
+    // errors, not SCIM requests, so the log is empty).
+    let (ok, out, err) = scimd(
+        dir.path(),
+        &[
+            "log", "--tenant", "acme", "--format", "csv", "--since", "24h",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.starts_with("time,operation,resource_type"), "{out}");
+    let (ok, out, _) = scimd(
+        dir.path(),
+        &[
+            "log",
+            "--tenant",
+            "acme",
+            "--json",
+            "--operation",
+            "create-user",
+        ],
+    );
+    assert!(ok && out.trim() == "[]", "{out}");
+    let (ok, _, err) = scimd(
+        dir.path(),
+        &["log", "--tenant", "acme", "--operation", "explode"],
+    );
+    assert!(!ok && err.contains("unknown operation"), "{err}");
+    let (ok, out, _) = scimd(dir.path(), &["sweep-log"]);
+    assert!(
+        ok && out.contains("deleted 0 events older than 30 days"),
+        "{out}"
+    );
     let (ok, _, err) = scimd(dir.path(), &["tenant", "delete", "acme"]);
     assert!(!ok && err.contains("--yes"), "{err}");
     let (ok, _, _) = scimd(dir.path(), &["tenant", "delete", "acme", "--yes"]);
