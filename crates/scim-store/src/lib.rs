@@ -45,7 +45,14 @@ pub struct SqlStore {
     dialect: Dialect,
     /// SQLite has a single writer: write transactions queue here instead of failing busy.
     write_lock: tokio::sync::Mutex<()>,
+    /// Resources created by this node since it last refreshed PostgreSQL's statistics.
+    created_since_analyze: std::sync::atomic::AtomicU64,
 }
+
+/// PostgreSQL plans a freshly filled table without statistics badly (a userName lookup
+/// scanned the tenant instead of using the unique index: 60 lookups/s instead of 4,500 right
+/// after an initial sync). Autovacuum catches up within minutes; this node does not wait.
+const ANALYZE_EVERY_CREATES: u64 = 5_000;
 
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
@@ -53,6 +60,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../migrations/sqlite/0002_provisioning_log.sql"),
     ),
+    (3, include_str!("../migrations/sqlite/0003_id_index.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -60,6 +68,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../migrations/postgres/0002_provisioning_log.sql"),
     ),
+    (3, include_str!("../migrations/postgres/0003_id_index.sql")),
 ];
 
 /// Splits a migration file into statements (no semicolons inside our statements).
@@ -107,6 +116,7 @@ impl SqlStore {
             pool,
             dialect,
             write_lock: tokio::sync::Mutex::new(()),
+            created_since_analyze: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -131,6 +141,29 @@ impl SqlStore {
         match self.dialect {
             Dialect::Postgres => " FOR UPDATE",
             Dialect::Sqlite => "",
+        }
+    }
+
+    /// Counts a create; on PostgreSQL, refreshes planner statistics in the background every
+    /// [`ANALYZE_EVERY_CREATES`] creates.
+    fn note_create(&self) {
+        if self.dialect != Dialect::Postgres {
+            return;
+        }
+        let n = self
+            .created_since_analyze
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if n % ANALYZE_EVERY_CREATES == 0 {
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                if let Err(e) = pool
+                    .execute("ANALYZE resources, resource_emails, group_members")
+                    .await
+                {
+                    tracing::warn!(error = %e, "ANALYZE failed");
+                }
+            });
         }
     }
 

@@ -313,6 +313,7 @@ impl SqlStore {
             insert_event(&mut tx, &e).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
+        self.note_create();
         Ok(StoredResource {
             kind,
             id: id.to_string(),

@@ -56,6 +56,8 @@ enum Command {
     Log(LogArgs),
     /// Delete provisioning-log events older than the retention now.
     SweepLog,
+    /// Load-test a SCIM server (scimd or any other) with identity-provider workloads.
+    Bench(BenchArgs),
     /// Parse a SCIM filter and print its canonical form, or the invalidFilter error.
     Filter {
         /// The filter, e.g. 'userName eq "bjensen"'.
@@ -72,6 +74,64 @@ pub struct ServeArgs {
     /// [default: http://{listen}]
     #[arg(long, env = "SCIMD_PUBLIC_URL")]
     pub public_url: Option<String>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// SCIM base URL, e.g. http://127.0.0.1:8080/t/default/scim/v2
+    #[arg(long)]
+    url: String,
+    /// Bearer token (or SCIMD_BENCH_TOKEN).
+    #[arg(long, env = "SCIMD_BENCH_TOKEN", hide_env_values = true)]
+    token: String,
+    /// create-users, lookup, patch-users, group-members, list, idp-cycle
+    #[arg(long, default_value = "create-users")]
+    workload: String,
+    /// Users created before measuring (lookup, patch-users, list, idp-cycle).
+    #[arg(long, default_value_t = 1000)]
+    users: u64,
+    /// Groups for group-members.
+    #[arg(long, default_value_t = 1)]
+    groups: u64,
+    /// Members per group for group-members.
+    #[arg(long, default_value_t = 100)]
+    group_size: u64,
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Measuring time, e.g. 20s, 2m.
+    #[arg(long, default_value = "20s")]
+    duration: String,
+    /// Stop after this many measured requests.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Allow a target that is not on this machine.
+    #[arg(long)]
+    allow_remote: bool,
+}
+
+async fn bench(args: BenchArgs, json_out: bool) -> Result<()> {
+    let cfg = scim_bench::BenchConfig {
+        base_url: args.url,
+        token: args.token,
+        workload: args.workload.parse()?,
+        users: args.users,
+        groups: args.groups,
+        group_size: args.group_size,
+        concurrency: args.concurrency,
+        duration: std::time::Duration::from_secs(u64::try_from(token::parse_duration(
+            &args.duration,
+        )?)?),
+        requests: args.requests,
+        allow_remote: args.allow_remote,
+        progress: !json_out && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let report = scim_bench::run(cfg).await?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -290,6 +350,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         return Ok(());
     }
+    if let Command::Bench(args) = cli.command {
+        return bench(args, json_out).await;
+    }
     let serve_args = match &cli.command {
         Command::Serve(a) => a.clone(),
         _ => ServeArgs::default(),
@@ -298,7 +361,7 @@ async fn run(cli: Cli) -> Result<()> {
     let store = open_store(&settings).await?;
     let now = now_micros();
     match cli.command {
-        Command::Filter { .. } => {}
+        Command::Filter { .. } | Command::Bench(_) => {}
         Command::Log(args) => print_log(&store, args, json_out).await?,
         Command::SweepLog => {
             let before = now - i64::from(settings.log_retention_days) * 86_400 * 1_000_000;

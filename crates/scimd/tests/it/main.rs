@@ -238,3 +238,92 @@ fn serve_bootstraps_serves_and_stops_cleanly() {
     let (ok, out, _) = scimd(dir.path(), &["tenant", "list"]);
     assert!(ok && out.starts_with("default"), "{out}");
 }
+
+/// Starts `scimd serve` on a free port; returns the child, the SCIM base URL and the token.
+fn start_server(dir: &std::path::Path) -> (std::process::Child, String, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(["serve", "--listen", &listen])
+        .current_dir(dir)
+        .env_remove("SCIMD_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut secret = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(s) = line.strip_prefix("Secret:") {
+            secret = s.trim().to_string();
+        }
+        if line.starts_with("Listening on") {
+            break;
+        }
+    }
+    (child, format!("http://{listen}/t/default/scim/v2"), secret)
+}
+
+/// Every bench workload against a real scimd: runs, and sees no error responses.
+#[test]
+fn bench_workloads_smoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url, token) = start_server(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for workload in [
+        "create-users",
+        "lookup",
+        "patch-users",
+        "group-members",
+        "list",
+        "idp-cycle",
+    ] {
+        let cfg = scim_bench::BenchConfig {
+            base_url: url.clone(),
+            token: token.clone(),
+            workload: workload.parse().unwrap(),
+            users: 200,
+            groups: 2,
+            group_size: 50,
+            concurrency: 4,
+            duration: Duration::from_secs(2),
+            requests: Some(400),
+            allow_remote: false,
+            progress: false,
+        };
+        let report = rt.block_on(scim_bench::run(cfg)).unwrap();
+        assert!(report.requests > 0, "{workload}");
+        for k in &report.kinds {
+            assert!(k.errors.is_empty(), "{workload}/{}: {:?}", k.kind, k.errors);
+            assert!(
+                k.p50_ms > 0.0 && k.max_ms >= k.p99_ms,
+                "{workload}/{}",
+                k.kind
+            );
+        }
+    }
+    // Remote targets are refused without consent.
+    let cfg = scim_bench::BenchConfig {
+        base_url: "https://scim.example.com/scim/v2".into(),
+        token: token.clone(),
+        workload: scim_bench::Workload::Lookup,
+        users: 1,
+        groups: 1,
+        group_size: 1,
+        concurrency: 1,
+        duration: Duration::from_secs(1),
+        requests: None,
+        allow_remote: false,
+        progress: false,
+    };
+    assert!(
+        rt.block_on(scim_bench::run(cfg))
+            .unwrap_err()
+            .to_string()
+            .contains("--allow-remote")
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}

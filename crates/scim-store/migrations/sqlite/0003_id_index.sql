@@ -1,0 +1,1 @@
+CREATE INDEX resources_any_kind_id ON resources(tenant_id, id)
