@@ -487,7 +487,7 @@ async fn iterate(
         }
         Workload::Lookup => {
             let i = rand::thread_rng().gen_range(0..ds.users.len().max(1)) as u64;
-            let (kind, name) = if n % 2 == 0 {
+            let (kind, name) = if n.is_multiple_of(2) {
                 ("lookup-hit", format!("{}-{i}@bench.example", ds.prefix))
             } else {
                 (
@@ -555,7 +555,7 @@ async fn iterate(
         Workload::IdpCycle => {
             // Half the cycle matches known users, half provisions new ones, like an initial
             // cycle meeting a partly provisioned app.
-            let known = n % 2 == 0 && !ds.users.is_empty();
+            let known = n.is_multiple_of(2) && !ds.users.is_empty();
             let (name, i) = if known {
                 let i = rand::thread_rng().gen_range(0..ds.users.len());
                 (format!("{}-{i}@bench.example", ds.prefix), i as u64)

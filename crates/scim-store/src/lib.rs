@@ -154,7 +154,7 @@ impl SqlStore {
             .created_since_analyze
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        if n % ANALYZE_EVERY_CREATES == 0 {
+        if n.is_multiple_of(ANALYZE_EVERY_CREATES) {
             let pool = self.pool.clone();
             tokio::spawn(async move {
                 if let Err(e) = pool
