@@ -241,9 +241,17 @@ fn serve_bootstraps_serves_and_stops_cleanly() {
 
 /// Starts `scimd serve` on a free port; returns the child, the SCIM base URL and the token.
 fn start_server(dir: &std::path::Path) -> (std::process::Child, String, String) {
+    start_server_on(dir, None)
+}
+
+fn start_server_on(dir: &std::path::Path, database_url: Option<&str>) -> (std::process::Child, String, String) {
     let listen = format!("127.0.0.1:{}", free_port());
+    let mut args = vec!["serve".to_string(), "--listen".into(), listen.clone()];
+    if let Some(u) = database_url {
+        args.extend(["--database-url".to_string(), u.to_string()]);
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
-        .args(["serve", "--listen", &listen])
+        .args(&args)
         .current_dir(dir)
         .env_remove("SCIMD_DATABASE_URL")
         .stdout(Stdio::piped())
@@ -327,3 +335,5 @@ fn bench_workloads_smoke() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+mod crash;
