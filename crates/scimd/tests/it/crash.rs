@@ -17,17 +17,42 @@ struct Acked {
     groups: HashMap<String, Vec<String>>,
 }
 
-async fn drive(url: String, token: String, round: usize, stop: Arc<AtomicBool>, acked: Arc<Mutex<Acked>>) {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().unwrap();
+async fn drive(
+    url: String,
+    token: String,
+    round: usize,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Acked>>,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
     let group = format!("crash-group-{round}");
-    let r = client.post(format!("{url}/Groups")).bearer_auth(&token).header("content-type", "application/scim+json")
-        .body(json!({"displayName": group}).to_string()).send().await.unwrap();
+    let r = client
+        .post(format!("{url}/Groups"))
+        .bearer_auth(&token)
+        .header("content-type", "application/scim+json")
+        .body(json!({"displayName": group}).to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let gid = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let gid = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     acked.lock().unwrap().groups.insert(gid.clone(), Vec::new());
     let mut workers = Vec::new();
     for w in 0..6 {
-        let (client, url, token, stop, acked, gid) = (client.clone(), url.clone(), token.clone(), stop.clone(), acked.clone(), gid.clone());
+        let (client, url, token, stop, acked, gid) = (
+            client.clone(),
+            url.clone(),
+            token.clone(),
+            stop.clone(),
+            acked.clone(),
+            gid.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -75,49 +100,101 @@ fn crash_rounds(database_url: Option<&str>) {
             token = t;
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let driver = rt.spawn(drive(url, token.clone(), round, stop.clone(), acked.clone()));
+        let driver = rt.spawn(drive(
+            url,
+            token.clone(),
+            round,
+            stop.clone(),
+            acked.clone(),
+        ));
         // Kill at a different point of the write stream each round.
         std::thread::sleep(Duration::from_millis(400 + 250 * round as u64));
-        Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .unwrap();
         child.wait().unwrap();
         stop.store(true, Ordering::Relaxed);
         rt.block_on(driver).unwrap();
     }
     let (mut child, url, _) = start_server_on(dir.path(), database_url);
     let acked = acked.lock().unwrap();
-    assert!(acked.users.len() > 20, "the load should have acknowledged writes: {}", acked.users.len());
+    assert!(
+        acked.users.len() > 20,
+        "the load should have acknowledged writes: {}",
+        acked.users.len()
+    );
     let client = reqwest::Client::new();
     rt.block_on(async {
         for (name, nick) in &acked.users {
             let r: serde_json::Value = client
                 .get(format!("{url}/Users?filter=userName%20eq%20%22{name}%22"))
-                .bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             assert_eq!(r["totalResults"], 1, "acknowledged user {name} lost");
             if let Some(n) = nick {
-                assert_eq!(r["Resources"][0]["nickName"].as_str(), Some(n.as_str()), "acknowledged PATCH of {name} lost");
-                assert_eq!(r["Resources"][0]["meta"]["version"], "W/\"2\"", "{name}: versions must be consistent");
+                assert_eq!(
+                    r["Resources"][0]["nickName"].as_str(),
+                    Some(n.as_str()),
+                    "acknowledged PATCH of {name} lost"
+                );
+                assert_eq!(
+                    r["Resources"][0]["meta"]["version"], "W/\"2\"",
+                    "{name}: versions must be consistent"
+                );
             }
         }
         for (gid, members) in &acked.groups {
-            let g: serde_json::Value = client.get(format!("{url}/Groups/{gid}")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-            let present: Vec<&str> = g["members"].as_array().map(|a| a.iter().filter_map(|m| m["value"].as_str()).collect()).unwrap_or_default();
+            let g: serde_json::Value = client
+                .get(format!("{url}/Groups/{gid}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let present: Vec<&str> = g["members"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|m| m["value"].as_str()).collect())
+                .unwrap_or_default();
             for m in members {
-                assert!(present.contains(&m.as_str()), "acknowledged member {m} of {gid} lost");
+                assert!(
+                    present.contains(&m.as_str()),
+                    "acknowledged member {m} of {gid} lost"
+                );
             }
             // Every member row points at a user that exists.
             for m in &present {
-                let r = client.get(format!("{url}/Users/{m}")).bearer_auth(&token).send().await.unwrap();
+                let r = client
+                    .get(format!("{url}/Users/{m}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 200, "member {m} of {gid} points at nothing");
             }
         }
     });
     println!(
         "crash safety ({}): {rounds} SIGKILLs survived, {} acknowledged users and {} acknowledged member adds checked",
-        if database_url.is_some() { "postgres" } else { "sqlite" },
+        if database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
         acked.users.len(),
         acked.groups.values().map(Vec::len).sum::<usize>()
     );
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(child.wait().unwrap().success());
 }
 
@@ -130,7 +207,10 @@ fn acknowledged_writes_survive_sigkill_sqlite() {
 fn acknowledged_writes_survive_sigkill_postgres() {
     let db = format!("scimd_crash_{}", std::process::id());
     let psql = |sql: &str| {
-        let ok = Command::new("psql").args(["-h", "127.0.0.1", "-U", "postgres", "-qc", sql, "postgres"]).status().unwrap();
+        let ok = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc", sql, "postgres"])
+            .status()
+            .unwrap();
         assert!(ok.success(), "psql {sql}");
     };
     psql(&format!("CREATE DATABASE {db}"));

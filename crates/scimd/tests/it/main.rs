@@ -244,7 +244,10 @@ fn start_server(dir: &std::path::Path) -> (std::process::Child, String, String) 
     start_server_on(dir, None)
 }
 
-fn start_server_on(dir: &std::path::Path, database_url: Option<&str>) -> (std::process::Child, String, String) {
+fn start_server_on(
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> (std::process::Child, String, String) {
     let listen = format!("127.0.0.1:{}", free_port());
     let mut args = vec!["serve".to_string(), "--listen".into(), listen.clone()];
     if let Some(u) = database_url {
@@ -337,3 +340,94 @@ fn bench_workloads_smoke() {
 }
 
 mod crash;
+
+/// Secrets never reach the logs: run scimd at debug level, use a token and send a password,
+/// then search everything it printed to stderr.
+#[test]
+fn secrets_are_never_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(["serve", "--listen", &listen])
+        .current_dir(dir.path())
+        .env_remove("SCIMD_DATABASE_URL")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s).unwrap();
+        s
+    });
+    let mut secret = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(s) = line.strip_prefix("Secret:") {
+            secret = s.trim().to_string();
+        }
+        if line.starts_with("Listening on") {
+            break;
+        }
+    }
+    let password = "Pa55w0rd-never-logged-7d1c";
+    let base = format!("http://{listen}/t/default/scim/v2");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let r = c
+            .post(format!("{base}/Users"))
+            .bearer_auth(&secret)
+            .header("content-type", "application/scim+json")
+            .body(serde_json::json!({"userName": "pw", "password": password}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let body = r.text().await.unwrap();
+        assert!(!body.contains(password), "the password is never returned");
+        // A failing request (logged as a Failure event) and a bad token.
+        c.post(format!("{base}/Users"))
+            .bearer_auth(&secret)
+            .header("content-type", "application/scim+json")
+            .body(serde_json::json!({"userName": "pw", "password": password}).to_string())
+            .send()
+            .await
+            .unwrap();
+        c.get(format!("{base}/Users"))
+            .bearer_auth("scimd_guessed-secret-value")
+            .send()
+            .await
+            .unwrap();
+    });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let logged = log.join().unwrap();
+    assert!(
+        logged.contains("DEBUG") || logged.contains("INFO"),
+        "the server did log: {logged}"
+    );
+    for needle in [
+        secret.as_str(),
+        &secret[6..],
+        password,
+        "guessed-secret-value",
+    ] {
+        assert!(!logged.contains(needle), "a secret reached the log");
+    }
+    // Nor the database: the token is stored hashed and the password not at all.
+    let db = std::fs::read(dir.path().join("data/scimd.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("data/scimd.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&secret[6..]) && !text.contains(password),
+            "a secret reached the database file"
+        );
+    }
+}
