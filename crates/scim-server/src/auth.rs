@@ -193,6 +193,14 @@ impl FromRequestParts<Arc<AppState>> for Auth {
                 }
             });
         }
+        if let Err(wait) = state.rate_limiter.check(state.config.rate_limit, &token.id) {
+            let auth = Auth {
+                tenant,
+                token,
+                ctx: scim_core::RequestContext::default(),
+            };
+            return Err(crate::limits::too_many_requests(&auth, wait));
+        }
         let mut ctx = crate::provisioning_log::context_of(&parts.extensions);
         ctx.token_name = Some(token.name.clone());
         Ok(Auth { tenant, token, ctx })

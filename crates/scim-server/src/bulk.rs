@@ -185,13 +185,13 @@ pub async fn bulk(
 ) -> ApiResult<Response> {
     auth.require(Endpoint::Bulk, true)?;
     let req: BulkRequest = serde_json::from_value(body.0).map_err(|e| {
-        ApiError(ScimError::invalid_syntax(format!(
+        ApiError::from(ScimError::invalid_syntax(format!(
             "invalid BulkRequest: {e}"
         )))
     })?;
     let max = state.config.bulk_max_operations;
     if req.operations.len() > max {
-        return Err(ApiError(ScimError::payload_too_large(format!(
+        return Err(ApiError::from(ScimError::payload_too_large(format!(
             "{} bulk operations; maxOperations is {max}",
             req.operations.len()
         ))));

@@ -9,17 +9,24 @@ use scim_proto::ScimError;
 pub const SCIM_JSON: &str = "application/scim+json";
 
 #[derive(Debug)]
-pub struct ApiError(pub ScimError);
+pub struct ApiError {
+    pub error: ScimError,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
+}
 
 impl ApiError {
     pub fn new(status: u16, detail: impl Into<String>) -> Self {
-        Self(ScimError::new(status, None, detail))
+        ScimError::new(status, None, detail).into()
     }
 }
 
 impl From<ScimError> for ApiError {
-    fn from(e: ScimError) -> Self {
-        Self(e)
+    fn from(error: ScimError) -> Self {
+        Self {
+            error,
+            retry_after: None,
+        }
     }
 }
 
@@ -28,18 +35,22 @@ impl From<CoreError> for ApiError {
         if let CoreError::Storage(detail) = &e {
             tracing::error!(%detail, "request failed in storage");
         }
-        Self(e.to_scim())
+        e.to_scim().into()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
-            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&self.0.to_body()).unwrap_or_default();
+            StatusCode::from_u16(self.error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self.error.to_body()).unwrap_or_default();
         let mut resp = (status, body).into_response();
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

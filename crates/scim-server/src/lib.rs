@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bulk;
 pub mod discovery;
 pub mod error;
+pub mod limits;
 pub mod provisioning_log;
 pub mod request;
 pub mod scim;
@@ -31,6 +32,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub bulk_max_operations: usize,
     pub limits: Limits,
+    /// Per-token request rate (off by default).
+    pub rate_limit: limits::RateLimit,
+    /// Longest a request may run before it is answered `503`.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +45,8 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             bulk_max_operations: 1000,
             limits: Limits::default(),
+            rate_limit: limits::RateLimit::default(),
+            request_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -49,6 +56,7 @@ pub struct AppState {
     pub service: ResourceService,
     pub config: ServerConfig,
     pub auth_cache: auth::AuthCache,
+    pub rate_limiter: limits::RateLimiter,
 }
 
 impl AppState {
@@ -58,6 +66,7 @@ impl AppState {
             store,
             config,
             auth_cache: auth::AuthCache::default(),
+            rate_limiter: limits::RateLimiter::default(),
         }
     }
 
@@ -125,6 +134,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .nest("/t/{tenant}/scim/v2", scim)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::deadline,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -48,17 +48,17 @@ impl FromRequest<Arc<AppState>> for ScimBody {
         let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
             .map_err(|_| {
-                ApiError(ScimError::payload_too_large(format!(
+                ApiError::from(ScimError::payload_too_large(format!(
                     "the request body is larger than {limit} bytes"
                 )))
             })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError(ScimError::invalid_syntax(
+            return Err(ApiError::from(ScimError::invalid_syntax(
                 "the request body is empty",
             )));
         }
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError(ScimError::invalid_syntax(format!(
+            ApiError::from(ScimError::invalid_syntax(format!(
                 "the request body is not valid JSON: {e}"
             )))
         })?;
@@ -82,7 +82,7 @@ impl ScimQuery {
         match self.get(name).map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-                ApiError(ScimError::invalid_value(format!(
+                ApiError::from(ScimError::invalid_value(format!(
                     "'{name}' must be an integer, got '{v}'"
                 )))
             }),
@@ -115,7 +115,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ScimQuery {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).map_err(|e| {
-            ApiError(ScimError::invalid_syntax(format!(
+            ApiError::from(ScimError::invalid_syntax(format!(
                 "malformed query string: {e}"
             )))
         })?;
@@ -126,7 +126,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ScimQuery {
 /// A SearchRequest body (RFC 7644 §3.4.3) as a list request.
 pub fn search_request(body: Value) -> Result<ListRequest, ApiError> {
     let req: scim_proto::wire::SearchRequest = serde_json::from_value(body).map_err(|e| {
-        ApiError(ScimError::invalid_syntax(format!(
+        ApiError::from(ScimError::invalid_syntax(format!(
             "invalid SearchRequest: {e}"
         )))
     })?;

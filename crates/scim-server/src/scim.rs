@@ -275,7 +275,7 @@ pub async fn root_search(
 ) -> ApiResult<Response> {
     let req = search_request(body.0)?;
     if req.sort_by.is_some() || req.cursor.is_some() {
-        return Err(ApiError(scim_proto::ScimError::invalid_value(
+        return Err(ApiError::from(scim_proto::ScimError::invalid_value(
             "sortBy and cursor are not supported on the root .search; use /Users/.search or /Groups/.search",
         )));
     }

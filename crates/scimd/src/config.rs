@@ -13,6 +13,8 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     log_retention_days: Option<u32>,
     provisioning_log: Option<bool>,
+    rate_limit_per_token: Option<f64>,
+    request_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -25,6 +27,20 @@ pub struct Settings {
     pub log_retention_days: u32,
     /// Whether successful changes are logged (default true; off only for measurements).
     pub provisioning_log: bool,
+    /// Requests per second per token, bursts of twice that; 0 = unlimited (default).
+    pub rate_limit_per_token: f64,
+    /// Seconds before a request is answered 503 (default 30).
+    pub request_timeout_secs: u64,
+}
+
+/// An environment variable, else the config file's value, else the default.
+fn env_or<T: std::str::FromStr>(var: &str, file: Option<T>, default: T) -> Result<T> {
+    match std::env::var(var) {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{var}='{v}' is not a valid value")),
+        Err(_) => Ok(file.unwrap_or(default)),
+    }
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/scimd.db";
@@ -67,6 +83,12 @@ impl Settings {
                 })?,
                 Err(_) => file.log_retention_days.unwrap_or(30),
             },
+            rate_limit_per_token: env_or("SCIMD_RATE_LIMIT", file.rate_limit_per_token, 0.0)?,
+            request_timeout_secs: env_or(
+                "SCIMD_REQUEST_TIMEOUT_SECS",
+                file.request_timeout_secs,
+                30,
+            )?,
             provisioning_log: match std::env::var("SCIMD_PROVISIONING_LOG") {
                 Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
                 Err(_) => file.provisioning_log.unwrap_or(true),

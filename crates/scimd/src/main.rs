@@ -29,7 +29,8 @@ struct Cli {
 
 #[derive(Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// TOML config file (keys: database_url, listen, public_url, max_body_bytes).
+    /// TOML config file (keys: database_url, listen, public_url, max_body_bytes,
+    /// log_retention_days, provisioning_log, rate_limit_per_token, request_timeout_secs).
     #[arg(long, env = "SCIMD_CONFIG", global = true)]
     pub config: Option<std::path::PathBuf>,
     /// sqlite://path or postgres://… [default: sqlite://./data/scimd.db]
@@ -555,6 +556,11 @@ async fn serve(settings: Settings, store: Arc<SqlStore>) -> Result<()> {
     let config = scim_server::ServerConfig {
         public_url: settings.public_url.clone(),
         max_body_bytes: settings.max_body_bytes,
+        rate_limit: scim_server::limits::RateLimit {
+            per_second: settings.rate_limit_per_token,
+            burst: settings.rate_limit_per_token * 2.0,
+        },
+        request_timeout: std::time::Duration::from_secs(settings.request_timeout_secs.max(1)),
         ..Default::default()
     };
     let mut state = scim_server::AppState::new(store.clone(), config);

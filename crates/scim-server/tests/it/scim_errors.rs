@@ -134,3 +134,84 @@ async fn bad_requests_get_scim_errors(backend: Backend) {
 crate::both_backends! {
     bad_requests => super::bad_requests_get_scim_errors;
 }
+
+async fn rate_limits_and_time_limits(backend: Backend) {
+    use scim_server::limits::RateLimit;
+    let s = TestServer::start_with(
+        backend,
+        ServerConfig {
+            rate_limit: RateLimit {
+                per_second: 2.0,
+                burst: 5.0,
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..8 {
+        let r = s.get("/Users").await;
+        statuses.push(r.status.as_u16());
+        if r.status == 429 {
+            limited = Some(r);
+        }
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    let r = limited.expect("the sixth request is limited");
+    r.assert_error(429, None);
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    // Other tokens have their own budget.
+    let other = s
+        .issue(s.tenant_id, scim_core::TokenScopes::all(), None)
+        .await;
+    assert_eq!(
+        s.send(Method::GET, "/Users", Some(&other), None, &[])
+            .await
+            .status,
+        200
+    );
+    s.finish().await;
+    // A request over the time limit (here: a client that never finishes its body) is
+    // answered 503 with Retry-After, as a SCIM error, and the connection does not hang.
+    let s = TestServer::start_with(
+        backend,
+        ServerConfig {
+            request_timeout: std::time::Duration::from_millis(300),
+            ..Default::default()
+        },
+    )
+    .await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = s.root.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /t/acme/scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/scim+json\r\nContent-Length: 100\r\n\r\n{{\"userName\":",
+        s.token
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        conn.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(read.is_ok(), "the server must answer, not hang");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: 1"),
+        "{text}"
+    );
+    assert!(text.contains("\"status\":\"503\""), "{text}");
+    s.finish().await;
+}
+
+crate::both_backends! {
+    limits => super::rate_limits_and_time_limits;
+}
