@@ -107,6 +107,9 @@ pub trait Store: Send + Sync + 'static {
     async fn log_event(&self, event: &Event) -> CoreResult<()>;
     /// Reads the log, newest first.
     async fn events(&self, tenant_id: i64, q: &EventQuery) -> CoreResult<Vec<Event>>;
+    /// Takes or renews the named lease for `holder` until `until` if it is free, expired or
+    /// already `holder`'s: how several nodes agree that one of them runs a periodic job.
+    async fn try_lease(&self, name: &str, holder: &str, now: i64, until: i64) -> CoreResult<bool>;
     /// Deletes up to `batch` events older than `before` (all tenants); returns how many.
     async fn sweep_events(&self, before: i64, batch: u32) -> CoreResult<u64>;
 

@@ -61,6 +61,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0002_provisioning_log.sql"),
     ),
     (3, include_str!("../migrations/sqlite/0003_id_index.sql")),
+    (4, include_str!("../migrations/sqlite/0004_leases.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -69,6 +70,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0002_provisioning_log.sql"),
     ),
     (3, include_str!("../migrations/postgres/0003_id_index.sql")),
+    (4, include_str!("../migrations/postgres/0004_leases.sql")),
 ];
 
 /// Splits a migration file into statements (no semicolons inside our statements).
@@ -348,6 +350,22 @@ impl Store for SqlStore {
     }
     async fn events(&self, tenant_id: i64, q: &EventQuery) -> CoreResult<Vec<Event>> {
         Ok(self.event_rows(tenant_id, q).await?)
+    }
+    async fn try_lease(&self, name: &str, holder: &str, now: i64, until: i64) -> CoreResult<bool> {
+        let _g = self.write_guard().await;
+        let r = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.expires_at < $4 OR leases.holder = $2",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(r.rows_affected() == 1)
     }
     async fn sweep_events(&self, before: i64, batch: u32) -> CoreResult<u64> {
         Ok(self.sweep_event_rows(before, batch).await?)

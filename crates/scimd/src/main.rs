@@ -583,10 +583,27 @@ async fn serve(settings: Settings, store: Arc<SqlStore>) -> Result<()> {
 }
 
 /// Deletes provisioning-log events older than the retention, in batches, every 10 minutes.
+/// With several nodes on one database, one sweeps: the `log-sweeper` lease (10 minutes,
+/// renewed by its holder) decides which.
 async fn sweep_provisioning_log(store: Arc<SqlStore>, retention_days: u32) {
+    let node = uuid::Uuid::new_v4().to_string();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         tick.tick().await;
+        let now = now_micros();
+        match store
+            .try_lease("log-sweeper", &node, now, now + 660_000_000)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(node = %node, "provisioning log sweeper: this node holds the lease")
+            }
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "provisioning log sweeper: lease check failed");
+                continue;
+            }
+        }
         let before = now_micros() - i64::from(retention_days) * 86_400 * 1_000_000;
         loop {
             match store.sweep_events(before, 5_000).await {

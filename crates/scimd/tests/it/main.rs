@@ -340,6 +340,7 @@ fn bench_workloads_smoke() {
 }
 
 mod crash;
+mod multinode;
 
 /// Secrets never reach the logs: run scimd at debug level, use a token and send a password,
 /// then search everything it printed to stderr.
