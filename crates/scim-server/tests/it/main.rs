@@ -10,6 +10,7 @@ mod scim_errors;
 mod scim_groups;
 mod scim_lists;
 mod scim_users;
+mod tenant_isolation;
 
 /// Runs an async test body once on SQLite and once on PostgreSQL.
 #[macro_export]
