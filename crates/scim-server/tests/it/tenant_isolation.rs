@@ -65,7 +65,7 @@ async fn random_requests_never_cross_tenants(backend: Backend) {
             0 => format!("id eq \"{id}\""),
             1 => format!("userName eq \"{name}\""),
             2 => format!("externalId sw \"{marker}\""),
-            3 => format!("title co \"SECRET\""),
+            3 => "title co \"SECRET\"".to_string(),
             4 => format!("members.value eq \"{id}\""),
             _ => format!("emails.value ew \"acme.example\" or displayName co \"{marker}\""),
         };
