@@ -138,3 +138,15 @@ pub struct ErrorBody {
 }
 
 pub type ScimResult<T> = Result<T, ScimError>;
+
+/// Client input quoted in an error detail, cut to a readable length: a 100 KB path must not
+/// come back as a 100 KB error.
+pub fn excerpt(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head}… ({} characters)", s.chars().count())
+    }
+}

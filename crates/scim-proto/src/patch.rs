@@ -211,7 +211,10 @@ fn apply_one(view: &ResourceView<'_>, doc: &mut Value, op: &PatchOp) -> ScimResu
         (None, Some(raw)) => {
             // The path is a whole schema URN.
             let Some(ext) = view.extension(raw) else {
-                return Err(ScimError::invalid_path(format!("unknown schema '{raw}'")));
+                return Err(ScimError::invalid_path(format!(
+                    "unknown schema '{}'",
+                    crate::error::excerpt(raw)
+                )));
             };
             match op.kind {
                 PatchOpKind::Remove => {
@@ -226,7 +229,10 @@ fn apply_one(view: &ResourceView<'_>, doc: &mut Value, op: &PatchOp) -> ScimResu
                     let obj = require_object(value, op.kind)?;
                     for (k, v) in obj {
                         let mut p = AttrPath::parse(&k).ok_or_else(|| {
-                            ScimError::invalid_path(format!("'{k}' is not a valid attribute path"))
+                            ScimError::invalid_path(format!(
+                                "'{}' is not a valid attribute path",
+                                crate::error::excerpt(&k)
+                            ))
                         })?;
                         p.urn = Some(ext.id.clone());
                         apply_path(view, doc, op.kind, &p, None, Some(v))?;
@@ -261,7 +267,10 @@ fn apply_one(view: &ResourceView<'_>, doc: &mut Value, op: &PatchOp) -> ScimResu
                     };
                     for (ik, iv) in inner {
                         let mut p = AttrPath::parse(&ik).ok_or_else(|| {
-                            ScimError::invalid_path(format!("'{ik}' is not a valid attribute path"))
+                            ScimError::invalid_path(format!(
+                                "'{}' is not a valid attribute path",
+                                crate::error::excerpt(&ik)
+                            ))
                         })?;
                         p.urn = Some(ext.id.clone());
                         apply_path(view, doc, op.kind, &p, None, Some(iv))?;
@@ -269,7 +278,10 @@ fn apply_one(view: &ResourceView<'_>, doc: &mut Value, op: &PatchOp) -> ScimResu
                     continue;
                 }
                 let p = AttrPath::parse(&k).ok_or_else(|| {
-                    ScimError::invalid_path(format!("'{k}' is not a valid attribute path"))
+                    ScimError::invalid_path(format!(
+                        "'{}' is not a valid attribute path",
+                        crate::error::excerpt(&k)
+                    ))
                 })?;
                 apply_path(view, doc, op.kind, &p, None, Some(v))?;
             }
@@ -356,9 +368,12 @@ fn apply_path(
     filter: Option<&FilterExpr>,
     value: Option<Value>,
 ) -> ScimResult<()> {
-    let r = view
-        .resolve(path)
-        .ok_or_else(|| ScimError::invalid_path(format!("unknown attribute '{path}'")))?;
+    let r = view.resolve(path).ok_or_else(|| {
+        ScimError::invalid_path(format!(
+            "unknown attribute '{}'",
+            crate::error::excerpt(&path.to_string())
+        ))
+    })?;
     let attr = r.attr;
     let display = match r.sub {
         Some(s) => format!("{}.{}", attr.name, s.name),

@@ -123,7 +123,12 @@ impl PatchPath {
     pub fn parse(s: &str) -> ScimResult<Self> {
         Parser::new(s, FilterLimits::default())
             .and_then(|p| p.parse_patch_path())
-            .map_err(|e| ScimError::invalid_path(format!("invalid PATCH path '{s}': {e}")))
+            .map_err(|e| {
+                ScimError::invalid_path(format!(
+                    "invalid PATCH path '{}': {e}",
+                    crate::error::excerpt(s)
+                ))
+            })
     }
 }
 

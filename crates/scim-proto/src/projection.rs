@@ -30,7 +30,8 @@ fn split(list: Option<&str>) -> ScimResult<Vec<String>> {
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if AttrPath::parse(item).is_none() {
             return Err(ScimError::invalid_value(format!(
-                "'{item}' is not a valid attribute path"
+                "'{}' is not a valid attribute path",
+                crate::error::excerpt(item)
             )));
         }
         out.push(item.to_string());

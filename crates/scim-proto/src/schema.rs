@@ -630,7 +630,8 @@ impl<'a> ResourceView<'a> {
     ) -> ScimResult<ResolvedAttr<'a>> {
         self.resolve(path).ok_or_else(|| {
             err(format!(
-                "unknown attribute '{path}' for resource type {}",
+                "unknown attribute '{}' for resource type {}",
+                crate::error::excerpt(&path.to_string()),
                 self.resource_type.name
             ))
         })

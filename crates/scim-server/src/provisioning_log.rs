@@ -108,9 +108,11 @@ pub async fn request_meta(
     }
     // Error bodies are small: read, log, and put the same bytes back.
     let (parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .unwrap_or_default();
+    // Our own error bodies are small (client input is quoted in excerpts), but never drop one.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(_) => return Response::from_parts(parts, Body::empty()),
+    };
     let status = parts.status.as_u16();
     let error = serde_json::from_slice::<ErrorBody>(&bytes)
         .ok()

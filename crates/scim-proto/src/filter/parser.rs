@@ -180,7 +180,10 @@ impl<'a> Parser<'a> {
             ));
         };
         let Some(path) = AttrPath::parse(w) else {
-            return self.err(format!("'{w}' is not a valid attribute path"));
+            return self.err(format!(
+                "'{}' is not a valid attribute path",
+                crate::error::excerpt(w)
+            ));
         };
         self.advance()?;
         Ok(path)
@@ -210,7 +213,10 @@ impl<'a> Parser<'a> {
             return Ok(None);
         };
         if !is_attr_name(sub) {
-            return self.err(format!("'{sub}' is not a valid sub-attribute name"));
+            return self.err(format!(
+                "'{}' is not a valid sub-attribute name",
+                crate::error::excerpt(sub)
+            ));
         }
         let sub = sub.to_string();
         self.advance()?;
@@ -261,7 +267,10 @@ impl<'a> Parser<'a> {
             return Ok(FilterExpr::Present(path));
         }
         let Some(op) = CompareOp::from_keyword(w) else {
-            return self.err(format!("'{w}' is not a comparison operator"));
+            return self.err(format!(
+                "'{}' is not a comparison operator",
+                crate::error::excerpt(w)
+            ));
         };
         self.advance()?;
         let value = match &self.tok {
@@ -301,8 +310,8 @@ fn describe(t: &Token) -> String {
         Token::RParen => "')'".into(),
         Token::LBracket => "'['".into(),
         Token::RBracket => "']'".into(),
-        Token::Word(w) => format!("'{w}'"),
-        Token::Str(s) => format!("string \"{s}\""),
+        Token::Word(w) => format!("'{}'", crate::error::excerpt(w)),
+        Token::Str(s) => format!("string \"{}\"", crate::error::excerpt(s)),
         Token::Eof => "the end of the expression".into(),
     }
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod harness;
+mod hostile;
 mod provisioning_log;
 mod scim_auth;
 mod scim_bulk;
