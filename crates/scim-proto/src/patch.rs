@@ -225,20 +225,13 @@ fn apply_one(view: &ResourceView<'_>, doc: &mut Value, op: &PatchOp) -> ScimResu
                     }
                     Ok(())
                 }
-                _ => {
-                    let obj = require_object(value, op.kind)?;
-                    for (k, v) in obj {
-                        let mut p = AttrPath::parse(&k).ok_or_else(|| {
-                            ScimError::invalid_path(format!(
-                                "'{}' is not a valid attribute path",
-                                crate::error::excerpt(&k)
-                            ))
-                        })?;
-                        p.urn = Some(ext.id.clone());
-                        apply_path(view, doc, op.kind, &p, None, Some(v))?;
-                    }
-                    Ok(())
-                }
+                _ => apply_extension_values(
+                    view,
+                    doc,
+                    op.kind,
+                    &ext.id,
+                    require_object(value, op.kind)?,
+                ),
             }
         }
         (None, None) => {
@@ -265,24 +258,10 @@ fn apply_one(view: &ResourceView<'_>, doc: &mut Value, op: &PatchOp) -> ScimResu
                         }
                         return Err(ScimError::invalid_value(format!("'{k}' must be an object")));
                     };
-                    for (ik, iv) in inner {
-                        let mut p = AttrPath::parse(&ik).ok_or_else(|| {
-                            ScimError::invalid_path(format!(
-                                "'{}' is not a valid attribute path",
-                                crate::error::excerpt(&ik)
-                            ))
-                        })?;
-                        p.urn = Some(ext.id.clone());
-                        apply_path(view, doc, op.kind, &p, None, Some(iv))?;
-                    }
+                    apply_extension_values(view, doc, op.kind, &ext.id, inner)?;
                     continue;
                 }
-                let p = AttrPath::parse(&k).ok_or_else(|| {
-                    ScimError::invalid_path(format!(
-                        "'{}' is not a valid attribute path",
-                        crate::error::excerpt(&k)
-                    ))
-                })?;
+                let p = parse_key(&k)?;
                 apply_path(view, doc, op.kind, &p, None, Some(v))?;
             }
             Ok(())
@@ -297,6 +276,32 @@ fn apply_one(view: &ResourceView<'_>, doc: &mut Value, op: &PatchOp) -> ScimResu
             apply_path(view, doc, op.kind, &path.attr, path.filter.as_ref(), value)
         }
     }
+}
+
+/// A key of a path-less value object as an attribute path.
+fn parse_key(k: &str) -> ScimResult<AttrPath> {
+    AttrPath::parse(k).ok_or_else(|| {
+        ScimError::invalid_path(format!(
+            "'{}' is not a valid attribute path",
+            crate::error::excerpt(k)
+        ))
+    })
+}
+
+/// Applies `{attr: value, …}` to the attributes of one extension schema.
+fn apply_extension_values(
+    view: &ResourceView<'_>,
+    doc: &mut Value,
+    kind: PatchOpKind,
+    ext_id: &str,
+    values: Map<String, Value>,
+) -> ScimResult<()> {
+    for (k, v) in values {
+        let mut p = parse_key(&k)?;
+        p.urn = Some(ext_id.to_string());
+        apply_path(view, doc, kind, &p, None, Some(v))?;
+    }
+    Ok(())
 }
 
 fn require_object(value: Option<Value>, kind: PatchOpKind) -> ScimResult<Map<String, Value>> {

@@ -1,10 +1,9 @@
 //! Crash safety: scimd is killed with SIGKILL while clients create and patch users; after a
 //! restart every acknowledged write must be there, on SQLite and on PostgreSQL.
 
-use super::start_server_on;
+use crate::support::{Server, psql};
 use serde_json::json;
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -95,10 +94,11 @@ fn crash_rounds(database_url: Option<&str>) {
     let mut token = String::new();
     let rounds = 4;
     for round in 0..rounds {
-        let (mut child, url, t) = start_server_on(dir.path(), database_url);
+        let server = Server::start(dir.path(), database_url, &[]);
         if round == 0 {
-            token = t;
+            token = server.secret.clone().unwrap();
         }
+        let url = server.url.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let driver = rt.spawn(drive(
             url,
@@ -109,15 +109,12 @@ fn crash_rounds(database_url: Option<&str>) {
         ));
         // Kill at a different point of the write stream each round.
         std::thread::sleep(Duration::from_millis(400 + 250 * round as u64));
-        Command::new("kill")
-            .args(["-KILL", &child.id().to_string()])
-            .status()
-            .unwrap();
-        child.wait().unwrap();
+        server.kill();
         stop.store(true, Ordering::Relaxed);
         rt.block_on(driver).unwrap();
     }
-    let (mut child, url, _) = start_server_on(dir.path(), database_url);
+    let server = Server::start(dir.path(), database_url, &[]);
+    let url = server.url.clone();
     let acked = acked.lock().unwrap();
     assert!(
         acked.users.len() > 20,
@@ -191,11 +188,7 @@ fn crash_rounds(database_url: Option<&str>) {
         acked.users.len(),
         acked.groups.values().map(Vec::len).sum::<usize>()
     );
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    server.stop();
 }
 
 #[test]
@@ -206,13 +199,6 @@ fn acknowledged_writes_survive_sigkill_sqlite() {
 #[test]
 fn acknowledged_writes_survive_sigkill_postgres() {
     let db = format!("scimd_crash_{}", std::process::id());
-    let psql = |sql: &str| {
-        let ok = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc", sql, "postgres"])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "psql {sql}");
-    };
     psql(&format!("CREATE DATABASE {db}"));
     crash_rounds(Some(&format!("postgres://postgres@127.0.0.1:5432/{db}")));
     psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));

@@ -1,31 +1,13 @@
 //! The scimd binary as an operator uses it: CLI commands and `serve` over a real SQLite file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod crash;
+mod multinode;
+mod support;
 
-fn scimd(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scimd"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SCIMD_DATABASE_URL")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use std::process::Command;
+use std::time::Duration;
+use support::{Server, scimd};
 
 #[test]
 fn tenant_and_token_commands() {
@@ -181,45 +163,21 @@ fn config_file_and_environment() {
 #[test]
 fn serve_bootstraps_serves_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
-        .args(["serve", "--listen", &listen])
-        .current_dir(dir.path())
-        .env_remove("SCIMD_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut secret = None;
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut printed = String::new();
-    while Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
-        printed.push_str(&line);
-        printed.push('\n');
-        if let Some(s) = line.strip_prefix("Secret:") {
-            secret = Some(s.trim().to_string());
-        }
-        if line.starts_with("Listening on") {
-            break;
-        }
-    }
+    let server = Server::start(dir.path(), None, &[]);
+    let printed = &server.printed;
     assert!(
-        printed.contains(&format!(
-            "SCIM base URL (default): http://{listen}/t/default/scim/v2"
-        )),
+        printed.contains(&format!("SCIM base URL (default): {}", server.url)),
         "{printed}"
     );
     assert!(printed.contains("scimd token create"), "{printed}");
-    let secret = secret.expect("first start prints a bootstrap token");
+    let secret = server
+        .secret
+        .clone()
+        .expect("first start prints a bootstrap token");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let status = rt.block_on(async {
         reqwest::Client::new()
-            .get(format!(
-                "http://{listen}/t/default/scim/v2/Users?filter=userName+eq+%22x%22"
-            ))
+            .get(format!("{}/Users?filter=userName+eq+%22x%22", server.url))
             .bearer_auth(&secret)
             .send()
             .await
@@ -228,57 +186,21 @@ fn serve_bootstraps_serves_and_stops_cleanly() {
     });
     assert_eq!(status, 200);
     // SIGTERM: graceful shutdown, exit 0.
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let code = child.wait().unwrap();
-    assert!(code.success(), "{code:?}");
+    server.stop();
     // A second start reuses the data and prints no new secret.
+    let again = Server::start(dir.path(), None, &[]);
+    assert!(again.secret.is_none(), "{}", again.printed);
+    again.stop();
     let (ok, out, _) = scimd(dir.path(), &["tenant", "list"]);
     assert!(ok && out.starts_with("default"), "{out}");
-}
-
-/// Starts `scimd serve` on a free port; returns the child, the SCIM base URL and the token.
-fn start_server(dir: &std::path::Path) -> (std::process::Child, String, String) {
-    start_server_on(dir, None)
-}
-
-fn start_server_on(
-    dir: &std::path::Path,
-    database_url: Option<&str>,
-) -> (std::process::Child, String, String) {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut args = vec!["serve".to_string(), "--listen".into(), listen.clone()];
-    if let Some(u) = database_url {
-        args.extend(["--database-url".to_string(), u.to_string()]);
-    }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
-        .args(&args)
-        .current_dir(dir)
-        .env_remove("SCIMD_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut secret = String::new();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if let Some(s) = line.strip_prefix("Secret:") {
-            secret = s.trim().to_string();
-        }
-        if line.starts_with("Listening on") {
-            break;
-        }
-    }
-    (child, format!("http://{listen}/t/default/scim/v2"), secret)
 }
 
 /// Every bench workload against a real scimd: runs, and sees no error responses.
 #[test]
 fn bench_workloads_smoke() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url, token) = start_server(dir.path());
+    let server = Server::start(dir.path(), None, &[]);
+    let (url, token) = (server.url.clone(), server.secret.clone().unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();
     for workload in [
         "create-users",
@@ -332,49 +254,18 @@ fn bench_workloads_smoke() {
             .to_string()
             .contains("--allow-remote")
     );
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    server.stop();
 }
-
-mod crash;
-mod multinode;
 
 /// Secrets never reach the logs: run scimd at debug level, use a token and send a password,
 /// then search everything it printed to stderr.
 #[test]
 fn secrets_are_never_logged() {
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
-        .args(["serve", "--listen", &listen])
-        .current_dir(dir.path())
-        .env_remove("SCIMD_DATABASE_URL")
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s).unwrap();
-        s
-    });
-    let mut secret = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(s) = line.strip_prefix("Secret:") {
-            secret = s.trim().to_string();
-        }
-        if line.starts_with("Listening on") {
-            break;
-        }
-    }
+    let server = Server::start(dir.path(), None, &[("RUST_LOG", "debug")]);
+    let secret = server.secret.clone().unwrap();
     let password = "Pa55w0rd-never-logged-7d1c";
-    let base = format!("http://{listen}/t/default/scim/v2");
+    let base = server.url.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let c = reqwest::Client::new();
@@ -403,12 +294,7 @@ fn secrets_are_never_logged() {
             .await
             .unwrap();
     });
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    let logged = log.join().unwrap();
+    let logged = server.stop();
     assert!(
         logged.contains("DEBUG") || logged.contains("INFO"),
         "the server did log: {logged}"

@@ -1,83 +1,21 @@
 //! Two scimd processes on one PostgreSQL database serving the same tenant.
 
-use super::free_port;
+use crate::support::{Server, psql};
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-struct Node {
-    child: Child,
-    url: String,
-    log: std::thread::JoinHandle<String>,
-}
-
-fn node(dir: &std::path::Path, db_url: &str) -> (Node, Option<String>) {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
-        .args(["serve", "--listen", &listen, "--database-url", db_url])
-        .current_dir(dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = BufReader::new(stderr).read_to_string(&mut s);
-        s
-    });
-    let mut secret = None;
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(s) = line.strip_prefix("Secret:") {
-            secret = Some(s.trim().to_string());
-        }
-        if line.starts_with("Listening on") {
-            break;
-        }
-    }
-    (
-        Node {
-            child,
-            url: format!("http://{listen}/t/default/scim/v2"),
-            log,
-        },
-        secret,
-    )
-}
-
-fn stop(n: Node) -> String {
-    Command::new("kill")
-        .args(["-TERM", &n.child.id().to_string()])
-        .status()
-        .unwrap();
-    let mut child = n.child;
-    assert!(child.wait().unwrap().success());
-    n.log.join().unwrap()
-}
 
 #[test]
 fn two_nodes_share_one_postgres() {
     let db = format!("scimd_multi_{}", std::process::id());
-    let psql = |sql: &str| {
-        assert!(
-            Command::new("psql")
-                .args(["-h", "127.0.0.1", "-U", "postgres", "-qc", sql, "postgres"])
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
     psql(&format!("CREATE DATABASE {db}"));
     let db_url = format!("postgres://postgres@127.0.0.1:5432/{db}");
     let dir = tempfile::tempdir().unwrap();
-    let (a, secret) = node(dir.path(), &db_url);
-    let token = secret.expect("the first node bootstraps");
-    let (b, again) = node(dir.path(), &db_url);
+    let a = Server::start(dir.path(), Some(&db_url), &[("RUST_LOG", "info")]);
+    let token = a.secret.clone().expect("the first node bootstraps");
+    let b = Server::start(dir.path(), Some(&db_url), &[("RUST_LOG", "info")]);
     assert!(
-        again.is_none(),
+        b.secret.is_none(),
         "the second node finds the tenant and prints no new secret"
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -180,7 +118,7 @@ fn two_nodes_share_one_postgres() {
         "revocation honoured by both nodes within 5 s"
     );
     // Exactly one node runs the log sweeper.
-    let logs = [stop(a), stop(b)];
+    let logs = [a.stop(), b.stop()];
     let holders = logs
         .iter()
         .filter(|l| l.contains("this node holds the lease"))
