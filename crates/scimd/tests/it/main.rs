@@ -318,3 +318,60 @@ fn secrets_are_never_logged() {
         );
     }
 }
+
+/// SIGTERM drains: a request already in flight (its body still arriving) completes and is
+/// acknowledged, then the process exits 0 and the write is there on the next start.
+#[test]
+fn sigterm_drains_in_flight_requests() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None, &[]);
+    let token = server.secret.clone().unwrap();
+    let addr = server
+        .url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = r#"{"userName": "in-flight@example.com"}"#;
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "POST /t/default/scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .unwrap();
+    conn.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    conn.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    server.stop();
+    let again = Server::start(dir.path(), None, &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let found: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/Users?filter=userName%20eq%20%22in-flight@example.com%22",
+                again.url
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(found["totalResults"], 1);
+    again.stop();
+}
