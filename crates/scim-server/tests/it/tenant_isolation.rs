@@ -57,7 +57,12 @@ async fn random_requests_never_cross_tenants(backend: Backend) {
         .collect();
     let names: Vec<String> = a_users.iter().map(|u| u.1.clone()).collect();
     let mut sent = 0;
-    for _ in 0..400 {
+    let requests = if std::env::var_os("SCIMD_LONG_TESTS").is_some() {
+        5_000
+    } else {
+        400
+    };
+    for _ in 0..requests {
         let id = &ids[rng.gen_range(0..ids.len())];
         let name = &names[rng.gen_range(0..names.len())];
         let res = if rng.gen_bool(0.5) { "Users" } else { "Groups" };

@@ -92,7 +92,12 @@ fn crash_rounds(database_url: Option<&str>) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut token = String::new();
-    let rounds = 4;
+    // Four kills in CI; `SCIMD_LONG_TESTS=1` (scripts/long-tests.sh) makes it twenty.
+    let rounds = if std::env::var_os("SCIMD_LONG_TESTS").is_some() {
+        20
+    } else {
+        4
+    };
     for round in 0..rounds {
         let server = Server::start(dir.path(), database_url, &[]);
         if round == 0 {
