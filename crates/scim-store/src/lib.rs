@@ -47,6 +47,9 @@ pub struct SqlStore {
     write_lock: tokio::sync::Mutex<()>,
     /// Resources created by this node since it last refreshed PostgreSQL's statistics.
     created_since_analyze: std::sync::atomic::AtomicU64,
+    /// The most rows a filter or sort that SQL cannot answer may evaluate in memory; beyond
+    /// it the request is `400 tooMany` rather than a memory spike.
+    memory_scan_max: usize,
 }
 
 /// PostgreSQL plans a freshly filled table without statistics badly (a userName lookup
@@ -119,7 +122,13 @@ impl SqlStore {
             dialect,
             write_lock: tokio::sync::Mutex::new(()),
             created_since_analyze: std::sync::atomic::AtomicU64::new(0),
+            memory_scan_max: 50_000,
         })
+    }
+
+    /// Sets the in-memory evaluation bound (default 50,000 rows).
+    pub fn set_memory_scan_max(&mut self, rows: usize) {
+        self.memory_scan_max = rows;
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -604,13 +604,24 @@ impl SqlStore {
     ) -> CoreResult<QueryResult> {
         let rows = bind_args(
             sqlx::query(&format!(
-                "SELECT {COLS} FROM resources r WHERE {where_sql} ORDER BY r.seq"
+                "SELECT {COLS} FROM resources r WHERE {where_sql} ORDER BY r.seq LIMIT {}",
+                self.memory_scan_max + 1
             )),
             &buf.args,
         )
         .fetch_all(&mut *conn)
         .await
         .map_err(StoreError::from)?;
+        if rows.len() > self.memory_scan_max {
+            return Err(StoreError::Scim(ScimError::too_many(format!(
+                "this filter or sortBy needs more than {} {}s evaluated in memory; \
+                 narrow it with an indexed attribute (id, userName, displayName, externalId, \
+                 active, emails.value, members.value, meta.created, meta.lastModified)",
+                self.memory_scan_max,
+                kind.as_str()
+            )))
+            .into());
+        }
         let mut matched = Vec::new();
         for row in &rows {
             let (seq, mut r) = resource_from(row)?;

@@ -78,3 +78,58 @@ async fn unsupported_urls_are_config_errors() {
         .unwrap();
     assert!(e.to_string().contains("unsupported database URL"));
 }
+
+#[tokio::test]
+async fn in_memory_evaluation_is_bounded() {
+    use scim_core::Query;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SqlStore::connect(&format!("sqlite://{}/s.db", dir.path().display()), 2)
+        .await
+        .unwrap();
+    s.set_memory_scan_max(10);
+    s.migrate().await.unwrap();
+    let t = s.create_tenant("t1", "T1", now_micros()).await.unwrap();
+    for i in 0..11 {
+        s.create(
+            t.id,
+            ResourceKind::User,
+            &format!("id-{i}"),
+            &write(&format!("u{i}")),
+            now_micros(),
+        )
+        .await
+        .unwrap();
+    }
+    let q = |f: &str| Query {
+        filter: Some(scim_proto::filter::parse(f).unwrap()),
+        count: 100,
+        ..Default::default()
+    };
+    // Indexed: answered in SQL whatever the size.
+    assert_eq!(
+        s.query(t.id, ResourceKind::User, &q("userName sw \"u\""))
+            .await
+            .unwrap()
+            .total,
+        11
+    );
+    // Needs memory over 11 rows: refused with tooMany, not loaded.
+    let e = s
+        .query(t.id, ResourceKind::User, &q("title pr"))
+        .await
+        .unwrap_err()
+        .to_scim();
+    assert_eq!(e.scim_type, Some(scim_proto::ScimType::TooMany), "{e}");
+    // Narrowed by an indexed attribute, it is fine again.
+    assert_eq!(
+        s.query(
+            t.id,
+            ResourceKind::User,
+            &q("userName eq \"u1\" and not (title pr)")
+        )
+        .await
+        .unwrap()
+        .total,
+        1
+    );
+}
