@@ -84,6 +84,16 @@ fn statements(sql: &str) -> impl Iterator<Item = &str> {
 impl SqlStore {
     /// Connects to `sqlite://path` or `postgres://…`. For SQLite the file is created if missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_with(url, max_connections, false).await
+    }
+
+    /// Like [`connect`](Self::connect); `power_loss_durable` makes SQLite fsync every commit
+    /// (`synchronous = FULL`) instead of surviving only process crashes (`NORMAL`).
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        power_loss_durable: bool,
+    ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
@@ -105,10 +115,14 @@ impl SqlStore {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
+                        let synchronous = if power_loss_durable { "FULL" } else { "NORMAL" };
                         conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                             PRAGMA case_sensitive_like = ON;",
+                            format!(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA case_sensitive_like = ON;"
+                            )
+                            .as_str(),
                         )
                         .await?;
                     }

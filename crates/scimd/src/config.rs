@@ -15,6 +15,7 @@ struct FileConfig {
     provisioning_log: Option<bool>,
     rate_limit_per_token: Option<f64>,
     request_timeout_secs: Option<u64>,
+    sqlite_synchronous: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +32,9 @@ pub struct Settings {
     pub rate_limit_per_token: f64,
     /// Seconds before a request is answered 503 (default 30).
     pub request_timeout_secs: u64,
+    /// SQLite: fsync every commit (`full`), surviving power loss, instead of `normal`
+    /// (surviving process crashes; the default).
+    pub sqlite_power_loss_durable: bool,
 }
 
 /// An environment variable, else the config file's value, else the default.
@@ -82,6 +86,17 @@ impl Settings {
                     format!("SCIMD_LOG_RETENTION_DAYS='{v}' is not a number of days")
                 })?,
                 Err(_) => file.log_retention_days.unwrap_or(30),
+            },
+            sqlite_power_loss_durable: match env_or(
+                "SCIMD_SQLITE_SYNCHRONOUS",
+                file.sqlite_synchronous,
+                "normal".to_string(),
+            )?
+            .as_str()
+            {
+                "full" => true,
+                "normal" => false,
+                other => anyhow::bail!("sqlite_synchronous must be normal or full, not '{other}'"),
             },
             rate_limit_per_token: env_or("SCIMD_RATE_LIMIT", file.rate_limit_per_token, 0.0)?,
             request_timeout_secs: env_or(

@@ -30,7 +30,8 @@ struct Cli {
 #[derive(Args, Clone, Default)]
 pub struct GlobalArgs {
     /// TOML config file (keys: database_url, listen, public_url, max_body_bytes,
-    /// log_retention_days, provisioning_log, rate_limit_per_token, request_timeout_secs).
+    /// log_retention_days, provisioning_log, rate_limit_per_token, request_timeout_secs,
+    /// sqlite_synchronous).
     #[arg(long, env = "SCIMD_CONFIG", global = true)]
     pub config: Option<std::path::PathBuf>,
     /// sqlite://path or postgres://… [default: sqlite://./data/scimd.db]
@@ -298,14 +299,18 @@ enum TokenCmd {
 
 async fn open_store(settings: &Settings) -> Result<Arc<SqlStore>> {
     settings.prepare_sqlite_dir()?;
-    let store = SqlStore::connect(&settings.database_url, settings.max_connections())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database at {}",
-                settings.redacted_database_url()
-            )
-        })?;
+    let store = SqlStore::connect_with(
+        &settings.database_url,
+        settings.max_connections(),
+        settings.sqlite_power_loss_durable,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot open the database at {}",
+            settings.redacted_database_url()
+        )
+    })?;
     store
         .migrate()
         .await
