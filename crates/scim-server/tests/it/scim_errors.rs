@@ -127,7 +127,7 @@ async fn rate_limits_and_time_limits(backend: Backend) {
         backend,
         ServerConfig {
             rate_limit: RateLimit {
-                per_second: 2.0,
+                per_second: 0.2,
                 burst: 5.0,
             },
             ..Default::default()
