@@ -102,9 +102,15 @@ pub struct ResourceService {
 
 /// `If-Match` (RFC 7644 §3.14, RFC 7232 §3.1): `*` or a list of (weak) ETags.
 pub fn if_match_ok(header: Option<&str>, current: &StoredResource) -> bool {
-    let Some(h) = header else { return true };
+    header.is_none_or(|h| etag_list_matches(h, current))
+}
+
+/// Whether an `If-Match`/`If-None-Match` value (`*` or a list of weak or strong ETags) names
+/// the resource's current version.
+pub fn etag_list_matches(header: &str, current: &StoredResource) -> bool {
     let want = current.version.to_string();
-    h.split(',')
+    header
+        .split(',')
         .map(str::trim)
         .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want)
 }

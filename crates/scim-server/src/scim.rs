@@ -161,11 +161,8 @@ pub async fn get(
         .service
         .get(&auth.tenant, kind, &id_of(&params), with_members)
         .await?;
-    if let Some(inm) = header_str(&headers, header::IF_NONE_MATCH)
-        && inm.split(',').any(|t| {
-            let t = t.trim();
-            t == "*" || t.trim_start_matches("W/").trim_matches('"') == r.version.to_string()
-        })
+    if header_str(&headers, header::IF_NONE_MATCH)
+        .is_some_and(|inm| scim_core::service::etag_list_matches(inm, &r))
     {
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
         set_etag(&mut resp, &r);
