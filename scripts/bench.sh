@@ -13,7 +13,7 @@ if [ "$backend" = postgres ]; then
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" postgres
   db_args=(--database-url "postgres://postgres@127.0.0.1:5432/$db")
 fi
-(cd "$work" && "$bin" serve --listen "127.0.0.1:$port" "${db_args[@]}" >serve.log 2>&1) &
+(cd "$work" && exec "$bin" serve --listen "127.0.0.1:$port" "${db_args[@]}" >serve.log 2>&1) &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; [ "$backend" = postgres ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" postgres; rm -rf "$work"' EXIT
 for _ in $(seq 50); do grep -q "Listening on" "$work/serve.log" 2>/dev/null && break; sleep 0.2; done
