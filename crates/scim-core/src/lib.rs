@@ -6,6 +6,7 @@
 //! and tests alike.
 
 pub mod error;
+pub mod operator;
 pub mod provisioning;
 pub mod resource;
 pub mod service;
@@ -14,10 +15,11 @@ pub mod tenant;
 pub mod token;
 
 pub use error::{CoreError, CoreResult};
+pub use operator::{Operator, OperatorService, SessionRecord};
 pub use provisioning::{Event, EventQuery, LogEntry, Operation, RequestContext};
 pub use resource::{IndexedFields, Member, MemberOp, ResourceKind, StoredResource, Write};
 pub use service::ResourceService;
-pub use store::{Query, QueryResult, Store};
+pub use store::{DayCount, Query, QueryResult, Store};
 pub use tenant::Tenant;
 pub use token::{Endpoint, IssuedToken, Privilege, TokenRecord, TokenScope, TokenScopes};
 

@@ -4,6 +4,7 @@
 //! Events hold identifiers only (resource type, id, userName/displayName), never other
 //! attribute values, and never secrets.
 
+use crate::error::{CoreError, CoreResult};
 use crate::resource::{MemberOp, ResourceKind};
 use serde::Serialize;
 use serde_json::Value;
@@ -63,6 +64,21 @@ impl Operation {
             Operation::RemoveMembers => "Remove Members",
             Operation::DeleteGroup => "Delete Group",
             Operation::Failure => "Failure",
+        }
+    }
+
+    /// Which of the console's four counters the operation adds to.
+    pub fn category(self) -> Category {
+        match self {
+            Operation::CreateUser | Operation::CreateGroup => Category::Create,
+            Operation::HardDeleteUser | Operation::DeleteGroup => Category::Delete,
+            Operation::Failure => Category::Failure,
+            Operation::UpdateUser
+            | Operation::DeactivateUser
+            | Operation::ReactivateUser
+            | Operation::UpdateGroup
+            | Operation::AddMembers
+            | Operation::RemoveMembers => Category::Update,
         }
     }
 
@@ -126,6 +142,15 @@ impl Operation {
     }
 }
 
+/// Creates, updates (incl. (de)activation and membership), deletes, failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    Create,
+    Update,
+    Delete,
+    Failure,
+}
+
 /// Who asked: carried from the HTTP layer into every event.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RequestContext {
@@ -180,6 +205,158 @@ pub struct EventQuery {
     pub token_name: Option<String>,
     pub before_seq: Option<i64>,
     pub limit: u32,
+}
+
+/// Log filters as an admin types them (CLI flags, console form, HTTP query), before checking.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// RFC 3339, a date (`2026-11-24`), a console `datetime-local` value, or an age (`24h`).
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// Display names or compact forms (`create-user`); empty strings are ignored.
+    pub operation: Vec<String>,
+    /// `success` or `failure`.
+    pub outcome: Option<String>,
+    /// `User` or `Group`.
+    pub resource_type: Option<String>,
+    /// A resource id, userName or group displayName.
+    pub resource: Option<String>,
+    pub token: Option<String>,
+    /// Only events older than this sequence number (keyset paging).
+    pub before: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// A time bound: an age (`24h`, `7d`) before `now`, RFC 3339, `YYYY-MM-DDTHH:MM` or a date
+/// (UTC midnight).
+pub fn parse_time_bound(s: &str, now: i64) -> CoreResult<i64> {
+    use time::macros::format_description;
+    let s = s.trim();
+    if let Ok(secs) = crate::token::parse_duration(s) {
+        return Ok(now - secs * 1_000_000);
+    }
+    let minutes = format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let t = scim_proto::datetime::parse(s)
+        .or_else(|| {
+            time::PrimitiveDateTime::parse(s, &minutes)
+                .ok()
+                .map(time::PrimitiveDateTime::assume_utc)
+        })
+        .or_else(|| {
+            time::Date::parse(s, format_description!("[year]-[month]-[day]"))
+                .ok()
+                .map(|d| d.midnight().assume_utc())
+        })
+        .ok_or_else(|| {
+            CoreError::Invalid(format!(
+                "'{s}' is not a time: use RFC 3339, a date (2026-11-24) or an age (24h, 7d)"
+            ))
+        })?;
+    Ok((t.unix_timestamp_nanos() / 1_000) as i64)
+}
+
+impl EventFilter {
+    /// From query-string pairs (`operation` may repeat); unknown keys are ignored.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> CoreResult<Self> {
+        let mut f = EventFilter::default();
+        let number = |k: &str, v: &str| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| CoreError::Invalid(format!("{k} must be a number, not '{v}'")))
+        };
+        for (k, v) in pairs {
+            let text = (!v.trim().is_empty()).then(|| v.clone());
+            match k.as_str() {
+                "since" => f.since = text,
+                "until" => f.until = text,
+                "operation" => f.operation.push(v),
+                "outcome" => f.outcome = text,
+                "resource_type" => f.resource_type = text,
+                "resource" => f.resource = text,
+                "token" => f.token = text,
+                "before" if text.is_some() => f.before = Some(number(&k, &v)?),
+                "limit" if text.is_some() => {
+                    f.limit = Some(u32::try_from(number(&k, &v)?.clamp(1, 10_000)).unwrap_or(100))
+                }
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
+
+    /// The filters as query-string pairs (without `before`/`limit`), for links that keep them.
+    pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut push = |k: &'static str, v: &Option<String>| {
+            if let Some(v) = non_empty(v) {
+                out.push((k, v.to_string()));
+            }
+        };
+        push("since", &self.since);
+        push("until", &self.until);
+        push("outcome", &self.outcome);
+        push("resource_type", &self.resource_type);
+        push("resource", &self.resource);
+        push("token", &self.token);
+        for o in self.operation.iter().filter(|o| !o.trim().is_empty()) {
+            out.push(("operation", o.clone()));
+        }
+        out
+    }
+
+    /// Checks every field; `default_limit` applies when none is given (at most 10,000).
+    pub fn to_query(&self, now: i64, default_limit: u32) -> CoreResult<EventQuery> {
+        let mut operations = Vec::new();
+        for o in self
+            .operation
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+        {
+            operations.push(
+                Operation::parse(o)
+                    .ok_or_else(|| CoreError::Invalid(format!("unknown operation '{o}'")))?,
+            );
+        }
+        let outcome = match non_empty(&self.outcome)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => None,
+            Some("success") => Some(Outcome::Success),
+            Some("failure") => Some(Outcome::Failure),
+            Some(o) => {
+                return Err(CoreError::Invalid(format!(
+                    "outcome must be success or failure, not '{o}'"
+                )));
+            }
+        };
+        let resource_type = match non_empty(&self.resource_type) {
+            None => None,
+            Some(t) => Some(ResourceKind::parse(t).ok_or_else(|| {
+                CoreError::Invalid(format!("resource type must be User or Group, not '{t}'"))
+            })?),
+        };
+        Ok(EventQuery {
+            since: non_empty(&self.since)
+                .map(|s| parse_time_bound(s, now))
+                .transpose()?,
+            until: non_empty(&self.until)
+                .map(|s| parse_time_bound(s, now))
+                .transpose()?,
+            operations,
+            outcome,
+            resource_type,
+            resource: non_empty(&self.resource).map(str::to_string),
+            token_name: non_empty(&self.token).map(str::to_string),
+            before_seq: self.before,
+            limit: self.limit.unwrap_or(default_limit).clamp(1, 10_000),
+        })
+    }
 }
 
 /// Neutralises spreadsheet formulas and quotes per RFC 4180.

@@ -6,6 +6,7 @@
 //! Every resource method is scoped by tenant id; no method can reach another tenant's rows.
 
 use crate::error::CoreResult;
+use crate::operator::{Operator, SessionRecord};
 use crate::provisioning::{Event, EventQuery, LogEntry};
 use crate::resource::{ResourceKind, StoredResource, Write};
 use crate::tenant::Tenant;
@@ -33,6 +34,15 @@ pub struct QueryResult {
     pub resources: Vec<StoredResource>,
     pub total: u64,
     pub next_cursor: Option<String>,
+}
+
+/// Events of one operation on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub operation: crate::Operation,
+    pub count: i64,
 }
 
 /// A read-modify-write step: given the current resource, the write to make (or an error,
@@ -112,6 +122,31 @@ pub trait Store: Send + Sync + 'static {
     async fn try_lease(&self, name: &str, holder: &str, now: i64, until: i64) -> CoreResult<bool>;
     /// Deletes up to `batch` events older than `before` (all tenants); returns how many.
     async fn sweep_events(&self, before: i64, batch: u32) -> CoreResult<u64>;
+
+    /// Events since `since` (µs) counted per UTC day (days since the epoch) and operation.
+    async fn event_counts(&self, tenant_id: i64, since: i64) -> CoreResult<Vec<DayCount>>;
+
+    /// A new console operator; a taken name is `CoreError::Invalid`.
+    async fn create_operator(&self, username: &str, hash: &str, now: i64) -> CoreResult<Operator>;
+    async fn operator_by_name(&self, username: &str) -> CoreResult<Option<Operator>>;
+    async fn operators(&self) -> CoreResult<Vec<Operator>>;
+    async fn delete_operator(&self, username: &str) -> CoreResult<bool>;
+    /// New password hash; also clears the failure count and lock.
+    async fn set_operator_password(&self, username: &str, hash: &str) -> CoreResult<bool>;
+    /// Counts one more consecutive failure and returns the new count (atomically).
+    async fn operator_login_failed(&self, id: i64) -> CoreResult<i64>;
+    async fn lock_operator(&self, id: i64, until: i64) -> CoreResult<()>;
+    async fn operator_login_succeeded(&self, id: i64, now: i64) -> CoreResult<()>;
+    async fn insert_session(&self, session: &SessionRecord) -> CoreResult<()>;
+    /// The unexpired session with this id hash, with its operator.
+    async fn session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> CoreResult<Option<(SessionRecord, Operator)>>;
+    async fn delete_session(&self, id_hash: &str) -> CoreResult<()>;
+    /// Deletes expired sessions; returns how many.
+    async fn sweep_sessions(&self, now: i64) -> CoreResult<u64>;
 
     /// The groups each of `member_ids` is a direct member of: id → [(group id, displayName)].
     async fn groups_of(

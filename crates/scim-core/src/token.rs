@@ -264,6 +264,41 @@ pub fn issue(
     })
 }
 
+/// Issues a token and stores it; the secret in the result is shown once and never again.
+pub async fn create(
+    store: &dyn crate::Store,
+    tenant_id: i64,
+    name: &str,
+    scopes: TokenScopes,
+    expires_at: Option<i64>,
+    now: i64,
+) -> CoreResult<IssuedToken> {
+    let issued = issue(tenant_id, name, scopes, expires_at, now)?;
+    store.insert_token(&issued.record).await?;
+    Ok(issued)
+}
+
+/// Gives a token a new secret (returned, to show once); the previous one keeps working for
+/// `grace_secs`. A revoked or unknown token is `NotFound`.
+pub async fn rotate(
+    store: &dyn crate::Store,
+    tenant_id: i64,
+    id: &str,
+    grace_secs: i64,
+    now: i64,
+) -> CoreResult<String> {
+    let (secret, hash, prefix) = generate_secret();
+    let grace_until = now.saturating_add(grace_secs.saturating_mul(1_000_000));
+    if store
+        .rotate_token(tenant_id, id, &hash, &prefix, grace_until)
+        .await?
+    {
+        Ok(secret)
+    } else {
+        Err(CoreError::NotFound(format!("active token '{id}'")))
+    }
+}
+
 /// Parses `90d`, `12h`, `30m`, `45s` into seconds.
 pub fn parse_duration(s: &str) -> CoreResult<i64> {
     let s = s.trim();

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod bulk;
+pub mod console;
 pub mod discovery;
 pub mod error;
 pub mod limits;
@@ -132,6 +133,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .nest("/t/{tenant}/scim/v2", scim)
+        .nest("/console", console::routes(state.clone()))
+        .route("/console/", get(console::home))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

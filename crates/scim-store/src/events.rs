@@ -2,6 +2,7 @@
 
 use crate::sql_filter::{Arg, SqlBuf};
 use crate::{SqlStore, StoreError};
+use scim_core::DayCount;
 use scim_core::provisioning::{Event, EventQuery, LogEntry, Operation, Outcome};
 use scim_core::resource::fold;
 use sqlx::any::AnyRow;
@@ -160,5 +161,31 @@ impl SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())
+    }
+
+    pub(crate) async fn event_count_rows(
+        &self,
+        tenant_id: i64,
+        since: i64,
+    ) -> Result<Vec<DayCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at / 86400000000 AS day, operation, COUNT(*) AS n FROM provisioning_events \
+             WHERE tenant_id = $1 AND at >= $2 GROUP BY at / 86400000000, operation",
+        )
+        .bind(tenant_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let op: String = r.try_get("operation")?;
+                Ok(DayCount {
+                    day: r.try_get("day")?,
+                    operation: Operation::parse(&op)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown operation '{op}'")))?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
     }
 }

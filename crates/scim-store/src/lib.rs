@@ -16,6 +16,7 @@
 
 mod error;
 mod events;
+mod operators;
 mod resources;
 pub mod sql_filter;
 mod tokens;
@@ -25,8 +26,8 @@ pub use error::StoreError;
 use async_trait::async_trait;
 use scim_core::store::Modifier;
 use scim_core::{
-    CoreResult, Event, EventQuery, LogEntry, Query, QueryResult, ResourceKind, Store,
-    StoredResource, Tenant, TokenRecord, Write,
+    CoreResult, DayCount, Event, EventQuery, LogEntry, Operator, Query, QueryResult, ResourceKind,
+    SessionRecord, Store, StoredResource, Tenant, TokenRecord, Write,
 };
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
@@ -65,6 +66,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (3, include_str!("../migrations/sqlite/0003_id_index.sql")),
     (4, include_str!("../migrations/sqlite/0004_leases.sql")),
+    (5, include_str!("../migrations/sqlite/0005_console.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -74,6 +76,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (3, include_str!("../migrations/postgres/0003_id_index.sql")),
     (4, include_str!("../migrations/postgres/0004_leases.sql")),
+    (5, include_str!("../migrations/postgres/0005_console.sql")),
 ];
 
 /// Splits a migration file into statements (no semicolons inside our statements).
@@ -392,6 +395,49 @@ impl Store for SqlStore {
     }
     async fn sweep_events(&self, before: i64, batch: u32) -> CoreResult<u64> {
         Ok(self.sweep_event_rows(before, batch).await?)
+    }
+    async fn event_counts(&self, tenant_id: i64, since: i64) -> CoreResult<Vec<DayCount>> {
+        Ok(self.event_count_rows(tenant_id, since).await?)
+    }
+    async fn create_operator(&self, username: &str, hash: &str, now: i64) -> CoreResult<Operator> {
+        Ok(self.insert_operator(username, hash, now).await?)
+    }
+    async fn operator_by_name(&self, username: &str) -> CoreResult<Option<Operator>> {
+        Ok(self.operator_row(username).await?)
+    }
+    async fn operators(&self) -> CoreResult<Vec<Operator>> {
+        Ok(self.operator_rows().await?)
+    }
+    async fn delete_operator(&self, username: &str) -> CoreResult<bool> {
+        Ok(self.delete_operator_row(username).await?)
+    }
+    async fn set_operator_password(&self, username: &str, hash: &str) -> CoreResult<bool> {
+        Ok(self.set_operator_password_row(username, hash).await?)
+    }
+    async fn operator_login_failed(&self, id: i64) -> CoreResult<i64> {
+        Ok(self.operator_failed_row(id).await?)
+    }
+    async fn lock_operator(&self, id: i64, until: i64) -> CoreResult<()> {
+        Ok(self.lock_operator_row(id, until).await?)
+    }
+    async fn operator_login_succeeded(&self, id: i64, now: i64) -> CoreResult<()> {
+        Ok(self.operator_succeeded_row(id, now).await?)
+    }
+    async fn insert_session(&self, session: &SessionRecord) -> CoreResult<()> {
+        Ok(self.insert_session_row(session).await?)
+    }
+    async fn session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> CoreResult<Option<(SessionRecord, Operator)>> {
+        Ok(self.session_row(id_hash, now).await?)
+    }
+    async fn delete_session(&self, id_hash: &str) -> CoreResult<()> {
+        Ok(self.delete_session_row(id_hash).await?)
+    }
+    async fn sweep_sessions(&self, now: i64) -> CoreResult<u64> {
+        Ok(self.sweep_session_rows(now).await?)
     }
     async fn query(
         &self,

@@ -54,6 +54,9 @@ enum Command {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Manage console operators (who sign in to the web console).
+    #[command(subcommand)]
+    Admin(AdminCmd),
     /// Read a tenant's provisioning log (newest first), as a table, JSON or CSV.
     Log(LogArgs),
     /// Delete provisioning-log events older than the retention now.
@@ -169,48 +172,21 @@ struct LogArgs {
     format: String,
 }
 
-fn parse_time(s: &str, now: i64) -> Result<i64> {
-    if let Ok(d) = token::parse_duration(s) {
-        return Ok(now - d * 1_000_000);
-    }
-    let t = scim_proto::datetime::parse(s)
-        .with_context(|| format!("'{s}' is neither a time (RFC 3339) nor a duration (24h, 7d)"))?;
-    Ok(i64::try_from(t.unix_timestamp_nanos() / 1_000)?)
-}
-
 async fn print_log(store: &SqlStore, args: LogArgs, json_out: bool) -> Result<()> {
-    use scim_core::provisioning::{EventQuery, Operation, Outcome};
     let now = now_micros();
     let tid = tenant_id(store, &args.tenant).await?;
-    let mut operations = Vec::new();
-    for o in &args.operations {
-        operations.push(Operation::parse(o).with_context(|| format!("unknown operation '{o}'"))?);
-    }
-    let outcome = match args.outcome.as_deref() {
-        None => None,
-        Some("success") => Some(Outcome::Success),
-        Some("failure") => Some(Outcome::Failure),
-        Some(o) => bail!("--outcome must be success or failure, not '{o}'"),
-    };
-    let q = EventQuery {
-        since: args
-            .since
-            .as_deref()
-            .map(|s| parse_time(s, now))
-            .transpose()?,
-        until: args
-            .until
-            .as_deref()
-            .map(|s| parse_time(s, now))
-            .transpose()?,
-        operations,
-        outcome,
+    let filter = scim_core::provisioning::EventFilter {
+        since: args.since,
+        until: args.until,
+        operation: args.operations,
+        outcome: args.outcome,
         resource_type: None,
         resource: args.resource,
-        token_name: args.token,
-        before_seq: args.before,
-        limit: args.limit,
+        token: args.token,
+        before: args.before,
+        limit: Some(args.limit),
     };
+    let q = filter.to_query(now, 100)?;
     let events = store.events(tid, &q).await?;
     let format = if json_out {
         "json"
@@ -258,6 +234,27 @@ enum TenantCmd {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Create an operator. The password is read from SCIMD_ADMIN_PASSWORD, from stdin with
+    /// --password-stdin, or asked for at the terminal.
+    Create {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password (also unlocks the account and ends its sessions).
+    ResetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List operators.
+    List,
+    /// Delete an operator.
+    Delete { username: String },
 }
 
 #[derive(Subcommand)]
@@ -389,6 +386,7 @@ async fn run(cli: Cli) -> Result<()> {
             settings.redacted_database_url()
         ),
         Command::Serve(_) => serve(settings, store).await?,
+        Command::Admin(cmd) => admin(store.as_ref(), cmd, &settings, json_out).await?,
         Command::Tenant(TenantCmd::Create { slug, name }) => {
             let t = store
                 .create_tenant(&slug, name.as_deref().unwrap_or(&slug), now)
@@ -446,8 +444,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .map(token::parse_duration)
                 .transpose()?
                 .map(|s| now + s * 1_000_000);
-            let issued = token::issue(tid, &name, scopes, expires_at, now)?;
-            store.insert_token(&issued.record).await?;
+            let issued = token::create(store.as_ref(), tid, &name, scopes, expires_at, now).await?;
             print_token_secret(
                 json_out,
                 &issued,
@@ -499,13 +496,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token(TokenCmd::Rotate { tenant, id, grace }) => {
             let tid = tenant_id(&store, &tenant).await?;
             let grace_secs = token::parse_duration(&grace)?;
-            let (secret, hash, prefix) = token::generate_secret();
-            if !store
-                .rotate_token(tid, &id, &hash, &prefix, now + grace_secs * 1_000_000)
-                .await?
-            {
-                bail!("token '{id}' does not exist in tenant '{tenant}' or is revoked");
-            }
+            let secret = token::rotate(store.as_ref(), tid, &id, grace_secs, now)
+                .await
+                .with_context(|| format!("cannot rotate in tenant '{tenant}'"))?;
             if json_out {
                 println!(
                     "{}",
@@ -522,14 +515,98 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// The new operator's password: from the environment, stdin, or the terminal (twice).
+fn read_password(from_stdin: bool) -> Result<String> {
+    if let Ok(pw) = std::env::var("SCIMD_ADMIN_PASSWORD") {
+        return Ok(pw);
+    }
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let pw = rpassword::prompt_password("Password (12+ characters): ")?;
+    let again = rpassword::prompt_password("Repeat: ")?;
+    if pw != again {
+        bail!("the passwords differ");
+    }
+    Ok(pw)
+}
+
+async fn admin(store: &SqlStore, cmd: AdminCmd, settings: &Settings, json_out: bool) -> Result<()> {
+    let ops = scim_core::OperatorService::new(store);
+    match cmd {
+        AdminCmd::Create {
+            username,
+            password_stdin,
+        } => {
+            let pw = read_password(password_stdin)?;
+            let op = ops.create(&username, &pw, now_micros()).await?;
+            if json_out {
+                println!("{}", json!({"username": op.username, "id": op.id}));
+            } else {
+                println!(
+                    "Operator '{}' created. Sign in at {}/console/",
+                    op.username,
+                    settings.public_url.trim_end_matches('/')
+                );
+            }
+        }
+        AdminCmd::ResetPassword {
+            username,
+            password_stdin,
+        } => {
+            let pw = read_password(password_stdin)?;
+            ops.reset_password(&username, &pw).await?;
+            println!("password of '{username}' changed; its sessions are signed out");
+        }
+        AdminCmd::List => {
+            let all = store.operators().await?;
+            if json_out {
+                println!("{}", serde_json::to_string(&all)?);
+            } else {
+                println!("USERNAME\tCREATED\tLAST SIGN-IN\tLOCKED UNTIL");
+                let fmt = |v: Option<i64>| {
+                    v.map(scim_core::format_micros)
+                        .unwrap_or_else(|| "-".into())
+                };
+                for o in all {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        o.username,
+                        scim_core::format_micros(o.created_at),
+                        fmt(o.last_login_at),
+                        fmt(o.locked_until)
+                    );
+                }
+            }
+        }
+        AdminCmd::Delete { username } => {
+            let name = scim_core::operator::normalize_username(&username)?;
+            if !store.delete_operator(&name).await? {
+                bail!("operator '{name}' does not exist");
+            }
+            println!("operator '{name}' deleted");
+        }
+    }
+    Ok(())
+}
+
 async fn serve(settings: Settings, store: Arc<SqlStore>) -> Result<()> {
     let now = now_micros();
     if store.tenants().await?.is_empty() {
         let t = store
             .create_tenant("default", "Default tenant", now)
             .await?;
-        let issued = token::issue(t.id, "bootstrap", TokenScopes::all(), None, now)?;
-        store.insert_token(&issued.record).await?;
+        let issued = token::create(
+            store.as_ref(),
+            t.id,
+            "bootstrap",
+            TokenScopes::all(),
+            None,
+            now,
+        )
+        .await?;
         println!(
             "First start: created tenant 'default' and a bootstrap token (all scopes, read+write)."
         );
@@ -550,8 +627,17 @@ async fn serve(settings: Settings, store: Arc<SqlStore>) -> Result<()> {
             scim_server::tenant_scim_url(&settings.public_url, &t.slug)
         );
     }
+    let console = format!("{}/console/", settings.public_url.trim_end_matches('/'));
+    if store.operators().await?.is_empty() {
+        println!(
+            "Console:    {console}  (no operator yet: run `scimd admin create <name>` to sign in)"
+        );
+    } else {
+        println!("Console:    {console}");
+    }
     println!(
-        "New token:  scimd token create --tenant default --name <idp> --scope users:rw --scope groups:rw"
+        "New token:  in the console (SCIM integration → Add token) or \
+         `scimd token create --tenant default --name <idp> --scope users:rw --scope groups:rw`"
     );
     println!(
         "Listening on http://{} (database {})",
