@@ -183,7 +183,9 @@ pub async fn csrf_guard(
     }
 }
 
-/// Security headers on every console response: no framing, no referrer, no inline script,
+/// Security headers on every console response: no framing, no referrer to other sites
+/// (`same-origin`: with `no-referrer` browsers send `Origin: null` on our own forms), no
+/// inline script,
 /// no caching (pages may show a token secret once).
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await.into_response();
@@ -198,7 +200,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

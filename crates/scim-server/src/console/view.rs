@@ -200,8 +200,8 @@ pub struct Chart {
     pub bar_width: i64,
     pub max: i64,
     pub bars: Vec<Bar>,
-    /// Date labels under the first, middle and last bars.
-    pub ticks: Vec<(i64, String)>,
+    /// Date labels under the first, middle and last bars: (x, text, SVG text-anchor).
+    pub ticks: Vec<(i64, String, &'static str)>,
 }
 
 pub const CHART_DAYS: i64 = 30;
@@ -253,10 +253,14 @@ pub fn chart(days: &[DayCount], today: i64) -> Chart {
             }
         })
         .collect();
-    let ticks = [0, CHART_DAYS / 2, CHART_DAYS - 1]
-        .into_iter()
-        .map(|i| (i * (bar_width + gap), label(first + i)))
-        .collect();
+    let ticks = [
+        (0, 0, "start"),
+        (CHART_DAYS / 2, bar_width / 2, "middle"),
+        (CHART_DAYS - 1, bar_width, "end"),
+    ]
+    .into_iter()
+    .map(|(i, dx, anchor)| (i * (bar_width + gap) + dx, label(first + i), anchor))
+    .collect();
     Chart {
         width: CHART_DAYS * (bar_width + gap),
         height,

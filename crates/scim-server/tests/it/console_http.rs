@@ -121,7 +121,7 @@ async fn sign_in_sessions_and_headers(backend: Backend) {
     );
     assert!(csp.contains("frame-ancestors 'none'"));
     assert_eq!(h["x-frame-options"], "DENY");
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     assert_eq!(h["cache-control"], "no-store");
     assert!(!page.contains("<script>"), "no inline script");
     assert!(!page.contains("style="), "no inline style");

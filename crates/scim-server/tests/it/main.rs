@@ -2,6 +2,7 @@
 //! real PostgreSQL database (one fresh database per test), driven with reqwest.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod console_browser;
 mod console_http;
 mod harness;
 mod hostile;
