@@ -695,6 +695,11 @@ async fn sweep_provisioning_log(store: Arc<SqlStore>, retention_days: u32) {
                 continue;
             }
         }
+        match store.sweep_sessions(now).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "expired console sessions removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "console session sweep failed"),
+        }
         let before = now_micros() - i64::from(retention_days) * 86_400 * 1_000_000;
         loop {
             match store.sweep_events(before, 5_000).await {

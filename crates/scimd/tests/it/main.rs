@@ -160,6 +160,74 @@ fn config_file_and_environment() {
     assert!(!ok && err.contains("invalid config file"), "{err}");
 }
 
+/// `scimd admin`: operators for the console; passwords from stdin, hashed, never printed.
+#[test]
+fn admin_commands() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let run_with_stdin = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("SCIMD_DATABASE_URL")
+            .env_remove("SCIMD_ADMIN_PASSWORD")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let pw = "a long enough passphrase";
+    let (ok, out, err) = run_with_stdin(
+        &["admin", "create", "Alice", "--password-stdin"],
+        &format!("{pw}\n"),
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Operator 'alice' created") && out.contains("/console/"),
+        "{out}"
+    );
+    assert!(!out.contains(pw) && !err.contains(pw));
+    let (ok, _, err) = run_with_stdin(
+        &["admin", "create", "alice", "--password-stdin"],
+        "another long one\n",
+    );
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = run_with_stdin(&["admin", "create", "bob", "--password-stdin"], "short\n");
+    assert!(!ok && err.contains("12 to 1024"), "{err}");
+    let (ok, out, _) = scimd(dir.path(), &["admin", "list", "--json"]);
+    assert!(ok);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(!out.contains("argon2"), "hashes are not listed");
+    let (ok, _, err) = run_with_stdin(
+        &["admin", "reset-password", "alice", "--password-stdin"],
+        "a new long passphrase\n",
+    );
+    assert!(ok, "{err}");
+    // The database holds an Argon2id hash, not the password.
+    let db = std::fs::read(dir.path().join("data/scimd.db")).unwrap();
+    let text = String::from_utf8_lossy(&db);
+    assert!(text.contains("$argon2id$"));
+    assert!(!text.contains(pw) && !text.contains("a new long passphrase"));
+    let (ok, _, _) = scimd(dir.path(), &["admin", "delete", "alice"]);
+    assert!(ok);
+    let (ok, _, err) = scimd(dir.path(), &["admin", "delete", "alice"]);
+    assert!(!ok && err.contains("does not exist"), "{err}");
+}
+
 #[test]
 fn serve_bootstraps_serves_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -170,6 +238,10 @@ fn serve_bootstraps_serves_and_stops_cleanly() {
         "{printed}"
     );
     assert!(printed.contains("scimd token create"), "{printed}");
+    assert!(
+        printed.contains("/console/") && printed.contains("scimd admin create"),
+        "the console URL and how to get an operator: {printed}"
+    );
     let secret = server
         .secret
         .clone()
