@@ -295,6 +295,20 @@ fn parse_body(kind: ResourceKind, body: Value) -> CoreResult<(Value, Option<Vec<
     Ok((parsed, members))
 }
 
+/// The log entry a write carries, when the provisioning log is on.
+fn log_entry(
+    enabled: bool,
+    operation: Operation,
+    status: u16,
+    ctx: &RequestContext,
+) -> Option<LogEntry> {
+    enabled.then(|| LogEntry {
+        operation,
+        status,
+        ctx: ctx.clone(),
+    })
+}
+
 impl ResourceService {
     pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
         Self {
@@ -305,11 +319,7 @@ impl ResourceService {
     }
 
     fn log(&self, operation: Operation, status: u16, ctx: &RequestContext) -> Option<LogEntry> {
-        self.log_events.then(|| LogEntry {
-            operation,
-            status,
-            ctx: ctx.clone(),
-        })
+        log_entry(self.log_events, operation, status, ctx)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -364,8 +374,10 @@ impl ResourceService {
     ) -> CoreResult<StoredResource> {
         let (parsed, members) = parse_body(kind, body)?;
         let view = view_of(kind);
-        let modifier = |cur: &StoredResource| -> CoreResult<Write> {
-            precondition(if_match, cur)?;
+        let if_match = if_match.map(str::to_string);
+        let (log_events, ctx) = (self.log_events, ctx.clone());
+        let modifier = move |cur: &StoredResource| -> CoreResult<Write> {
+            precondition(if_match.as_deref(), cur)?;
             check_immutable(&view, &cur.body, &parsed)?;
             let member_ops = match &members {
                 Some(ids) => vec![MemberOp::Clear, MemberOp::Add(ids.clone())],
@@ -379,7 +391,7 @@ impl ResourceService {
                 body: parsed.clone(),
                 fields: IndexedFields::from_body(kind, &parsed),
                 member_ops,
-                log: self.log(operation, 200, ctx),
+                log: log_entry(log_events, operation, 200, &ctx),
             })
         };
         self.store
@@ -388,7 +400,7 @@ impl ResourceService {
                 kind,
                 id,
                 kind == ResourceKind::Group,
-                &modifier,
+                Arc::new(modifier),
                 crate::now_micros(),
             )
             .await?
@@ -418,8 +430,10 @@ impl ResourceService {
             ResourceKind::User => (req.operations, Vec::new()),
         };
         let view = view_of(kind);
-        let modifier = |cur: &StoredResource| -> CoreResult<Write> {
-            precondition(if_match, cur)?;
+        let if_match = if_match.map(str::to_string);
+        let (log_events, ctx) = (self.log_events, ctx.clone());
+        let modifier = move |cur: &StoredResource| -> CoreResult<Write> {
+            precondition(if_match.as_deref(), cur)?;
             let new_body = if body_ops.is_empty() {
                 cur.body.clone()
             } else {
@@ -442,11 +456,18 @@ impl ResourceService {
                 fields: IndexedFields::from_body(kind, &new_body),
                 body: new_body,
                 member_ops: member_ops.clone(),
-                log: self.log(operation, status, ctx),
+                log: log_entry(log_events, operation, status, &ctx),
             })
         };
         self.store
-            .modify(tenant.id, kind, id, false, &modifier, crate::now_micros())
+            .modify(
+                tenant.id,
+                kind,
+                id,
+                false,
+                Arc::new(modifier),
+                crate::now_micros(),
+            )
             .await?
             .ok_or_else(|| not_found(kind, id))
     }

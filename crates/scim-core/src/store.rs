@@ -46,8 +46,9 @@ pub struct DayCount {
 }
 
 /// A read-modify-write step: given the current resource, the write to make (or an error,
-/// which aborts the transaction with nothing changed).
-pub type Modifier<'a> = &'a (dyn Fn(&StoredResource) -> CoreResult<Write> + Send + Sync);
+/// which aborts the transaction with nothing changed). Owned, because a store may run it on
+/// its own writer thread (SQLite's group commit).
+pub type Modifier = std::sync::Arc<dyn Fn(&StoredResource) -> CoreResult<Write> + Send + Sync>;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -99,7 +100,7 @@ pub trait Store: Send + Sync + 'static {
         kind: ResourceKind,
         id: &str,
         with_members: bool,
-        modifier: Modifier<'_>,
+        modifier: Modifier,
         now: i64,
     ) -> CoreResult<Option<StoredResource>>;
     /// Hard delete; also removes the resource from every group. Logs `log` in the same

@@ -7,6 +7,11 @@ use scim_proto::ScimError;
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Lite(#[from] rusqlite::Error),
+    /// The SQLite engine's writer thread is gone (the store is closing).
+    #[error("the SQLite writer has stopped")]
+    WriterStopped,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0}")]
@@ -14,6 +19,9 @@ pub enum StoreError {
     /// A unique index refused the write.
     #[error("{0}")]
     Unique(String),
+    /// A domain error raised inside a transaction (e.g. by a PATCH modifier).
+    #[error(transparent)]
+    Domain(CoreError),
     /// A client-visible problem found while writing (e.g. an unknown member id).
     #[error(transparent)]
     Scim(ScimError),
@@ -26,6 +34,12 @@ impl StoreError {
             StoreError::Sqlx(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 StoreError::Unique(message.into())
             }
+            StoreError::Lite(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StoreError::Unique(message.into())
+            }
             _ => self,
         }
     }
@@ -36,6 +50,7 @@ impl From<StoreError> for CoreError {
         match e {
             StoreError::Unique(m) => CoreError::Scim(ScimError::uniqueness(m)),
             StoreError::Scim(s) => CoreError::Scim(s),
+            StoreError::Domain(e) => e,
             StoreError::Config(m) => CoreError::Invalid(m),
             other => {
                 tracing::error!(error = %other, "storage failure");

@@ -1,36 +1,38 @@
 //! Provisioning-log rows.
 
+use crate::db::{Db, DbRow, SqlxDb, run_now};
 use crate::sql_filter::{Arg, SqlBuf};
 use crate::{SqlStore, StoreError};
 use scim_core::DayCount;
 use scim_core::provisioning::{Event, EventQuery, LogEntry, Operation, Outcome};
 use scim_core::resource::fold;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 const COLUMNS: &str = "seq, tenant_id, at, operation, resource_type, resource_id, resource_name, status, \
                        scim_type, detail, token_name, request_id, client_addr";
 
-/// Inserts one event on the given connection (inside the caller's transaction).
-pub(crate) async fn insert_event(conn: &mut AnyConnection, e: &Event) -> Result<(), StoreError> {
-    sqlx::query(
+/// Inserts one event (inside the caller's transaction).
+pub(crate) async fn insert_event<D: Db>(db: &mut D, e: &Event) -> Result<(), StoreError> {
+    db.exec(
         "INSERT INTO provisioning_events (tenant_id, at, operation, resource_type, resource_id, resource_name, \
          status, scim_type, detail, token_name, request_id, client_addr) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[
+            Arg::Int(e.tenant_id),
+            Arg::Int(e.at),
+            Arg::Text(e.operation.as_str().into()),
+            Arg::opt_text(e.resource_type.as_deref()),
+            Arg::opt_text(e.resource_id.as_deref()),
+            Arg::opt_text(e.resource_name.as_deref()),
+            Arg::Int(i64::from(e.status)),
+            Arg::opt_text(e.scim_type.as_deref()),
+            Arg::opt_text(e.detail.as_deref()),
+            Arg::opt_text(e.token_name.as_deref()),
+            Arg::Text(e.request_id.clone()),
+            Arg::opt_text(e.client_addr.as_deref()),
+        ],
     )
-    .bind(e.tenant_id)
-    .bind(e.at)
-    .bind(e.operation.as_str())
-    .bind(e.resource_type.as_deref())
-    .bind(e.resource_id.as_deref())
-    .bind(e.resource_name.as_deref())
-    .bind(i64::from(e.status))
-    .bind(e.scim_type.as_deref())
-    .bind(e.detail.as_deref())
-    .bind(e.token_name.as_deref())
-    .bind(e.request_id.as_str())
-    .bind(e.client_addr.as_deref())
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -84,9 +86,12 @@ fn event_from(row: &AnyRow) -> Result<Event, StoreError> {
 
 impl SqlStore {
     pub(crate) async fn log_event_row(&self, e: &Event) -> Result<(), StoreError> {
-        let _g = self.write_guard().await;
+        if let Some(engine) = &self.engine {
+            let e = e.clone();
+            return engine.write(move |db| run_now(insert_event(db, &e))).await;
+        }
         let mut conn = self.pool.acquire().await?;
-        insert_event(&mut conn, e).await
+        insert_event(&mut SqlxDb(&mut conn), e).await
     }
 
     pub(crate) async fn event_rows(
@@ -135,15 +140,14 @@ impl SqlStore {
         }
         let limit = buf.bind(Arg::Int(i64::from(q.limit.clamp(1, 10_000))));
         sql += &format!(" ORDER BY seq DESC LIMIT {limit}");
-        let mut query = sqlx::query(&sql);
-        for a in &buf.args {
-            query = match a {
-                Arg::Int(i) => query.bind(*i),
-                Arg::Text(s) => query.bind(s.as_str()),
-            };
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(event_from).collect()
+        let mut conn = self.pool.acquire().await?;
+        let rows = SqlxDb(&mut conn).fetch(&sql, &buf.args).await?;
+        rows.iter()
+            .map(|r| match r {
+                DbRow::Any(row) => event_from(row),
+                DbRow::Lite(_) => Err(StoreError::Corrupt("unexpected row type".into())),
+            })
+            .collect()
     }
 
     pub(crate) async fn sweep_event_rows(

@@ -14,16 +14,19 @@
 //! - Group membership lives in `group_members` rows keyed by (group, member): adding one
 //!   member is one insert whatever the group's size, and concurrent PATCHes cannot lose one.
 
+mod db;
 mod error;
 mod events;
 mod operators;
 mod resources;
 pub mod sql_filter;
+mod sqlite_engine;
 mod tokens;
 
 pub use error::StoreError;
 
 use async_trait::async_trait;
+use db::{SqlxDb, run_now};
 use scim_core::store::Modifier;
 use scim_core::{
     CoreResult, DayCount, Event, EventQuery, LogEntry, Operator, Query, QueryResult, ResourceKind,
@@ -51,6 +54,8 @@ pub struct SqlStore {
     /// The most rows a filter or sort that SQL cannot answer may evaluate in memory; beyond
     /// it the request is `400 tooMany` rather than a memory spike.
     memory_scan_max: usize,
+    /// SQLite only: the rusqlite writer (group commit) and readers for resources and events.
+    engine: Option<sqlite_engine::SqliteEngine>,
 }
 
 /// PostgreSQL plans a freshly filled table without statistics badly (a userName lookup
@@ -67,6 +72,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_id_index.sql")),
     (4, include_str!("../migrations/sqlite/0004_leases.sql")),
     (5, include_str!("../migrations/sqlite/0005_console.sql")),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_one_id_index.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -77,7 +86,27 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_id_index.sql")),
     (4, include_str!("../migrations/postgres/0004_leases.sql")),
     (5, include_str!("../migrations/postgres/0005_console.sql")),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_one_id_index.sql"),
+    ),
 ];
+
+/// The file of a `sqlite://path?options` URL.
+fn sqlite_path(url: &str) -> Result<&str, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Config(
+            "SQLite needs a file (sqlite://path/to/scimd.db); in-memory databases are not supported"
+                .into(),
+        ));
+    }
+    Ok(path)
+}
 
 /// Splits a migration file into statements (no semicolons inside our statements).
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
@@ -134,12 +163,20 @@ impl SqlStore {
             })
             .connect_with(opts)
             .await?;
+        let engine = match dialect {
+            Dialect::Sqlite => Some(sqlite_engine::SqliteEngine::start(
+                sqlite_path(&url)?,
+                power_loss_durable,
+            )?),
+            Dialect::Postgres => None,
+        };
         Ok(Self {
             pool,
             dialect,
             write_lock: tokio::sync::Mutex::new(()),
             created_since_analyze: std::sync::atomic::AtomicU64::new(0),
             memory_scan_max: 50_000,
+            engine,
         })
     }
 
@@ -196,6 +233,9 @@ impl SqlStore {
     }
 
     pub async fn close(&self) {
+        if let Some(e) = &self.engine {
+            e.close();
+        }
         self.pool.close().await;
     }
 
@@ -339,7 +379,25 @@ impl Store for SqlStore {
         write: &Write,
         now: i64,
     ) -> CoreResult<StoredResource> {
-        self.create_resource(tenant_id, kind, id, write, now).await
+        let r = match &self.engine {
+            Some(engine) => {
+                let (write, id) = (write.clone(), id.to_string());
+                engine
+                    .write(move |db| {
+                        run_now(resources::create(db, tenant_id, kind, &id, &write, now))
+                    })
+                    .await
+            }
+            None => {
+                let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+                let r = resources::create(&mut SqlxDb(&mut tx), tenant_id, kind, id, write, now)
+                    .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(r)
+            }
+        }?;
+        self.note_create();
+        Ok(r)
     }
     async fn get(
         &self,
@@ -348,7 +406,18 @@ impl Store for SqlStore {
         id: &str,
         with_members: bool,
     ) -> CoreResult<Option<StoredResource>> {
-        Ok(self.get_resource(tenant_id, kind, id, with_members).await?)
+        Ok(match &self.engine {
+            Some(engine) => {
+                let id = id.to_string();
+                engine
+                    .read(move |db| run_now(resources::get(db, tenant_id, kind, &id, with_members)))
+                    .await?
+            }
+            None => {
+                let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+                resources::get(&mut SqlxDb(&mut conn), tenant_id, kind, id, with_members).await?
+            }
+        })
     }
     async fn modify(
         &self,
@@ -356,11 +425,44 @@ impl Store for SqlStore {
         kind: ResourceKind,
         id: &str,
         with_members: bool,
-        modifier: Modifier<'_>,
+        modifier: Modifier,
         now: i64,
     ) -> CoreResult<Option<StoredResource>> {
-        self.modify_resource(tenant_id, kind, id, with_members, modifier, now)
-            .await
+        Ok(match &self.engine {
+            Some(engine) => {
+                let id = id.to_string();
+                engine
+                    .write(move |db| {
+                        run_now(resources::modify(
+                            db,
+                            tenant_id,
+                            kind,
+                            &id,
+                            with_members,
+                            &*modifier,
+                            now,
+                            "",
+                        ))
+                    })
+                    .await?
+            }
+            None => {
+                let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+                let r = resources::modify(
+                    &mut SqlxDb(&mut tx),
+                    tenant_id,
+                    kind,
+                    id,
+                    with_members,
+                    &*modifier,
+                    now,
+                    self.for_update(),
+                )
+                .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                r
+            }
+        })
     }
     async fn delete(
         &self,
@@ -369,7 +471,22 @@ impl Store for SqlStore {
         id: &str,
         log: Option<&LogEntry>,
     ) -> CoreResult<bool> {
-        Ok(self.delete_resource(tenant_id, kind, id, log).await?)
+        Ok(match &self.engine {
+            Some(engine) => {
+                let (id, log) = (id.to_string(), log.cloned());
+                engine
+                    .write(move |db| {
+                        run_now(resources::delete(db, tenant_id, kind, &id, log.as_ref()))
+                    })
+                    .await?
+            }
+            None => {
+                let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+                let r = resources::delete(&mut SqlxDb(&mut tx), tenant_id, kind, id, log).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                r
+            }
+        })
     }
     async fn log_event(&self, event: &Event) -> CoreResult<()> {
         Ok(self.log_event_row(event).await?)
@@ -445,13 +562,36 @@ impl Store for SqlStore {
         kind: ResourceKind,
         q: &Query,
     ) -> CoreResult<QueryResult> {
-        self.query_resources(tenant_id, kind, q).await
+        let max = self.memory_scan_max;
+        Ok(match &self.engine {
+            Some(engine) => {
+                let q = q.clone();
+                engine
+                    .read(move |db| run_now(resources::query(db, tenant_id, kind, &q, max)))
+                    .await?
+            }
+            None => {
+                let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+                resources::query(&mut SqlxDb(&mut conn), tenant_id, kind, q, max).await?
+            }
+        })
     }
     async fn groups_of(
         &self,
         tenant_id: i64,
         member_ids: &[String],
     ) -> CoreResult<HashMap<String, Vec<(String, String)>>> {
-        Ok(self.groups_of_members(tenant_id, member_ids).await?)
+        Ok(match &self.engine {
+            Some(engine) => {
+                let ids = member_ids.to_vec();
+                engine
+                    .read(move |db| run_now(resources::groups_of(db, tenant_id, &ids)))
+                    .await?
+            }
+            None => {
+                let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+                resources::groups_of(&mut SqlxDb(&mut conn), tenant_id, member_ids).await?
+            }
+        })
     }
 }

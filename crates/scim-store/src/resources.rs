@@ -1,50 +1,42 @@
 //! Resource rows, email rows, membership rows; list queries with SQL pushdown and the
 //! in-memory fallback.
+//!
+//! The logic is written once over [`Db`] and runs on both engines: inside a sqlx transaction
+//! (PostgreSQL) or inside the SQLite writer's group-commit transaction / on a SQLite reader
+//! (`sqlite_engine.rs`). The caller owns the transaction: every function here either
+//! completes or returns an error, after which the caller rolls back.
 
+use crate::StoreError;
+use crate::db::{Db, DbRow};
 use crate::events::{insert_event, success_event};
 use crate::sql_filter::{Arg, SqlBuf, prefilter, sort_column, to_sql};
-use crate::{SqlStore, StoreError};
 use scim_core::resource::fold;
 use scim_core::service::{member_matches, resource_matches, view_of};
-use scim_core::store::Modifier;
 use scim_core::{
     CoreResult, LogEntry, Member, MemberOp, Query, QueryResult, ResourceKind, StoredResource, Write,
 };
 use scim_proto::{AttrPath, ScimError, ScimType};
 use serde_json::Value;
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::{Any, AnyConnection, Row};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+/// Column order read by [`resource_from`].
 const COLS: &str = "r.seq, r.id, r.kind, r.body, r.created_at, r.modified_at, r.version";
 
-type AnyQuery<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
-
-fn bind_args<'q>(mut q: AnyQuery<'q>, args: &'q [Arg]) -> AnyQuery<'q> {
-    for a in args {
-        q = match a {
-            Arg::Int(i) => q.bind(*i),
-            Arg::Text(s) => q.bind(s.as_str()),
-        };
-    }
-    q
-}
-
-fn resource_from(row: &AnyRow) -> Result<(i64, StoredResource), StoreError> {
-    let kind: String = row.try_get("kind")?;
-    let body: String = row.try_get("body")?;
+fn resource_from(row: &DbRow) -> Result<(i64, StoredResource), StoreError> {
+    let kind = row.text(2)?;
+    let body = row.text(3)?;
     Ok((
-        row.try_get("seq")?,
+        row.int(0)?,
         StoredResource {
             kind: ResourceKind::parse(&kind)
                 .ok_or_else(|| StoreError::Corrupt(format!("resource kind '{kind}'")))?,
-            id: row.try_get("id")?,
+            id: row.text(1)?,
             body: serde_json::from_str(&body)
                 .map_err(|e| StoreError::Corrupt(format!("resource body: {e}")))?,
-            created_at: row.try_get("created_at")?,
-            modified_at: row.try_get("modified_at")?,
-            version: row.try_get("version")?,
+            created_at: row.int(4)?,
+            modified_at: row.int(5)?,
+            version: row.int(6)?,
             members: None,
         },
     ))
@@ -60,76 +52,75 @@ fn unique_message(kind: ResourceKind, write: &Write) -> String {
     }
 }
 
-async fn load_members(conn: &mut AnyConnection, group_seq: i64) -> Result<Vec<Member>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT m.id, m.kind, COALESCE(m.display_name, m.unique_name) AS display \
-         FROM group_members gm JOIN resources m ON m.seq = gm.member_seq \
-         WHERE gm.group_seq = $1 ORDER BY m.seq",
-    )
-    .bind(group_seq)
-    .fetch_all(&mut *conn)
-    .await?;
+async fn load_members<D: Db>(db: &mut D, group_seq: i64) -> Result<Vec<Member>, StoreError> {
+    let rows = db
+        .fetch(
+            "SELECT m.id, m.kind, COALESCE(m.display_name, m.unique_name) AS display \
+             FROM group_members gm JOIN resources m ON m.seq = gm.member_seq \
+             WHERE gm.group_seq = $1 ORDER BY m.seq",
+            &[Arg::Int(group_seq)],
+        )
+        .await?;
     rows.iter()
         .map(|r| {
-            let kind: String = r.try_get("kind")?;
+            let kind = r.text(1)?;
             Ok(Member {
-                value: r.try_get("id")?,
+                value: r.text(0)?,
                 kind: ResourceKind::parse(&kind)
                     .ok_or_else(|| StoreError::Corrupt(format!("member kind '{kind}'")))?,
-                display: r.try_get("display")?,
+                display: r.opt_text(2)?,
             })
         })
         .collect()
 }
 
-async fn write_emails(
-    conn: &mut AnyConnection,
+async fn write_emails<D: Db>(
+    db: &mut D,
     tenant_id: i64,
     seq: i64,
     emails: &[String],
     replace: bool,
 ) -> Result<(), StoreError> {
     if replace {
-        sqlx::query("DELETE FROM resource_emails WHERE resource_seq = $1")
-            .bind(seq)
-            .execute(&mut *conn)
-            .await?;
+        db.exec(
+            "DELETE FROM resource_emails WHERE resource_seq = $1",
+            &[Arg::Int(seq)],
+        )
+        .await?;
     }
     for e in emails {
-        sqlx::query(
+        db.exec(
             "INSERT INTO resource_emails (tenant_id, resource_seq, value_ci) VALUES ($1, $2, $3)",
+            &[Arg::Int(tenant_id), Arg::Int(seq), Arg::Text(e.clone())],
         )
-        .bind(tenant_id)
-        .bind(seq)
-        .bind(e.as_str())
-        .execute(&mut *conn)
         .await?;
     }
     Ok(())
 }
 
-async fn remove_member_ids(
-    conn: &mut AnyConnection,
+async fn remove_member_ids<D: Db>(
+    db: &mut D,
     tenant_id: i64,
     group_seq: i64,
     ids: &[String],
 ) -> Result<(), StoreError> {
     for id in ids {
-        sqlx::query(
+        db.exec(
             "DELETE FROM group_members WHERE group_seq = $1 AND member_seq IN \
              (SELECT seq FROM resources WHERE tenant_id = $2 AND id = $3)",
+            &[
+                Arg::Int(group_seq),
+                Arg::Int(tenant_id),
+                Arg::Text(id.clone()),
+            ],
         )
-        .bind(group_seq)
-        .bind(tenant_id)
-        .bind(id.as_str())
-        .execute(&mut *conn)
         .await?;
     }
     Ok(())
 }
 
-async fn apply_member_ops(
-    conn: &mut AnyConnection,
+async fn apply_member_ops<D: Db>(
+    db: &mut D,
     tenant_id: i64,
     group_seq: i64,
     ops: &[MemberOp],
@@ -139,14 +130,14 @@ async fn apply_member_ops(
             MemberOp::Add(ids) => {
                 let mut seen = std::collections::HashSet::new();
                 for id in ids.iter().filter(|id| seen.insert(id.as_str())) {
-                    let member_seq: Option<i64> =
-                        sqlx::query("SELECT seq FROM resources WHERE tenant_id = $1 AND id = $2")
-                            .bind(tenant_id)
-                            .bind(id.as_str())
-                            .fetch_optional(&mut *conn)
-                            .await?
-                            .map(|r| r.try_get::<i64, _>(0))
-                            .transpose()?;
+                    let member_seq = db
+                        .fetch_optional(
+                            "SELECT seq FROM resources WHERE tenant_id = $1 AND id = $2",
+                            &[Arg::Int(tenant_id), Arg::Text(id.clone())],
+                        )
+                        .await?
+                        .map(|r| r.int(0))
+                        .transpose()?;
                     let Some(member_seq) = member_seq else {
                         return Err(StoreError::Scim(ScimError::invalid_value(format!(
                             "member '{id}' is not a user or group of this tenant"
@@ -157,36 +148,259 @@ async fn apply_member_ops(
                             "a group cannot be a member of itself",
                         )));
                     }
-                    sqlx::query(
+                    db.exec(
                         "INSERT INTO group_members (tenant_id, group_seq, member_seq) VALUES ($1, $2, $3) \
                          ON CONFLICT DO NOTHING",
+                        &[Arg::Int(tenant_id), Arg::Int(group_seq), Arg::Int(member_seq)],
                     )
-                    .bind(tenant_id)
-                    .bind(group_seq)
-                    .bind(member_seq)
-                    .execute(&mut *conn)
                     .await?;
                 }
             }
-            MemberOp::Remove(ids) => remove_member_ids(conn, tenant_id, group_seq, ids).await?,
+            MemberOp::Remove(ids) => remove_member_ids(db, tenant_id, group_seq, ids).await?,
             MemberOp::Clear => {
-                sqlx::query("DELETE FROM group_members WHERE group_seq = $1")
-                    .bind(group_seq)
-                    .execute(&mut *conn)
-                    .await?;
+                db.exec(
+                    "DELETE FROM group_members WHERE group_seq = $1",
+                    &[Arg::Int(group_seq)],
+                )
+                .await?;
             }
             MemberOp::RemoveMatching(filter) => {
-                let members = load_members(conn, group_seq).await?;
+                let members = load_members(db, group_seq).await?;
                 let ids: Vec<String> = members
                     .into_iter()
                     .filter(|m| member_matches(filter, m))
                     .map(|m| m.value)
                     .collect();
-                remove_member_ids(conn, tenant_id, group_seq, &ids).await?;
+                remove_member_ids(db, tenant_id, group_seq, &ids).await?;
             }
         }
     }
     Ok(())
+}
+
+fn fields_args(f: &scim_core::IndexedFields) -> [Arg; 6] {
+    [
+        Arg::opt_text(f.unique_name.as_deref()),
+        Arg::opt_text(f.unique_name.as_deref().map(fold).as_deref()),
+        Arg::opt_text(f.display_name.as_deref()),
+        Arg::opt_text(f.display_name.as_deref().map(fold).as_deref()),
+        Arg::opt_text(f.external_id.as_deref()),
+        Arg::opt_int(f.active.map(i64::from)),
+    ]
+}
+
+fn body_text(write: &Write) -> Result<String, StoreError> {
+    serde_json::to_string(&write.body).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Inserts a resource with its email and member rows and its log event.
+pub(crate) async fn create<D: Db>(
+    db: &mut D,
+    tenant_id: i64,
+    kind: ResourceKind,
+    id: &str,
+    write: &Write,
+    now: i64,
+) -> Result<StoredResource, StoreError> {
+    let f = &write.fields;
+    let mut args = vec![
+        Arg::Int(tenant_id),
+        Arg::Text(kind.as_str().into()),
+        Arg::Text(id.into()),
+        Arg::Text(body_text(write)?),
+    ];
+    args.extend(fields_args(f));
+    args.push(Arg::Int(now));
+    let seq = db
+        .fetch(
+            "INSERT INTO resources (tenant_id, kind, id, body, unique_name, unique_name_ci, display_name, \
+             display_name_ci, external_id, active, created_at, modified_at, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1) RETURNING seq",
+            &args,
+        )
+        .await
+        .map_err(|e| e.unique_as(unique_message(kind, write)))?
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("INSERT returned no row".into()))?
+        .int(0)?;
+    write_emails(db, tenant_id, seq, &f.emails, false).await?;
+    let members = if kind == ResourceKind::Group {
+        apply_member_ops(db, tenant_id, seq, &write.member_ops).await?;
+        Some(load_members(db, seq).await?)
+    } else {
+        None
+    };
+    if let Some(log) = &write.log {
+        let e = success_event(
+            tenant_id,
+            now,
+            log,
+            kind.as_str(),
+            id,
+            f.unique_name.as_deref(),
+        );
+        insert_event(db, &e).await?;
+    }
+    Ok(StoredResource {
+        kind,
+        id: id.to_string(),
+        body: write.body.clone(),
+        created_at: now,
+        modified_at: now,
+        version: 1,
+        members,
+    })
+}
+
+pub(crate) async fn get<D: Db>(
+    db: &mut D,
+    tenant_id: i64,
+    kind: ResourceKind,
+    id: &str,
+    with_members: bool,
+) -> Result<Option<StoredResource>, StoreError> {
+    let row = db
+        .fetch_optional(
+            &format!(
+                "SELECT {COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3"
+            ),
+            &[
+                Arg::Int(tenant_id),
+                Arg::Text(kind.as_str().into()),
+                Arg::Text(id.into()),
+            ],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (seq, mut r) = resource_from(&row)?;
+    if with_members && kind == ResourceKind::Group {
+        r.members = Some(load_members(db, seq).await?);
+    }
+    Ok(Some(r))
+}
+
+/// Read-modify-write under the row lock (`for_update` on PostgreSQL; SQLite's single writer
+/// on SQLite). A modifier error aborts with nothing written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn modify<D: Db>(
+    db: &mut D,
+    tenant_id: i64,
+    kind: ResourceKind,
+    id: &str,
+    with_members: bool,
+    modifier: &(dyn Fn(&StoredResource) -> CoreResult<Write> + Send + Sync),
+    now: i64,
+    for_update: &str,
+) -> Result<Option<StoredResource>, StoreError> {
+    let row = db
+        .fetch_optional(
+            &format!(
+                "SELECT {COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3{for_update}"
+            ),
+            &[
+                Arg::Int(tenant_id),
+                Arg::Text(kind.as_str().into()),
+                Arg::Text(id.into()),
+            ],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (seq, mut cur) = resource_from(&row)?;
+    let with_members = with_members && kind == ResourceKind::Group;
+    if with_members {
+        cur.members = Some(load_members(db, seq).await?);
+    }
+    let write = modifier(&cur).map_err(StoreError::Domain)?;
+    let now = now.max(cur.modified_at);
+    let f = &write.fields;
+    let mut args = vec![Arg::Text(body_text(&write)?)];
+    args.extend(fields_args(f));
+    args.push(Arg::Int(now));
+    args.push(Arg::Int(seq));
+    db.exec(
+        "UPDATE resources SET body = $1, unique_name = $2, unique_name_ci = $3, display_name = $4, \
+         display_name_ci = $5, external_id = $6, active = $7, modified_at = $8, version = version + 1 \
+         WHERE seq = $9",
+        &args,
+    )
+    .await
+    .map_err(|e| e.unique_as(unique_message(kind, &write)))?;
+    if kind == ResourceKind::User {
+        write_emails(db, tenant_id, seq, &f.emails, true).await?;
+    }
+    let members = if kind == ResourceKind::Group {
+        apply_member_ops(db, tenant_id, seq, &write.member_ops).await?;
+        if with_members {
+            Some(load_members(db, seq).await?)
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    if let Some(log) = &write.log {
+        let e = success_event(
+            tenant_id,
+            now,
+            log,
+            kind.as_str(),
+            &cur.id,
+            f.unique_name.as_deref(),
+        );
+        insert_event(db, &e).await?;
+    }
+    Ok(Some(StoredResource {
+        kind,
+        id: cur.id,
+        body: write.body,
+        created_at: cur.created_at,
+        modified_at: now,
+        version: cur.version + 1,
+        members,
+    }))
+}
+
+pub(crate) async fn delete<D: Db>(
+    db: &mut D,
+    tenant_id: i64,
+    kind: ResourceKind,
+    id: &str,
+    log: Option<&LogEntry>,
+) -> Result<bool, StoreError> {
+    let row = db
+        .fetch_optional(
+            "SELECT seq, unique_name FROM resources WHERE tenant_id = $1 AND kind = $2 AND id = $3",
+            &[
+                Arg::Int(tenant_id),
+                Arg::Text(kind.as_str().into()),
+                Arg::Text(id.into()),
+            ],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let seq = row.int(0)?;
+    let name = row.opt_text(1)?;
+    if let Some(log) = log {
+        let e = success_event(
+            tenant_id,
+            scim_core::now_micros(),
+            log,
+            kind.as_str(),
+            id,
+            name.as_deref(),
+        );
+        insert_event(db, &e).await?;
+    }
+    // Explicit deletes (not only ON DELETE CASCADE) so the outcome does not depend on a
+    // connection's foreign_keys setting.
+    for sql in [
+        "DELETE FROM group_members WHERE member_seq = $1 OR group_seq = $1",
+        "DELETE FROM resource_emails WHERE resource_seq = $1",
+        "DELETE FROM resources WHERE seq = $1",
+    ] {
+        db.exec(sql, &[Arg::Int(seq)]).await?;
+    }
+    Ok(true)
 }
 
 /// A sortable value: numbers and instants as numbers, text folded to lower case.
@@ -259,448 +473,220 @@ fn parse_cursor(c: &str, prefix: char) -> Result<Option<i64>, StoreError> {
         .ok_or_else(invalid_cursor)
 }
 
-impl SqlStore {
-    pub(crate) async fn create_resource(
-        &self,
-        tenant_id: i64,
-        kind: ResourceKind,
-        id: &str,
-        write: &Write,
-        now: i64,
-    ) -> CoreResult<StoredResource> {
-        let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-        let f = &write.fields;
-        let body =
-            serde_json::to_string(&write.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let seq: i64 = sqlx::query(
-            "INSERT INTO resources (tenant_id, kind, id, body, unique_name, unique_name_ci, display_name, \
-             display_name_ci, external_id, active, created_at, modified_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1) RETURNING seq",
-        )
-        .bind(tenant_id)
-        .bind(kind.as_str())
-        .bind(id)
-        .bind(body)
-        .bind(f.unique_name.as_deref())
-        .bind(f.unique_name.as_deref().map(fold))
-        .bind(f.display_name.as_deref())
-        .bind(f.display_name.as_deref().map(fold))
-        .bind(f.external_id.as_deref())
-        .bind(f.active.map(i64::from))
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| StoreError::from(e).unique_as(unique_message(kind, write)))?
-        .try_get(0)
-        .map_err(StoreError::from)?;
-        write_emails(&mut tx, tenant_id, seq, &f.emails, false).await?;
-        let members = if kind == ResourceKind::Group {
-            apply_member_ops(&mut tx, tenant_id, seq, &write.member_ops).await?;
-            Some(load_members(&mut tx, seq).await?)
-        } else {
-            None
-        };
-        if let Some(log) = &write.log {
-            let e = success_event(
-                tenant_id,
-                now,
-                log,
-                kind.as_str(),
-                id,
-                f.unique_name.as_deref(),
-            );
-            insert_event(&mut tx, &e).await?;
+/// A list or search: in SQL when the filter and sort have columns, else in memory (bounded by
+/// `memory_scan_max` rows).
+pub(crate) async fn query<D: Db>(
+    db: &mut D,
+    tenant_id: i64,
+    kind: ResourceKind,
+    q: &Query,
+    memory_scan_max: usize,
+) -> Result<QueryResult, StoreError> {
+    let mut buf = SqlBuf::default();
+    let t = buf.bind(Arg::Int(tenant_id));
+    let k = buf.bind(Arg::Text(kind.as_str().into()));
+    let mut where_sql = format!("r.tenant_id = {t} AND r.kind = {k}");
+    let mut exact = true;
+    if let Some(f) = &q.filter {
+        match to_sql(&mut buf, kind, f) {
+            Some(s) => where_sql = format!("{where_sql} AND {s}"),
+            None => {
+                exact = false;
+                if let Some(s) = prefilter(&mut buf, kind, f) {
+                    where_sql = format!("{where_sql} AND {s}");
+                }
+            }
         }
-        tx.commit().await.map_err(StoreError::from)?;
-        self.note_create();
-        Ok(StoredResource {
-            kind,
-            id: id.to_string(),
-            body: write.body.clone(),
-            created_at: now,
-            modified_at: now,
-            version: 1,
-            members,
-        })
     }
-
-    pub(crate) async fn get_resource(
-        &self,
-        tenant_id: i64,
-        kind: ResourceKind,
-        id: &str,
-        with_members: bool,
-    ) -> Result<Option<StoredResource>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3"
-        ))
-        .bind(tenant_id)
-        .bind(kind.as_str())
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let (seq, mut r) = resource_from(&row)?;
-        if with_members && kind == ResourceKind::Group {
-            r.members = Some(load_members(&mut conn, seq).await?);
-        }
-        Ok(Some(r))
-    }
-
-    pub(crate) async fn modify_resource(
-        &self,
-        tenant_id: i64,
-        kind: ResourceKind,
-        id: &str,
-        with_members: bool,
-        modifier: Modifier<'_>,
-        now: i64,
-    ) -> CoreResult<Option<StoredResource>> {
-        let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-        let row = sqlx::query(&format!(
-            "SELECT {COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3{}",
-            self.for_update()
-        ))
-        .bind(tenant_id)
-        .bind(kind.as_str())
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-        let Some(row) = row else { return Ok(None) };
-        let (seq, mut cur) = resource_from(&row)?;
-        let with_members = with_members && kind == ResourceKind::Group;
-        if with_members {
-            cur.members = Some(load_members(&mut tx, seq).await?);
-        }
-        // An error here drops the transaction: nothing is written.
-        let write = modifier(&cur)?;
-        let now = now.max(cur.modified_at);
-        let f = &write.fields;
-        let body =
-            serde_json::to_string(&write.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "UPDATE resources SET body = $1, unique_name = $2, unique_name_ci = $3, display_name = $4, \
-             display_name_ci = $5, external_id = $6, active = $7, modified_at = $8, version = version + 1 \
-             WHERE seq = $9",
-        )
-        .bind(body)
-        .bind(f.unique_name.as_deref())
-        .bind(f.unique_name.as_deref().map(fold))
-        .bind(f.display_name.as_deref())
-        .bind(f.display_name.as_deref().map(fold))
-        .bind(f.external_id.as_deref())
-        .bind(f.active.map(i64::from))
-        .bind(now)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::from(e).unique_as(unique_message(kind, &write)))?;
-        if kind == ResourceKind::User {
-            write_emails(&mut tx, tenant_id, seq, &f.emails, true).await?;
-        }
-        let members = if kind == ResourceKind::Group {
-            apply_member_ops(&mut tx, tenant_id, seq, &write.member_ops).await?;
-            if with_members {
-                Some(load_members(&mut tx, seq).await?)
-            } else {
+    let sort_col = match &q.sort_by {
+        Some(p) => match sort_column(kind, p) {
+            Some(c) => Some(c),
+            None => {
+                exact = false;
                 None
             }
-        } else {
-            None
-        };
-        if let Some(log) = &write.log {
-            let e = success_event(
-                tenant_id,
-                now,
-                log,
-                kind.as_str(),
-                &cur.id,
-                f.unique_name.as_deref(),
-            );
-            insert_event(&mut tx, &e).await?;
-        }
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(Some(StoredResource {
-            kind,
-            id: cur.id,
-            body: write.body,
-            created_at: cur.created_at,
-            modified_at: now,
-            version: cur.version + 1,
-            members,
-        }))
+        },
+        None => None,
+    };
+    if exact {
+        query_sql(db, kind, q, buf, where_sql, sort_col).await
+    } else {
+        query_memory(db, kind, q, buf, where_sql, memory_scan_max).await
     }
+}
 
-    pub(crate) async fn delete_resource(
-        &self,
-        tenant_id: i64,
-        kind: ResourceKind,
-        id: &str,
-        log: Option<&LogEntry>,
-    ) -> Result<bool, StoreError> {
-        let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT seq, unique_name FROM resources WHERE tenant_id = $1 AND kind = $2 AND id = $3",
+async fn query_sql<D: Db>(
+    db: &mut D,
+    kind: ResourceKind,
+    q: &Query,
+    mut buf: SqlBuf,
+    mut where_sql: String,
+    sort_col: Option<&str>,
+) -> Result<QueryResult, StoreError> {
+    let count_sql = format!("SELECT COUNT(*) FROM resources r WHERE {where_sql}");
+    let count_args = buf.args.clone();
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    let order = match sort_col {
+        Some(c) => format!("({c} IS NULL), {c} {dir}, r.seq"),
+        None => "r.seq".to_string(),
+    };
+    let limit = i64::try_from(q.count).unwrap_or(i64::MAX);
+    let (offset, keyset) = match (&q.cursor, sort_col) {
+        (Some(c), None) => {
+            if let Some(after) = parse_cursor(c, 's')? {
+                let p = buf.bind(Arg::Int(after));
+                where_sql = format!("{where_sql} AND r.seq > {p}");
+            }
+            (0, true)
+        }
+        (Some(c), Some(_)) => (parse_cursor(c, 'o')?.unwrap_or(0), false),
+        (None, _) => (i64::try_from(q.offset).unwrap_or(i64::MAX), false),
+    };
+    let l = buf.bind(Arg::Int(limit.saturating_add(1)));
+    let o = buf.bind(Arg::Int(offset));
+    let rows = db
+        .fetch(
+            &format!(
+                "SELECT {COLS} FROM resources r WHERE {where_sql} ORDER BY {order} LIMIT {l} OFFSET {o}"
+            ),
+            &buf.args,
         )
-        .bind(tenant_id)
-        .bind(kind.as_str())
-        .bind(id)
-        .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = row else { return Ok(false) };
-        let seq: i64 = row.try_get("seq")?;
-        let name: Option<String> = row.try_get("unique_name")?;
-        if let Some(log) = log {
-            let e = success_event(
-                tenant_id,
-                scim_core::now_micros(),
-                log,
-                kind.as_str(),
-                id,
-                name.as_deref(),
-            );
-            insert_event(&mut tx, &e).await?;
+    let more = rows.len() as i64 > limit;
+    // A first page that is not full is the whole result: no COUNT(*) (a userName lookup,
+    // the IdPs' most frequent request, is one indexed SELECT).
+    let total = if offset == 0 && !more && q.cursor.as_deref().is_none_or(str::is_empty) {
+        rows.len() as i64
+    } else {
+        db.fetch(&count_sql, &count_args)
+            .await?
+            .first()
+            .ok_or_else(|| StoreError::Corrupt("COUNT returned no row".into()))?
+            .int(0)?
+    };
+    let mut resources = Vec::with_capacity(rows.len());
+    let mut last_seq = 0;
+    for row in rows
+        .iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+    {
+        let (seq, mut r) = resource_from(row)?;
+        if q.with_members && kind == ResourceKind::Group {
+            r.members = Some(load_members(db, seq).await?);
         }
-        // Explicit deletes (not only ON DELETE CASCADE) so the outcome does not depend on a
-        // connection's foreign_keys setting.
-        for sql in [
-            "DELETE FROM group_members WHERE member_seq = $1 OR group_seq = $1",
-            "DELETE FROM resource_emails WHERE resource_seq = $1",
-            "DELETE FROM resources WHERE seq = $1",
-        ] {
-            sqlx::query(sql).bind(seq).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        last_seq = seq;
+        resources.push(r);
     }
+    let next_cursor = match (&q.cursor, more) {
+        (Some(_), true) if keyset => Some(format!("s{last_seq}")),
+        (Some(_), true) => Some(format!("o{}", offset + limit)),
+        _ => None,
+    };
+    Ok(QueryResult {
+        resources,
+        total: u64::try_from(total).unwrap_or(0),
+        next_cursor,
+    })
+}
 
-    pub(crate) async fn query_resources(
-        &self,
-        tenant_id: i64,
-        kind: ResourceKind,
-        q: &Query,
-    ) -> CoreResult<QueryResult> {
+async fn query_memory<D: Db>(
+    db: &mut D,
+    kind: ResourceKind,
+    q: &Query,
+    buf: SqlBuf,
+    where_sql: String,
+    memory_scan_max: usize,
+) -> Result<QueryResult, StoreError> {
+    let rows = db
+        .fetch(
+            &format!(
+                "SELECT {COLS} FROM resources r WHERE {where_sql} ORDER BY r.seq LIMIT {}",
+                memory_scan_max + 1
+            ),
+            &buf.args,
+        )
+        .await?;
+    if rows.len() > memory_scan_max {
+        return Err(StoreError::Scim(ScimError::too_many(format!(
+            "this filter or sortBy needs more than {memory_scan_max} {}s evaluated in memory; \
+             narrow it with an indexed attribute (id, userName, displayName, externalId, \
+             active, emails.value, members.value, meta.created, meta.lastModified)",
+            kind.as_str()
+        ))));
+    }
+    let mut matched = Vec::new();
+    for row in &rows {
+        let (seq, mut r) = resource_from(row)?;
+        if kind == ResourceKind::Group {
+            // The filter or the response may need members.
+            r.members = Some(load_members(db, seq).await?);
+        }
+        if q.filter.as_ref().is_none_or(|f| resource_matches(f, &r)) {
+            matched.push(r);
+        }
+    }
+    if let Some(p) = &q.sort_by {
+        let mut keyed: Vec<(Option<SortKey>, StoredResource)> =
+            matched.into_iter().map(|r| (sort_key(&r, p), r)).collect();
+        keyed.sort_by(|a, b| compare_keys(&a.0, &b.0, q.descending));
+        matched = keyed.into_iter().map(|(_, r)| r).collect();
+    }
+    let total = matched.len() as u64;
+    let offset = match &q.cursor {
+        Some(c) => parse_cursor(c, 'o')?.unwrap_or(0).max(0) as u64,
+        None => q.offset,
+    };
+    let page: Vec<StoredResource> = matched
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(q.count).unwrap_or(usize::MAX))
+        .map(|mut r| {
+            if !q.with_members {
+                r.members = None;
+            }
+            r
+        })
+        .collect();
+    let next_cursor = match &q.cursor {
+        Some(_) if offset + (page.len() as u64) < total => {
+            Some(format!("o{}", offset + page.len() as u64))
+        }
+        _ => None,
+    };
+    Ok(QueryResult {
+        resources: page,
+        total,
+        next_cursor,
+    })
+}
+
+/// The groups each member is directly in: member id → [(group id, displayName)].
+pub(crate) async fn groups_of<D: Db>(
+    db: &mut D,
+    tenant_id: i64,
+    member_ids: &[String],
+) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for chunk in member_ids.chunks(500) {
         let mut buf = SqlBuf::default();
         let t = buf.bind(Arg::Int(tenant_id));
-        let k = buf.bind(Arg::Text(kind.as_str().into()));
-        let mut where_sql = format!("r.tenant_id = {t} AND r.kind = {k}");
-        let mut exact = true;
-        if let Some(f) = &q.filter {
-            match to_sql(&mut buf, kind, f) {
-                Some(s) => where_sql = format!("{where_sql} AND {s}"),
-                None => {
-                    exact = false;
-                    if let Some(s) = prefilter(&mut buf, kind, f) {
-                        where_sql = format!("{where_sql} AND {s}");
-                    }
-                }
-            }
-        }
-        let sort_col = match &q.sort_by {
-            Some(p) => match sort_column(kind, p) {
-                Some(c) => Some(c),
-                None => {
-                    exact = false;
-                    None
-                }
-            },
-            None => None,
-        };
-        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-        if exact {
-            self.query_sql(&mut conn, kind, q, buf, where_sql, sort_col)
-                .await
-        } else {
-            self.query_memory(&mut conn, kind, q, buf, where_sql).await
-        }
-    }
-
-    async fn query_sql(
-        &self,
-        conn: &mut AnyConnection,
-        kind: ResourceKind,
-        q: &Query,
-        mut buf: SqlBuf,
-        mut where_sql: String,
-        sort_col: Option<&str>,
-    ) -> CoreResult<QueryResult> {
-        let total: i64 = bind_args(
-            sqlx::query(&format!(
-                "SELECT COUNT(*) FROM resources r WHERE {where_sql}"
-            )),
-            &buf.args,
-        )
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(StoreError::from)?
-        .try_get(0)
-        .map_err(StoreError::from)?;
-        let dir = if q.descending { "DESC" } else { "ASC" };
-        let order = match sort_col {
-            Some(c) => format!("({c} IS NULL), {c} {dir}, r.seq"),
-            None => "r.seq".to_string(),
-        };
-        let limit = i64::try_from(q.count).unwrap_or(i64::MAX);
-        let (offset, keyset) = match (&q.cursor, sort_col) {
-            (Some(c), None) => {
-                if let Some(after) = parse_cursor(c, 's')? {
-                    let p = buf.bind(Arg::Int(after));
-                    where_sql = format!("{where_sql} AND r.seq > {p}");
-                }
-                (0, true)
-            }
-            (Some(c), Some(_)) => (parse_cursor(c, 'o')?.unwrap_or(0), false),
-            (None, _) => (i64::try_from(q.offset).unwrap_or(i64::MAX), false),
-        };
-        let l = buf.bind(Arg::Int(limit.saturating_add(1)));
-        let o = buf.bind(Arg::Int(offset));
-        let rows = bind_args(
-            sqlx::query(&format!(
-                "SELECT {COLS} FROM resources r WHERE {where_sql} ORDER BY {order} LIMIT {l} OFFSET {o}"
-            )),
-            &buf.args,
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(StoreError::from)?;
-        let more = rows.len() as i64 > limit;
-        let mut resources = Vec::with_capacity(rows.len());
-        let mut last_seq = 0;
-        for row in rows
+        let list: Vec<String> = chunk
             .iter()
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        {
-            let (seq, mut r) = resource_from(row)?;
-            if q.with_members && kind == ResourceKind::Group {
-                r.members = Some(load_members(conn, seq).await?);
-            }
-            last_seq = seq;
-            resources.push(r);
-        }
-        let next_cursor = match (&q.cursor, more) {
-            (Some(_), true) if keyset => Some(format!("s{last_seq}")),
-            (Some(_), true) => Some(format!("o{}", offset + limit)),
-            _ => None,
-        };
-        Ok(QueryResult {
-            resources,
-            total: u64::try_from(total).unwrap_or(0),
-            next_cursor,
-        })
-    }
-
-    async fn query_memory(
-        &self,
-        conn: &mut AnyConnection,
-        kind: ResourceKind,
-        q: &Query,
-        buf: SqlBuf,
-        where_sql: String,
-    ) -> CoreResult<QueryResult> {
-        let rows = bind_args(
-            sqlx::query(&format!(
-                "SELECT {COLS} FROM resources r WHERE {where_sql} ORDER BY r.seq LIMIT {}",
-                self.memory_scan_max + 1
-            )),
-            &buf.args,
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(StoreError::from)?;
-        if rows.len() > self.memory_scan_max {
-            return Err(StoreError::Scim(ScimError::too_many(format!(
-                "this filter or sortBy needs more than {} {}s evaluated in memory; \
-                 narrow it with an indexed attribute (id, userName, displayName, externalId, \
-                 active, emails.value, members.value, meta.created, meta.lastModified)",
-                self.memory_scan_max,
-                kind.as_str()
-            )))
-            .into());
-        }
-        let mut matched = Vec::new();
-        for row in &rows {
-            let (seq, mut r) = resource_from(row)?;
-            if kind == ResourceKind::Group {
-                // The filter or the response may need members.
-                r.members = Some(load_members(conn, seq).await?);
-            }
-            if q.filter.as_ref().is_none_or(|f| resource_matches(f, &r)) {
-                matched.push(r);
-            }
-        }
-        if let Some(p) = &q.sort_by {
-            let mut keyed: Vec<(Option<SortKey>, StoredResource)> =
-                matched.into_iter().map(|r| (sort_key(&r, p), r)).collect();
-            keyed.sort_by(|a, b| compare_keys(&a.0, &b.0, q.descending));
-            matched = keyed.into_iter().map(|(_, r)| r).collect();
-        }
-        let total = matched.len() as u64;
-        let offset = match &q.cursor {
-            Some(c) => parse_cursor(c, 'o')?.unwrap_or(0).max(0) as u64,
-            None => q.offset,
-        };
-        let page: Vec<StoredResource> = matched
-            .into_iter()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(q.count).unwrap_or(usize::MAX))
-            .map(|mut r| {
-                if !q.with_members {
-                    r.members = None;
-                }
-                r
-            })
+            .map(|id| buf.bind(Arg::Text(id.clone())))
             .collect();
-        let next_cursor = match &q.cursor {
-            Some(_) if offset + (page.len() as u64) < total => {
-                Some(format!("o{}", offset + page.len() as u64))
-            }
-            _ => None,
-        };
-        Ok(QueryResult {
-            resources: page,
-            total,
-            next_cursor,
-        })
-    }
-
-    pub(crate) async fn groups_of_members(
-        &self,
-        tenant_id: i64,
-        member_ids: &[String],
-    ) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
-        let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for chunk in member_ids.chunks(500) {
-            let mut buf = SqlBuf::default();
-            let t = buf.bind(Arg::Int(tenant_id));
-            let list: Vec<String> = chunk
-                .iter()
-                .map(|id| buf.bind(Arg::Text(id.clone())))
-                .collect();
-            let sql = format!(
-                "SELECT m.id AS member_id, g.id AS group_id, g.unique_name AS group_name \
-                 FROM group_members gm \
-                 JOIN resources m ON m.seq = gm.member_seq \
-                 JOIN resources g ON g.seq = gm.group_seq \
-                 WHERE m.tenant_id = {t} AND m.id IN ({}) ORDER BY g.unique_name_ci, g.seq",
-                list.join(", ")
-            );
-            let rows = bind_args(sqlx::query(&sql), &buf.args)
-                .fetch_all(&self.pool)
-                .await?;
-            for r in &rows {
-                let member: String = r.try_get("member_id")?;
-                let group: String = r.try_get("group_id")?;
-                let name: Option<String> = r.try_get("group_name")?;
-                out.entry(member)
-                    .or_default()
-                    .push((group, name.unwrap_or_default()));
-            }
+        let sql = format!(
+            "SELECT m.id AS member_id, g.id AS group_id, g.unique_name AS group_name \
+             FROM group_members gm \
+             JOIN resources m ON m.seq = gm.member_seq \
+             JOIN resources g ON g.seq = gm.group_seq \
+             WHERE m.tenant_id = {t} AND m.id IN ({}) ORDER BY g.unique_name_ci, g.seq",
+            list.join(", ")
+        );
+        for r in db.fetch(&sql, &buf.args).await? {
+            out.entry(r.text(0)?)
+                .or_default()
+                .push((r.text(1)?, r.opt_text(2)?.unwrap_or_default()));
         }
-        Ok(out)
     }
+    Ok(out)
 }

@@ -20,6 +20,19 @@ use scim_proto::{AttrPath, CompValue, CompareOp, FilterExpr, datetime, urn};
 pub enum Arg {
     Int(i64),
     Text(String),
+    /// NULL, typed (PostgreSQL checks a parameter's type against its column).
+    NullInt,
+    NullText,
+}
+
+impl Arg {
+    pub fn opt_int(v: Option<i64>) -> Self {
+        v.map_or(Arg::NullInt, Arg::Int)
+    }
+
+    pub fn opt_text(v: Option<&str>) -> Self {
+        v.map_or(Arg::NullText, |s| Arg::Text(s.to_string()))
+    }
 }
 
 /// SQL text with `$n` placeholders and the values to bind, in order.
