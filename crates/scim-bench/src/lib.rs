@@ -73,6 +73,9 @@ pub struct BenchConfig {
     pub requests: Option<u64>,
     pub allow_remote: bool,
     pub progress: bool,
+    /// Keep the users between runs: they are named `seed-{i}@bench.example`, only the missing
+    /// ones are created, and later runs (lookup at 1,000,000 users, say) reuse them.
+    pub seed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -293,10 +296,29 @@ async fn seed_users(
     } else {
         0
     };
+    // A kept dataset (`--seed`) resumes where the last set-up stopped.
+    let existing = if prefix == SEED_PREFIX {
+        let (st, v) = client
+            .send(
+                reqwest::Method::GET,
+                &format!("/Users?count=0&filter={}", seed_filter()),
+                None,
+            )
+            .await?;
+        if st != 200 {
+            return Err(BenchError::Setup(format!(
+                "counting the seeded users answered {st}: {v}"
+            )));
+        }
+        v["totalResults"].as_u64().unwrap_or(0).min(n)
+    } else {
+        0
+    };
     let bar = bar(progress, n, "set-up: users");
+    bar.inc(existing);
     let mut ids = vec![String::new(); usize::try_from(n).unwrap_or(0)];
     let chunk = if bulk_max > 0 { bulk_max } else { 1 };
-    let starts: Vec<u64> = (0..n)
+    let starts: Vec<u64> = (existing..n)
         .step_by(usize::try_from(chunk).unwrap_or(1))
         .collect();
     let results = Arc::new(Mutex::new(Vec::<(u64, String)>::new()));
@@ -327,6 +349,9 @@ async fn seed_users(
                     for op in v["Operations"].as_array().into_iter().flatten() {
                         let i: u64 = op["bulkId"].as_str().and_then(|b| b.parse().ok()).unwrap_or(u64::MAX);
                         let id = op["location"].as_str().and_then(|l| l.rsplit('/').next()).unwrap_or("").to_string();
+                        if op["status"] == "409" && prefix == SEED_PREFIX {
+                            continue; // already seeded by an earlier, interrupted run
+                        }
                         if op["status"] != "201" || id.is_empty() {
                             return Err(BenchError::Setup(format!("bulk create failed: {op}")));
                         }
@@ -357,7 +382,79 @@ async fn seed_users(
             *slot = id;
         }
     }
+    if prefix == SEED_PREFIX && ids.iter().any(String::is_empty) {
+        fill_seeded_ids(client, &mut ids, progress).await?;
+    }
     Ok(ids)
+}
+
+/// The userName prefix of a kept dataset.
+const SEED_PREFIX: &str = "seed";
+
+/// `userName sw "seed-"`, URL-encoded.
+fn seed_filter() -> String {
+    "userName%20sw%20%22seed-%22".to_string()
+}
+
+/// The ids of kept users created by earlier runs, read with cursor paging (RFC 9865) when
+/// the server offers it, else index paging.
+async fn fill_seeded_ids(
+    client: &Client,
+    ids: &mut [String],
+    progress: bool,
+) -> Result<(), BenchError> {
+    let bar = bar(progress, ids.len() as u64, "set-up: reading ids");
+    let mut cursor = Some(String::new());
+    let mut start = 1;
+    loop {
+        let page = match &cursor {
+            Some(c) => format!(
+                "/Users?filter={}&attributes=userName&count=1000&cursor={c}",
+                seed_filter()
+            ),
+            None => format!(
+                "/Users?filter={}&attributes=userName&count=1000&startIndex={start}",
+                seed_filter()
+            ),
+        };
+        let (st, v) = client.send(reqwest::Method::GET, &page, None).await?;
+        if st != 200 {
+            return Err(BenchError::Setup(format!("reading ids answered {st}: {v}")));
+        }
+        let items = v["Resources"].as_array().cloned().unwrap_or_default();
+        for r in &items {
+            let i = r["userName"]
+                .as_str()
+                .and_then(|u| u.strip_prefix("seed-"))
+                .and_then(|u| u.strip_suffix("@bench.example"))
+                .and_then(|u| u.parse::<usize>().ok());
+            if let (Some(i), Some(id)) = (i, r["id"].as_str())
+                && let Some(slot) = ids.get_mut(i)
+            {
+                *slot = id.to_string();
+            }
+        }
+        bar.inc(items.len() as u64);
+        let total = v["totalResults"].as_u64().unwrap_or(0) as usize;
+        let first_page = start == 1;
+        start += items.len();
+        match (&cursor, v["nextCursor"].as_str()) {
+            (Some(_), Some(next)) => cursor = Some(next.to_string()),
+            // The server ignored `cursor`: continue with index paging.
+            (Some(_), None) if first_page && total > items.len() => cursor = None,
+            (Some(_), None) => break,
+            (None, _) if items.is_empty() || start > total => break,
+            (None, _) => {}
+        }
+    }
+    bar.finish_and_clear();
+    let missing = ids.iter().filter(|i| i.is_empty()).count();
+    if missing > 0 {
+        return Err(BenchError::Setup(format!(
+            "{missing} seeded users could not be found; drop the dataset or use another tenant"
+        )));
+    }
+    Ok(())
 }
 
 fn bar(show: bool, len: u64, msg: &'static str) -> indicatif::ProgressBar {
@@ -620,7 +717,11 @@ pub async fn run(cfg: BenchConfig) -> Result<Report, BenchError> {
             "GET /Users answered {s}: {v}; check the URL and token"
         )));
     }
-    let prefix = format!("b{}", rand::thread_rng().gen_range(100_000..999_999u32));
+    let prefix = if cfg.seed {
+        SEED_PREFIX.to_string()
+    } else {
+        format!("b{}", rand::thread_rng().gen_range(100_000..999_999u32))
+    };
     let ds = Arc::new(setup(&client, &cfg, &prefix).await?);
     let rec = Arc::new(Recorder::default());
     let budget = Arc::new(AtomicU64::new(0));

@@ -294,6 +294,7 @@ fn bench_workloads_smoke() {
             requests: Some(400),
             allow_remote: false,
             progress: false,
+            seed: false,
         };
         let report = rt.block_on(scim_bench::run(cfg)).unwrap();
         assert!(report.requests > 0, "{workload}");
@@ -306,6 +307,44 @@ fn bench_workloads_smoke() {
             );
         }
     }
+    // A kept dataset: the first run creates it, the second finds it (and its ids) again.
+    for round in 0..2 {
+        let cfg = scim_bench::BenchConfig {
+            base_url: url.clone(),
+            token: token.clone(),
+            workload: scim_bench::Workload::PatchUsers,
+            users: 1_200,
+            groups: 1,
+            group_size: 1,
+            concurrency: 4,
+            duration: Duration::from_secs(1),
+            requests: Some(100),
+            allow_remote: false,
+            progress: false,
+            seed: true,
+        };
+        let report = rt.block_on(scim_bench::run(cfg)).unwrap();
+        assert!(
+            report.kinds.iter().all(|k| k.errors.is_empty()),
+            "round {round}"
+        );
+    }
+    let rt2 = tokio::runtime::Runtime::new().unwrap();
+    let total = rt2.block_on(async {
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(format!(
+                "{url}/Users?count=0&filter=userName%20sw%20%22seed-%22"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["totalResults"].as_u64().unwrap()
+    });
+    assert_eq!(total, 1_200, "seeded once, reused once");
     // Remote targets are refused without consent.
     let cfg = scim_bench::BenchConfig {
         base_url: "https://scim.example.com/scim/v2".into(),
@@ -319,6 +358,7 @@ fn bench_workloads_smoke() {
         requests: None,
         allow_remote: false,
         progress: false,
+        seed: false,
     };
     assert!(
         rt.block_on(scim_bench::run(cfg))
