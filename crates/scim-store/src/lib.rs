@@ -1,14 +1,16 @@
 //! # scim-store: the scimd Store on SQLite and PostgreSQL
 //!
-//! One implementation, [`SqlStore`], over sqlx's `Any` driver: the SQL is written once with
-//! `$n` placeholders, which both SQLite and PostgreSQL accept, and the few differences
-//! (row locks, migrations' column types) are chosen by [`Dialect`].
+//! One implementation, [`SqlStore`]. The SQL is written once with `$n` placeholders, which
+//! both SQLite and PostgreSQL accept, and the resource logic once over a small `Db` interface
+//! (`db.rs`) that runs it on sqlx (PostgreSQL) or on rusqlite (SQLite's hot path).
 //!
-//! - SQLite runs in WAL mode with `synchronous=NORMAL`: an acknowledged write survives a
-//!   process kill. Writes are serialised in-process (SQLite has one writer), reads run
-//!   concurrently. One scimd process per SQLite file.
-//! - PostgreSQL: read-modify-writes lock the row (`FOR UPDATE`); migrations take an advisory
-//!   lock so several nodes can start at once.
+//! - SQLite runs in WAL mode with `synchronous=NORMAL` (an acknowledged write survives a
+//!   process kill) or `FULL` (survives power loss). Resources and provisioning events go
+//!   through `sqlite_engine`: one writer thread that commits concurrent requests together
+//!   (group commit) and reader connections on the blocking pool. One scimd process per
+//!   SQLite file.
+//! - PostgreSQL: read-modify-writes lock the row (`FOR NO KEY UPDATE`); migrations take an
+//!   advisory lock so several nodes can start at once.
 //! - Uniqueness is enforced by unique indexes on lower-cased names; a violation is
 //!   `409 uniqueness`, never a 500.
 //! - Group membership lives in `group_members` rows keyed by (group, member): adding one
@@ -76,6 +78,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_one_id_index.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_tenant_kind_seq.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -89,6 +95,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         6,
         include_str!("../migrations/postgres/0006_one_id_index.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_tenant_kind_seq.sql"),
     ),
 ];
 
@@ -108,9 +118,19 @@ fn sqlite_path(url: &str) -> Result<&str, StoreError> {
     Ok(path)
 }
 
-/// Splits a migration file into statements (no semicolons inside our statements).
-fn statements(sql: &str) -> impl Iterator<Item = &str> {
-    sql.split(';').map(str::trim).filter(|s| !s.is_empty())
+/// Splits a migration file into statements: `--` comment lines are dropped first (they may
+/// contain semicolons), then the text is split on `;` (none inside our statements).
+fn statements(sql: &str) -> Vec<String> {
+    let code: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    code.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 impl SqlStore {
@@ -201,10 +221,11 @@ impl SqlStore {
         }
     }
 
-    /// `FOR UPDATE` where the backend has row locks.
+    /// A row lock for read-modify-write where the backend has row locks (`NO KEY`: the
+    /// membership rows that reference the row by key can still be inserted meanwhile).
     fn for_update(&self) -> &'static str {
         match self.dialect {
-            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Postgres => " FOR NO KEY UPDATE",
             Dialect::Sqlite => "",
         }
     }
@@ -265,7 +286,7 @@ impl SqlStore {
                 continue;
             }
             for stmt in statements(sql) {
-                tx.execute(stmt).await?;
+                tx.execute(stmt.as_str()).await?;
             }
             sqlx::query("INSERT INTO scimd_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(*version)
@@ -334,6 +355,9 @@ impl Store for SqlStore {
     }
 
     async fn delete_tenant(&self, slug: &str) -> CoreResult<bool> {
+        if let Some(engine) = &self.engine {
+            engine.forget_counts();
+        }
         let _g = self.write_guard().await;
         let r = sqlx::query("DELETE FROM tenants WHERE slug = $1")
             .bind(slug)
@@ -382,11 +406,14 @@ impl Store for SqlStore {
         let r = match &self.engine {
             Some(engine) => {
                 let (write, id) = (write.clone(), id.to_string());
-                engine
+                let change = engine.change_started(tenant_id, kind);
+                let r = engine
                     .write(move |db| {
                         run_now(resources::create(db, tenant_id, kind, &id, &write, now))
                     })
-                    .await
+                    .await;
+                change.finish(i64::from(r.is_ok()));
+                r
             }
             None => {
                 let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
@@ -474,11 +501,15 @@ impl Store for SqlStore {
         Ok(match &self.engine {
             Some(engine) => {
                 let (id, log) = (id.to_string(), log.cloned());
-                engine
+                let change = engine.change_started(tenant_id, kind);
+                let deleted = engine
                     .write(move |db| {
                         run_now(resources::delete(db, tenant_id, kind, &id, log.as_ref()))
                     })
-                    .await?
+                    .await;
+                let delta = if matches!(deleted, Ok(true)) { -1 } else { 0 };
+                change.finish(delta);
+                deleted?
             }
             None => {
                 let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
@@ -565,14 +596,25 @@ impl Store for SqlStore {
         let max = self.memory_scan_max;
         Ok(match &self.engine {
             Some(engine) => {
+                let unfiltered = q.filter.is_none();
+                let (known, generation) = engine.cached_count(tenant_id, kind);
                 let q = q.clone();
-                engine
-                    .read(move |db| run_now(resources::query(db, tenant_id, kind, &q, max)))
-                    .await?
+                let r = engine
+                    .read(move |db| run_now(resources::query(db, tenant_id, kind, &q, max, known)))
+                    .await?;
+                if unfiltered && known.is_none() {
+                    engine.remember_count(
+                        tenant_id,
+                        kind,
+                        generation,
+                        i64::try_from(r.total).unwrap_or(i64::MAX),
+                    );
+                }
+                r
             }
             None => {
                 let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-                resources::query(&mut SqlxDb(&mut conn), tenant_id, kind, q, max).await?
+                resources::query(&mut SqlxDb(&mut conn), tenant_id, kind, q, max, None).await?
             }
         })
     }
@@ -593,5 +635,24 @@ impl Store for SqlStore {
                 resources::groups_of(&mut SqlxDb(&mut conn), tenant_id, member_ids).await?
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_split_into_statements_without_comments() {
+        let s = super::statements(
+            "-- a comment; with a semicolon\nCREATE TABLE a (x INT);\n-- more\nDROP TABLE b",
+        );
+        assert_eq!(s, ["CREATE TABLE a (x INT)", "DROP TABLE b"]);
+        for (_, sql) in super::SQLITE_MIGRATIONS
+            .iter()
+            .chain(super::POSTGRES_MIGRATIONS)
+        {
+            for stmt in super::statements(sql) {
+                assert!(!stmt.contains("--"), "{stmt}");
+            }
+        }
     }
 }

@@ -475,12 +475,15 @@ fn parse_cursor(c: &str, prefix: char) -> Result<Option<i64>, StoreError> {
 
 /// A list or search: in SQL when the filter and sort have columns, else in memory (bounded by
 /// `memory_scan_max` rows).
+/// `known_total`: the caller's cached count of the unfiltered set (SQLite), used instead of a
+/// `COUNT(*)` when there is no filter.
 pub(crate) async fn query<D: Db>(
     db: &mut D,
     tenant_id: i64,
     kind: ResourceKind,
     q: &Query,
     memory_scan_max: usize,
+    known_total: Option<i64>,
 ) -> Result<QueryResult, StoreError> {
     let mut buf = SqlBuf::default();
     let t = buf.bind(Arg::Int(tenant_id));
@@ -509,7 +512,8 @@ pub(crate) async fn query<D: Db>(
         None => None,
     };
     if exact {
-        query_sql(db, kind, q, buf, where_sql, sort_col).await
+        let known_total = known_total.filter(|_| q.filter.is_none());
+        query_sql(db, kind, q, buf, where_sql, sort_col, known_total).await
     } else {
         query_memory(db, kind, q, buf, where_sql, memory_scan_max).await
     }
@@ -522,6 +526,7 @@ async fn query_sql<D: Db>(
     mut buf: SqlBuf,
     mut where_sql: String,
     sort_col: Option<&str>,
+    known_total: Option<i64>,
 ) -> Result<QueryResult, StoreError> {
     let count_sql = format!("SELECT COUNT(*) FROM resources r WHERE {where_sql}");
     let count_args = buf.args.clone();
@@ -555,7 +560,9 @@ async fn query_sql<D: Db>(
     let more = rows.len() as i64 > limit;
     // A first page that is not full is the whole result: no COUNT(*) (a userName lookup,
     // the IdPs' most frequent request, is one indexed SELECT).
-    let total = if offset == 0 && !more && q.cursor.as_deref().is_none_or(str::is_empty) {
+    let total = if let Some(n) = known_total {
+        n
+    } else if offset == 0 && !more && q.cursor.as_deref().is_none_or(str::is_empty) {
         rows.len() as i64
     } else {
         db.fetch(&count_sql, &count_args)

@@ -14,6 +14,8 @@
 
 use crate::StoreError;
 use crate::db::LiteDb;
+use scim_core::ResourceKind;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -69,14 +71,56 @@ pub(crate) struct SqliteEngine {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Tells the checkpointer to end.
     stop: Arc<AtomicBool>,
+    /// Unfiltered resource counts per (tenant, kind), so listing a million users does not
+    /// `COUNT(*)` them for every page. Valid because one process owns a SQLite file.
+    counts: Mutex<HashMap<(i64, ResourceKind), Count>>,
 }
 
-fn open(path: &str, synchronous: &str) -> Result<rusqlite::Connection, StoreError> {
+/// An in-flight create or delete, as far as the cached counts are concerned.
+pub(crate) struct CountChange<'a> {
+    engine: &'a SqliteEngine,
+    key: (i64, ResourceKind),
+    delta: Option<i64>,
+}
+
+impl CountChange<'_> {
+    /// +1 for a committed create, -1 for a committed delete, 0 when nothing changed.
+    pub fn finish(mut self, delta: i64) {
+        self.delta = Some(delta);
+    }
+}
+
+impl Drop for CountChange<'_> {
+    fn drop(&mut self) {
+        self.engine.change_ended(self.key, self.delta);
+    }
+}
+
+/// A cached count and a generation bumped by every change, so a count computed while a
+/// change committed is not cached.
+#[derive(Default, Clone, Copy)]
+struct Count {
+    generation: u64,
+    /// Creates/deletes submitted and not yet accounted for: a count read meanwhile may or
+    /// may not include them, so it is not cached.
+    pending: u64,
+    value: Option<i64>,
+}
+
+/// SQLite page-cache sizes (KiB). The readers' caches are small on purpose: they count in
+/// the process's memory, while the operating system's file cache behind them does not; the
+/// writer's is larger because it dirties index pages across a whole batch.
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
+const READER_CACHE_KIB: u32 = 4 * 1024;
+/// Reader connections kept open between requests.
+const MAX_IDLE_READERS: usize = 8;
+
+fn open(path: &str, synchronous: &str, cache_kib: u32) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
          PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-         PRAGMA case_sensitive_like = ON; PRAGMA cache_size = -16384;"
+         PRAGMA case_sensitive_like = ON; PRAGMA cache_size = -{cache_kib};"
     ))?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
@@ -160,11 +204,11 @@ impl SqliteEngine {
     /// Opens the writer and prepares up to `readers` reader connections (opened on demand).
     pub fn start(path: &str, power_loss_durable: bool) -> Result<Self, StoreError> {
         let synchronous = if power_loss_durable { "FULL" } else { "NORMAL" };
-        let conn = open(path, synchronous)?;
+        let conn = open(path, synchronous, WRITER_CACHE_KIB)?;
         // Checkpoints run beside the writer (below), not inside its commits: an in-line
         // autocheckpoint stalled every request of the batch that crossed 1,000 WAL pages.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
-        let checkpointer = open(path, synchronous)?;
+        let checkpointer = open(path, synchronous, READER_CACHE_KIB)?;
         let stop = Arc::new(AtomicBool::new(false));
         std::thread::Builder::new()
             .name("scimd-sqlite-checkpoint".into())
@@ -187,6 +231,7 @@ impl SqliteEngine {
             synchronous,
             writer: Mutex::new(Some(writer)),
             stop,
+            counts: Mutex::new(HashMap::new()),
         })
     }
 
@@ -222,7 +267,7 @@ impl SqliteEngine {
         let pooled = self.readers.lock().ok().and_then(|mut r| r.pop());
         let mut conn = match pooled {
             Some(c) => c,
-            None => open(&self.path, self.synchronous)?,
+            None => open(&self.path, self.synchronous, READER_CACHE_KIB)?,
         };
         let (conn, r) = tokio::task::spawn_blocking(move || {
             let r = work(&mut LiteDb(&mut conn));
@@ -231,11 +276,67 @@ impl SqliteEngine {
         .await
         .map_err(|e| StoreError::Config(format!("SQLite reader task failed: {e}")))?;
         if let Ok(mut pool) = self.readers.lock()
-            && pool.len() < 16
+            && pool.len() < MAX_IDLE_READERS
         {
             pool.push(conn);
         }
         r
+    }
+
+    /// The cached unfiltered count and the generation to hand back to [`Self::remember_count`].
+    pub fn cached_count(&self, tenant_id: i64, kind: ResourceKind) -> (Option<i64>, u64) {
+        self.counts
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&(tenant_id, kind)).copied())
+            .map_or((None, 0), |c| (c.value, c.generation))
+    }
+
+    /// Caches a count read at `generation`, unless a change started or ended since.
+    pub fn remember_count(&self, tenant_id: i64, kind: ResourceKind, generation: u64, value: i64) {
+        if let Ok(mut c) = self.counts.lock() {
+            let e = c.entry((tenant_id, kind)).or_default();
+            if e.generation == generation && e.pending == 0 {
+                e.value = Some(value);
+            }
+        }
+    }
+
+    /// Before submitting a create or delete; finish the guard with the change's effect.
+    pub fn change_started(&self, tenant_id: i64, kind: ResourceKind) -> CountChange<'_> {
+        if let Ok(mut c) = self.counts.lock() {
+            let e = c.entry((tenant_id, kind)).or_default();
+            e.generation += 1;
+            e.pending += 1;
+        }
+        CountChange {
+            engine: self,
+            key: (tenant_id, kind),
+            delta: None,
+        }
+    }
+
+    fn change_ended(&self, key: (i64, ResourceKind), delta: Option<i64>) {
+        if let Ok(mut c) = self.counts.lock() {
+            let e = c.entry(key).or_default();
+            e.generation += 1;
+            e.pending = e.pending.saturating_sub(1);
+            // Unknown effect (the request was dropped mid-flight): count again next time.
+            e.value = match delta {
+                Some(d) => e.value.map(|v| v + d),
+                None => None,
+            };
+        }
+    }
+
+    /// Forgets every cached count (a tenant was deleted).
+    pub fn forget_counts(&self) {
+        if let Ok(mut c) = self.counts.lock() {
+            for e in c.values_mut() {
+                e.generation += 1;
+                e.value = None;
+            }
+        }
     }
 
     /// Stops the writer after the queued requests; later writes fail with `WriterStopped`.

@@ -133,3 +133,106 @@ async fn in_memory_evaluation_is_bounded() {
         1
     );
 }
+
+/// SQLite caches unfiltered counts; they stay exact through creates, failed creates, deletes,
+/// concurrent creates and tenant deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_counts_stay_exact() {
+    use scim_core::Query;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(
+        SqlStore::connect(&format!("sqlite://{}/s.db", dir.path().display()), 2)
+            .await
+            .unwrap(),
+    );
+    s.migrate().await.unwrap();
+    let t = s.create_tenant("t1", "T1", now_micros()).await.unwrap();
+    let page = Query {
+        count: 2,
+        cursor: Some(String::new()),
+        ..Default::default()
+    };
+    let total = |s: Arc<SqlStore>| {
+        let page = page.clone();
+        async move {
+            s.query(t.id, ResourceKind::User, &page)
+                .await
+                .unwrap()
+                .total
+        }
+    };
+    for i in 0..5 {
+        s.create(
+            t.id,
+            ResourceKind::User,
+            &format!("id-{i}"),
+            &write(&format!("u{i}")),
+            now_micros(),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(total(s.clone()).await, 5, "counted, then cached");
+    assert_eq!(total(s.clone()).await, 5);
+    // A duplicate userName fails: no change.
+    assert!(
+        s.create(t.id, ResourceKind::User, "id-x", &write("u0"), now_micros())
+            .await
+            .is_err()
+    );
+    assert_eq!(total(s.clone()).await, 5);
+    // Concurrent creates while lists run.
+    let mut tasks = Vec::new();
+    for i in 5..45 {
+        let s1 = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s1.create(
+                t.id,
+                ResourceKind::User,
+                &format!("id-{i}"),
+                &write(&format!("u{i}")),
+                now_micros(),
+            )
+            .await
+            .unwrap();
+        }));
+        let s2 = s.clone();
+        let page = page.clone();
+        tasks.push(tokio::spawn(async move {
+            s2.query(t.id, ResourceKind::User, &page).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(total(s.clone()).await, 45);
+    assert!(
+        s.delete(t.id, ResourceKind::User, "id-3", None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete(t.id, ResourceKind::User, "id-3", None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(total(s.clone()).await, 44);
+    // Groups are counted apart.
+    assert_eq!(
+        s.query(t.id, ResourceKind::Group, &page)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    s.delete_tenant("t1").await.unwrap();
+    let t2 = s.create_tenant("t1", "again", now_micros()).await.unwrap();
+    assert_eq!(
+        s.query(t2.id, ResourceKind::User, &page)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+}
