@@ -173,7 +173,36 @@ pub enum TokenRejection {
     Expired,
 }
 
+/// What an admin sees of a token's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    Active,
+    Revoked,
+    Expired,
+}
+
+impl TokenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "Active",
+            TokenStatus::Revoked => "Revoked",
+            TokenStatus::Expired => "Expired",
+        }
+    }
+}
+
 impl TokenRecord {
+    /// Revoked wins over expired; a token past `expires_at` is expired.
+    pub fn status(&self, now: i64) -> TokenStatus {
+        if self.revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            TokenStatus::Expired
+        } else {
+            TokenStatus::Active
+        }
+    }
+
     /// Checks a secret whose hash matched this record's current or previous hash.
     pub fn check(&self, presented_hash: &str, now: i64) -> Result<(), TokenRejection> {
         if self.revoked_at.is_some() {

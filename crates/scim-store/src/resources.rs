@@ -252,6 +252,27 @@ pub(crate) async fn create<D: Db>(
     })
 }
 
+/// The resource row by id; `lock` is appended (a row lock on PostgreSQL, or nothing).
+async fn fetch_resource<D: Db>(
+    db: &mut D,
+    tenant_id: i64,
+    kind: ResourceKind,
+    id: &str,
+    lock: &str,
+) -> Result<Option<DbRow>, StoreError> {
+    db.fetch_optional(
+        &format!(
+            "SELECT {COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3{lock}"
+        ),
+        &[
+            Arg::Int(tenant_id),
+            Arg::Text(kind.as_str().into()),
+            Arg::Text(id.into()),
+        ],
+    )
+    .await
+}
+
 pub(crate) async fn get<D: Db>(
     db: &mut D,
     tenant_id: i64,
@@ -259,19 +280,9 @@ pub(crate) async fn get<D: Db>(
     id: &str,
     with_members: bool,
 ) -> Result<Option<StoredResource>, StoreError> {
-    let row = db
-        .fetch_optional(
-            &format!(
-                "SELECT {COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3"
-            ),
-            &[
-                Arg::Int(tenant_id),
-                Arg::Text(kind.as_str().into()),
-                Arg::Text(id.into()),
-            ],
-        )
-        .await?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(row) = fetch_resource(db, tenant_id, kind, id, "").await? else {
+        return Ok(None);
+    };
     let (seq, mut r) = resource_from(&row)?;
     if with_members && kind == ResourceKind::Group {
         r.members = Some(load_members(db, seq).await?);
@@ -292,19 +303,9 @@ pub(crate) async fn modify<D: Db>(
     now: i64,
     for_update: &str,
 ) -> Result<Option<StoredResource>, StoreError> {
-    let row = db
-        .fetch_optional(
-            &format!(
-                "SELECT {COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3{for_update}"
-            ),
-            &[
-                Arg::Int(tenant_id),
-                Arg::Text(kind.as_str().into()),
-                Arg::Text(id.into()),
-            ],
-        )
-        .await?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(row) = fetch_resource(db, tenant_id, kind, id, for_update).await? else {
+        return Ok(None);
+    };
     let (seq, mut cur) = resource_from(&row)?;
     let with_members = with_members && kind == ResourceKind::Group;
     if with_members {

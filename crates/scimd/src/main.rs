@@ -464,13 +464,7 @@ async fn run(cli: Cli) -> Result<()> {
             } else {
                 println!("ID\tNAME\tPREFIX\tSCOPES\tCREATED\tLAST USED\tEXPIRES\tSTATUS");
                 for t in tokens {
-                    let status = if t.revoked_at.is_some() {
-                        "revoked"
-                    } else if t.expires_at.is_some_and(|e| e <= now) {
-                        "expired"
-                    } else {
-                        "active"
-                    };
+                    let status = t.status(now).as_str().to_ascii_lowercase();
                     let fmt = |v: Option<i64>| {
                         v.map(scim_core::format_micros)
                             .unwrap_or_else(|| "-".into())
@@ -644,6 +638,7 @@ async fn serve(settings: Settings, store: Arc<SqlStore>) -> Result<()> {
         "New token:  in the console (SCIM integration → Add token) or \
          `scimd token create --tenant default --name <idp> --scope users:rw --scope groups:rw`"
     );
+    let shutdown = shutdown_signal();
     println!(
         "Listening on http://{} (database {})",
         settings.listen,
@@ -670,7 +665,7 @@ async fn serve(settings: Settings, store: Arc<SqlStore>) -> Result<()> {
         listener,
         scim_server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(shutdown)
     .await?;
     sweeper.abort();
     store.close().await;
@@ -724,22 +719,29 @@ async fn sweep_provisioning_log(store: Arc<SqlStore>, retention_days: u32) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: a SIGTERM that arrives right after "Listening on" is printed
+/// must drain, not kill.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            () = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }
 

@@ -347,13 +347,7 @@ async fn integration_page(
         .into_iter()
         .rev()
         .map(|t| {
-            let status = if t.revoked_at.is_some() {
-                "Revoked"
-            } else if t.expires_at.is_some_and(|e| e <= now) {
-                "Expired"
-            } else {
-                "Active"
-            };
+            let status = t.status(now);
             TokenRow {
                 scopes: scope_text(&t.scopes),
                 created: view::fmt_time(t.created_at),
@@ -362,8 +356,8 @@ async fn integration_page(
                     .expires_at
                     .map(view::fmt_time)
                     .unwrap_or_else(|| "never".into()),
-                active: status == "Active",
-                status,
+                active: status == token::TokenStatus::Active,
+                status: status.as_str(),
                 prefix: format!("{}…", t.prefix),
                 id: t.id,
                 name: t.name,
