@@ -85,7 +85,8 @@ pub(crate) trait Db: Send {
 
 pub(crate) struct SqlxDb<'c>(pub &'c mut AnyConnection);
 
-fn bind_all<'q>(
+/// Binds `args` in order to a sqlx query.
+pub(crate) fn bind_all<'q>(
     mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     args: &'q [Arg],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {

@@ -1,6 +1,6 @@
 //! Provisioning-log rows.
 
-use crate::db::{Db, DbRow, SqlxDb, run_now};
+use crate::db::{Db, SqlxDb, bind_all, run_now};
 use crate::sql_filter::{Arg, SqlBuf};
 use crate::{SqlStore, StoreError};
 use scim_core::DayCount;
@@ -140,14 +140,10 @@ impl SqlStore {
         }
         let limit = buf.bind(Arg::Int(i64::from(q.limit.clamp(1, 10_000))));
         sql += &format!(" ORDER BY seq DESC LIMIT {limit}");
-        let mut conn = self.pool.acquire().await?;
-        let rows = SqlxDb(&mut conn).fetch(&sql, &buf.args).await?;
-        rows.iter()
-            .map(|r| match r {
-                DbRow::Any(row) => event_from(row),
-                DbRow::Lite(_) => Err(StoreError::Corrupt("unexpected row type".into())),
-            })
-            .collect()
+        let rows = bind_all(sqlx::query(&sql), &buf.args)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from).collect()
     }
 
     pub(crate) async fn sweep_event_rows(

@@ -75,12 +75,9 @@ pub async fn login_form(
     RawQuery(q): RawQuery,
 ) -> ConsoleResult<Response> {
     let next = view::safe_next(&param(&pairs(q), "next")).unwrap_or_else(|| "/console/".into());
-    if session::cookie(&headers, SESSION_COOKIE).is_some() {
+    if let Some(value) = session::cookie(&headers, SESSION_COOKIE) {
         let signed_in = OperatorService::new(state.store.as_ref())
-            .session(
-                &session::cookie(&headers, SESSION_COOKIE).unwrap_or_default(),
-                now_micros(),
-            )
+            .session(&value, now_micros())
             .await?
             .is_some();
         if signed_in {
@@ -925,19 +922,13 @@ pub async fn log(
             .event_counts(t.id, now - 86_400 * 1_000_000)
             .await?,
     );
+    // One read serves the 30-day counters and the chart: the chart's days (from midnight 29
+    // days ago) lie inside the rolling 30 days, and `chart` skips the partial day before.
     let month_days = state
         .store
-        .event_counts(
-            t.id,
-            (now / 86_400_000_000 - view::CHART_DAYS + 1) * 86_400_000_000,
-        )
+        .event_counts(t.id, now - 30 * 86_400 * 1_000_000)
         .await?;
-    let month = view::counts(
-        &state
-            .store
-            .event_counts(t.id, now - 30 * 86_400 * 1_000_000)
-            .await?,
-    );
+    let month = view::counts(&month_days);
     let chart = view::chart(&month_days, now / 86_400_000_000);
     let keep = filter.to_pairs();
     let href = |extra: &[(&'static str, String)]| {
