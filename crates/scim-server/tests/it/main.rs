@@ -4,6 +4,7 @@
 
 mod console_browser;
 mod console_http;
+mod golden;
 mod harness;
 mod hostile;
 mod provisioning_log;
