@@ -9,9 +9,8 @@
 //! Repeated failed sign-ins lock the account with an exponential back-off
 //! ([`LockoutPolicy`]); the answer to a failed sign-in never says whether the name exists.
 
+use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
-use crate::store::Store;
-use crate::token::hash_secret;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
@@ -24,10 +23,10 @@ pub struct Operator {
     pub username: String,
     #[serde(skip)]
     pub password_hash: String,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     pub failed_logins: i64,
-    pub locked_until: Option<i64>,
-    pub last_login_at: Option<i64>,
+    pub locked_until: Option<Timestamp>,
+    pub last_login_at: Option<Timestamp>,
 }
 
 /// A stored console session (the cookie value itself is never stored).
@@ -37,12 +36,12 @@ pub struct SessionRecord {
     pub operator_id: i64,
     /// Sent back in every form; compared on every state-changing request.
     pub csrf_token: String,
-    pub created_at: i64,
-    pub expires_at: i64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 /// Sessions last 12 hours; the operator signs in again after that.
-pub const SESSION_TTL_MICROS: i64 = 12 * 3600 * 1_000_000;
+pub const SESSION_TTL: time::Duration = time::Duration::hours(12);
 
 /// Usernames: 1–64 of `a-z 0-9 . _ @ -`, compared case-insensitively (stored lower-case).
 pub fn normalize_username(name: &str) -> CoreResult<String> {
@@ -79,7 +78,7 @@ pub fn hash_password(pw: &str) -> CoreResult<String> {
     Argon2::default()
         .hash_password(pw.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| CoreError::Invalid(format!("cannot hash password: {e}")))
+        .map_err(|e| CoreError::Internal(format!("cannot hash a password: {e}")))
 }
 
 /// Constant-time check of `pw` against a PHC string; a malformed hash never verifies.
@@ -90,10 +89,15 @@ pub fn verify_password(phc: &str, pw: &str) -> bool {
 }
 
 /// A hash of a password nobody knows: verified against when the name does not exist, so a
-/// failed sign-in takes as long whether or not the operator exists.
-fn decoy_hash() -> &'static str {
+/// failed sign-in takes as long whether or not the operator exists. Made once; a failure to
+/// make it is an error, never an empty hash that would verify instantly.
+pub fn decoy_hash() -> CoreResult<&'static str> {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash_password("decoy password that never matches").unwrap_or_default())
+    if let Some(h) = DECOY.get() {
+        return Ok(h);
+    }
+    let h = hash_password("decoy password that never matches")?;
+    Ok(DECOY.get_or_init(|| h))
 }
 
 /// Lock after `free_attempts` consecutive failures, for `base` doubling per further failure
@@ -130,7 +134,8 @@ impl LockoutPolicy {
     }
 }
 
-fn random_token() -> String {
+/// 256 random bits, base64url: session cookie values and CSRF tokens.
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -138,140 +143,15 @@ fn random_token() -> String {
 
 /// Why a sign-in was refused. The console shows one message for `BadCredentials` whatever the
 /// cause (unknown name or wrong password).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum SignInError {
+    #[error("wrong username or password")]
     BadCredentials,
-    /// Too many failures: try again after this time (µs since the epoch).
-    Locked {
-        until: i64,
-    },
-    Storage(String),
-}
-
-impl From<CoreError> for SignInError {
-    fn from(e: CoreError) -> Self {
-        SignInError::Storage(e.to_string())
-    }
-}
-
-/// A new session: the cookie value to send once, and the record to store.
-pub struct NewSession {
-    pub cookie_value: String,
-    pub record: SessionRecord,
-    pub operator: Operator,
-}
-
-/// Operator accounts and sessions over the store.
-pub struct OperatorService<'a> {
-    pub store: &'a dyn Store,
-    pub policy: LockoutPolicy,
-}
-
-impl<'a> OperatorService<'a> {
-    pub fn new(store: &'a dyn Store) -> Self {
-        Self {
-            store,
-            policy: LockoutPolicy::default(),
-        }
-    }
-
-    pub async fn create(&self, username: &str, password: &str, now: i64) -> CoreResult<Operator> {
-        let username = normalize_username(username)?;
-        validate_password(password)?;
-        let pw = password.to_string();
-        let hash = blocking(move || hash_password(&pw)).await?;
-        self.store.create_operator(&username, &hash, now).await
-    }
-
-    /// Sets a new password and clears any lockout.
-    pub async fn reset_password(&self, username: &str, password: &str) -> CoreResult<()> {
-        let username = normalize_username(username)?;
-        validate_password(password)?;
-        let pw = password.to_string();
-        let hash = blocking(move || hash_password(&pw)).await?;
-        if self.store.set_operator_password(&username, &hash).await? {
-            Ok(())
-        } else {
-            Err(CoreError::NotFound(format!("operator '{username}'")))
-        }
-    }
-
-    /// Checks the password, applies the lockout policy, and opens a session.
-    pub async fn sign_in(
-        &self,
-        username: &str,
-        password: &str,
-        now: i64,
-    ) -> Result<NewSession, SignInError> {
-        let Ok(username) = normalize_username(username) else {
-            return Err(SignInError::BadCredentials);
-        };
-        let operator = self.store.operator_by_name(&username).await?;
-        if let Some(until) = operator
-            .as_ref()
-            .and_then(|o| o.locked_until)
-            .filter(|u| *u > now)
-        {
-            return Err(SignInError::Locked { until });
-        }
-        let phc = operator
-            .as_ref()
-            .map(|o| o.password_hash.clone())
-            .unwrap_or_else(|| decoy_hash().to_string());
-        let pw = password.to_string();
-        let ok = blocking(move || Ok(verify_password(&phc, &pw))).await?;
-        let Some(operator) = operator else {
-            return Err(SignInError::BadCredentials);
-        };
-        if !ok {
-            let failures = self.store.operator_login_failed(operator.id).await?;
-            if let Some(secs) = self.policy.lock_secs(failures) {
-                let until = now + secs * 1_000_000;
-                self.store.lock_operator(operator.id, until).await?;
-                return Err(SignInError::Locked { until });
-            }
-            return Err(SignInError::BadCredentials);
-        }
-        self.store
-            .operator_login_succeeded(operator.id, now)
-            .await?;
-        let cookie_value = random_token();
-        let record = SessionRecord {
-            id_hash: hash_secret(&cookie_value),
-            operator_id: operator.id,
-            csrf_token: random_token(),
-            created_at: now,
-            expires_at: now + SESSION_TTL_MICROS,
-        };
-        self.store.insert_session(&record).await?;
-        Ok(NewSession {
-            cookie_value,
-            record,
-            operator,
-        })
-    }
-
-    /// The live session for a cookie value, with its operator.
-    pub async fn session(
-        &self,
-        cookie_value: &str,
-        now: i64,
-    ) -> CoreResult<Option<(SessionRecord, Operator)>> {
-        self.store.session(&hash_secret(cookie_value), now).await
-    }
-
-    pub async fn sign_out(&self, cookie_value: &str) -> CoreResult<()> {
-        self.store.delete_session(&hash_secret(cookie_value)).await
-    }
-}
-
-/// Runs CPU-heavy work (Argon2) on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> CoreResult<T> + Send + 'static,
-) -> CoreResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| CoreError::Storage(format!("password hashing task failed: {e}")))?
+    /// Too many failures: try again after this time.
+    #[error("too many failed sign-ins; try again after {until}")]
+    Locked { until: Timestamp },
+    #[error(transparent)]
+    Core(#[from] CoreError),
 }
 
 /// Compares two CSRF tokens in constant time.

@@ -5,53 +5,22 @@
 //! Group membership is stored as rows, never inside the body, so that adding one member to a
 //! group of 100,000 touches one row.
 
+use crate::clock::Timestamp;
 use scim_proto::FilterExpr;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ResourceKind {
-    User,
-    Group,
-}
+pub use scim_proto::ResourceKind;
 
-impl ResourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResourceKind::User => "User",
-            ResourceKind::Group => "Group",
-        }
-    }
-    pub fn endpoint(self) -> &'static str {
-        match self {
-            ResourceKind::User => "Users",
-            ResourceKind::Group => "Groups",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "User" => Some(Self::User),
-            "Group" => Some(Self::Group),
-            _ => None,
-        }
-    }
-}
-
-/// One group member as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub value: String,
-    pub kind: ResourceKind,
-    /// displayName of the member (userName for a user without one).
-    pub display: Option<String>,
-}
+/// One group member as stored (its `display` is the member's current displayName).
+pub type Member = scim_proto::render::MemberRef;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredResource {
     pub kind: ResourceKind,
     pub id: String,
     pub body: Value,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
     pub version: i64,
     /// Loaded only when asked for.
     pub members: Option<Vec<Member>>,
@@ -60,63 +29,29 @@ pub struct StoredResource {
 impl StoredResource {
     /// The weak ETag of this version (RFC 7644 §3.14).
     pub fn etag(&self) -> String {
-        format!("W/\"{}\"", self.version)
+        scim_proto::etag::etag_of(self.version)
+    }
+
+    /// What `meta` says.
+    pub fn meta(&self) -> scim_proto::render::Meta {
+        scim_proto::render::Meta {
+            created: self.created_at.to_datetime(),
+            last_modified: self.modified_at.to_datetime(),
+            version: self.version,
+        }
     }
 
     /// The resource as the filter evaluator and the response see it: body, `id`, `meta`,
     /// and `members` when loaded. `base_url` is the tenant's SCIM base URL.
     pub fn to_scim(&self, base_url: &str) -> Value {
-        let mut out = Map::new();
-        if let Value::Object(body) = &self.body {
-            if let Some(s) = body.get("schemas") {
-                out.insert("schemas".into(), s.clone());
-            }
-            out.insert("id".into(), Value::String(self.id.clone()));
-            for (k, v) in body {
-                if k != "schemas" {
-                    out.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        if let Some(members) = &self.members {
-            let list: Vec<Value> = members
-                .iter()
-                .map(|m| {
-                    let mut o = Map::new();
-                    o.insert("value".into(), Value::String(m.value.clone()));
-                    o.insert(
-                        "$ref".into(),
-                        Value::String(format!("{base_url}/{}/{}", m.kind.endpoint(), m.value)),
-                    );
-                    o.insert("type".into(), Value::String(m.kind.as_str().into()));
-                    if let Some(d) = &m.display {
-                        o.insert("display".into(), Value::String(d.clone()));
-                    }
-                    Value::Object(o)
-                })
-                .collect();
-            out.insert("members".into(), Value::Array(list));
-        }
-        let mut meta = Map::new();
-        meta.insert(
-            "resourceType".into(),
-            Value::String(self.kind.as_str().into()),
-        );
-        meta.insert(
-            "created".into(),
-            Value::String(crate::format_micros(self.created_at)),
-        );
-        meta.insert(
-            "lastModified".into(),
-            Value::String(crate::format_micros(self.modified_at)),
-        );
-        meta.insert(
-            "location".into(),
-            Value::String(format!("{base_url}/{}/{}", self.kind.endpoint(), self.id)),
-        );
-        meta.insert("version".into(), Value::String(self.etag()));
-        out.insert("meta".into(), Value::Object(meta));
-        Value::Object(out)
+        scim_proto::render::resource(
+            self.kind,
+            &self.id,
+            &self.body,
+            &self.meta(),
+            self.members.as_deref(),
+            base_url,
+        )
     }
 }
 
@@ -184,5 +119,5 @@ pub struct Write {
     pub fields: IndexedFields,
     pub member_ops: Vec<MemberOp>,
     /// The provisioning-log event to write in the same transaction, if logging is on.
-    pub log: Option<crate::provisioning::LogEntry>,
+    pub log: Option<crate::event::LogEntry>,
 }

@@ -1,18 +1,23 @@
-//! The storage contract. `scim-store` implements it for SQLite and PostgreSQL.
+//! The storage contract, split per domain the way lldap splits its backend handlers: each
+//! service asks only for the trait it needs, and [`Store`] is all of them (what
+//! `scim-store` implements once, over SQLite or PostgreSQL).
 //!
 //! Every method is one transaction: it either happens entirely or not at all. Uniqueness
-//! (userName per tenant, group displayName per tenant, both case-insensitive) is enforced by
-//! the database, so racing creates yield exactly one success and `409 uniqueness` for the rest.
-//! Every resource method is scoped by tenant id; no method can reach another tenant's rows.
+//! (userName per tenant, group displayName per tenant, both case-insensitive; tenant slugs;
+//! operator names) is enforced by the database, so racing creates yield exactly one success
+//! and [`CoreError::Conflict`](crate::CoreError::Conflict) for the rest. Every resource,
+//! token and event method is scoped by tenant id; no method can reach another tenant's rows.
 
+use crate::clock::Timestamp;
 use crate::error::CoreResult;
+use crate::event::{Event, EventQuery, LogEntry, Operation};
 use crate::operator::{Operator, SessionRecord};
-use crate::provisioning::{Event, EventQuery, LogEntry};
 use crate::resource::{ResourceKind, StoredResource, Write};
 use crate::tenant::Tenant;
 use crate::token::TokenRecord;
 use async_trait::async_trait;
-use scim_proto::{AttrPath, FilterExpr};
+use scim_proto::render::GroupRef;
+use scim_proto::{AttrPath, FilterExpr, cursor::Cursor};
 use std::collections::HashMap;
 
 /// A list/search request, already validated.
@@ -24,8 +29,8 @@ pub struct Query {
     /// 0-based offset (index pagination).
     pub offset: u64,
     pub count: u64,
-    /// RFC 9865 cursor; `Some("")` asks for the first page in cursor mode.
-    pub cursor: Option<String>,
+    /// RFC 9865 paging: `Some(None)` asks for the first page in cursor mode.
+    pub cursor: Option<Option<Cursor>>,
     pub with_members: bool,
 }
 
@@ -33,7 +38,7 @@ pub struct Query {
 pub struct QueryResult {
     pub resources: Vec<StoredResource>,
     pub total: u64,
-    pub next_cursor: Option<String>,
+    pub next_cursor: Option<Cursor>,
 }
 
 /// Events of one operation on one UTC day.
@@ -41,7 +46,7 @@ pub struct QueryResult {
 pub struct DayCount {
     /// Days since 1970-01-01 (UTC).
     pub day: i64,
-    pub operation: crate::Operation,
+    pub operation: Operation,
     pub count: i64,
 }
 
@@ -51,39 +56,43 @@ pub struct DayCount {
 pub type Modifier = std::sync::Arc<dyn Fn(&StoredResource) -> CoreResult<Write> + Send + Sync>;
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Brings the schema up to date.
-    async fn migrate(&self) -> CoreResult<()>;
-
-    async fn create_tenant(&self, slug: &str, name: &str, now: i64) -> CoreResult<Tenant>;
+pub trait TenantStore: Send + Sync {
+    async fn create_tenant(&self, slug: &str, name: &str, now: Timestamp) -> CoreResult<Tenant>;
     async fn tenant(&self, slug: &str) -> CoreResult<Option<Tenant>>;
     async fn tenants(&self) -> CoreResult<Vec<Tenant>>;
-    /// Deletes a tenant with all its tokens, resources and memberships.
+    /// Deletes a tenant with all its tokens, resources, memberships and events.
     async fn delete_tenant(&self, slug: &str) -> CoreResult<bool>;
+}
 
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     async fn insert_token(&self, token: &TokenRecord) -> CoreResult<()>;
     /// The token whose current or previous secret hash is `hash`.
     async fn token_by_hash(&self, hash: &str) -> CoreResult<Option<TokenRecord>>;
     async fn tokens(&self, tenant_id: i64) -> CoreResult<Vec<TokenRecord>>;
-    async fn revoke_token(&self, tenant_id: i64, id: &str, now: i64) -> CoreResult<bool>;
-    /// Replaces the secret; the old hash stays valid until `grace_until`.
+    async fn revoke_token(&self, tenant_id: i64, id: &str, now: Timestamp) -> CoreResult<bool>;
+    /// Replaces the secret of an unrevoked token; the old hash stays valid until
+    /// `grace_until`.
     async fn rotate_token(
         &self,
         tenant_id: i64,
         id: &str,
         new_hash: &str,
         new_prefix: &str,
-        grace_until: i64,
+        grace_until: Timestamp,
     ) -> CoreResult<bool>;
-    async fn touch_token(&self, id: &str, now: i64) -> CoreResult<()>;
+    async fn touch_token(&self, id: &str, now: Timestamp) -> CoreResult<()>;
+}
 
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
     async fn create(
         &self,
         tenant_id: i64,
         kind: ResourceKind,
         id: &str,
         write: &Write,
-        now: i64,
+        now: Timestamp,
     ) -> CoreResult<StoredResource>;
     async fn get(
         &self,
@@ -101,7 +110,7 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         with_members: bool,
         modifier: Modifier,
-        now: i64,
+        now: Timestamp,
     ) -> CoreResult<Option<StoredResource>>;
     /// Hard delete; also removes the resource from every group. Logs `log` in the same
     /// transaction, naming the deleted resource.
@@ -111,48 +120,108 @@ pub trait Store: Send + Sync + 'static {
         kind: ResourceKind,
         id: &str,
         log: Option<&LogEntry>,
+        now: Timestamp,
     ) -> CoreResult<bool>;
     async fn query(&self, tenant_id: i64, kind: ResourceKind, q: &Query)
     -> CoreResult<QueryResult>;
+    /// The groups each of `member_ids` is a direct member of, by displayName.
+    async fn groups_of(
+        &self,
+        tenant_id: i64,
+        member_ids: &[String],
+    ) -> CoreResult<HashMap<String, Vec<GroupRef>>>;
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
     /// Writes a Failure (or any standalone) event in its own transaction.
     async fn log_event(&self, event: &Event) -> CoreResult<()>;
     /// Reads the log, newest first.
     async fn events(&self, tenant_id: i64, q: &EventQuery) -> CoreResult<Vec<Event>>;
-    /// Takes or renews the named lease for `holder` until `until` if it is free, expired or
-    /// already `holder`'s: how several nodes agree that one of them runs a periodic job.
-    async fn try_lease(&self, name: &str, holder: &str, now: i64, until: i64) -> CoreResult<bool>;
+    /// Events since `since` counted per UTC day and operation.
+    async fn event_counts(&self, tenant_id: i64, since: Timestamp) -> CoreResult<Vec<DayCount>>;
     /// Deletes up to `batch` events older than `before` (all tenants); returns how many.
-    async fn sweep_events(&self, before: i64, batch: u32) -> CoreResult<u64>;
+    async fn sweep_events(&self, before: Timestamp, batch: u32) -> CoreResult<u64>;
+}
 
-    /// Events since `since` (µs) counted per UTC day (days since the epoch) and operation.
-    async fn event_counts(&self, tenant_id: i64, since: i64) -> CoreResult<Vec<DayCount>>;
-
-    /// A new console operator; a taken name is `CoreError::Invalid`.
-    async fn create_operator(&self, username: &str, hash: &str, now: i64) -> CoreResult<Operator>;
+#[async_trait]
+pub trait OperatorStore: Send + Sync {
+    /// A new console operator; a taken name is `CoreError::Conflict`.
+    async fn create_operator(
+        &self,
+        username: &str,
+        hash: &str,
+        now: Timestamp,
+    ) -> CoreResult<Operator>;
     async fn operator_by_name(&self, username: &str) -> CoreResult<Option<Operator>>;
     async fn operators(&self) -> CoreResult<Vec<Operator>>;
     async fn delete_operator(&self, username: &str) -> CoreResult<bool>;
-    /// New password hash; also clears the failure count and lock.
+    /// New password hash; also clears the failure count and lock and ends every session.
     async fn set_operator_password(&self, username: &str, hash: &str) -> CoreResult<bool>;
     /// Counts one more consecutive failure and returns the new count (atomically).
     async fn operator_login_failed(&self, id: i64) -> CoreResult<i64>;
-    async fn lock_operator(&self, id: i64, until: i64) -> CoreResult<()>;
-    async fn operator_login_succeeded(&self, id: i64, now: i64) -> CoreResult<()>;
+    async fn lock_operator(&self, id: i64, until: Timestamp) -> CoreResult<()>;
+    async fn operator_login_succeeded(&self, id: i64, now: Timestamp) -> CoreResult<()>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &SessionRecord) -> CoreResult<()>;
     /// The unexpired session with this id hash, with its operator.
     async fn session(
         &self,
         id_hash: &str,
-        now: i64,
+        now: Timestamp,
     ) -> CoreResult<Option<(SessionRecord, Operator)>>;
     async fn delete_session(&self, id_hash: &str) -> CoreResult<()>;
     /// Deletes expired sessions; returns how many.
-    async fn sweep_sessions(&self, now: i64) -> CoreResult<u64>;
+    async fn sweep_sessions(&self, now: Timestamp) -> CoreResult<u64>;
+}
 
-    /// The groups each of `member_ids` is a direct member of: id → [(group id, displayName)].
-    async fn groups_of(
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes or renews the named lease for `holder` until `until` if it is free, expired or
+    /// already `holder`'s: how several nodes agree that one of them runs a periodic job.
+    async fn try_lease(
         &self,
-        tenant_id: i64,
-        member_ids: &[String],
-    ) -> CoreResult<HashMap<String, Vec<(String, String)>>>;
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> CoreResult<bool>;
+}
+
+#[async_trait]
+pub trait SchemaStore: Send + Sync {
+    /// Brings the schema up to date.
+    async fn migrate(&self) -> CoreResult<()>;
+    /// Checks the database answers (readiness).
+    async fn ping(&self) -> CoreResult<()>;
+}
+
+/// Every store trait: what a database backend implements.
+pub trait Store:
+    TenantStore
+    + TokenStore
+    + ResourceStore
+    + EventStore
+    + OperatorStore
+    + SessionStore
+    + LeaseStore
+    + SchemaStore
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: TenantStore
+        + TokenStore
+        + ResourceStore
+        + EventStore
+        + OperatorStore
+        + SessionStore
+        + LeaseStore
+        + SchemaStore
+        + 'static
+{
 }

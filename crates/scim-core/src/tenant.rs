@@ -1,5 +1,8 @@
-//! Tenants: each has a slug that names it in URLs (`/t/{slug}/scim/v2`).
+//! Tenants: each has a slug that names it in URLs (`/t/{slug}/scim/v2`) and a display name.
+//! The rules for both live here and nowhere else: the CLI and the console create tenants
+//! through [`crate::service::TenantService`], which applies them.
 
+use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use serde::Serialize;
 
@@ -8,11 +11,16 @@ pub struct Tenant {
     pub id: i64,
     pub slug: String,
     pub name: String,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
+/// The longest display name.
+pub const MAX_NAME_CHARS: usize = 200;
+
 /// Slugs are URL path segments: 1–63 of `a-z 0-9 -`, not starting or ending with `-`.
-pub fn validate_slug(slug: &str) -> CoreResult<()> {
+/// Input is trimmed and lower-cased first (`Acme` names the tenant `acme`).
+pub fn normalize_slug(slug: &str) -> CoreResult<String> {
+    let slug = slug.trim().to_ascii_lowercase();
     let ok = !slug.is_empty()
         && slug.len() <= 63
         && slug
@@ -21,23 +29,58 @@ pub fn validate_slug(slug: &str) -> CoreResult<()> {
         && !slug.starts_with('-')
         && !slug.ends_with('-');
     if ok {
-        Ok(())
+        Ok(slug)
     } else {
         Err(CoreError::Invalid(format!(
-            "invalid tenant slug '{slug}': use 1-63 of a-z, 0-9 and '-', not at either end"
+            "invalid tenant slug '{}': use 1-63 of a-z, 0-9 and '-', not at either end",
+            scim_proto::error::excerpt(&slug)
         )))
     }
 }
 
+/// A display name: trimmed, the slug when empty, at most [`MAX_NAME_CHARS`] characters.
+pub fn normalize_name(name: Option<&str>, slug: &str) -> CoreResult<String> {
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(slug);
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(CoreError::Invalid(format!(
+            "a tenant name has at most {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(CoreError::Invalid(
+            "a tenant name cannot contain control characters".into(),
+        ));
+    }
+    Ok(name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn slugs() {
         for ok in ["default", "acme-corp", "a", "t1"] {
-            assert!(super::validate_slug(ok).is_ok(), "{ok}");
+            assert_eq!(normalize_slug(ok).unwrap(), ok);
         }
-        for bad in ["", "-a", "a-", "Acme", "a b", "a/b", &"x".repeat(64)] {
-            assert!(super::validate_slug(bad).is_err(), "{bad}");
+        assert_eq!(normalize_slug(" Acme ").unwrap(), "acme");
+        for bad in ["", "-a", "a-", "a b", "a/b", &"x".repeat(64)] {
+            assert!(normalize_slug(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(normalize_name(None, "acme").unwrap(), "acme");
+        assert_eq!(normalize_name(Some("  "), "acme").unwrap(), "acme");
+        assert_eq!(
+            normalize_name(Some(" Acme Corp "), "acme").unwrap(),
+            "Acme Corp"
+        );
+        assert!(normalize_name(Some(&"x".repeat(201)), "a").is_err());
+        assert!(normalize_name(Some("a\nb"), "a").is_err());
     }
 }

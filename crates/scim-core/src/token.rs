@@ -6,6 +6,7 @@
 //! and keeps the previous one valid for a grace period, so an admin can paste the new one
 //! into the IdP without an outage.
 
+use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use base64::Engine;
 use rand::RngCore;
@@ -156,13 +157,13 @@ pub struct TokenRecord {
     #[serde(skip)]
     pub secret_hash: String,
     pub scopes: TokenScopes,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-    pub revoked_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
     #[serde(skip)]
     pub previous_secret_hash: Option<String>,
-    pub previous_valid_until: Option<i64>,
+    pub previous_valid_until: Option<Timestamp>,
 }
 
 /// Why a presented secret is not accepted.
@@ -193,7 +194,7 @@ impl TokenStatus {
 
 impl TokenRecord {
     /// Revoked wins over expired; a token past `expires_at` is expired.
-    pub fn status(&self, now: i64) -> TokenStatus {
+    pub fn status(&self, now: Timestamp) -> TokenStatus {
         if self.revoked_at.is_some() {
             TokenStatus::Revoked
         } else if self.expires_at.is_some_and(|e| e <= now) {
@@ -204,7 +205,7 @@ impl TokenRecord {
     }
 
     /// Checks a secret whose hash matched this record's current or previous hash.
-    pub fn check(&self, presented_hash: &str, now: i64) -> Result<(), TokenRejection> {
+    pub fn check(&self, presented_hash: &str, now: Timestamp) -> Result<(), TokenRejection> {
         if self.revoked_at.is_some() {
             return Err(TokenRejection::Revoked);
         }
@@ -242,8 +243,7 @@ pub struct IssuedToken {
 
 /// SHA-256 of a secret, hex-encoded: what is stored and looked up.
 pub fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// A new random secret (256 bits) with its hash and display prefix.
@@ -264,8 +264,8 @@ pub fn issue(
     tenant_id: i64,
     name: &str,
     scopes: TokenScopes,
-    expires_at: Option<i64>,
-    now: i64,
+    expires_at: Option<Timestamp>,
+    now: Timestamp,
 ) -> CoreResult<IssuedToken> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
@@ -291,58 +291,6 @@ pub fn issue(
         },
         secret,
     })
-}
-
-/// Issues a token and stores it; the secret in the result is shown once and never again.
-pub async fn create(
-    store: &dyn crate::Store,
-    tenant_id: i64,
-    name: &str,
-    scopes: TokenScopes,
-    expires_at: Option<i64>,
-    now: i64,
-) -> CoreResult<IssuedToken> {
-    let issued = issue(tenant_id, name, scopes, expires_at, now)?;
-    store.insert_token(&issued.record).await?;
-    Ok(issued)
-}
-
-/// Gives a token a new secret (returned, to show once); the previous one keeps working for
-/// `grace_secs`. A revoked or unknown token is `NotFound`.
-pub async fn rotate(
-    store: &dyn crate::Store,
-    tenant_id: i64,
-    id: &str,
-    grace_secs: i64,
-    now: i64,
-) -> CoreResult<String> {
-    let (secret, hash, prefix) = generate_secret();
-    let grace_until = now.saturating_add(grace_secs.saturating_mul(1_000_000));
-    if store
-        .rotate_token(tenant_id, id, &hash, &prefix, grace_until)
-        .await?
-    {
-        Ok(secret)
-    } else {
-        Err(CoreError::NotFound(format!("active token '{id}'")))
-    }
-}
-
-/// Parses `90d`, `12h`, `30m`, `45s` into seconds.
-pub fn parse_duration(s: &str) -> CoreResult<i64> {
-    let s = s.trim();
-    let bad = || CoreError::Invalid(format!("invalid duration '{s}': use e.g. 90d, 12h, 30m"));
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -382,28 +330,20 @@ mod tests {
 
     #[test]
     fn check_honours_revocation_expiry_and_rotation_grace() {
-        let t = issue(1, "entra", TokenScopes::all(), Some(1_000), 0).unwrap();
+        let ts = Timestamp::from_micros;
+        let t = issue(1, "entra", TokenScopes::all(), Some(ts(1_000)), ts(0)).unwrap();
         let h = hash_secret(&t.secret);
-        assert_eq!(t.record.check(&h, 10), Ok(()));
-        assert_eq!(t.record.check(&h, 1_000), Err(TokenRejection::Expired));
-        assert_eq!(t.record.check("nope", 10), Err(TokenRejection::Unknown));
+        assert_eq!(t.record.check(&h, ts(10)), Ok(()));
+        assert_eq!(t.record.check(&h, ts(1_000)), Err(TokenRejection::Expired));
+        assert_eq!(t.record.check("nope", ts(10)), Err(TokenRejection::Unknown));
         let mut revoked = t.record.clone();
-        revoked.revoked_at = Some(5);
-        assert_eq!(revoked.check(&h, 10), Err(TokenRejection::Revoked));
+        revoked.revoked_at = Some(ts(5));
+        assert_eq!(revoked.check(&h, ts(10)), Err(TokenRejection::Revoked));
         let mut rotated = t.record.clone();
         rotated.previous_secret_hash = Some(h.clone());
-        rotated.previous_valid_until = Some(100);
+        rotated.previous_valid_until = Some(ts(100));
         rotated.secret_hash = "new".into();
-        assert_eq!(rotated.check(&h, 50), Ok(()));
-        assert_eq!(rotated.check(&h, 100), Err(TokenRejection::Expired));
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90d").unwrap(), 90 * 86_400);
-        assert_eq!(parse_duration("12h").unwrap(), 43_200);
-        for bad in ["", "d", "10", "10y", "-1d", "0d"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
+        assert_eq!(rotated.check(&h, ts(50)), Ok(()));
+        assert_eq!(rotated.check(&h, ts(100)), Err(TokenRejection::Expired));
     }
 }

@@ -22,9 +22,10 @@
 //! - Removing a required attribute is `mutability` (RFC 7644 §3.5.2.2).
 
 use crate::error::{ScimError, ScimResult};
-use crate::filter::FilterExpr;
-use crate::path::{AttrPath, PatchPath};
-use crate::resource::{check_required, find_key, get_ci, normalize_attribute, refresh_schemas};
+use crate::filter::{FilterExpr, PatchPath};
+use crate::json::{find_key, get_ci};
+use crate::path::AttrPath;
+use crate::resource::{check_required, normalize_attribute, refresh_schemas};
 use crate::schema::{AttributeDef, AttributeType, Mutability, ResolvedAttr, ResourceView};
 use crate::urn;
 use serde_json::{Map, Value};

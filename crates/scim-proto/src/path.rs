@@ -1,14 +1,8 @@
-//! Attribute paths (RFC 7644 §3.10) and PATCH paths (RFC 7644 §3.5.2).
+//! Attribute paths (RFC 7644 §3.10): `attrPath = [URI ":"] ATTRNAME *1subAttr`.
 //!
-//! ```text
-//! attrPath  = [URI ":"] ATTRNAME *1subAttr
-//! PATH      = attrPath / valuePath [subAttr]
-//! valuePath = attrPath "[" valFilter "]"
-//! ```
 //! Names are kept as written; resolution against the schema registry is case-insensitive.
+//! PATCH paths, which add a value filter, are built on this in [`crate::filter::PatchPath`].
 
-use crate::error::{ScimError, ScimResult};
-use crate::filter::{FilterExpr, FilterLimits, Parser};
 use std::fmt;
 
 /// `[urn:]name[.sub]`.
@@ -108,44 +102,6 @@ pub fn is_attr_name(s: &str) -> bool {
         _ => return false,
     }
     chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// A PATCH target (RFC 7644 §3.5.2): `attrPath`, or `attr[filter]` with an optional `.sub`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PatchPath {
-    pub attr: AttrPath,
-    /// The value-selection filter, evaluated against each value of a multi-valued attribute.
-    pub filter: Option<FilterExpr>,
-}
-
-impl PatchPath {
-    /// Parses a PATCH `path`. Errors are `400 invalidPath`.
-    pub fn parse(s: &str) -> ScimResult<Self> {
-        Parser::new(s, FilterLimits::default())
-            .and_then(|p| p.parse_patch_path())
-            .map_err(|e| {
-                ScimError::invalid_path(format!(
-                    "invalid PATCH path '{}': {e}",
-                    crate::error::excerpt(s)
-                ))
-            })
-    }
-}
-
-impl fmt::Display for PatchPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.filter {
-            None => write!(f, "{}", self.attr),
-            Some(filter) => {
-                let base = self.attr.parent();
-                write!(f, "{base}[{filter}]")?;
-                if let Some(s) = &self.attr.sub {
-                    write!(f, ".{s}")?;
-                }
-                Ok(())
-            }
-        }
-    }
 }
 
 #[cfg(test)]

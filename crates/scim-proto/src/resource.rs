@@ -24,39 +24,10 @@
 
 use crate::datetime;
 use crate::error::{ScimError, ScimResult};
-use crate::filter::parse_bool_str;
+use crate::json::{find_key, get_ci, parse_bool_str, type_name};
 use crate::path::AttrPath;
 use crate::schema::{AttributeDef, AttributeType, Mutability, ResourceView};
 use serde_json::{Map, Value};
-
-/// Case-insensitive object member lookup; exact spelling first.
-pub fn get_ci<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
-    let obj = v.as_object()?;
-    obj.get(key).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
-}
-
-/// The key under which `key` is stored in `obj`, compared case-insensitively.
-pub fn find_key(obj: &Map<String, Value>, key: &str) -> Option<String> {
-    if obj.contains_key(key) {
-        return Some(key.to_string());
-    }
-    obj.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned()
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
 
 fn mismatch(path: &str, expected: &str, got: &Value) -> ScimError {
     ScimError::invalid_value(format!(

@@ -637,3 +637,48 @@ impl<'a> ResourceView<'a> {
         })
     }
 }
+
+static STANDARD: std::sync::LazyLock<SchemaRegistry> =
+    std::sync::LazyLock::new(SchemaRegistry::new);
+
+/// The standard registry every tenant serves: User (+ EnterpriseUser) and Group.
+pub fn standard_registry() -> &'static SchemaRegistry {
+    &STANDARD
+}
+
+/// The view of a resource type in the standard registry. It cannot fail: [`SchemaRegistry::new`]
+/// lays out the resource types as `[User, Group]` and the schemas as `[User,
+/// EnterpriseUser, Group]` (checked by a unit test against [`SchemaRegistry::view`]).
+pub fn standard_view(kind: crate::kind::ResourceKind) -> ResourceView<'static> {
+    let r = standard_registry();
+    let (rt, core, exts): (usize, usize, &[usize]) = match kind {
+        crate::kind::ResourceKind::User => (0, 0, &[1]),
+        crate::kind::ResourceKind::Group => (1, 2, &[]),
+    };
+    ResourceView {
+        resource_type: &r.resource_types[rt],
+        core: &r.schemas[core],
+        extensions: exts.iter().map(|i| &r.schemas[*i]).collect(),
+        common: &r.common,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::ResourceKind;
+
+    #[test]
+    fn standard_views_are_the_registry_views() {
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            let a = standard_view(kind);
+            let b = standard_registry().view(kind.as_str()).unwrap();
+            assert_eq!(a.resource_type, b.resource_type);
+            assert_eq!(a.core.id, b.core.id);
+            assert_eq!(
+                a.extensions.iter().map(|s| &s.id).collect::<Vec<_>>(),
+                b.extensions.iter().map(|s| &s.id).collect::<Vec<_>>()
+            );
+        }
+    }
+}

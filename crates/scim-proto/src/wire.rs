@@ -4,6 +4,7 @@
 //! strings (RFC 7644 §3.12, §3.7.3).
 
 use crate::error::{ScimError, ScimResult};
+pub use crate::search::SearchRequest;
 use crate::urn;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -61,21 +62,6 @@ impl SortOrder {
             )))
         }
     }
-}
-
-/// `urn:ietf:params:scim:api:messages:2.0:SearchRequest` (RFC 7644 §3.4.3).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct SearchRequest {
-    pub schemas: Vec<String>,
-    pub attributes: Vec<String>,
-    pub excluded_attributes: Vec<String>,
-    pub filter: Option<String>,
-    pub sort_by: Option<String>,
-    pub sort_order: Option<String>,
-    pub start_index: Option<i64>,
-    pub count: Option<i64>,
-    pub cursor: Option<String>,
 }
 
 /// Index pagination after RFC 7644 §3.4.2.4: `startIndex` < 1 means 1, `count` < 0 means 0,

@@ -1,11 +1,11 @@
-//! Bulk (RFC 7644 §3.7): operations run in order, each in its own transaction; `bulkId`
-//! references (`"bulkId:qwerty"` anywhere in a later operation's path or data) resolve to the
-//! ids created earlier in the request; `failOnErrors` stops after that many failures; the
-//! advertised `maxOperations` and `maxPayloadSize` are enforced with 413.
+//! Bulk (RFC 7644 §3.7): operations run in order, each in its own transaction, through the
+//! resource service; `bulkId` references resolve by `scim_proto::bulk`'s rules;
+//! `failOnErrors` stops after that many failures; the advertised `maxOperations` and
+//! `maxPayloadSize` are enforced with 413.
 
 use crate::AppState;
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiResult, AppError};
 use crate::request::ScimBody;
 use crate::scim::{endpoint, scim_json};
 use axum::extract::State;
@@ -13,75 +13,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use scim_core::{Endpoint, ResourceKind};
 use scim_proto::ScimError;
+use scim_proto::bulk::{BulkIds, parse_path, resolve_ids, target};
 use scim_proto::wire::{BulkOperation, BulkOperationResult, BulkRequest, BulkResponse};
-use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::Arc;
-
-/// Replaces every string `bulkId:<id>` with the id created for it; errors on unknown ones.
-fn resolve(v: &mut Value, ids: &HashMap<String, String>) -> Result<(), ScimError> {
-    match v {
-        Value::String(s) => {
-            if let Some(b) = s.strip_prefix("bulkId:") {
-                let id = ids.get(b).ok_or_else(|| {
-                    ScimError::new(
-                        409,
-                        Some(scim_proto::ScimType::InvalidValue),
-                        format!("bulkId '{b}' does not name an earlier successful POST"),
-                    )
-                })?;
-                *s = id.clone();
-            }
-            Ok(())
-        }
-        Value::Array(a) => a.iter_mut().try_for_each(|x| resolve(x, ids)),
-        Value::Object(o) => o.values_mut().try_for_each(|x| resolve(x, ids)),
-        _ => Ok(()),
-    }
-}
-
-fn resolve_path(path: &str, ids: &HashMap<String, String>) -> Result<String, ScimError> {
-    let mut v = Value::String(path.rsplit('/').next().unwrap_or("").to_string());
-    resolve(&mut v, ids)?;
-    let last = v.as_str().unwrap_or_default();
-    Ok(match path.rsplit_once('/') {
-        Some((head, _)) => format!("{head}/{last}"),
-        None => last.to_string(),
-    })
-}
-
-/// `/Users`, `/Users/{id}`, `/Groups`, `/Groups/{id}`.
-fn parse_path(path: &str) -> Result<(ResourceKind, Option<String>), ScimError> {
-    let trimmed = path.trim_start_matches('/');
-    let (res, id) = match trimmed.split_once('/') {
-        Some((r, id)) => (r, Some(id.to_string())),
-        None => (trimmed, None),
-    };
-    let kind = match res {
-        "Users" => ResourceKind::User,
-        "Groups" => ResourceKind::Group,
-        _ => {
-            return Err(ScimError::invalid_path(format!(
-                "bulk path '{path}' must start with /Users or /Groups"
-            )));
-        }
-    };
-    if id
-        .as_deref()
-        .is_some_and(|i| i.is_empty() || i.contains('/'))
-    {
-        return Err(ScimError::invalid_path(format!(
-            "bulk path '{path}' is malformed"
-        )));
-    }
-    Ok((kind, id))
-}
 
 async fn run_one(
     state: &AppState,
     auth: &Auth,
     op: &BulkOperation,
-    ids: &HashMap<String, String>,
+    ids: &BulkIds,
 ) -> Result<
     (
         u16,
@@ -92,8 +32,7 @@ async fn run_one(
     ScimError,
 > {
     let method = op.method.to_ascii_uppercase();
-    let path = resolve_path(&op.path, ids)?;
-    let (kind, id) = parse_path(&path)?;
+    let (kind, id) = target(&op.path, ids)?;
     let write = method != "GET";
     if !auth.token.scopes.allows(endpoint(kind), write) {
         return Err(ScimError::new(
@@ -104,7 +43,7 @@ async fn run_one(
     }
     let mut data = op.data.clone();
     if let Some(d) = &mut data {
-        resolve(d, ids)?;
+        resolve_ids(d, ids)?;
     }
     let need_data = || {
         data.clone()
@@ -115,7 +54,7 @@ async fn run_one(
             ScimError::invalid_path(format!("{method} needs a resource id in the path"))
         })
     };
-    let svc = &state.service;
+    let svc = &state.resources;
     let base = state.base_url(&auth.tenant);
     let loc = |r: &scim_core::StoredResource| format!("{base}/{}/{}", kind.endpoint(), r.id);
     let map = |e: scim_core::CoreError| e.to_scim();
@@ -185,18 +124,18 @@ pub async fn bulk(
 ) -> ApiResult<Response> {
     auth.require(Endpoint::Bulk, true)?;
     let req: BulkRequest = serde_json::from_value(body.0).map_err(|e| {
-        ApiError::from(ScimError::invalid_syntax(format!(
+        AppError::from(ScimError::invalid_syntax(format!(
             "invalid BulkRequest: {e}"
         )))
     })?;
     let max = state.config.bulk_max_operations;
     if req.operations.len() > max {
-        return Err(ApiError::from(ScimError::payload_too_large(format!(
+        return Err(AppError::from(ScimError::payload_too_large(format!(
             "{} bulk operations; maxOperations is {max}",
             req.operations.len()
         ))));
     }
-    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut ids = BulkIds::new();
     let mut results = Vec::with_capacity(req.operations.len());
     let mut errors = 0u32;
     for op in &req.operations {
@@ -222,7 +161,7 @@ pub async fn bulk(
                 errors += 1;
                 let target = parse_path(&op.path).ok();
                 state
-                    .service
+                    .resources
                     .log_failure(
                         &auth.tenant,
                         target.as_ref().map(|t| t.0),
@@ -237,7 +176,7 @@ pub async fn bulk(
                     version: None,
                     location: None,
                     status: e.status.to_string(),
-                    response: serde_json::to_value(e.to_body()).ok(),
+                    response: Some(serde_json::to_value(e.to_body()).map_err(AppError::internal)?),
                 }
             }
         };

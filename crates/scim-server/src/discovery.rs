@@ -3,12 +3,12 @@
 
 use crate::AppState;
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiResult, AppError};
 use crate::scim::scim_json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use scim_core::service::default_registry;
+use scim_proto::schema::standard_registry as default_registry;
 use scim_proto::wire::ListResponse;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub async fn resource_type(
     let id = p.get("id").cloned().unwrap_or_default();
     let rt = default_registry()
         .resource_type(&id)
-        .ok_or_else(|| ApiError::new(404, format!("resource type '{id}' not found")))?;
+        .ok_or_else(|| AppError::new(404, format!("resource type '{id}' not found")))?;
     Ok(scim_json(StatusCode::OK, &rt.to_json(&base)))
 }
 
@@ -68,6 +68,6 @@ pub async fn schema(
     let id = p.get("id").cloned().unwrap_or_default();
     let s = default_registry()
         .schema(&id)
-        .ok_or_else(|| ApiError::new(404, format!("schema '{id}' not found")))?;
+        .ok_or_else(|| AppError::new(404, format!("schema '{id}' not found")))?;
     Ok(scim_json(StatusCode::OK, &s.to_json(&base)))
 }

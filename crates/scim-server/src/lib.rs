@@ -1,28 +1,33 @@
 //! # scim-server: the scimd HTTP layer
 //!
 //! An axum application serving, per tenant, `{public_url}/t/{tenant}/scim/v2` with Users,
-//! Groups, `.search`, Bulk and the discovery endpoints. Handlers are thin: they authenticate
-//! ([`auth`]), parse ([`request`]), call `scim_core::ResourceService`, and shape the response;
-//! every failure is an RFC 7644 §3.12 error ([`error`]), including unknown routes and methods.
+//! Groups, `.search`, Bulk and the discovery endpoints, and the operator console under
+//! `/console/`. Handlers are thin: they parse ([`request`]), call a `scim_core` service, and
+//! shape the response; the [`context`] middleware authenticates ([`auth`]) and logs failures;
+//! every failure is one [`error::AppError`], an RFC 7644 §3.12 body on SCIM routes and an
+//! HTML page in the console.
+//!
+//! tower-http provides request ids, the request time limit and the request tracing span.
 
 pub mod auth;
 pub mod bulk;
 pub mod console;
+pub mod context;
 pub mod discovery;
 pub mod error;
 pub mod limits;
-pub mod provisioning_log;
 pub mod request;
 pub mod scim;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use scim_core::service::Limits;
-use scim_core::{ResourceKind, ResourceService, Store, Tenant};
+use scim_core::{ResourceKind, ResourceService, Services, Store, Tenant};
 use scim_proto::wire::ServiceProviderConfig;
 use std::sync::Arc;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 /// Server settings (the binary fills them from CLI, environment and config file).
 #[derive(Debug, Clone)]
@@ -53,8 +58,10 @@ impl Default for ServerConfig {
 }
 
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub service: ResourceService,
+    /// Tenants, tokens, operators, the log: what the console and the CLI share.
+    pub services: Services,
+    /// SCIM resources.
+    pub resources: ResourceService,
     pub config: ServerConfig,
     pub auth_cache: auth::AuthCache,
     pub rate_limiter: limits::RateLimiter,
@@ -63,11 +70,11 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         Self {
-            service: ResourceService::new(store.clone(), config.limits),
-            store,
+            resources: ResourceService::new(store.clone(), config.limits),
+            services: Services::new(store),
+            rate_limiter: limits::RateLimiter::new(config.rate_limit),
             config,
             auth_cache: auth::AuthCache::default(),
-            rate_limiter: limits::RateLimiter::default(),
         }
     }
 
@@ -96,19 +103,59 @@ pub fn tenant_scim_url(public_url: &str, slug: &str) -> String {
     format!("{}/t/{slug}/scim/v2", public_url.trim_end_matches('/'))
 }
 
-async fn not_found() -> error::ApiError {
-    error::ApiError::new(
+async fn not_found() -> error::AppError {
+    error::AppError::new(
         404,
         "no such endpoint; SCIM lives under /t/{tenant}/scim/v2",
     )
 }
 
-async fn method_not_allowed() -> error::ApiError {
-    error::ApiError::new(405, "this method is not allowed on this endpoint")
+async fn method_not_allowed() -> error::AppError {
+    error::AppError::new(405, "this method is not allowed on this endpoint")
 }
 
 async fn health() -> impl IntoResponse {
     (StatusCode::OK, "ok")
+}
+
+/// Gives the time limit's bare 503 a SCIM body with `Retry-After`. Dropping the handler at
+/// the deadline rolls back its transaction (nothing half-written); a commit that completed
+/// just before it stays, as with any lost response.
+async fn explain_timeout(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE
+        && resp.extensions().get::<error::AppError>().is_none()
+    {
+        return error::AppError::new(
+            503,
+            format!(
+                "the request took longer than {} ms; retry",
+                state.config.request_timeout.as_millis()
+            ),
+        )
+        .with_retry_after(1)
+        .into_response();
+    }
+    resp
+}
+
+/// Drops a client's `X-Request-Id` that is not sane, so tower-http makes a new one.
+async fn sanitize_request_id(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req
+        .headers()
+        .get("x-request-id")
+        .is_some_and(|v| !context::sane_request_id(v))
+    {
+        req.headers_mut().remove("x-request-id");
+    }
+    next.run(req).await
 }
 
 /// The whole application.
@@ -128,19 +175,39 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/.search", post(scim::root_search))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            provisioning_log::request_meta,
+            context::scim_context,
         ));
+    let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
+        |req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), request_id = %id)
+        },
+    );
     Router::new()
         .route("/healthz", get(health))
         .nest("/t/{tenant}/scim/v2", scim)
         .nest("/console", console::routes(state.clone()))
-        .route("/console/", get(console::home))
+        .route(
+            "/console/",
+            get(console::home).layer(axum::middleware::from_fn(console::html_errors)),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            state.config.request_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            limits::deadline,
+            explain_timeout,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(sanitize_request_id))
         .with_state(state)
 }

@@ -3,15 +3,16 @@
 
 use crate::AppState;
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, SCIM_JSON};
+use crate::error::{ApiResult, AppError, SCIM_JSON};
 use crate::request::{ScimBody, ScimQuery, search_request};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use scim_core::service::ListRequest;
 use scim_core::{Endpoint, ResourceKind, StoredResource};
-use scim_proto::Projection;
+use scim_proto::etag::EntityTags;
+use scim_proto::schema::standard_view;
 use scim_proto::wire::ListResponse;
+use scim_proto::{Projection, SearchRequest};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +26,12 @@ pub fn endpoint(kind: ResourceKind) -> Endpoint {
 
 /// A JSON response with `Content-Type: application/scim+json`.
 pub fn scim_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let bytes = match serde_json::to_vec(body) {
+        Ok(b) => b,
+        Err(e) => {
+            return AppError::internal(format!("response serialisation: {e}")).into_response();
+        }
+    };
     let mut resp = (status, bytes).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
@@ -55,11 +61,11 @@ pub async fn render_one(
 ) -> ApiResult<serde_json::Value> {
     let base = state.base_url(&auth.tenant);
     let mut out = state
-        .service
+        .resources
         .render(&auth.tenant, std::slice::from_ref(r), &base, projection)
         .await?;
     out.pop()
-        .ok_or_else(|| ApiError::new(500, "rendering produced nothing"))
+        .ok_or_else(|| AppError::internal("rendering one resource produced nothing"))
 }
 
 fn resource_response(
@@ -80,19 +86,20 @@ pub async fn list_response(
     state: &AppState,
     auth: &Auth,
     kind: ResourceKind,
-    req: &ListRequest,
+    req: &SearchRequest,
 ) -> ApiResult<Response> {
-    let result = state.service.list(&auth.tenant, kind, req).await?;
+    let projection = req.projection()?;
+    let result = state.resources.list(&auth.tenant, kind, req).await?;
     let base = state.base_url(&auth.tenant);
     let resources = state
-        .service
-        .render(&auth.tenant, &result.resources, &base, &req.projection)
+        .resources
+        .render(&auth.tenant, &result.resources, &base, &projection)
         .await?;
     let start = req.start_index.unwrap_or(1).max(1) as u64;
     let mut lr = ListResponse::page(resources, result.total, start);
     if req.cursor.is_some() {
         lr.start_index = None;
-        lr.next_cursor = result.next_cursor;
+        lr.next_cursor = result.next_cursor.map(|c| c.to_string());
     }
     Ok(scim_json(StatusCode::OK, &lr))
 }
@@ -104,7 +111,7 @@ pub async fn list(
     q: ScimQuery,
 ) -> ApiResult<Response> {
     auth.require(endpoint(kind), false)?;
-    list_response(&state, &auth, kind, &q.list_request()?).await
+    list_response(&state, &auth, kind, &q.search_request()?).await
 }
 
 pub async fn search(
@@ -127,7 +134,7 @@ pub async fn create(
     auth.require(endpoint(kind), true)?;
     let projection = q.projection()?;
     let r = state
-        .service
+        .resources
         .create(&auth.tenant, kind, body.0, &auth.ctx)
         .await?;
     let out = render_one(&state, &auth, &r, &projection).await?;
@@ -155,14 +162,14 @@ pub async fn get(
 ) -> ApiResult<Response> {
     auth.require(endpoint(kind), false)?;
     let projection = q.projection()?;
-    let with_members = kind == ResourceKind::Group
-        && projection.includes(&scim_core::service::view_of(kind), "members");
+    let with_members =
+        kind == ResourceKind::Group && projection.includes(&standard_view(kind), "members");
     let r = state
-        .service
+        .resources
         .get(&auth.tenant, kind, &id_of(&params), with_members)
         .await?;
     if header_str(&headers, header::IF_NONE_MATCH)
-        .is_some_and(|inm| scim_core::service::etag_list_matches(inm, &r))
+        .is_some_and(|inm| EntityTags::parse(inm).matches(r.version))
     {
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
         set_etag(&mut resp, &r);
@@ -184,7 +191,7 @@ pub async fn replace(
     auth.require(endpoint(kind), true)?;
     let projection = q.projection()?;
     let r = state
-        .service
+        .resources
         .replace(
             &auth.tenant,
             kind,
@@ -211,7 +218,7 @@ pub async fn patch(
     let projection = q.projection()?;
     let id = id_of(&params);
     let r = state
-        .service
+        .resources
         .patch(
             &auth.tenant,
             kind,
@@ -229,10 +236,8 @@ pub async fn patch(
         set_etag(&mut resp, &r);
         return Ok(resp);
     }
-    let r = if kind == ResourceKind::Group
-        && projection.includes(&scim_core::service::view_of(kind), "members")
-    {
-        state.service.get(&auth.tenant, kind, &id, true).await?
+    let r = if kind == ResourceKind::Group && projection.includes(&standard_view(kind), "members") {
+        state.resources.get(&auth.tenant, kind, &id, true).await?
     } else {
         r
     };
@@ -249,7 +254,7 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     auth.require(endpoint(kind), true)?;
     state
-        .service
+        .resources
         .delete(
             &auth.tenant,
             kind,
@@ -271,46 +276,20 @@ pub async fn root_search(
     body: ScimBody,
 ) -> ApiResult<Response> {
     let req = search_request(body.0)?;
-    if req.sort_by.is_some() || req.cursor.is_some() {
-        return Err(ApiError::from(scim_proto::ScimError::invalid_value(
-            "sortBy and cursor are not supported on the root .search; use /Users/.search or /Groups/.search",
-        )));
-    }
-    let mut kinds = Vec::new();
-    let mut first_error = None;
-    for kind in [ResourceKind::User, ResourceKind::Group] {
-        if !auth.token.scopes.allows(endpoint(kind), false) {
-            continue;
-        }
-        match state.service.query_for(kind, &req) {
-            Ok(q) => kinds.push((kind, q)),
-            Err(e) => first_error = first_error.or(Some(e)),
-        }
-    }
-    if kinds.is_empty() {
-        return Err(match first_error {
-            Some(e) => e.into(),
-            None => ApiError::new(403, "the token may not read Users or Groups"),
-        });
-    }
+    let projection = req.projection()?;
+    let kinds: Vec<ResourceKind> = [ResourceKind::User, ResourceKind::Group]
+        .into_iter()
+        .filter(|k| auth.token.scopes.allows(endpoint(*k), false))
+        .collect();
+    let (found, total) = state
+        .resources
+        .search_across(&auth.tenant, &kinds, &req)
+        .await?;
     let base = state.base_url(&auth.tenant);
-    let (mut offset, mut remaining) = (kinds[0].1.offset, kinds[0].1.count);
-    let mut total = 0u64;
-    let mut resources = Vec::new();
-    for (kind, mut q) in kinds {
-        q.offset = offset;
-        q.count = remaining;
-        let result = state.store.query(auth.tenant.id, kind, &q).await?;
-        total += result.total;
-        offset = offset.saturating_sub(result.total);
-        remaining -= result.resources.len() as u64;
-        resources.extend(
-            state
-                .service
-                .render(&auth.tenant, &result.resources, &base, &req.projection)
-                .await?,
-        );
-    }
+    let resources = state
+        .resources
+        .render(&auth.tenant, &found, &base, &projection)
+        .await?;
     let start = req.start_index.unwrap_or(1).max(1) as u64;
     Ok(scim_json(
         StatusCode::OK,

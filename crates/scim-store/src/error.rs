@@ -1,4 +1,5 @@
-//! Storage errors, converted to [`scim_core::CoreError`] at the crate boundary.
+//! Storage errors, converted to [`scim_core::CoreError`] once, at the crate boundary. Nothing
+//! here is logged: the caller that answers the request logs it, once, with its request id.
 
 use scim_core::CoreError;
 use scim_proto::ScimError;
@@ -9,13 +10,19 @@ pub enum StoreError {
     Sqlx(#[from] sqlx::Error),
     #[error("database error: {0}")]
     Lite(#[from] rusqlite::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
     /// The SQLite engine's writer thread is gone (the store is closing).
     #[error("the SQLite writer has stopped")]
     WriterStopped,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A bad database URL or setting, found when connecting.
     #[error("{0}")]
     Config(String),
+    /// A runtime failure inside the store (a commit, a worker thread).
+    #[error("{0}")]
+    Internal(String),
     /// A unique index refused the write.
     #[error("{0}")]
     Unique(String),
@@ -48,14 +55,11 @@ impl StoreError {
 impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unique(m) => CoreError::Scim(ScimError::uniqueness(m)),
+            StoreError::Unique(m) => CoreError::Conflict(m),
             StoreError::Scim(s) => CoreError::Scim(s),
             StoreError::Domain(e) => e,
-            StoreError::Config(m) => CoreError::Invalid(m),
-            other => {
-                tracing::error!(error = %other, "storage failure");
-                CoreError::Storage(other.to_string())
-            }
+            // Every other failure is the server's: a 500, never a client error.
+            other => CoreError::Storage(Box::new(other)),
         }
     }
 }

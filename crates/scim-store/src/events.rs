@@ -1,26 +1,24 @@
 //! Provisioning-log rows.
 
-use crate::db::{Db, SqlxDb, bind_all, run_now};
+use crate::StoreError;
+use crate::conn::{Conn, Row};
 use crate::sql_filter::{Arg, SqlBuf};
-use crate::{SqlStore, StoreError};
-use scim_core::DayCount;
-use scim_core::provisioning::{Event, EventQuery, LogEntry, Operation, Outcome};
+use scim_core::event::{Event, EventQuery, LogEntry, Operation, Outcome};
 use scim_core::resource::fold;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use scim_core::{DayCount, Timestamp};
 
 const COLUMNS: &str = "seq, tenant_id, at, operation, resource_type, resource_id, resource_name, status, \
                        scim_type, detail, token_name, request_id, client_addr";
 
 /// Inserts one event (inside the caller's transaction).
-pub(crate) async fn insert_event<D: Db>(db: &mut D, e: &Event) -> Result<(), StoreError> {
-    db.exec(
+pub(crate) async fn insert_event(c: &mut Conn<'_>, e: &Event) -> Result<(), StoreError> {
+    c.exec(
         "INSERT INTO provisioning_events (tenant_id, at, operation, resource_type, resource_id, resource_name, \
          status, scim_type, detail, token_name, request_id, client_addr) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
             Arg::Int(e.tenant_id),
-            Arg::Int(e.at),
+            Arg::ts(e.at),
             Arg::Text(e.operation.as_str().into()),
             Arg::opt_text(e.resource_type.as_deref()),
             Arg::opt_text(e.resource_id.as_deref()),
@@ -40,7 +38,7 @@ pub(crate) async fn insert_event<D: Db>(db: &mut D, e: &Event) -> Result<(), Sto
 /// The event for a successful write.
 pub(crate) fn success_event(
     tenant_id: i64,
-    at: i64,
+    at: Timestamp,
     log: &LogEntry,
     resource_type: &str,
     resource_id: &str,
@@ -63,129 +61,112 @@ pub(crate) fn success_event(
     }
 }
 
-fn event_from(row: &AnyRow) -> Result<Event, StoreError> {
-    let op: String = row.try_get("operation")?;
-    let status: i64 = row.try_get("status")?;
+fn event_from(row: &Row) -> Result<Event, StoreError> {
+    let op = row.text(3)?;
+    let status = row.int(7)?;
     Ok(Event {
-        seq: row.try_get("seq")?,
-        tenant_id: row.try_get("tenant_id")?,
-        at: row.try_get("at")?,
+        seq: row.int(0)?,
+        tenant_id: row.int(1)?,
+        at: row.ts(2)?,
         operation: Operation::parse(&op)
             .ok_or_else(|| StoreError::Corrupt(format!("operation '{op}'")))?,
-        resource_type: row.try_get("resource_type")?,
-        resource_id: row.try_get("resource_id")?,
-        resource_name: row.try_get("resource_name")?,
-        status: u16::try_from(status).unwrap_or(0),
-        scim_type: row.try_get("scim_type")?,
-        detail: row.try_get("detail")?,
-        token_name: row.try_get("token_name")?,
-        request_id: row.try_get("request_id")?,
-        client_addr: row.try_get("client_addr")?,
+        resource_type: row.opt_text(4)?,
+        resource_id: row.opt_text(5)?,
+        resource_name: row.opt_text(6)?,
+        status: u16::try_from(status)
+            .map_err(|_| StoreError::Corrupt(format!("event status {status}")))?,
+        scim_type: row.opt_text(8)?,
+        detail: row.opt_text(9)?,
+        token_name: row.opt_text(10)?,
+        request_id: row.text(11)?,
+        client_addr: row.opt_text(12)?,
     })
 }
 
-impl SqlStore {
-    pub(crate) async fn log_event_row(&self, e: &Event) -> Result<(), StoreError> {
-        if let Some(engine) = &self.engine {
-            let e = e.clone();
-            return engine.write(move |db| run_now(insert_event(db, &e))).await;
-        }
-        let mut conn = self.pool.acquire().await?;
-        insert_event(&mut SqlxDb(&mut conn), e).await
+/// The log, newest first, filtered.
+pub(crate) async fn query(
+    c: &mut Conn<'_>,
+    tenant_id: i64,
+    q: &EventQuery,
+) -> Result<Vec<Event>, StoreError> {
+    let mut buf = SqlBuf::default();
+    let t = buf.bind(Arg::Int(tenant_id));
+    let mut sql = format!("SELECT {COLUMNS} FROM provisioning_events WHERE tenant_id = {t}");
+    if let Some(since) = q.since {
+        sql += &format!(" AND at >= {}", buf.bind(Arg::ts(since)));
     }
+    if let Some(until) = q.until {
+        sql += &format!(" AND at < {}", buf.bind(Arg::ts(until)));
+    }
+    if !q.operations.is_empty() {
+        let list: Vec<String> = q
+            .operations
+            .iter()
+            .map(|o| buf.bind(Arg::text(o.as_str())))
+            .collect();
+        sql += &format!(" AND operation IN ({})", list.join(", "));
+    }
+    match q.outcome {
+        Some(Outcome::Failure) => sql += " AND operation = 'Failure'",
+        Some(Outcome::Success) => sql += " AND operation <> 'Failure'",
+        None => {}
+    }
+    if let Some(k) = q.resource_type {
+        sql += &format!(" AND resource_type = {}", buf.bind(Arg::text(k.as_str())));
+    }
+    if let Some(r) = &q.resource {
+        let id = buf.bind(Arg::text(r));
+        let name = buf.bind(Arg::Text(fold(r)));
+        sql += &format!(" AND (resource_id = {id} OR LOWER(resource_name) = {name})");
+    }
+    if let Some(tok) = &q.token_name {
+        sql += &format!(" AND token_name = {}", buf.bind(Arg::text(tok)));
+    }
+    if let Some(before) = q.before_seq {
+        sql += &format!(" AND seq < {}", buf.bind(Arg::Int(before)));
+    }
+    let limit = buf.bind(Arg::Int(i64::from(q.limit.clamp(1, 10_000))));
+    sql += &format!(" ORDER BY seq DESC LIMIT {limit}");
+    c.fetch(&sql, &buf.args)
+        .await?
+        .iter()
+        .map(event_from)
+        .collect()
+}
 
-    pub(crate) async fn event_rows(
-        &self,
-        tenant_id: i64,
-        q: &EventQuery,
-    ) -> Result<Vec<Event>, StoreError> {
-        let mut buf = SqlBuf::default();
-        let t = buf.bind(Arg::Int(tenant_id));
-        let mut sql = format!("SELECT {COLUMNS} FROM provisioning_events WHERE tenant_id = {t}");
-        if let Some(since) = q.since {
-            sql += &format!(" AND at >= {}", buf.bind(Arg::Int(since)));
-        }
-        if let Some(until) = q.until {
-            sql += &format!(" AND at < {}", buf.bind(Arg::Int(until)));
-        }
-        if !q.operations.is_empty() {
-            let list: Vec<String> = q
-                .operations
-                .iter()
-                .map(|o| buf.bind(Arg::Text(o.as_str().into())))
-                .collect();
-            sql += &format!(" AND operation IN ({})", list.join(", "));
-        }
-        match q.outcome {
-            Some(Outcome::Failure) => sql += " AND operation = 'Failure'",
-            Some(Outcome::Success) => sql += " AND operation <> 'Failure'",
-            None => {}
-        }
-        if let Some(k) = q.resource_type {
-            sql += &format!(
-                " AND resource_type = {}",
-                buf.bind(Arg::Text(k.as_str().into()))
-            );
-        }
-        if let Some(r) = &q.resource {
-            let id = buf.bind(Arg::Text(r.clone()));
-            let name = buf.bind(Arg::Text(fold(r)));
-            sql += &format!(" AND (resource_id = {id} OR LOWER(resource_name) = {name})");
-        }
-        if let Some(tok) = &q.token_name {
-            sql += &format!(" AND token_name = {}", buf.bind(Arg::Text(tok.clone())));
-        }
-        if let Some(before) = q.before_seq {
-            sql += &format!(" AND seq < {}", buf.bind(Arg::Int(before)));
-        }
-        let limit = buf.bind(Arg::Int(i64::from(q.limit.clamp(1, 10_000))));
-        sql += &format!(" ORDER BY seq DESC LIMIT {limit}");
-        let rows = bind_all(sqlx::query(&sql), &buf.args)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(event_from).collect()
-    }
+pub(crate) async fn sweep(
+    c: &mut Conn<'_>,
+    before: Timestamp,
+    batch: u32,
+) -> Result<u64, StoreError> {
+    c.exec(
+        "DELETE FROM provisioning_events WHERE seq IN \
+         (SELECT seq FROM provisioning_events WHERE at < $1 ORDER BY seq LIMIT $2)",
+        &[Arg::ts(before), Arg::Int(i64::from(batch))],
+    )
+    .await
+}
 
-    pub(crate) async fn sweep_event_rows(
-        &self,
-        before: i64,
-        batch: u32,
-    ) -> Result<u64, StoreError> {
-        let _g = self.write_guard().await;
-        let r = sqlx::query(
-            "DELETE FROM provisioning_events WHERE seq IN \
-             (SELECT seq FROM provisioning_events WHERE at < $1 ORDER BY seq LIMIT $2)",
-        )
-        .bind(before)
-        .bind(i64::from(batch))
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected())
-    }
-
-    pub(crate) async fn event_count_rows(
-        &self,
-        tenant_id: i64,
-        since: i64,
-    ) -> Result<Vec<DayCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at / 86400000000 AS day, operation, COUNT(*) AS n FROM provisioning_events \
-             WHERE tenant_id = $1 AND at >= $2 GROUP BY at / 86400000000, operation",
-        )
-        .bind(tenant_id)
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let op: String = r.try_get("operation")?;
-                Ok(DayCount {
-                    day: r.try_get("day")?,
-                    operation: Operation::parse(&op)
-                        .ok_or_else(|| StoreError::Corrupt(format!("unknown operation '{op}'")))?,
-                    count: r.try_get("n")?,
-                })
-            })
-            .collect()
-    }
+pub(crate) async fn counts(
+    c: &mut Conn<'_>,
+    tenant_id: i64,
+    since: Timestamp,
+) -> Result<Vec<DayCount>, StoreError> {
+    c.fetch(
+        "SELECT at / 86400000000 AS day, operation, COUNT(*) AS n FROM provisioning_events \
+         WHERE tenant_id = $1 AND at >= $2 GROUP BY at / 86400000000, operation",
+        &[Arg::Int(tenant_id), Arg::ts(since)],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let op = r.text(1)?;
+        Ok(DayCount {
+            day: r.int(0)?,
+            operation: Operation::parse(&op)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown operation '{op}'")))?,
+            count: r.int(2)?,
+        })
+    })
+    .collect()
 }

@@ -1,106 +1,79 @@
-//! # scim-store: the scimd Store on SQLite and PostgreSQL
+//! # scim-store: the scimd store traits on SQLite and PostgreSQL
 //!
-//! One implementation, [`SqlStore`]. The SQL is written once with `$n` placeholders, which
-//! both SQLite and PostgreSQL accept, and the resource logic once over a small `Db` interface
-//! (`db.rs`) that runs it on sqlx (PostgreSQL) or on rusqlite (SQLite's hot path).
+//! One implementation, [`SqlStore`], of every `scim_core::store` trait. The backend choice is
+//! made once (`engine.rs`): each trait method hands a unit of work to
+//! [`Engine::write`](engine::Engine::write) or [`Engine::read`](engine::Engine::read), and the
+//! work is written once over `conn.rs`'s [`Conn`](conn::Conn), which runs the same SQL (with
+//! `$n` placeholders, which both databases accept) on either driver.
 //!
 //! - SQLite runs in WAL mode with `synchronous=NORMAL` (an acknowledged write survives a
-//!   process kill) or `FULL` (survives power loss). Resources and provisioning events go
-//!   through `sqlite_engine`: one writer thread that commits concurrent requests together
-//!   (group commit) and reader connections on the blocking pool. One scimd process per
-//!   SQLite file.
-//! - PostgreSQL: read-modify-writes lock the row (`FOR NO KEY UPDATE`); migrations take an
-//!   advisory lock so several nodes can start at once.
+//!   process kill) or `FULL` (survives power loss). Every write goes through
+//!   `sqlite_engine`'s one writer thread, which commits concurrent requests together (group
+//!   commit); reads use a pool of reader connections. One scimd process per SQLite file.
+//! - PostgreSQL (sqlx's native driver): read-modify-writes lock the row
+//!   (`FOR NO KEY UPDATE`); migrations take an advisory lock so several nodes can start at
+//!   once.
+//! - Migrations are sqlx's migrator over `migrations/{sqlite,postgres}/`.
 //! - Uniqueness is enforced by unique indexes on lower-cased names; a violation is
-//!   `409 uniqueness`, never a 500.
+//!   `CoreError::Conflict` (`409 uniqueness` on SCIM routes), never a 500.
 //! - Group membership lives in `group_members` rows keyed by (group, member): adding one
 //!   member is one insert whatever the group's size, and concurrent PATCHes cannot lose one.
 
-mod db;
+mod conn;
+mod engine;
 mod error;
 mod events;
+mod migrations;
 mod operators;
 mod resources;
 pub mod sql_filter;
 mod sqlite_engine;
+mod tenants;
 mod tokens;
 
+pub use conn::Dialect;
 pub use error::StoreError;
 
 use async_trait::async_trait;
-use db::{SqlxDb, run_now};
-use scim_core::store::Modifier;
-use scim_core::{
-    CoreResult, DayCount, Event, EventQuery, LogEntry, Operator, Query, QueryResult, ResourceKind,
-    SessionRecord, Store, StoredResource, Tenant, TokenRecord, Write,
+use engine::Engine;
+use scim_core::event::{Event, EventQuery, LogEntry};
+use scim_core::store::{
+    EventStore, LeaseStore, Modifier, OperatorStore, ResourceStore, SchemaStore, SessionStore,
+    TenantStore, TokenStore,
 };
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Row};
+use scim_core::{
+    CoreResult, DayCount, Operator, Query, QueryResult, ResourceKind, SessionRecord,
+    StoredResource, Tenant, Timestamp, TokenRecord, Write,
+};
+use scim_proto::render::GroupRef;
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
+/// A unit of work for [`Engine`]: `job!(|c| some_fn(c, &arg))` moves what it captures into
+/// a boxed future that borrows the connection `c`.
+macro_rules! job {
+    (|$c:ident| $body:expr) => {
+        move |$c| Box::pin(async move { $body.await })
+    };
 }
 
 pub struct SqlStore {
-    pool: AnyPool,
-    dialect: Dialect,
-    /// SQLite has a single writer: write transactions queue here instead of failing busy.
-    write_lock: tokio::sync::Mutex<()>,
+    engine: Engine,
+    /// The database URL (for migrations, which open their own connection).
+    url: String,
     /// Resources created by this node since it last refreshed PostgreSQL's statistics.
-    created_since_analyze: std::sync::atomic::AtomicU64,
+    created_since_analyze: AtomicU64,
     /// The most rows a filter or sort that SQL cannot answer may evaluate in memory; beyond
     /// it the request is `400 tooMany` rather than a memory spike.
     memory_scan_max: usize,
-    /// SQLite only: the rusqlite writer (group commit) and readers for resources and events.
-    engine: Option<sqlite_engine::SqliteEngine>,
 }
 
 /// PostgreSQL plans a freshly filled table without statistics badly (a userName lookup
 /// scanned the tenant instead of using the unique index: 60 lookups/s instead of 4,500 right
 /// after an initial sync). Autovacuum catches up within minutes; this node does not wait.
 const ANALYZE_EVERY_CREATES: u64 = 5_000;
-
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_init.sql")),
-    (
-        2,
-        include_str!("../migrations/sqlite/0002_provisioning_log.sql"),
-    ),
-    (3, include_str!("../migrations/sqlite/0003_id_index.sql")),
-    (4, include_str!("../migrations/sqlite/0004_leases.sql")),
-    (5, include_str!("../migrations/sqlite/0005_console.sql")),
-    (
-        6,
-        include_str!("../migrations/sqlite/0006_one_id_index.sql"),
-    ),
-    (
-        7,
-        include_str!("../migrations/sqlite/0007_tenant_kind_seq.sql"),
-    ),
-];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_init.sql")),
-    (
-        2,
-        include_str!("../migrations/postgres/0002_provisioning_log.sql"),
-    ),
-    (3, include_str!("../migrations/postgres/0003_id_index.sql")),
-    (4, include_str!("../migrations/postgres/0004_leases.sql")),
-    (5, include_str!("../migrations/postgres/0005_console.sql")),
-    (
-        6,
-        include_str!("../migrations/postgres/0006_one_id_index.sql"),
-    ),
-    (
-        7,
-        include_str!("../migrations/postgres/0007_tenant_kind_seq.sql"),
-    ),
-];
 
 /// The file of a `sqlite://path?options` URL.
 fn sqlite_path(url: &str) -> Result<&str, StoreError> {
@@ -118,21 +91,6 @@ fn sqlite_path(url: &str) -> Result<&str, StoreError> {
     Ok(path)
 }
 
-/// Splits a migration file into statements: `--` comment lines are dropped first (they may
-/// contain semicolons), then the text is split on `;` (none inside our statements).
-fn statements(sql: &str) -> Vec<String> {
-    let code: String = sql
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    code.split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 impl SqlStore {
     /// Connects to `sqlite://path` or `postgres://…`. For SQLite the file is created if missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -146,57 +104,31 @@ impl SqlStore {
         max_connections: u32,
         power_loss_durable: bool,
     ) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("sqlite:") {
-            Dialect::Sqlite
+        let engine = if url.starts_with("sqlite:") {
+            Engine::Sqlite(Box::new(sqlite_engine::SqliteEngine::start(
+                sqlite_path(url)?,
+                power_loss_durable,
+            )?))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Dialect::Postgres
+            let opts = sqlx::postgres::PgConnectOptions::from_str(url)?;
+            Engine::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts)
+                    .await?,
+            )
         } else {
             return Err(StoreError::Config(format!(
-                "unsupported database URL '{url}': use sqlite://path or postgres://…"
+                "unsupported database URL '{}': use sqlite://path or postgres://…",
+                scim_proto::error::excerpt(url)
             )));
         };
-        let url = match dialect {
-            Dialect::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
-            _ => url.to_string(),
-        };
-        let opts = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        let synchronous = if power_loss_durable { "FULL" } else { "NORMAL" };
-                        conn.execute(
-                            format!(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                                 PRAGMA case_sensitive_like = ON;"
-                            )
-                            .as_str(),
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(opts)
-            .await?;
-        let engine = match dialect {
-            Dialect::Sqlite => Some(sqlite_engine::SqliteEngine::start(
-                sqlite_path(&url)?,
-                power_loss_durable,
-            )?),
-            Dialect::Postgres => None,
-        };
         Ok(Self {
-            pool,
-            dialect,
-            write_lock: tokio::sync::Mutex::new(()),
-            created_since_analyze: std::sync::atomic::AtomicU64::new(0),
-            memory_scan_max: 50_000,
             engine,
+            url: url.to_string(),
+            created_since_analyze: AtomicU64::new(0),
+            memory_scan_max: 50_000,
         })
     }
 
@@ -206,45 +138,45 @@ impl SqlStore {
     }
 
     pub fn dialect(&self) -> Dialect {
-        self.dialect
+        self.engine.dialect()
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
-    /// Serialises writers on SQLite; a no-op guard on PostgreSQL.
-    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.dialect {
-            Dialect::Sqlite => Some(self.write_lock.lock().await),
-            Dialect::Postgres => None,
+    /// Stops SQLite's writer after the queued writes, or closes the PostgreSQL pool.
+    pub async fn close(&self) {
+        match &self.engine {
+            Engine::Sqlite(e) => e.close(),
+            Engine::Postgres(pool) => pool.close().await,
         }
     }
 
-    /// A row lock for read-modify-write where the backend has row locks (`NO KEY`: the
-    /// membership rows that reference the row by key can still be inserted meanwhile).
-    fn for_update(&self) -> &'static str {
-        match self.dialect {
-            Dialect::Postgres => " FOR NO KEY UPDATE",
-            Dialect::Sqlite => "",
-        }
+    async fn write<T, F>(&self, work: F) -> CoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut conn::Conn<'c>) -> engine::Fut<'c, T> + Send + 'static,
+    {
+        Ok(self.engine.write(work).await?)
+    }
+
+    async fn read<T, F>(&self, work: F) -> CoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut conn::Conn<'c>) -> engine::Fut<'c, T> + Send + 'static,
+    {
+        Ok(self.engine.read(work).await?)
     }
 
     /// Counts a create; on PostgreSQL, refreshes planner statistics in the background every
     /// [`ANALYZE_EVERY_CREATES`] creates.
     fn note_create(&self) {
-        if self.dialect != Dialect::Postgres {
+        let Engine::Postgres(pool) = &self.engine else {
             return;
-        }
-        let n = self
-            .created_since_analyze
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
+        };
+        let n = self.created_since_analyze.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_multiple_of(ANALYZE_EVERY_CREATES) {
-            let pool = self.pool.clone();
+            let pool = pool.clone();
             tokio::spawn(async move {
-                if let Err(e) = pool
-                    .execute("ANALYZE resources, resource_emails, group_members")
+                if let Err(e) = sqlx::query("ANALYZE resources, resource_emails, group_members")
+                    .execute(&pool)
                     .await
                 {
                     tracing::warn!(error = %e, "ANALYZE failed");
@@ -253,131 +185,83 @@ impl SqlStore {
         }
     }
 
-    pub async fn close(&self) {
-        if let Some(e) = &self.engine {
-            e.close();
+    /// The SQLite engine, whose cached counts follow creates and deletes.
+    fn sqlite(&self) -> Option<&sqlite_engine::SqliteEngine> {
+        match &self.engine {
+            Engine::Sqlite(e) => Some(e),
+            Engine::Postgres(_) => None,
         }
-        self.pool.close().await;
     }
-
-    async fn run_migrations(&self) -> Result<(), StoreError> {
-        let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        if self.dialect == Dialect::Postgres {
-            // Several nodes may start together: one migrates, the others wait.
-            tx.execute("SELECT pg_advisory_xact_lock(7253001)").await?;
-        }
-        tx.execute(
-            "CREATE TABLE IF NOT EXISTS scimd_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        )
-        .await?;
-        let applied: Vec<i64> = sqlx::query("SELECT version FROM scimd_migrations")
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<i64, _>(0))
-            .collect::<Result<_, _>>()?;
-        let all = match self.dialect {
-            Dialect::Sqlite => SQLITE_MIGRATIONS,
-            Dialect::Postgres => POSTGRES_MIGRATIONS,
-        };
-        for (version, sql) in all {
-            if applied.contains(version) {
-                continue;
-            }
-            for stmt in statements(sql) {
-                tx.execute(stmt.as_str()).await?;
-            }
-            sqlx::query("INSERT INTO scimd_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(*version)
-                .bind(scim_core::now_micros())
-                .execute(&mut *tx)
-                .await?;
-            tracing::info!(version, "applied migration");
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-fn tenant_from(row: &sqlx::any::AnyRow) -> Result<Tenant, sqlx::Error> {
-    Ok(Tenant {
-        id: row.try_get("id")?,
-        slug: row.try_get("slug")?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-    })
 }
 
 #[async_trait]
-impl Store for SqlStore {
+impl SchemaStore for SqlStore {
     async fn migrate(&self) -> CoreResult<()> {
-        Ok(self.run_migrations().await?)
+        Ok(migrations::run_blocking(self.url.clone()).await?)
     }
 
-    async fn create_tenant(&self, slug: &str, name: &str, now: i64) -> CoreResult<Tenant> {
-        scim_core::tenant::validate_slug(slug)?;
-        let _g = self.write_guard().await;
-        let row = sqlx::query(
-            "INSERT INTO tenants (slug, name, created_at) VALUES ($1, $2, $3) RETURNING id, slug, name, created_at",
-        )
-        .bind(slug)
-        .bind(name)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| StoreError::from(e).unique_as(format!("tenant '{slug}' already exists")))?;
-        Ok(tenant_from(&row).map_err(StoreError::from)?)
+    async fn ping(&self) -> CoreResult<()> {
+        self.read(job!(|c| c.fetch("SELECT 1", &[])))
+            .await
+            .map(drop)
     }
+}
 
+#[async_trait]
+impl TenantStore for SqlStore {
+    async fn create_tenant(&self, slug: &str, name: &str, now: Timestamp) -> CoreResult<Tenant> {
+        let (slug, name) = (slug.to_string(), name.to_string());
+        self.write(job!(|c| tenants::create(c, &slug, &name, now)))
+            .await
+    }
     async fn tenant(&self, slug: &str) -> CoreResult<Option<Tenant>> {
-        let row = sqlx::query("SELECT id, slug, name, created_at FROM tenants WHERE slug = $1")
-            .bind(slug)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::from)?;
-        Ok(row
-            .map(|r| tenant_from(&r))
-            .transpose()
-            .map_err(StoreError::from)?)
+        let slug = slug.to_string();
+        self.read(job!(|c| tenants::by_slug(c, &slug))).await
     }
-
     async fn tenants(&self) -> CoreResult<Vec<Tenant>> {
-        let rows = sqlx::query("SELECT id, slug, name, created_at FROM tenants ORDER BY slug")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::from)?;
-        Ok(rows
-            .iter()
-            .map(tenant_from)
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::from)?)
+        self.read(job!(|c| tenants::all(c))).await
     }
-
     async fn delete_tenant(&self, slug: &str) -> CoreResult<bool> {
-        if let Some(engine) = &self.engine {
-            engine.forget_counts();
+        if let Some(e) = self.sqlite() {
+            e.forget_counts();
         }
-        let _g = self.write_guard().await;
-        let r = sqlx::query("DELETE FROM tenants WHERE slug = $1")
-            .bind(slug)
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::from)?;
-        Ok(r.rows_affected() > 0)
+        let slug = slug.to_string();
+        self.write(job!(|c| tenants::delete(c, &slug))).await
     }
+}
 
+#[async_trait]
+impl LeaseStore for SqlStore {
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> CoreResult<bool> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.write(job!(|c| tenants::try_lease(c, &name, &holder, now, until)))
+            .await
+    }
+}
+
+#[async_trait]
+impl TokenStore for SqlStore {
     async fn insert_token(&self, token: &TokenRecord) -> CoreResult<()> {
-        Ok(self.insert_token_row(token).await?)
+        let token = token.clone();
+        self.write(job!(|c| tokens::insert(c, &token))).await
     }
     async fn token_by_hash(&self, hash: &str) -> CoreResult<Option<TokenRecord>> {
-        Ok(self.token_row_by_hash(hash).await?)
+        let hash = hash.to_string();
+        self.read(job!(|c| tokens::by_hash(c, &hash))).await
     }
     async fn tokens(&self, tenant_id: i64) -> CoreResult<Vec<TokenRecord>> {
-        Ok(self.token_rows(tenant_id).await?)
+        self.read(job!(|c| tokens::of_tenant(c, tenant_id))).await
     }
-    async fn revoke_token(&self, tenant_id: i64, id: &str, now: i64) -> CoreResult<bool> {
-        Ok(self.revoke_token_row(tenant_id, id, now).await?)
+    async fn revoke_token(&self, tenant_id: i64, id: &str, now: Timestamp) -> CoreResult<bool> {
+        let id = id.to_string();
+        self.write(job!(|c| tokens::revoke(c, tenant_id, &id, now)))
+            .await
     }
     async fn rotate_token(
         &self,
@@ -385,44 +269,46 @@ impl Store for SqlStore {
         id: &str,
         new_hash: &str,
         new_prefix: &str,
-        grace_until: i64,
+        grace_until: Timestamp,
     ) -> CoreResult<bool> {
-        Ok(self
-            .rotate_token_row(tenant_id, id, new_hash, new_prefix, grace_until)
-            .await?)
+        let (id, hash, prefix) = (id.to_string(), new_hash.to_string(), new_prefix.to_string());
+        self.write(job!(|c| tokens::rotate(
+            c,
+            tenant_id,
+            &id,
+            &hash,
+            &prefix,
+            grace_until
+        )))
+        .await
     }
-    async fn touch_token(&self, id: &str, now: i64) -> CoreResult<()> {
-        Ok(self.touch_token_row(id, now).await?)
+    async fn touch_token(&self, id: &str, now: Timestamp) -> CoreResult<()> {
+        let id = id.to_string();
+        self.write(job!(|c| tokens::touch(c, &id, now))).await
     }
+}
 
+#[async_trait]
+impl ResourceStore for SqlStore {
     async fn create(
         &self,
         tenant_id: i64,
         kind: ResourceKind,
         id: &str,
         write: &Write,
-        now: i64,
+        now: Timestamp,
     ) -> CoreResult<StoredResource> {
-        let r = match &self.engine {
-            Some(engine) => {
-                let (write, id) = (write.clone(), id.to_string());
-                let change = engine.change_started(tenant_id, kind);
-                let r = engine
-                    .write(move |db| {
-                        run_now(resources::create(db, tenant_id, kind, &id, &write, now))
-                    })
-                    .await;
-                change.finish(i64::from(r.is_ok()));
-                r
-            }
-            None => {
-                let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-                let r = resources::create(&mut SqlxDb(&mut tx), tenant_id, kind, id, write, now)
-                    .await?;
-                tx.commit().await.map_err(StoreError::from)?;
-                Ok(r)
-            }
-        }?;
+        let (write, id) = (write.clone(), id.to_string());
+        let change = self.sqlite().map(|e| e.change_started(tenant_id, kind));
+        let r = self
+            .write(job!(|c| resources::create(
+                c, tenant_id, kind, &id, &write, now
+            )))
+            .await;
+        if let Some(change) = change {
+            change.finish(i64::from(r.is_ok()));
+        }
+        let r = r?;
         self.note_create();
         Ok(r)
     }
@@ -433,18 +319,15 @@ impl Store for SqlStore {
         id: &str,
         with_members: bool,
     ) -> CoreResult<Option<StoredResource>> {
-        Ok(match &self.engine {
-            Some(engine) => {
-                let id = id.to_string();
-                engine
-                    .read(move |db| run_now(resources::get(db, tenant_id, kind, &id, with_members)))
-                    .await?
-            }
-            None => {
-                let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-                resources::get(&mut SqlxDb(&mut conn), tenant_id, kind, id, with_members).await?
-            }
-        })
+        let id = id.to_string();
+        self.read(job!(|c| resources::get(
+            c,
+            tenant_id,
+            kind,
+            &id,
+            with_members
+        )))
+        .await
     }
     async fn modify(
         &self,
@@ -453,43 +336,19 @@ impl Store for SqlStore {
         id: &str,
         with_members: bool,
         modifier: Modifier,
-        now: i64,
+        now: Timestamp,
     ) -> CoreResult<Option<StoredResource>> {
-        Ok(match &self.engine {
-            Some(engine) => {
-                let id = id.to_string();
-                engine
-                    .write(move |db| {
-                        run_now(resources::modify(
-                            db,
-                            tenant_id,
-                            kind,
-                            &id,
-                            with_members,
-                            &*modifier,
-                            now,
-                            "",
-                        ))
-                    })
-                    .await?
-            }
-            None => {
-                let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-                let r = resources::modify(
-                    &mut SqlxDb(&mut tx),
-                    tenant_id,
-                    kind,
-                    id,
-                    with_members,
-                    &*modifier,
-                    now,
-                    self.for_update(),
-                )
-                .await?;
-                tx.commit().await.map_err(StoreError::from)?;
-                r
-            }
-        })
+        let id = id.to_string();
+        self.write(job!(|c| resources::modify(
+            c,
+            tenant_id,
+            kind,
+            &id,
+            with_members,
+            &*modifier,
+            now
+        )))
+        .await
     }
     async fn delete(
         &self,
@@ -497,95 +356,24 @@ impl Store for SqlStore {
         kind: ResourceKind,
         id: &str,
         log: Option<&LogEntry>,
+        now: Timestamp,
     ) -> CoreResult<bool> {
-        Ok(match &self.engine {
-            Some(engine) => {
-                let (id, log) = (id.to_string(), log.cloned());
-                let change = engine.change_started(tenant_id, kind);
-                let deleted = engine
-                    .write(move |db| {
-                        run_now(resources::delete(db, tenant_id, kind, &id, log.as_ref()))
-                    })
-                    .await;
-                let delta = if matches!(deleted, Ok(true)) { -1 } else { 0 };
-                change.finish(delta);
-                deleted?
-            }
-            None => {
-                let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-                let r = resources::delete(&mut SqlxDb(&mut tx), tenant_id, kind, id, log).await?;
-                tx.commit().await.map_err(StoreError::from)?;
-                r
-            }
-        })
-    }
-    async fn log_event(&self, event: &Event) -> CoreResult<()> {
-        Ok(self.log_event_row(event).await?)
-    }
-    async fn events(&self, tenant_id: i64, q: &EventQuery) -> CoreResult<Vec<Event>> {
-        Ok(self.event_rows(tenant_id, q).await?)
-    }
-    async fn try_lease(&self, name: &str, holder: &str, now: i64, until: i64) -> CoreResult<bool> {
-        let _g = self.write_guard().await;
-        let r = sqlx::query(
-            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE leases.expires_at < $4 OR leases.holder = $2",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(until)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
-        Ok(r.rows_affected() == 1)
-    }
-    async fn sweep_events(&self, before: i64, batch: u32) -> CoreResult<u64> {
-        Ok(self.sweep_event_rows(before, batch).await?)
-    }
-    async fn event_counts(&self, tenant_id: i64, since: i64) -> CoreResult<Vec<DayCount>> {
-        Ok(self.event_count_rows(tenant_id, since).await?)
-    }
-    async fn create_operator(&self, username: &str, hash: &str, now: i64) -> CoreResult<Operator> {
-        Ok(self.insert_operator(username, hash, now).await?)
-    }
-    async fn operator_by_name(&self, username: &str) -> CoreResult<Option<Operator>> {
-        Ok(self.operator_row(username).await?)
-    }
-    async fn operators(&self) -> CoreResult<Vec<Operator>> {
-        Ok(self.operator_rows().await?)
-    }
-    async fn delete_operator(&self, username: &str) -> CoreResult<bool> {
-        Ok(self.delete_operator_row(username).await?)
-    }
-    async fn set_operator_password(&self, username: &str, hash: &str) -> CoreResult<bool> {
-        Ok(self.set_operator_password_row(username, hash).await?)
-    }
-    async fn operator_login_failed(&self, id: i64) -> CoreResult<i64> {
-        Ok(self.operator_failed_row(id).await?)
-    }
-    async fn lock_operator(&self, id: i64, until: i64) -> CoreResult<()> {
-        Ok(self.lock_operator_row(id, until).await?)
-    }
-    async fn operator_login_succeeded(&self, id: i64, now: i64) -> CoreResult<()> {
-        Ok(self.operator_succeeded_row(id, now).await?)
-    }
-    async fn insert_session(&self, session: &SessionRecord) -> CoreResult<()> {
-        Ok(self.insert_session_row(session).await?)
-    }
-    async fn session(
-        &self,
-        id_hash: &str,
-        now: i64,
-    ) -> CoreResult<Option<(SessionRecord, Operator)>> {
-        Ok(self.session_row(id_hash, now).await?)
-    }
-    async fn delete_session(&self, id_hash: &str) -> CoreResult<()> {
-        Ok(self.delete_session_row(id_hash).await?)
-    }
-    async fn sweep_sessions(&self, now: i64) -> CoreResult<u64> {
-        Ok(self.sweep_session_rows(now).await?)
+        let (id, log) = (id.to_string(), log.cloned());
+        let change = self.sqlite().map(|e| e.change_started(tenant_id, kind));
+        let deleted = self
+            .write(job!(|c| resources::delete(
+                c,
+                tenant_id,
+                kind,
+                &id,
+                log.as_ref(),
+                now
+            )))
+            .await;
+        if let Some(change) = change {
+            change.finish(if matches!(deleted, Ok(true)) { -1 } else { 0 });
+        }
+        deleted
     }
     async fn query(
         &self,
@@ -594,65 +382,119 @@ impl Store for SqlStore {
         q: &Query,
     ) -> CoreResult<QueryResult> {
         let max = self.memory_scan_max;
-        Ok(match &self.engine {
-            Some(engine) => {
-                let unfiltered = q.filter.is_none();
-                let (known, generation) = engine.cached_count(tenant_id, kind);
-                let q = q.clone();
-                let r = engine
-                    .read(move |db| run_now(resources::query(db, tenant_id, kind, &q, max, known)))
-                    .await?;
-                if unfiltered && known.is_none() {
-                    engine.remember_count(
-                        tenant_id,
-                        kind,
-                        generation,
-                        i64::try_from(r.total).unwrap_or(i64::MAX),
-                    );
-                }
-                r
-            }
-            None => {
-                let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-                resources::query(&mut SqlxDb(&mut conn), tenant_id, kind, q, max, None).await?
-            }
-        })
+        let unfiltered = q.filter.is_none();
+        let (known, generation) = self
+            .sqlite()
+            .map_or((None, 0), |e| e.cached_count(tenant_id, kind));
+        let q = q.clone();
+        let r = self
+            .read(job!(|c| resources::query(
+                c, tenant_id, kind, &q, max, known
+            )))
+            .await?;
+        if let Some(e) = self.sqlite()
+            && unfiltered
+            && known.is_none()
+        {
+            e.remember_count(
+                tenant_id,
+                kind,
+                generation,
+                i64::try_from(r.total).unwrap_or(i64::MAX),
+            );
+        }
+        Ok(r)
     }
     async fn groups_of(
         &self,
         tenant_id: i64,
         member_ids: &[String],
-    ) -> CoreResult<HashMap<String, Vec<(String, String)>>> {
-        Ok(match &self.engine {
-            Some(engine) => {
-                let ids = member_ids.to_vec();
-                engine
-                    .read(move |db| run_now(resources::groups_of(db, tenant_id, &ids)))
-                    .await?
-            }
-            None => {
-                let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-                resources::groups_of(&mut SqlxDb(&mut conn), tenant_id, member_ids).await?
-            }
-        })
+    ) -> CoreResult<HashMap<String, Vec<GroupRef>>> {
+        let ids = member_ids.to_vec();
+        self.read(job!(|c| resources::groups_of(c, tenant_id, &ids)))
+            .await
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn migrations_split_into_statements_without_comments() {
-        let s = super::statements(
-            "-- a comment; with a semicolon\nCREATE TABLE a (x INT);\n-- more\nDROP TABLE b",
-        );
-        assert_eq!(s, ["CREATE TABLE a (x INT)", "DROP TABLE b"]);
-        for (_, sql) in super::SQLITE_MIGRATIONS
-            .iter()
-            .chain(super::POSTGRES_MIGRATIONS)
-        {
-            for stmt in super::statements(sql) {
-                assert!(!stmt.contains("--"), "{stmt}");
-            }
-        }
+#[async_trait]
+impl EventStore for SqlStore {
+    async fn log_event(&self, event: &Event) -> CoreResult<()> {
+        let e = event.clone();
+        self.write(job!(|c| events::insert_event(c, &e))).await
+    }
+    async fn events(&self, tenant_id: i64, q: &EventQuery) -> CoreResult<Vec<Event>> {
+        let q = q.clone();
+        self.read(job!(|c| events::query(c, tenant_id, &q))).await
+    }
+    async fn event_counts(&self, tenant_id: i64, since: Timestamp) -> CoreResult<Vec<DayCount>> {
+        self.read(job!(|c| events::counts(c, tenant_id, since)))
+            .await
+    }
+    async fn sweep_events(&self, before: Timestamp, batch: u32) -> CoreResult<u64> {
+        self.write(job!(|c| events::sweep(c, before, batch))).await
+    }
+}
+
+#[async_trait]
+impl OperatorStore for SqlStore {
+    async fn create_operator(
+        &self,
+        username: &str,
+        hash: &str,
+        now: Timestamp,
+    ) -> CoreResult<Operator> {
+        let (name, hash) = (username.to_string(), hash.to_string());
+        self.write(job!(|c| operators::insert(c, &name, &hash, now)))
+            .await
+    }
+    async fn operator_by_name(&self, username: &str) -> CoreResult<Option<Operator>> {
+        let name = username.to_string();
+        self.read(job!(|c| operators::by_name(c, &name))).await
+    }
+    async fn operators(&self) -> CoreResult<Vec<Operator>> {
+        self.read(job!(|c| operators::all(c))).await
+    }
+    async fn delete_operator(&self, username: &str) -> CoreResult<bool> {
+        let name = username.to_string();
+        self.write(job!(|c| operators::delete(c, &name))).await
+    }
+    async fn set_operator_password(&self, username: &str, hash: &str) -> CoreResult<bool> {
+        let (name, hash) = (username.to_string(), hash.to_string());
+        self.write(job!(|c| operators::set_password(c, &name, &hash)))
+            .await
+    }
+    async fn operator_login_failed(&self, id: i64) -> CoreResult<i64> {
+        self.write(job!(|c| operators::login_failed(c, id))).await
+    }
+    async fn lock_operator(&self, id: i64, until: Timestamp) -> CoreResult<()> {
+        self.write(job!(|c| operators::lock(c, id, until))).await
+    }
+    async fn operator_login_succeeded(&self, id: i64, now: Timestamp) -> CoreResult<()> {
+        self.write(job!(|c| operators::login_succeeded(c, id, now)))
+            .await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn insert_session(&self, session: &SessionRecord) -> CoreResult<()> {
+        let s = session.clone();
+        self.write(job!(|c| operators::insert_session(c, &s))).await
+    }
+    async fn session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> CoreResult<Option<(SessionRecord, Operator)>> {
+        let h = id_hash.to_string();
+        self.read(job!(|c| operators::session(c, &h, now))).await
+    }
+    async fn delete_session(&self, id_hash: &str) -> CoreResult<()> {
+        let h = id_hash.to_string();
+        self.write(job!(|c| operators::delete_session(c, &h))).await
+    }
+    async fn sweep_sessions(&self, now: Timestamp) -> CoreResult<u64> {
+        self.write(job!(|c| operators::sweep_sessions(c, now)))
+            .await
     }
 }

@@ -1,202 +1,198 @@
 //! Console operators and sessions. Passwords arrive already hashed (Argon2id); sessions are
 //! stored by the SHA-256 of their cookie value.
 
-use crate::{SqlStore, StoreError};
-use scim_core::{Operator, SessionRecord};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::StoreError;
+use crate::conn::{Conn, Row};
+use crate::sql_filter::Arg;
+use scim_core::{Operator, SessionRecord, Timestamp};
 
 const COLUMNS: &str =
     "id, username, password_hash, created_at, failed_logins, locked_until, last_login_at";
 
-fn operator_from(row: &AnyRow) -> Result<Operator, StoreError> {
+/// An operator from columns `at..at+7` in [`COLUMNS`] order.
+fn operator_from(row: &Row, at: usize) -> Result<Operator, StoreError> {
     Ok(Operator {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        created_at: row.try_get("created_at")?,
-        failed_logins: row.try_get("failed_logins")?,
-        locked_until: row.try_get("locked_until")?,
-        last_login_at: row.try_get("last_login_at")?,
+        id: row.int(at)?,
+        username: row.text(at + 1)?,
+        password_hash: row.text(at + 2)?,
+        created_at: row.ts(at + 3)?,
+        failed_logins: row.int(at + 4)?,
+        locked_until: row.opt_ts(at + 5)?,
+        last_login_at: row.opt_ts(at + 6)?,
     })
 }
 
-impl SqlStore {
-    pub(crate) async fn insert_operator(
-        &self,
-        username: &str,
-        hash: &str,
-        now: i64,
-    ) -> Result<Operator, StoreError> {
-        let _g = self.write_guard().await;
-        let row = sqlx::query(&format!(
-            "INSERT INTO operators (username, password_hash, created_at) VALUES ($1, $2, $3) \
-             RETURNING {COLUMNS}"
-        ))
-        .bind(username)
-        .bind(hash)
-        .bind(now)
-        .fetch_one(&self.pool)
+pub(crate) async fn insert(
+    c: &mut Conn<'_>,
+    username: &str,
+    hash: &str,
+    now: Timestamp,
+) -> Result<Operator, StoreError> {
+    let row = c
+        .fetch_one(
+            &format!(
+                "INSERT INTO operators (username, password_hash, created_at) VALUES ($1, $2, $3) \
+                 RETURNING {COLUMNS}"
+            ),
+            &[Arg::text(username), Arg::text(hash), Arg::ts(now)],
+        )
         .await
-        .map_err(|e| StoreError::from(e).unique_as(format!("operator '{username}' already exists")))
-        .map_err(|e| match e {
-            StoreError::Unique(m) => StoreError::Config(m),
-            other => other,
-        })?;
-        operator_from(&row)
-    }
+        .map_err(|e| e.unique_as(format!("operator '{username}' already exists")))?;
+    operator_from(&row, 0)
+}
 
-    pub(crate) async fn operator_row(
-        &self,
-        username: &str,
-    ) -> Result<Option<Operator>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM operators WHERE username = $1"
-        ))
-        .bind(username)
-        .fetch_optional(&self.pool)
+pub(crate) async fn by_name(
+    c: &mut Conn<'_>,
+    username: &str,
+) -> Result<Option<Operator>, StoreError> {
+    c.fetch_optional(
+        &format!("SELECT {COLUMNS} FROM operators WHERE username = $1"),
+        &[Arg::text(username)],
+    )
+    .await?
+    .map(|r| operator_from(&r, 0))
+    .transpose()
+}
+
+pub(crate) async fn all(c: &mut Conn<'_>) -> Result<Vec<Operator>, StoreError> {
+    c.fetch(
+        &format!("SELECT {COLUMNS} FROM operators ORDER BY username"),
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| operator_from(r, 0))
+    .collect()
+}
+
+pub(crate) async fn delete(c: &mut Conn<'_>, username: &str) -> Result<bool, StoreError> {
+    c.exec(
+        "DELETE FROM console_sessions WHERE operator_id IN \
+         (SELECT id FROM operators WHERE username = $1)",
+        &[Arg::text(username)],
+    )
+    .await?;
+    let n = c
+        .exec(
+            "DELETE FROM operators WHERE username = $1",
+            &[Arg::text(username)],
+        )
         .await?;
-        row.as_ref().map(operator_from).transpose()
-    }
+    Ok(n > 0)
+}
 
-    pub(crate) async fn operator_rows(&self) -> Result<Vec<Operator>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM operators ORDER BY username"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(operator_from).collect()
-    }
-
-    pub(crate) async fn delete_operator_row(&self, username: &str) -> Result<bool, StoreError> {
-        let _g = self.write_guard().await;
-        let r = sqlx::query("DELETE FROM operators WHERE username = $1")
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() > 0)
-    }
-
-    pub(crate) async fn set_operator_password_row(
-        &self,
-        username: &str,
-        hash: &str,
-    ) -> Result<bool, StoreError> {
-        let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
+/// A new password ends every session opened with the old one.
+pub(crate) async fn set_password(
+    c: &mut Conn<'_>,
+    username: &str,
+    hash: &str,
+) -> Result<bool, StoreError> {
+    let n = c
+        .exec(
             "UPDATE operators SET password_hash = $2, failed_logins = 0, locked_until = NULL \
              WHERE username = $1",
+            &[Arg::text(username), Arg::text(hash)],
         )
-        .bind(username)
-        .bind(hash)
-        .execute(&mut *tx)
         .await?;
-        // A new password ends every session opened with the old one.
-        sqlx::query(
-            "DELETE FROM console_sessions WHERE operator_id IN \
-             (SELECT id FROM operators WHERE username = $1)",
-        )
-        .bind(username)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(r.rows_affected() > 0)
-    }
+    c.exec(
+        "DELETE FROM console_sessions WHERE operator_id IN \
+         (SELECT id FROM operators WHERE username = $1)",
+        &[Arg::text(username)],
+    )
+    .await?;
+    Ok(n > 0)
+}
 
-    pub(crate) async fn operator_failed_row(&self, id: i64) -> Result<i64, StoreError> {
-        let _g = self.write_guard().await;
-        let row = sqlx::query(
-            "UPDATE operators SET failed_logins = failed_logins + 1 WHERE id = $1 \
-             RETURNING failed_logins",
-        )
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get(0)?)
-    }
+pub(crate) async fn login_failed(c: &mut Conn<'_>, id: i64) -> Result<i64, StoreError> {
+    c.fetch_one(
+        "UPDATE operators SET failed_logins = failed_logins + 1 WHERE id = $1 \
+         RETURNING failed_logins",
+        &[Arg::Int(id)],
+    )
+    .await?
+    .int(0)
+}
 
-    pub(crate) async fn lock_operator_row(&self, id: i64, until: i64) -> Result<(), StoreError> {
-        let _g = self.write_guard().await;
-        sqlx::query("UPDATE operators SET locked_until = $2 WHERE id = $1")
-            .bind(id)
-            .bind(until)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
+pub(crate) async fn lock(c: &mut Conn<'_>, id: i64, until: Timestamp) -> Result<(), StoreError> {
+    c.exec(
+        "UPDATE operators SET locked_until = $2 WHERE id = $1",
+        &[Arg::Int(id), Arg::ts(until)],
+    )
+    .await?;
+    Ok(())
+}
 
-    pub(crate) async fn operator_succeeded_row(&self, id: i64, now: i64) -> Result<(), StoreError> {
-        let _g = self.write_guard().await;
-        sqlx::query(
-            "UPDATE operators SET failed_logins = 0, locked_until = NULL, last_login_at = $2 \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
+pub(crate) async fn login_succeeded(
+    c: &mut Conn<'_>,
+    id: i64,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    c.exec(
+        "UPDATE operators SET failed_logins = 0, locked_until = NULL, last_login_at = $2 \
+         WHERE id = $1",
+        &[Arg::Int(id), Arg::ts(now)],
+    )
+    .await?;
+    Ok(())
+}
 
-    pub(crate) async fn insert_session_row(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        let _g = self.write_guard().await;
-        sqlx::query(
-            "INSERT INTO console_sessions (id_hash, operator_id, csrf_token, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&s.id_hash)
-        .bind(s.operator_id)
-        .bind(&s.csrf_token)
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
+pub(crate) async fn insert_session(c: &mut Conn<'_>, s: &SessionRecord) -> Result<(), StoreError> {
+    c.exec(
+        "INSERT INTO console_sessions (id_hash, operator_id, csrf_token, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            Arg::text(&s.id_hash),
+            Arg::Int(s.operator_id),
+            Arg::text(&s.csrf_token),
+            Arg::ts(s.created_at),
+            Arg::ts(s.expires_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
 
-    pub(crate) async fn session_row(
-        &self,
-        id_hash: &str,
-        now: i64,
-    ) -> Result<Option<(SessionRecord, Operator)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT s.id_hash, s.operator_id, s.csrf_token, s.created_at AS s_created, s.expires_at, \
+pub(crate) async fn session(
+    c: &mut Conn<'_>,
+    id_hash: &str,
+    now: Timestamp,
+) -> Result<Option<(SessionRecord, Operator)>, StoreError> {
+    let Some(row) = c
+        .fetch_optional(
+            "SELECT s.id_hash, s.operator_id, s.csrf_token, s.created_at, s.expires_at, \
              o.id, o.username, o.password_hash, o.created_at, o.failed_logins, o.locked_until, \
              o.last_login_at \
              FROM console_sessions s JOIN operators o ON o.id = s.operator_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2",
+            &[Arg::text(id_hash), Arg::ts(now)],
         )
-        .bind(id_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let session = SessionRecord {
-            id_hash: row.try_get("id_hash")?,
-            operator_id: row.try_get("operator_id")?,
-            csrf_token: row.try_get("csrf_token")?,
-            created_at: row.try_get("s_created")?,
-            expires_at: row.try_get("expires_at")?,
-        };
-        Ok(Some((session, operator_from(&row)?)))
-    }
+        .await?
+    else {
+        return Ok(None);
+    };
+    let session = SessionRecord {
+        id_hash: row.text(0)?,
+        operator_id: row.int(1)?,
+        csrf_token: row.text(2)?,
+        created_at: row.ts(3)?,
+        expires_at: row.ts(4)?,
+    };
+    Ok(Some((session, operator_from(&row, 5)?)))
+}
 
-    pub(crate) async fn delete_session_row(&self, id_hash: &str) -> Result<(), StoreError> {
-        let _g = self.write_guard().await;
-        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
+pub(crate) async fn delete_session(c: &mut Conn<'_>, id_hash: &str) -> Result<(), StoreError> {
+    c.exec(
+        "DELETE FROM console_sessions WHERE id_hash = $1",
+        &[Arg::text(id_hash)],
+    )
+    .await?;
+    Ok(())
+}
 
-    pub(crate) async fn sweep_session_rows(&self, now: i64) -> Result<u64, StoreError> {
-        let _g = self.write_guard().await;
-        let r = sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected())
-    }
+pub(crate) async fn sweep_sessions(c: &mut Conn<'_>, now: Timestamp) -> Result<u64, StoreError> {
+    c.exec(
+        "DELETE FROM console_sessions WHERE expires_at <= $1",
+        &[Arg::ts(now)],
+    )
+    .await
 }

@@ -7,23 +7,25 @@
 //! completes or returns an error, after which the caller rolls back.
 
 use crate::StoreError;
-use crate::db::{Db, DbRow};
+use crate::conn::{Conn, Row};
 use crate::events::{insert_event, success_event};
 use crate::sql_filter::{Arg, SqlBuf, prefilter, sort_column, to_sql};
 use scim_core::resource::fold;
-use scim_core::service::{member_matches, resource_matches, view_of};
 use scim_core::{
-    CoreResult, LogEntry, Member, MemberOp, Query, QueryResult, ResourceKind, StoredResource, Write,
+    CoreResult, LogEntry, Member, MemberOp, Query, QueryResult, ResourceKind, StoredResource,
+    Timestamp, Write,
 };
-use scim_proto::{AttrPath, ScimError, ScimType};
-use serde_json::Value;
-use std::cmp::Ordering;
+use scim_proto::ScimError;
+use scim_proto::cursor::Cursor;
+use scim_proto::render::{GroupRef, member_matches};
+use scim_proto::schema::standard_view;
+use scim_proto::sort::{SortKey, compare_keys, sort_key};
 use std::collections::HashMap;
 
 /// Column order read by [`resource_from`].
 const COLS: &str = "r.seq, r.id, r.kind, r.body, r.created_at, r.modified_at, r.version";
 
-fn resource_from(row: &DbRow) -> Result<(i64, StoredResource), StoreError> {
+fn resource_from(row: &Row) -> Result<(i64, StoredResource), StoreError> {
     let kind = row.text(2)?;
     let body = row.text(3)?;
     Ok((
@@ -34,8 +36,8 @@ fn resource_from(row: &DbRow) -> Result<(i64, StoredResource), StoreError> {
             id: row.text(1)?,
             body: serde_json::from_str(&body)
                 .map_err(|e| StoreError::Corrupt(format!("resource body: {e}")))?,
-            created_at: row.int(4)?,
-            modified_at: row.int(5)?,
+            created_at: row.ts(4)?,
+            modified_at: row.ts(5)?,
             version: row.int(6)?,
             members: None,
         },
@@ -52,7 +54,7 @@ fn unique_message(kind: ResourceKind, write: &Write) -> String {
     }
 }
 
-async fn load_members<D: Db>(db: &mut D, group_seq: i64) -> Result<Vec<Member>, StoreError> {
+async fn load_members(db: &mut Conn<'_>, group_seq: i64) -> Result<Vec<Member>, StoreError> {
     let rows = db
         .fetch(
             "SELECT m.id, m.kind, COALESCE(m.display_name, m.unique_name) AS display \
@@ -74,8 +76,8 @@ async fn load_members<D: Db>(db: &mut D, group_seq: i64) -> Result<Vec<Member>, 
         .collect()
 }
 
-async fn write_emails<D: Db>(
-    db: &mut D,
+async fn write_emails(
+    db: &mut Conn<'_>,
     tenant_id: i64,
     seq: i64,
     emails: &[String],
@@ -98,8 +100,8 @@ async fn write_emails<D: Db>(
     Ok(())
 }
 
-async fn remove_member_ids<D: Db>(
-    db: &mut D,
+async fn remove_member_ids(
+    db: &mut Conn<'_>,
     tenant_id: i64,
     group_seq: i64,
     ids: &[String],
@@ -119,8 +121,8 @@ async fn remove_member_ids<D: Db>(
     Ok(())
 }
 
-async fn apply_member_ops<D: Db>(
-    db: &mut D,
+async fn apply_member_ops(
+    db: &mut Conn<'_>,
     tenant_id: i64,
     group_seq: i64,
     ops: &[MemberOp],
@@ -194,13 +196,13 @@ fn body_text(write: &Write) -> Result<String, StoreError> {
 }
 
 /// Inserts a resource with its email and member rows and its log event.
-pub(crate) async fn create<D: Db>(
-    db: &mut D,
+pub(crate) async fn create(
+    db: &mut Conn<'_>,
     tenant_id: i64,
     kind: ResourceKind,
     id: &str,
     write: &Write,
-    now: i64,
+    now: Timestamp,
 ) -> Result<StoredResource, StoreError> {
     let f = &write.fields;
     let mut args = vec![
@@ -210,7 +212,7 @@ pub(crate) async fn create<D: Db>(
         Arg::Text(body_text(write)?),
     ];
     args.extend(fields_args(f));
-    args.push(Arg::Int(now));
+    args.push(Arg::ts(now));
     let seq = db
         .fetch(
             "INSERT INTO resources (tenant_id, kind, id, body, unique_name, unique_name_ci, display_name, \
@@ -253,13 +255,13 @@ pub(crate) async fn create<D: Db>(
 }
 
 /// The resource row by id; `lock` is appended (a row lock on PostgreSQL, or nothing).
-async fn fetch_resource<D: Db>(
-    db: &mut D,
+async fn fetch_resource(
+    db: &mut Conn<'_>,
     tenant_id: i64,
     kind: ResourceKind,
     id: &str,
     lock: &str,
-) -> Result<Option<DbRow>, StoreError> {
+) -> Result<Option<Row>, StoreError> {
     db.fetch_optional(
         &format!(
             "SELECT {COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3{lock}"
@@ -273,8 +275,8 @@ async fn fetch_resource<D: Db>(
     .await
 }
 
-pub(crate) async fn get<D: Db>(
-    db: &mut D,
+pub(crate) async fn get(
+    db: &mut Conn<'_>,
     tenant_id: i64,
     kind: ResourceKind,
     id: &str,
@@ -293,17 +295,17 @@ pub(crate) async fn get<D: Db>(
 /// Read-modify-write under the row lock (`for_update` on PostgreSQL; SQLite's single writer
 /// on SQLite). A modifier error aborts with nothing written.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn modify<D: Db>(
-    db: &mut D,
+pub(crate) async fn modify(
+    db: &mut Conn<'_>,
     tenant_id: i64,
     kind: ResourceKind,
     id: &str,
     with_members: bool,
     modifier: &(dyn Fn(&StoredResource) -> CoreResult<Write> + Send + Sync),
-    now: i64,
-    for_update: &str,
+    now: Timestamp,
 ) -> Result<Option<StoredResource>, StoreError> {
-    let Some(row) = fetch_resource(db, tenant_id, kind, id, for_update).await? else {
+    let lock = db.for_update();
+    let Some(row) = fetch_resource(db, tenant_id, kind, id, lock).await? else {
         return Ok(None);
     };
     let (seq, mut cur) = resource_from(&row)?;
@@ -316,7 +318,7 @@ pub(crate) async fn modify<D: Db>(
     let f = &write.fields;
     let mut args = vec![Arg::Text(body_text(&write)?)];
     args.extend(fields_args(f));
-    args.push(Arg::Int(now));
+    args.push(Arg::ts(now));
     args.push(Arg::Int(seq));
     db.exec(
         "UPDATE resources SET body = $1, unique_name = $2, unique_name_ci = $3, display_name = $4, \
@@ -361,12 +363,13 @@ pub(crate) async fn modify<D: Db>(
     }))
 }
 
-pub(crate) async fn delete<D: Db>(
-    db: &mut D,
+pub(crate) async fn delete(
+    db: &mut Conn<'_>,
     tenant_id: i64,
     kind: ResourceKind,
     id: &str,
     log: Option<&LogEntry>,
+    now: Timestamp,
 ) -> Result<bool, StoreError> {
     let row = db
         .fetch_optional(
@@ -382,14 +385,7 @@ pub(crate) async fn delete<D: Db>(
     let seq = row.int(0)?;
     let name = row.opt_text(1)?;
     if let Some(log) = log {
-        let e = success_event(
-            tenant_id,
-            scim_core::now_micros(),
-            log,
-            kind.as_str(),
-            id,
-            name.as_deref(),
-        );
+        let e = success_event(tenant_id, now, log, kind.as_str(), id, name.as_deref());
         insert_event(db, &e).await?;
     }
     // Explicit deletes (not only ON DELETE CASCADE) so the outcome does not depend on a
@@ -404,82 +400,12 @@ pub(crate) async fn delete<D: Db>(
     Ok(true)
 }
 
-/// A sortable value: numbers and instants as numbers, text folded to lower case.
-#[derive(Debug, Clone, PartialEq, PartialOrd)]
-enum SortKey {
-    Num(f64),
-    Text(String),
-}
-
-fn sort_key(r: &StoredResource, path: &AttrPath) -> Option<SortKey> {
-    let full = r.to_scim("");
-    let view = view_of(r.kind);
-    let resolved = view.resolve(path)?;
-    let container = if resolved.is_extension {
-        scim_proto::resource::get_ci(&full, resolved.schema)?
-    } else {
-        &full
-    };
-    let mut v = scim_proto::resource::get_ci(container, &resolved.attr.name)?;
-    if let Value::Array(items) = v {
-        v = items
-            .iter()
-            .find(|i| i.get("primary") == Some(&Value::Bool(true)))
-            .or_else(|| items.first())?;
-    }
-    if let Some(sub) = resolved.sub {
-        v = scim_proto::resource::get_ci(v, &sub.name)?;
-    }
-    match v {
-        Value::Number(n) => n.as_f64().map(SortKey::Num),
-        Value::Bool(b) => Some(SortKey::Num(f64::from(u8::from(*b)))),
-        Value::String(s) if resolved.leaf().kind == scim_proto::AttributeType::DateTime => {
-            scim_proto::datetime::parse(s).map(|t| SortKey::Num(t.unix_timestamp_nanos() as f64))
-        }
-        Value::String(s) if resolved.leaf().case_exact => Some(SortKey::Text(s.clone())),
-        Value::String(s) => Some(SortKey::Text(fold(s))),
-        _ => None,
-    }
-}
-
-/// Absent values sort last in both directions (RFC 7644 §3.4.2.3 leaves it to the server).
-fn compare_keys(a: &Option<SortKey>, b: &Option<SortKey>, descending: bool) -> Ordering {
-    match (a, b) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Greater,
-        (Some(_), None) => Ordering::Less,
-        (Some(x), Some(y)) => {
-            let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
-            if descending { o.reverse() } else { o }
-        }
-    }
-}
-
-fn invalid_cursor() -> StoreError {
-    StoreError::Scim(ScimError::bad_request(
-        ScimType::InvalidCursor,
-        "the cursor is not one scimd issued for this query",
-    ))
-}
-
-/// Cursor forms: `s<seq>` (keyset, default order) and `o<offset>` (any order).
-fn parse_cursor(c: &str, prefix: char) -> Result<Option<i64>, StoreError> {
-    if c.is_empty() {
-        return Ok(None);
-    }
-    c.strip_prefix(prefix)
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
-        .map(Some)
-        .ok_or_else(invalid_cursor)
-}
-
 /// A list or search: in SQL when the filter and sort have columns, else in memory (bounded by
 /// `memory_scan_max` rows).
 /// `known_total`: the caller's cached count of the unfiltered set (SQLite), used instead of a
 /// `COUNT(*)` when there is no filter.
-pub(crate) async fn query<D: Db>(
-    db: &mut D,
+pub(crate) async fn query(
+    db: &mut Conn<'_>,
     tenant_id: i64,
     kind: ResourceKind,
     q: &Query,
@@ -520,8 +446,8 @@ pub(crate) async fn query<D: Db>(
     }
 }
 
-async fn query_sql<D: Db>(
-    db: &mut D,
+async fn query_sql(
+    db: &mut Conn<'_>,
     kind: ResourceKind,
     q: &Query,
     mut buf: SqlBuf,
@@ -537,15 +463,18 @@ async fn query_sql<D: Db>(
         None => "r.seq".to_string(),
     };
     let limit = i64::try_from(q.count).unwrap_or(i64::MAX);
-    let (offset, keyset) = match (&q.cursor, sort_col) {
+    let (offset, keyset) = match (q.cursor, sort_col) {
         (Some(c), None) => {
-            if let Some(after) = parse_cursor(c, 's')? {
+            if let Some(after) = Cursor::after(c).map_err(StoreError::Scim)? {
                 let p = buf.bind(Arg::Int(after));
                 where_sql = format!("{where_sql} AND r.seq > {p}");
             }
             (0, true)
         }
-        (Some(c), Some(_)) => (parse_cursor(c, 'o')?.unwrap_or(0), false),
+        (Some(c), Some(_)) => (
+            i64::try_from(Cursor::offset(c).map_err(StoreError::Scim)?).unwrap_or(i64::MAX),
+            false,
+        ),
         (None, _) => (i64::try_from(q.offset).unwrap_or(i64::MAX), false),
     };
     let l = buf.bind(Arg::Int(limit.saturating_add(1)));
@@ -563,7 +492,7 @@ async fn query_sql<D: Db>(
     // the IdPs' most frequent request, is one indexed SELECT).
     let total = if let Some(n) = known_total {
         n
-    } else if offset == 0 && !more && q.cursor.as_deref().is_none_or(str::is_empty) {
+    } else if offset == 0 && !more && q.cursor.is_none_or(|c| c.is_none()) {
         rows.len() as i64
     } else {
         db.fetch(&count_sql, &count_args)
@@ -585,9 +514,11 @@ async fn query_sql<D: Db>(
         last_seq = seq;
         resources.push(r);
     }
-    let next_cursor = match (&q.cursor, more) {
-        (Some(_), true) if keyset => Some(format!("s{last_seq}")),
-        (Some(_), true) => Some(format!("o{}", offset + limit)),
+    let next_cursor = match (q.cursor, more) {
+        (Some(_), true) if keyset => Some(Cursor::After(last_seq)),
+        (Some(_), true) => Some(Cursor::Offset(
+            u64::try_from(offset.saturating_add(limit)).unwrap_or(u64::MAX),
+        )),
         _ => None,
     };
     Ok(QueryResult {
@@ -597,8 +528,8 @@ async fn query_sql<D: Db>(
     })
 }
 
-async fn query_memory<D: Db>(
-    db: &mut D,
+async fn query_memory(
+    db: &mut Conn<'_>,
     kind: ResourceKind,
     q: &Query,
     buf: SqlBuf,
@@ -629,19 +560,25 @@ async fn query_memory<D: Db>(
             // The filter or the response may need members.
             r.members = Some(load_members(db, seq).await?);
         }
-        if q.filter.as_ref().is_none_or(|f| resource_matches(f, &r)) {
+        if q.filter
+            .as_ref()
+            .is_none_or(|f| f.matches(&standard_view(kind), &r.to_scim("")))
+        {
             matched.push(r);
         }
     }
     if let Some(p) = &q.sort_by {
-        let mut keyed: Vec<(Option<SortKey>, StoredResource)> =
-            matched.into_iter().map(|r| (sort_key(&r, p), r)).collect();
+        let view = standard_view(kind);
+        let mut keyed: Vec<(Option<SortKey>, StoredResource)> = matched
+            .into_iter()
+            .map(|r| (sort_key(&view, &r.to_scim(""), p), r))
+            .collect();
         keyed.sort_by(|a, b| compare_keys(&a.0, &b.0, q.descending));
         matched = keyed.into_iter().map(|(_, r)| r).collect();
     }
     let total = matched.len() as u64;
-    let offset = match &q.cursor {
-        Some(c) => parse_cursor(c, 'o')?.unwrap_or(0).max(0) as u64,
+    let offset = match q.cursor {
+        Some(c) => Cursor::offset(c).map_err(StoreError::Scim)?,
         None => q.offset,
     };
     let page: Vec<StoredResource> = matched
@@ -655,9 +592,9 @@ async fn query_memory<D: Db>(
             r
         })
         .collect();
-    let next_cursor = match &q.cursor {
+    let next_cursor = match q.cursor {
         Some(_) if offset + (page.len() as u64) < total => {
-            Some(format!("o{}", offset + page.len() as u64))
+            Some(Cursor::Offset(offset + page.len() as u64))
         }
         _ => None,
     };
@@ -669,12 +606,12 @@ async fn query_memory<D: Db>(
 }
 
 /// The groups each member is directly in: member id → [(group id, displayName)].
-pub(crate) async fn groups_of<D: Db>(
-    db: &mut D,
+pub(crate) async fn groups_of(
+    db: &mut Conn<'_>,
     tenant_id: i64,
     member_ids: &[String],
-) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
-    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+) -> Result<HashMap<String, Vec<GroupRef>>, StoreError> {
+    let mut out: HashMap<String, Vec<GroupRef>> = HashMap::new();
     for chunk in member_ids.chunks(500) {
         let mut buf = SqlBuf::default();
         let t = buf.bind(Arg::Int(tenant_id));
@@ -691,9 +628,10 @@ pub(crate) async fn groups_of<D: Db>(
             list.join(", ")
         );
         for r in db.fetch(&sql, &buf.args).await? {
-            out.entry(r.text(0)?)
-                .or_default()
-                .push((r.text(1)?, r.opt_text(2)?.unwrap_or_default()));
+            out.entry(r.text(0)?).or_default().push(GroupRef {
+                value: r.text(1)?,
+                display: r.opt_text(2)?.unwrap_or_default(),
+            });
         }
     }
     Ok(out)

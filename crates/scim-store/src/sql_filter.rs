@@ -26,6 +26,18 @@ pub enum Arg {
 }
 
 impl Arg {
+    pub fn text(s: &str) -> Self {
+        Arg::Text(s.to_string())
+    }
+
+    pub fn ts(t: scim_core::Timestamp) -> Self {
+        Arg::Int(t.as_micros())
+    }
+
+    pub fn opt_ts(t: Option<scim_core::Timestamp>) -> Self {
+        Self::opt_int(t.map(scim_core::Timestamp::as_micros))
+    }
+
     pub fn opt_int(v: Option<i64>) -> Self {
         v.map_or(Arg::NullInt, Arg::Int)
     }

@@ -13,7 +13,8 @@
 //! the whole batch.
 
 use crate::StoreError;
-use crate::db::LiteDb;
+use crate::conn::{Conn, run_now};
+use crate::engine::Fut;
 use scim_core::ResourceKind;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
@@ -27,7 +28,7 @@ const MAX_BATCH: usize = 512;
 /// A unit of work for the writer: runs inside a savepoint, answers after the commit.
 trait Job: Send {
     /// Runs the request; `false` if it failed (its savepoint is rolled back).
-    fn run(&mut self, db: &mut LiteDb<'_>) -> bool;
+    fn run(&mut self, db: &mut rusqlite::Connection) -> bool;
     /// Sends the outcome; `commit_failed` replaces a success with an error.
     fn answer(self: Box<Self>, commit_failed: Option<String>);
 }
@@ -41,13 +42,16 @@ struct TypedJob<T, F> {
 impl<T, F> Job for TypedJob<T, F>
 where
     T: Send,
-    F: FnOnce(&mut LiteDb<'_>) -> Result<T, StoreError> + Send,
+    F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send,
 {
-    fn run(&mut self, db: &mut LiteDb<'_>) -> bool {
+    fn run(&mut self, db: &mut rusqlite::Connection) -> bool {
         let Some(work) = self.work.take() else {
             return false;
         };
-        let r = work(db);
+        let r = {
+            let mut c = Conn::Lite(db);
+            run_now(work(&mut c))
+        };
         let ok = r.is_ok();
         self.result = Some(r);
         ok
@@ -55,7 +59,7 @@ where
 
     fn answer(self: Box<Self>, commit_failed: Option<String>) {
         let r = match (self.result, commit_failed) {
-            (Some(Ok(_)), Some(e)) => Err(StoreError::Config(format!("commit failed: {e}"))),
+            (Some(Ok(_)), Some(e)) => Err(StoreError::Internal(format!("commit failed: {e}"))),
             (Some(r), _) => r,
             (None, _) => Err(StoreError::WriterStopped),
         };
@@ -69,6 +73,7 @@ pub(crate) struct SqliteEngine {
     path: String,
     synchronous: &'static str,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Tells the checkpointer to end.
     stop: Arc<AtomicBool>,
     /// Unfiltered resource counts per (tenant, kind), so listing a million users does not
@@ -182,6 +187,11 @@ fn writer_loop(mut conn: rusqlite::Connection, rx: mpsc::Receiver<Box<dyn Job>>)
         }
         checkpoint_between_batches(&conn, &mut batches);
     }
+    // Closing: copy the WAL back into the database, so a cleanly stopped scimd leaves one
+    // self-contained file.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(error = %e, "final SQLite checkpoint failed");
+    }
 }
 
 fn run_batch(
@@ -191,7 +201,7 @@ fn run_batch(
     conn.execute_batch("BEGIN IMMEDIATE")?;
     for job in batch.iter_mut() {
         conn.execute_batch("SAVEPOINT request")?;
-        let ok = job.run(&mut LiteDb(conn));
+        let ok = job.run(conn);
         if ok {
             conn.execute_batch("RELEASE request")?;
         } else {
@@ -210,28 +220,29 @@ impl SqliteEngine {
         // Checkpoints run beside the writer (below), not inside its commits: an in-line
         // autocheckpoint stalled every request of the batch that crossed 1,000 WAL pages.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
-        let checkpointer = open(path, synchronous, READER_CACHE_KIB)?;
+        let checkpoint_conn = open(path, synchronous, READER_CACHE_KIB)?;
         let stop = Arc::new(AtomicBool::new(false));
-        std::thread::Builder::new()
+        let checkpointer = std::thread::Builder::new()
             .name("scimd-sqlite-checkpoint".into())
             .spawn({
                 let stop = stop.clone();
-                move || checkpoint_loop(checkpointer, stop)
+                move || checkpoint_loop(checkpoint_conn, stop)
             })
             .map_err(|e| {
-                StoreError::Config(format!("cannot start the SQLite checkpointer: {e}"))
+                StoreError::Internal(format!("cannot start the SQLite checkpointer: {e}"))
             })?;
         let (tx, rx) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("scimd-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
-            .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer: {e}")))?;
+            .map_err(|e| StoreError::Internal(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self {
             jobs: Mutex::new(Some(tx)),
             readers: Mutex::new(Vec::new()),
             path: path.to_string(),
             synchronous,
             writer: Mutex::new(Some(writer)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             stop,
             counts: Mutex::new(HashMap::new()),
         })
@@ -241,7 +252,7 @@ impl SqliteEngine {
     pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut LiteDb<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job: Box<dyn Job> = Box::new(TypedJob {
@@ -264,7 +275,7 @@ impl SqliteEngine {
     pub async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut LiteDb<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send + 'static,
     {
         let pooled = self.readers.lock().ok().and_then(|mut r| r.pop());
         let mut conn = match pooled {
@@ -272,11 +283,14 @@ impl SqliteEngine {
             None => open(&self.path, self.synchronous, READER_CACHE_KIB)?,
         };
         let (conn, r) = tokio::task::spawn_blocking(move || {
-            let r = work(&mut LiteDb(&mut conn));
+            let r = {
+                let mut c = Conn::Lite(&mut conn);
+                run_now(work(&mut c))
+            };
             (conn, r)
         })
         .await
-        .map_err(|e| StoreError::Config(format!("SQLite reader task failed: {e}")))?;
+        .map_err(|e| StoreError::Internal(format!("SQLite reader task failed: {e}")))?;
         if let Ok(mut pool) = self.readers.lock()
             && pool.len() < MAX_IDLE_READERS
         {
@@ -352,6 +366,9 @@ impl SqliteEngine {
         }
         if let Ok(mut r) = self.readers.lock() {
             r.clear();
+        }
+        if let Some(h) = self.checkpointer.lock().ok().and_then(|mut c| c.take()) {
+            let _ = h.join();
         }
     }
 }

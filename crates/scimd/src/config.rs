@@ -1,6 +1,6 @@
 //! Settings: flags and `SCIMD_*` variables (via clap) over a TOML file over defaults.
 
-use crate::{GlobalArgs, ServeArgs};
+use crate::cli::{GlobalArgs, ServeArgs};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 

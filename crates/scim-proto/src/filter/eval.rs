@@ -13,8 +13,8 @@
 use super::{CompValue, CompareOp, FilterExpr};
 use crate::datetime;
 use crate::error::{ScimError, ScimResult};
+use crate::json::{get_ci, parse_bool_str};
 use crate::path::AttrPath;
-use crate::resource::get_ci;
 use crate::schema::{AttributeDef, AttributeType, ResourceView};
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -185,17 +185,6 @@ fn as_bool_literal(v: &CompValue) -> Option<bool> {
         CompValue::Bool(b) => Some(*b),
         CompValue::Str(s) => parse_bool_str(s),
         _ => None,
-    }
-}
-
-/// `"True"`/`"false"` as Entra sends them.
-pub(crate) fn parse_bool_str(s: &str) -> Option<bool> {
-    if s.eq_ignore_ascii_case("true") {
-        Some(true)
-    } else if s.eq_ignore_ascii_case("false") {
-        Some(false)
-    } else {
-        None
     }
 }
 

@@ -9,10 +9,11 @@
 mod eval;
 mod lexer;
 mod parser;
+mod patch_path;
 
 pub use eval::compare_values;
-pub(crate) use eval::parse_bool_str;
 pub use parser::Parser;
+pub use patch_path::PatchPath;
 
 use crate::error::ScimResult;
 use crate::path::AttrPath;

@@ -13,7 +13,7 @@
 
 use super::lexer::{Lexer, Token};
 use super::{CompValue, CompareOp, FilterExpr, FilterLimits, SyntaxError};
-use crate::path::{AttrPath, PatchPath, is_attr_name};
+use crate::path::{AttrPath, is_attr_name};
 
 pub struct Parser<'a> {
     lexer: Lexer<'a>,
@@ -107,8 +107,9 @@ impl<'a> Parser<'a> {
         Ok(e)
     }
 
-    /// Parses a PATCH path: `attrPath` or `attrPath[valFilter][.subAttr]`.
-    pub fn parse_patch_path(mut self) -> PResult<PatchPath> {
+    /// Parses a PATCH path: `attrPath` or `attrPath[valFilter][.subAttr]`; the parts of a
+    /// [`super::PatchPath`].
+    pub fn parse_patch_path(mut self) -> PResult<(AttrPath, Option<FilterExpr>)> {
         let mut attr = self.attr_path()?;
         let mut filter = None;
         if self.tok == Token::LBracket {
@@ -123,7 +124,7 @@ impl<'a> Parser<'a> {
         if self.tok != Token::Eof {
             return self.err(format!("unexpected {}", describe(&self.tok)));
         }
-        Ok(PatchPath { attr, filter })
+        Ok((attr, filter))
     }
 
     fn or_expr(&mut self) -> PResult<FilterExpr> {

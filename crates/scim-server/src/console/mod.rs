@@ -9,54 +9,22 @@
 //! bodies and runs searches as the operator types, and `console.js` adds the copy buttons. The
 //! Content-Security-Policy forbids inline script and style, so nothing here uses either.
 
-mod log_api;
-mod pages;
 pub mod session;
 mod view;
+mod views;
 
 use crate::AppState;
+use crate::error::AppError;
 use askama::Template;
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use scim_core::CoreError;
 use std::sync::Arc;
-
-/// Why a console request failed; rendered as an HTML page (or a redirect to sign in).
-#[derive(Debug)]
-pub enum ConsoleError {
-    /// No valid session: go to the sign-in page, then back to `next`.
-    SignIn {
-        next: String,
-    },
-    BadRequest(String),
-    Forbidden(String),
-    NotFound(String),
-    Internal,
-}
-
-impl From<CoreError> for ConsoleError {
-    fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::Invalid(m) => ConsoleError::BadRequest(m),
-            CoreError::NotFound(m) => ConsoleError::NotFound(format!("{m} not found")),
-            CoreError::Scim(s) if s.status == 404 => ConsoleError::NotFound(s.detail),
-            CoreError::Scim(s) if s.status < 500 => ConsoleError::BadRequest(s.detail),
-            other => {
-                tracing::error!(error = %other, "console request failed");
-                ConsoleError::Internal
-            }
-        }
-    }
-}
-
-impl From<askama::Error> for ConsoleError {
-    fn from(e: askama::Error) -> Self {
-        tracing::error!(error = %e, "console template failed");
-        ConsoleError::Internal
-    }
-}
+use tower_http::set_header::SetResponseHeaderLayer;
+use views::{directory, integration, log, log_api, login, tenants};
 
 #[derive(Template)]
 #[template(path = "console/error.html")]
@@ -66,45 +34,54 @@ struct ErrorPage {
     message: String,
 }
 
-impl IntoResponse for ConsoleError {
-    fn into_response(self) -> Response {
-        let (status, title, message) = match self {
-            ConsoleError::SignIn { next } => {
-                let safe = view::safe_next(&next);
-                let target = format!(
-                    "/console/login?next={}",
-                    view::url_encode(safe.as_deref().unwrap_or("/console/"))
-                );
-                return Redirect::to(&target).into_response();
-            }
-            ConsoleError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m),
-            ConsoleError::Forbidden(m) => (StatusCode::FORBIDDEN, "Forbidden", m),
-            ConsoleError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m),
-            ConsoleError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "scimd could not complete this request; the server log has the details.".into(),
-            ),
-        };
-        let page = ErrorPage {
-            status: status.as_u16(),
-            title,
-            message,
-        };
-        let body = page.render().unwrap_or_else(|_| page.message.clone());
-        (status, view::html_headers(), body).into_response()
+/// Re-renders an [`AppError`] answer as the console's HTML error page, or as a redirect to
+/// the sign-in page when the operator must sign in first.
+pub async fn html_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let Some(err) = resp.extensions().get::<AppError>().cloned() else {
+        return resp;
+    };
+    if let Some(next) = &err.sign_in {
+        let safe = view::safe_next(next);
+        let target = format!(
+            "/console/login?next={}",
+            view::url_encode(safe.as_deref().unwrap_or("/console/"))
+        );
+        return Redirect::to(&target).into_response();
+    }
+    let status = err.status();
+    let (title, message) = match status {
+        StatusCode::BAD_REQUEST => ("Bad request", err.error.detail),
+        StatusCode::FORBIDDEN => ("Forbidden", err.error.detail),
+        StatusCode::NOT_FOUND => ("Not found", err.error.detail),
+        s if s.is_server_error() => (
+            "Something went wrong",
+            "scimd could not complete this request; the server log has the details.".into(),
+        ),
+        _ => ("Request refused", err.error.detail),
+    };
+    let page = ErrorPage {
+        status: status.as_u16(),
+        title,
+        message,
+    };
+    match page.render() {
+        Ok(body) => (status, view::html_headers(), body).into_response(),
+        // The error page itself failed to render: say so in plain text, with the status.
+        Err(e) => {
+            tracing::error!(error = %e, "console error page failed to render");
+            (status, page.message).into_response()
+        }
     }
 }
 
 /// `/console/`: the tenants page, or sign-in first.
-pub async fn home(s: Result<session::ConsoleSession, ConsoleError>) -> Response {
+pub async fn home(s: Result<session::ConsoleSession, AppError>) -> Response {
     match s {
         Ok(_) => Redirect::to("/console/tenants").into_response(),
         Err(e) => e.into_response(),
     }
 }
-
-pub type ConsoleResult<T> = Result<T, ConsoleError>;
 
 const HTMX: &[u8] = include_bytes!("../../assets/htmx-2.0.11.min.js");
 const CONSOLE_JS: &[u8] = include_bytes!("../../assets/console.js");
@@ -124,23 +101,31 @@ fn asset(content_type: &'static str, body: &'static [u8]) -> Response {
         .into_response()
 }
 
-/// The console's routes, mounted at `/console`.
+/// The console's routes, mounted at `/console`. Every response carries the security
+/// headers: no framing, no referrer to other sites (`same-origin`: with `no-referrer`
+/// browsers send `Origin: null` on our own forms), no inline script, no caching (pages may
+/// show a token secret once).
 pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    let header =
+        |name, value| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
     Router::new()
         .route("/", get(home))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", get(home).post(pages::logout))
-        .route("/tenants", get(pages::tenants).post(pages::create_tenant))
-        .route("/t/{tenant}", get(pages::tenant_home))
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/logout", get(home).post(login::logout))
+        .route(
+            "/tenants",
+            get(tenants::tenants).post(tenants::create_tenant),
+        )
+        .route("/t/{tenant}", get(tenants::tenant_home))
         .route(
             "/t/{tenant}/integration",
-            get(pages::integration).post(pages::integration_action),
+            get(integration::integration).post(integration::integration_action),
         )
-        .route("/t/{tenant}/users", get(pages::users))
-        .route("/t/{tenant}/users/{id}", get(pages::user))
-        .route("/t/{tenant}/groups", get(pages::groups))
-        .route("/t/{tenant}/groups/{id}", get(pages::group))
-        .route("/t/{tenant}/log", get(pages::log))
+        .route("/t/{tenant}/users", get(directory::users))
+        .route("/t/{tenant}/users/{id}", get(directory::user))
+        .route("/t/{tenant}/groups", get(directory::groups))
+        .route("/t/{tenant}/groups/{id}", get(directory::group))
+        .route("/t/{tenant}/log", get(log::log))
         .route("/api/t/{tenant}/events", get(log_api::events))
         .route(
             "/static/htmx-2.0.11.min.js",
@@ -154,10 +139,22 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/static/console.css",
             get(|| async { asset("text/css; charset=utf-8", CONSOLE_CSS) }),
         )
-        .fallback(|| async { ConsoleError::NotFound("there is no such console page".into()) })
+        .fallback(|| async { AppError::new(404, "there is no such console page") })
         .layer(axum::middleware::from_fn_with_state(
             state,
             session::csrf_guard,
         ))
-        .layer(axum::middleware::from_fn(session::security_headers))
+        .layer(axum::middleware::from_fn(html_errors))
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::REFERRER_POLICY, "same-origin"))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
 }

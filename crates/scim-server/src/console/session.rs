@@ -2,22 +2,24 @@
 //! that checks every state-changing request.
 //!
 //! - The session cookie is `HttpOnly; SameSite=Strict; Path=/console`, plus `Secure` when
-//!   scimd's public URL is https (or a proxy says `X-Forwarded-Proto: https`).
+//!   scimd's public URL is https (or a proxy says `X-Forwarded-Proto: https`); cookies are
+//!   read and written with axum-extra's `CookieJar`.
 //! - CSRF: every form carries the session's token in a hidden `csrf` field (synchronizer
 //!   token pattern); the guard compares it for every non-GET request before any handler runs,
 //!   so a handler cannot forget. The sign-in form, which has no session yet, uses a
 //!   double-submit cookie instead. Requests whose `Origin` is another site are refused too.
 
-use super::ConsoleError;
 use crate::AppState;
+use crate::error::AppError;
 use axum::body::{Body, to_bytes};
 use axum::extract::{FromRequestParts, OriginalUri, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use scim_core::operator::csrf_matches;
-use scim_core::{Operator, OperatorService, now_micros};
+use scim_core::{Operator, Timestamp};
 use std::sync::Arc;
 
 pub const SESSION_COOKIE: &str = "scimd_console";
@@ -33,16 +35,11 @@ pub struct ConsoleSession {
     pub csrf: String,
 }
 
-/// The value of cookie `name`, if the request carries it.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"').to_string())
+/// The value of cookie `name`, if the request carries it (and it is not empty).
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|c| c.value().to_string())
         .filter(|v| !v.is_empty())
 }
 
@@ -55,24 +52,30 @@ pub fn secure(state: &AppState, headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
-/// A `Set-Cookie` value scoped to the console.
-pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
-    let s = format!(
-        "{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
-        if secure { "; Secure" } else { "" }
-    );
-    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
+/// A cookie scoped to the console; `max_age` zero removes it.
+pub fn cookie(
+    name: &'static str,
+    value: String,
+    max_age: time::Duration,
+    secure: bool,
+) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/console")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(max_age)
+        .secure(secure)
+        .build()
 }
 
-async fn load(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<ConsoleSession>, ConsoleError> {
-    let Some(value) = cookie(headers, SESSION_COOKIE) else {
+async fn load(state: &AppState, headers: &HeaderMap) -> Result<Option<ConsoleSession>, AppError> {
+    let Some(value) = cookie_value(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let found = OperatorService::new(state.store.as_ref())
-        .session(&value, now_micros())
+    let found = state
+        .services
+        .operators
+        .session(&value, Timestamp::now())
         .await?;
     Ok(found.map(|(s, operator)| ConsoleSession {
         operator,
@@ -81,7 +84,7 @@ async fn load(
 }
 
 impl FromRequestParts<Arc<AppState>> for ConsoleSession {
-    type Rejection = ConsoleError;
+    type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -92,12 +95,12 @@ impl FromRequestParts<Arc<AppState>> for ConsoleSession {
         }
         match load(state, &parts.headers).await? {
             Some(s) => Ok(s),
-            None => Err(ConsoleError::SignIn {
-                next: original_uri(parts)
+            None => Err(AppError::sign_in(
+                original_uri(parts)
                     .path_and_query()
                     .map(|p| p.as_str().to_string())
                     .unwrap_or_default(),
-            }),
+            )),
         }
     }
 }
@@ -142,22 +145,20 @@ pub async fn csrf_guard(
     State(state): State<Arc<AppState>>,
     req: Request,
     next: Next,
-) -> Result<Response, ConsoleError> {
+) -> Result<Response, AppError> {
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         return Ok(next.run(req).await);
     }
     if !same_origin(req.headers()) {
-        return Err(ConsoleError::Forbidden(
-            "this form was sent from another site".into(),
-        ));
+        return Err(AppError::new(403, "this form was sent from another site"));
     }
     let (mut parts, body) = req.into_parts();
     let bytes = to_bytes(body, MAX_FORM_BYTES)
         .await
-        .map_err(|_| ConsoleError::BadRequest("the form is too large".into()))?;
+        .map_err(|_| AppError::new(400, "the form is too large"))?;
     let presented = form_csrf(&bytes).unwrap_or_default();
     let expected = if original_uri(&parts).path() == "/console/login" {
-        cookie(&parts.headers, LOGIN_CSRF_COOKIE)
+        cookie_value(&parts.headers, LOGIN_CSRF_COOKIE)
     } else {
         match load(&state, &parts.headers).await? {
             Some(session) => {
@@ -165,56 +166,24 @@ pub async fn csrf_guard(
                 parts.extensions.insert(session);
                 Some(csrf)
             }
-            None => {
-                return Err(ConsoleError::SignIn {
-                    next: "/console/".into(),
-                });
-            }
+            None => return Err(AppError::sign_in("/console/")),
         }
     };
     match expected {
         Some(e) if csrf_matches(&e, &presented) => Ok(next
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await),
-        _ => Err(ConsoleError::Forbidden(
-            "the form has expired or did not come from this console; reload the page and try again"
-                .into(),
+        _ => Err(AppError::new(
+            403,
+            "the form has expired or did not come from this console; reload the page and try again",
         )),
     }
-}
-
-/// Security headers on every console response: no framing, no referrer to other sites
-/// (`same-origin`: with `no-referrer` browsers send `Origin: null` on our own forms), no
-/// inline script,
-/// no caching (pages may show a token secret once).
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await.into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    resp
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn cookies_are_found_among_several_headers() {
@@ -224,9 +193,9 @@ mod tests {
             HeaderValue::from_static("a=1; scimd_console=abc"),
         );
         h.append(header::COOKIE, HeaderValue::from_static("b=2"));
-        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
-        assert_eq!(cookie(&h, "b").as_deref(), Some("2"));
-        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(cookie_value(&h, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie_value(&h, "b").as_deref(), Some("2"));
+        assert_eq!(cookie_value(&h, "c"), None);
     }
 
     #[test]

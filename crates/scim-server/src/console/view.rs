@@ -3,7 +3,8 @@
 
 use axum::http::{HeaderValue, header};
 use scim_core::DayCount;
-use scim_core::provisioning::{Category, Event};
+use scim_core::Timestamp;
+use scim_core::event::{Category, Event};
 use serde_json::Value;
 
 /// The frame around every signed-in page.
@@ -30,20 +31,21 @@ pub fn html_headers() -> [(header::HeaderName, HeaderValue); 1] {
 }
 
 /// `2026-11-24 04:50:12 UTC`.
-pub fn fmt_time(micros: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-            ))
-            .ok()
-        })
-        .unwrap_or_default()
+pub fn fmt_time(t: Timestamp) -> String {
+    let d = t.to_datetime();
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        d.year(),
+        u8::from(d.month()),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    )
 }
 
-pub fn fmt_opt_time(micros: Option<i64>) -> String {
-    micros.map(fmt_time).unwrap_or_else(|| "never".into())
+pub fn fmt_opt_time(t: Option<Timestamp>) -> String {
+    t.map(fmt_time).unwrap_or_else(|| "never".into())
 }
 
 /// Percent-encodes a query-string component.

@@ -4,8 +4,8 @@
 //! calls with it fail. A screenshot of every page lands in `target/console-screenshots/`.
 
 use crate::console_http::{OPERATOR, PASSWORD, operator};
-use crate::harness::{Backend, TestServer};
 use fantoccini::{Client, ClientBuilder, Locator};
+use scim_testkit::{Backend, TestServer};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,10 +1,11 @@
 //! The console over plain HTTP (no browser): sign-in, lockout, CSRF, cookies, security
 //! headers, token secrets shown once, and the admin log API (filters, paging, CSV, retention).
 
-use crate::harness::{Backend, TestServer};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, SET_COOKIE};
-use scim_core::{OperatorService, Store, now_micros};
+use scim_core::Timestamp;
+use scim_core::prelude::*;
+use scim_testkit::{Backend, TestServer};
 use serde_json::{Value, json};
 
 pub const OPERATOR: &str = "alice";
@@ -90,8 +91,9 @@ impl Console {
 }
 
 pub async fn operator(s: &TestServer) {
-    OperatorService::new(s.store.as_ref())
-        .create(OPERATOR, PASSWORD, now_micros())
+    s.services
+        .operators
+        .create(OPERATOR, PASSWORD)
         .await
         .unwrap();
 }
@@ -236,9 +238,10 @@ async fn lockout_after_repeated_failures(backend: Backend) {
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
     let op = s.store.operator_by_name(OPERATOR).await.unwrap().unwrap();
     assert_eq!(op.failed_logins, 5);
-    assert!(op.locked_until.unwrap() > now_micros() + 20_000_000);
+    assert!(op.locked_until.unwrap() > Timestamp::now() + time::Duration::seconds(20));
     // An admin resets the password: unlocked.
-    OperatorService::new(s.store.as_ref())
+    s.services
+        .operators
         .reset_password(OPERATOR, "another long password")
         .await
         .unwrap();
@@ -570,7 +573,10 @@ async fn log_api_filters_pages_and_exports(backend: Backend) {
     );
     assert!(h["link"].to_str().unwrap().contains("rel=\"next\""));
     let mut lines = csv.split("\r\n");
-    assert_eq!(lines.next().unwrap(), scim_core::provisioning::CSV_HEADER);
+    assert_eq!(
+        lines.next().unwrap(),
+        scim_core::event::CSV_HEADER.join(",")
+    );
     assert!(
         csv.contains("\"'=HYPERLINK(\"\"x\"\",1)\""),
         "formula prefixed with ' and quotes doubled: {csv}"
@@ -606,14 +612,18 @@ async fn log_api_filters_pages_and_exports(backend: Backend) {
     assert!(page.contains("is not a time"));
 
     // Retention: sweeping events older than now removes them from the API too.
-    let swept = s.store.sweep_events(now_micros() + 1, 1000).await.unwrap();
+    let swept = s
+        .store
+        .sweep_events(Timestamp::now() + time::Duration::microseconds(1), 1000)
+        .await
+        .unwrap();
     assert!(swept >= 9);
     let (_, _, b) = c.get(api).await;
     assert_eq!(count(&b), 0);
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     sign_in_sessions_and_headers => super::sign_in_sessions_and_headers;
     lockout => super::lockout_after_repeated_failures;
     csrf_and_origin => super::csrf_and_origin_are_checked;

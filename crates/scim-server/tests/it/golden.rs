@@ -3,8 +3,8 @@
 //! the port). Refactors must not change what goes over the wire; a deliberate change is
 //! recorded again with `SCIMD_UPDATE_GOLDEN=1 cargo test -p scim-server golden`.
 
-use crate::harness::{Backend, TestServer};
 use reqwest::Method;
+use scim_testkit::{Backend, TestServer};
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -183,6 +183,6 @@ async fn exchange(backend: Backend) {
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     golden_exchange => super::exchange;
 }

@@ -1,10 +1,10 @@
 //! Hostile input: malformed, huge, deeply nested, wrongly typed and non-UTF-8 requests get a
 //! SCIM 4xx, never a 5xx or a hang, and change nothing. Plus the full scope matrix.
 
-use crate::harness::{Backend, TestServer};
 use reqwest::Method;
 use scim_core::TokenScopes;
 use scim_server::ServerConfig;
+use scim_testkit::{Backend, TestServer};
 use serde_json::{Value, json};
 
 async fn raw(s: &TestServer, method: Method, path: &str, body: Vec<u8>, ct: &str) -> (u16, Value) {
@@ -320,7 +320,7 @@ async fn scope_matrix(backend: Backend) {
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     malformed => super::malformed_requests_get_4xx;
     scope_matrix => super::scope_matrix;
 }

@@ -1,11 +1,13 @@
 //! The provisioning log: one event per change (same transaction), one per failure, filters,
 //! retention.
 
-use crate::harness::{Backend, TestServer};
 use reqwest::Method;
-use scim_core::provisioning::{Event, EventQuery, Operation, Outcome};
-use scim_core::{Store, TokenScopes, now_micros};
+use scim_core::event::{Event, EventQuery, Operation, Outcome};
+use scim_core::prelude::*;
+use scim_core::{Timestamp, TokenScopes};
+use scim_testkit::{Backend, TestServer};
 use serde_json::json;
+use time::Duration;
 
 async fn events(s: &TestServer, q: EventQuery) -> Vec<Event> {
     s.store
@@ -225,7 +227,7 @@ async fn every_change_and_failure_is_logged(backend: Backend) {
         events(
             &s,
             EventQuery {
-                since: Some(now_micros() + 1_000_000),
+                since: Some(Timestamp::now() + Duration::seconds(1)),
                 ..Default::default()
             }
         )
@@ -277,12 +279,11 @@ async fn every_change_and_failure_is_logged(backend: Backend) {
 async fn retention_sweep_deletes_only_old_events(backend: Backend) {
     let s = TestServer::start(backend).await;
     s.user("recent").await;
-    let day = 86_400_000_000i64;
     for age in [31, 45] {
         let e = Event {
             seq: 0,
             tenant_id: s.tenant_id,
-            at: now_micros() - age * day,
+            at: Timestamp::now() - Duration::days(age),
             operation: Operation::Failure,
             resource_type: None,
             resource_id: None,
@@ -299,13 +300,13 @@ async fn retention_sweep_deletes_only_old_events(backend: Backend) {
     assert_eq!(events(&s, EventQuery::default()).await.len(), 3);
     let deleted = s
         .store
-        .sweep_events(now_micros() - 30 * day, 1)
+        .sweep_events(Timestamp::now() - Duration::days(30), 1)
         .await
         .unwrap();
     assert_eq!(deleted, 1, "batches are bounded");
     assert_eq!(
         s.store
-            .sweep_events(now_micros() - 30 * day, 100)
+            .sweep_events(Timestamp::now() - Duration::days(30), 100)
             .await
             .unwrap(),
         1
@@ -315,7 +316,7 @@ async fn retention_sweep_deletes_only_old_events(backend: Backend) {
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     log_events => super::every_change_and_failure_is_logged;
     log_retention => super::retention_sweep_deletes_only_old_events;
 }

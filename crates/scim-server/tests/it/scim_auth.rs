@@ -1,8 +1,9 @@
 //! Tokens, scopes and tenant isolation.
 
-use crate::harness::{Backend, TestServer};
 use reqwest::Method;
-use scim_core::{Store, TokenScopes, now_micros};
+use scim_core::prelude::*;
+use scim_core::{Timestamp, TokenScopes};
+use scim_testkit::{Backend, TestServer};
 use serde_json::json;
 
 async fn missing_invalid_and_foreign_tokens_are_401(backend: Backend) {
@@ -247,9 +248,13 @@ async fn scopes_and_privileges(backend: Backend) {
 
 async fn revocation_expiry_and_rotation(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let now = now_micros();
+    let now = Timestamp::now();
     let expired = s
-        .issue(s.tenant_id, TokenScopes::all(), Some(now - 1))
+        .issue(
+            s.tenant_id,
+            TokenScopes::all(),
+            Some(time::Duration::seconds(-1)),
+        )
         .await;
     let r = s
         .send(Method::GET, "/Users", Some(&expired), None, &[])
@@ -268,7 +273,7 @@ async fn revocation_expiry_and_rotation(backend: Backend) {
                 &issued.record.id,
                 &new_hash,
                 &new_prefix,
-                now + 3_600_000_000
+                now + time::Duration::hours(1)
             )
             .await
             .unwrap()
@@ -297,7 +302,7 @@ async fn revocation_expiry_and_rotation(backend: Backend) {
     );
     assert!(
         s.store
-            .revoke_token(s.tenant_id, &victim.record.id, now_micros())
+            .revoke_token(s.tenant_id, &victim.record.id, Timestamp::now())
             .await
             .unwrap()
     );
@@ -321,7 +326,7 @@ async fn revocation_expiry_and_rotation(backend: Backend) {
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     bad_tokens => super::missing_invalid_and_foreign_tokens_are_401;
     tenant_isolation => super::tenants_never_see_each_other;
     scopes => super::scopes_and_privileges;

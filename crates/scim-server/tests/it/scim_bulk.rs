@@ -1,6 +1,6 @@
 //! Bulk (RFC 7644 §3.7).
 
-use crate::harness::{Backend, TestServer};
+use scim_testkit::{Backend, TestServer};
 use serde_json::json;
 
 async fn bulk_with_bulk_id_references(backend: Backend) {
@@ -60,6 +60,6 @@ async fn bulk_with_bulk_id_references(backend: Backend) {
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     bulk => super::bulk_with_bulk_id_references;
 }

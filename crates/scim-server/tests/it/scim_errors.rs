@@ -1,9 +1,9 @@
 //! Bad input: every failure is an RFC 7644 §3.12 error with the right status and scimType,
 //! and changes nothing.
 
-use crate::harness::{Backend, TestServer};
 use reqwest::Method;
 use scim_server::ServerConfig;
+use scim_testkit::{Backend, TestServer};
 use serde_json::json;
 
 async fn bad_requests_get_scim_errors(backend: Backend) {
@@ -117,7 +117,7 @@ async fn bad_requests_get_scim_errors(backend: Backend) {
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     bad_requests => super::bad_requests_get_scim_errors;
 }
 
@@ -198,6 +198,6 @@ async fn rate_limits_and_time_limits(backend: Backend) {
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     limits => super::rate_limits_and_time_limits;
 }

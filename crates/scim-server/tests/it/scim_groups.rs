@@ -1,6 +1,6 @@
 //! Groups: membership as rows, Entra's and Okta's PATCH forms, concurrency, hard deletes.
 
-use crate::harness::{Backend, TestServer};
+use scim_testkit::{Backend, TestServer};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -239,7 +239,7 @@ async fn nested_groups_and_member_types(backend: Backend) {
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     group_flow => super::entra_group_flow;
     concurrent_member_adds => super::fifty_concurrent_member_adds;
     nested_groups => super::nested_groups_and_member_types;

@@ -1,9 +1,9 @@
 //! Listing: filters (SQL pushdown and in-memory fallback agree), sorting, index and cursor
 //! pagination, `.search`, projection, and the discovery endpoints.
 
-use crate::harness::{Backend, TestServer};
 use scim_core::ResourceKind;
-use scim_core::service::view_of;
+use scim_proto::schema::standard_view as view_of;
+use scim_testkit::{Backend, TestServer};
 use serde_json::{Value, json};
 
 async fn seed(s: &TestServer) -> Vec<Value> {
@@ -305,7 +305,7 @@ async fn discovery_documents(backend: Backend) {
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     filter_equivalence => super::filters_agree_with_the_evaluator;
     paging_and_sorting => super::paging_sorting_and_cursors;
     discovery => super::discovery_documents;

@@ -1,7 +1,7 @@
 //! Users: the Entra ID / Okta lifecycle end to end, ETags, uniqueness under races.
 
-use crate::harness::{Backend, TestServer};
 use reqwest::Method;
+use scim_testkit::{Backend, TestServer};
 use serde_json::json;
 
 const U: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -332,7 +332,7 @@ async fn racing_conditional_writes(backend: Backend) {
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     conditional_races => super::racing_conditional_writes;
     user_lifecycle => super::entra_user_lifecycle;
     etags => super::etags_and_conditional_requests;

@@ -1,10 +1,10 @@
 //! Tenant isolation under random requests: tenant B's token, on every route and method, with
 //! ids, names and filters taken from tenant A, never sees or changes A's data.
 
-use crate::harness::{Backend, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Method;
+use scim_testkit::{Backend, TestServer};
 use serde_json::{Value, json};
 
 async fn random_requests_never_cross_tenants(backend: Backend) {
@@ -186,6 +186,6 @@ async fn random_requests_never_cross_tenants(backend: Backend) {
     s.finish().await;
 }
 
-crate::both_backends! {
+scim_testkit::both_backends! {
     random_cross_tenant => super::random_requests_never_cross_tenants;
 }

@@ -203,6 +203,9 @@ fn acknowledged_writes_survive_sigkill_sqlite() {
 
 #[test]
 fn acknowledged_writes_survive_sigkill_postgres() {
+    if !scim_testkit::pg::available() {
+        return;
+    }
     let db = format!("scimd_crash_{}", std::process::id());
     psql(&format!("CREATE DATABASE {db}"));
     crash_rounds(Some(&format!("postgres://postgres@127.0.0.1:5432/{db}")));

@@ -6,14 +6,14 @@
 //! JSON answers `{"events": [...], "next": url|null}`; CSV carries the next page in a
 //! `Link: <url>; rel="next"` header. Errors are JSON `{"error": "..."}` with a 4xx status.
 
-use super::session::ConsoleSession;
-use super::view;
+use super::super::session::ConsoleSession;
+use super::super::view;
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use scim_core::provisioning::{EventFilter, to_csv};
-use scim_core::{CoreError, format_micros, now_micros};
+use scim_core::CoreError;
+use scim_core::event::{EventFilter, to_csv};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
 
 pub async fn events(
     State(state): State<Arc<AppState>>,
-    session: Result<ConsoleSession, super::ConsoleError>,
+    session: Result<ConsoleSession, crate::error::AppError>,
     Path(tenant): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
@@ -42,21 +42,23 @@ pub async fn events(
     if format != "json" && format != "csv" {
         return api_error(StatusCode::BAD_REQUEST, "format must be json or csv");
     }
-    let t = match state.store.tenant(&tenant).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return api_error(StatusCode::NOT_FOUND, format!("no tenant '{tenant}'")),
+    let t = match state.services.tenants.get(&tenant).await {
+        Ok(t) => t,
+        Err(CoreError::NotFound(_)) => {
+            return api_error(
+                StatusCode::NOT_FOUND,
+                format!("no tenant '{}'", scim_proto::error::excerpt(&tenant)),
+            );
+        }
         Err(e) => return storage_error(e),
     };
     let filter = match EventFilter::from_pairs(pairs) {
         Ok(f) => f,
         Err(e) => return api_error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let q = match filter.to_query(now_micros(), 1000) {
-        Ok(q) => q,
-        Err(e) => return api_error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    let events = match state.store.events(t.id, &q).await {
-        Ok(ev) => ev,
+    let (q, events) = match state.services.events.read(&t, &filter, 1000).await {
+        Ok(r) => r,
+        Err(e @ CoreError::Invalid(_)) => return api_error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => return storage_error(e),
     };
     let next = (events.len() == q.limit as usize)
@@ -74,7 +76,11 @@ pub async fn events(
             )
         });
     if format == "csv" {
-        let mut resp = (StatusCode::OK, to_csv(&events)).into_response();
+        let csv = match to_csv(&events) {
+            Ok(c) => c,
+            Err(e) => return storage_error(e),
+        };
+        let mut resp = (StatusCode::OK, csv).into_response();
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
@@ -96,10 +102,10 @@ pub async fn events(
     let list: Vec<Value> = events
         .iter()
         .map(|e| {
-            let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+            let mut v = json!(e);
             if let Some(o) = v.as_object_mut() {
                 o.remove("tenant_id");
-                o.insert("time".into(), Value::String(format_micros(e.at)));
+                o.insert("time".into(), Value::String(e.at.rfc3339()));
             }
             v
         })
@@ -108,7 +114,7 @@ pub async fn events(
 }
 
 fn storage_error(e: CoreError) -> Response {
-    tracing::error!(error = %e, "log API failed");
+    let _logged = crate::error::AppError::from(e);
     api_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         "scimd could not read the log; the server log has the details",

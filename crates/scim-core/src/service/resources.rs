@@ -1,65 +1,30 @@
 //! The resource service: SCIM create / read / replace / patch / delete / list for Users and
 //! Groups, on top of `scim-proto` (what a request means) and a [`Store`] (making it durable).
+//! The SCIM routes, Bulk and the console's browsers all go through it.
 //!
 //! Group membership never goes through the JSON body: member operations in a PATCH or PUT are
 //! turned into [`MemberOp`]s the store applies as row inserts and deletes, in the same
 //! transaction as the rest of the change.
 
+use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
-use crate::provisioning::{LogEntry, Operation, RequestContext};
-use crate::resource::{IndexedFields, Member, MemberOp, ResourceKind, StoredResource, Write};
+use crate::event::{Event, LogEntry, Operation, RequestContext};
+use crate::resource::{IndexedFields, MemberOp, ResourceKind, StoredResource, Write};
 use crate::store::{Query, QueryResult, Store};
 use crate::tenant::Tenant;
+use scim_proto::cursor::Cursor;
+use scim_proto::etag::EntityTags;
+use scim_proto::json::find_key;
 use scim_proto::patch::{PatchOp, PatchOpKind, PatchRequest, apply_patch};
-use scim_proto::resource::{check_immutable, find_key, normalize_attribute, parse_resource};
+use scim_proto::resource::{check_immutable, normalize_attribute, parse_resource};
+use scim_proto::schema::standard_view as view_of;
 use scim_proto::{
-    AttrPath, CompValue, CompareOp, FilterExpr, FilterLimits, Projection, ResourceView,
-    SchemaRegistry, ScimError, filter, urn,
+    AttrPath, CompValue, CompareOp, FilterExpr, FilterLimits, Projection, ScimError, SearchRequest,
+    filter, render, urn,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
-
-static DEFAULT_REGISTRY: LazyLock<SchemaRegistry> = LazyLock::new(SchemaRegistry::new);
-
-/// The standard registry (User + EnterpriseUser, Group).
-pub fn default_registry() -> &'static SchemaRegistry {
-    &DEFAULT_REGISTRY
-}
-
-/// The schema view of a resource kind in the standard registry.
-pub fn view_of(kind: ResourceKind) -> ResourceView<'static> {
-    match DEFAULT_REGISTRY.view(kind.as_str()) {
-        Ok(v) => v,
-        // The default registry always has both resource types; keep the lint-free fallback.
-        Err(_) => ResourceView {
-            resource_type: &DEFAULT_REGISTRY.resource_types()[0],
-            core: &DEFAULT_REGISTRY.schemas()[0],
-            extensions: Vec::new(),
-            common: DEFAULT_REGISTRY.common_attributes(),
-        },
-    }
-}
-
-/// Whether a member matches a `members[...]` value filter.
-pub fn member_matches(filter: &FilterExpr, m: &Member) -> bool {
-    let view = view_of(ResourceKind::Group);
-    let Some(def) = view.core_attribute("members") else {
-        return false;
-    };
-    let mut o = Map::new();
-    o.insert("value".into(), Value::String(m.value.clone()));
-    o.insert("type".into(), Value::String(m.kind.as_str().into()));
-    if let Some(d) = &m.display {
-        o.insert("display".into(), Value::String(d.clone()));
-    }
-    filter.matches_element(&view, def, &Value::Object(o))
-}
-
-/// Evaluates a validated filter against a stored resource (the in-memory fallback).
-pub fn resource_matches(filter: &FilterExpr, r: &StoredResource) -> bool {
-    filter.matches(&view_of(r.kind), &r.to_scim(""))
-}
+use std::sync::Arc;
 
 /// Operational limits, advertised in ServiceProviderConfig where SCIM advertises them.
 #[derive(Debug, Clone, Copy)]
@@ -81,18 +46,6 @@ impl Default for Limits {
     }
 }
 
-/// A list or search request as received (query string or SearchRequest body).
-#[derive(Debug, Clone, Default)]
-pub struct ListRequest {
-    pub filter: Option<String>,
-    pub sort_by: Option<String>,
-    pub sort_order: Option<String>,
-    pub start_index: Option<i64>,
-    pub count: Option<i64>,
-    pub cursor: Option<String>,
-    pub projection: Projection,
-}
-
 pub struct ResourceService {
     store: Arc<dyn Store>,
     pub limits: Limits,
@@ -100,31 +53,18 @@ pub struct ResourceService {
     pub log_events: bool,
 }
 
-/// `If-Match` (RFC 7644 §3.14, RFC 7232 §3.1): `*` or a list of (weak) ETags.
-pub fn if_match_ok(header: Option<&str>, current: &StoredResource) -> bool {
-    header.is_none_or(|h| etag_list_matches(h, current))
-}
-
-/// Whether an `If-Match`/`If-None-Match` value (`*` or a list of weak or strong ETags) names
-/// the resource's current version.
-pub fn etag_list_matches(header: &str, current: &StoredResource) -> bool {
-    let want = current.version.to_string();
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want)
-}
-
+/// `If-Match` (RFC 7644 §3.14): absent, or naming the current version.
 fn precondition(header: Option<&str>, current: &StoredResource) -> CoreResult<()> {
-    if if_match_ok(header, current) {
-        Ok(())
-    } else {
-        Err(ScimError::precondition_failed(format!(
-            "the resource has changed: its version is {}, If-Match asked for {}",
-            current.etag(),
-            header.unwrap_or_default()
-        ))
-        .into())
+    match header {
+        Some(h) if !EntityTags::parse(h).matches(current.version) => {
+            Err(ScimError::precondition_failed(format!(
+                "the resource has changed: its version is {}, If-Match asked for {}",
+                current.etag(),
+                scim_proto::error::excerpt(h)
+            ))
+            .into())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -346,7 +286,7 @@ impl ResourceService {
         };
         let id = uuid::Uuid::new_v4().to_string();
         self.store
-            .create(tenant.id, kind, &id, &write, crate::now_micros())
+            .create(tenant.id, kind, &id, &write, Timestamp::now())
             .await
     }
 
@@ -401,7 +341,7 @@ impl ResourceService {
                 id,
                 kind == ResourceKind::Group,
                 Arc::new(modifier),
-                crate::now_micros(),
+                Timestamp::now(),
             )
             .await?
             .ok_or_else(|| not_found(kind, id))
@@ -466,7 +406,7 @@ impl ResourceService {
                 id,
                 false,
                 Arc::new(modifier),
-                crate::now_micros(),
+                Timestamp::now(),
             )
             .await?
             .ok_or_else(|| not_found(kind, id))
@@ -485,15 +425,19 @@ impl ResourceService {
             precondition(if_match, &cur)?;
         }
         let log = self.log(Operation::delete(kind), 204, ctx);
-        if self.store.delete(tenant.id, kind, id, log.as_ref()).await? {
+        if self
+            .store
+            .delete(tenant.id, kind, id, log.as_ref(), Timestamp::now())
+            .await?
+        {
             Ok(())
         } else {
             Err(not_found(kind, id))
         }
     }
 
-    /// Validates a list request into a store query.
-    pub fn query_for(&self, kind: ResourceKind, req: &ListRequest) -> CoreResult<Query> {
+    /// Validates a search request into a store query.
+    pub fn query_for(&self, kind: ResourceKind, req: &SearchRequest) -> CoreResult<Query> {
         let view = view_of(kind);
         let filter = match req
             .filter
@@ -541,25 +485,16 @@ impl ResourceService {
             self.limits.default_count,
             self.limits.max_results,
         );
-        if let Some(c) = &req.cursor
-            && !c
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "-._~".contains(ch))
-        {
-            return Err(ScimError::bad_request(
-                scim_proto::ScimType::InvalidCursor,
-                "the cursor is not one scimd issued",
-            )
-            .into());
-        }
+        let cursor = req.cursor.as_deref().map(Cursor::parse).transpose()?;
+        let projection = req.projection()?;
         Ok(Query {
             filter,
             sort_by,
             descending,
             offset: page.offset(),
             count: page.count,
-            cursor: req.cursor.clone(),
-            with_members: kind == ResourceKind::Group && req.projection.includes(&view, "members"),
+            cursor,
+            with_members: kind == ResourceKind::Group && projection.includes(&view, "members"),
         })
     }
 
@@ -573,13 +508,14 @@ impl ResourceService {
         error: &ScimError,
         ctx: &RequestContext,
     ) {
-        let event = crate::provisioning::Event {
+        let event = Event {
             seq: 0,
             tenant_id: tenant.id,
-            at: crate::now_micros(),
+            at: Timestamp::now(),
             operation: Operation::Failure,
             resource_type: kind.map(|k| k.as_str().to_string()),
-            resource_id: resource_id.map(str::to_string),
+            // Client-controlled text is bounded before it is stored.
+            resource_id: resource_id.map(|id| id.chars().take(200).collect()),
             resource_name: None,
             status: error.status,
             scim_type: error.scim_type.map(|t| t.as_str().to_string()),
@@ -597,10 +533,59 @@ impl ResourceService {
         &self,
         tenant: &Tenant,
         kind: ResourceKind,
-        req: &ListRequest,
+        req: &SearchRequest,
     ) -> CoreResult<QueryResult> {
         let q = self.query_for(kind, req)?;
         self.store.query(tenant.id, kind, &q).await
+    }
+
+    /// `POST /.search` (RFC 7644 §3.4.3) across the resource types in `kinds` (those the
+    /// token may read): users first, then groups, in creation order. A filter applies to the
+    /// types whose schema has its attributes; one that fits none is `400 invalidFilter`.
+    /// Sorting and cursors are per resource type, so they are refused with a clear error
+    /// instead of mis-ordering. Returns the page and the total.
+    pub async fn search_across(
+        &self,
+        tenant: &Tenant,
+        kinds: &[ResourceKind],
+        req: &SearchRequest,
+    ) -> CoreResult<(Vec<StoredResource>, u64)> {
+        if req.sort_by.is_some() || req.cursor.is_some() {
+            return Err(ScimError::invalid_value(
+                "sortBy and cursor are not supported on the root .search; use /Users/.search or /Groups/.search",
+            )
+            .into());
+        }
+        let mut queries = Vec::new();
+        let mut first_error = None;
+        for kind in kinds {
+            match self.query_for(*kind, req) {
+                Ok(q) => queries.push((*kind, q)),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        let Some((_, first)) = queries.first() else {
+            return Err(first_error.unwrap_or_else(|| {
+                ScimError::new(403, None, "the token may not read Users or Groups").into()
+            }));
+        };
+        let mut page = scim_proto::search::SpreadPage::new(first.offset, first.count);
+        let (mut found, mut total) = (Vec::new(), 0);
+        for (kind, mut q) in queries {
+            q.offset = page.offset;
+            q.count = page.remaining;
+            let r = self.store.query(tenant.id, kind, &q).await?;
+            total += r.total;
+            page.advance(r.total, r.resources.len() as u64);
+            found.extend(r.resources);
+        }
+        Ok((found, total))
+    }
+
+    /// The groups a resource is a direct member of (the console's user page).
+    pub async fn groups_of(&self, tenant: &Tenant, id: &str) -> CoreResult<Vec<render::GroupRef>> {
+        let mut all = self.store.groups_of(tenant.id, &[id.to_string()]).await?;
+        Ok(all.remove(id).unwrap_or_default())
     }
 
     /// Renders resources for a response: full representation, `groups` for users when the
@@ -612,7 +597,7 @@ impl ResourceService {
         base_url: &str,
         projection: &Projection,
     ) -> CoreResult<Vec<Value>> {
-        let mut groups: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        let mut groups = HashMap::new();
         let user_ids: Vec<String> = resources
             .iter()
             .filter(|r| r.kind == ResourceKind::User)
@@ -625,17 +610,8 @@ impl ResourceService {
             .iter()
             .map(|r| {
                 let mut full = r.to_scim(base_url);
-                if let Some(gs) = groups.get(&r.id)
-                    && let Value::Object(o) = &mut full
-                {
-                    let list: Vec<Value> = gs
-                        .iter()
-                        .map(|(gid, name)| {
-                            serde_json::json!({"value": gid, "$ref": format!("{base_url}/Groups/{gid}"),
-                                               "display": name, "type": "direct"})
-                        })
-                        .collect();
-                    o.insert("groups".into(), Value::Array(list));
+                if let Some(gs) = groups.get(&r.id) {
+                    render::set_groups(&mut full, gs, base_url);
                 }
                 projection.apply(&view_of(r.kind), &full)
             })
@@ -695,8 +671,8 @@ mod tests {
             kind: ResourceKind::User,
             id: "u".into(),
             body: json!({}),
-            created_at: 0,
-            modified_at: 0,
+            created_at: Timestamp::EPOCH,
+            modified_at: Timestamp::EPOCH,
             version: 3,
             members: None,
         };
@@ -707,8 +683,8 @@ mod tests {
             Some("\"3\""),
             Some("W/\"1\", W/\"3\""),
         ] {
-            assert!(if_match_ok(ok, &r), "{ok:?}");
+            assert!(precondition(ok, &r).is_ok(), "{ok:?}");
         }
-        assert!(!if_match_ok(Some("W/\"2\""), &r));
+        assert!(precondition(Some("W/\"2\""), &r).is_err());
     }
 }

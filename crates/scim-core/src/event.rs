@@ -4,11 +4,11 @@
 //! Events hold identifiers only (resource type, id, userName/displayName), never other
 //! attribute values, and never secrets.
 
+use crate::clock::{Timestamp, parse_duration};
 use crate::error::{CoreError, CoreResult};
 use crate::resource::{MemberOp, ResourceKind};
 use serde::Serialize;
 use serde_json::Value;
-use std::fmt::Write as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Operation {
@@ -164,8 +164,7 @@ pub struct RequestContext {
 pub struct Event {
     pub seq: i64,
     pub tenant_id: i64,
-    /// Microseconds since the epoch.
-    pub at: i64,
+    pub at: Timestamp,
     pub operation: Operation,
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
@@ -195,8 +194,8 @@ pub enum Outcome {
 /// Filters for reading the log; newest first, keyset-paginated by `before_seq`.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
-    pub since: Option<i64>,
-    pub until: Option<i64>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
     pub operations: Vec<Operation>,
     pub outcome: Option<Outcome>,
     pub resource_type: Option<ResourceKind>,
@@ -233,11 +232,11 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
 
 /// A time bound: an age (`24h`, `7d`) before `now`, RFC 3339, `YYYY-MM-DDTHH:MM` or a date
 /// (UTC midnight).
-pub fn parse_time_bound(s: &str, now: i64) -> CoreResult<i64> {
+pub fn parse_time_bound(s: &str, now: Timestamp) -> CoreResult<Timestamp> {
     use time::macros::format_description;
     let s = s.trim();
-    if let Ok(secs) = crate::token::parse_duration(s) {
-        return Ok(now - secs * 1_000_000);
+    if let Ok(age) = parse_duration(s) {
+        return Ok(now - age);
     }
     let minutes = format_description!("[year]-[month]-[day]T[hour]:[minute]");
     let t = scim_proto::datetime::parse(s)
@@ -253,10 +252,11 @@ pub fn parse_time_bound(s: &str, now: i64) -> CoreResult<i64> {
         })
         .ok_or_else(|| {
             CoreError::Invalid(format!(
-                "'{s}' is not a time: use RFC 3339, a date (2026-11-24) or an age (24h, 7d)"
+                "'{}' is not a time: use RFC 3339, a date (2026-11-24) or an age (24h, 7d)",
+                scim_proto::error::excerpt(s)
             ))
         })?;
-    Ok((t.unix_timestamp_nanos() / 1_000) as i64)
+    Ok(Timestamp::from_datetime(t))
 }
 
 impl EventFilter {
@@ -309,7 +309,7 @@ impl EventFilter {
     }
 
     /// Checks every field; `default_limit` applies when none is given (at most 10,000).
-    pub fn to_query(&self, now: i64, default_limit: u32) -> CoreResult<EventQuery> {
+    pub fn to_query(&self, now: Timestamp, default_limit: u32) -> CoreResult<EventQuery> {
         let mut operations = Vec::new();
         for o in self
             .operation
@@ -359,32 +359,40 @@ impl EventFilter {
     }
 }
 
-/// Neutralises spreadsheet formulas and quotes per RFC 4180.
-fn csv_cell(out: &mut String, s: &str) {
-    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let text = if risky {
-        format!("'{s}")
+/// A cell a spreadsheet would read as a formula gets a leading `'` (OWASP's CSV injection
+/// advice): one starting with `=`, `+`, `-`, `@`, tab or CR.
+fn neutralise(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}").into()
     } else {
-        s.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&text.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(&text);
+        s.into()
     }
 }
 
-pub const CSV_HEADER: &str = "time,operation,resource_type,resource_id,resource_name,status,scim_type,detail,token,request_id,client_address";
+pub const CSV_HEADER: [&str; 11] = [
+    "time",
+    "operation",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "status",
+    "scim_type",
+    "detail",
+    "token",
+    "request_id",
+    "client_address",
+];
 
-/// Events as CSV (RFC 4180), with a header row.
-pub fn to_csv(events: &[Event]) -> String {
-    let mut out = String::from(CSV_HEADER);
-    out.push_str("\r\n");
+/// Events as CSV (RFC 4180: CRLF line ends, quotes where needed), with a header row.
+pub fn to_csv(events: &[Event]) -> CoreResult<String> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let fail = |e: csv::Error| CoreError::Internal(format!("CSV export: {e}"));
+    w.write_record(CSV_HEADER).map_err(fail)?;
     for e in events {
         let cells = [
-            crate::format_micros(e.at),
+            e.at.rfc3339(),
             e.operation.as_str().to_string(),
             e.resource_type.clone().unwrap_or_default(),
             e.resource_id.clone().unwrap_or_default(),
@@ -396,15 +404,13 @@ pub fn to_csv(events: &[Event]) -> String {
             e.request_id.clone(),
             e.client_addr.clone().unwrap_or_default(),
         ];
-        for (i, c) in cells.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            csv_cell(&mut out, c);
-        }
-        let _ = write!(out, "\r\n");
+        w.write_record(cells.iter().map(|c| neutralise(c).into_owned()))
+            .map_err(fail)?;
     }
-    out
+    let bytes = w
+        .into_inner()
+        .map_err(|e| CoreError::Internal(format!("CSV export: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| CoreError::Internal(format!("CSV export: {e}")))
 }
 
 #[cfg(test)]
@@ -455,7 +461,7 @@ mod tests {
         let e = Event {
             seq: 1,
             tenant_id: 1,
-            at: 0,
+            at: Timestamp::EPOCH,
             operation: Operation::Failure,
             resource_type: Some("User".into()),
             resource_id: None,
@@ -467,7 +473,7 @@ mod tests {
             request_id: "r1".into(),
             client_addr: None,
         };
-        let csv = to_csv(&[e]);
+        let csv = to_csv(&[e]).unwrap();
         let row = csv.split("\r\n").nth(1).unwrap();
         assert_eq!(
             row,

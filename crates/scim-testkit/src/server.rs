@@ -1,12 +1,12 @@
-//! Starts scimd's app on 127.0.0.1:0 over a fresh database and gives a small SCIM client.
+//! scimd's app on 127.0.0.1:0 over a fresh database (a SQLite file or a new PostgreSQL
+//! database), with a small SCIM client.
 
 use reqwest::{Method, StatusCode};
-use scim_core::{Store, TokenScopes, now_micros, token};
+use scim_core::{Services, Tenant, TokenScopes};
 use scim_server::{AppState, ServerConfig};
 use scim_store::SqlStore;
 use serde_json::Value;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -14,11 +14,11 @@ pub enum Backend {
     Postgres,
 }
 
-pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
 pub struct TestServer {
     pub root: String,
     pub store: Arc<SqlStore>,
+    /// The services over the same store (what the CLI would use).
+    pub services: Services,
     pub client: reqwest::Client,
     /// Tenant `acme`'s SCIM base URL and all-scopes token.
     pub base: String,
@@ -63,28 +63,6 @@ impl Resp {
     }
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-async fn pg_database() -> (String, String) {
-    let name = format!(
-        "scimd_it_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst),
-        now_micros() % 1_000_000
-    );
-    sqlx::any::install_default_drivers();
-    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(PG_ADMIN_URL)
-        .await
-        .expect("PostgreSQL must be running on 127.0.0.1:5432 (scripts/test.sh starts it)");
-    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    (
-        name.clone(),
-        format!("postgres://postgres@127.0.0.1:5432/{name}"),
-    )
-}
-
 impl TestServer {
     pub async fn start(backend: Backend) -> Self {
         Self::start_with(backend, ServerConfig::default()).await
@@ -95,12 +73,14 @@ impl TestServer {
         let (url, pg_db) = match backend {
             Backend::Sqlite => (format!("sqlite://{}/scimd.db", dir.path().display()), None),
             Backend::Postgres => {
-                let (name, url) = pg_database().await;
+                let (name, url) = crate::pg::fresh_database().await;
                 (url, Some(name))
             }
         };
         let store = Arc::new(SqlStore::connect(&url, 8).await.unwrap());
-        store.migrate().await.unwrap();
+        scim_core::SchemaStore::migrate(store.as_ref())
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let root = format!("http://{}", listener.local_addr().unwrap());
         config.public_url = root.clone();
@@ -116,6 +96,7 @@ impl TestServer {
         });
         let mut s = Self {
             root: root.clone(),
+            services: Services::new(store.clone()),
             store,
             client: reqwest::Client::new(),
             base: String::new(),
@@ -133,23 +114,36 @@ impl TestServer {
 
     /// Creates a tenant with an all-scopes token.
     pub async fn tenant(&self, slug: &str) -> (i64, String) {
-        let t = self
-            .store
-            .create_tenant(slug, slug, now_micros())
-            .await
-            .unwrap();
+        let t = self.services.tenants.create(slug, None).await.unwrap();
         (t.id, self.issue(t.id, TokenScopes::all(), None).await)
     }
 
+    /// A tenant by id (the tests hold ids).
+    pub async fn tenant_by_id(&self, id: i64) -> Tenant {
+        self.services
+            .tenants
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.id == id)
+            .unwrap()
+    }
+
+    /// Issues a token named `test`; `expires_in` unset means it never expires.
     pub async fn issue(
         &self,
         tenant_id: i64,
         scopes: TokenScopes,
-        expires_at: Option<i64>,
+        expires_in: Option<time::Duration>,
     ) -> String {
-        let issued = token::issue(tenant_id, "test", scopes, expires_at, now_micros()).unwrap();
-        self.store.insert_token(&issued.record).await.unwrap();
-        issued.secret
+        let t = self.tenant_by_id(tenant_id).await;
+        self.services
+            .tokens
+            .create(&t, "test", scopes, expires_in)
+            .await
+            .unwrap()
+            .secret
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -249,14 +243,7 @@ impl TestServer {
     pub async fn finish(self) {
         self.store.close().await;
         if let Some(db) = &self.pg_db {
-            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(PG_ADMIN_URL)
-                .await
-                .unwrap();
-            let _ = sqlx::Executor::execute(
-                &mut admin,
-                format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str(),
-            )
-            .await;
+            crate::pg::drop_database(db).await;
         }
     }
 }

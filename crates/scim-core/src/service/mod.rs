@@ -1,0 +1,41 @@
+//! The services the CLI, the console and the SCIM routes all call: one code path per action
+//! (creating a tenant or a token, signing in, provisioning a user, reading the log).
+
+mod events;
+mod maintenance;
+mod operators;
+mod resources;
+mod tenants;
+mod tokens;
+
+pub use events::EventService;
+pub use maintenance::Maintenance;
+pub use operators::{NewSession, OperatorService};
+pub use resources::{Limits, ResourceService};
+pub use tenants::TenantService;
+pub use tokens::TokenService;
+
+use crate::store::Store;
+use std::sync::Arc;
+
+/// Every service over one store.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub tenants: TenantService,
+    pub tokens: TokenService,
+    pub operators: OperatorService,
+    pub events: EventService,
+}
+
+impl Services {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            tenants: TenantService::new(store.clone()),
+            tokens: TokenService::new(store.clone()),
+            operators: OperatorService::new(store.clone()),
+            events: EventService::new(store.clone()),
+            store,
+        }
+    }
+}

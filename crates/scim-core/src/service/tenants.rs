@@ -1,0 +1,52 @@
+//! Creating, finding and deleting tenants: the one code path the CLI, the console and the
+//! first start use.
+
+use crate::clock::Timestamp;
+use crate::error::{CoreError, CoreResult};
+use crate::store::Store;
+use crate::tenant::{Tenant, normalize_name, normalize_slug};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct TenantService {
+    store: Arc<dyn Store>,
+}
+
+impl TenantService {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Creates a tenant; the slug is normalised (trimmed, lower-cased) and checked, the name
+    /// defaults to the slug. A taken slug is `Conflict`.
+    pub async fn create(&self, slug: &str, name: Option<&str>) -> CoreResult<Tenant> {
+        let slug = normalize_slug(slug)?;
+        let name = normalize_name(name, &slug)?;
+        self.store
+            .create_tenant(&slug, &name, Timestamp::now())
+            .await
+    }
+
+    /// The tenant with this slug, or `NotFound`.
+    pub async fn get(&self, slug: &str) -> CoreResult<Tenant> {
+        self.store.tenant(slug).await?.ok_or_else(|| {
+            CoreError::NotFound(format!("tenant '{}'", scim_proto::error::excerpt(slug)))
+        })
+    }
+
+    pub async fn list(&self) -> CoreResult<Vec<Tenant>> {
+        self.store.tenants().await
+    }
+
+    /// Deletes the tenant and everything in it; `NotFound` when there is none.
+    pub async fn delete(&self, slug: &str) -> CoreResult<()> {
+        if self.store.delete_tenant(slug).await? {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound(format!(
+                "tenant '{}'",
+                scim_proto::error::excerpt(slug)
+            )))
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Issuing, listing, revoking and rotating bearer tokens: the one code path the CLI, the
+//! console and the first start use. Secrets are returned once, here, and never again.
+
+use crate::clock::Timestamp;
+use crate::error::{CoreError, CoreResult};
+use crate::store::Store;
+use crate::tenant::Tenant;
+use crate::token::{IssuedToken, TokenRecord, TokenScopes, generate_secret, issue};
+use std::sync::Arc;
+use time::Duration;
+
+#[derive(Clone)]
+pub struct TokenService {
+    store: Arc<dyn Store>,
+}
+
+impl TokenService {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Issues a token and stores it; `expires_in` unset means it never expires.
+    pub async fn create(
+        &self,
+        tenant: &Tenant,
+        name: &str,
+        scopes: TokenScopes,
+        expires_in: Option<Duration>,
+    ) -> CoreResult<IssuedToken> {
+        let now = Timestamp::now();
+        let issued = issue(tenant.id, name, scopes, expires_in.map(|d| now + d), now)?;
+        self.store.insert_token(&issued.record).await?;
+        Ok(issued)
+    }
+
+    /// The tenant's tokens (hashes only), oldest first.
+    pub async fn list(&self, tenant: &Tenant) -> CoreResult<Vec<TokenRecord>> {
+        self.store.tokens(tenant.id).await
+    }
+
+    /// Revokes a token; effective on every node within the auth cache's lifetime.
+    pub async fn revoke(&self, tenant: &Tenant, id: &str) -> CoreResult<()> {
+        if self
+            .store
+            .revoke_token(tenant.id, id, Timestamp::now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(not_found(tenant, id))
+        }
+    }
+
+    /// Gives a token a new secret (returned, to show once); the previous one keeps working
+    /// for `grace`. A revoked or unknown token is `NotFound`.
+    pub async fn rotate(&self, tenant: &Tenant, id: &str, grace: Duration) -> CoreResult<String> {
+        let (secret, hash, prefix) = generate_secret();
+        let grace_until = Timestamp::now() + grace;
+        if self
+            .store
+            .rotate_token(tenant.id, id, &hash, &prefix, grace_until)
+            .await?
+        {
+            Ok(secret)
+        } else {
+            Err(not_found(tenant, id))
+        }
+    }
+}
+
+fn not_found(tenant: &Tenant, id: &str) -> CoreError {
+    CoreError::NotFound(format!(
+        "active token '{}' in tenant '{}'",
+        scim_proto::error::excerpt(id),
+        tenant.slug
+    ))
+}

@@ -1,0 +1,274 @@
+//! A tenant's SCIM integration page: its base URL and its tokens (add, revoke, rotate).
+
+use super::super::session::ConsoleSession;
+use super::super::view::{self, Chrome};
+use super::common::{AppStateRef, chrome, html, tenant_of};
+use crate::AppState;
+use crate::error::{ApiResult, AppError};
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use scim_core::clock::parse_duration;
+use scim_core::token::TokenStatus;
+use scim_core::{CoreError, Tenant, Timestamp, TokenScopes};
+use serde::Deserialize;
+struct TokenRow {
+    id: String,
+    name: String,
+    prefix: String,
+    scopes: String,
+    created: String,
+    last_used: String,
+    expires: String,
+    status: &'static str,
+    active: bool,
+}
+
+struct NewSecret {
+    name: String,
+    secret: String,
+    rotated: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/integration.html")]
+struct IntegrationPage {
+    chrome: Chrome,
+    tenant_name: String,
+    scim_url: String,
+    tokens: Vec<TokenRow>,
+    new_secret: Option<NewSecret>,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+async fn integration_page(
+    state: &AppState,
+    s: &ConsoleSession,
+    tenant: &Tenant,
+    status: StatusCode,
+    new_secret: Option<NewSecret>,
+    message: Option<String>,
+    error: Option<String>,
+) -> ApiResult<Response> {
+    let now = Timestamp::now();
+    let tokens = state
+        .services
+        .tokens
+        .list(tenant)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|t| {
+            let status = t.status(now);
+            TokenRow {
+                scopes: scope_text(&t.scopes),
+                created: view::fmt_time(t.created_at),
+                last_used: view::fmt_opt_time(t.last_used_at),
+                expires: t
+                    .expires_at
+                    .map(view::fmt_time)
+                    .unwrap_or_else(|| "never".into()),
+                active: status == TokenStatus::Active,
+                status: status.as_str(),
+                prefix: format!("{}…", t.prefix),
+                id: t.id,
+                name: t.name,
+            }
+        })
+        .collect();
+    html(
+        status,
+        &IntegrationPage {
+            chrome: chrome(s, Some(tenant), "integration"),
+            tenant_name: tenant.name.clone(),
+            scim_url: state.base_url(tenant),
+            tokens,
+            new_secret,
+            message,
+            error,
+        },
+    )
+}
+
+/// `Users: Read+Write · Groups: Read`.
+fn scope_text(scopes: &TokenScopes) -> String {
+    scopes
+        .0
+        .iter()
+        .map(|s| {
+            let ep = match s.endpoint {
+                scim_core::Endpoint::Users => "Users",
+                scim_core::Endpoint::Groups => "Groups",
+                scim_core::Endpoint::Bulk => "Bulk",
+            };
+            let pr = match s.privilege {
+                scim_core::Privilege::Read => "Read",
+                scim_core::Privilege::ReadWrite => "Read+Write",
+            };
+            format!("{ep}: {pr}")
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+pub async fn integration(
+    State(state): AppStateRef,
+    s: ConsoleSession,
+    Path(tenant): Path<String>,
+) -> ApiResult<Response> {
+    let t = tenant_of(&state, &tenant).await?;
+    integration_page(&state, &s, &t, StatusCode::OK, None, None, None).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct TokenForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    users: String,
+    #[serde(default)]
+    groups: String,
+    #[serde(default)]
+    bulk: String,
+    #[serde(default)]
+    expires: String,
+    #[serde(default)]
+    grace: String,
+}
+
+impl TokenForm {
+    fn scopes(&self) -> Result<TokenScopes, String> {
+        let mut list = Vec::new();
+        for (ep, v) in [
+            ("users", &self.users),
+            ("groups", &self.groups),
+            ("bulk", &self.bulk),
+        ] {
+            match v.as_str() {
+                "" | "none" => {}
+                "r" | "rw" => list.push(format!("{ep}:{v}")),
+                other => return Err(format!("unknown privilege '{other}'")),
+            }
+        }
+        if list.is_empty() {
+            return Err("choose Read or Read+Write for at least one endpoint".into());
+        }
+        TokenScopes::parse_list(&list).map_err(|e| e.to_string())
+    }
+}
+
+pub async fn integration_action(
+    State(state): AppStateRef,
+    s: ConsoleSession,
+    Path(tenant): Path<String>,
+    Form(form): Form<TokenForm>,
+) -> ApiResult<Response> {
+    let t = tenant_of(&state, &tenant).await?;
+    let who = s.operator.username.as_str();
+    let tokens = &state.services.tokens;
+    let page = |status, secret, message, error| {
+        integration_page(&state, &s, &t, status, secret, message, error)
+    };
+    match form.action.as_str() {
+        "create" => {
+            let scopes = match form.scopes() {
+                Ok(sc) => sc,
+                Err(e) => return page(StatusCode::BAD_REQUEST, None, None, Some(e)).await,
+            };
+            let expires_in = match form.expires.as_str() {
+                "" | "never" => None,
+                d => match parse_duration(d) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        return page(StatusCode::BAD_REQUEST, None, None, Some(e.to_string()))
+                            .await;
+                    }
+                },
+            };
+            match tokens.create(&t, &form.name, scopes, expires_in).await {
+                Ok(issued) => {
+                    tracing::info!(operator = %who, tenant = %t.slug, token = %issued.record.name, "token created in the console");
+                    let secret = NewSecret {
+                        name: issued.record.name.clone(),
+                        secret: issued.secret,
+                        rotated: false,
+                    };
+                    page(StatusCode::CREATED, Some(secret), None, None).await
+                }
+                Err(CoreError::Invalid(m)) => {
+                    page(StatusCode::BAD_REQUEST, None, None, Some(m)).await
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        "revoke" => {
+            tokens.revoke(&t, &form.id).await.map_err(|e| match e {
+                CoreError::NotFound(_) => AppError::new(404, "no such token in this tenant"),
+                other => other.into(),
+            })?;
+            // This node stops accepting it at once; others within the cache TTL.
+            state.auth_cache.clear();
+            tracing::info!(operator = %who, tenant = %t.slug, token_id = %form.id, "token revoked in the console");
+            let msg = format!(
+                "Token revoked. Requests with it are refused from now on (by every scimd node within {} seconds).",
+                crate::auth::TOKEN_CACHE_TTL.as_secs()
+            );
+            page(StatusCode::OK, None, Some(msg), None).await
+        }
+        "rotate" => {
+            let grace = match form.grace.as_str() {
+                "" | "none" | "0" => time::Duration::ZERO,
+                g => parse_duration(g)?,
+            };
+            let name = tokens
+                .list(&t)
+                .await?
+                .into_iter()
+                .find(|x| x.id == form.id)
+                .map(|x| x.name)
+                .unwrap_or_default();
+            let secret = tokens.rotate(&t, &form.id, grace).await?;
+            state.auth_cache.clear();
+            tracing::info!(operator = %who, tenant = %t.slug, token_id = %form.id, "token rotated in the console");
+            let secret = NewSecret {
+                name,
+                secret,
+                rotated: grace.is_positive(),
+            };
+            page(StatusCode::OK, Some(secret), None, None).await
+        }
+        other => Err(AppError::new(
+            400,
+            format!("unknown action '{}'", scim_proto::error::excerpt(other)),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_form_scopes() {
+        let f = TokenForm {
+            users: "rw".into(),
+            groups: "r".into(),
+            bulk: "none".into(),
+            ..Default::default()
+        };
+        assert_eq!(f.scopes().unwrap().to_string(), "users:rw groups:r");
+        assert!(TokenForm::default().scopes().is_err());
+        let bad = TokenForm {
+            users: "admin".into(),
+            ..Default::default()
+        };
+        assert!(bad.scopes().is_err());
+    }
+}

@@ -1,0 +1,157 @@
+//! Sign-in and sign-out.
+
+use super::super::session::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
+use super::super::view;
+use super::common::{AppStateRef, html, pairs, param};
+use crate::error::ApiResult;
+use askama::Template;
+use axum::Form;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use scim_core::Timestamp;
+use scim_core::operator::{SESSION_TTL, SignInError, random_token};
+use serde::Deserialize;
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct LoginPage {
+    csrf: String,
+    next: String,
+    username: String,
+    error: Option<String>,
+}
+
+pub async fn login_form(
+    State(state): AppStateRef,
+    headers: HeaderMap,
+    jar: CookieJar,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let next = view::safe_next(&param(&pairs(q), "next")).unwrap_or_else(|| "/console/".into());
+    if let Some(value) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()) {
+        let signed_in = state
+            .services
+            .operators
+            .session(&value, Timestamp::now())
+            .await?
+            .is_some();
+        if signed_in {
+            return Ok(Redirect::to(&next).into_response());
+        }
+    }
+    let csrf = jar
+        .get(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(random_token);
+    let page = html(
+        StatusCode::OK,
+        &LoginPage {
+            csrf: csrf.clone(),
+            next,
+            username: String::new(),
+            error: None,
+        },
+    )?;
+    let cookie = session::cookie(
+        LOGIN_CSRF_COOKIE,
+        csrf,
+        time::Duration::hours(1),
+        session::secure(&state, &headers),
+    );
+    Ok((jar.add(cookie), page).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+    csrf: String,
+}
+
+pub async fn login(
+    State(state): AppStateRef,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> ApiResult<Response> {
+    let ops = &state.services.operators;
+    let now = Timestamp::now();
+    let next = view::safe_next(&form.next).unwrap_or_else(|| "/console/".into());
+    let refuse = |status: StatusCode, message: String| {
+        html(
+            status,
+            &LoginPage {
+                csrf: form.csrf.clone(),
+                next: next.clone(),
+                username: form.username.clone(),
+                error: Some(message),
+            },
+        )
+    };
+    match ops.sign_in(&form.username, &form.password, now).await {
+        Ok(new) => {
+            tracing::info!(operator = %new.operator.username, "console sign-in");
+            let secure = session::secure(&state, &headers);
+            let jar = jar
+                .add(session::cookie(
+                    SESSION_COOKIE,
+                    new.cookie_value,
+                    SESSION_TTL,
+                    secure,
+                ))
+                .add(session::cookie(
+                    LOGIN_CSRF_COOKIE,
+                    String::new(),
+                    time::Duration::ZERO,
+                    secure,
+                ));
+            Ok((jar, Redirect::to(&next)).into_response())
+        }
+        Err(SignInError::BadCredentials) => {
+            tracing::info!(username = %form.username.escape_debug().take(64).collect::<String>(), "console sign-in refused");
+            refuse(
+                StatusCode::UNAUTHORIZED,
+                "Wrong username or password.".into(),
+            )
+        }
+        Err(SignInError::Locked { until }) => {
+            tracing::warn!(username = %form.username.escape_debug().take(64).collect::<String>(), "console sign-in locked out");
+            let mut resp = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many failed sign-ins. Try again after {}.",
+                    view::fmt_time(until)
+                ),
+            )?;
+            let secs = (until - now).whole_seconds().max(1);
+            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(resp)
+        }
+        Err(SignInError::Core(e)) => Err(e.into()),
+    }
+}
+
+pub async fn logout(
+    State(state): AppStateRef,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> ApiResult<Response> {
+    if let Some(v) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()) {
+        state.services.operators.sign_out(&v).await?;
+    }
+    let gone = session::cookie(
+        SESSION_COOKIE,
+        String::new(),
+        time::Duration::ZERO,
+        session::secure(&state, &headers),
+    );
+    Ok((jar.add(gone), Redirect::to("/console/login")).into_response())
+}

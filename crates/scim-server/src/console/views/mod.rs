@@ -1,0 +1,64 @@
+//! Console pages by area, like kanidm's `views/`: each handler loads what its page shows
+//! through a `scim_core` service, computes display values (`super::view`) and renders one
+//! template. None of them touches the store.
+
+pub mod directory;
+pub mod integration;
+pub mod log;
+pub mod log_api;
+pub mod login;
+pub mod tenants;
+
+/// What every page handler uses.
+pub(crate) mod common {
+    use super::super::session::ConsoleSession;
+    use super::super::view::{self, Chrome};
+    use crate::AppState;
+    use crate::error::{ApiResult, AppError};
+    use askama::Template;
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use scim_core::{CoreError, Tenant};
+    use std::sync::Arc;
+
+    pub type AppStateRef = State<Arc<AppState>>;
+
+    pub fn html(status: StatusCode, page: &impl Template) -> ApiResult<Response> {
+        Ok((status, view::html_headers(), page.render()?).into_response())
+    }
+
+    /// The tenant of the page's URL, or a 404 page.
+    pub async fn tenant_of(state: &AppState, slug: &str) -> ApiResult<Tenant> {
+        state.services.tenants.get(slug).await.map_err(|e| match e {
+            CoreError::NotFound(_) => AppError::new(
+                404,
+                format!("there is no tenant '{}'", scim_proto::error::excerpt(slug)),
+            ),
+            other => other.into(),
+        })
+    }
+
+    pub fn chrome(s: &ConsoleSession, tenant: Option<&Tenant>, tab: &'static str) -> Chrome {
+        Chrome {
+            operator: s.operator.username.clone(),
+            csrf: s.csrf.clone(),
+            tenant: tenant.map(|t| t.slug.clone()),
+            tab,
+        }
+    }
+
+    /// Query-string pairs (a malformed query string reads as none).
+    pub fn pairs(raw: Option<String>) -> Vec<(String, String)> {
+        raw.and_then(|q| serde_urlencoded::from_str(&q).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn param(pairs: &[(String, String)], key: &str) -> String {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,76 @@
+//! The backend choice, written once: [`Engine::write`] runs a unit of work in one
+//! transaction, [`Engine::read`] on a connection, on whichever database this store opened.
+//! Every store trait is implemented over these two calls (the domain modules), never over a
+//! driver directly.
+
+use crate::StoreError;
+use crate::conn::{Conn, Dialect};
+use crate::sqlite_engine::SqliteEngine;
+use std::future::Future;
+use std::pin::Pin;
+
+/// The future of a unit of work, borrowing its connection.
+pub(crate) type Fut<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
+
+pub(crate) enum Engine {
+    /// One writer thread with group commit and a pool of readers (`sqlite_engine.rs`).
+    Sqlite(Box<SqliteEngine>),
+    Postgres(sqlx::PgPool),
+}
+
+impl Engine {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Engine::Sqlite(_) => Dialect::Sqlite,
+            Engine::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs `work` in a transaction: committed when it returns `Ok` (and only then answered),
+    /// rolled back when it returns an error.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send + 'static,
+    {
+        match self {
+            Engine::Sqlite(e) => e.write(work).await,
+            Engine::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let r = {
+                    let mut c = Conn::Pg(&mut tx);
+                    work(&mut c).await
+                };
+                match r {
+                    Ok(v) => {
+                        tx.commit().await?;
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        if let Err(rb) = tx.rollback().await {
+                            tracing::debug!(error = %rb, "rollback after a failed write");
+                        }
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `work` on a connection (no transaction needed: one statement, or reads that
+    /// tolerate concurrent commits).
+    pub async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send + 'static,
+    {
+        match self {
+            Engine::Sqlite(e) => e.read(work).await,
+            Engine::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                let mut c = Conn::Pg(&mut conn);
+                work(&mut c).await
+            }
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The store contract: what every `scim_core::Store` must do, checked against a real
+//! database. `scim-store`'s tests run [`run_all`] on a SQLite file and on PostgreSQL.
+
+use scim_core::event::{Event, EventQuery, LogEntry, Operation, RequestContext};
+use scim_core::operator::SessionRecord;
+use scim_core::resource::IndexedFields;
+use scim_core::token::{hash_secret, issue};
+use scim_core::{CoreError, MemberOp, Query, ResourceKind, Store, Timestamp, TokenScopes, Write};
+use scim_proto::cursor::Cursor;
+use serde_json::json;
+use std::sync::Arc;
+use time::Duration;
+
+fn user(name: &str) -> Write {
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                      "userName": name, "emails": [{"value": format!("{name}@x.example")}]});
+    Write {
+        fields: IndexedFields::from_body(ResourceKind::User, &body),
+        body,
+        member_ops: vec![],
+        log: None,
+    }
+}
+
+fn group(name: &str, members: &[&str]) -> Write {
+    let body =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name});
+    Write {
+        fields: IndexedFields::from_body(ResourceKind::Group, &body),
+        body,
+        member_ops: vec![MemberOp::Add(
+            members.iter().map(|s| s.to_string()).collect(),
+        )],
+        log: Some(LogEntry {
+            operation: Operation::CreateGroup,
+            status: 201,
+            ctx: RequestContext {
+                request_id: "r-1".into(),
+                ..Default::default()
+            },
+        }),
+    }
+}
+
+/// Every contract check, in order, on a fresh, migrated store.
+pub async fn run_all(store: Arc<dyn Store>) {
+    tenants(&store).await;
+    tokens(&store).await;
+    resources(&store).await;
+    events_and_leases(&store).await;
+    operators_and_sessions(&store).await;
+}
+
+async fn tenants(s: &Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let a = s.create_tenant("c-one", "One", now).await.unwrap();
+    assert_eq!((a.slug.as_str(), a.name.as_str()), ("c-one", "One"));
+    assert!(matches!(
+        s.create_tenant("c-one", "again", now).await,
+        Err(CoreError::Conflict(_))
+    ));
+    assert_eq!(s.tenant("c-one").await.unwrap(), Some(a.clone()));
+    assert!(s.tenant("c-none").await.unwrap().is_none());
+    s.create_tenant("c-two", "Two", now).await.unwrap();
+    let slugs: Vec<String> = s
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.slug)
+        .collect();
+    assert!(slugs.contains(&"c-one".into()) && slugs.contains(&"c-two".into()));
+    assert!(s.delete_tenant("c-two").await.unwrap());
+    assert!(!s.delete_tenant("c-two").await.unwrap());
+}
+
+async fn tokens(s: &Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let t = s.tenant("c-one").await.unwrap().unwrap();
+    let issued = issue(t.id, "idp", TokenScopes::all(), None, now).unwrap();
+    s.insert_token(&issued.record).await.unwrap();
+    let hash = hash_secret(&issued.secret);
+    assert_eq!(
+        s.token_by_hash(&hash).await.unwrap(),
+        Some(issued.record.clone())
+    );
+    assert!(s.token_by_hash("nope").await.unwrap().is_none());
+    let until = now + Duration::hours(1);
+    assert!(
+        s.rotate_token(t.id, &issued.record.id, "h2", "p2", until)
+            .await
+            .unwrap()
+    );
+    let rotated = s.token_by_hash(&hash).await.unwrap().unwrap();
+    assert_eq!(rotated.previous_valid_until, Some(until));
+    assert_eq!(
+        s.token_by_hash("h2").await.unwrap().unwrap().id,
+        issued.record.id
+    );
+    s.touch_token(&issued.record.id, now).await.unwrap();
+    assert!(
+        !s.revoke_token(t.id + 1000, &issued.record.id, now)
+            .await
+            .unwrap(),
+        "other tenant"
+    );
+    assert!(s.revoke_token(t.id, &issued.record.id, now).await.unwrap());
+    assert!(
+        !s.rotate_token(t.id, &issued.record.id, "h3", "p3", until)
+            .await
+            .unwrap()
+    );
+    let list = s.tokens(t.id).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].last_used_at, Some(now));
+    assert!(list[0].revoked_at.is_some());
+}
+
+async fn resources(s: &Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let t = s.tenant("c-one").await.unwrap().unwrap();
+    let other = s.create_tenant("c-other", "Other", now).await.unwrap();
+    let u1 = s
+        .create(t.id, ResourceKind::User, "u-1", &user("ada"), now)
+        .await
+        .unwrap();
+    assert_eq!((u1.version, u1.created_at), (1, now));
+    s.create(t.id, ResourceKind::User, "u-2", &user("bob"), now)
+        .await
+        .unwrap();
+    // The same userName in another tenant is fine; in this one, case-insensitively, not.
+    s.create(other.id, ResourceKind::User, "o-1", &user("ada"), now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create(t.id, ResourceKind::User, "u-3", &user("ADA"), now)
+            .await,
+        Err(CoreError::Conflict(_))
+    ));
+    // Tenants never see each other.
+    assert!(
+        s.get(other.id, ResourceKind::User, "u-1", false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let g = s
+        .create(
+            t.id,
+            ResourceKind::Group,
+            "g-1",
+            &group("Eng", &["u-1", "u-2"]),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(g.members.as_ref().map(Vec::len), Some(2));
+    // A member from another tenant is refused, and nothing is written.
+    assert!(matches!(
+        s.create(t.id, ResourceKind::Group, "g-2", &group("Bad", &["o-1"]), now).await,
+        Err(CoreError::Scim(e)) if e.status == 400
+    ));
+    assert!(
+        s.get(t.id, ResourceKind::Group, "g-2", false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let groups = s.groups_of(t.id, &["u-1".into()]).await.unwrap();
+    assert_eq!(groups["u-1"][0].display, "Eng");
+    // Read-modify-write: the modifier sees the current version; its error aborts.
+    let later = now + Duration::seconds(1);
+    let m = s
+        .modify(
+            t.id,
+            ResourceKind::User,
+            "u-1",
+            false,
+            Arc::new(|cur| {
+                let mut w = user("ada");
+                w.body["title"] = json!(format!("v{}", cur.version));
+                Ok(w)
+            }),
+            later,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (m.version, m.body["title"].as_str(), m.modified_at),
+        (2, Some("v1"), later)
+    );
+    let refused = s
+        .modify(
+            t.id,
+            ResourceKind::User,
+            "u-1",
+            false,
+            Arc::new(|_| Err(CoreError::Invalid("no".into()))),
+            later,
+        )
+        .await;
+    assert!(matches!(refused, Err(CoreError::Invalid(_))));
+    assert_eq!(
+        s.get(t.id, ResourceKind::User, "u-1", false)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+    // Queries: filter in SQL, counts, keyset cursors.
+    let q = Query {
+        filter: Some(scim_proto::filter::parse("userName eq \"BOB\"").unwrap()),
+        count: 10,
+        ..Default::default()
+    };
+    let r = s.query(t.id, ResourceKind::User, &q).await.unwrap();
+    assert_eq!((r.total, r.resources[0].id.as_str()), (1, "u-2"));
+    let mut cursor = Some(None);
+    let mut seen = Vec::new();
+    while let Some(c) = cursor {
+        let q = Query {
+            count: 1,
+            cursor: Some(c),
+            ..Default::default()
+        };
+        let r = s.query(t.id, ResourceKind::User, &q).await.unwrap();
+        seen.extend(r.resources.into_iter().map(|x| x.id));
+        cursor = r.next_cursor.map(Some);
+        assert!(seen.len() <= 2);
+    }
+    assert_eq!(seen, ["u-1", "u-2"]);
+    let foreign = Query {
+        count: 1,
+        cursor: Some(Some(Cursor::Offset(1))),
+        ..Default::default()
+    };
+    assert!(s.query(t.id, ResourceKind::User, &foreign).await.is_err());
+    // Deleting a user removes it from its groups.
+    assert!(
+        s.delete(t.id, ResourceKind::User, "u-2", None, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete(t.id, ResourceKind::User, "u-2", None, now)
+            .await
+            .unwrap()
+    );
+    let g = s
+        .get(t.id, ResourceKind::Group, "g-1", true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.members.unwrap().len(), 1);
+}
+
+async fn events_and_leases(s: &Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let t = s.tenant("c-one").await.unwrap().unwrap();
+    let e = Event {
+        seq: 0,
+        tenant_id: t.id,
+        at: now - Duration::days(40),
+        operation: Operation::Failure,
+        resource_type: Some("User".into()),
+        resource_id: Some("x".into()),
+        resource_name: None,
+        status: 404,
+        scim_type: None,
+        detail: Some("gone".into()),
+        token_name: None,
+        request_id: "r-2".into(),
+        client_addr: None,
+    };
+    s.log_event(&e).await.unwrap();
+    let all = s
+        .events(
+            t.id,
+            &EventQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        all.len(),
+        2,
+        "the group create logged in its transaction, and the failure"
+    );
+    assert_eq!(
+        all[0].operation,
+        Operation::Failure,
+        "newest first by sequence"
+    );
+    let counts = s.event_counts(t.id, now - Duration::days(1)).await.unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!(
+        s.sweep_events(now - Duration::days(30), 100).await.unwrap(),
+        1
+    );
+    let until = now + Duration::minutes(1);
+    assert!(s.try_lease("c-lease", "a", now, until).await.unwrap());
+    assert!(!s.try_lease("c-lease", "b", now, until).await.unwrap());
+    assert!(
+        s.try_lease("c-lease", "a", now, until).await.unwrap(),
+        "renewal"
+    );
+    assert!(
+        s.try_lease(
+            "c-lease",
+            "b",
+            until + Duration::seconds(1),
+            until + Duration::minutes(2)
+        )
+        .await
+        .unwrap(),
+        "expired"
+    );
+    s.ping().await.unwrap();
+}
+
+async fn operators_and_sessions(s: &Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let op = s
+        .create_operator("c-alice", "$argon2id$x", now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_operator("c-alice", "$argon2id$y", now).await,
+        Err(CoreError::Conflict(_))
+    ));
+    assert_eq!(s.operator_login_failed(op.id).await.unwrap(), 1);
+    assert_eq!(s.operator_login_failed(op.id).await.unwrap(), 2);
+    s.lock_operator(op.id, now + Duration::minutes(1))
+        .await
+        .unwrap();
+    let session = SessionRecord {
+        id_hash: "sess".into(),
+        operator_id: op.id,
+        csrf_token: "csrf".into(),
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+    };
+    s.insert_session(&session).await.unwrap();
+    let (found, who) = s.session("sess", now).await.unwrap().unwrap();
+    assert_eq!(
+        (found, who.username.as_str(), who.failed_logins),
+        (session, "c-alice", 2)
+    );
+    assert!(
+        s.session("sess", now + Duration::hours(2))
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    s.operator_login_succeeded(op.id, now).await.unwrap();
+    let back = s.operator_by_name("c-alice").await.unwrap().unwrap();
+    assert_eq!((back.failed_logins, back.locked_until), (0, None));
+    // A new password ends the operator's sessions.
+    assert!(
+        s.set_operator_password("c-alice", "$argon2id$z")
+            .await
+            .unwrap()
+    );
+    assert!(s.session("sess", now).await.unwrap().is_none());
+    assert_eq!(s.sweep_sessions(now).await.unwrap(), 0);
+    assert!(s.delete_operator("c-alice").await.unwrap());
+    assert!(
+        s.operators()
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.username != "c-alice")
+    );
+}

@@ -1,0 +1,217 @@
+//! The command line: every command, its flags and their help text (clap).
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "scimd",
+    version,
+    about = "A self-hosted SCIM 2.0 service provider"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// TOML config file (keys: database_url, listen, public_url, max_body_bytes,
+    /// log_retention_days, provisioning_log, rate_limit_per_token, request_timeout_secs,
+    /// sqlite_synchronous).
+    #[arg(long, env = "SCIMD_CONFIG", global = true)]
+    pub config: Option<std::path::PathBuf>,
+    /// sqlite://path or postgres://… [default: sqlite://./data/scimd.db]
+    #[arg(long, env = "SCIMD_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the SCIM server.
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Manage console operators (who sign in to the web console).
+    #[command(subcommand)]
+    Admin(AdminCmd),
+    /// Read a tenant's provisioning log (newest first), as a table, JSON or CSV.
+    Log(LogArgs),
+    /// Delete provisioning-log events older than the retention now.
+    SweepLog,
+    /// Load-test a SCIM server (scimd or any other) with identity-provider workloads.
+    Bench(BenchArgs),
+    /// Parse a SCIM filter and print its canonical form, or the invalidFilter error.
+    Filter {
+        /// The filter, e.g. 'userName eq "bjensen"'.
+        expr: String,
+    },
+}
+
+#[derive(Args, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "SCIMD_LISTEN")]
+    pub listen: Option<String>,
+    /// URL clients reach scimd at, used in meta.location and printed URLs
+    /// [default: http://{listen}]
+    #[arg(long, env = "SCIMD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// SCIM base URL, e.g. http://127.0.0.1:8080/t/default/scim/v2
+    #[arg(long)]
+    pub url: String,
+    /// Bearer token (or SCIMD_BENCH_TOKEN).
+    #[arg(long, env = "SCIMD_BENCH_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// create-users, lookup, patch-users, group-members, list, idp-cycle
+    #[arg(long, default_value = "create-users")]
+    pub workload: String,
+    /// Users created before measuring (lookup, patch-users, list, idp-cycle).
+    #[arg(long, default_value_t = 1000)]
+    pub users: u64,
+    /// Groups for group-members.
+    #[arg(long, default_value_t = 1)]
+    pub groups: u64,
+    /// Members per group for group-members.
+    #[arg(long, default_value_t = 100)]
+    pub group_size: u64,
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Measuring time, e.g. 20s, 2m.
+    #[arg(long, default_value = "20s")]
+    pub duration: String,
+    /// Stop after this many measured requests.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Allow a target that is not on this machine.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Keep the users (named seed-{i}@bench.example) for later runs: only the missing ones
+    /// are created, through Bulk, so a 1,000,000-user measurement loads its data once.
+    #[arg(long)]
+    pub seed: bool,
+}
+
+#[derive(Args)]
+pub struct LogArgs {
+    #[arg(long)]
+    pub tenant: String,
+    /// Only events at or after this time (RFC 3339) or this long ago (e.g. 24h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Operation, e.g. "Create User", hard-delete-user, failure (repeatable).
+    #[arg(long = "operation")]
+    pub operations: Vec<String>,
+    /// success or failure.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// A resource id, userName or group displayName.
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// A token name.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// At most this many events.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Events older than this sequence number (paging: pass the last seq shown).
+    #[arg(long)]
+    pub before: Option<i64>,
+    /// table, json or csv.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Subcommand)]
+pub enum TenantCmd {
+    /// Create a tenant.
+    Create {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tenants.
+    List,
+    /// Delete a tenant and everything in it.
+    Delete {
+        slug: String,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCmd {
+    /// Create an operator. The password is read from SCIMD_ADMIN_PASSWORD, from stdin with
+    /// --password-stdin, or asked for at the terminal.
+    Create {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password (also unlocks the account and ends its sessions).
+    ResetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List operators.
+    List,
+    /// Delete an operator.
+    Delete { username: String },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create a token; its secret is printed once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// users:rw, groups:r, bulk:rw … (repeatable)
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// e.g. 90d, 12h; default: never expires
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List a tenant's tokens (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a token (effective on every node within seconds).
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+    /// Issue a new secret; the old one keeps working for the grace period.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        /// How long the old secret stays valid [default: 24h]
+        #[arg(long, default_value = "24h")]
+        grace: String,
+    },
+}

@@ -1,0 +1,84 @@
+//! `scimd admin create|reset-password|list|delete`: the operators who sign in to the console.
+
+use super::Env;
+use crate::cli::AdminCmd;
+use anyhow::{Result, bail};
+use scim_core::{CoreError, Timestamp};
+use serde_json::json;
+
+/// The new operator's password: from the environment, stdin, or the terminal (twice).
+fn read_password(from_stdin: bool) -> Result<String> {
+    if let Ok(pw) = std::env::var("SCIMD_ADMIN_PASSWORD") {
+        return Ok(pw);
+    }
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let pw = rpassword::prompt_password("Password (12+ characters): ")?;
+    let again = rpassword::prompt_password("Repeat: ")?;
+    if pw != again {
+        bail!("the passwords differ");
+    }
+    Ok(pw)
+}
+
+pub async fn run(env: &Env, cmd: AdminCmd) -> Result<()> {
+    let ops = &env.services.operators;
+    let json_out = env.json;
+    match cmd {
+        AdminCmd::Create {
+            username,
+            password_stdin,
+        } => {
+            let pw = read_password(password_stdin)?;
+            let op = ops.create(&username, &pw).await?;
+            if json_out {
+                println!("{}", json!({"username": op.username, "id": op.id}));
+            } else {
+                println!(
+                    "Operator '{}' created. Sign in at {}/console/",
+                    op.username,
+                    env.settings.public_url.trim_end_matches('/')
+                );
+            }
+        }
+        AdminCmd::ResetPassword {
+            username,
+            password_stdin,
+        } => {
+            let pw = read_password(password_stdin)?;
+            ops.reset_password(&username, &pw).await?;
+            println!("password of '{username}' changed; its sessions are signed out");
+        }
+        AdminCmd::List => {
+            let all = ops.list().await?;
+            if json_out {
+                println!("{}", serde_json::to_string(&all)?);
+            } else {
+                println!("USERNAME\tCREATED\tLAST SIGN-IN\tLOCKED UNTIL");
+                let fmt =
+                    |v: Option<Timestamp>| v.map(|t| t.rfc3339()).unwrap_or_else(|| "-".into());
+                for o in all {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        o.username,
+                        o.created_at,
+                        fmt(o.last_login_at),
+                        fmt(o.locked_until)
+                    );
+                }
+            }
+        }
+        AdminCmd::Delete { username } => {
+            let name = scim_core::operator::normalize_username(&username)?;
+            match ops.delete(&name).await {
+                Ok(()) => println!("operator '{name}' deleted"),
+                Err(CoreError::NotFound(_)) => bail!("operator '{name}' does not exist"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}

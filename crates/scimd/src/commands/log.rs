@@ -1,0 +1,60 @@
+//! `scimd log` (read a tenant's provisioning log) and `scimd sweep-log` (apply the retention now).
+
+use super::Env;
+use super::tenant::find;
+use crate::cli::LogArgs;
+use anyhow::{Result, bail};
+use scim_core::Maintenance;
+use scim_core::event::{EventFilter, to_csv};
+
+pub async fn print(env: &Env, args: LogArgs) -> Result<()> {
+    let tenant = find(env, &args.tenant).await?;
+    let filter = EventFilter {
+        since: args.since,
+        until: args.until,
+        operation: args.operations,
+        outcome: args.outcome,
+        resource_type: None,
+        resource: args.resource,
+        token: args.token,
+        before: args.before,
+        limit: Some(args.limit),
+    };
+    let (_, events) = env.services.events.read(&tenant, &filter, 100).await?;
+    let format = if env.json {
+        "json"
+    } else {
+        args.format.as_str()
+    };
+    match format {
+        "json" => println!("{}", serde_json::to_string(&events)?),
+        "csv" => print!("{}", to_csv(&events)?),
+        "table" => {
+            println!("SEQ\tTIME\tOPERATION\tTYPE\tRESOURCE\tSTATUS\tTOKEN\tDETAIL");
+            for e in events {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    e.seq,
+                    e.at,
+                    e.operation.as_str(),
+                    e.resource_type.unwrap_or_default(),
+                    e.resource_name.or(e.resource_id).unwrap_or_default(),
+                    e.status,
+                    e.token_name.unwrap_or_default(),
+                    e.detail.unwrap_or_default()
+                );
+            }
+        }
+        other => bail!("--format must be table, json or csv, not '{other}'"),
+    }
+    Ok(())
+}
+
+pub async fn sweep(env: &Env) -> Result<()> {
+    let days = env.settings.log_retention_days;
+    let n = Maintenance::new(env.store.clone(), time::Duration::days(i64::from(days)))
+        .sweep_log()
+        .await?;
+    println!("deleted {n} events older than {days} days");
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! `scimd serve`: the first start (tenant `default` and a bootstrap token), the HTTP server,
+//! the maintenance loop, and a graceful stop on SIGTERM or Ctrl-C.
+
+use super::Env;
+use super::token::print_secret;
+use anyhow::{Context, Result};
+use scim_core::{Maintenance, TokenScopes};
+use std::sync::Arc;
+
+pub async fn run(env: &Env) -> Result<()> {
+    let s = &env.settings;
+    let services = &env.services;
+    if services.tenants.list().await?.is_empty() {
+        let t = services
+            .tenants
+            .create("default", Some("Default tenant"))
+            .await?;
+        let issued = services
+            .tokens
+            .create(&t, "bootstrap", TokenScopes::all(), None)
+            .await?;
+        println!(
+            "First start: created tenant 'default' and a bootstrap token (all scopes, read+write)."
+        );
+        print_secret(false, &issued, &env.scim_url("default"));
+        println!();
+    }
+    let listener = tokio::net::TcpListener::bind(&s.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", s.listen))?;
+    for t in services.tenants.list().await? {
+        println!("SCIM base URL ({}): {}", t.slug, env.scim_url(&t.slug));
+    }
+    let console = format!("{}/console/", s.public_url.trim_end_matches('/'));
+    if services.operators.list().await?.is_empty() {
+        println!(
+            "Console:    {console}  (no operator yet: run `scimd admin create <name>` to sign in)"
+        );
+    } else {
+        println!("Console:    {console}");
+    }
+    println!(
+        "New token:  in the console (SCIM integration → Add token) or \
+         `scimd token create --tenant default --name <idp> --scope users:rw --scope groups:rw`"
+    );
+    let shutdown = shutdown_signal();
+    println!(
+        "Listening on http://{} (database {})",
+        s.listen,
+        s.redacted_database_url()
+    );
+    let config = scim_server::ServerConfig {
+        public_url: s.public_url.clone(),
+        max_body_bytes: s.max_body_bytes,
+        rate_limit: scim_server::limits::RateLimit {
+            per_second: s.rate_limit_per_token,
+            burst: s.rate_limit_per_token * 2.0,
+        },
+        request_timeout: std::time::Duration::from_secs(s.request_timeout_secs.max(1)),
+        ..Default::default()
+    };
+    let mut state = scim_server::AppState::new(env.store.clone(), config);
+    state.resources.log_events = s.provisioning_log;
+    let state = Arc::new(state);
+    let maintenance = tokio::spawn(
+        Maintenance::new(
+            env.store.clone(),
+            time::Duration::days(i64::from(s.log_retention_days)),
+        )
+        .run(),
+    );
+    axum::serve(
+        listener,
+        scim_server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    maintenance.abort();
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            () = term => {},
+        }
+    }
+}
