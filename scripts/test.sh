@@ -21,6 +21,10 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+# PostgreSQL tests skip themselves where no server runs (plain `cargo test`); here they
+# must run, and a missing server fails them.
+export SCIMD_REQUIRE_POSTGRES=1
+
 # Doc tests (nextest does not run them), then every unit and integration test.
 cargo test --workspace --doc --quiet
 cargo nextest run --workspace --no-fail-fast

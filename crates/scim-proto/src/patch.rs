@@ -5,7 +5,7 @@
 //! in order to a copy of the resource and returns the new resource or the first error, so a
 //! failing request never leaves anything half-applied.
 //!
-//! Semantics beyond the RFC text, each for a real client (see `shared/reference/idp-behaviour.md`):
+//! Semantics beyond the RFC text, each for a real client (`docs/interop.md` §3, §4):
 //! - `op` is case-insensitive (Entra sends `Add`/`Replace`/`Remove`).
 //! - A path-less `add`/`replace` value may hold dotted keys (`name.givenName`) and
 //!   URN-qualified keys (`urn:…:enterprise:2.0:User:employeeNumber`); `id`, `meta` and

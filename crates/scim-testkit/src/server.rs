@@ -24,6 +24,8 @@ pub struct TestServer {
     pub base: String,
     pub token: String,
     pub tenant_id: i64,
+    /// The database the server runs on (a SQLite file or a PostgreSQL database).
+    pub database_url: String,
     _dir: tempfile::TempDir,
     pg_db: Option<String>,
 }
@@ -97,6 +99,7 @@ impl TestServer {
         let mut s = Self {
             root: root.clone(),
             services: Services::new(store.clone()),
+            database_url: url.clone(),
             store,
             client: reqwest::Client::new(),
             base: String::new(),

@@ -1,6 +1,6 @@
 //! Real-client corpus: the PATCH requests Microsoft Entra ID (default and `aadOptscim062020`
 //! forms, and its SCIM Validator), Okta and Microsoft's Postman collection send, each with the
-//! resource it must produce. Sources are in shared/reference/idp-behaviour.md (§1.4–§1.9, §3.1).
+//! resource it must produce. The client behaviour is in docs/interop.md.
 
 use crate::{ops, patch};
 use serde_json::{Value, json};

@@ -96,7 +96,7 @@ const PARSES: &[(&str, &str)] = &[
     ("x eq 42", "x eq 42"),
     ("x eq false", "x eq false"),
     ("x eq null", "x eq null"),
-    // Real clients (shared/reference/idp-behaviour.md §1.3, §1.9, §3.1)
+    // Real clients (docs/interop.md §2)
     (
         r#"userName eq "dale.mohr@romaguera.uk""#,
         r#"userName eq "dale.mohr@romaguera.uk""#,

@@ -14,4 +14,5 @@ mod scim_errors;
 mod scim_groups;
 mod scim_lists;
 mod scim_users;
+mod storage_failure;
 mod tenant_isolation;
