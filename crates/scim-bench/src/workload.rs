@@ -31,6 +31,14 @@ fn filter_path(user_name: &str) -> String {
     format!("/Users?filter={enc}")
 }
 
+/// One measured `POST /Users`.
+async fn create(client: &Client, rec: &Recorder, name: &str, n: u64) {
+    let body = user_body(name, n);
+    client
+        .measured(rec, "create", reqwest::Method::POST, "/Users", Some(&body))
+        .await;
+}
+
 /// One iteration of a workload by worker `w`.
 pub(crate) async fn iterate(
     client: &Client,
@@ -45,15 +53,7 @@ pub(crate) async fn iterate(
     match cfg.workload {
         Workload::CreateUsers => {
             let name = format!("{}-new-{w}-{n}@bench.example", ds.prefix);
-            client
-                .measured(
-                    rec,
-                    "create",
-                    Method::POST,
-                    "/Users",
-                    Some(&user_body(&name, n)),
-                )
-                .await;
+            create(client, rec, &name, n).await;
         }
         Workload::Lookup => {
             let i = rand::thread_rng().gen_range(0..ds.users.len().max(1)) as u64;
@@ -148,17 +148,7 @@ pub(crate) async fn iterate(
                         )
                         .await;
                 }
-                None => {
-                    client
-                        .measured(
-                            rec,
-                            "create",
-                            Method::POST,
-                            "/Users",
-                            Some(&user_body(&name, n)),
-                        )
-                        .await;
-                }
+                None => create(client, rec, &name, n).await,
             }
         }
     }

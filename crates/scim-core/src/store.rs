@@ -199,7 +199,8 @@ pub trait SchemaStore: Send + Sync {
     async fn ping(&self) -> CoreResult<()>;
 }
 
-/// Every store trait: what a database backend implements.
+/// Every store trait: what a database backend implements (`impl Store for MyStore {}` once
+/// the others are).
 pub trait Store:
     TenantStore
     + TokenStore
@@ -210,18 +211,5 @@ pub trait Store:
     + LeaseStore
     + SchemaStore
     + 'static
-{
-}
-
-impl<T> Store for T where
-    T: TenantStore
-        + TokenStore
-        + ResourceStore
-        + EventStore
-        + OperatorStore
-        + SessionStore
-        + LeaseStore
-        + SchemaStore
-        + 'static
 {
 }

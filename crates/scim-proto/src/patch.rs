@@ -598,6 +598,26 @@ fn sub_attribute(
     Ok(Some(obj))
 }
 
+/// Removes the values at `hits`.
+fn drop_indices(items: &mut Vec<Value>, hits: &[usize]) {
+    let mut i = 0;
+    items.retain(|_| {
+        let keep = !hits.contains(&i);
+        i += 1;
+        keep
+    });
+}
+
+/// Unassigns sub-attribute `name` on the values at `hits`; values left empty go.
+fn unset_sub(items: &mut Vec<Value>, hits: &[usize], name: &str) {
+    for &i in hits {
+        if let Some(Value::Object(o)) = items.get_mut(i) {
+            o.remove(name);
+        }
+    }
+    items.retain(|it| it.as_object().is_some_and(|o| !o.is_empty()));
+}
+
 #[allow(clippy::too_many_arguments)]
 fn filtered(
     view: &ResourceView<'_>,
@@ -624,20 +644,10 @@ fn filtered(
                         "attribute '{display}' is immutable"
                     )));
                 }
-                for &i in &hits {
-                    if let Value::Object(o) = &mut items[i] {
-                        o.remove(&s.name);
-                    }
-                }
-                items.retain(|it| it.as_object().is_some_and(|o| !o.is_empty()));
+                unset_sub(&mut items, &hits, &s.name);
             }
             None => {
-                let mut i = 0;
-                items.retain(|_| {
-                    let keep = !hits.contains(&i);
-                    i += 1;
-                    keep
-                });
+                drop_indices(&mut items, &hits);
             }
         }
         return Ok(Some(Value::Array(items)));
@@ -661,12 +671,7 @@ fn filtered(
                 }
                 None => {
                     // Setting a sub-attribute to null unassigns it on the matching values.
-                    for &i in &hits {
-                        if let Value::Object(el) = &mut items[i] {
-                            el.remove(&s.name);
-                        }
-                    }
-                    items.retain(|it| it.as_object().is_some_and(|o| !o.is_empty()));
+                    unset_sub(&mut items, &hits, &s.name);
                     return Ok(Some(Value::Array(items)));
                 }
             }
@@ -685,12 +690,7 @@ fn filtered(
                 Some(v) => v,
                 None => {
                     if kind == PatchOpKind::Replace {
-                        let mut i = 0;
-                        items.retain(|_| {
-                            let keep = !hits.contains(&i);
-                            i += 1;
-                            keep
-                        });
+                        drop_indices(&mut items, &hits);
                     }
                     return Ok(Some(Value::Array(items)));
                 }

@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use scim_proto::schema::standard_registry as default_registry;
 use scim_proto::wire::ListResponse;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub async fn service_provider_config(
@@ -24,50 +23,53 @@ pub async fn service_provider_config(
     ))
 }
 
+/// A ListResponse of every discovery document of one kind.
+fn all(docs: Vec<serde_json::Value>) -> Response {
+    let n = docs.len() as u64;
+    scim_json(StatusCode::OK, &ListResponse::page(docs, n, 1))
+}
+
+/// One discovery document by id, or a 404 naming what was asked for.
+fn one(doc: Option<serde_json::Value>, what: &str, id: &str) -> ApiResult<Response> {
+    let doc = doc.ok_or_else(|| {
+        AppError::new(
+            404,
+            format!("{what} '{}' not found", scim_proto::error::excerpt(id)),
+        )
+    })?;
+    Ok(scim_json(StatusCode::OK, &doc))
+}
+
 pub async fn resource_types(State(state): State<Arc<AppState>>, auth: Auth) -> ApiResult<Response> {
     let base = state.base_url(&auth.tenant);
-    let items: Vec<_> = default_registry()
-        .resource_types()
-        .iter()
-        .map(|r| r.to_json(&base))
-        .collect();
-    let n = items.len() as u64;
-    Ok(scim_json(StatusCode::OK, &ListResponse::page(items, n, 1)))
+    let r = default_registry().resource_types();
+    Ok(all(r.iter().map(|r| r.to_json(&base)).collect()))
 }
 
 pub async fn resource_type(
     State(state): State<Arc<AppState>>,
     auth: Auth,
-    Path(p): Path<HashMap<String, String>>,
+    Path((_tenant, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let base = state.base_url(&auth.tenant);
-    let id = p.get("id").cloned().unwrap_or_default();
-    let rt = default_registry()
+    let doc = default_registry()
         .resource_type(&id)
-        .ok_or_else(|| AppError::new(404, format!("resource type '{id}' not found")))?;
-    Ok(scim_json(StatusCode::OK, &rt.to_json(&base)))
+        .map(|r| r.to_json(&base));
+    one(doc, "resource type", &id)
 }
 
 pub async fn schemas(State(state): State<Arc<AppState>>, auth: Auth) -> ApiResult<Response> {
     let base = state.base_url(&auth.tenant);
-    let items: Vec<_> = default_registry()
-        .schemas()
-        .iter()
-        .map(|s| s.to_json(&base))
-        .collect();
-    let n = items.len() as u64;
-    Ok(scim_json(StatusCode::OK, &ListResponse::page(items, n, 1)))
+    let s = default_registry().schemas();
+    Ok(all(s.iter().map(|s| s.to_json(&base)).collect()))
 }
 
 pub async fn schema(
     State(state): State<Arc<AppState>>,
     auth: Auth,
-    Path(p): Path<HashMap<String, String>>,
+    Path((_tenant, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let base = state.base_url(&auth.tenant);
-    let id = p.get("id").cloned().unwrap_or_default();
-    let s = default_registry()
-        .schema(&id)
-        .ok_or_else(|| AppError::new(404, format!("schema '{id}' not found")))?;
-    Ok(scim_json(StatusCode::OK, &s.to_json(&base)))
+    let doc = default_registry().schema(&id).map(|s| s.to_json(&base));
+    one(doc, "schema", &id)
 }

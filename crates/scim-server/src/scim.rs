@@ -179,33 +179,17 @@ pub async fn get(
     Ok(resource_response(StatusCode::OK, &r, &out, None))
 }
 
-pub async fn replace(
-    kind: ResourceKind,
-    state: Arc<AppState>,
-    auth: Auth,
-    params: HashMap<String, String>,
-    q: ScimQuery,
-    headers: HeaderMap,
-    body: ScimBody,
-) -> ApiResult<Response> {
-    auth.require(endpoint(kind), true)?;
-    let projection = q.projection()?;
-    let r = state
-        .resources
-        .replace(
-            &auth.tenant,
-            kind,
-            &id_of(&params),
-            body.0,
-            header_str(&headers, header::IF_MATCH),
-            &auth.ctx,
-        )
-        .await?;
-    let out = render_one(&state, &auth, &r, &projection).await?;
-    Ok(resource_response(StatusCode::OK, &r, &out, None))
+/// PUT (RFC 7644 §3.5.1) or PATCH (§3.5.2) of one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Replace,
+    Patch,
 }
 
-pub async fn patch(
+// The route's two constants, then one argument per axum extractor.
+#[allow(clippy::too_many_arguments)]
+pub async fn change(
+    how: Change,
     kind: ResourceKind,
     state: Arc<AppState>,
     auth: Auth,
@@ -217,27 +201,31 @@ pub async fn patch(
     auth.require(endpoint(kind), true)?;
     let projection = q.projection()?;
     let id = id_of(&params);
-    let r = state
-        .resources
-        .patch(
-            &auth.tenant,
-            kind,
-            &id,
-            &body.0,
-            header_str(&headers, header::IF_MATCH),
-            &auth.ctx,
-        )
-        .await?;
-    // Groups answer 204 (Entra's guidance: never send the member list back) unless the
-    // client asked for attributes explicitly.
+    let if_match = header_str(&headers, header::IF_MATCH);
+    let svc = &state.resources;
+    let r = match how {
+        Change::Replace => {
+            svc.replace(&auth.tenant, kind, &id, body.0, if_match, &auth.ctx)
+                .await?
+        }
+        Change::Patch => {
+            svc.patch(&auth.tenant, kind, &id, &body.0, if_match, &auth.ctx)
+                .await?
+        }
+    };
+    // A group PATCH answers 204 (Entra's guidance: never send the member list back,
+    // docs/interop.md §4.5) unless the client asked for attributes explicitly.
     let wants_body = q.get("attributes").is_some() || q.get("excludedAttributes").is_some();
-    if kind == ResourceKind::Group && !wants_body {
+    if how == Change::Patch && kind == ResourceKind::Group && !wants_body {
         let mut resp = StatusCode::NO_CONTENT.into_response();
         set_etag(&mut resp, &r);
         return Ok(resp);
     }
-    let r = if kind == ResourceKind::Group && projection.includes(&standard_view(kind), "members") {
-        state.resources.get(&auth.tenant, kind, &id, true).await?
+    let r = if how == Change::Patch
+        && kind == ResourceKind::Group
+        && projection.includes(&standard_view(kind), "members")
+    {
+        svc.get(&auth.tenant, kind, &id, true).await?
     } else {
         r
     };
@@ -329,7 +317,9 @@ pub fn routes(kind: ResourceKind) -> axum::Router<Arc<AppState>> {
                       Path(p): Path<HashMap<String, String>>,
                       q: ScimQuery,
                       h: HeaderMap,
-                      b: ScimBody| { replace(kind, s, a, p, q, h, b) },
+                      b: ScimBody| {
+                    change(Change::Replace, kind, s, a, p, q, h, b)
+                },
             )
             .patch(
                 move |State(s): State<Arc<AppState>>,
@@ -337,7 +327,9 @@ pub fn routes(kind: ResourceKind) -> axum::Router<Arc<AppState>> {
                       Path(p): Path<HashMap<String, String>>,
                       q: ScimQuery,
                       h: HeaderMap,
-                      b: ScimBody| { patch(kind, s, a, p, q, h, b) },
+                      b: ScimBody| {
+                    change(Change::Patch, kind, s, a, p, q, h, b)
+                },
             )
             .delete(
                 move |State(s): State<Arc<AppState>>,

@@ -194,6 +194,8 @@ impl SqlStore {
     }
 }
 
+impl scim_core::Store for SqlStore {}
+
 #[async_trait]
 impl SchemaStore for SqlStore {
     async fn migrate(&self) -> CoreResult<()> {

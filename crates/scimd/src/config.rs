@@ -1,4 +1,6 @@
-//! Settings: flags and `SCIMD_*` variables (via clap) over a TOML file over defaults.
+//! Settings, resolved here and only here: command-line flags, then `SCIMD_*` environment
+//! variables (clap reads both for the flags that have one), then the TOML file, then the
+//! defaults below (the server's own defaults come from `scim_server::ServerConfig`).
 
 use crate::cli::{GlobalArgs, ServeArgs};
 use anyhow::{Context, Result};
@@ -48,6 +50,8 @@ fn env_or<T: std::str::FromStr>(var: &str, file: Option<T>, default: T) -> Resul
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/scimd.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
 
 impl Settings {
     pub fn resolve(global: &GlobalArgs, serve: &ServeArgs) -> Result<Self> {
@@ -64,7 +68,7 @@ impl Settings {
             .listen
             .clone()
             .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
         let public_url = serve
             .public_url
             .clone()
@@ -72,6 +76,7 @@ impl Settings {
             .unwrap_or_else(|| format!("http://{listen}"))
             .trim_end_matches('/')
             .to_string();
+        let server = scim_server::ServerConfig::default();
         Ok(Self {
             database_url: global
                 .database_url
@@ -80,12 +85,14 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             listen,
             public_url,
-            max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
+            max_body_bytes: file.max_body_bytes.unwrap_or(server.max_body_bytes),
             log_retention_days: match std::env::var("SCIMD_LOG_RETENTION_DAYS") {
                 Ok(v) => v.parse().with_context(|| {
                     format!("SCIMD_LOG_RETENTION_DAYS='{v}' is not a number of days")
                 })?,
-                Err(_) => file.log_retention_days.unwrap_or(30),
+                Err(_) => file
+                    .log_retention_days
+                    .unwrap_or(DEFAULT_LOG_RETENTION_DAYS),
             },
             sqlite_power_loss_durable: match env_or(
                 "SCIMD_SQLITE_SYNCHRONOUS",
@@ -102,7 +109,7 @@ impl Settings {
             request_timeout_secs: env_or(
                 "SCIMD_REQUEST_TIMEOUT_SECS",
                 file.request_timeout_secs,
-                30,
+                server.request_timeout.as_secs(),
             )?,
             provisioning_log: match std::env::var("SCIMD_PROVISIONING_LOG") {
                 Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
