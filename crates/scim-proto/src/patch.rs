@@ -298,6 +298,11 @@ fn apply_extension_values(
     values: Map<String, Value>,
 ) -> ScimResult<()> {
     for (k, v) in values {
+        // A value object that repeats `schemas` (scim2-tester, as POST bodies do) is read
+        // like a POST body: the key is not an attribute (docs/interop.md §3.2).
+        if k.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
         let mut p = parse_key(&k)?;
         p.urn = Some(ext_id.to_string());
         apply_path(view, doc, kind, &p, None, Some(v))?;

@@ -66,7 +66,7 @@ impl Projection {
     /// lets a server skip loading it (`excludedAttributes=members`).
     pub fn includes(&self, view: &ResourceView<'_>, name: &str) -> bool {
         match view.core_attribute(name) {
-            Some(def) => !matches!(self.pick(&view.core.id, false, def), Pick::None),
+            Some(def) => !matches!(self.pick(view, &view.core.id, false, def), Pick::None),
             None => false,
         }
     }
@@ -74,6 +74,7 @@ impl Projection {
     /// Paths in `list` that address `def` in schema `schema`: `None` for the whole attribute,
     /// `Some(sub)` for a sub-attribute.
     fn mentions(
+        view: &ResourceView<'_>,
         list: &[String],
         schema: &str,
         is_ext: bool,
@@ -88,10 +89,11 @@ impl Projection {
             let Some(p) = AttrPath::parse(item) else {
                 continue;
             };
-            let schema_ok = match &p.urn {
-                Some(u) => u.eq_ignore_ascii_case(schema),
-                None => !is_ext,
-            };
+            // The schema the name resolves to, short extension names included (RFC 7644
+            // §3.10); a name nothing resolves to selects nothing.
+            let schema_ok = view
+                .resolve(&p.parent())
+                .is_some_and(|r| r.schema.eq_ignore_ascii_case(schema));
             if schema_ok && p.name.eq_ignore_ascii_case(&def.name) {
                 out.push(p.sub.clone());
             }
@@ -99,14 +101,20 @@ impl Projection {
         out
     }
 
-    fn pick(&self, schema: &str, is_ext: bool, def: &AttributeDef) -> Pick {
+    fn pick(
+        &self,
+        view: &ResourceView<'_>,
+        schema: &str,
+        is_ext: bool,
+        def: &AttributeDef,
+    ) -> Pick {
         match def.returned {
             Returned::Never => return Pick::None,
             Returned::Always => return Pick::All,
             _ => {}
         }
         if !self.attributes.is_empty() {
-            let m = Self::mentions(&self.attributes, schema, is_ext, def);
+            let m = Self::mentions(view, &self.attributes, schema, is_ext, def);
             if m.is_empty() {
                 return Pick::None;
             }
@@ -118,7 +126,7 @@ impl Projection {
         if def.returned == Returned::Request {
             return Pick::None;
         }
-        let m = Self::mentions(&self.excluded, schema, is_ext, def);
+        let m = Self::mentions(view, &self.excluded, schema, is_ext, def);
         if m.iter().any(Option::is_none) {
             return Pick::None;
         }
@@ -141,7 +149,7 @@ impl Projection {
                 continue;
             }
             if let Some(def) = view.core_attribute(k) {
-                if let Some(pv) = apply_pick(self.pick(&view.core.id, false, def), def, v) {
+                if let Some(pv) = apply_pick(self.pick(view, &view.core.id, false, def), def, v) {
                     out.insert(k.clone(), pv);
                 }
                 continue;
@@ -153,7 +161,7 @@ impl Projection {
                     let Some(def) = ext.attribute(ik) else {
                         continue;
                     };
-                    if let Some(pv) = apply_pick(self.pick(&ext.id, true, def), def, iv) {
+                    if let Some(pv) = apply_pick(self.pick(view, &ext.id, true, def), def, iv) {
                         eo.insert(ik.clone(), pv);
                     }
                 }

@@ -604,11 +604,23 @@ impl<'a> ResourceView<'a> {
                 let ext = self.extension(u)?;
                 (ext.id.as_str(), true, ext.attribute(&path.name)?)
             }
-            None => (
-                self.core.id.as_str(),
-                false,
-                self.core_attribute(&path.name)?,
-            ),
+            None => match self.core_attribute(&path.name) {
+                Some(a) => (self.core.id.as_str(), false, a),
+                // RFC 7644 §3.10: an attribute of an extension may be named without its URN
+                // when no core attribute has that name and one extension alone has it
+                // (Entra filters on `manager` and `employeeNumber`: docs/interop.md §2.2).
+                None => {
+                    let mut found = self
+                        .extensions
+                        .iter()
+                        .filter_map(|ext| Some((ext, ext.attribute(&path.name)?)));
+                    let (ext, attr) = found.next()?;
+                    if found.next().is_some() {
+                        return None;
+                    }
+                    (ext.id.as_str(), true, attr)
+                }
+            },
         };
         let sub = match &path.sub {
             Some(s) => Some(attr.sub_attribute(s)?),
@@ -629,11 +641,23 @@ impl<'a> ResourceView<'a> {
         err: fn(String) -> ScimError,
     ) -> ScimResult<ResolvedAttr<'a>> {
         self.resolve(path).ok_or_else(|| {
-            err(format!(
-                "unknown attribute '{}' for resource type {}",
-                crate::error::excerpt(&path.to_string()),
-                self.resource_type.name
-            ))
+            let shared = path.urn.is_none()
+                && self
+                    .extensions
+                    .iter()
+                    .filter(|e| e.attribute(&path.name).is_some())
+                    .count()
+                    > 1;
+            let name = crate::error::excerpt(&path.to_string());
+            let rt = &self.resource_type.name;
+            err(if shared {
+                format!(
+                    "attribute '{name}' of resource type {rt} is ambiguous: several schemas \
+                     have it; qualify it with its schema URN"
+                )
+            } else {
+                format!("unknown attribute '{name}' for resource type {rt}")
+            })
         })
     }
 }

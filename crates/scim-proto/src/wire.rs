@@ -163,11 +163,23 @@ pub struct ServiceProviderConfig {
     pub sort: bool,
     pub cursor: bool,
     pub default_page_size: u64,
-    pub cursor_timeout_secs: u64,
+    /// RFC 9865 §6: how long a cursor stays valid, a positive number of seconds; `None`
+    /// leaves the optional attribute out (scimd's cursors are positions, they never expire).
+    pub cursor_timeout_secs: Option<u64>,
 }
 
 impl ServiceProviderConfig {
     pub fn to_json(&self, base_url: &str) -> Value {
+        let mut pagination = json!({
+            "cursor": self.cursor,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": self.default_page_size,
+            "maxPageSize": self.filter_max_results,
+        });
+        if let (Some(t), Some(p)) = (self.cursor_timeout_secs, pagination.as_object_mut()) {
+            p.insert("cursorTimeout".into(), t.into());
+        }
         json!({
             "schemas": [urn::SERVICE_PROVIDER_CONFIG],
             "documentationUri": self.documentation_uri,
@@ -181,14 +193,7 @@ impl ServiceProviderConfig {
             "changePassword": {"supported": false},
             "sort": {"supported": self.sort},
             "etag": {"supported": self.etag},
-            "pagination": {
-                "cursor": self.cursor,
-                "index": true,
-                "defaultPaginationMethod": "index",
-                "defaultPageSize": self.default_page_size,
-                "maxPageSize": self.filter_max_results,
-                "cursorTimeout": self.cursor_timeout_secs,
-            },
+            "pagination": pagination,
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",
                 "name": "OAuth Bearer Token",

@@ -93,7 +93,7 @@ impl AppState {
             sort: true,
             cursor: true,
             default_page_size: self.config.limits.default_count,
-            cursor_timeout_secs: 0,
+            cursor_timeout_secs: None,
         }
     }
 }

@@ -136,7 +136,11 @@ fn corpus() -> Vec<Case> {
             rt: "User",
             before: user(),
             ops: json!([{"op": "Add", "path": "manager", "value": [{"$ref": "http://x/scim/Users/m1", "value": "m1"}]}]),
-            after: Value::Null, // manager is only in the enterprise extension: invalidPath, see below
+            // `manager` without the URN names the enterprise extension's (RFC 7644 §3.10).
+            after: with(
+                user(),
+                json!({"schemas": [U, ENT], ENT: {"manager": {"$ref": "http://x/scim/Users/m1", "value": "m1"}}}),
+            ),
         },
         Case {
             name: "Validator add manager: bare string value",

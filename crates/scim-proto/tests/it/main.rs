@@ -9,6 +9,7 @@ mod projection;
 mod props;
 mod resource;
 mod schema;
+mod short_names;
 
 use scim_proto::{ResourceView, SchemaRegistry};
 use serde_json::Value;

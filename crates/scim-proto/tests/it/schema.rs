@@ -176,7 +176,7 @@ fn wire_types_serialise_as_the_rfc_says() {
         sort: true,
         cursor: true,
         default_page_size: 100,
-        cursor_timeout_secs: 3600,
+        cursor_timeout_secs: Some(3600),
     }
     .to_json("https://x/scim/v2");
     assert_eq!(spc["patch"]["supported"], true);
