@@ -23,6 +23,9 @@ pub enum CoreError {
     /// The database failed. The source is kept for the log; clients see a plain 500.
     #[error("storage failure: {0}")]
     Storage(#[source] BoxError),
+    /// Too much work at once (password hashing): the caller may retry shortly (a 503).
+    #[error("{0}")]
+    Busy(String),
     /// An invariant broke (a worker task died, a queue closed): a 500 as well.
     #[error("internal failure: {0}")]
     Internal(String),
@@ -44,6 +47,7 @@ impl CoreError {
             CoreError::Invalid(m) => ScimError::invalid_value(m.clone()),
             CoreError::NotFound(m) => ScimError::not_found(format!("{m} not found")),
             CoreError::Conflict(m) => ScimError::uniqueness(m.clone()),
+            CoreError::Busy(m) => ScimError::new(503, None, m.clone()),
         }
     }
 }

@@ -359,14 +359,34 @@ impl EventFilter {
     }
 }
 
-/// A cell a spreadsheet would read as a formula gets a leading `'` (OWASP's CSV injection
-/// advice): one starting with `=`, `+`, `-`, `@`, tab or CR.
+/// What a spreadsheet may read as the start of a formula.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+/// Where a spreadsheet may split a cell (`,` here, `;` in many locales, tab and `|` in
+/// others).
+const SEPARATORS: [char; 4] = [',', ';', '\t', '|'];
+
+/// Neutralises formulas (OWASP's CSV injection advice): a `'` before a formula character at
+/// the start of the cell and after every separator, so `a;=1+1` cannot become a formula in
+/// a locale that splits on `;` either.
 fn neutralise(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}").into()
-    } else {
-        s.into()
+    let risky_at = |i: usize| s[i..].starts_with(FORMULA_START);
+    let after_separator = s
+        .char_indices()
+        .any(|(i, c)| SEPARATORS.contains(&c) && risky_at(i + c.len_utf8()));
+    if !(risky_at(0) || after_separator) {
+        return s.into();
     }
+    let mut out = String::with_capacity(s.len() + 4);
+    if risky_at(0) {
+        out.push('\'');
+    }
+    for (i, c) in s.char_indices() {
+        out.push(c);
+        if SEPARATORS.contains(&c) && risky_at(i + c.len_utf8()) {
+            out.push('\'');
+        }
+    }
+    out.into()
 }
 
 pub const CSV_HEADER: [&str; 11] = [
@@ -454,6 +474,21 @@ mod tests {
         );
         assert_eq!(Operation::parse("Failure"), Some(Operation::Failure));
         assert_eq!(Operation::parse("nope"), None);
+    }
+
+    #[test]
+    fn formulas_are_neutralised_after_every_separator() {
+        for (cell, want) in [
+            ("plain", "plain"),
+            ("=1+1", "'=1+1"),
+            ("a;=1+1", "a;'=1+1"),
+            ("a\t=1+1", "a\t'=1+1"),
+            ("a,b|@x", "a,b|'@x"),
+            ("-5;+3", "'-5;'+3"),
+            ("a-b", "a-b"),
+        ] {
+            assert_eq!(neutralise(cell), want, "{cell:?}");
+        }
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! only the SHA-256 is stored, with its own CSRF token; several stateless nodes behind a load
 //! balancer therefore share sessions through the database.
 //!
-//! Repeated failed sign-ins lock the account with an exponential back-off
-//! ([`LockoutPolicy`]); the answer to a failed sign-in never says whether the name exists.
+//! The answer to a failed sign-in never says whether the name exists; repeated attempts are
+//! throttled per (client address, name) by the console (`scim-server`), never by locking
+//! the account for everyone.
 
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
@@ -100,40 +101,6 @@ pub fn decoy_hash() -> CoreResult<&'static str> {
     Ok(DECOY.get_or_init(|| h))
 }
 
-/// Lock after `free_attempts` consecutive failures, for `base` doubling per further failure
-/// up to `max`.
-#[derive(Debug, Clone, Copy)]
-pub struct LockoutPolicy {
-    pub free_attempts: i64,
-    pub base_secs: i64,
-    pub max_secs: i64,
-}
-
-impl Default for LockoutPolicy {
-    fn default() -> Self {
-        Self {
-            free_attempts: 5,
-            base_secs: 30,
-            max_secs: 15 * 60,
-        }
-    }
-}
-
-impl LockoutPolicy {
-    /// How long to lock after the `failures`-th consecutive failure (None: not locked).
-    pub fn lock_secs(&self, failures: i64) -> Option<i64> {
-        if failures < self.free_attempts {
-            return None;
-        }
-        let doublings = (failures - self.free_attempts).min(20) as u32;
-        Some(
-            self.base_secs
-                .saturating_mul(1_i64 << doublings)
-                .min(self.max_secs),
-        )
-    }
-}
-
 /// 256 random bits, base64url: session cookie values and CSRF tokens.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -147,9 +114,6 @@ pub fn random_token() -> String {
 pub enum SignInError {
     #[error("wrong username or password")]
     BadCredentials,
-    /// Too many failures: try again after this time.
-    #[error("too many failed sign-ins; try again after {until}")]
-    Locked { until: Timestamp },
     #[error(transparent)]
     Core(#[from] CoreError),
 }
@@ -172,17 +136,6 @@ mod tests {
         assert!(!verify_password(&h, "correct horse batterx"));
         assert!(!verify_password("not a phc string", "x"));
         assert_ne!(h, hash_password("correct horse battery").unwrap(), "salted");
-    }
-
-    #[test]
-    fn lockout_backs_off_exponentially_and_caps() {
-        let p = LockoutPolicy::default();
-        assert_eq!(p.lock_secs(4), None);
-        assert_eq!(p.lock_secs(5), Some(30));
-        assert_eq!(p.lock_secs(6), Some(60));
-        assert_eq!(p.lock_secs(9), Some(480));
-        assert_eq!(p.lock_secs(10), Some(900));
-        assert_eq!(p.lock_secs(1_000_000), Some(900));
     }
 
     #[test]

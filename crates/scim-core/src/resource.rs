@@ -99,6 +99,32 @@ impl IndexedFields {
     }
 }
 
+/// The names people and logs read must be readable: `userName` (users) and `displayName`
+/// (both) may not be blank or hold control characters (which forge log lines and terminal
+/// escapes). `400 invalidValue` otherwise; checked on every create, replace and patch.
+pub fn check_names(kind: ResourceKind, body: &Value) -> Result<(), scim_proto::ScimError> {
+    let names: &[&str] = match kind {
+        ResourceKind::User => &["userName", "displayName"],
+        ResourceKind::Group => &["displayName"],
+    };
+    for name in names {
+        let Some(v) = body.get(*name).and_then(Value::as_str) else {
+            continue;
+        };
+        if v.trim().is_empty() {
+            return Err(scim_proto::ScimError::invalid_value(format!(
+                "'{name}' cannot be blank"
+            )));
+        }
+        if v.chars().any(char::is_control) {
+            return Err(scim_proto::ScimError::invalid_value(format!(
+                "'{name}' cannot contain control characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A change to a group's membership, applied in order inside the write's transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MemberOp {

@@ -268,9 +268,9 @@ pub fn issue(
     now: Timestamp,
 ) -> CoreResult<IssuedToken> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 200 {
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(CoreError::Invalid(
-            "a token needs a name of 1-200 characters".into(),
+            "a token needs a name of 1-200 characters, without control characters".into(),
         ));
     }
     let (secret, secret_hash, prefix) = generate_secret();

@@ -11,7 +11,7 @@ use crate::error::AppError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use moka::future::Cache;
+use moka::sync::Cache;
 use scim_core::token::{TokenRejection, hash_secret};
 use scim_core::{CoreResult, Endpoint, RequestContext, Tenant, Timestamp, TokenRecord};
 use std::time::Duration;
@@ -47,21 +47,21 @@ impl Default for AuthCache {
 impl AuthCache {
     /// The token with this secret hash, through the cache.
     pub async fn token(&self, state: &AppState, hash: &str) -> CoreResult<Option<TokenRecord>> {
-        if let Some(r) = self.tokens.get(hash).await {
+        if let Some(r) = self.tokens.get(hash) {
             return Ok(r);
         }
         let r = state.services.store.token_by_hash(hash).await?;
-        self.tokens.insert(hash.to_string(), r.clone()).await;
+        self.tokens.insert(hash.to_string(), r.clone());
         Ok(r)
     }
 
     /// The tenant with this slug, through the cache.
     pub async fn tenant(&self, state: &AppState, slug: &str) -> CoreResult<Option<Tenant>> {
-        if let Some(t) = self.tenants.get(slug).await {
+        if let Some(t) = self.tenants.get(slug) {
             return Ok(t);
         }
         let t = state.services.store.tenant(slug).await?;
-        self.tenants.insert(slug.to_string(), t.clone()).await;
+        self.tenants.insert(slug.to_string(), t.clone());
         Ok(t)
     }
 
@@ -169,7 +169,7 @@ pub async fn authenticate(
         // Refresh the cache entry so this node does not touch again within the interval.
         let mut fresh = token.clone();
         fresh.last_used_at = Some(now);
-        state.auth_cache.tokens.insert(hash, Some(fresh)).await;
+        state.auth_cache.tokens.insert(hash, Some(fresh));
         let store = state.services.store.clone();
         let id = token.id.clone();
         tokio::spawn(async move {

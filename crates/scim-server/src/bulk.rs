@@ -57,7 +57,12 @@ async fn run_one(
     let svc = &state.resources;
     let base = state.base_url(&auth.tenant);
     let loc = |r: &scim_core::StoredResource| format!("{base}/{}/{}", kind.endpoint(), r.id);
-    let map = |e: scim_core::CoreError| e.to_scim();
+    let map = |e: scim_core::CoreError| {
+        if e.is_internal() {
+            tracing::error!(request_id = %auth.ctx.request_id, error = %e, "bulk operation failed inside scimd");
+        }
+        e.to_scim()
+    };
     match method.as_str() {
         "POST" => {
             if id.is_some() {

@@ -1,8 +1,9 @@
 //! The middleware around every SCIM request ([`scim_context`]): it reads the decoded route
 //! parameters, authenticates the bearer token ([`crate::auth`]) and hands the [`Auth`] to the
-//! handler through the request's extensions; when the answer is an error, it writes a Failure
-//! event to the tenant's provisioning log, in its own transaction, before the response
-//! leaves. The error comes from the response's extensions ([`AppError`]), never from
+//! handler through the request's extensions; when an authenticated request's answer is an
+//! error, it writes a Failure event to the tenant's provisioning log, in its own transaction,
+//! before the response leaves (requests that fail authentication are not logged for the
+//! tenant in their URL: anyone could write there). The error comes from the response's extensions ([`AppError`]), never from
 //! re-parsing the body; successful changes are logged by the store in the same transaction
 //! as the change.
 //!
@@ -74,7 +75,7 @@ pub async fn scim_context(
         .get::<MatchedPath>()
         .and_then(|m| kind_of(m.as_str()));
     let ctx = context_of(&parts.extensions);
-    let auth = authenticate(&state, &parts.headers, &slug, ctx.clone()).await;
+    let auth = authenticate(&state, &parts.headers, &slug, ctx).await;
     let resp = match &auth {
         Ok(a) => {
             parts.extensions.insert(a.clone());
@@ -88,17 +89,14 @@ pub async fn scim_context(
     if !state.resources.log_events {
         return resp;
     }
-    let (tenant, ctx) = match auth {
-        Ok(a) => (a.tenant, a.ctx),
-        Err(_) => match state.auth_cache.tenant(&state, &slug).await {
-            Ok(Some(t)) => (t, ctx),
-            _ => return resp,
-        },
-    };
-    state
-        .resources
-        .log_failure(&tenant, kind, id.as_deref(), &error, &ctx)
-        .await;
+    // Only authenticated requests write to a tenant's log: anyone can send a request with a
+    // bad token to any tenant URL, and that must not fill the tenant's log.
+    if let Ok(a) = auth {
+        state
+            .resources
+            .log_failure(&a.tenant, kind, id.as_deref(), &error, &a.ctx)
+            .await;
+    }
     resp
 }
 

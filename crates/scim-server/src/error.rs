@@ -23,6 +23,9 @@ pub struct AppError {
     pub retry_after: Option<u64>,
     /// Console only: the caller must sign in, then come back to this path.
     pub sign_in: Option<String>,
+    /// A failure inside scimd: what the log says (never the client), written once with the
+    /// request id by [`log_internal_errors`].
+    pub internal: Option<std::sync::Arc<str>>,
 }
 
 impl AppError {
@@ -32,8 +35,10 @@ impl AppError {
 
     /// A 500 for a failure that is not the caller's; `what` goes to the log only.
     pub fn internal(what: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %what, "request failed inside scimd");
-        Self::new(500, "internal server error; retry later")
+        Self {
+            internal: Some(what.to_string().into()),
+            ..Self::new(500, "internal server error; retry later")
+        }
     }
 
     /// The console's "sign in first" answer.
@@ -60,6 +65,7 @@ impl From<ScimError> for AppError {
             error,
             retry_after: None,
             sign_in: None,
+            internal: None,
         }
     }
 }
@@ -77,7 +83,9 @@ impl From<CoreError> for AppError {
             }
             return Self::internal(text);
         }
-        e.to_scim().into()
+        let busy = matches!(e, CoreError::Busy(_));
+        let err = Self::from(e.to_scim());
+        if busy { err.with_retry_after(1) } else { err }
     }
 }
 
@@ -113,3 +121,25 @@ impl IntoResponse for AppError {
 }
 
 pub type ApiResult<T> = Result<T, AppError>;
+
+/// Logs every failure inside scimd once, with the request id, whichever route it came from.
+pub async fn log_internal_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = req
+        .extensions()
+        .get::<tower_http::request_id::RequestId>()
+        .and_then(|r| r.header_value().to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let resp = next.run(req).await;
+    if let Some(what) = resp
+        .extensions()
+        .get::<AppError>()
+        .and_then(|e| e.internal.as_ref())
+    {
+        tracing::error!(request_id = %id, error = %what, "request failed inside scimd");
+    }
+    resp
+}

@@ -65,6 +65,7 @@ pub struct AppState {
     pub config: ServerConfig,
     pub auth_cache: auth::AuthCache,
     pub rate_limiter: limits::RateLimiter,
+    pub sign_in_throttle: console::throttle::SignInThrottle,
 }
 
 impl AppState {
@@ -75,6 +76,7 @@ impl AppState {
             rate_limiter: limits::RateLimiter::new(config.rate_limit),
             config,
             auth_cache: auth::AuthCache::default(),
+            sign_in_throttle: console::throttle::SignInThrottle::default(),
         }
     }
 
@@ -116,6 +118,20 @@ async fn method_not_allowed() -> error::AppError {
 
 async fn health() -> impl IntoResponse {
     (StatusCode::OK, "ok")
+}
+
+/// `/readyz`: 200 when the database answers, else 503 (for load balancers and orchestrators;
+/// `/healthz` only says the process is up).
+async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> Response {
+    match state.services.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: the database does not answer");
+            error::AppError::new(503, "the database does not answer")
+                .with_retry_after(5)
+                .into_response()
+        }
+    }
 }
 
 /// Gives the time limit's bare 503 a SCIM body with `Retry-After`. Dropping the handler at
@@ -177,6 +193,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.clone(),
             context::scim_context,
         ));
+    // Spans at debug level (free when off, as by default); internal failures are logged
+    // with their request id by `log_internal_errors`.
     let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
         |req: &axum::http::Request<_>| {
             let id = req
@@ -184,11 +202,12 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), request_id = %id)
+            tracing::debug_span!("request", method = %req.method(), request_id = %id)
         },
     );
     Router::new()
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
         .nest("/t/{tenant}/scim/v2", scim)
         .nest("/console", console::routes(state.clone()))
         .route(
@@ -205,6 +224,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.clone(),
             explain_timeout,
         ))
+        .layer(axum::middleware::from_fn(error::log_internal_errors))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

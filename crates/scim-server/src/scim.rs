@@ -214,8 +214,11 @@ pub async fn change(
         }
     };
     // A group PATCH answers 204 (Entra's guidance: never send the member list back,
-    // docs/interop.md §4.5) unless the client asked for attributes explicitly.
-    let wants_body = q.get("attributes").is_some() || q.get("excludedAttributes").is_some();
+    // docs/interop.md §4.5; RFC 7644 §3.5.2 allows it) unless the client asked for the
+    // resource: attributes in the query, or `Prefer: return=representation` (RFC 7240 §4.2).
+    let prefers = prefers_representation(&headers);
+    let wants_body =
+        prefers || q.get("attributes").is_some() || q.get("excludedAttributes").is_some();
     if how == Change::Patch && kind == ResourceKind::Group && !wants_body {
         let mut resp = StatusCode::NO_CONTENT.into_response();
         set_etag(&mut resp, &r);
@@ -230,7 +233,24 @@ pub async fn change(
         r
     };
     let out = render_one(&state, &auth, &r, &projection).await?;
-    Ok(resource_response(StatusCode::OK, &r, &out, None))
+    let mut resp = resource_response(StatusCode::OK, &r, &out, None);
+    if prefers {
+        resp.headers_mut().insert(
+            "preference-applied",
+            HeaderValue::from_static("return=representation"),
+        );
+    }
+    Ok(resp)
+}
+
+/// Whether the client sent `Prefer: return=representation` (RFC 7240 §4.2).
+fn prefers_representation(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("return=representation"))
 }
 
 pub async fn delete(

@@ -1,6 +1,13 @@
 //! The command line: every command, its flags and their help text (clap).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +35,10 @@ pub struct GlobalArgs {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Log lines as `text` (the default) or `json` (one object per line, for log shippers).
+    /// Which lines: `RUST_LOG`, e.g. `RUST_LOG=info,scim_server=debug`.
+    #[arg(long, env = "SCIMD_LOG_FORMAT", global = true, default_value = "text")]
+    pub log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -60,6 +71,10 @@ pub enum Command {
 
 #[derive(Args, Clone, Default)]
 pub struct ServeArgs {
+    /// Write the first start's bootstrap token to this file (created with mode 0600)
+    /// instead of printing it, so it does not end up in whatever collects stdout.
+    #[arg(long, env = "SCIMD_BOOTSTRAP_TOKEN_FILE")]
+    pub bootstrap_token_file: Option<std::path::PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "SCIMD_LISTEN")]
     pub listen: Option<String>,

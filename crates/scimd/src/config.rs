@@ -64,14 +64,19 @@ impl Settings {
             }
             None => FileConfig::default(),
         };
+        // `serve` reads SCIMD_LISTEN / SCIMD_PUBLIC_URL through its flags; other commands
+        // (which print URLs) read the same variables here.
+        let env_var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let listen = serve
             .listen
             .clone()
+            .or_else(|| env_var("SCIMD_LISTEN"))
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.into());
         let public_url = serve
             .public_url
             .clone()
+            .or_else(|| env_var("SCIMD_PUBLIC_URL"))
             .or(file.public_url)
             .unwrap_or_else(|| format!("http://{listen}"))
             .trim_end_matches('/')

@@ -4,7 +4,7 @@
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::operator::{
-    LockoutPolicy, Operator, SESSION_TTL, SessionRecord, SignInError, decoy_hash, hash_password,
+    Operator, SESSION_TTL, SessionRecord, SignInError, decoy_hash, hash_password,
     normalize_username, random_token, validate_password, verify_password,
 };
 use crate::store::Store;
@@ -22,15 +22,11 @@ pub struct NewSession {
 #[derive(Clone)]
 pub struct OperatorService {
     store: Arc<dyn Store>,
-    pub policy: LockoutPolicy,
 }
 
 impl OperatorService {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self {
-            store,
-            policy: LockoutPolicy::default(),
-        }
+        Self { store }
     }
 
     pub async fn list(&self) -> CoreResult<Vec<Operator>> {
@@ -81,31 +77,19 @@ impl OperatorService {
             return Err(SignInError::BadCredentials);
         };
         let operator = self.store.operator_by_name(&username).await?;
-        if let Some(until) = operator
-            .as_ref()
-            .and_then(|o| o.locked_until)
-            .filter(|u| *u > now)
-        {
-            return Err(SignInError::Locked { until });
-        }
+        // An unknown name is checked against a decoy hash and a wrong password writes
+        // nothing: both answers take the same time and look the same. Repeated attempts are
+        // throttled by the caller per (client address, name) before this runs, so nobody can
+        // lock an operator out for everyone.
         let phc = match &operator {
             Some(o) => o.password_hash.clone(),
             None => decoy_hash()?.to_string(),
         };
         let pw = password.to_string();
         let ok = blocking(move || Ok(verify_password(&phc, &pw))).await?;
-        let Some(operator) = operator else {
+        let Some(operator) = operator.filter(|_| ok) else {
             return Err(SignInError::BadCredentials);
         };
-        if !ok {
-            let failures = self.store.operator_login_failed(operator.id).await?;
-            if let Some(secs) = self.policy.lock_secs(failures) {
-                let until = now + time::Duration::seconds(secs);
-                self.store.lock_operator(operator.id, until).await?;
-                return Err(SignInError::Locked { until });
-            }
-            return Err(SignInError::BadCredentials);
-        }
         self.store
             .operator_login_succeeded(operator.id, now)
             .await?;
@@ -139,10 +123,27 @@ impl OperatorService {
     }
 }
 
-/// Runs CPU-heavy work (Argon2) on the blocking pool.
+/// Argon2 hashes running at once: one per core. Each holds 19 MiB, so an unbounded burst of
+/// sign-ins would exhaust memory; past this many the next waits, and one that cannot start
+/// within [`HASH_WAIT`] is refused (`Busy`, a 503).
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs CPU-heavy work (Argon2) on the blocking pool, bounded by [`HASHING`].
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> CoreResult<T> + Send + 'static,
 ) -> CoreResult<T> {
+    let _permit = match tokio::time::timeout(HASH_WAIT, HASHING.acquire()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return Err(CoreError::Internal(format!("hashing semaphore: {e}"))),
+        Err(_) => {
+            return Err(CoreError::Busy(
+                "too many password checks at once; retry in a second".into(),
+            ));
+        }
+    };
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| CoreError::Internal(format!("password hashing task failed: {e}")))?

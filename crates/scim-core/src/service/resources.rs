@@ -222,6 +222,7 @@ fn split_group_patch(ops: &[PatchOp]) -> CoreResult<(Vec<PatchOp>, Vec<MemberOp>
 fn parse_body(kind: ResourceKind, body: Value) -> CoreResult<(Value, Option<Vec<String>>)> {
     let view = view_of(kind);
     let mut parsed = parse_resource(&view, body)?;
+    crate::resource::check_names(kind, &parsed)?;
     let mut members = None;
     if let Value::Object(o) = &mut parsed {
         // scimd does not keep passwords: changePassword is unsupported and IdP-provisioned
@@ -381,6 +382,7 @@ impl ResourceService {
                 if let Value::Object(o) = &mut b {
                     o.remove("password");
                 }
+                crate::resource::check_names(kind, &b)?;
                 b
             };
             let operation = match kind {

@@ -9,6 +9,10 @@ use crate::token::{IssuedToken, TokenRecord, TokenScopes, generate_secret, issue
 use std::sync::Arc;
 use time::Duration;
 
+/// The longest an old secret stays valid after a rotation: long enough to update every IdP,
+/// short enough that a leaked secret does not outlive its replacement for good.
+pub const MAX_ROTATION_GRACE: Duration = Duration::days(30);
+
 #[derive(Clone)]
 pub struct TokenService {
     store: Arc<dyn Store>,
@@ -54,6 +58,12 @@ impl TokenService {
     /// Gives a token a new secret (returned, to show once); the previous one keeps working
     /// for `grace`. A revoked or unknown token is `NotFound`.
     pub async fn rotate(&self, tenant: &Tenant, id: &str, grace: Duration) -> CoreResult<String> {
+        if grace > MAX_ROTATION_GRACE || grace.is_negative() {
+            return Err(CoreError::Invalid(format!(
+                "the grace period is at most {} days",
+                MAX_ROTATION_GRACE.whole_days()
+            )));
+        }
         let (secret, hash, prefix) = generate_secret();
         let grace_until = Timestamp::now() + grace;
         if self

@@ -10,6 +10,7 @@
 //! Content-Security-Policy forbids inline script and style, so nothing here uses either.
 
 pub mod session;
+pub mod throttle;
 mod view;
 mod views;
 
@@ -51,28 +52,31 @@ pub async fn html_errors(req: Request, next: Next) -> Response {
     }
     let status = err.status();
     let (title, message) = match status {
-        StatusCode::BAD_REQUEST => ("Bad request", err.error.detail),
-        StatusCode::FORBIDDEN => ("Forbidden", err.error.detail),
-        StatusCode::NOT_FOUND => ("Not found", err.error.detail),
+        StatusCode::BAD_REQUEST => ("Bad request", err.error.detail.clone()),
+        StatusCode::FORBIDDEN => ("Forbidden", err.error.detail.clone()),
+        StatusCode::NOT_FOUND => ("Not found", err.error.detail.clone()),
         s if s.is_server_error() => (
             "Something went wrong",
             "scimd could not complete this request; the server log has the details.".into(),
         ),
-        _ => ("Request refused", err.error.detail),
+        _ => ("Request refused", err.error.detail.clone()),
     };
     let page = ErrorPage {
         status: status.as_u16(),
         title,
         message,
     };
-    match page.render() {
+    let mut resp = match page.render() {
         Ok(body) => (status, view::html_headers(), body).into_response(),
         // The error page itself failed to render: say so in plain text, with the status.
         Err(e) => {
             tracing::error!(error = %e, "console error page failed to render");
             (status, page.message).into_response()
         }
-    }
+    };
+    // Kept, so that the outer layer logs an internal failure once.
+    resp.extensions_mut().insert(err);
+    resp
 }
 
 /// `/console/`: the tenants page, or sign-in first.

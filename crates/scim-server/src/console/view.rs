@@ -62,8 +62,11 @@ pub fn query_string(pairs: &[(&str, String)]) -> String {
 
 /// Only local console paths are followed after sign-in (no open redirect).
 pub fn safe_next(next: &str) -> Option<String> {
-    (next.starts_with("/console/") && !next.starts_with("//") && !next.contains('\\'))
-        .then(|| next.to_string())
+    (next.starts_with("/console/")
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control))
+    .then(|| next.to_string())
 }
 
 /// Leaf attributes as `path = value` rows (`emails[0].value`), at most `max` of them.
@@ -298,6 +301,7 @@ mod tests {
         assert!(safe_next("//evil.example/console/").is_none());
         assert!(safe_next("https://evil.example/").is_none());
         assert!(safe_next("/console/\\evil").is_none());
+        assert!(safe_next("/console/\r\nSet-Cookie: x=1").is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod console_browser;
 mod console_http;
 mod golden;
+mod hardening;
 mod hostile;
 mod provisioning_log;
 mod scim_auth;

@@ -101,10 +101,16 @@ async fn every_change_and_failure_is_logged(backend: Backend) {
     )
     .await
     .assert_error(403, None);
+    // A request that fails authentication is not logged for the tenant in its URL.
     s.send(Method::GET, "/Users", Some("scimd_wrong"), None, &[])
         .await
         .assert_error(401, None);
     s.get("/Users/nope").await.assert_error(404, None);
+    // The tenant's slug percent-encoded still names it (decoded route parameters).
+    let encoded = s.base.replace("/t/acme/", "/t/%61cme/");
+    s.get(&format!("{encoded}/Users/{}", "x".repeat(5000)))
+        .await
+        .assert_error(404, None);
 
     let all = events(&s, EventQuery::default()).await;
     assert_eq!(
@@ -150,17 +156,21 @@ async fn every_change_and_failure_is_logged(backend: Backend) {
     )
     .await;
     let statuses: Vec<u16> = failures.iter().rev().map(|e| e.status).collect();
-    assert_eq!(statuses, [409, 400, 403, 401, 404]);
+    assert_eq!(statuses, [409, 400, 403, 404, 404]);
     let f409 = failures.last().unwrap();
     assert_eq!(f409.scim_type.as_deref(), Some("uniqueness"));
     assert!(f409.detail.as_deref().unwrap().contains("DUP"));
     assert_eq!(f409.resource_type.as_deref(), Some("User"));
-    assert!(
-        failures[1].token_name.is_none(),
-        "an unknown token has no name"
-    );
     assert_eq!(failures[2].token_name.as_deref(), Some("test"));
-    assert_eq!(failures[0].resource_id.as_deref(), Some("nope"));
+    assert_eq!(failures[1].resource_id.as_deref(), Some("nope"));
+    assert_eq!(
+        failures[0]
+            .resource_id
+            .as_ref()
+            .map(|id| id.chars().count()),
+        Some(200),
+        "a client-sent id is stored bounded"
+    );
     // Only identifiers, never other attribute values.
     let dump = serde_json::to_string(&all).unwrap();
     assert!(!dump.contains("Secret Title") && !dump.contains("Other Secret"));

@@ -32,22 +32,37 @@ pub async fn print(env: &Env, args: LogArgs) -> Result<()> {
         "table" => {
             println!("SEQ\tTIME\tOPERATION\tTYPE\tRESOURCE\tSTATUS\tTOKEN\tDETAIL");
             for e in events {
+                let t = |s: Option<String>| terminal_safe(&s.unwrap_or_default());
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     e.seq,
                     e.at,
                     e.operation.as_str(),
-                    e.resource_type.unwrap_or_default(),
-                    e.resource_name.or(e.resource_id).unwrap_or_default(),
+                    t(e.resource_type),
+                    t(e.resource_name.or(e.resource_id)),
                     e.status,
-                    e.token_name.unwrap_or_default(),
-                    e.detail.unwrap_or_default()
+                    t(e.token_name),
+                    t(e.detail)
                 );
             }
         }
         other => bail!("--format must be table, json or csv, not '{other}'"),
     }
     Ok(())
+}
+
+/// Text from SCIM clients, safe to print on a terminal: control characters (line breaks,
+/// escape sequences) are shown escaped, everything else as it is.
+pub fn terminal_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 pub async fn sweep(env: &Env) -> Result<()> {

@@ -71,7 +71,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let env = Env::open(Settings::resolve(&cli.global, &serve_args)?, json).await?;
     let r = match cli.command {
         Command::Filter { .. } | Command::Bench(_) => Ok(()),
-        Command::Serve(_) => serve::run(&env).await,
+        Command::Serve(args) => serve::run(&env, &args).await,
         Command::Migrate => {
             println!(
                 "database schema is up to date ({})",

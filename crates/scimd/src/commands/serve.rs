@@ -3,11 +3,27 @@
 
 use super::Env;
 use super::token::print_secret;
+use crate::cli::ServeArgs;
 use anyhow::{Context, Result};
 use scim_core::{Maintenance, TokenScopes};
 use std::sync::Arc;
 
-pub async fn run(env: &Env) -> Result<()> {
+/// Creates `path` readable by its owner only and writes the secret; refuses to overwrite.
+fn write_secret_file(path: &std::path::Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create the bootstrap token file {}", path.display()))?;
+    writeln!(f, "{secret}")?;
+    f.sync_all()?;
+    Ok(())
+}
+
+pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
     let s = &env.settings;
     let services = &env.services;
     if services.tenants.list().await?.is_empty() {
@@ -22,7 +38,17 @@ pub async fn run(env: &Env) -> Result<()> {
         println!(
             "First start: created tenant 'default' and a bootstrap token (all scopes, read+write)."
         );
-        print_secret(false, &issued, &env.scim_url("default"));
+        match &args.bootstrap_token_file {
+            Some(path) => {
+                write_secret_file(path, &issued.secret)?;
+                println!(
+                    "The bootstrap token's secret is in {} (mode 0600), not printed here. SCIM URL: {}",
+                    path.display(),
+                    env.scim_url("default")
+                );
+            }
+            None => print_secret(false, &issued, &env.scim_url("default")),
+        }
         println!();
     }
     let listener = tokio::net::TcpListener::bind(&s.listen)

@@ -267,6 +267,43 @@ fn serve_bootstraps_serves_and_stops_cleanly() {
     assert!(ok && out.starts_with("default"), "{out}");
 }
 
+/// The bootstrap secret can go to a 0600 file instead of stdout; logs can be JSON lines
+/// without colour codes; CLI commands print the configured public URL.
+#[test]
+fn bootstrap_file_json_logs_and_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bootstrap.token");
+    let server = Server::start(
+        dir.path(),
+        None,
+        &[
+            ("SCIMD_BOOTSTRAP_TOKEN_FILE", file.to_str().unwrap()),
+            ("SCIMD_LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    assert!(server.secret.is_none(), "not printed: {}", server.printed);
+    assert!(server.printed.contains("bootstrap.token"), "{}", server.printed);
+    let secret = std::fs::read_to_string(&file).unwrap();
+    assert!(secret.trim().starts_with("scimd_"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let logged = server.stop();
+    assert!(!logged.contains('\u{1b}'), "no ANSI escapes: {logged}");
+    for line in logged.lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
+    let out = std::process::Command::new(support::BIN)
+        .args(["tenant", "create", "pub"])
+        .current_dir(dir.path())
+        .env("SCIMD_PUBLIC_URL", "https://scim.example.org")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("https://scim.example.org/t/pub/scim/v2"), "{text}");
+}
+
 /// Every bench workload against a real scimd: runs, and sees no error responses.
 #[test]
 fn bench_workloads_smoke() {

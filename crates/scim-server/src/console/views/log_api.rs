@@ -114,7 +114,7 @@ pub async fn events(
 }
 
 fn storage_error(e: CoreError) -> Response {
-    let _logged = crate::error::AppError::from(e);
+    tracing::error!(error = %e, "console log API failed inside scimd");
     api_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         "scimd could not read the log; the server log has the details",

@@ -6,13 +6,14 @@ use super::common::{AppStateRef, html, pairs, param};
 use crate::error::ApiResult;
 use askama::Template;
 use axum::Form;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use scim_core::Timestamp;
 use scim_core::operator::{SESSION_TTL, SignInError, random_token};
 use serde::Deserialize;
+use std::net::SocketAddr;
 #[derive(Template)]
 #[template(path = "console/login.html")]
 struct LoginPage {
@@ -76,6 +77,7 @@ pub struct LoginForm {
 
 pub async fn login(
     State(state): AppStateRef,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
@@ -94,6 +96,19 @@ pub async fn login(
             },
         )
     };
+    let who = form.username.escape_debug().take(64).collect::<String>();
+    // Throttled before any password is checked (atomic: governor's cells).
+    if let Err(wait) = state.sign_in_throttle.check(peer.ip(), &form.username) {
+        tracing::warn!(username = %who, client = %peer.ip(), "console sign-in throttled");
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let mut resp = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many failed sign-ins. Try again in {secs} seconds."),
+        )?;
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        return Ok(resp);
+    }
     match ops.sign_in(&form.username, &form.password, now).await {
         Ok(new) => {
             tracing::info!(operator = %new.operator.username, "console sign-in");
@@ -114,25 +129,19 @@ pub async fn login(
             Ok((jar, Redirect::to(&next)).into_response())
         }
         Err(SignInError::BadCredentials) => {
-            tracing::info!(username = %form.username.escape_debug().take(64).collect::<String>(), "console sign-in refused");
+            tracing::info!(username = %who, client = %peer.ip(), "console sign-in refused");
             refuse(
                 StatusCode::UNAUTHORIZED,
                 "Wrong username or password.".into(),
             )
         }
-        Err(SignInError::Locked { until }) => {
-            tracing::warn!(username = %form.username.escape_debug().take(64).collect::<String>(), "console sign-in locked out");
+        Err(SignInError::Core(scim_core::CoreError::Busy(_))) => {
             let mut resp = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Too many failed sign-ins. Try again after {}.",
-                    view::fmt_time(until)
-                ),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "scimd is busy checking other sign-ins; try again in a second.".into(),
             )?;
-            let secs = (until - now).whole_seconds().max(1);
-            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
             Ok(resp)
         }
         Err(SignInError::Core(e)) => Err(e.into()),
