@@ -81,7 +81,13 @@ pub async fn scim_context(
             parts.extensions.insert(a.clone());
             next.run(Request::from_parts(parts, body)).await
         }
-        Err(e) => e.clone().into_response(),
+        Err(e) => {
+            if e.error.status == 401 {
+                // Counted here instead of the tenant's log (anyone can send these).
+                metrics::counter!("scimd_unauthenticated_requests_total").increment(1);
+            }
+            e.clone().into_response()
+        }
     };
     let Some(error) = resp.extensions().get::<AppError>().map(|e| e.error.clone()) else {
         return resp;

@@ -16,6 +16,7 @@ pub mod context;
 pub mod discovery;
 pub mod error;
 pub mod limits;
+pub mod listener;
 pub mod request;
 pub mod scim;
 
@@ -159,6 +160,26 @@ async fn explain_timeout(
     resp
 }
 
+/// Counts every request by route pattern, method and status, and times it (Prometheus names
+/// `scimd_http_requests_total`, `scimd_http_request_duration_seconds`; `/metrics` in
+/// `docs/deploy.md`). Route patterns, not paths: ids never become label values.
+async fn record_metrics(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_string();
+    let start = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("scimd_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("scimd_http_request_duration_seconds", "route" => route, "method" => method)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
 /// Drops a client's `X-Request-Id` that is not sane, so tower-http makes a new one.
 async fn sanitize_request_id(
     mut req: axum::extract::Request,
@@ -216,6 +237,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(record_metrics))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             state.config.request_timeout,

@@ -49,6 +49,7 @@ impl RateLimiter {
         match l.check_key(&token.id) {
             Ok(()) => Ok(()),
             Err(not_until) => {
+                metrics::counter!("scimd_rate_limited_total").increment(1);
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
                 Err(AppError::new(

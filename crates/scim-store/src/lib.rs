@@ -185,6 +185,22 @@ impl SqlStore {
         }
     }
 
+    /// Sets the database gauges (`scimd_db_pool_connections{state}`): PostgreSQL's pool;
+    /// SQLite's idle reader connections.
+    pub fn record_pool_gauges(&self) {
+        match &self.engine {
+            Engine::Postgres(pool) => {
+                let (size, idle) = (pool.size() as f64, pool.num_idle() as f64);
+                metrics::gauge!("scimd_db_pool_connections", "state" => "idle").set(idle);
+                metrics::gauge!("scimd_db_pool_connections", "state" => "busy").set(size - idle);
+            }
+            Engine::Sqlite(e) => {
+                metrics::gauge!("scimd_db_pool_connections", "state" => "idle")
+                    .set(e.idle_readers() as f64);
+            }
+        }
+    }
+
     /// The SQLite engine, whose cached counts follow creates and deletes.
     fn sqlite(&self) -> Option<&sqlite_engine::SqliteEngine> {
         match &self.engine {

@@ -175,6 +175,8 @@ fn writer_loop(mut conn: rusqlite::Connection, rx: mpsc::Receiver<Box<dyn Job>>)
                 Err(_) => break,
             }
         }
+        metrics::histogram!("scimd_sqlite_commit_batch_size").record(batch.len() as f64);
+        metrics::gauge!("scimd_sqlite_writer_queue").decrement(batch.len() as f64);
         let failed = run_batch(&mut conn, &mut batch)
             .err()
             .map(|e| e.to_string());
@@ -267,6 +269,7 @@ impl SqliteEngine {
                 .ok_or(StoreError::WriterStopped)?
                 .send(job)
                 .map_err(|_| StoreError::WriterStopped)?;
+            metrics::gauge!("scimd_sqlite_writer_queue").increment(1.0);
         }
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
@@ -343,6 +346,11 @@ impl SqliteEngine {
                 None => None,
             };
         }
+    }
+
+    /// Reader connections open and idle.
+    pub fn idle_readers(&self) -> usize {
+        self.readers.lock().map_or(0, |r| r.len())
     }
 
     /// Forgets every cached count (a tenant was deleted).

@@ -71,6 +71,17 @@ pub enum Command {
 
 #[derive(Args, Clone, Default)]
 pub struct ServeArgs {
+    /// Serve Prometheus metrics at http://ADDR/metrics (a separate listener, e.g.
+    /// 127.0.0.1:9464; off by default).
+    #[arg(long, env = "SCIMD_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// TLS certificate chain (PEM); with --tls-key, scimd serves HTTPS itself (TLS 1.2+,
+    /// files read again on SIGHUP).
+    #[arg(long, env = "SCIMD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "SCIMD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Write the first start's bootstrap token to this file (created with mode 0600)
     /// instead of printing it, so it does not end up in whatever collects stdout.
     #[arg(long, env = "SCIMD_BOOTSTRAP_TOKEN_FILE")]

@@ -18,6 +18,11 @@ struct FileConfig {
     rate_limit_per_token: Option<f64>,
     request_timeout_secs: Option<u64>,
     sqlite_synchronous: Option<String>,
+    max_connections: Option<usize>,
+    header_read_timeout_secs: Option<u64>,
+    metrics_listen: Option<String>,
+    tls_cert: Option<std::path::PathBuf>,
+    tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +42,10 @@ pub struct Settings {
     /// SQLite: fsync every commit (`full`), surviving power loss, instead of `normal`
     /// (surviving process crashes; the default).
     pub sqlite_power_loss_durable: bool,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics_listen: Option<String>,
+    /// Connection cap, header-read (and idle) timeout, TLS files.
+    pub listen_options: scim_server::listener::ListenOptions,
 }
 
 /// An environment variable, else the config file's value, else the default.
@@ -78,10 +87,26 @@ impl Settings {
             .clone()
             .or_else(|| env_var("SCIMD_PUBLIC_URL"))
             .or(file.public_url)
-            .unwrap_or_else(|| format!("http://{listen}"))
+            .unwrap_or_else(|| {
+                let scheme = if serve.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{listen}")
+            })
             .trim_end_matches('/')
             .to_string();
         let server = scim_server::ServerConfig::default();
+        let listen_defaults = scim_server::listener::ListenOptions::default();
+        let tls = match (
+            serve.tls_cert.clone().or(file.tls_cert),
+            serve.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(scim_server::listener::TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
+        };
         Ok(Self {
             database_url: global
                 .database_url
@@ -116,6 +141,23 @@ impl Settings {
                 file.request_timeout_secs,
                 server.request_timeout.as_secs(),
             )?,
+            metrics_listen: serve.metrics_listen.clone().or(file.metrics_listen),
+            listen_options: scim_server::listener::ListenOptions {
+                max_connections: env_or(
+                    "SCIMD_MAX_CONNECTIONS",
+                    file.max_connections,
+                    listen_defaults.max_connections,
+                )?,
+                header_read_timeout: std::time::Duration::from_secs(
+                    env_or(
+                        "SCIMD_HEADER_READ_TIMEOUT_SECS",
+                        file.header_read_timeout_secs,
+                        listen_defaults.header_read_timeout.as_secs(),
+                    )?
+                    .max(1),
+                ),
+                tls,
+            },
             provisioning_log: match std::env::var("SCIMD_PROVISIONING_LOG") {
                 Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
                 Err(_) => file.provisioning_log.unwrap_or(true),

@@ -4,6 +4,7 @@
 mod admin;
 mod bench;
 mod log;
+mod metrics;
 mod serve;
 mod tenant;
 mod token;

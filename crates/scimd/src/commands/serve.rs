@@ -26,6 +26,10 @@ fn write_secret_file(path: &std::path::Path, secret: &str) -> Result<()> {
 pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
     let s = &env.settings;
     let services = &env.services;
+    if let Some(files) = &s.listen_options.tls {
+        // A bad certificate or key stops the start here, with the reason.
+        scim_server::listener::tls_config(files)?;
+    }
     if services.tenants.list().await?.is_empty() {
         let t = services
             .tenants
@@ -69,9 +73,17 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         "New token:  in the console (SCIM integration → Add token) or \
          `scimd token create --tenant default --name <idp> --scope users:rw --scope groups:rw`"
     );
+    if let Some(addr) = &s.metrics_listen {
+        super::metrics::start(addr, env.store.clone()).await?;
+    }
     let shutdown = shutdown_signal();
+    let scheme = if s.listen_options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "Listening on http://{} (database {})",
+        "Listening on {scheme}://{} (database {})",
         s.listen,
         s.redacted_database_url()
     );
@@ -95,11 +107,12 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         )
         .run(),
     );
-    axum::serve(
+    scim_server::listener::serve(
         listener,
-        scim_server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        scim_server::app(state),
+        s.listen_options.clone(),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await?;
     maintenance.abort();
     tracing::info!("stopped cleanly");

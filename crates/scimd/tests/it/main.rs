@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod crash;
+mod listener;
 mod multinode;
 mod support;
 
@@ -283,11 +284,18 @@ fn bootstrap_file_json_logs_and_public_url() {
         ],
     );
     assert!(server.secret.is_none(), "not printed: {}", server.printed);
-    assert!(server.printed.contains("bootstrap.token"), "{}", server.printed);
+    assert!(
+        server.printed.contains("bootstrap.token"),
+        "{}",
+        server.printed
+    );
     let secret = std::fs::read_to_string(&file).unwrap();
     assert!(secret.trim().starts_with("scimd_"));
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let logged = server.stop();
     assert!(!logged.contains('\u{1b}'), "no ANSI escapes: {logged}");
     for line in logged.lines().filter(|l| !l.trim().is_empty()) {
@@ -301,7 +309,10 @@ fn bootstrap_file_json_logs_and_public_url() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("https://scim.example.org/t/pub/scim/v2"), "{text}");
+    assert!(
+        text.contains("https://scim.example.org/t/pub/scim/v2"),
+        "{text}"
+    );
 }
 
 /// Every bench workload against a real scimd: runs, and sees no error responses.

@@ -100,6 +100,7 @@ pub async fn login(
     // Throttled before any password is checked (atomic: governor's cells).
     if let Err(wait) = state.sign_in_throttle.check(peer.ip(), &form.username) {
         tracing::warn!(username = %who, client = %peer.ip(), "console sign-in throttled");
+        metrics::counter!("scimd_sign_ins_total", "outcome" => "throttled").increment(1);
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         let mut resp = refuse(
             StatusCode::TOO_MANY_REQUESTS,
@@ -112,6 +113,7 @@ pub async fn login(
     match ops.sign_in(&form.username, &form.password, now).await {
         Ok(new) => {
             tracing::info!(operator = %new.operator.username, "console sign-in");
+            metrics::counter!("scimd_sign_ins_total", "outcome" => "success").increment(1);
             let secure = session::secure(&state, &headers);
             let jar = jar
                 .add(session::cookie(
@@ -130,6 +132,7 @@ pub async fn login(
         }
         Err(SignInError::BadCredentials) => {
             tracing::info!(username = %who, client = %peer.ip(), "console sign-in refused");
+            metrics::counter!("scimd_sign_ins_total", "outcome" => "failed").increment(1);
             refuse(
                 StatusCode::UNAUTHORIZED,
                 "Wrong username or password.".into(),
