@@ -122,23 +122,19 @@ impl IntoResponse for AppError {
 
 pub type ApiResult<T> = Result<T, AppError>;
 
-/// Logs every failure inside scimd once, with the request id, whichever route it came from.
-pub async fn log_internal_errors(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let id = req
-        .extensions()
-        .get::<tower_http::request_id::RequestId>()
-        .and_then(|r| r.header_value().to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let resp = next.run(req).await;
+/// Logs every failure inside scimd once, with the request id (the response's
+/// `x-request-id`), whichever route it came from.
+pub fn log_internal_errors(resp: Response) -> Response {
     if let Some(what) = resp
         .extensions()
         .get::<AppError>()
         .and_then(|e| e.internal.as_ref())
     {
+        let id = resp
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         tracing::error!(request_id = %id, error = %what, "request failed inside scimd");
     }
     resp

@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub rate_limit: limits::RateLimit,
     /// Longest a request may run before it is answered `503`.
     pub request_timeout: std::time::Duration,
+    /// Record per-request metrics (when a Prometheus listener is configured).
+    pub metrics: bool,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +56,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             rate_limit: limits::RateLimit::default(),
             request_timeout: std::time::Duration::from_secs(30),
+            metrics: false,
         }
     }
 }
@@ -138,12 +141,7 @@ async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>)
 /// Gives the time limit's bare 503 a SCIM body with `Retry-After`. Dropping the handler at
 /// the deadline rolls back its transaction (nothing half-written); a commit that completed
 /// just before it stays, as with any lost response.
-async fn explain_timeout(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let resp = next.run(req).await;
+fn explain_timeout(resp: Response, limit: std::time::Duration) -> Response {
     if resp.status() == StatusCode::SERVICE_UNAVAILABLE
         && resp.extensions().get::<error::AppError>().is_none()
     {
@@ -151,7 +149,7 @@ async fn explain_timeout(
             503,
             format!(
                 "the request took longer than {} ms; retry",
-                state.config.request_timeout.as_millis()
+                limit.as_millis()
             ),
         )
         .with_retry_after(1)
@@ -181,10 +179,7 @@ async fn record_metrics(req: axum::extract::Request, next: axum::middleware::Nex
 }
 
 /// Drops a client's `X-Request-Id` that is not sane, so tower-http makes a new one.
-async fn sanitize_request_id(
-    mut req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+fn sanitize_request_id(mut req: axum::extract::Request) -> axum::extract::Request {
     if req
         .headers()
         .get("x-request-id")
@@ -192,7 +187,7 @@ async fn sanitize_request_id(
     {
         req.headers_mut().remove("x-request-id");
     }
-    next.run(req).await
+    req
 }
 
 /// The whole application.
@@ -226,7 +221,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             tracing::debug_span!("request", method = %req.method(), request_id = %id)
         },
     );
-    Router::new()
+    let limit = state.config.request_timeout;
+    let mut router = Router::new()
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .nest("/t/{tenant}/scim/v2", scim)
@@ -236,20 +232,26 @@ pub fn app(state: Arc<AppState>) -> Router {
             get(console::home).layer(axum::middleware::from_fn(console::html_errors)),
         )
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(record_metrics))
+        .method_not_allowed_fallback(method_not_allowed);
+    if state.config.metrics {
+        router = router.layer(axum::middleware::from_fn(record_metrics));
+    }
+    // Plain functions where no future is needed (`map_request`/`map_response`): every
+    // request passes through these layers.
+    router
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            state.config.request_timeout,
+            limit,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            explain_timeout,
-        ))
-        .layer(axum::middleware::from_fn(error::log_internal_errors))
+        .layer(tower::util::MapResponseLayer::new(move |r| {
+            explain_timeout(r, limit)
+        }))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(tower::util::MapResponseLayer::new(
+            error::log_internal_errors,
+        ))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(axum::middleware::from_fn(sanitize_request_id))
+        .layer(tower::util::MapRequestLayer::new(sanitize_request_id))
         .with_state(state)
 }

@@ -95,6 +95,7 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
             burst: s.rate_limit_per_token * 2.0,
         },
         request_timeout: std::time::Duration::from_secs(s.request_timeout_secs.max(1)),
+        metrics: s.metrics_listen.is_some(),
         ..Default::default()
     };
     let mut state = scim_server::AppState::new(env.store.clone(), config);
