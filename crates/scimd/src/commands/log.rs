@@ -73,3 +73,13 @@ pub async fn sweep(env: &Env) -> Result<()> {
     println!("deleted {n} events older than {days} days");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_from_scim_clients_cannot_forge_terminal_output() {
+        assert_eq!(super::terminal_safe("Zoë"), "Zoë");
+        assert_eq!(super::terminal_safe("a\r\nb"), "a\\r\\nb");
+        assert_eq!(super::terminal_safe("x\u{1b}[31m"), "x\\u{1b}[31m");
+    }
+}
