@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use scim_core::event::EventQuery;
-use scim_core::{CoreError, ResourceKind};
+use scim_core::{CoreError, ResourceKind, StoredResource};
 use scim_proto::SearchRequest;
 const PAGE_SIZE: i64 = 25;
 
@@ -57,6 +57,50 @@ fn search_filter(kind: ResourceKind, q: &str) -> Option<String> {
     })
 }
 
+/// One row of the Users or Groups list.
+fn resource_row(kind: ResourceKind, slug: &str, path: &str, r: &StoredResource) -> ResourceRow {
+    let str_at = |v: &serde_json::Value, p: &str| {
+        v.pointer(p)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let b = &r.body;
+    let (name, secondary) = match kind {
+        ResourceKind::User => (
+            str_at(b, "/userName"),
+            match str_at(b, "/displayName") {
+                d if d.is_empty() => str_at(b, "/name/formatted"),
+                d => d,
+            },
+        ),
+        ResourceKind::Group => (str_at(b, "/displayName"), str_at(b, "/externalId")),
+    };
+    let email = b
+        .get("emails")
+        .and_then(|e| e.as_array())
+        .and_then(|list| {
+            list.iter()
+                .find(|e| e.get("primary") == Some(&serde_json::Value::Bool(true)))
+                .or_else(|| list.first())
+        })
+        .map(|e| str_at(e, "/value"))
+        .unwrap_or_default();
+    let active = match (kind, b.get("active").and_then(serde_json::Value::as_bool)) {
+        (ResourceKind::Group, _) => "",
+        (_, Some(false)) => "Inactive",
+        _ => "Active",
+    };
+    ResourceRow {
+        href: format!("/console/t/{slug}/{path}/{}", r.id),
+        name,
+        secondary,
+        email,
+        active,
+        modified: view::fmt_time(r.modified_at),
+    }
+}
+
 async fn resources(
     state: &AppState,
     s: &ConsoleSession,
@@ -84,51 +128,10 @@ async fn resources(
         Err(CoreError::Scim(e)) if e.status < 500 => (Vec::new(), 0, Some(e.detail)),
         Err(e) => return Err(e.into()),
     };
-    let str_at = |v: &serde_json::Value, p: &str| {
-        v.pointer(p)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
     let shown = rows.len() as i64;
     let rows = rows
-        .into_iter()
-        .map(|r| {
-            let b = &r.body;
-            let (name, secondary) = match kind {
-                ResourceKind::User => (
-                    str_at(b, "/userName"),
-                    match str_at(b, "/displayName") {
-                        d if d.is_empty() => str_at(b, "/name/formatted"),
-                        d => d,
-                    },
-                ),
-                ResourceKind::Group => (str_at(b, "/displayName"), str_at(b, "/externalId")),
-            };
-            let email = b
-                .get("emails")
-                .and_then(|e| e.as_array())
-                .and_then(|list| {
-                    list.iter()
-                        .find(|e| e.get("primary") == Some(&serde_json::Value::Bool(true)))
-                        .or_else(|| list.first())
-                })
-                .map(|e| str_at(e, "/value"))
-                .unwrap_or_default();
-            let active = match (kind, b.get("active").and_then(serde_json::Value::as_bool)) {
-                (ResourceKind::Group, _) => "",
-                (_, Some(false)) => "Inactive",
-                _ => "Active",
-            };
-            ResourceRow {
-                href: format!("/console/t/{}/{path}/{}", t.slug, r.id),
-                name,
-                secondary,
-                email,
-                active,
-                modified: view::fmt_time(r.modified_at),
-            }
-        })
+        .iter()
+        .map(|r| resource_row(kind, &t.slug, path, r))
         .collect();
     let link = |page: i64| {
         let mut kv = vec![("page", page.to_string())];
@@ -214,6 +217,38 @@ struct ResourcePage {
 /// Members listed on a group's page; the rest are counted.
 const MEMBERS_SHOWN: usize = 200;
 
+/// What a resource's page lists beside it: a user's groups, a group's members.
+fn related_of(
+    slug: &str,
+    r: &StoredResource,
+    groups: Vec<scim_proto::render::GroupRef>,
+) -> Vec<Related> {
+    match r.kind {
+        ResourceKind::User => groups
+            .into_iter()
+            .map(|g| Related {
+                href: format!("/console/t/{slug}/groups/{}", g.value),
+                name: g.display,
+                kind: "Group".into(),
+            })
+            .collect(),
+        ResourceKind::Group => r
+            .members
+            .iter()
+            .flatten()
+            .map(|m| Related {
+                href: format!(
+                    "/console/t/{slug}/{}/{}",
+                    m.kind.endpoint().to_ascii_lowercase(),
+                    m.value
+                ),
+                name: m.display.clone().unwrap_or_else(|| m.value.clone()),
+                kind: m.kind.as_str().into(),
+            })
+            .collect(),
+    }
+}
+
 async fn resource(
     state: &AppState,
     s: &ConsoleSession,
@@ -230,38 +265,11 @@ async fn resource(
         ResourceKind::User => ("Users", "users", "Groups"),
         ResourceKind::Group => ("Groups", "groups", "Members"),
     };
-    let mut related: Vec<Related> = match kind {
-        ResourceKind::User => state
-            .resources
-            .groups_of(&t, &r.id)
-            .await?
-            .into_iter()
-            .map(|g| Related {
-                href: format!("/console/t/{}/groups/{}", t.slug, g.value),
-                name: g.display,
-                kind: "Group".into(),
-            })
-            .collect(),
-        ResourceKind::Group => r
-            .members
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| Related {
-                href: format!(
-                    "/console/t/{}/{}/{}",
-                    t.slug,
-                    m.kind
-                        .endpoint()
-                        .trim_start_matches('/')
-                        .to_ascii_lowercase(),
-                    m.value
-                ),
-                name: m.display.unwrap_or_else(|| m.value.clone()),
-                kind: m.kind.as_str().into(),
-            })
-            .collect(),
+    let groups = match kind {
+        ResourceKind::User => state.resources.groups_of(&t, &r.id).await?,
+        ResourceKind::Group => Vec::new(),
     };
+    let mut related = related_of(&t.slug, &r, groups);
     let related_total = related.len();
     related.truncate(MEMBERS_SHOWN);
     let full = r.to_scim(&state.base_url(&t));

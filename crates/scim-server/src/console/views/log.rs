@@ -38,6 +38,44 @@ struct LogPage {
 
 const LOG_PAGE_SIZE: u32 = 50;
 
+/// The filter form's drop-downs, with the current choices selected.
+fn choices(
+    filter: &EventFilter,
+    mut names: Vec<String>,
+) -> (Vec<Choice>, Vec<Choice>, Vec<Choice>) {
+    let chosen_op = filter.operation.first().cloned().unwrap_or_default();
+    let operations = scim_core::event::ALL_OPERATIONS
+        .iter()
+        .map(|o| Choice {
+            value: o.as_str().into(),
+            selected: scim_core::Operation::parse(&chosen_op) == Some(*o),
+        })
+        .collect();
+    let outcome = filter
+        .outcome
+        .clone()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let outcomes = ["success", "failure"]
+        .iter()
+        .map(|o| Choice {
+            value: (*o).into(),
+            selected: outcome == *o,
+        })
+        .collect();
+    let token = filter.token.clone().unwrap_or_default();
+    names.sort();
+    names.dedup();
+    let tokens = names
+        .into_iter()
+        .map(|n| Choice {
+            selected: n == token,
+            value: n,
+        })
+        .collect();
+    (operations, outcomes, tokens)
+}
+
 pub async fn log(
     State(state): AppStateRef,
     s: ConsoleSession,
@@ -81,44 +119,14 @@ pub async fn log(
                 href(&[("before", seq.to_string())])
             )
         });
-    let chosen_op = filter.operation.first().cloned().unwrap_or_default();
-    let operations = scim_core::event::ALL_OPERATIONS
-        .iter()
-        .map(|o| Choice {
-            value: o.as_str().into(),
-            selected: scim_core::Operation::parse(&chosen_op) == Some(*o),
-        })
-        .collect();
-    let outcome = filter
-        .outcome
-        .clone()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let outcomes = ["success", "failure"]
-        .iter()
-        .map(|o| Choice {
-            value: (*o).into(),
-            selected: outcome == *o,
-        })
-        .collect();
-    let token = filter.token.clone().unwrap_or_default();
-    let mut names: Vec<String> = state
+    let token_names = state
         .services
         .tokens
         .list(&t)
         .await?
         .into_iter()
-        .map(|x| x.name)
-        .collect();
-    names.sort();
-    names.dedup();
-    let tokens = names
-        .into_iter()
-        .map(|n| Choice {
-            selected: n == token,
-            value: n,
-        })
-        .collect();
+        .map(|x| x.name);
+    let (operations, outcomes, tokens) = choices(&filter, token_names.collect());
     html(
         if error.is_some() {
             StatusCode::BAD_REQUEST
