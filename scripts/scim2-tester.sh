@@ -13,14 +13,10 @@ if [ ! -x "$venv/bin/scim2" ]; then
 fi
 bin="$(realpath -m "${SCIMD_BIN:-target/debug/scimd}")"
 [ -x "$bin" ] || cargo build -q -p scimd
-work=$(mktemp -d); port=$((20000 + RANDOM % 20000))
-(cd "$work" && exec "$bin" serve --listen "127.0.0.1:$port" >serve.log 2>&1) &
-server=$!
+. scripts/serve-fresh.sh
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do grep -q "Listening on" "$work/serve.log" 2>/dev/null && break; sleep 0.2; done
-token=$(awk '/^Secret:/ {print $2}' "$work/serve.log")
 SCIM_CLI_HEADERS="Authorization: Bearer $token" \
-  "$venv/bin/scim2" --url "http://127.0.0.1:$port/t/default/scim/v2" test >"$work/out.txt" 2>&1 || true
+  "$venv/bin/scim2" --url "$url" test >"$work/out.txt" 2>&1 || true
 python3 - "$work/out.txt" <<'PY'
 import sys
 lines = open(sys.argv[1]).read().splitlines()
