@@ -12,6 +12,7 @@ pub mod operator;
 pub mod resource;
 pub mod service;
 pub mod store;
+pub mod sync;
 pub mod tenant;
 pub mod token;
 
@@ -28,6 +29,7 @@ pub use store::{
     DayCount, EventStore, LeaseStore, OperatorStore, Query, QueryResult, ResourceStore,
     SchemaStore, SessionStore, Store, TenantStore, TokenStore,
 };
+pub use sync::{CycleRecord, LedgerEntry, SyncJobRecord, SyncLogQuery, SyncLogRecord, SyncStore};
 pub use tenant::Tenant;
 
 /// Every store trait, for callers (tests, tools) that use a store directly.
@@ -36,5 +38,6 @@ pub mod prelude {
         EventStore, LeaseStore, OperatorStore, ResourceStore, SchemaStore, SessionStore,
         TenantStore, TokenStore,
     };
+    pub use crate::sync::SyncStore;
 }
 pub use token::{Endpoint, IssuedToken, Privilege, TokenRecord, TokenScope, TokenScopes};

@@ -210,6 +210,7 @@ pub trait Store:
     + SessionStore
     + LeaseStore
     + SchemaStore
+    + crate::sync::SyncStore
     + 'static
 {
 }

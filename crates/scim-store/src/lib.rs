@@ -28,6 +28,7 @@ mod operators;
 mod resources;
 pub mod sql_filter;
 mod sqlite_engine;
+mod sync;
 mod tenants;
 mod tokens;
 
@@ -45,7 +46,9 @@ use scim_core::{
     CoreResult, DayCount, Operator, Query, QueryResult, ResourceKind, SessionRecord,
     StoredResource, Tenant, Timestamp, TokenRecord, Write,
 };
+use scim_core::{CycleRecord, LedgerEntry, SyncJobRecord, SyncLogQuery, SyncLogRecord, SyncStore};
 use scim_proto::render::GroupRef;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -513,6 +516,70 @@ impl SessionStore for SqlStore {
     }
     async fn sweep_sessions(&self, now: Timestamp) -> CoreResult<u64> {
         self.write(job!(|c| operators::sweep_sessions(c, now)))
+            .await
+    }
+}
+
+#[async_trait]
+impl SyncStore for SqlStore {
+    async fn put_job(&self, job: &SyncJobRecord) -> CoreResult<()> {
+        let job = job.clone();
+        self.write(job!(|c| sync::put_job(c, &job))).await
+    }
+
+    async fn job(&self, name: &str) -> CoreResult<Option<SyncJobRecord>> {
+        let name = name.to_string();
+        self.read(job!(|c| sync::job(c, &name))).await
+    }
+
+    async fn jobs(&self) -> CoreResult<Vec<SyncJobRecord>> {
+        self.read(job!(|c| sync::jobs(c))).await
+    }
+
+    async fn delete_job(&self, name: &str) -> CoreResult<bool> {
+        let name = name.to_string();
+        self.write(job!(|c| sync::delete_job(c, &name))).await
+    }
+
+    async fn set_job_state(&self, name: &str, state: &Value, now: Timestamp) -> CoreResult<()> {
+        let (name, state) = (name.to_string(), state.clone());
+        self.write(job!(|c| sync::set_state(c, &name, &state, now)))
+            .await
+    }
+
+    async fn set_job_enabled(&self, name: &str, enabled: bool, now: Timestamp) -> CoreResult<bool> {
+        let name = name.to_string();
+        self.write(job!(|c| sync::set_enabled(c, &name, enabled, now)))
+            .await
+    }
+
+    async fn ledger(&self, job: &str) -> CoreResult<Vec<LedgerEntry>> {
+        let job = job.to_string();
+        self.read(job!(|c| sync::ledger(c, &job))).await
+    }
+
+    async fn record_sync(&self, entries: &[LedgerEntry], log: &[SyncLogRecord]) -> CoreResult<()> {
+        let (entries, log) = (entries.to_vec(), log.to_vec());
+        self.write(job!(|c| sync::record(c, &entries, &log))).await
+    }
+
+    async fn sync_log(&self, job: &str, q: &SyncLogQuery) -> CoreResult<Vec<SyncLogRecord>> {
+        let (job, q) = (job.to_string(), q.clone());
+        self.read(job!(|c| sync::log(c, &job, &q))).await
+    }
+
+    async fn save_cycle(&self, cycle: &CycleRecord) -> CoreResult<()> {
+        let cycle = cycle.clone();
+        self.write(job!(|c| sync::save_cycle(c, &cycle))).await
+    }
+
+    async fn cycles(&self, job: &str, limit: u32) -> CoreResult<Vec<CycleRecord>> {
+        let job = job.to_string();
+        self.read(job!(|c| sync::cycles(c, &job, limit))).await
+    }
+
+    async fn sweep_sync_log(&self, before: Timestamp, batch: u32) -> CoreResult<u64> {
+        self.write(job!(|c| sync::sweep_log(c, before, batch)))
             .await
     }
 }

@@ -27,12 +27,14 @@ impl Maintenance {
         Self { store, retention }
     }
 
-    /// Deletes every event older than the retention, in batches; returns how many.
+    /// Deletes every event (of the provisioning log and of the engine's per-object log)
+    /// older than the retention, in batches; returns how many.
     pub async fn sweep_log(&self) -> CoreResult<u64> {
         let before = Timestamp::now() - self.retention;
         let mut total = 0;
         loop {
-            let n = self.store.sweep_events(before, SWEEP_BATCH).await?;
+            let n = self.store.sweep_events(before, SWEEP_BATCH).await?
+                + self.store.sweep_sync_log(before, SWEEP_BATCH).await?;
             total += n;
             if n < u64::from(SWEEP_BATCH) {
                 return Ok(total);

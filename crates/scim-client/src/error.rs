@@ -1,0 +1,57 @@
+//! The client's one error type.
+
+use std::time::Duration;
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The target answered with an error status (its SCIM error body, when it sent one).
+    #[error("{status}{}{}", .scim_type.as_ref().map(|t| format!(" {t}")).unwrap_or_default(), .detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Status {
+        status: u16,
+        scim_type: Option<String>,
+        detail: Option<String>,
+        /// From `Retry-After` (seconds or an HTTP date), on 429/503.
+        retry_after: Option<Duration>,
+    },
+    /// No answer: connection refused, reset, timed out.
+    #[error("transport: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// An answer that is not the JSON SCIM says it is.
+    #[error("unexpected response: {0}")]
+    Protocol(String),
+    /// A URL or setting that cannot work.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ClientError {
+    /// Whether sending the same request again later can succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Status { status, .. } => {
+                matches!(status, 408 | 429) || (500..600).contains(status)
+            }
+            ClientError::Transport(_) => true,
+            ClientError::Protocol(_) | ClientError::Config(_) => false,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// 409 `uniqueness` (RFC 7644 §3.3): the object already exists.
+    pub fn is_conflict(&self) -> bool {
+        self.status() == Some(409)
+    }
+
+    /// 401/403: the credentials do not work (a quarantine reason, not an object's fault).
+    pub fn is_auth(&self) -> bool {
+        matches!(self.status(), Some(401 | 403))
+    }
+}

@@ -1,0 +1,114 @@
+//! The provisioning engine's records (jobs, the ledger, cycles, the per-object log) and the
+//! store trait that keeps them in scimd's database. The engine itself lives in `scim-sync`;
+//! these types are here so that scim-store can implement the trait without depending on it.
+//! Structured parts (a job's state, a ledger entry's exported values, a log row's steps)
+//! are JSON the engine owns; the store keeps them as text.
+
+use crate::{CoreResult, Timestamp};
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// A job as stored: its TOML without inline secrets, the target credential sealed with the
+/// instance's sync key, whether it is enabled, and the engine's state (watermark, last cycle).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncJobRecord {
+    pub name: String,
+    pub spec: String,
+    /// Base64 of nonce + ciphertext of the target token (XChaCha20-Poly1305), if stored.
+    pub sealed_secret: Option<String>,
+    pub enabled: bool,
+    pub state: Value,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What the engine knows of one source object: where it is on the target, what it last
+/// saw at the source and last exported, and any pending deprovisioning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerEntry {
+    pub job: String,
+    /// `User` or `Group`.
+    pub kind: String,
+    pub source_id: String,
+    /// Set only for objects the engine created or adopted: the ones it may touch.
+    pub target_id: Option<String>,
+    /// `active`, `disabled`, `deleted`, `conflict`, `out-of-scope`, `failed`.
+    pub state: String,
+    /// The source object as last read (attributes, state, memberships).
+    pub source: Value,
+    /// The target values last written, by target attribute path (and `members` for groups).
+    pub exported: Value,
+    /// A deprovisioning step waiting for `due_at`, or `staged` (held by the breaker),
+    /// `approved`, `rejected`.
+    pub pending: Option<String>,
+    pub due_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+}
+
+/// One row of the per-object provisioning log (Entra's provisioning log fields).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncLogRecord {
+    /// Assigned by the store.
+    pub seq: i64,
+    pub job: String,
+    pub cycle_id: String,
+    pub change_id: String,
+    pub at: Timestamp,
+    pub kind: String,
+    pub source_id: String,
+    pub target_id: Option<String>,
+    pub display: String,
+    pub action: String,
+    pub status: String,
+    pub steps: Value,
+    pub changes: Value,
+    pub error_code: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// One cycle of a job: when, how, and the counts by action and status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleRecord {
+    pub job: String,
+    pub cycle_id: String,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    /// `initial` or `incremental`.
+    pub mode: String,
+    /// `running`, `completed`, `completed-with-failures`, `failed`.
+    pub status: String,
+    pub counts: Value,
+}
+
+/// Filters for reading the per-object log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct SyncLogQuery {
+    pub cycle_id: Option<String>,
+    pub action: Option<String>,
+    pub status: Option<String>,
+    /// A source id, target id or display name.
+    pub object: Option<String>,
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait SyncStore: Send + Sync {
+    /// Inserts or replaces a job's definition (its state and ledger stay).
+    async fn put_job(&self, job: &SyncJobRecord) -> CoreResult<()>;
+    async fn job(&self, name: &str) -> CoreResult<Option<SyncJobRecord>>;
+    async fn jobs(&self) -> CoreResult<Vec<SyncJobRecord>>;
+    /// Removes the job with its ledger, cycles and log. Target objects are not touched.
+    async fn delete_job(&self, name: &str) -> CoreResult<bool>;
+    async fn set_job_state(&self, name: &str, state: &Value, now: Timestamp) -> CoreResult<()>;
+    async fn set_job_enabled(&self, name: &str, enabled: bool, now: Timestamp) -> CoreResult<bool>;
+    async fn ledger(&self, job: &str) -> CoreResult<Vec<LedgerEntry>>;
+    /// Writes ledger entries and log rows in one transaction: what was done to the target
+    /// and what the log says about it never disagree.
+    async fn record_sync(&self, entries: &[LedgerEntry], log: &[SyncLogRecord]) -> CoreResult<()>;
+    async fn sync_log(&self, job: &str, q: &SyncLogQuery) -> CoreResult<Vec<SyncLogRecord>>;
+    async fn save_cycle(&self, cycle: &CycleRecord) -> CoreResult<()>;
+    async fn cycles(&self, job: &str, limit: u32) -> CoreResult<Vec<CycleRecord>>;
+    /// Deletes log rows older than `before`, at most `batch`.
+    async fn sweep_sync_log(&self, before: Timestamp, batch: u32) -> CoreResult<u64>;
+}

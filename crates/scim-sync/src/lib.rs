@@ -1,0 +1,2 @@
+//! The provisioning engine behind `scimd sync`.
+pub mod expr;
