@@ -203,6 +203,8 @@ pub struct EventQuery {
     pub resource: Option<String>,
     pub token_name: Option<String>,
     pub before_seq: Option<i64>,
+    /// Only events newer than this sequence number, oldest first (a change feed).
+    pub after_seq: Option<i64>,
     pub limit: u32,
 }
 
@@ -354,6 +356,7 @@ impl EventFilter {
             resource: non_empty(&self.resource).map(str::to_string),
             token_name: non_empty(&self.token).map(str::to_string),
             before_seq: self.before,
+            after_seq: None,
             limit: self.limit.unwrap_or(default_limit).clamp(1, 10_000),
         })
     }

@@ -125,8 +125,12 @@ pub(crate) async fn query(
     if let Some(before) = q.before_seq {
         sql += &format!(" AND seq < {}", buf.bind(Arg::Int(before)));
     }
+    if let Some(after) = q.after_seq {
+        sql += &format!(" AND seq > {}", buf.bind(Arg::Int(after)));
+    }
     let limit = buf.bind(Arg::Int(i64::from(q.limit.clamp(1, 10_000))));
-    sql += &format!(" ORDER BY seq DESC LIMIT {limit}");
+    let order = if q.after_seq.is_some() { "ASC" } else { "DESC" };
+    sql += &format!(" ORDER BY seq {order} LIMIT {limit}");
     c.fetch(&sql, &buf.args)
         .await?
         .iter()

@@ -1,2 +1,24 @@
-//! The provisioning engine behind `scimd sync`.
+//! The provisioning engine behind `scimd sync`: it reads identities from a source (files,
+//! a SCIM server, a scimd tenant), maps and scopes them, matches them to target objects,
+//! plans what to do and applies exactly that plan, keeping an ownership ledger so it never
+//! touches what it did not create or adopt (docs/sync.md).
+//!
+//! | module | job |
+//! |---|---|
+//! | `job` | the TOML job definition and its defaults |
+//! | `expr` | the mapping expression language |
+//! | `path` | target attribute paths: read, write, coerce |
+//! | `mapping` | attribute mappings and the default ones |
+//! | `scope` | assignment and scoping filters |
+//! | `source` | CSV/JSON files, SCIM servers, scimd tenants |
+
+pub mod error;
 pub mod expr;
+pub mod job;
+pub mod mapping;
+pub mod path;
+pub mod scope;
+pub mod source;
+
+pub use error::{SyncError, SyncResult};
+pub use job::JobSpec;

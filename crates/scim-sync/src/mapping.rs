@@ -1,0 +1,435 @@
+//! Attribute mappings: what each target attribute gets from a source object. Kinds, as in
+//! Entra (engine-behaviour §1.3): direct, constant, expression, none; "default value if
+//! null" on create only; "apply always | only on create". The defaults equal Entra's default
+//! user and group mappings for a SCIM app, translated to SCIM source attributes (docs/sync.md
+//! §3); for a CSV or JSON source, every column named by a SCIM attribute path maps to it.
+
+use crate::error::{SyncError, SyncResult};
+use crate::expr::{self, EvalContext, Expr, Val};
+use crate::job::{Apply, JobSpec, Mapping, SourceKind};
+use crate::path::TargetPath;
+use crate::source::{ObjectKind, SourceObject};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use time::OffsetDateTime;
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// Entra's default `active` mapping for non-gallery apps (docs/interop.md §1.7).
+const ACTIVE_EXPRESSION: &str = r#"Switch([IsSoftDeleted], , "False", "True", "True", "False")"#;
+
+#[derive(Debug, Clone)]
+enum ValueRule {
+    Direct(String),
+    Constant(String),
+    Expression(Expr),
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompiledMapping {
+    pub target: TargetPath,
+    rule: ValueRule,
+    default: Option<String>,
+    pub apply: Apply,
+    pub reference: bool,
+    pub redact: bool,
+    /// The source attributes it reads (for the mapping editor and checks).
+    pub reads: Vec<String>,
+}
+
+/// The mappings of one object kind.
+#[derive(Debug, Clone)]
+pub struct Mappings {
+    pub kind: ObjectKind,
+    pub list: Vec<CompiledMapping>,
+    /// Target paths to match existing objects by, in precedence order.
+    pub matching: Vec<TargetPath>,
+}
+
+/// What the mappings give for one object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mapped {
+    /// Target path → value (nulls left out).
+    pub values: BTreeMap<String, Value>,
+    /// Paths whose value is masked in logs.
+    pub redacted: BTreeSet<String>,
+    /// Paths whose value is a source id to resolve to a target id.
+    pub references: BTreeSet<String>,
+    /// Paths with `SelectUniqueValue` candidates (in order); resolved against the target.
+    pub candidates: BTreeMap<String, Vec<String>>,
+    /// Paths set only on create.
+    pub on_create: BTreeSet<String>,
+}
+
+fn direct(target: &str, source: &str) -> Mapping {
+    Mapping {
+        target: target.into(),
+        source: Some(source.into()),
+        ..Default::default()
+    }
+}
+
+fn expression(target: &str, e: &str) -> Mapping {
+    Mapping {
+        target: target.into(),
+        expression: Some(e.into()),
+        ..Default::default()
+    }
+}
+
+/// Entra's default user mappings, with SCIM source attribute names.
+fn default_user_mappings() -> Vec<Mapping> {
+    let mut v = vec![
+        direct("userName", "userName"),
+        expression("active", ACTIVE_EXPRESSION),
+        direct("displayName", "displayName"),
+        direct("title", "title"),
+        direct(
+            r#"emails[type eq "work"].value"#,
+            r#"emails[type eq "work"].value"#,
+        ),
+        direct("preferredLanguage", "preferredLanguage"),
+        direct("name.givenName", "name.givenName"),
+        direct("name.familyName", "name.familyName"),
+        direct("name.formatted", "name.formatted"),
+        direct(
+            r#"phoneNumbers[type eq "work"].value"#,
+            r#"phoneNumbers[type eq "work"].value"#,
+        ),
+        direct(
+            r#"phoneNumbers[type eq "mobile"].value"#,
+            r#"phoneNumbers[type eq "mobile"].value"#,
+        ),
+        direct(
+            r#"addresses[type eq "work"].streetAddress"#,
+            r#"addresses[type eq "work"].streetAddress"#,
+        ),
+        direct(
+            r#"addresses[type eq "work"].locality"#,
+            r#"addresses[type eq "work"].locality"#,
+        ),
+        direct(
+            r#"addresses[type eq "work"].region"#,
+            r#"addresses[type eq "work"].region"#,
+        ),
+        direct(
+            r#"addresses[type eq "work"].postalCode"#,
+            r#"addresses[type eq "work"].postalCode"#,
+        ),
+        direct(
+            r#"addresses[type eq "work"].country"#,
+            r#"addresses[type eq "work"].country"#,
+        ),
+        expression("externalId", "Coalesce([externalId], [objectId])"),
+    ];
+    for a in [
+        "employeeNumber",
+        "department",
+        "costCenter",
+        "organization",
+        "division",
+    ] {
+        let p = format!("{ENTERPRISE}:{a}");
+        v.push(direct(&p, &p));
+    }
+    v.push(Mapping {
+        reference: true,
+        ..direct(
+            &format!("{ENTERPRISE}:manager.value"),
+            &format!("{ENTERPRISE}:manager.value"),
+        )
+    });
+    v
+}
+
+fn default_group_mappings() -> Vec<Mapping> {
+    vec![
+        direct("displayName", "displayName"),
+        expression("externalId", "Coalesce([externalId], [objectId])"),
+    ]
+}
+
+/// For a file source: every column whose header is a SCIM attribute path (besides the id,
+/// groups and status columns), `active` from the state when no column says it, and
+/// `externalId` from the source id when no column gives it.
+fn file_user_mappings(spec: &JobSpec, columns: &BTreeSet<String>) -> Vec<Mapping> {
+    let s = &spec.source;
+    let skip: BTreeSet<&str> = [
+        s.id.as_deref(),
+        s.groups.as_deref(),
+        s.status.as_deref(),
+        Some("id"),
+        Some("groups"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut v: Vec<Mapping> = columns
+        .iter()
+        .filter(|c| !skip.contains(c.as_str()))
+        .filter(|c| TargetPath::parse(c, ObjectKind::User).is_ok_and(|p| p.is_known()))
+        .map(|c| direct(c, c))
+        .collect();
+    let has = |v: &[Mapping], t: &str| v.iter().any(|m| m.target.eq_ignore_ascii_case(t));
+    if !has(&v, "active") {
+        v.push(expression("active", ACTIVE_EXPRESSION));
+    }
+    if !has(&v, "externalId") {
+        v.push(expression("externalId", "[objectId]"));
+    }
+    v
+}
+
+impl CompiledMapping {
+    fn compile(m: &Mapping, kind: ObjectKind) -> SyncResult<Self> {
+        let target = TargetPath::parse(&m.target, kind)?;
+        let err = |e: String| SyncError::Job(format!("mapping '{}': {e}", m.target));
+        let (rule, reads) = if let Some(s) = &m.source {
+            (ValueRule::Direct(s.clone()), vec![s.clone()])
+        } else if let Some(c) = &m.constant {
+            (ValueRule::Constant(c.clone()), Vec::new())
+        } else if let Some(e) = &m.expression {
+            let parsed = expr::parse(e).map_err(|e| err(format!("expression error {e}")))?;
+            let mut reads = Vec::new();
+            expr::attributes(&parsed, &mut reads);
+            (ValueRule::Expression(parsed), reads)
+        } else {
+            (ValueRule::None, Vec::new())
+        };
+        Ok(Self {
+            target,
+            rule,
+            default: m.default.clone(),
+            apply: m.apply,
+            reference: m.reference,
+            redact: m.redact,
+            reads,
+        })
+    }
+}
+
+impl Mappings {
+    /// The mappings for `kind`; `columns` are the attribute names a file source's users
+    /// carry (for its default mappings).
+    pub fn compile(
+        spec: &JobSpec,
+        kind: ObjectKind,
+        columns: &BTreeSet<String>,
+    ) -> SyncResult<Self> {
+        let own = match kind {
+            ObjectKind::User => &spec.users,
+            ObjectKind::Group => &spec.groups,
+        };
+        let file = matches!(spec.source.kind, SourceKind::Csv | SourceKind::Json);
+        let mut list: Vec<Mapping> = if !own.mappings.is_empty() {
+            own.mappings.clone()
+        } else {
+            match (kind, file) {
+                (ObjectKind::User, true) => file_user_mappings(spec, columns),
+                (ObjectKind::User, false) => default_user_mappings(),
+                (ObjectKind::Group, _) => default_group_mappings(),
+            }
+        };
+        for extra in &own.extra {
+            list.retain(|m| !m.target.eq_ignore_ascii_case(&extra.target));
+            list.push(extra.clone());
+        }
+        if let Some(roles) = &spec.scope.roles
+            && kind == ObjectKind::User
+            && !list.iter().any(|m| m.target.starts_with("roles"))
+        {
+            list.push(direct("roles", roles));
+        }
+        let compiled = list
+            .iter()
+            .map(|m| CompiledMapping::compile(m, kind))
+            .collect::<SyncResult<Vec<_>>>()?;
+        let mut seen = BTreeSet::new();
+        for m in &compiled {
+            if !seen.insert(m.target.text.to_ascii_lowercase()) {
+                return Err(SyncError::Job(format!(
+                    "two mappings write '{}'",
+                    m.target.text
+                )));
+            }
+        }
+        let matching_names: Vec<String> = if own.matching.is_empty() {
+            match kind {
+                ObjectKind::User => vec!["userName".into()],
+                ObjectKind::Group => vec!["displayName".into()],
+            }
+        } else {
+            own.matching.clone()
+        };
+        let matching = matching_names
+            .iter()
+            .map(|n| {
+                if !compiled
+                    .iter()
+                    .any(|m| m.target.text.eq_ignore_ascii_case(n))
+                {
+                    return Err(SyncError::Job(format!(
+                        "matching attribute '{n}' has no mapping; map it or choose another"
+                    )));
+                }
+                TargetPath::parse(n, kind)
+            })
+            .collect::<SyncResult<Vec<_>>>()?;
+        Ok(Self {
+            kind,
+            list: compiled,
+            matching,
+        })
+    }
+
+    /// The target attributes the mappings write, for the "mandatory attributes" check.
+    pub fn targets(&self) -> Vec<&str> {
+        self.list.iter().map(|m| m.target.text.as_str()).collect()
+    }
+
+    /// Evaluates every mapping for `obj`. `creating`: apply on-create mappings and defaults.
+    pub fn evaluate(
+        &self,
+        obj: &SourceObject,
+        now: OffsetDateTime,
+        creating: bool,
+    ) -> Result<Mapped, String> {
+        let mut out = Mapped::default();
+        for m in &self.list {
+            let key = m.target.text.clone();
+            if m.apply == Apply::OnCreate {
+                out.on_create.insert(key.clone());
+                if !creating {
+                    continue;
+                }
+            }
+            let ctx = EvalContext::new(obj, now);
+            let val = match &m.rule {
+                ValueRule::Direct(a) => expr::AttributeSource::attribute(obj, a),
+                ValueRule::Constant(c) => Val::Str(c.clone()),
+                ValueRule::Expression(e) => expr::evaluate(e, &ctx)
+                    .map_err(|e| format!("{}: expression {e}", m.target.text))?,
+                ValueRule::None => Val::Null,
+            };
+            let val = match val {
+                v if v.is_null_or_empty() && creating => {
+                    m.default.clone().map_or(Val::Null, Val::Str)
+                }
+                v if v.is_null_or_empty() => Val::Null,
+                v => v,
+            };
+            if let Val::Candidates(c) = &val {
+                out.candidates.insert(key.clone(), c.clone());
+                out.on_create.insert(key.clone());
+                if !creating {
+                    continue;
+                }
+            }
+            let json = m.target.coerce(val.to_json());
+            if json.is_null() {
+                continue;
+            }
+            if m.redact || ctx.redacted.get() {
+                out.redacted.insert(key.clone());
+            }
+            if m.reference {
+                out.references.insert(key.clone());
+            }
+            if matches!(m.rule, ValueRule::None) {
+                // None: only its default, only on create.
+                out.on_create.insert(key.clone());
+            }
+            out.values.insert(key, json);
+        }
+        Ok(out)
+    }
+
+    pub fn path(&self, text: &str) -> Option<&TargetPath> {
+        self.list.iter().map(|m| &m.target).find(|p| p.text == text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(extra: &str) -> JobSpec {
+        JobSpec::parse(
+            &format!(
+                "name = \"t\"\n[source]\nkind = \"csv\"\npath = \"p.csv\"\nid = \"employee_id\"\ngroups = \"groups\"\n[target]\nurl = \"http://x\"\ntoken = \"t\"\n{extra}"
+            ),
+            None,
+        )
+        .expect("parses")
+    }
+
+    fn ada() -> SourceObject {
+        let attributes = json!({
+            "employee_id": "1001", "userName": "ada@example.com", "name.givenName": "Ada",
+            "name.familyName": "Lovelace", "emails[type eq \"work\"].value": "ada@example.com",
+            "active": "true", "cost": "7"
+        });
+        SourceObject {
+            kind: ObjectKind::User,
+            id: "1001".into(),
+            attributes: attributes.as_object().cloned().unwrap_or_default(),
+            suspended: false,
+            members: vec![],
+        }
+    }
+
+    #[test]
+    fn csv_headers_that_are_scim_paths_map_by_default() {
+        let a = ada();
+        let cols = a.attributes.keys().cloned().collect();
+        let m = Mappings::compile(&spec(""), ObjectKind::User, &cols).expect("compiles");
+        let out = m
+            .evaluate(&a, OffsetDateTime::now_utc(), true)
+            .expect("evaluates");
+        assert_eq!(
+            out.values,
+            BTreeMap::from([
+                ("active".to_string(), json!(true)),
+                (
+                    "emails[type eq \"work\"].value".to_string(),
+                    json!("ada@example.com")
+                ),
+                ("externalId".to_string(), json!("1001")),
+                ("name.familyName".to_string(), json!("Lovelace")),
+                ("name.givenName".to_string(), json!("Ada")),
+                ("userName".to_string(), json!("ada@example.com")),
+            ])
+        );
+    }
+
+    #[test]
+    fn defaults_apply_on_create_only_and_on_create_mappings_are_skipped_on_update() {
+        let s = spec(
+            "[[users.extra]]\ntarget = \"title\"\nsource = \"missing\"\ndefault = \"Staff\"\n\
+             [[users.extra]]\ntarget = \"nickName\"\nconstant = \"n\"\napply = \"on_create\"\n\
+             [[users.extra]]\ntarget = \"displayName\"\nexpression = \"Redact(Join(\\\" \\\", [name.givenName], [name.familyName]))\"\n",
+        );
+        let a = ada();
+        let cols = a.attributes.keys().cloned().collect();
+        let m = Mappings::compile(&s, ObjectKind::User, &cols).expect("compiles");
+        let now = OffsetDateTime::now_utc();
+        let create = m.evaluate(&a, now, true).expect("create");
+        assert_eq!(create.values.get("title"), Some(&json!("Staff")));
+        assert_eq!(create.values.get("nickName"), Some(&json!("n")));
+        assert!(create.redacted.contains("displayName"));
+        let update = m.evaluate(&a, now, false).expect("update");
+        assert!(!update.values.contains_key("title") && !update.values.contains_key("nickName"));
+    }
+
+    #[test]
+    fn matching_needs_a_mapping() {
+        let e = Mappings::compile(
+            &spec("[users]\nmatching = [\"nickName\"]\n"),
+            ObjectKind::User,
+            &BTreeSet::new(),
+        )
+        .expect_err("unmapped");
+        assert!(e.to_string().contains("has no mapping"), "{e}");
+    }
+}

@@ -1,0 +1,223 @@
+//! CSV and JSON files (HR exports): one row or object per user. Every read is a full read:
+//! a user absent from the file is deleted at the source (the breaker guards mass deletes).
+
+use super::{ObjectKind, Source, SourceBatch, SourceObject, group_id_for_name};
+use crate::error::{SyncError, SyncResult};
+use crate::job::{SourceKind, SourceSpec};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+#[derive(Clone)]
+pub struct FileSource {
+    kind: SourceKind,
+    path: PathBuf,
+    groups_path: Option<PathBuf>,
+    id: String,
+    groups: Option<String>,
+    separator: String,
+    status: Option<String>,
+}
+
+/// Values that mean "not active" in a status column.
+fn means_suspended(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_i64() == Some(0),
+        Value::String(s) => matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "false" | "0" | "no" | "suspended" | "disabled" | "inactive" | "terminated" | "leaver"
+        ),
+        _ => false,
+    }
+}
+
+impl FileSource {
+    pub fn new(
+        spec: &SourceSpec,
+        resolve: impl Fn(&std::path::Path) -> PathBuf,
+    ) -> SyncResult<Self> {
+        let path = spec
+            .path
+            .as_deref()
+            .ok_or_else(|| SyncError::Job("source.path is required".into()))?;
+        Ok(Self {
+            kind: spec.kind,
+            path: resolve(path),
+            groups_path: spec.groups_path.as_deref().map(&resolve),
+            id: spec
+                .id
+                .clone()
+                .ok_or_else(|| SyncError::Job("source.id is required".into()))?,
+            groups: spec.groups.clone(),
+            separator: spec.group_separator.clone(),
+            // An `active` column says the state when no status column is named.
+            status: spec.status.clone().or_else(|| Some("active".into())),
+        })
+    }
+
+    fn records(&self) -> SyncResult<Vec<Map<String, Value>>> {
+        let open_err = |e: &dyn std::fmt::Display| {
+            SyncError::Source(format!("cannot read {}: {e}", self.path.display()))
+        };
+        match self.kind {
+            SourceKind::Json => {
+                let text = std::fs::read_to_string(&self.path).map_err(|e| open_err(&e))?;
+                let v: Value = serde_json::from_str(&text).map_err(|e| open_err(&e))?;
+                let list = match v {
+                    Value::Array(a) => a,
+                    Value::Object(mut o) => match o.remove("users") {
+                        Some(Value::Array(a)) => a,
+                        _ => {
+                            return Err(open_err(
+                                &"expected an array of users or {\"users\": [...]}",
+                            ));
+                        }
+                    },
+                    _ => return Err(open_err(&"expected an array of users")),
+                };
+                list.into_iter()
+                    .enumerate()
+                    .map(|(i, v)| match v {
+                        Value::Object(o) => Ok(o),
+                        _ => Err(open_err(&format!("element {} is not an object", i + 1))),
+                    })
+                    .collect()
+            }
+            _ => {
+                let mut r = csv::ReaderBuilder::new()
+                    .trim(csv::Trim::All)
+                    .from_path(&self.path)
+                    .map_err(|e| open_err(&e))?;
+                let headers = r.headers().map_err(|e| open_err(&e))?.clone();
+                let mut out = Vec::new();
+                for (i, row) in r.records().enumerate() {
+                    let row = row.map_err(|e| open_err(&format!("row {}: {e}", i + 2)))?;
+                    let mut m = Map::new();
+                    for (h, v) in headers.iter().zip(row.iter()) {
+                        if !v.is_empty() {
+                            m.insert(h.to_string(), Value::String(v.to_string()));
+                        }
+                    }
+                    out.push(m);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn read_all(&self) -> SyncResult<SourceBatch> {
+        let mut users = Vec::new();
+        let mut groups: BTreeMap<String, SourceObject> = BTreeMap::new();
+        let mut seen = HashSet::new();
+        let group = |name: &str, member: &str, groups: &mut BTreeMap<String, SourceObject>| {
+            let id = group_id_for_name(name);
+            if id.is_empty() {
+                return;
+            }
+            let g = groups.entry(id.clone()).or_insert_with(|| SourceObject {
+                kind: ObjectKind::Group,
+                id,
+                attributes: Map::from_iter([(
+                    "displayName".to_string(),
+                    Value::String(name.trim().to_string()),
+                )]),
+                suspended: false,
+                members: Vec::new(),
+            });
+            if !member.is_empty() && !g.members.iter().any(|m| m == member) {
+                g.members.push(member.to_string());
+            }
+        };
+        for (i, mut rec) in self.records()?.into_iter().enumerate() {
+            let id = match rec.get(&self.id) {
+                Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => {
+                    return Err(SyncError::Source(format!(
+                        "{} record {}: no value in the id column '{}'",
+                        self.path.display(),
+                        i + 1,
+                        self.id
+                    )));
+                }
+            };
+            if !seen.insert(id.clone()) {
+                return Err(SyncError::Source(format!(
+                    "{}: the id '{id}' appears twice; ids must be unique",
+                    self.path.display()
+                )));
+            }
+            if let Some(col) = &self.groups {
+                match rec.remove(col) {
+                    Some(Value::String(s)) => {
+                        for name in s.split(self.separator.as_str()) {
+                            group(name, &id, &mut groups);
+                        }
+                    }
+                    Some(Value::Array(a)) => {
+                        for name in a.iter().filter_map(Value::as_str) {
+                            group(name, &id, &mut groups);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let suspended = self
+                .status
+                .as_ref()
+                .and_then(|c| rec.get(c))
+                .is_some_and(means_suspended);
+            users.push(SourceObject {
+                kind: ObjectKind::User,
+                id,
+                attributes: rec,
+                suspended,
+                members: Vec::new(),
+            });
+        }
+        if let Some(gp) = &self.groups_path {
+            let mut r = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .from_path(gp)
+                .map_err(|e| SyncError::Source(format!("cannot read {}: {e}", gp.display())))?;
+            for row in r.deserialize::<BTreeMap<String, String>>() {
+                let row = row.map_err(|e| SyncError::Source(format!("{}: {e}", gp.display())))?;
+                let name = row.get("group").map(String::as_str).unwrap_or_default();
+                let member = row.get("member").map(String::as_str).unwrap_or_default();
+                group(name, member, &mut groups);
+            }
+        }
+        users.extend(groups.into_values());
+        Ok(SourceBatch {
+            full: true,
+            objects: users,
+            deleted: Vec::new(),
+            watermark: None,
+        })
+    }
+}
+
+#[async_trait]
+impl Source for FileSource {
+    async fn read(&self, _watermark: Option<&Value>) -> SyncResult<SourceBatch> {
+        // Parsing a large file is CPU work: keep it off the async workers.
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.read_all())
+            .await
+            .map_err(|e| SyncError::Source(format!("reader task failed: {e}")))?
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} file {}",
+            if self.kind == SourceKind::Json {
+                "json"
+            } else {
+                "csv"
+            },
+            self.path.display()
+        )
+    }
+}
