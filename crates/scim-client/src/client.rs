@@ -35,10 +35,11 @@ impl Default for ClientOptions {
     }
 }
 
-/// What came back: whether the resource was there, and the body if any.
-struct Answer {
-    found: bool,
-    body: Option<Value>,
+/// What came back: whether the resource was there (not 404), and the body if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub found: bool,
+    pub body: Option<Value>,
 }
 
 /// One page of a list.
@@ -137,7 +138,14 @@ impl ScimClient {
         loop {
             attempt += 1;
             match self.send_once(method.clone(), &url, body).await {
-                Err(e) if e.is_transient() && attempt < self.options.attempts => {
+                // A POST that may have been processed is not sent again: the caller looks
+                // the object up first (a retry must never make a duplicate). 429 and 503
+                // mean "not processed", so those are retried.
+                Err(e)
+                    if e.is_transient()
+                        && attempt < self.options.attempts
+                        && (method != Method::POST || matches!(e.status(), Some(429 | 503))) =>
+                {
                     let wait = match &e {
                         ClientError::Status {
                             retry_after: Some(d),
@@ -261,14 +269,14 @@ impl ScimClient {
         .await
     }
 
-    /// PUT (RFC 7644 §3.5.1). `Ok(None)`: the resource is gone.
+    /// PUT (RFC 7644 §3.5.1). `found: false`: the resource is gone.
     pub async fn replace(
         &self,
         kind: ResourceKind,
         id: &str,
         body: &Value,
-    ) -> ClientResult<Option<Value>> {
-        self.request(
+    ) -> ClientResult<Answer> {
+        self.exchange(
             Method::PUT,
             &format!("{}/{}", kind.endpoint(), encode(id)),
             Some(body),
@@ -276,16 +284,16 @@ impl ScimClient {
         .await
     }
 
-    /// PATCH with these operations (RFC 7644 §3.5.2). A 204 and a 404 both give `Ok(None)`;
-    /// callers that must tell them apart use [`ScimClient::get`].
+    /// PATCH with these operations (RFC 7644 §3.5.2). `found: false`: the resource is gone;
+    /// `body: None`: a 204.
     pub async fn patch(
         &self,
         kind: ResourceKind,
         id: &str,
         operations: &[Value],
-    ) -> ClientResult<Option<Value>> {
+    ) -> ClientResult<Answer> {
         let body = json!({"schemas": [crate::PATCH_OP], "Operations": operations});
-        self.request(
+        self.exchange(
             Method::PATCH,
             &format!("{}/{}", kind.endpoint(), encode(id)),
             Some(&body),
@@ -299,7 +307,7 @@ impl ScimClient {
         Ok(self.exchange(Method::DELETE, &path, None).await?.found)
     }
 
-    /// The resources matching `attr eq "value"` (a lookup, at most `count`).
+    /// The resources matching `attr eq "value"` (a lookup, at most 10).
     pub async fn find_eq(
         &self,
         kind: ResourceKind,
@@ -308,12 +316,21 @@ impl ScimClient {
         excluded_attributes: Option<&str>,
     ) -> ClientResult<Vec<Value>> {
         let filter = format!("{attr} eq {}", filter_literal(value));
-        let mut q = vec![("filter", filter), ("count", "10".to_string())];
+        self.find_filter(kind, &filter, excluded_attributes).await
+    }
+
+    /// The first resources (at most 10) matching a filter.
+    pub async fn find_filter(
+        &self,
+        kind: ResourceKind,
+        filter: &str,
+        excluded_attributes: Option<&str>,
+    ) -> ClientResult<Vec<Value>> {
+        let mut q = vec![("filter", filter.to_string()), ("count", "10".to_string())];
         if let Some(x) = excluded_attributes {
             q.push(("excludedAttributes", x.to_string()));
         }
-        let page = self.list_query(kind, &q).await?;
-        Ok(page.resources)
+        Ok(self.list_query(kind, &q).await?.resources)
     }
 
     async fn list_query(&self, kind: ResourceKind, q: &[(&str, String)]) -> ClientResult<ListPage> {

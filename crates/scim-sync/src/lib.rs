@@ -12,13 +12,20 @@
 //! | `scope` | assignment and scoping filters |
 //! | `source` | CSV/JSON files, SCIM servers, scimd tenants |
 
+pub mod apply;
+pub mod engine;
 pub mod error;
 pub mod expr;
 pub mod job;
 pub mod mapping;
 pub mod path;
+pub mod plan;
 pub mod scope;
+pub mod secret;
 pub mod source;
+pub mod target;
 
+pub use engine::Engine;
 pub use error::{SyncError, SyncResult};
 pub use job::JobSpec;
+pub use secret::SyncKey;

@@ -58,6 +58,9 @@ pub enum Command {
     Admin(AdminCmd),
     /// Read a tenant's provisioning log (newest first), as a table, JSON or CSV.
     Log(LogArgs),
+    /// The provisioning engine: keep SCIM apps in step with a directory (docs/sync.md).
+    #[command(subcommand)]
+    Sync(SyncCmd),
     /// Delete provisioning-log events older than the retention now.
     SweepLog,
     /// Load-test a SCIM server (scimd or any other) with identity-provider workloads.
@@ -239,5 +242,81 @@ pub enum TokenCmd {
         /// How long the old secret stays valid [default: 24h]
         #[arg(long, default_value = "24h")]
         grace: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SyncCmd {
+    /// Stored jobs: import, list, export, delete, enable, disable.
+    #[command(subcommand)]
+    Job(JobCmd),
+    /// Show what a cycle would do (per object: action and attribute diff), writing nothing.
+    Plan {
+        /// A job file or a stored job's name.
+        job: String,
+    },
+    /// Run one cycle now: apply exactly what `plan` shows.
+    Run { job: String },
+    /// Check the target (discovery and the empty-filter probe), the source and the mappings.
+    Test { job: String },
+    /// Provision one source user now and print each step.
+    Provision {
+        job: String,
+        /// The user's source id.
+        #[arg(long)]
+        user: String,
+    },
+    /// The per-object provisioning log of a job (newest first).
+    Log {
+        job: String,
+        #[arg(long)]
+        cycle: Option<String>,
+        /// Create, Update, Disable, Delete, StagedDelete, Adopt, Skip, Conflict, Enable.
+        #[arg(long)]
+        action: Option<String>,
+        /// Success, Failure, Skipped, Warning.
+        #[arg(long)]
+        status: Option<String>,
+        /// A source id, target id or display name.
+        #[arg(long)]
+        object: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// table, json or csv.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// State, last cycle, ledger counts, staged deletes and the next timers.
+    Status { job: String },
+    /// Let the deletes and disables the breaker held go ahead in the next cycle.
+    ApproveDeletes { job: String },
+    /// Cancel the deletes and disables the breaker held.
+    RejectDeletes { job: String },
+}
+
+#[derive(Subcommand)]
+pub enum JobCmd {
+    /// Store (or update) a job from its TOML file; an inline target token is sealed.
+    Import {
+        file: std::path::PathBuf,
+    },
+    List,
+    /// Print a stored job as TOML (never its credentials).
+    Export {
+        name: String,
+    },
+    /// Delete the job's configuration and ledger; the target's users stay.
+    Delete {
+        name: String,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Turn a job on (scheduled cycles).
+    Enable {
+        name: String,
+    },
+    /// Turn a job off (its configuration and ledger stay).
+    Disable {
+        name: String,
     },
 }

@@ -23,6 +23,7 @@ struct FileConfig {
     metrics_listen: Option<String>,
     tls_cert: Option<std::path::PathBuf>,
     tls_key: Option<std::path::PathBuf>,
+    sync_key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +47,9 @@ pub struct Settings {
     pub metrics_listen: Option<String>,
     /// Connection cap, header-read (and idle) timeout, TLS files.
     pub listen_options: scim_server::listener::ListenOptions,
+    /// The key that seals stored target credentials of sync jobs (created on first use;
+    /// every node of a PostgreSQL deployment needs the same file).
+    pub sync_key_file: std::path::PathBuf,
 }
 
 /// An environment variable, else the config file's value, else the default.
@@ -61,6 +65,21 @@ fn env_or<T: std::str::FromStr>(var: &str, file: Option<T>, default: T) -> Resul
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/scimd.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
+
+/// Beside the SQLite file, else `./data/sync.key`.
+fn default_sync_key_file(url: &str) -> std::path::PathBuf {
+    let dir = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .and_then(|p| {
+            std::path::Path::new(p.split('?').next().unwrap_or(p))
+                .parent()
+                .map(std::path::Path::to_path_buf)
+        })
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::PathBuf::from("./data"));
+    dir.join("sync.key")
+}
 
 impl Settings {
     pub fn resolve(global: &GlobalArgs, serve: &ServeArgs) -> Result<Self> {
@@ -107,12 +126,17 @@ impl Settings {
             (None, None) => None,
             _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
         };
+        let database_url = global
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         Ok(Self {
-            database_url: global
-                .database_url
-                .clone()
-                .or(file.database_url)
-                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            sync_key_file: env_var("SCIMD_SYNC_KEY_FILE")
+                .map(std::path::PathBuf::from)
+                .or(file.sync_key_file)
+                .unwrap_or_else(|| default_sync_key_file(&database_url)),
+            database_url,
             listen,
             public_url,
             max_body_bytes: file.max_body_bytes.unwrap_or(server.max_body_bytes),

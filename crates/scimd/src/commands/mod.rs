@@ -6,6 +6,7 @@ mod bench;
 mod log;
 mod metrics;
 mod serve;
+mod sync;
 mod tenant;
 mod token;
 
@@ -84,6 +85,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Token(cmd) => token::run(&env, cmd).await,
         Command::Admin(cmd) => admin::run(&env, cmd).await,
         Command::Log(args) => log::print(&env, args).await,
+        Command::Sync(cmd) => sync::run(&env, cmd).await,
         Command::SweepLog => log::sweep(&env).await,
     };
     env.store.close().await;

@@ -1,0 +1,828 @@
+//! The applier: sends exactly what the plan says, object by object, and records each
+//! outcome (ledger row + log row) in one transaction, so what the target holds and what the
+//! ledger says never disagree by more than the one request in flight.
+//!
+//! Order (engine-behaviour §8.6): users created, adopted, updated and enabled; then groups,
+//! with membership added and removed in chunks; then references whose referent was created
+//! in this cycle; then groups deleted; then users disabled and deleted. One object's failure
+//! never stops the cycle.
+
+use crate::error::SyncResult;
+use crate::job::{ConflictPolicy, JobSpec, UpdateMethod};
+use crate::mapping::Mappings;
+use crate::path::TargetPath;
+use crate::plan::{Action, Exported, Key, PlannedAction, PropertyChange, Step, SyncPlan};
+use crate::source::ObjectKind;
+use crate::target::{Lookups, TargetMatcher};
+use futures::StreamExt;
+use scim_client::{ClientError, ScimClient, TargetProfile};
+use scim_core::{LedgerEntry, SyncLogRecord, SyncStore, Timestamp};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Counts of one cycle, by action and by status.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct CycleCounts {
+    pub actions: BTreeMap<String, u64>,
+    pub statuses: BTreeMap<String, u64>,
+    /// Requests sent to the target.
+    pub requests: u64,
+}
+
+pub struct Applier<'a> {
+    pub spec: &'a JobSpec,
+    pub users: &'a Mappings,
+    pub groups: &'a Mappings,
+    pub client: ScimClient,
+    pub profile: TargetProfile,
+    pub store: Arc<dyn SyncStore>,
+    pub cycle_id: String,
+    /// Source → target ids, from the ledger and filled in as objects are created.
+    pub live: Mutex<HashMap<Key, String>>,
+    pub requests: std::sync::atomic::AtomicU64,
+    /// Target ids already linked to some source object.
+    pub owned: Mutex<HashSet<String>>,
+}
+
+/// The result of one object's action.
+pub struct Outcome {
+    pub status: &'static str,
+    pub entry: LedgerEntry,
+    pub error_code: Option<String>,
+    pub detail: String,
+    pub steps: Vec<Step>,
+    pub changes: Vec<PropertyChange>,
+    pub target_id: Option<String>,
+    /// References left out because their referent is not on the target yet.
+    pub unresolved: bool,
+}
+
+fn error_code(e: &ClientError) -> &'static str {
+    match e.status() {
+        Some(401 | 403) => "TargetUnauthorized",
+        Some(409) => "TargetConflict",
+        Some(404) => "TargetObjectMissing",
+        Some(408 | 429) => "TargetThrottled",
+        Some(s) if (400..500).contains(&s) => "TargetRejected",
+        _ => "TargetUnavailable",
+    }
+}
+
+fn export_step(status: &'static str, detail: impl Into<String>) -> Step {
+    Step {
+        step: "export",
+        status,
+        detail: detail.into(),
+    }
+}
+
+fn redact(changes: &[PropertyChange]) -> Vec<PropertyChange> {
+    changes
+        .iter()
+        .map(|c| {
+            if c.redacted {
+                PropertyChange {
+                    old: c.old.as_ref().map(|_| json!("***")),
+                    new: c.new.as_ref().map(|_| json!("***")),
+                    ..c.clone()
+                }
+            } else {
+                c.clone()
+            }
+        })
+        .collect()
+}
+
+impl Applier<'_> {
+    fn mappings(&self, kind: ObjectKind) -> &Mappings {
+        match kind {
+            ObjectKind::User => self.users,
+            ObjectKind::Group => self.groups,
+        }
+    }
+
+    fn use_patch(&self) -> bool {
+        match self.spec.target.update {
+            UpdateMethod::Auto => self.profile.patch,
+            UpdateMethod::Patch => true,
+            UpdateMethod::Put => false,
+        }
+    }
+
+    fn sent(&self, n: u64) {
+        self.requests
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn target_of(&self, kind: ObjectKind, source_id: &str) -> Option<String> {
+        self.live
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(kind, source_id.to_string())).cloned())
+    }
+
+    /// A reference value (a source id) as the referent's target id.
+    fn resolve_ref(&self, v: &Value) -> Option<Value> {
+        let src = v.as_str()?;
+        self.target_of(ObjectKind::User, src).map(Value::String)
+    }
+
+    /// Applies the whole plan; returns the counts.
+    pub async fn apply(&self, plan: SyncPlan) -> SyncResult<CycleCounts> {
+        let mut counts = CycleCounts::default();
+        // Quiet ledger updates (new source snapshots, cancelled timers) first, in batches.
+        for chunk in plan.ledger_only.chunks(500) {
+            self.store.record_sync(chunk, &[]).await?;
+        }
+        let (mut first, mut groups, mut group_out, mut user_out) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for a in plan.actions {
+            let removing = matches!(a.action, Action::Disable | Action::Delete);
+            match (a.kind, removing) {
+                (ObjectKind::User, false) => first.push(a),
+                (ObjectKind::Group, false) => groups.push(a),
+                (ObjectKind::Group, true) => group_out.push(a),
+                (ObjectKind::User, true) => user_out.push(a),
+            }
+        }
+        let mut unresolved = Vec::new();
+        for phase in [first, groups, group_out, user_out] {
+            let parallel = self.spec.target.max_in_flight.max(1);
+            let results: Vec<SyncResult<(Outcome, PlannedAction)>> = futures::stream::iter(phase)
+                .map(|a| async move {
+                    let started = Instant::now();
+                    let out = self.execute(&a).await;
+                    self.record(&a, &out, started).await?;
+                    Ok((out, a))
+                })
+                .buffer_unordered(parallel)
+                .collect()
+                .await;
+            for r in results {
+                let (out, a) = r?;
+                *counts
+                    .actions
+                    .entry(a.action.as_str().to_string())
+                    .or_default() += 1;
+                *counts.statuses.entry(out.status.to_string()).or_default() += 1;
+                if out.unresolved && out.status == "Success" {
+                    unresolved.push((a, out.entry));
+                }
+            }
+        }
+        // References whose referent was created later in this cycle (Entra needs a restart
+        // for these, engine-behaviour §1.2).
+        for (a, entry) in unresolved {
+            let started = Instant::now();
+            let mut a = a;
+            a.entry = entry.clone();
+            a.on_failure = entry;
+            a.target_id = a.entry.target_id.clone();
+            let exported = Exported::from_json(&a.entry.exported);
+            a.changes = a
+                .desired
+                .references
+                .iter()
+                .filter_map(|p| {
+                    let new = a.desired.values.get(p)?.clone();
+                    let resolved = self.resolve_ref(&new)?;
+                    (exported.values.get(p) != Some(&resolved)).then(|| PropertyChange {
+                        path: p.clone(),
+                        old: exported.values.get(p).cloned(),
+                        new: Some(new),
+                        redacted: false,
+                    })
+                })
+                .collect();
+            if a.changes.is_empty() {
+                continue;
+            }
+            a.action = Action::Update;
+            a.steps = vec![Step {
+                step: "referenceResolution",
+                status: "Success",
+                detail: "referent now on the target".into(),
+            }];
+            a.detail = "reference resolved".into();
+            let out = self.execute(&a).await;
+            self.record(&a, &out, started).await?;
+            *counts.actions.entry("Update".into()).or_default() += 1;
+            *counts.statuses.entry(out.status.to_string()).or_default() += 1;
+        }
+        counts.requests = self.requests.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(counts)
+    }
+
+    async fn record(&self, a: &PlannedAction, out: &Outcome, started: Instant) -> SyncResult<()> {
+        let mut steps = a.steps.clone();
+        steps.extend(out.steps.iter().cloned());
+        let mut entry = out.entry.clone();
+        entry.updated_at = Timestamp::now();
+        let log = SyncLogRecord {
+            seq: 0,
+            job: self.spec.name.clone(),
+            cycle_id: self.cycle_id.clone(),
+            change_id: uuid::Uuid::new_v4().to_string(),
+            at: Timestamp::now(),
+            kind: a.kind.as_str().into(),
+            source_id: a.source_id.clone(),
+            target_id: out.target_id.clone(),
+            display: a.display.clone(),
+            action: a.action.as_str().into(),
+            status: out.status.into(),
+            steps: serde_json::to_value(&steps).unwrap_or(Value::Null),
+            changes: json!({
+                "attributes": serde_json::to_value(redact(&out.changes)).unwrap_or(Value::Null),
+                "members_added": a.members_add,
+                "members_removed": a.members_remove,
+            }),
+            error_code: out.error_code.clone(),
+            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        };
+        let _ = &log.changes;
+        self.store.record_sync(&[entry], &[log]).await?;
+        Ok(())
+    }
+
+    /// Runs one action against the target. Never fails the cycle: a target error is this
+    /// object's outcome.
+    pub async fn execute(&self, a: &PlannedAction) -> Outcome {
+        let ok = |entry: LedgerEntry, detail: String, steps: Vec<Step>| Outcome {
+            status: "Success",
+            target_id: entry.target_id.clone(),
+            entry,
+            error_code: None,
+            detail,
+            steps,
+            changes: a.changes.clone(),
+            unresolved: false,
+        };
+        match a.action {
+            Action::Skip => Outcome {
+                status: if a.error_code.is_some() {
+                    "Failure"
+                } else {
+                    "Skipped"
+                },
+                ..ok(a.entry.clone(), a.detail.clone(), Vec::new())
+            },
+            Action::Conflict => Outcome {
+                status: if a.error_code.as_deref() == Some("ExistingTargetObject") {
+                    "Warning"
+                } else {
+                    "Failure"
+                },
+                error_code: a.error_code.clone(),
+                ..ok(a.entry.clone(), a.detail.clone(), Vec::new())
+            },
+            Action::StagedDelete => Outcome {
+                status: "Warning",
+                error_code: a.error_code.clone(),
+                ..ok(a.entry.clone(), a.detail.clone(), Vec::new())
+            },
+            _ => match self.write(a).await {
+                Ok(out) => out,
+                Err(e) => {
+                    let code = error_code(&e);
+                    let mut entry = a.on_failure.clone();
+                    if code == "TargetObjectMissing" {
+                        // Gone from the target behind our back: unlink, so the next cycle
+                        // matches or creates it again.
+                        entry.target_id = None;
+                        entry.state = "missing".into();
+                        entry.exported = Exported::default().to_json();
+                    }
+                    Outcome {
+                        status: "Failure",
+                        target_id: a.target_id.clone(),
+                        entry,
+                        error_code: Some(code.into()),
+                        detail: e.to_string(),
+                        steps: vec![export_step("Failure", e.to_string())],
+                        changes: a.changes.clone(),
+                        unresolved: false,
+                    }
+                }
+            },
+        }
+    }
+
+    /// The values to send: references resolved (unresolvable ones left out).
+    fn resolved_values(&self, a: &PlannedAction) -> (BTreeMap<String, Value>, bool) {
+        let mut unresolved = false;
+        let mut out = BTreeMap::new();
+        for (k, v) in &a.desired.values {
+            if a.desired.references.contains(k) {
+                match self.resolve_ref(v) {
+                    Some(t) => {
+                        out.insert(k.clone(), t);
+                    }
+                    None => unresolved = true,
+                }
+            } else {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        (out, unresolved)
+    }
+
+    fn path(&self, kind: ObjectKind, text: &str) -> Option<TargetPath> {
+        self.mappings(kind)
+            .path(text)
+            .cloned()
+            .or_else(|| TargetPath::parse(text, kind).ok())
+    }
+
+    async fn write(&self, a: &PlannedAction) -> Result<Outcome, ClientError> {
+        let kind = a.kind;
+        let rk = kind.client();
+        let mut entry = a.entry.clone();
+        let mut exported = Exported::from_json(&entry.exported);
+        let mut steps = Vec::new();
+        let mut unresolved = false;
+        let mut target_id = a.target_id.clone();
+        match a.action {
+            Action::Create => {
+                let (values, unres) = self.resolved_values(a);
+                unresolved = unres;
+                let mut body = json!({"schemas": [rk.schema()]});
+                for (k, v) in &values {
+                    if let Some(p) = self.path(kind, k) {
+                        p.write(&mut body, v.clone());
+                    }
+                }
+                let created = match self.client.create(rk, &body).await {
+                    Ok(r) => {
+                        self.sent(1);
+                        r
+                    }
+                    Err(e)
+                        if e.is_conflict()
+                            && self.spec.matching.on_conflict == ConflictPolicy::Adopt =>
+                    {
+                        self.sent(1);
+                        steps.push(export_step(
+                            "Warning",
+                            "409 on create: looking the object up to adopt it",
+                        ));
+                        return self.adopt_after_conflict(a, steps).await;
+                    }
+                    Err(e) => {
+                        self.sent(1);
+                        return Err(e);
+                    }
+                };
+                let id = created
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ClientError::Protocol("the created resource has no id".into()))?
+                    .to_string();
+                steps.push(export_step(
+                    "Success",
+                    format!("POST /{} → {id}", rk.endpoint()),
+                ));
+                exported.values = values;
+                target_id = Some(id);
+            }
+            Action::Adopt => {
+                let (values, unres) = self.resolved_values(a);
+                unresolved = unres;
+                let id = target_id.clone().unwrap_or_default();
+                let changes: Vec<PropertyChange> = a
+                    .changes
+                    .iter()
+                    .filter_map(|c| {
+                        let new = values.get(&c.path)?.clone();
+                        Some(PropertyChange {
+                            new: Some(new),
+                            ..c.clone()
+                        })
+                    })
+                    .collect();
+                if !changes.is_empty() {
+                    self.send_changes(kind, &id, &changes).await?;
+                    steps.push(export_step(
+                        "Success",
+                        format!("adopted {id}; {} attribute(s) updated", changes.len()),
+                    ));
+                } else {
+                    steps.push(export_step(
+                        "Success",
+                        format!("adopted {id}; already up to date"),
+                    ));
+                }
+                exported.values = values;
+                if kind == ObjectKind::Group {
+                    // What the group already holds counts as exported.
+                    if let Some(g) = self.client.get(rk, &id).await? {
+                        self.sent(1);
+                        let present: HashSet<String> = g
+                            .get("members")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|m| {
+                                m.get("value").and_then(Value::as_str).map(str::to_string)
+                            })
+                            .collect();
+                        for src in &a.members_add {
+                            if let Some(t) = self
+                                .target_of(ObjectKind::User, src)
+                                .or_else(|| self.target_of(ObjectKind::Group, src))
+                                && present.contains(&t)
+                            {
+                                exported.members.insert(src.clone(), t);
+                            }
+                        }
+                    }
+                }
+            }
+            Action::Update | Action::Enable => {
+                let id = target_id.clone().unwrap_or_default();
+                let mut sendable = Vec::new();
+                for c in &a.changes {
+                    if a.desired.references.contains(&c.path) {
+                        match c.new.as_ref().map(|v| self.resolve_ref(v)) {
+                            Some(Some(t)) => sendable.push(PropertyChange {
+                                new: Some(t),
+                                ..c.clone()
+                            }),
+                            Some(None) => unresolved = true,
+                            None => sendable.push(c.clone()),
+                        }
+                    } else {
+                        sendable.push(c.clone());
+                    }
+                }
+                if !sendable.is_empty() {
+                    self.send_changes(kind, &id, &sendable).await?;
+                    steps.push(export_step(
+                        "Success",
+                        format!("{} attribute(s) sent", sendable.len()),
+                    ));
+                }
+                for c in &sendable {
+                    match &c.new {
+                        Some(v) => {
+                            exported.values.insert(c.path.clone(), v.clone());
+                        }
+                        None => {
+                            exported.values.remove(&c.path);
+                        }
+                    }
+                }
+            }
+            Action::Disable => {
+                let id = target_id.clone().unwrap_or_default();
+                let change = PropertyChange {
+                    path: "active".into(),
+                    old: None,
+                    new: Some(Value::Bool(false)),
+                    redacted: false,
+                };
+                self.send_changes(kind, &id, &[change]).await?;
+                steps.push(export_step("Success", "active set to false"));
+                exported = Exported::from_json(&entry.exported);
+            }
+            Action::Delete => {
+                let id = a.target_id.clone().unwrap_or_default();
+                let existed = self.client.delete(rk, &id).await?;
+                self.sent(1);
+                steps.push(export_step(
+                    "Success",
+                    if existed {
+                        format!("DELETE /{}/{id}", rk.endpoint())
+                    } else {
+                        format!("{id} was already gone")
+                    },
+                ));
+                if let Ok(mut m) = self.live.lock() {
+                    m.remove(&(kind, a.source_id.clone()));
+                }
+                return Ok(Outcome {
+                    status: "Success",
+                    target_id: Some(id),
+                    entry,
+                    error_code: None,
+                    detail: a.detail.clone(),
+                    steps,
+                    changes: a.changes.clone(),
+                    unresolved: false,
+                });
+            }
+            Action::Skip | Action::Conflict | Action::StagedDelete => {}
+        }
+        let id = target_id.clone().unwrap_or_default();
+        if let Ok(mut m) = self.live.lock() {
+            m.insert((kind, a.source_id.clone()), id.clone());
+        }
+        if let Ok(mut o) = self.owned.lock() {
+            o.insert(id.clone());
+        }
+        entry.target_id = Some(id.clone());
+        entry.exported = exported.to_json();
+        // Membership deltas (groups), chunked; progress is kept even if a chunk fails.
+        let mut failure = None;
+        if kind == ObjectKind::Group && (!a.members_add.is_empty() || !a.members_remove.is_empty())
+        {
+            if let Err(e) = self.members(&id, a, &mut exported, &mut steps).await {
+                failure = Some(e);
+            }
+            entry.exported = exported.to_json();
+        }
+        let mut out = Outcome {
+            status: "Success",
+            target_id: Some(id),
+            entry,
+            error_code: None,
+            detail: a.detail.clone(),
+            steps,
+            changes: a.changes.clone(),
+            unresolved,
+        };
+        if unresolved {
+            out.steps.push(Step {
+                step: "referenceResolution",
+                status: "Warning",
+                detail: "a referenced user is not on the target yet; it is set once it is".into(),
+            });
+        }
+        if let Some(e) = failure {
+            out.status = "Failure";
+            out.error_code = Some(error_code(&e).into());
+            out.steps
+                .push(export_step("Failure", format!("membership: {e}")));
+        }
+        Ok(out)
+    }
+
+    async fn members(
+        &self,
+        id: &str,
+        a: &PlannedAction,
+        exported: &mut Exported,
+        steps: &mut Vec<Step>,
+    ) -> Result<(), ClientError> {
+        let chunk = self.spec.target.members_per_request.max(1);
+        let adds: Vec<(String, String)> = a
+            .members_add
+            .iter()
+            .filter(|s| !exported.members.contains_key(*s))
+            .filter_map(|s| {
+                self.target_of(ObjectKind::User, s)
+                    .or_else(|| self.target_of(ObjectKind::Group, s))
+                    .map(|t| (s.clone(), t))
+            })
+            .collect();
+        let skipped = a.members_add.len() - adds.len();
+        for part in adds.chunks(chunk) {
+            let value: Vec<Value> = part.iter().map(|(_, t)| json!({"value": t})).collect();
+            self.patch_or_put_members(
+                id,
+                vec![json!({"op": "add", "path": "members", "value": value})],
+                part,
+                &[],
+            )
+            .await?;
+            for (s, t) in part {
+                exported.members.insert(s.clone(), t.clone());
+            }
+        }
+        let removes: Vec<(String, String)> = a
+            .members_remove
+            .iter()
+            .filter_map(|s| exported.members.get(s).map(|t| (s.clone(), t.clone())))
+            .collect();
+        for part in removes.chunks(chunk) {
+            let ops: Vec<Value> = part
+                .iter()
+                .map(|(_, t)| json!({"op": "remove", "path": format!("members[value eq {}]", scim_client::filter_literal(t))}))
+                .collect();
+            self.patch_or_put_members(id, ops, &[], part).await?;
+            for (s, _) in part {
+                exported.members.remove(s);
+            }
+        }
+        steps.push(export_step(
+            "Success",
+            format!(
+                "members: {} added, {} removed{}",
+                adds.len(),
+                removes.len(),
+                if skipped > 0 {
+                    format!(", {skipped} waiting for their user to be provisioned")
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+        Ok(())
+    }
+
+    /// Membership change by PATCH, or read-modify-PUT where the target has no PATCH.
+    async fn patch_or_put_members(
+        &self,
+        id: &str,
+        ops: Vec<Value>,
+        add: &[(String, String)],
+        remove: &[(String, String)],
+    ) -> Result<(), ClientError> {
+        let rk = ObjectKind::Group.client();
+        if self.use_patch() {
+            self.sent(1);
+            let r = self.client.patch(rk, id, &ops).await?;
+            if !r.found {
+                return Err(ClientError::Status {
+                    status: 404,
+                    scim_type: None,
+                    detail: Some(format!("group {id} is gone")),
+                    retry_after: None,
+                });
+            }
+            return Ok(());
+        }
+        self.sent(2);
+        let mut g = self
+            .client
+            .get(rk, id)
+            .await?
+            .ok_or_else(|| ClientError::Status {
+                status: 404,
+                scim_type: None,
+                detail: Some(format!("group {id} is gone")),
+                retry_after: None,
+            })?;
+        let mut members: Vec<Value> = g
+            .get("members")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let drop: HashSet<&str> = remove.iter().map(|(_, t)| t.as_str()).collect();
+        members.retain(|m| {
+            m.get("value")
+                .and_then(Value::as_str)
+                .is_none_or(|v| !drop.contains(v))
+        });
+        for (_, t) in add {
+            if !members
+                .iter()
+                .any(|m| m.get("value").and_then(Value::as_str) == Some(t))
+            {
+                members.push(json!({"value": t}));
+            }
+        }
+        if let Some(o) = g.as_object_mut() {
+            o.insert("members".into(), Value::Array(members));
+            o.remove("meta");
+        }
+        let r = self.client.replace(rk, id, &g).await?;
+        if !r.found {
+            return Err(ClientError::Status {
+                status: 404,
+                scim_type: None,
+                detail: Some(format!("group {id} is gone")),
+                retry_after: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends attribute changes: one PATCH (add for new values, replace for changed ones,
+    /// remove for cleared ones; RFC 7644 §3.5.2), or GET + PUT.
+    async fn send_changes(
+        &self,
+        kind: ObjectKind,
+        id: &str,
+        changes: &[PropertyChange],
+    ) -> Result<(), ClientError> {
+        let rk = kind.client();
+        let gone = || ClientError::Status {
+            status: 404,
+            scim_type: None,
+            detail: Some(format!("{} {id} is gone from the target", kind.as_str())),
+            retry_after: None,
+        };
+        if self.use_patch() {
+            let ops: Vec<Value> = changes
+                .iter()
+                .map(|c| match (&c.old, &c.new) {
+                    (_, None) => json!({"op": "remove", "path": c.path}),
+                    (None, Some(v)) => json!({"op": "add", "path": c.path, "value": v}),
+                    (Some(_), Some(v)) => json!({"op": "replace", "path": c.path, "value": v}),
+                })
+                .collect();
+            self.sent(1);
+            let r = self.client.patch(rk, id, &ops).await?;
+            return if r.found { Ok(()) } else { Err(gone()) };
+        }
+        self.sent(2);
+        let mut current = self.client.get(rk, id).await?.ok_or_else(gone)?;
+        for c in changes {
+            if let Some(p) = self.path(kind, &c.path) {
+                p.write(&mut current, c.new.clone().unwrap_or(Value::Null));
+            }
+        }
+        if let Some(o) = current.as_object_mut() {
+            o.remove("meta");
+        }
+        let r = self.client.replace(rk, id, &current).await?;
+        if r.found { Ok(()) } else { Err(gone()) }
+    }
+
+    /// A 409 on create: find the existing object by the matching attributes and adopt it
+    /// when exactly one that nobody owns matches.
+    async fn adopt_after_conflict(
+        &self,
+        a: &PlannedAction,
+        mut steps: Vec<Step>,
+    ) -> Result<Outcome, ClientError> {
+        let kind = a.kind;
+        let lookups = Lookups {
+            client: self.client.clone(),
+        };
+        let mut found = Vec::new();
+        for p in &self.mappings(kind).matching {
+            let Some(v) = a.desired.values.get(&p.text) else {
+                continue;
+            };
+            self.sent(1);
+            found = lookups.candidates(kind, p, v).await.map_err(|e| match e {
+                crate::SyncError::Target(c) => c,
+                other => ClientError::Protocol(other.to_string()),
+            })?;
+            if !found.is_empty() {
+                break;
+            }
+        }
+        let owned = self.owned.lock().map(|o| o.clone()).unwrap_or_default();
+        let free: Vec<&Value> = found
+            .iter()
+            .filter(|r| {
+                r.get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| !owned.contains(id))
+            })
+            .collect();
+        if free.len() != 1 {
+            steps.push(export_step(
+                "Failure",
+                format!("{} unowned object(s) match; not adopted", free.len()),
+            ));
+            return Ok(Outcome {
+                status: "Failure",
+                target_id: None,
+                entry: LedgerEntry {
+                    state: "conflict".into(),
+                    ..a.on_failure.clone()
+                },
+                error_code: Some(
+                    if free.len() > 1 {
+                        "DuplicateTargetEntries"
+                    } else {
+                        "TargetConflict"
+                    }
+                    .into(),
+                ),
+                detail:
+                    "the target reports the object exists, but it cannot be matched to one object"
+                        .into(),
+                steps,
+                changes: a.changes.clone(),
+                unresolved: false,
+            });
+        }
+        let id = free[0]
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mut adopt = a.clone();
+        adopt.action = Action::Adopt;
+        adopt.target_id = Some(id.clone());
+        adopt.entry.target_id = Some(id);
+        let m = self.mappings(kind);
+        let current: BTreeMap<String, Value> = m
+            .list
+            .iter()
+            .filter_map(|mm| mm.target.read(free[0]).map(|v| (mm.target.text.clone(), v)))
+            .collect();
+        adopt.changes = a
+            .desired
+            .values
+            .iter()
+            .filter(|(k, v)| current.get(*k) != Some(*v))
+            .map(|(k, v)| PropertyChange {
+                path: k.clone(),
+                old: current.get(k).cloned(),
+                new: Some(v.clone()),
+                redacted: a.desired.redacted.contains(k),
+            })
+            .collect();
+        let mut out = Box::pin(self.write(&adopt)).await?;
+        steps.append(&mut out.steps);
+        out.steps = steps;
+        Ok(out)
+    }
+}

@@ -1,0 +1,721 @@
+//! The engine's services, used by the CLI (and later the scheduler and the console): job
+//! import/export, plan, run, test connection, provision on demand, approve or reject staged
+//! deletes, status. `plan` and `run` share one code path ([`Engine::prepare`]); `run`
+//! applies the plan `prepare` made.
+
+use crate::apply::{Applier, CycleCounts, Outcome};
+use crate::error::{SyncError, SyncResult};
+use crate::job::{JobSpec, SourceKind};
+use crate::mapping::Mappings;
+use crate::plan::{Key, PlanInput, PlannedAction, Planner, SyncPlan};
+use crate::secret::SyncKey;
+use crate::source::{
+    FileSource, ObjectKind, ScimSource, Source, SourceObject, TenantReader, TenantSource,
+};
+use crate::target::{Lookups, TargetIndex, TargetMatcher};
+use scim_client::{ClientOptions, ScimClient, TargetProfile};
+use scim_core::{
+    CycleRecord, LedgerEntry, Store, SyncJobRecord, SyncLogQuery, SyncLogRecord, Timestamp,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    /// Seals inline target tokens; without it, jobs must name their token by variable or file.
+    pub key: Option<SyncKey>,
+    /// How long the provisioning log keeps events (a tenant source's full-read trigger).
+    pub log_retention: time::Duration,
+}
+
+/// Everything a cycle needs, read once.
+pub struct Prepared {
+    pub spec: JobSpec,
+    pub plan: SyncPlan,
+    pub client: ScimClient,
+    pub profile: TargetProfile,
+    pub users: Mappings,
+    pub groups: Mappings,
+    pub ledger: BTreeMap<Key, LedgerEntry>,
+    pub watermark: Option<Value>,
+    pub source_counts: (usize, usize),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleReport {
+    pub job: String,
+    pub cycle_id: String,
+    pub mode: &'static str,
+    pub status: String,
+    pub counts: CycleCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<String>,
+    pub duration_ms: u128,
+    pub source_users: usize,
+    pub source_groups: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    pub name: String,
+    pub enabled: bool,
+    pub state: String,
+    pub last_cycle: Option<Value>,
+    pub ledger: BTreeMap<String, u64>,
+    pub staged_deletes: u64,
+    pub next_timers: Vec<Value>,
+}
+
+fn counts_json(c: &CycleCounts) -> Value {
+    serde_json::to_value(c).unwrap_or(Value::Null)
+}
+
+impl Engine {
+    /// A job by file path (if such a file exists) or by stored name.
+    pub async fn resolve(
+        &self,
+        name_or_file: &str,
+    ) -> SyncResult<(JobSpec, Option<SyncJobRecord>)> {
+        let p = Path::new(name_or_file);
+        if p.is_file() {
+            let spec = JobSpec::load(p)?;
+            let record = self.store.job(&spec.name).await?;
+            return Ok((spec, record));
+        }
+        let record = self.store.job(name_or_file).await?.ok_or_else(|| {
+            SyncError::NotFound(format!(
+                "no job file or stored job named '{name_or_file}' (scimd sync job list)"
+            ))
+        })?;
+        let spec = JobSpec::parse(&record.spec, None)?;
+        Ok((spec, Some(record)))
+    }
+
+    /// Stores a job (a new definition keeps the job's state, ledger and enabled flag).
+    /// An inline target token is sealed; the stored TOML never holds it.
+    pub async fn import(&self, spec: &JobSpec) -> SyncResult<bool> {
+        let existing = self.store.job(&spec.name).await?;
+        let sealed = match (&spec.target.token, &self.key) {
+            (Some(t), Some(k)) => Some(k.seal(&spec.name, t)?),
+            (Some(_), None) => {
+                return Err(SyncError::Secret(
+                    "the job has an inline target token but no sync key is configured to seal it (set SCIMD_SYNC_KEY_FILE, or use token_env / token_file)".into(),
+                ));
+            }
+            (None, _) => existing.as_ref().and_then(|e| e.sealed_secret.clone()),
+        };
+        let mut stored = spec.clone();
+        // Relative paths are kept absolute, so a stored job works from any directory.
+        if let Some(p) = &spec.source.path {
+            stored.source.path = Some(spec.resolve_path(p));
+        }
+        if let Some(p) = &spec.source.groups_path {
+            stored.source.groups_path = Some(spec.resolve_path(p));
+        }
+        if let Some(p) = &spec.target.token_file {
+            stored.target.token_file = Some(spec.resolve_path(p));
+        }
+        let now = Timestamp::now();
+        let record = SyncJobRecord {
+            name: spec.name.clone(),
+            spec: stored.to_stored_toml()?,
+            sealed_secret: sealed,
+            enabled: existing.as_ref().is_some_and(|e| e.enabled),
+            state: existing
+                .as_ref()
+                .map_or_else(|| json!({}), |e| e.state.clone()),
+            created_at: existing.as_ref().map_or(now, |e| e.created_at),
+            updated_at: now,
+        };
+        self.store.put_job(&record).await?;
+        Ok(existing.is_none())
+    }
+
+    /// The target token: inline, from a file, from a variable, or sealed in the database.
+    pub fn token(&self, spec: &JobSpec, record: Option<&SyncJobRecord>) -> SyncResult<String> {
+        let t = &spec.target;
+        if let Some(tok) = &t.token {
+            return Ok(tok.clone());
+        }
+        if let Some(f) = &t.token_file {
+            let path = spec.resolve_path(f);
+            return std::fs::read_to_string(&path)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| {
+                    SyncError::Job(format!(
+                        "cannot read target.token_file {}: {e}",
+                        path.display()
+                    ))
+                });
+        }
+        if let Some(v) = &t.token_env {
+            return std::env::var(v)
+                .map(|s| s.trim().to_string())
+                .ok()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    SyncError::Job(format!("target.token_env: the variable {v} is not set"))
+                });
+        }
+        if let (Some(r), Some(sealed)) = (record, record.and_then(|r| r.sealed_secret.as_ref())) {
+            let key = self.key.as_ref().ok_or_else(|| {
+                SyncError::Secret(
+                    "a sealed target token is stored but no sync key is configured".into(),
+                )
+            })?;
+            return key.open(&r.name, sealed);
+        }
+        Err(SyncError::Job(
+            "no target token: set target.token_env or target.token_file, or import the job with target.token".into(),
+        ))
+    }
+
+    fn source_token(&self, spec: &JobSpec) -> SyncResult<String> {
+        let s = &spec.source;
+        if let Some(t) = &s.token {
+            return Ok(t.clone());
+        }
+        if let Some(f) = &s.token_file {
+            return std::fs::read_to_string(spec.resolve_path(f))
+                .map(|s| s.trim().to_string())
+                .map_err(|e| SyncError::Job(format!("cannot read source.token_file: {e}")));
+        }
+        if let Some(v) = &s.token_env {
+            return std::env::var(v).map_err(|_| {
+                SyncError::Job(format!("source.token_env: the variable {v} is not set"))
+            });
+        }
+        Err(SyncError::Job(
+            "a scim source needs source.token_env or source.token_file".into(),
+        ))
+    }
+
+    pub fn client(&self, spec: &JobSpec, token: &str) -> SyncResult<ScimClient> {
+        let options = ClientOptions {
+            max_in_flight: spec.target.max_in_flight,
+            ..ClientOptions::default()
+        };
+        Ok(ScimClient::new(&spec.target.url, token, options)?)
+    }
+
+    fn source(&self, spec: &JobSpec) -> SyncResult<Box<dyn Source>> {
+        Ok(match spec.source.kind {
+            SourceKind::Csv | SourceKind::Json => {
+                Box::new(FileSource::new(&spec.source, |p| spec.resolve_path(p))?)
+            }
+            SourceKind::Scim => {
+                let url = spec.source.url.clone().unwrap_or_default();
+                Box::new(ScimSource::new(ScimClient::new(
+                    &url,
+                    &self.source_token(spec)?,
+                    ClientOptions::default(),
+                )?))
+            }
+            SourceKind::Tenant => Box::new(TenantSource::new(
+                TenantReader {
+                    store: self.store.clone(),
+                    tenant: spec.source.tenant.clone().unwrap_or_default(),
+                },
+                self.log_retention,
+            )),
+        })
+    }
+
+    /// Reads the source, the ledger and (to match) the target; plans. Writes nothing.
+    pub async fn prepare(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+    ) -> SyncResult<Prepared> {
+        let token = self.token(spec, record)?;
+        let client = self.client(spec, &token)?;
+        let profile = client.discover().await?;
+        let ledger: BTreeMap<Key, LedgerEntry> = self
+            .store
+            .ledger(&spec.name)
+            .await?
+            .into_iter()
+            .filter_map(|e| Some(((ObjectKind::parse(&e.kind)?, e.source_id.clone()), e)))
+            .collect();
+        let watermark = record
+            .and_then(|r| r.state.get("watermark"))
+            .filter(|w| !w.is_null());
+        // A job whose ledger is empty starts from scratch, whatever its state says.
+        let watermark = if ledger.is_empty() { None } else { watermark };
+        let batch = self.source(spec)?.read(watermark).await?;
+        let mut objects: BTreeMap<Key, SourceObject> = BTreeMap::new();
+        if !batch.full {
+            for e in ledger.values() {
+                if let Ok(o) = serde_json::from_value::<SourceObject>(e.source.clone())
+                    && e.state != "deleted"
+                {
+                    objects.insert((o.kind, o.id.clone()), o);
+                }
+            }
+            for (k, id) in &batch.deleted {
+                objects.remove(&(*k, id.clone()));
+            }
+        }
+        for o in batch.objects {
+            objects.insert((o.kind, o.id.clone()), o);
+        }
+        let columns: BTreeSet<String> = objects
+            .values()
+            .filter(|o| o.kind == ObjectKind::User)
+            .flat_map(|o| o.attributes.keys().cloned())
+            .collect();
+        let users = Mappings::compile(spec, ObjectKind::User, &columns)?;
+        let groups = Mappings::compile(spec, ObjectKind::Group, &columns)?;
+        let missing: Vec<&String> = profile
+            .required_user_attributes
+            .iter()
+            .filter(|r| {
+                !users
+                    .targets()
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(r) || t.starts_with(&format!("{r}.")))
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(SyncError::Job(format!(
+                "the target requires {} but no user mapping writes it (mandatory attributes)",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let source_counts = (
+            objects.keys().filter(|k| k.0 == ObjectKind::User).count(),
+            objects.keys().filter(|k| k.0 == ObjectKind::Group).count(),
+        );
+        let initial = !ledger.values().any(|e| e.target_id.is_some());
+        // Initial cycle: read the target once and match locally; later: lookups.
+        let index;
+        let lookups = Lookups {
+            client: client.clone(),
+        };
+        let matcher: &dyn TargetMatcher = if initial {
+            index = TargetIndex::read(
+                &client,
+                &profile,
+                &[
+                    (ObjectKind::User, users.matching.clone()),
+                    (ObjectKind::Group, groups.matching.clone()),
+                ],
+            )
+            .await?;
+            &index
+        } else {
+            &lookups
+        };
+        let planner = Planner {
+            spec,
+            users: &users,
+            groups: &groups,
+            now: Timestamp::now(),
+        };
+        let plan = planner
+            .plan(&PlanInput {
+                objects: &objects,
+                ledger: &ledger,
+                matcher,
+            })
+            .await?;
+        Ok(Prepared {
+            spec: spec.clone(),
+            plan,
+            client,
+            profile,
+            users,
+            groups,
+            ledger,
+            watermark: batch.watermark,
+            source_counts,
+        })
+    }
+
+    fn applier<'a>(&self, p: &'a Prepared, cycle_id: &str) -> Applier<'a> {
+        let live: HashMap<Key, String> = p
+            .ledger
+            .iter()
+            .filter_map(|(k, e)| Some((k.clone(), e.target_id.clone()?)))
+            .collect();
+        let owned: HashSet<String> = live.values().cloned().collect();
+        Applier {
+            spec: &p.spec,
+            users: &p.users,
+            groups: &p.groups,
+            client: p.client.clone(),
+            profile: p.profile.clone(),
+            store: self.store.clone(),
+            cycle_id: cycle_id.to_string(),
+            live: Mutex::new(live),
+            requests: Default::default(),
+            owned: Mutex::new(owned),
+        }
+    }
+
+    /// One cycle: plan, apply, record. A job run from a file is stored under its name.
+    pub async fn run(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+    ) -> SyncResult<CycleReport> {
+        if record.is_none() {
+            self.import(spec).await?;
+        }
+        let record = self.store.job(&spec.name).await?;
+        let started = std::time::Instant::now();
+        let cycle_id = uuid::Uuid::new_v4().to_string();
+        let prepared = self.prepare(spec, record.as_ref()).await?;
+        let mode = prepared.plan.mode;
+        let breaker = prepared.plan.breaker.clone();
+        let mut cycle = CycleRecord {
+            job: spec.name.clone(),
+            cycle_id: cycle_id.clone(),
+            started_at: Timestamp::now(),
+            finished_at: None,
+            mode: mode.into(),
+            status: "running".into(),
+            counts: json!({}),
+        };
+        self.store.save_cycle(&cycle).await?;
+        let (users, groups) = prepared.source_counts;
+        let counts = {
+            let applier = self.applier(&prepared, &cycle_id);
+            applier.apply(prepared.plan.clone()).await
+        };
+        let counts = match counts {
+            Ok(c) => c,
+            Err(e) => {
+                cycle.finished_at = Some(Timestamp::now());
+                cycle.status = "failed".into();
+                cycle.counts = json!({"error": e.to_string()});
+                self.store.save_cycle(&cycle).await?;
+                return Err(e);
+            }
+        };
+        let failures = counts.statuses.get("Failure").copied().unwrap_or(0);
+        let status = if failures > 0 {
+            "completed-with-failures"
+        } else {
+            "completed"
+        };
+        cycle.finished_at = Some(Timestamp::now());
+        cycle.status = status.into();
+        cycle.counts = counts_json(&counts);
+        self.store.save_cycle(&cycle).await?;
+        let mut state = record.map_or_else(|| json!({}), |r| r.state);
+        if let Some(o) = state.as_object_mut() {
+            o.insert(
+                "watermark".into(),
+                prepared.watermark.clone().unwrap_or(Value::Null),
+            );
+            o.insert(
+                "last_cycle".into(),
+                json!({"id": cycle_id, "at": Timestamp::now().rfc3339(), "status": status}),
+            );
+        }
+        self.store
+            .set_job_state(&spec.name, &state, Timestamp::now())
+            .await?;
+        Ok(CycleReport {
+            job: spec.name.clone(),
+            cycle_id,
+            mode,
+            status: status.into(),
+            counts,
+            breaker,
+            duration_ms: started.elapsed().as_millis(),
+            source_users: users,
+            source_groups: groups,
+        })
+    }
+
+    /// Provisions one source object now (and, for a user, nothing else), returning the
+    /// planned action and what happened.
+    pub async fn provision_one(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+        source_id: &str,
+    ) -> SyncResult<(PlannedAction, Outcome)> {
+        if record.is_none() {
+            self.import(spec).await?;
+        }
+        let record = self.store.job(&spec.name).await?;
+        let mut prepared = self.prepare(spec, record.as_ref()).await?;
+        let Some(action) = prepared
+            .plan
+            .actions
+            .iter()
+            .find(|a| a.source_id == source_id && a.kind == ObjectKind::User)
+            .cloned()
+        else {
+            let known = prepared
+                .ledger
+                .contains_key(&(ObjectKind::User, source_id.to_string()));
+            return Err(SyncError::NotFound(if known {
+                format!("user '{source_id}' is already up to date on the target: nothing to do")
+            } else {
+                format!("no user '{source_id}' in the source")
+            }));
+        };
+        // The watermark is not moved: the next cycle still sees every change.
+        prepared.plan.actions.clear();
+        let cycle_id = format!("on-demand-{}", uuid::Uuid::new_v4());
+        let applier = self.applier(&prepared, &cycle_id);
+        let started = std::time::Instant::now();
+        let out = applier.execute(&action).await;
+        let mut entry = out.entry.clone();
+        entry.updated_at = Timestamp::now();
+        let mut steps = action.steps.clone();
+        steps.extend(out.steps.iter().cloned());
+        self.store
+            .record_sync(
+                &[entry],
+                &[SyncLogRecord {
+                    seq: 0,
+                    job: spec.name.clone(),
+                    cycle_id,
+                    change_id: uuid::Uuid::new_v4().to_string(),
+                    at: Timestamp::now(),
+                    kind: "User".into(),
+                    source_id: source_id.into(),
+                    target_id: out.target_id.clone(),
+                    display: action.display.clone(),
+                    action: action.action.as_str().into(),
+                    status: out.status.into(),
+                    steps: serde_json::to_value(&steps).unwrap_or(Value::Null),
+                    changes: json!({"attributes": serde_json::to_value(&out.changes).unwrap_or(Value::Null)}),
+                    error_code: out.error_code.clone(),
+                    duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+                }],
+            )
+            .await?;
+        Ok((action, out))
+    }
+
+    /// Discovery plus Entra's probe (engine-behaviour §1.4), each with a verdict.
+    pub async fn test(&self, spec: &JobSpec, record: Option<&SyncJobRecord>) -> Vec<Check> {
+        let mut checks = Vec::new();
+        let mut check = |name: &str, r: Result<String, String>| {
+            let ok = r.is_ok();
+            checks.push(Check {
+                name: name.into(),
+                ok,
+                detail: r.unwrap_or_else(|e| e),
+            });
+            ok
+        };
+        let client = match self.token(spec, record).and_then(|t| self.client(spec, &t)) {
+            Ok(c) => {
+                check(
+                    "credentials",
+                    Ok(format!("token found for {}", spec.target.url)),
+                );
+                c
+            }
+            Err(e) => {
+                check("credentials", Err(e.to_string()));
+                return checks;
+            }
+        };
+        let profile = match client.discover().await {
+            Ok(p) => {
+                let d = if p.discovered {
+                    format!(
+                        "ServiceProviderConfig: patch {}, bulk {}, filter {} (max {}), groups {}",
+                        p.patch, p.bulk, p.filter, p.max_results, p.groups
+                    )
+                } else {
+                    "no ServiceProviderConfig: assuming PATCH and filtering".into()
+                };
+                check("discovery", Ok(d));
+                p
+            }
+            Err(e) => {
+                let hint = if e.is_auth() {
+                    " (the token was refused)"
+                } else {
+                    ""
+                };
+                check("discovery", Err(format!("{e}{hint}")));
+                return checks;
+            }
+        };
+        let probe = uuid::Uuid::new_v4().to_string();
+        let kinds: &[(scim_client::ResourceKind, &str, Option<&str>)] =
+            if profile.groups && spec.target.groups {
+                &[
+                    (scim_client::ResourceKind::User, "userName", None),
+                    (
+                        scim_client::ResourceKind::Group,
+                        "displayName",
+                        Some("members"),
+                    ),
+                ]
+            } else {
+                &[(scim_client::ResourceKind::User, "userName", None)]
+            };
+        for (kind, attr, excluded) in kinds {
+            let name = format!("probe /{}", kind.endpoint());
+            let r = match client.find_eq(*kind, attr, &probe, *excluded).await {
+                Ok(list) if list.is_empty() => {
+                    Ok(format!("filter {attr} eq \"{probe}\" → 200, empty list"))
+                }
+                Ok(list) => Err(format!(
+                    "filter {attr} eq a random GUID returned {} resources: the target ignores filters",
+                    list.len()
+                )),
+                Err(e) => Err(format!("filter {attr} eq a random GUID: {e}")),
+            };
+            check(&name, r);
+        }
+        match self.source(spec) {
+            Ok(s) => {
+                let d = s.describe();
+                match s.read(None).await {
+                    Ok(b) => {
+                        let users = b
+                            .objects
+                            .iter()
+                            .filter(|o| o.kind == ObjectKind::User)
+                            .count();
+                        check(
+                            "source",
+                            Ok(format!(
+                                "{d}: {users} users, {} groups",
+                                b.objects.len() - users
+                            )),
+                        );
+                        let columns: BTreeSet<String> = b
+                            .objects
+                            .iter()
+                            .flat_map(|o| o.attributes.keys().cloned())
+                            .collect();
+                        let r = Mappings::compile(spec, ObjectKind::User, &columns)
+                            .map_err(|e| e.to_string())
+                            .and_then(|m| {
+                                let missing: Vec<&String> = profile
+                                    .required_user_attributes
+                                    .iter()
+                                    .filter(|r| {
+                                        !m.targets().iter().any(|t| t.eq_ignore_ascii_case(r))
+                                    })
+                                    .collect();
+                                if missing.is_empty() {
+                                    Ok(format!(
+                                        "{} mappings; required target attributes mapped",
+                                        m.list.len()
+                                    ))
+                                } else {
+                                    Err(format!(
+                                        "required target attributes not mapped: {missing:?}"
+                                    ))
+                                }
+                            });
+                        check("mappings", r);
+                    }
+                    Err(e) => {
+                        check("source", Err(format!("{d}: {e}")));
+                    }
+                }
+            }
+            Err(e) => {
+                check("source", Err(e.to_string()));
+            }
+        }
+        checks
+    }
+
+    /// Approves (or rejects) every delete the breaker staged for this job.
+    pub async fn decide_staged(&self, name: &str, approve: bool) -> SyncResult<u64> {
+        let ledger = self.store.ledger(name).await?;
+        let mut changed = Vec::new();
+        for mut e in ledger {
+            let Some(p) = e.pending.as_deref().and_then(crate::plan::Pending::parse) else {
+                continue;
+            };
+            if p.step != "staged" {
+                continue;
+            }
+            let next = crate::plan::Pending {
+                step: if approve { "approved" } else { "rejected" }.into(),
+                ..p
+            };
+            e.pending = Some(next.render());
+            e.updated_at = Timestamp::now();
+            changed.push(e);
+        }
+        self.store.record_sync(&changed, &[]).await?;
+        Ok(changed.len() as u64)
+    }
+
+    pub async fn status(&self, name: &str) -> SyncResult<JobStatus> {
+        let record = self
+            .store
+            .job(name)
+            .await?
+            .ok_or_else(|| SyncError::NotFound(format!("no stored job named '{name}'")))?;
+        let ledger = self.store.ledger(name).await?;
+        let mut counts = BTreeMap::new();
+        let mut staged = 0;
+        let mut timers = Vec::new();
+        for e in &ledger {
+            *counts.entry(format!("{} {}", e.kind, e.state)).or_insert(0) += 1;
+            match e.pending.as_deref().and_then(crate::plan::Pending::parse) {
+                Some(p) if p.step == "staged" => staged += 1,
+                Some(p) if p.step == "timer" => timers.push((e.due_at, json!({
+                    "kind": e.kind, "source_id": e.source_id, "action": p.action, "trigger": p.trigger,
+                    "due": e.due_at.map(|d| d.rfc3339()),
+                }))),
+                _ => {}
+            }
+        }
+        timers.sort_by_key(|(d, _)| *d);
+        let last = self.store.cycles(name, 1).await?.into_iter().next().map(|c| {
+            json!({
+                "cycle_id": c.cycle_id, "mode": c.mode, "status": c.status,
+                "started": c.started_at.rfc3339(), "finished": c.finished_at.map(|f| f.rfc3339()),
+                "duration_ms": c.finished_at.map(|f| (f - c.started_at).whole_milliseconds()),
+                "counts": c.counts,
+            })
+        });
+        let state = if staged > 0 {
+            "waiting for delete approval"
+        } else if !record.enabled {
+            "off"
+        } else if last.is_none() {
+            "initial"
+        } else {
+            "active"
+        };
+        Ok(JobStatus {
+            name: name.into(),
+            enabled: record.enabled,
+            state: state.into(),
+            last_cycle: last,
+            ledger: counts,
+            staged_deletes: staged,
+            next_timers: timers.into_iter().take(10).map(|(_, v)| v).collect(),
+        })
+    }
+
+    pub async fn log(&self, name: &str, q: &SyncLogQuery) -> SyncResult<Vec<SyncLogRecord>> {
+        Ok(self.store.sync_log(name, q).await?)
+    }
+}
