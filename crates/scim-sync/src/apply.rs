@@ -743,7 +743,19 @@ impl Applier<'_> {
             client: self.client.clone(),
         };
         let mut found = Vec::new();
-        for p in &self.mappings(kind).matching {
+        // The matching attributes first, then the attribute a target makes unique
+        // (userName, displayName), which is what a 409 is usually about.
+        let unique = match kind {
+            ObjectKind::User => "userName",
+            ObjectKind::Group => "displayName",
+        };
+        let mut paths = self.mappings(kind).matching.clone();
+        if let Some(p) = self.path(kind, unique)
+            && !paths.iter().any(|x| x.text == unique)
+        {
+            paths.push(p);
+        }
+        for p in &paths {
             let Some(v) = a.desired.values.get(&p.text) else {
                 continue;
             };

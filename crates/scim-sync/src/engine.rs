@@ -23,6 +23,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+/// Where the engine reads the time (deprovisioning timers); tests move it forward.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Engine {
     pub store: Arc<dyn Store>,
@@ -30,6 +33,7 @@ pub struct Engine {
     pub key: Option<SyncKey>,
     /// How long the provisioning log keeps events (a tenant source's full-read trigger).
     pub log_retention: time::Duration,
+    pub clock: Clock,
 }
 
 /// Everything a cycle needs, read once.
@@ -82,6 +86,15 @@ fn counts_json(c: &CycleCounts) -> Value {
 }
 
 impl Engine {
+    pub fn new(store: Arc<dyn Store>, key: Option<SyncKey>, log_retention: time::Duration) -> Self {
+        Self {
+            store,
+            key,
+            log_retention,
+            clock: Arc::new(Timestamp::now),
+        }
+    }
+
     /// A job by file path (if such a file exists) or by stored name.
     pub async fn resolve(
         &self,
@@ -325,7 +338,7 @@ impl Engine {
             spec,
             users: &users,
             groups: &groups,
-            now: Timestamp::now(),
+            now: (self.clock)(),
         };
         let plan = planner
             .plan(&PlanInput {

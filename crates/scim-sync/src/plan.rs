@@ -118,6 +118,9 @@ pub struct PlannedAction {
     /// The adopted target object as read.
     #[serde(skip)]
     pub matched: Option<Value>,
+    /// A disable or delete an operator approved after the breaker held it.
+    #[serde(skip)]
+    pub approved: bool,
     /// The ledger entry as it will be once the action succeeds.
     #[serde(skip)]
     pub entry: LedgerEntry,
@@ -501,6 +504,7 @@ impl Planner<'_> {
                                 steps: vec![step("processing", "Success", "membership changed")],
                                 desired: Mapped::default(),
                                 matched: None,
+                                approved: false,
                                 on_failure: base.clone(),
                                 entry: base,
                             }))
@@ -536,13 +540,7 @@ impl Planner<'_> {
         actions: &mut [PlannedAction],
         ledger: &BTreeMap<Key, LedgerEntry>,
     ) -> Option<String> {
-        let approved = |a: &PlannedAction| {
-            a.entry
-                .pending
-                .as_deref()
-                .and_then(Pending::parse)
-                .is_some_and(|p| p.step == "approved")
-        };
+        let approved = |a: &PlannedAction| a.approved;
         let count = actions
             .iter()
             .filter(|a| matches!(a.action, Action::Disable | Action::Delete) && !approved(a))
@@ -662,6 +660,7 @@ impl Planner<'_> {
             steps,
             desired: Mapped::default(),
             matched: None,
+            approved: false,
             entry,
             on_failure,
         };
@@ -745,15 +744,14 @@ impl Planner<'_> {
                     break;
                 }
                 if found.is_none() && !m.matching.is_empty() {
-                    return Ok(Some(
-                        self.failed(
-                            kind,
-                            key,
-                            &display,
-                            steps,
-                            keep,
-                            "MissingMatchingValue",
-                            format!(
+                    return Ok(Some(self.failed(
+                        kind,
+                        key,
+                        &display,
+                        steps,
+                        keep,
+                        "MissingMatchingValue",
+                        format!(
                                 "no value for any matching attribute ({})",
                                 m.matching
                                     .iter()
@@ -761,8 +759,7 @@ impl Planner<'_> {
                                     .collect::<Vec<_>>()
                                     .join(", ")
                             ),
-                        ),
-                    ));
+                    )));
                 }
             }
             let mut e = keep.clone();
@@ -1097,6 +1094,7 @@ impl Planner<'_> {
             a.on_failure.due_at = Some(now);
         }
         a.target_id = Some(target_id);
+        a.approved = approved;
         if action == Action::Disable {
             a.changes = vec![PropertyChange {
                 path: "active".into(),
@@ -1169,6 +1167,7 @@ impl Planner<'_> {
             steps,
             desired: Mapped::default(),
             matched: None,
+            approved: false,
             entry: keep.clone(),
             on_failure: keep,
         }))

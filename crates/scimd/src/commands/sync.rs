@@ -53,11 +53,11 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 fn engine(env: &Env, create_key: bool) -> Result<Engine> {
-    Ok(Engine {
-        store: env.store.clone(),
-        key: sync_key(env, create_key)?,
-        log_retention: time::Duration::days(i64::from(env.settings.log_retention_days)),
-    })
+    Ok(Engine::new(
+        env.store.clone(),
+        sync_key(env, create_key)?,
+        time::Duration::days(i64::from(env.settings.log_retention_days)),
+    ))
 }
 
 /// Whether a job named on the command line carries an inline token (a key is then needed).

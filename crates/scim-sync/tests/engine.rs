@@ -1,0 +1,373 @@
+//! The engine end to end against a real scimd (HTTP on loopback, SQLite file or the local
+//! PostgreSQL): a CSV source provisioned into tenant `app`, through the whole lifecycle —
+//! initial cycle with adoption, a no-change cycle, an update, suspend and re-enable with
+//! memberships restored, removal from scope with a delay (the clock moved forward), delete,
+//! conflict on two matches, adopt on 409, the breaker tripped and approved, and a target
+//! account the engine never created left untouched.
+
+use scim_core::{Store, Timestamp};
+use scim_sync::engine::CycleReport;
+use scim_sync::{Engine, JobSpec};
+use scim_testkit::{Backend, TestServer, both_backends};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+struct Fixture {
+    server: TestServer,
+    dir: tempfile::TempDir,
+    engine: Engine,
+    now: Arc<Mutex<Timestamp>>,
+    app: String,
+    app_token: String,
+    http: reqwest::Client,
+}
+
+const HEADER: &str = "employee_id,userName,name.givenName,name.familyName,emails[type eq \"work\"].value,active,dept,groups";
+
+impl Fixture {
+    async fn new(backend: Backend) -> Self {
+        let server = TestServer::start(backend).await;
+        let (_, app_token) = server.tenant("app").await;
+        let app = format!("{}/t/app/scim/v2", server.root);
+        let now = Arc::new(Mutex::new(Timestamp::now()));
+        let clock_now = now.clone();
+        let store: Arc<dyn Store> = server.store.clone();
+        let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
+        let mut engine = Engine::new(store, Some(key), time::Duration::days(30));
+        engine.clock = Arc::new(move || *clock_now.lock().unwrap());
+        Self {
+            server,
+            dir: tempfile::tempdir().unwrap(),
+            engine,
+            now,
+            app,
+            app_token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn advance(&self, d: time::Duration) {
+        let mut n = self.now.lock().unwrap();
+        *n = *n + d;
+    }
+
+    fn write_people(&self, rows: &[&str]) {
+        let text = format!("{HEADER}\n{}\n", rows.join("\n"));
+        std::fs::write(self.dir.path().join("people.csv"), text).unwrap();
+    }
+
+    fn spec(&self, extra: &str) -> JobSpec {
+        let text = format!(
+            "name = \"hr-to-app\"\n\n[source]\nkind = \"csv\"\npath = \"people.csv\"\nid = \"employee_id\"\ngroups = \"groups\"\n\n\
+             [target]\nurl = \"{}\"\ntoken = \"{}\"\n\n{extra}",
+            self.app, self.app_token
+        );
+        JobSpec::parse(&text, Some(self.dir.path())).unwrap()
+    }
+
+    async fn run(&self, spec: &JobSpec) -> CycleReport {
+        let record = scim_core::SyncStore::job(self.server.store.as_ref(), &spec.name)
+            .await
+            .unwrap();
+        let r = self.engine.run(spec, record.as_ref()).await.unwrap();
+        assert!(
+            r.counts.statuses.get("Failure").is_none_or(|n| *n == 0) || r.status != "completed",
+            "{r:?}"
+        );
+        r
+    }
+
+    async fn plan(&self, spec: &JobSpec) -> scim_sync::plan::SyncPlan {
+        let record = scim_core::SyncStore::job(self.server.store.as_ref(), &spec.name)
+            .await
+            .unwrap();
+        self.engine
+            .prepare(spec, record.as_ref())
+            .await
+            .unwrap()
+            .plan
+    }
+
+    async fn app(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.app))
+            .bearer_auth(&self.app_token);
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn user(&self, user_name: &str) -> Option<Value> {
+        let (_, v) = self
+            .app(
+                reqwest::Method::GET,
+                &format!("/Users?filter=userName%20eq%20%22{user_name}%22"),
+                None,
+            )
+            .await;
+        v["Resources"].as_array().and_then(|a| a.first().cloned())
+    }
+
+    async fn users(&self) -> Vec<Value> {
+        let (_, v) = self
+            .app(reqwest::Method::GET, "/Users?count=1000", None)
+            .await;
+        v["Resources"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn group_members(&self, name: &str) -> Vec<String> {
+        let (_, v) = self
+            .app(
+                reqwest::Method::GET,
+                &format!("/Groups?filter=displayName%20eq%20%22{name}%22"),
+                None,
+            )
+            .await;
+        let mut m: Vec<String> = v["Resources"][0]["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["display"].as_str().map(str::to_string))
+            .collect();
+        m.sort();
+        m
+    }
+
+    async fn create_target_user(&self, user_name: &str, email: &str, title: &str) -> String {
+        let (s, v) = self
+            .app(
+                reqwest::Method::POST,
+                "/Users",
+                Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name,
+                            "title": title, "emails": [{"type": "work", "value": email}]})),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    }
+}
+
+fn row(id: u32, name: &str, active: bool, dept: &str, groups: &str) -> String {
+    let (given, family) = name.split_once(' ').unwrap();
+    let user = format!("{}@example.com", given.to_lowercase());
+    format!("{id},{user},{given},{family},{user},{active},{dept},{groups}")
+}
+
+async fn lifecycle(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    // Accounts on the target before the engine: one it will adopt, one it must never touch.
+    let adoptee = f
+        .create_target_user("ada@example.com", "old@example.com", "Countess")
+        .await;
+    f.create_target_user("outsider@example.com", "outsider@example.com", "Keep me")
+        .await;
+    let outsider = f.user("outsider@example.com").await.unwrap();
+    let people = |extra: &[String]| {
+        let mut rows = vec![
+            row(1001, "Ada Lovelace", true, "R&D", "Engineering;Research"),
+            row(1002, "Alan Turing", true, "R&D", "Engineering"),
+            row(1003, "Grace Hopper", true, "Navy", "Research"),
+        ];
+        rows.extend(extra.iter().cloned());
+        rows
+    };
+    let write =
+        |rows: Vec<String>| f.write_people(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    write(people(&[]));
+    let spec = f.spec("[deprovision.out_of_scope]\naction = \"disable\"\nafter = \"7d\"\n\n[[scope.filters]]\nclauses = [{attribute = \"dept\", operator = \"NOT EQUALS\", value = \"Contractors\"}]\n");
+
+    // Plan first: it shows the actions and writes nothing.
+    let plan = f.plan(&spec).await;
+    assert_eq!(plan.mode, "initial");
+    assert_eq!(plan.totals.get("Adopt"), Some(&1), "{:?}", plan.totals);
+    assert_eq!(plan.totals.get("Create"), Some(&4), "{:?}", plan.totals);
+    assert_eq!(f.users().await.len(), 2, "plan wrote to the target");
+
+    // Initial cycle.
+    let r = f.run(&spec).await;
+    assert_eq!(r.status, "completed", "{r:?}");
+    let ada = f.user("ada@example.com").await.unwrap();
+    assert_eq!(ada["id"], adoptee, "adopted, not duplicated");
+    assert_eq!(ada["emails"][0]["value"], "ada@example.com");
+    assert_eq!(ada["name"]["familyName"], "Lovelace");
+    assert_eq!(ada["externalId"], "1001");
+    assert_eq!(f.users().await.len(), 4);
+    assert_eq!(
+        f.group_members("Engineering").await,
+        ["ada@example.com", "alan@example.com"]
+    );
+    assert_eq!(
+        f.group_members("Research").await,
+        ["ada@example.com", "grace@example.com"]
+    );
+
+    // Nothing changed: zero writes.
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.requests, 0, "{r:?}");
+    assert!(r.counts.actions.is_empty(), "{r:?}");
+
+    // An attribute change: one PATCH with that attribute.
+    let mut rows = people(&[]);
+    rows[1] = row(1002, "Alan Mathison", true, "R&D", "Engineering");
+    write(rows);
+    let plan = f.plan(&spec).await;
+    assert_eq!(plan.actions.len(), 1);
+    assert_eq!(plan.actions[0].changes.len(), 1);
+    assert_eq!(plan.actions[0].changes[0].path, "name.familyName");
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.requests, 1, "{r:?}");
+    assert_eq!(
+        f.user("alan@example.com").await.unwrap()["name"]["familyName"],
+        "Mathison"
+    );
+
+    // Suspended at the source: disabled and out of its groups; back: enabled and restored.
+    let mut rows = people(&[]);
+    rows[1] = row(1002, "Alan Mathison", false, "R&D", "Engineering");
+    write(rows);
+    f.run(&spec).await;
+    assert_eq!(f.user("alan@example.com").await.unwrap()["active"], false);
+    assert_eq!(f.group_members("Engineering").await, ["ada@example.com"]);
+    let mut rows = people(&[]);
+    rows[1] = row(1002, "Alan Mathison", true, "R&D", "Engineering");
+    write(rows.clone());
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.actions.get("Enable"), Some(&1), "{r:?}");
+    assert_eq!(f.user("alan@example.com").await.unwrap()["active"], true);
+    assert_eq!(
+        f.group_members("Engineering").await,
+        ["ada@example.com", "alan@example.com"]
+    );
+
+    // Out of scope with a 7-day delay: scheduled, nothing sent; after 8 days, disabled.
+    let mut out = rows.clone();
+    out[2] = row(1003, "Grace Hopper", true, "Contractors", "Research");
+    write(out.clone());
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.actions.get("Skip"), Some(&1), "{r:?}");
+    assert_eq!(f.user("grace@example.com").await.unwrap()["active"], true);
+    f.advance(time::Duration::days(8));
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.actions.get("Disable"), Some(&1), "{r:?}");
+    assert_eq!(f.user("grace@example.com").await.unwrap()["active"], false);
+    // Back in scope: enabled, membership restored.
+    write(rows.clone());
+    f.run(&spec).await;
+    assert_eq!(f.user("grace@example.com").await.unwrap()["active"], true);
+    assert_eq!(
+        f.group_members("Research").await,
+        ["ada@example.com", "grace@example.com"]
+    );
+
+    // Deleted at the source: disabled now, deleted after 30 days.
+    write(rows[..2].to_vec());
+    f.run(&spec).await;
+    assert_eq!(f.user("grace@example.com").await.unwrap()["active"], false);
+    f.advance(time::Duration::days(31));
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.actions.get("Delete"), Some(&1), "{r:?}");
+    assert!(f.user("grace@example.com").await.is_none());
+
+    // Conflict: matching by e-mail finds two target users; no duplicate is made.
+    f.create_target_user("dup1@example.com", "dup@example.com", "")
+        .await;
+    f.create_target_user("dup2@example.com", "dup@example.com", "")
+        .await;
+    let by_email = "[users]\nmatching = ['emails[type eq \"work\"].value']\n";
+    let spec2 = f.spec(by_email);
+    let mut rows2 = rows[..2].to_vec();
+    rows2.push("1010,dupe@example.com,Dup,Licate,dup@example.com,true,R&D,".to_string());
+    write(rows2.clone());
+    let before = f.users().await.len();
+    let r = f.run(&spec2).await;
+    assert_eq!(r.counts.actions.get("Conflict"), Some(&1), "{r:?}");
+    assert_eq!(f.users().await.len(), before);
+
+    // Adopt on 409: matched by e-mail (no match), the create meets an existing userName.
+    let taken = f
+        .create_target_user("taken@example.com", "elsewhere@example.com", "")
+        .await;
+    rows2.push("1011,taken@example.com,Tak,En,taken-new@example.com,true,R&D,".to_string());
+    write(rows2.clone());
+    let r = f.run(&spec2).await;
+    assert!(
+        r.counts.statuses.get("Failure") == Some(&1),
+        "only the conflict fails: {r:?}"
+    );
+    let t = f.user("taken@example.com").await.unwrap();
+    assert_eq!(t["id"], taken);
+    assert_eq!(t["emails"][0]["value"], "taken-new@example.com");
+
+    // The breaker: removing most users stages their disables; approval lets them through.
+    let mut many = rows2.clone();
+    for i in 0..8 {
+        many.push(format!(
+            "{},bulk{i}@example.com,B,{i},bulk{i}@example.com,true,R&D,",
+            2000 + i
+        ));
+    }
+    write(many.clone());
+    f.run(&spec2).await;
+    write(many[..2].to_vec());
+    let r = f.run(&spec2).await;
+    assert!(r.breaker.is_some(), "{r:?}");
+    assert_eq!(r.counts.actions.get("StagedDelete"), Some(&9), "{r:?}");
+    assert_eq!(
+        f.user("bulk0@example.com").await.unwrap()["active"],
+        true,
+        "staged, not applied"
+    );
+    let status = f.engine.status("hr-to-app").await.unwrap();
+    assert_eq!(status.staged_deletes, 9);
+    assert_eq!(status.state, "waiting for delete approval");
+    // A second run holds them too (no new approvals).
+    let r = f.run(&spec2).await;
+    assert_eq!(
+        f.user("bulk0@example.com").await.unwrap()["active"],
+        true,
+        "{r:?}"
+    );
+    assert_eq!(f.engine.decide_staged("hr-to-app", true).await.unwrap(), 9);
+    let r = f.run(&spec2).await;
+    assert_eq!(r.counts.actions.get("Disable"), Some(&9), "{r:?}");
+    assert_eq!(f.user("bulk0@example.com").await.unwrap()["active"], false);
+
+    // The account the engine never created or adopted is untouched throughout.
+    assert_eq!(
+        f.user("outsider@example.com").await.unwrap(),
+        outsider,
+        "same version, same values"
+    );
+
+    // The per-object log has every action, with steps.
+    let log = f
+        .engine
+        .log(
+            "hr-to-app",
+            &scim_core::SyncLogQuery {
+                action: Some("Adopt".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert!(
+        log[0].steps.to_string().contains("matched target object"),
+        "{}",
+        log[0].steps
+    );
+    f.server.finish().await;
+}
+
+both_backends! {
+    csv_to_scimd_lifecycle => super::lifecycle;
+}
