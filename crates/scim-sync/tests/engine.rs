@@ -4,6 +4,7 @@
 //! memberships restored, removal from scope with a delay (the clock moved forward), delete,
 //! conflict on two matches, adopt on 409, the breaker tripped and approved, and a target
 //! account the engine never created left untouched.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use scim_core::{Store, Timestamp};
 use scim_sync::engine::CycleReport;

@@ -77,7 +77,7 @@ functions! {
 /// `Err(description)` when `n` arguments do not fit (checked at parse time).
 pub fn arity_ok(f: Function, n: usize) -> Result<(), String> {
     let (min, max) = f.arity();
-    if f == Function::Switch && n % 2 != 0 {
+    if f == Function::Switch && !n.is_multiple_of(2) {
         return Err("a source, a default and key/value pairs (an even count)".into());
     }
     if n >= min && n <= max {

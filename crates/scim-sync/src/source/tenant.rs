@@ -101,7 +101,7 @@ impl TenantSource {
             loop {
                 let q = Query {
                     count: 1000,
-                    cursor: Some(cursor.clone()),
+                    cursor: Some(cursor),
                     with_members: kind == ResourceKind::Group,
                     ..Default::default()
                 };
