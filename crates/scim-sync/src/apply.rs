@@ -78,6 +78,21 @@ fn export_step(status: &'static str, detail: impl Into<String>) -> Step {
     }
 }
 
+/// The values to remember as exported: references as the source id they were mapped from
+/// (so the next plan compares like with like), the rest as sent.
+fn as_exported(a: &PlannedAction, sent: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    sent.into_iter()
+        .map(|(k, v)| {
+            let v = if a.desired.references.contains(&k) {
+                a.desired.values.get(&k).cloned().unwrap_or(v)
+            } else {
+                v
+            };
+            (k, v)
+        })
+        .collect()
+}
+
 fn redact(changes: &[PropertyChange]) -> Vec<PropertyChange> {
     changes
         .iter()
@@ -187,8 +202,8 @@ impl Applier<'_> {
                 .iter()
                 .filter_map(|p| {
                     let new = a.desired.values.get(p)?.clone();
-                    let resolved = self.resolve_ref(&new)?;
-                    (exported.values.get(p) != Some(&resolved)).then(|| PropertyChange {
+                    self.resolve_ref(&new)?;
+                    (exported.values.get(p) != Some(&new)).then(|| PropertyChange {
                         path: p.clone(),
                         old: exported.values.get(p).cloned(),
                         new: Some(new),
@@ -413,7 +428,7 @@ impl Applier<'_> {
                         format!("adopted {id}; already up to date"),
                     ));
                 }
-                exported.values = values;
+                exported.values = as_exported(a, values);
                 if kind == ObjectKind::Group {
                     // What the group already holds counts as exported.
                     if let Some(g) = self.client.get(rk, &id).await? {
@@ -466,7 +481,12 @@ impl Applier<'_> {
                 for c in &sendable {
                     match &c.new {
                         Some(v) => {
-                            exported.values.insert(c.path.clone(), v.clone());
+                            let v = if a.desired.references.contains(&c.path) {
+                                a.desired.values.get(&c.path).cloned().unwrap_or_else(|| v.clone())
+                            } else {
+                                v.clone()
+                            };
+                            exported.values.insert(c.path.clone(), v);
                         }
                         None => {
                             exported.values.remove(&c.path);

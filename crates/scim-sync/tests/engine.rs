@@ -369,6 +369,67 @@ async fn lifecycle(backend: Backend) {
     f.server.finish().await;
 }
 
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// The hub case: tenant `acme` (where an IdP provisions) fanned out to tenant `app`, read
+/// incrementally from acme's change sequence; manager references translated to app's ids.
+async fn tenant_hub(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = &f.server;
+    let boss = s.user("boss@example.com").await;
+    let r = s
+        .post(
+            "/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+                   "userName": "worker@example.com", "displayName": "Worker", "externalId": "w-1",
+                   ENTERPRISE: {"department": "Ops", "manager": {"value": boss}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let worker = r.body["id"].as_str().unwrap().to_string();
+    let g = s
+        .post("/Groups", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Staff",
+                                 "members": [{"value": boss}, {"value": worker}]}))
+        .await;
+    assert_eq!(g.status, 201, "{}", g.body);
+    let text = format!(
+        "name = \"hub-to-app\"\n[source]\nkind = \"tenant\"\ntenant = \"acme\"\n[target]\nurl = \"{}\"\ntoken = \"{}\"\n",
+        f.app, f.app_token
+    );
+    let spec = JobSpec::parse(&text, None).unwrap();
+    let r = f.run(&spec).await;
+    assert_eq!(r.status, "completed", "{r:?}");
+    let w = f.user("worker@example.com").await.unwrap();
+    let b = f.user("boss@example.com").await.unwrap();
+    assert_eq!(w["externalId"], "w-1");
+    assert_eq!(w[ENTERPRISE]["department"], "Ops");
+    assert_eq!(w[ENTERPRISE]["manager"]["value"], b["id"], "manager as app's id: {w}");
+    assert_eq!(f.group_members("Staff").await, ["Worker", "boss@example.com"]);
+
+    // Nothing changed at the hub: nothing sent.
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.requests, 0, "{r:?}");
+
+    // One change at the hub: one update, read from the change feed.
+    let p = s
+        .patch(&format!("/Users/{worker}"), json!([{"op": "replace", "path": "displayName", "value": "Worker Bee"}]))
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.actions.get("Update"), Some(&1), "{r:?}");
+    assert_eq!(r.counts.requests, 1, "{r:?}");
+    assert_eq!(f.user("worker@example.com").await.unwrap()["displayName"], "Worker Bee");
+
+    // Deleted at the hub: disabled at the app (deleted after the default 30 days).
+    assert_eq!(s.delete(&format!("/Users/{worker}")).await.status, 204);
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.actions.get("Disable"), Some(&1), "{r:?}");
+    assert_eq!(f.user("worker@example.com").await.unwrap()["active"], false);
+    assert_eq!(f.group_members("Staff").await, ["boss@example.com"]);
+    f.server.finish().await;
+}
+
 both_backends! {
     csv_to_scimd_lifecycle => super::lifecycle;
+    scimd_tenant_as_source => super::tenant_hub;
 }
