@@ -3,6 +3,7 @@
 
 mod crash;
 mod listener;
+mod sync;
 mod multinode;
 mod support;
 
