@@ -44,7 +44,15 @@ pub struct Applier<'a> {
     pub requests: std::sync::atomic::AtomicU64,
     /// Target ids already linked to some source object.
     pub owned: Mutex<HashSet<String>>,
+    /// Outcomes not yet written (see [`RECORD_BATCH`]).
+    pub outbox: Mutex<Vec<(LedgerEntry, SyncLogRecord)>>,
 }
+
+/// Outcomes are written in batches of this many (one transaction each), and at the end of
+/// every phase. A crash loses at most one batch of ledger rows; the objects they describe
+/// are on the target and are found again by matching in the next cycle (adopted, never
+/// duplicated), and an update or delete sent again is harmless.
+pub const RECORD_BATCH: usize = 200;
 
 /// The result of one object's action.
 pub struct Outcome {
@@ -165,27 +173,34 @@ impl Applier<'_> {
         let mut unresolved = Vec::new();
         for phase in [first, groups, group_out, user_out] {
             let parallel = self.spec.target.max_in_flight.max(1);
-            let results: Vec<SyncResult<(Outcome, PlannedAction)>> = futures::stream::iter(phase)
+            // Only the counts and the actions with a reference still to resolve are kept:
+            // a plan of 100,000 objects is not held twice.
+            let results: Vec<
+                SyncResult<(&'static str, Action, Option<(PlannedAction, LedgerEntry)>)>,
+            > = futures::stream::iter(phase)
                 .map(|a| async move {
                     let started = Instant::now();
                     let out = self.execute(&a).await;
                     self.record(&a, &out, started).await?;
-                    Ok((out, a))
+                    let keep = (out.unresolved && out.status == "Success").then(|| {
+                        let entry = out.entry.clone();
+                        (a.clone(), entry)
+                    });
+                    Ok((out.status, a.action, keep))
                 })
                 .buffer_unordered(parallel)
                 .collect()
                 .await;
             for r in results {
-                let (out, a) = r?;
+                let (status, action, keep) = r?;
                 *counts
                     .actions
-                    .entry(a.action.as_str().to_string())
+                    .entry(action.as_str().to_string())
                     .or_default() += 1;
-                *counts.statuses.entry(out.status.to_string()).or_default() += 1;
-                if out.unresolved && out.status == "Success" {
-                    unresolved.push((a, out.entry));
-                }
+                *counts.statuses.entry(status.to_string()).or_default() += 1;
+                unresolved.extend(keep);
             }
+            self.flush().await?;
         }
         // References whose referent was created later in this cycle (Entra needs a restart
         // for these, engine-behaviour §1.2).
@@ -226,6 +241,7 @@ impl Applier<'_> {
             *counts.actions.entry("Update".into()).or_default() += 1;
             *counts.statuses.entry(out.status.to_string()).or_default() += 1;
         }
+        self.flush().await?;
         counts.requests = self.requests.load(std::sync::atomic::Ordering::Relaxed);
         Ok(counts)
     }
@@ -256,8 +272,31 @@ impl Applier<'_> {
             error_code: out.error_code.clone(),
             duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         };
-        let _ = &log.changes;
-        self.store.record_sync(&[entry], &[log]).await?;
+        let full = {
+            let mut q = self
+                .outbox
+                .lock()
+                .map_err(|_| crate::SyncError::Job("outbox poisoned".into()))?;
+            q.push((entry, log));
+            q.len() >= RECORD_BATCH
+        };
+        if full {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the recorded outcomes (ledger rows and log rows) in one transaction.
+    pub async fn flush(&self) -> SyncResult<()> {
+        let batch: Vec<(LedgerEntry, SyncLogRecord)> = match self.outbox.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => return Err(crate::SyncError::Job("outbox poisoned".into())),
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (entries, logs): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        self.store.record_sync(&entries, &logs).await?;
         Ok(())
     }
 
@@ -482,7 +521,11 @@ impl Applier<'_> {
                     match &c.new {
                         Some(v) => {
                             let v = if a.desired.references.contains(&c.path) {
-                                a.desired.values.get(&c.path).cloned().unwrap_or_else(|| v.clone())
+                                a.desired
+                                    .values
+                                    .get(&c.path)
+                                    .cloned()
+                                    .unwrap_or_else(|| v.clone())
                             } else {
                                 v.clone()
                             };
@@ -542,6 +585,7 @@ impl Applier<'_> {
             o.insert(id.clone());
         }
         entry.target_id = Some(id.clone());
+        exported.unresolved = unresolved;
         entry.exported = exported.to_json();
         // Membership deltas (groups), chunked; progress is kept even if a chunk fails.
         let mut failure = None;

@@ -47,6 +47,8 @@ pub struct Prepared {
     pub ledger: BTreeMap<Key, LedgerEntry>,
     pub watermark: Option<Value>,
     pub source_counts: (usize, usize),
+    /// Of the mappings and scope this plan was made with.
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,6 +81,19 @@ pub struct JobStatus {
     pub ledger: BTreeMap<String, u64>,
     pub staged_deletes: u64,
     pub next_timers: Vec<Value>,
+}
+
+/// What the plan depends on besides the source: the job definition and, for a file source,
+/// its columns (which choose the default mappings). SHA-256, hex.
+fn config_fingerprint(spec: &JobSpec, columns: &BTreeSet<String>) -> SyncResult<String> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(spec.to_stored_toml()?.as_bytes());
+    for c in columns {
+        h.update([0]);
+        h.update(c.as_bytes());
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn counts_json(c: &CycleCounts) -> Value {
@@ -334,11 +349,16 @@ impl Engine {
         } else {
             &lookups
         };
+        let fingerprint = config_fingerprint(spec, &columns)?;
         let planner = Planner {
             spec,
             users: &users,
             groups: &groups,
             now: (self.clock)(),
+            config_unchanged: record
+                .and_then(|r| r.state.get("fingerprint"))
+                .and_then(Value::as_str)
+                == Some(fingerprint.as_str()),
         };
         let plan = planner
             .plan(&PlanInput {
@@ -357,6 +377,7 @@ impl Engine {
             ledger,
             watermark: batch.watermark,
             source_counts,
+            fingerprint,
         })
     }
 
@@ -378,6 +399,7 @@ impl Engine {
             live: Mutex::new(live),
             requests: Default::default(),
             owned: Mutex::new(owned),
+            outbox: Mutex::new(Vec::new()),
         }
     }
 
@@ -393,7 +415,7 @@ impl Engine {
         let record = self.store.job(&spec.name).await?;
         let started = std::time::Instant::now();
         let cycle_id = uuid::Uuid::new_v4().to_string();
-        let prepared = self.prepare(spec, record.as_ref()).await?;
+        let mut prepared = self.prepare(spec, record.as_ref()).await?;
         let mode = prepared.plan.mode;
         let breaker = prepared.plan.breaker.clone();
         let mut cycle = CycleRecord {
@@ -407,9 +429,20 @@ impl Engine {
         };
         self.store.save_cycle(&cycle).await?;
         let (users, groups) = prepared.source_counts;
+        let plan = std::mem::replace(
+            &mut prepared.plan,
+            SyncPlan {
+                job: spec.name.clone(),
+                mode,
+                actions: Vec::new(),
+                totals: BTreeMap::new(),
+                breaker: None,
+                ledger_only: Vec::new(),
+            },
+        );
         let counts = {
             let applier = self.applier(&prepared, &cycle_id);
-            applier.apply(prepared.plan.clone()).await
+            applier.apply(plan).await
         };
         let counts = match counts {
             Ok(c) => c,

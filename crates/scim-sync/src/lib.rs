@@ -16,6 +16,7 @@ pub mod apply;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod generate;
 pub mod job;
 pub mod mapping;
 pub mod path;

@@ -159,6 +159,8 @@ impl SyncPlan {
 pub struct Exported {
     pub values: BTreeMap<String, Value>,
     pub members: BTreeMap<String, String>,
+    /// A reference was left out (its referent was not on the target yet).
+    pub unresolved: bool,
 }
 
 impl Exported {
@@ -175,6 +177,10 @@ impl Exported {
                 .into_iter()
                 .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
                 .collect(),
+            unresolved: v
+                .get("unresolved")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }
     }
 
@@ -182,6 +188,7 @@ impl Exported {
         json!({
             "values": Value::Object(self.values.clone().into_iter().collect::<Map<_, _>>()),
             "members": Value::Object(self.members.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()),
+            "unresolved": self.unresolved,
         })
     }
 }
@@ -233,6 +240,9 @@ pub struct Planner<'a> {
     pub users: &'a Mappings,
     pub groups: &'a Mappings,
     pub now: Timestamp,
+    /// The job's mappings and scope are those of the last cycle: an active, linked object
+    /// whose source snapshot did not change needs no evaluation (the no-change cycle).
+    pub config_unchanged: bool,
 }
 
 /// Inputs the planner reads.
@@ -623,6 +633,17 @@ impl Planner<'_> {
         }
         keep.job = self.spec.name.clone();
         let source_changed = entry.is_none_or(|e| e.source != keep.source);
+        if self.config_unchanged
+            && !source_changed
+            && trigger.is_none()
+            && let Some(e) = entry
+            && e.target_id.is_some()
+            && e.state == "active"
+            && e.pending.is_none()
+            && e.exported.get("unresolved").and_then(Value::as_bool) != Some(true)
+        {
+            return Ok(Some(Planned::Unchanged));
+        }
         let display = obj.map_or_else(
             || {
                 entry

@@ -403,8 +403,14 @@ async fn tenant_hub(backend: Backend) {
     let b = f.user("boss@example.com").await.unwrap();
     assert_eq!(w["externalId"], "w-1");
     assert_eq!(w[ENTERPRISE]["department"], "Ops");
-    assert_eq!(w[ENTERPRISE]["manager"]["value"], b["id"], "manager as app's id: {w}");
-    assert_eq!(f.group_members("Staff").await, ["Worker", "boss@example.com"]);
+    assert_eq!(
+        w[ENTERPRISE]["manager"]["value"], b["id"],
+        "manager as app's id: {w}"
+    );
+    assert_eq!(
+        f.group_members("Staff").await,
+        ["Worker", "boss@example.com"]
+    );
 
     // Nothing changed at the hub: nothing sent.
     let r = f.run(&spec).await;
@@ -412,13 +418,19 @@ async fn tenant_hub(backend: Backend) {
 
     // One change at the hub: one update, read from the change feed.
     let p = s
-        .patch(&format!("/Users/{worker}"), json!([{"op": "replace", "path": "displayName", "value": "Worker Bee"}]))
+        .patch(
+            &format!("/Users/{worker}"),
+            json!([{"op": "replace", "path": "displayName", "value": "Worker Bee"}]),
+        )
         .await;
     assert_eq!(p.status, 200, "{}", p.body);
     let r = f.run(&spec).await;
     assert_eq!(r.counts.actions.get("Update"), Some(&1), "{r:?}");
     assert_eq!(r.counts.requests, 1, "{r:?}");
-    assert_eq!(f.user("worker@example.com").await.unwrap()["displayName"], "Worker Bee");
+    assert_eq!(
+        f.user("worker@example.com").await.unwrap()["displayName"],
+        "Worker Bee"
+    );
 
     // Deleted at the hub: disabled at the app (deleted after the default 30 days).
     assert_eq!(s.delete(&format!("/Users/{worker}")).await.status, 204);

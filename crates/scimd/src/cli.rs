@@ -292,6 +292,21 @@ pub enum SyncCmd {
     ApproveDeletes { job: String },
     /// Cancel the deletes and disables the breaker held.
     RejectDeletes { job: String },
+    /// Write a synthetic directory (CSV) for benchmarks.
+    Generate {
+        #[arg(long, default_value_t = 1000)]
+        users: u64,
+        #[arg(long, default_value_t = 10)]
+        groups: u64,
+        /// Average members per group.
+        #[arg(long, default_value_t = 50)]
+        members: u64,
+        /// Change the family name of 1 % of the users (a different value per variant).
+        #[arg(long, default_value_t = 0)]
+        variant: u64,
+        #[arg(long, default_value = "people.csv")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

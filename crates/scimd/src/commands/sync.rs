@@ -72,6 +72,26 @@ fn needs_key(job: &str) -> bool {
 
 pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
     match cmd {
+        SyncCmd::Generate {
+            users,
+            groups,
+            members,
+            variant,
+            out,
+        } => {
+            scim_sync::generate::Directory {
+                users,
+                groups,
+                members,
+                variant,
+            }
+            .write_csv(&out)?;
+            println!(
+                "wrote {users} users in {groups} groups to {}",
+                out.display()
+            );
+            Ok(())
+        }
         SyncCmd::Job(c) => job(env, c).await,
         SyncCmd::Plan { job } => {
             let e = engine(env, false)?;

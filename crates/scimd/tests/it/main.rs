@@ -3,9 +3,9 @@
 
 mod crash;
 mod listener;
-mod sync;
 mod multinode;
 mod support;
+mod sync;
 
 use std::process::Command;
 use std::time::Duration;

@@ -26,11 +26,25 @@ fn the_minimal_job_file_works_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let server = Server::start(d, None, &[]);
-    let base = server.url.trim_end_matches("/t/default/scim/v2").to_string();
+    let base = server
+        .url
+        .trim_end_matches("/t/default/scim/v2")
+        .to_string();
     assert!(scimd(d, &["tenant", "create", "app"]).0);
     let (ok, out, err) = scimd(
         d,
-        &["token", "create", "--tenant", "app", "--name", "engine", "--scope", "users:rw", "--scope", "groups:rw"],
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "app",
+            "--name",
+            "engine",
+            "--scope",
+            "users:rw",
+            "--scope",
+            "groups:rw",
+        ],
     );
     assert!(ok, "{err}");
     let token = out
@@ -85,12 +99,16 @@ fn the_minimal_job_file_works_as_written() {
     assert!(ok, "{err}");
     assert!(err.contains("created the sync key"), "{err}");
     let (ok, out, _) = scimd(d, &["sync", "job", "export", "hr-to-app"]);
-    assert!(ok && !out.contains(&token) && out.contains("people.csv"), "{out}");
+    assert!(
+        ok && !out.contains(&token) && out.contains("people.csv"),
+        "{out}"
+    );
     let db = std::fs::read(d.join("data/scimd.db")).unwrap();
     let wal = std::fs::read(d.join("data/scimd.db-wal")).unwrap_or_default();
     let secret = token.as_bytes();
     assert!(
-        !db.windows(secret.len()).any(|w| w == secret) && !wal.windows(secret.len()).any(|w| w == secret),
+        !db.windows(secret.len()).any(|w| w == secret)
+            && !wal.windows(secret.len()).any(|w| w == secret),
         "the target token is stored in clear"
     );
     // The sealed token works without the variable.
