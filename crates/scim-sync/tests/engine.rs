@@ -445,3 +445,128 @@ both_backends! {
     csv_to_scimd_lifecycle => super::lifecycle;
     scimd_tenant_as_source => super::tenant_hub;
 }
+
+/// One user's state at the source in a generated sequence.
+#[derive(Debug, Clone)]
+struct Person {
+    present: bool,
+    given: &'static str,
+    family: &'static str,
+    suspended: bool,
+    dept: &'static str,
+    groups: Vec<&'static str>,
+}
+
+fn person() -> impl proptest::strategy::Strategy<Value = Person> {
+    use proptest::prelude::*;
+    (
+        proptest::bool::weighted(0.8),
+        prop::sample::select(vec!["Ann", "Bob", "Cy"]),
+        prop::sample::select(vec!["Ames", "Brown", "Cole"]),
+        proptest::bool::weighted(0.2),
+        prop::sample::select(vec!["A", "B", "C"]),
+        prop::sample::subsequence(vec!["G1", "G2"], 0..=2),
+    )
+        .prop_map(|(present, given, family, suspended, dept, groups)| Person {
+            present,
+            given,
+            family,
+            suspended,
+            dept,
+            groups,
+        })
+}
+
+/// After every cycle of a random sequence of source changes: each managed target user
+/// equals its mapped source user (or is disabled / gone as its trigger says), each target
+/// group holds exactly the in-scope active members, and the unmanaged user is unchanged.
+async fn converges(steps: Vec<Vec<Person>>) {
+    let f = Fixture::new(Backend::Sqlite).await;
+    f.create_target_user(
+        "bystander@example.com",
+        "bystander@example.com",
+        "Untouched",
+    )
+    .await;
+    let bystander = f.user("bystander@example.com").await.unwrap();
+    let spec = f.spec(
+        "[deprovision]\nout_of_scope = { action = \"disable\" }\nsuspended = { action = \"disable\" }\n\
+         deleted = { action = \"delete\" }\n[breaker]\nmax_percent = 100\n\n\
+         [[scope.filters]]\nclauses = [{attribute = \"dept\", operator = \"NOT EQUALS\", value = \"C\"}]\n",
+    );
+    let mut ever_linked = std::collections::HashSet::new();
+    for people in &steps {
+        let rows: Vec<String> = people
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.present)
+            .map(|(i, p)| {
+                format!(
+                    "{i},u{i}@example.com,{},{},u{i}@example.com,{},{},{}",
+                    p.given,
+                    p.family,
+                    !p.suspended,
+                    p.dept,
+                    p.groups.join(";")
+                )
+            })
+            .collect();
+        f.write_people(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+        let r = f.run(&spec).await;
+        assert_eq!(r.status, "completed", "{r:?}");
+        let mut expected_members: std::collections::BTreeMap<&str, Vec<String>> =
+            Default::default();
+        for (i, p) in people.iter().enumerate() {
+            let name = format!("u{i}@example.com");
+            let active = p.present && !p.suspended && p.dept != "C";
+            let target = f.user(&name).await;
+            if active {
+                ever_linked.insert(i);
+                let t = target.unwrap_or_else(|| panic!("{name} missing: {people:?}"));
+                assert_eq!(t["name"]["givenName"], p.given, "{t}");
+                assert_eq!(t["name"]["familyName"], p.family, "{t}");
+                assert_eq!(t["active"], true, "{t}");
+                for g in &p.groups {
+                    expected_members.entry(g).or_default().push(name.clone());
+                }
+            } else if !p.present {
+                assert!(
+                    target.is_none(),
+                    "{name} deleted at the source is still there"
+                );
+            } else if ever_linked.contains(&i) {
+                assert_eq!(
+                    target.unwrap()["active"],
+                    false,
+                    "{name} should be disabled"
+                );
+            } else {
+                assert!(target.is_none(), "{name} never in scope was provisioned");
+            }
+        }
+        for g in ["G1", "G2"] {
+            let want = expected_members.remove(g).unwrap_or_default();
+            let got = f.group_members(g).await;
+            let mut want = want;
+            want.sort();
+            assert_eq!(got, want, "members of {g}");
+        }
+        assert_eq!(f.user("bystander@example.com").await.unwrap(), bystander);
+    }
+    f.server.finish().await;
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
+    #[test]
+    fn managed_objects_converge_and_unmanaged_ones_stay(
+        steps in proptest::collection::vec(proptest::collection::vec(person(), 5), 1..4)
+    ) {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(converges(steps));
+    }
+}
