@@ -21,6 +21,14 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+# A third-party SCIM server as a target of the provisioning engine (PyPI, pinned).
+peer_venv="$PWD/target/peer-venv"
+if [ ! -x "$peer_venv/bin/scim2-server" ]; then
+  python3 -m venv "$peer_venv"
+  "$peer_venv/bin/pip" install -q scim2-server==0.8.3
+fi
+export SCIMD_SCIM2_SERVER="$peer_venv/bin/scim2-server" SCIMD_REQUIRE_PEERS=1
+
 # PostgreSQL tests skip themselves where no server runs (plain `cargo test`); here they
 # must run, and a missing server fails them.
 export SCIMD_REQUIRE_POSTGRES=1

@@ -570,3 +570,89 @@ proptest::proptest! {
             .block_on(converges(steps));
     }
 }
+
+/// A third-party SCIM server as the target: `scim2-server` from PyPI (pinned in
+/// scripts/test.sh, which exports SCIMD_SCIM2_SERVER). Skipped when it is not installed,
+/// unless SCIMD_REQUIRE_PEERS=1 (the README's test command sets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn into_the_scim2_server_peer() {
+    let Ok(peer_bin) = std::env::var("SCIMD_SCIM2_SERVER") else {
+        assert!(
+            std::env::var("SCIMD_REQUIRE_PEERS").is_err(),
+            "SCIMD_REQUIRE_PEERS is set but SCIMD_SCIM2_SERVER is not"
+        );
+        eprintln!("skipped: SCIMD_SCIM2_SERVER is not set (scripts/test.sh installs scim2-server)");
+        return;
+    };
+    let port = scim_testkit::process::free_port();
+    let mut peer = std::process::Command::new(&peer_bin)
+        .args(["--port", &port.to_string(), "--bearer-token", "peer-secret"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("scim2-server starts");
+    let mut f = Fixture::new(Backend::Sqlite).await;
+    f.app = format!("http://127.0.0.1:{port}");
+    f.app_token = "peer-secret".into();
+    for _ in 0..100 {
+        if reqwest::get(format!("{}/ServiceProviderConfig", f.app))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    f.create_target_user(
+        "bystander@example.com",
+        "bystander@example.com",
+        "Untouched",
+    )
+    .await;
+    let bystander = f.user("bystander@example.com").await.unwrap();
+    let rows = [
+        row(1, "Ada Lovelace", true, "R&D", "Engineering"),
+        row(2, "Alan Turing", true, "R&D", "Engineering"),
+    ];
+    f.write_people(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    let spec = f.spec("[deprovision]\ndeleted = { action = \"delete\" }\n");
+    let r = f.run(&spec).await;
+    assert_eq!(r.status, "completed", "{r:?}");
+    assert_eq!(r.counts.actions.get("Create"), Some(&3), "{r:?}");
+    let ada = f.user("ada@example.com").await.unwrap();
+    assert_eq!(ada["name"]["familyName"], "Lovelace");
+    let (_, g) = f.app(reqwest::Method::GET, "/Groups", None).await;
+    let members: Vec<&str> = g["Resources"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["value"].as_str())
+        .collect();
+    assert_eq!(members.len(), 2, "{g}");
+    assert!(members.contains(&ada["id"].as_str().unwrap()));
+
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.requests, 0, "no change, no writes: {r:?}");
+
+    let rows = [
+        row(1, "Ada Byron", true, "R&D", "Engineering"),
+        row(2, "Alan Turing", false, "R&D", "Engineering"),
+    ];
+    f.write_people(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = f.run(&spec).await;
+    assert_eq!(r.status, "completed", "{r:?}");
+    assert_eq!(
+        f.user("ada@example.com").await.unwrap()["name"]["familyName"],
+        "Byron"
+    );
+    assert_eq!(f.user("alan@example.com").await.unwrap()["active"], false);
+
+    f.write_people(&[rows[0].as_str()]);
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.actions.get("Delete"), Some(&1), "{r:?}");
+    assert!(f.user("alan@example.com").await.is_none());
+    assert_eq!(f.user("bystander@example.com").await.unwrap(), bystander);
+    let _ = peer.kill();
+    let _ = peer.wait();
+    f.server.finish().await;
+}
