@@ -54,6 +54,9 @@ pub struct Applier<'a> {
 /// duplicated), and an update or delete sent again is harmless.
 pub const RECORD_BATCH: usize = 200;
 
+/// One object's status and action, and the action again if a reference is left to resolve.
+type PhaseResult = SyncResult<(&'static str, Action, Option<(PlannedAction, LedgerEntry)>)>;
+
 /// The result of one object's action.
 pub struct Outcome {
     pub status: &'static str,
@@ -175,9 +178,7 @@ impl Applier<'_> {
             let parallel = self.spec.target.max_in_flight.max(1);
             // Only the counts and the actions with a reference still to resolve are kept:
             // a plan of 100,000 objects is not held twice.
-            let results: Vec<
-                SyncResult<(&'static str, Action, Option<(PlannedAction, LedgerEntry)>)>,
-            > = futures::stream::iter(phase)
+            let results: Vec<PhaseResult> = futures::stream::iter(phase)
                 .map(|a| async move {
                     let started = Instant::now();
                     let out = self.execute(&a).await;
