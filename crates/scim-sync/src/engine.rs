@@ -134,14 +134,22 @@ impl Engine {
     /// An inline target token is sealed; the stored TOML never holds it.
     pub async fn import(&self, spec: &JobSpec) -> SyncResult<bool> {
         let existing = self.store.job(&spec.name).await?;
-        let sealed = match (&spec.target.token, &self.key) {
-            (Some(t), Some(k)) => Some(k.seal(&spec.name, t)?),
-            (Some(_), None) => {
+        // Inline tokens (target and source) are sealed together, as one JSON object.
+        let mut secrets = serde_json::Map::new();
+        if let Some(t) = &spec.target.token {
+            secrets.insert("target".into(), Value::String(t.clone()));
+        }
+        if let Some(t) = &spec.source.token {
+            secrets.insert("source".into(), Value::String(t.clone()));
+        }
+        let sealed = match (secrets.is_empty(), &self.key) {
+            (false, Some(k)) => Some(k.seal(&spec.name, &Value::Object(secrets).to_string())?),
+            (false, None) => {
                 return Err(SyncError::Secret(
-                    "the job has an inline target token but no sync key is configured to seal it (set SCIMD_SYNC_KEY_FILE, or use token_env / token_file)".into(),
+                    "the job has an inline token but no sync key is configured to seal it (set SCIMD_SYNC_KEY_FILE, or use token_env / token_file)".into(),
                 ));
             }
-            (None, _) => existing.as_ref().and_then(|e| e.sealed_secret.clone()),
+            (true, _) => existing.as_ref().and_then(|e| e.sealed_secret.clone()),
         };
         let mut stored = spec.clone();
         // Relative paths are kept absolute, so a stored job works from any directory.
@@ -209,7 +217,22 @@ impl Engine {
         ))
     }
 
-    fn source_token(&self, spec: &JobSpec) -> SyncResult<String> {
+    /// A sealed inline token of the stored job (`target` or `source`).
+    fn sealed(&self, record: Option<&SyncJobRecord>, which: &str) -> SyncResult<Option<String>> {
+        let (Some(r), Some(sealed)) = (record, record.and_then(|r| r.sealed_secret.as_ref()))
+        else {
+            return Ok(None);
+        };
+        let key = self.key.as_ref().ok_or_else(|| {
+            SyncError::Secret("a sealed token is stored but no sync key is configured".into())
+        })?;
+        let text = key.open(&r.name, sealed)?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|_| SyncError::Secret("the stored credential is damaged".into()))?;
+        Ok(v.get(which).and_then(Value::as_str).map(str::to_string))
+    }
+
+    fn source_token(&self, spec: &JobSpec, record: Option<&SyncJobRecord>) -> SyncResult<String> {
         let s = &spec.source;
         if let Some(t) = &s.token {
             return Ok(t.clone());
@@ -224,8 +247,11 @@ impl Engine {
                 SyncError::Job(format!("source.token_env: the variable {v} is not set"))
             });
         }
+        if let Some(t) = self.sealed(record, "source")? {
+            return Ok(t);
+        }
         Err(SyncError::Job(
-            "a scim source needs source.token_env or source.token_file".into(),
+            "a scim source needs source.token_env, source.token_file or source.token".into(),
         ))
     }
 
@@ -237,7 +263,11 @@ impl Engine {
         Ok(ScimClient::new(&spec.target.url, token, options)?)
     }
 
-    fn source(&self, spec: &JobSpec) -> SyncResult<Box<dyn Source>> {
+    fn source(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+    ) -> SyncResult<Box<dyn Source>> {
         Ok(match spec.source.kind {
             SourceKind::Csv | SourceKind::Json => {
                 Box::new(FileSource::new(&spec.source, |p| spec.resolve_path(p))?)
@@ -246,7 +276,7 @@ impl Engine {
                 let url = spec.source.url.clone().unwrap_or_default();
                 Box::new(ScimSource::new(ScimClient::new(
                     &url,
-                    &self.source_token(spec)?,
+                    &self.source_token(spec, record)?,
                     ClientOptions::default(),
                 )?))
             }
@@ -281,7 +311,7 @@ impl Engine {
             .filter(|w| !w.is_null());
         // A job whose ledger is empty starts from scratch, whatever its state says.
         let watermark = if ledger.is_empty() { None } else { watermark };
-        let batch = self.source(spec)?.read(watermark).await?;
+        let batch = self.source(spec, record)?.read(watermark).await?;
         let mut objects: BTreeMap<Key, SourceObject> = BTreeMap::new();
         if !batch.full {
             for e in ledger.values() {
@@ -631,7 +661,7 @@ impl Engine {
             };
             check(&name, r);
         }
-        match self.source(spec) {
+        match self.source(spec, record) {
             Ok(s) => {
                 let d = s.describe();
                 match s.read(None).await {
