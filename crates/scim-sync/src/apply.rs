@@ -14,7 +14,6 @@ use crate::path::TargetPath;
 use crate::plan::{Action, Exported, Key, PlannedAction, PropertyChange, Step, SyncPlan};
 use crate::source::ObjectKind;
 use crate::target::{Lookups, TargetMatcher};
-use futures::StreamExt;
 use scim_client::{ClientError, ScimClient, TargetProfile};
 use scim_core::{LedgerEntry, SyncLogRecord, SyncStore, Timestamp};
 use serde_json::{Value, json};
@@ -31,10 +30,10 @@ pub struct CycleCounts {
     pub requests: u64,
 }
 
-pub struct Applier<'a> {
-    pub spec: &'a JobSpec,
-    pub users: &'a Mappings,
-    pub groups: &'a Mappings,
+pub struct Applier {
+    pub spec: JobSpec,
+    pub users: Mappings,
+    pub groups: Mappings,
     pub client: ScimClient,
     pub profile: TargetProfile,
     pub store: Arc<dyn SyncStore>,
@@ -121,11 +120,11 @@ fn redact(changes: &[PropertyChange]) -> Vec<PropertyChange> {
         .collect()
 }
 
-impl Applier<'_> {
+impl Applier {
     fn mappings(&self, kind: ObjectKind) -> &Mappings {
         match kind {
-            ObjectKind::User => self.users,
-            ObjectKind::Group => self.groups,
+            ObjectKind::User => &self.users,
+            ObjectKind::Group => &self.groups,
         }
     }
 
@@ -155,8 +154,17 @@ impl Applier<'_> {
         self.target_of(ObjectKind::User, src).map(Value::String)
     }
 
+    async fn run_one(&self, a: PlannedAction) -> PhaseResult {
+        let started = Instant::now();
+        let out = self.execute(&a).await;
+        self.record(&a, &out, started).await?;
+        let keep =
+            (out.unresolved && out.status == "Success").then(|| (a.clone(), out.entry.clone()));
+        Ok((out.status, a.action, keep))
+    }
+
     /// Applies the whole plan; returns the counts.
-    pub async fn apply(&self, plan: SyncPlan) -> SyncResult<CycleCounts> {
+    pub async fn apply(self: &Arc<Self>, plan: SyncPlan) -> SyncResult<CycleCounts> {
         let mut counts = CycleCounts::default();
         // Quiet ledger updates (new source snapshots, cancelled timers) first, in batches.
         for chunk in plan.ledger_only.chunks(500) {
@@ -178,20 +186,26 @@ impl Applier<'_> {
             let parallel = self.spec.target.max_in_flight.max(1);
             // Only the counts and the actions with a reference still to resolve are kept:
             // a plan of 100,000 objects is not held twice.
-            let results: Vec<PhaseResult> = futures::stream::iter(phase)
-                .map(|a| async move {
-                    let started = Instant::now();
-                    let out = self.execute(&a).await;
-                    self.record(&a, &out, started).await?;
-                    let keep = (out.unresolved && out.status == "Success").then(|| {
-                        let entry = out.entry.clone();
-                        (a.clone(), entry)
-                    });
-                    Ok((out.status, a.action, keep))
-                })
-                .buffer_unordered(parallel)
-                .collect()
-                .await;
+            // Each object is its own task, so the work spreads over the runtime's workers;
+            // at most `max_in_flight` at once. Only the counts and the actions with a
+            // reference still to resolve are kept: a plan of 100,000 objects is not held twice.
+            let mut results: Vec<PhaseResult> = Vec::new();
+            let mut tasks = tokio::task::JoinSet::new();
+            let mut queue = phase.into_iter();
+            loop {
+                while tasks.len() < parallel {
+                    let Some(a) = queue.next() else { break };
+                    let me = self.clone();
+                    tasks.spawn(async move { me.run_one(a).await });
+                }
+                match tasks.join_next().await {
+                    Some(Ok(r)) => results.push(r),
+                    Some(Err(e)) => {
+                        return Err(crate::SyncError::Job(format!("an apply task failed: {e}")));
+                    }
+                    None => break,
+                }
+            }
             for r in results {
                 let (status, action, keep) = r?;
                 *counts

@@ -411,17 +411,17 @@ impl Engine {
         })
     }
 
-    fn applier<'a>(&self, p: &'a Prepared, cycle_id: &str) -> Applier<'a> {
+    fn applier(&self, p: &Prepared, cycle_id: &str) -> Arc<Applier> {
         let live: HashMap<Key, String> = p
             .ledger
             .iter()
             .filter_map(|(k, e)| Some((k.clone(), e.target_id.clone()?)))
             .collect();
         let owned: HashSet<String> = live.values().cloned().collect();
-        Applier {
-            spec: &p.spec,
-            users: &p.users,
-            groups: &p.groups,
+        Arc::new(Applier {
+            spec: p.spec.clone(),
+            users: p.users.clone(),
+            groups: p.groups.clone(),
             client: p.client.clone(),
             profile: p.profile.clone(),
             store: self.store.clone(),
@@ -430,7 +430,7 @@ impl Engine {
             requests: Default::default(),
             owned: Mutex::new(owned),
             outbox: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     /// One cycle: plan, apply, record. A job run from a file is stored under its name.

@@ -626,24 +626,32 @@ impl Planner<'_> {
         let source_json = obj.map_or(Value::Null, |o| {
             serde_json::to_value(o).unwrap_or(Value::Null)
         });
+        // Decide "nothing to do" before copying anything: most objects of most cycles.
+        let source_changed = match entry {
+            None => true,
+            Some(e) => obj.is_some() && e.source != source_json,
+        };
+        if !source_changed && let Some(e) = entry {
+            let quiet_linked = self.config_unchanged
+                && trigger.is_none()
+                && e.target_id.is_some()
+                && e.state == "active"
+                && e.pending.is_none()
+                && e.exported.get("unresolved").and_then(Value::as_bool) != Some(true);
+            let quiet_unlinked = e.target_id.is_none()
+                && e.state == "out-of-scope"
+                && trigger.is_some()
+                && obj.is_some();
+            if quiet_linked || quiet_unlinked {
+                return Ok(Some(Planned::Unchanged));
+            }
+        }
         let base = entry.cloned().unwrap_or_else(|| *e_default(key));
         let mut keep = base.clone();
         if obj.is_some() {
-            keep.source = source_json.clone();
+            keep.source = source_json;
         }
         keep.job = self.spec.name.clone();
-        let source_changed = entry.is_none_or(|e| e.source != keep.source);
-        if self.config_unchanged
-            && !source_changed
-            && trigger.is_none()
-            && let Some(e) = entry
-            && e.target_id.is_some()
-            && e.state == "active"
-            && e.pending.is_none()
-            && e.exported.get("unresolved").and_then(Value::as_bool) != Some(true)
-        {
-            return Ok(Some(Planned::Unchanged));
-        }
         let display = obj.map_or_else(
             || {
                 entry
