@@ -735,20 +735,11 @@ impl Planner<'_> {
             }
             let Some(o) = obj else { return Ok(None) };
             steps.push(step("scoping", "Success", "in scope"));
-            let desired = match self.mappings(kind).evaluate(o, now.to_datetime(), true) {
-                Ok(d) => d,
-                Err(e) => {
-                    return Ok(Some(self.failed(
-                        kind,
-                        key,
-                        &display,
-                        steps,
-                        keep,
-                        "ExpressionError",
-                        e,
-                    )));
-                }
-            };
+            let (desired, mut steps) =
+                match self.evaluate(kind, key, o, true, &display, steps, &keep) {
+                    Ok(d) => d,
+                    Err(failed) => return Ok(Some(failed)),
+                };
             let desired = self.resolve_candidates(kind, desired, input).await?;
             // Matching, in precedence order: the first attribute with a value decides.
             let m = self.mappings(kind);
@@ -911,20 +902,11 @@ impl Planner<'_> {
         let Some((t, why)) = trigger else {
             let Some(o) = obj else { return Ok(None) };
             steps.push(step("scoping", "Success", "in scope"));
-            let desired = match self.mappings(kind).evaluate(o, now.to_datetime(), false) {
-                Ok(d) => d,
-                Err(e) => {
-                    return Ok(Some(self.failed(
-                        kind,
-                        key,
-                        &display,
-                        steps,
-                        keep,
-                        "ExpressionError",
-                        e,
-                    )));
-                }
-            };
+            let (desired, mut steps) =
+                match self.evaluate(kind, key, o, false, &display, steps, &keep) {
+                    Ok(d) => d,
+                    Err(failed) => return Ok(Some(failed)),
+                };
             let mut changes = diff(&desired, &exported.values, false);
             let mut e = keep.clone();
             e.pending = None;
@@ -1133,6 +1115,35 @@ impl Planner<'_> {
             }];
         }
         Ok(Some(Planned::Action(Box::new(a))))
+    }
+
+    /// The mappings for one object, or the failed action that says why they cannot be.
+    #[allow(clippy::too_many_arguments, clippy::result_large_err)]
+    fn evaluate(
+        &self,
+        kind: ObjectKind,
+        key: &Key,
+        o: &SourceObject,
+        creating: bool,
+        display: &str,
+        steps: Vec<Step>,
+        keep: &LedgerEntry,
+    ) -> Result<(Mapped, Vec<Step>), Planned> {
+        match self
+            .mappings(kind)
+            .evaluate(o, self.now.to_datetime(), creating)
+        {
+            Ok(d) => Ok((d, steps)),
+            Err(e) => Err(self.failed(
+                kind,
+                key,
+                display,
+                steps,
+                keep.clone(),
+                "ExpressionError",
+                e,
+            )),
+        }
     }
 
     /// `SelectUniqueValue`: the first candidate no target object holds.
