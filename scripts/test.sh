@@ -21,13 +21,22 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
-# A third-party SCIM server as a target of the provisioning engine (PyPI, pinned).
+# Third-party SCIM servers as targets of the provisioning engine: scim2-server (PyPI) and
+# SCIMMY (npm, with the small in-memory host in scripts/peers/scimmy), both pinned.
 peer_venv="$PWD/target/peer-venv"
 if [ ! -x "$peer_venv/bin/scim2-server" ]; then
   python3 -m venv "$peer_venv"
   "$peer_venv/bin/pip" install -q scim2-server==0.8.3
 fi
-export SCIMD_SCIM2_SERVER="$peer_venv/bin/scim2-server" SCIMD_REQUIRE_PEERS=1
+peer_scimmy="$PWD/target/peer-scimmy"
+if [ ! -d "$peer_scimmy/node_modules/scimmy" ]; then
+  mkdir -p "$peer_scimmy"
+  cp scripts/peers/scimmy/package.json scripts/peers/scimmy/package-lock.json "$peer_scimmy/"
+  (cd "$peer_scimmy" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+cp scripts/peers/scimmy/host.cjs "$peer_scimmy/"
+export SCIMD_SCIM2_SERVER="$peer_venv/bin/scim2-server" SCIMD_SCIMMY_HOST="$peer_scimmy/host.cjs" \
+  SCIMD_REQUIRE_PEERS=1
 
 # PostgreSQL tests skip themselves where no server runs (plain `cargo test`); here they
 # must run, and a missing server fails them.

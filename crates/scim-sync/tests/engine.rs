@@ -573,28 +573,58 @@ proptest::proptest! {
     }
 }
 
-/// A third-party SCIM server as the target: `scim2-server` from PyPI (pinned in
-/// scripts/test.sh, which exports SCIMD_SCIM2_SERVER). Skipped when it is not installed,
-/// unless SCIMD_REQUIRE_PEERS=1 (the README's test command sets it).
+/// Third-party SCIM servers as targets: `scim2-server` from PyPI and SCIMMY from npm (both
+/// pinned, installed by scripts/test.sh, which exports where they are). Skipped when not
+/// installed, unless SCIMD_REQUIRE_PEERS=1 (the README's test command sets it).
+fn peer(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            assert!(
+                std::env::var("SCIMD_REQUIRE_PEERS").is_err(),
+                "SCIMD_REQUIRE_PEERS is set but {var} is not"
+            );
+            eprintln!("skipped: {var} is not set (scripts/test.sh installs the peer)");
+            None
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn into_the_scim2_server_peer() {
-    let Ok(peer_bin) = std::env::var("SCIMD_SCIM2_SERVER") else {
-        assert!(
-            std::env::var("SCIMD_REQUIRE_PEERS").is_err(),
-            "SCIMD_REQUIRE_PEERS is set but SCIMD_SCIM2_SERVER is not"
-        );
-        eprintln!("skipped: SCIMD_SCIM2_SERVER is not set (scripts/test.sh installs scim2-server)");
+    let Some(bin) = peer("SCIMD_SCIM2_SERVER") else {
         return;
     };
     let port = scim_testkit::process::free_port();
-    let mut peer = std::process::Command::new(&peer_bin)
+    let child = std::process::Command::new(&bin)
         .args(["--port", &port.to_string(), "--bearer-token", "peer-secret"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("scim2-server starts");
+    peer_lifecycle(child, port, "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn into_the_scimmy_peer() {
+    let Some(host) = peer("SCIMD_SCIMMY_HOST") else {
+        return;
+    };
+    let port = scim_testkit::process::free_port();
+    let child = std::process::Command::new("node")
+        .args([host.as_str(), &port.to_string(), "peer-secret"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("node starts the SCIMMY host");
+    peer_lifecycle(child, port, "/scim").await;
+}
+
+/// Initial cycle (users, a group with members), no-change cycle, an update, a suspend, a
+/// delete, and an account the engine did not create left as it was.
+async fn peer_lifecycle(mut peer: std::process::Child, port: u16, path: &str) {
     let mut f = Fixture::new(Backend::Sqlite).await;
-    f.app = format!("http://127.0.0.1:{port}");
+    f.app = format!("http://127.0.0.1:{port}{path}");
     f.app_token = "peer-secret".into();
     for _ in 0..100 {
         if reqwest::get(format!("{}/ServiceProviderConfig", f.app))
