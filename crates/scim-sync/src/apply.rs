@@ -104,20 +104,7 @@ fn as_exported(a: &PlannedAction, sent: BTreeMap<String, Value>) -> BTreeMap<Str
 }
 
 fn redact(changes: &[PropertyChange]) -> Vec<PropertyChange> {
-    changes
-        .iter()
-        .map(|c| {
-            if c.redacted {
-                PropertyChange {
-                    old: c.old.as_ref().map(|_| json!("***")),
-                    new: c.new.as_ref().map(|_| json!("***")),
-                    ..c.clone()
-                }
-            } else {
-                c.clone()
-            }
-        })
-        .collect()
+    changes.iter().map(PropertyChange::masked).collect()
 }
 
 impl Applier {

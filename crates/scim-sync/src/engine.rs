@@ -576,7 +576,7 @@ impl Engine {
                     action: action.action.as_str().into(),
                     status: out.status.into(),
                     steps: serde_json::to_value(&steps).unwrap_or(Value::Null),
-                    changes: json!({"attributes": serde_json::to_value(&out.changes).unwrap_or(Value::Null)}),
+                    changes: json!({"attributes": serde_json::to_value(out.changes.iter().map(crate::plan::PropertyChange::masked).collect::<Vec<_>>()).unwrap_or(Value::Null)}),
                     error_code: out.error_code.clone(),
                     duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
                 }],

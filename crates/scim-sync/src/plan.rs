@@ -77,6 +77,34 @@ pub struct PropertyChange {
     pub redacted: bool,
 }
 
+impl PropertyChange {
+    /// The change as plans and logs show it: a redacted value as `"***"`.
+    pub fn masked(&self) -> Self {
+        if !self.redacted {
+            return self.clone();
+        }
+        let mask = |v: &Option<Value>| v.as_ref().map(|_| Value::String("***".into()));
+        PropertyChange {
+            old: mask(&self.old),
+            new: mask(&self.new),
+            ..self.clone()
+        }
+    }
+}
+
+/// `changes` in a plan's JSON: redacted values masked.
+fn serialize_masked<S: serde::Serializer>(
+    changes: &[PropertyChange],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::Serialize as _;
+    changes
+        .iter()
+        .map(PropertyChange::masked)
+        .collect::<Vec<_>>()
+        .serialize(s)
+}
+
 /// One step of an object's processing, for the log (Entra's steps).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
@@ -101,7 +129,10 @@ pub struct PlannedAction {
     pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_id: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "serialize_masked"
+    )]
     pub changes: Vec<PropertyChange>,
     /// Groups: members (source ids) to add and remove.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -1241,4 +1272,36 @@ fn e_default(key: &Key) -> Box<LedgerEntry> {
         due_at: None,
         updated_at: Timestamp::now(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_values_are_masked_in_plans_and_logs() {
+        let c = PropertyChange {
+            path: "urn:x:ssn".into(),
+            old: None,
+            new: Some(json!("123-45-6789")),
+            redacted: true,
+        };
+        let shown = c.masked();
+        assert_eq!(shown.new, Some(json!("***")));
+        assert_eq!(shown.old, None);
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::new(&mut out);
+        serialize_masked(&[c], &mut ser).expect("serializes");
+        assert!(!String::from_utf8_lossy(&out).contains("6789"));
+    }
+
+    #[test]
+    fn pending_steps_round_trip() {
+        let p = Pending {
+            step: "staged".into(),
+            action: "disable".into(),
+            trigger: "deleted".into(),
+        };
+        assert_eq!(Pending::parse(&p.render()), Some(p));
+    }
 }
