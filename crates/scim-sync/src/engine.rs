@@ -204,13 +204,8 @@ impl Engine {
                     SyncError::Job(format!("target.token_env: the variable {v} is not set"))
                 });
         }
-        if let (Some(r), Some(sealed)) = (record, record.and_then(|r| r.sealed_secret.as_ref())) {
-            let key = self.key.as_ref().ok_or_else(|| {
-                SyncError::Secret(
-                    "a sealed target token is stored but no sync key is configured".into(),
-                )
-            })?;
-            return key.open(&r.name, sealed);
+        if let Some(t) = self.sealed(record, "target")? {
+            return Ok(t);
         }
         Err(SyncError::Job(
             "no target token: set target.token_env or target.token_file, or import the job with target.token".into(),
