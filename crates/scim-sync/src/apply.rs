@@ -439,7 +439,7 @@ impl Applier {
                     "Success",
                     format!("POST /{} → {id}", rk.endpoint()),
                 ));
-                exported.values = values;
+                exported.values = as_exported(a, values);
                 target_id = Some(id);
             }
             Action::Adopt => {
