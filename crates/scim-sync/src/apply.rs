@@ -88,6 +88,17 @@ fn export_step(status: &'static str, detail: impl Into<String>) -> Step {
     }
 }
 
+/// A linked object the target no longer has (a 404 where the engine expected it), as the
+/// error the caller classifies (`TargetObjectMissing`).
+fn gone(kind: ObjectKind, id: &str) -> ClientError {
+    ClientError::Status {
+        status: 404,
+        scim_type: None,
+        detail: Some(format!("{} {id} is gone from the target", kind.as_str())),
+        retry_after: None,
+    }
+}
+
 /// The values to remember as exported: references as the source id they were mapped from
 /// (so the next plan compares like with like), the rest as sent.
 fn as_exported(a: &PlannedAction, sent: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
@@ -700,12 +711,7 @@ impl Applier {
             self.sent(1);
             let r = self.client.patch(rk, id, &ops).await?;
             if !r.found {
-                return Err(ClientError::Status {
-                    status: 404,
-                    scim_type: None,
-                    detail: Some(format!("group {id} is gone")),
-                    retry_after: None,
-                });
+                return Err(gone(ObjectKind::Group, id));
             }
             return Ok(());
         }
@@ -714,12 +720,7 @@ impl Applier {
             .client
             .get(rk, id)
             .await?
-            .ok_or_else(|| ClientError::Status {
-                status: 404,
-                scim_type: None,
-                detail: Some(format!("group {id} is gone")),
-                retry_after: None,
-            })?;
+            .ok_or_else(|| gone(ObjectKind::Group, id))?;
         let mut members: Vec<Value> = g
             .get("members")
             .and_then(Value::as_array)
@@ -745,12 +746,7 @@ impl Applier {
         }
         let r = self.client.replace(rk, id, &g).await?;
         if !r.found {
-            return Err(ClientError::Status {
-                status: 404,
-                scim_type: None,
-                detail: Some(format!("group {id} is gone")),
-                retry_after: None,
-            });
+            return Err(gone(ObjectKind::Group, id));
         }
         Ok(())
     }
@@ -764,12 +760,7 @@ impl Applier {
         changes: &[PropertyChange],
     ) -> Result<(), ClientError> {
         let rk = kind.client();
-        let gone = || ClientError::Status {
-            status: 404,
-            scim_type: None,
-            detail: Some(format!("{} {id} is gone from the target", kind.as_str())),
-            retry_after: None,
-        };
+        let gone = || gone(kind, id);
         if self.use_patch() {
             let ops: Vec<Value> = changes
                 .iter()
