@@ -24,6 +24,7 @@ groups = "groups"
 url = "$url"
 token_env = "APP_TOKEN"
 max_in_flight = $IN_FLIGHT
+rate_limit = 0
 JOB
 measure() { # label
   local out

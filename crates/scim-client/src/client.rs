@@ -6,6 +6,7 @@ use crate::profile::{ResourceKind, TargetProfile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -21,7 +22,23 @@ pub struct ClientOptions {
     pub max_retry_after: Duration,
     pub timeout: Duration,
     pub user_agent: String,
+    /// Requests per second at most (0 = unpaced): the target's rate limit, kept by the
+    /// client so that 429s are the exception.
+    pub rate_limit: u32,
 }
+
+/// What a client sent, for the cycle report and the fault tests.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Requests put on the wire, retries included.
+    pub requests: AtomicU64,
+    /// Of those, retries of a transient failure.
+    pub retries: AtomicU64,
+    /// 429 answers received.
+    pub throttled: AtomicU64,
+}
+
+type Pacer = governor::DefaultDirectRateLimiter;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -31,6 +48,7 @@ impl Default for ClientOptions {
             max_retry_after: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
             user_agent: concat!("scimd-sync/", env!("CARGO_PKG_VERSION")).into(),
+            rate_limit: 0,
         }
     }
 }
@@ -58,6 +76,8 @@ pub struct ScimClient {
     auth: Arc<str>,
     options: ClientOptions,
     in_flight: Arc<Semaphore>,
+    pacer: Option<Arc<Pacer>>,
+    stats: Arc<ClientStats>,
 }
 
 impl std::fmt::Debug for ScimClient {
@@ -108,8 +128,19 @@ impl ScimClient {
             base,
             auth: format!("Bearer {}", token.trim()).into(),
             in_flight: Arc::new(Semaphore::new(options.max_in_flight.max(1))),
+            pacer: std::num::NonZeroU32::new(options.rate_limit).map(|r| {
+                Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
+                    r,
+                )))
+            }),
+            stats: Arc::default(),
             options,
         })
+    }
+
+    /// Requests and retries so far (shared by the clones of this client).
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
     }
 
     pub fn base_url(&self) -> &str {
@@ -158,6 +189,7 @@ impl ScimClient {
                         _ => Duration::from_millis(200 * 2u64.pow(attempt - 1)),
                     };
                     tracing::debug!(%method, url, attempt, error = %e, ?wait, "retrying");
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(wait).await;
                 }
                 other => return other,
@@ -176,6 +208,10 @@ impl ScimClient {
             .acquire()
             .await
             .map_err(|_| ClientError::Config("client closed".into()))?;
+        if let Some(p) = &self.pacer {
+            p.until_ready().await;
+        }
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut req = self
             .http
             .request(method, url)
@@ -191,6 +227,9 @@ impl ScimClient {
         }
         let resp = req.send().await.map_err(ClientError::Transport)?;
         let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+        }
         let after = retry_after(resp.headers());
         let bytes = resp.bytes().await.map_err(ClientError::Transport)?;
         if status == StatusCode::NOT_FOUND {

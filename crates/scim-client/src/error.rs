@@ -51,6 +51,16 @@ impl ClientError {
     }
 
     /// 401/403: the credentials do not work (a quarantine reason, not an object's fault).
+    /// A write that failed this way may still have been applied by the target: no answer
+    /// came, or a gateway error or timeout (not 429/503, which mean "not processed").
+    pub fn may_have_been_processed(&self) -> bool {
+        match self {
+            ClientError::Transport(_) => true,
+            ClientError::Status { status, .. } => matches!(status, 408 | 500 | 502 | 504),
+            _ => false,
+        }
+    }
+
     pub fn is_auth(&self) -> bool {
         matches!(self.status(), Some(401 | 403))
     }

@@ -11,7 +11,7 @@ mod client;
 mod error;
 mod profile;
 
-pub use client::{Answer, ClientOptions, ListPage, ScimClient, filter_literal};
+pub use client::{Answer, ClientOptions, ClientStats, ListPage, ScimClient, filter_literal};
 pub use error::{ClientError, ClientResult};
 pub use profile::{ResourceKind, TargetProfile};
 

@@ -29,7 +29,9 @@ pub use store::{
     DayCount, EventStore, LeaseStore, OperatorStore, Query, QueryResult, ResourceStore,
     SchemaStore, SessionStore, Store, TenantStore, TokenStore,
 };
-pub use sync::{CycleRecord, LedgerEntry, SyncJobRecord, SyncLogQuery, SyncLogRecord, SyncStore};
+pub use sync::{
+    CycleRecord, Escrow, LedgerEntry, SyncJobRecord, SyncLogQuery, SyncLogRecord, SyncStore,
+};
 pub use tenant::Tenant;
 
 /// Every store trait, for callers (tests, tools) that use a store directly.

@@ -42,7 +42,19 @@ pub struct LedgerEntry {
     /// `approved`, `rejected`.
     pub pending: Option<String>,
     pub due_at: Option<Timestamp>,
+    /// Set while the object keeps failing: it is retried on the escrow ladder.
+    pub escrow: Option<Escrow>,
     pub updated_at: Timestamp,
+}
+
+/// An object whose writes keep failing (Entra's escrow, engine-behaviour §1.6): it is
+/// left alone until `retry_at` unless its source changes, and abandoned after the ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Escrow {
+    /// Cycles in a row that failed for this object.
+    pub failures: u32,
+    pub since: Timestamp,
+    pub retry_at: Timestamp,
 }
 
 /// One row of the per-object provisioning log (Entra's provisioning log fields).

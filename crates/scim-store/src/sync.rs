@@ -3,7 +3,9 @@
 use crate::StoreError;
 use crate::conn::{Conn, Row};
 use crate::sql_filter::{Arg, SqlBuf};
-use scim_core::{CycleRecord, LedgerEntry, SyncJobRecord, SyncLogQuery, SyncLogRecord, Timestamp};
+use scim_core::{
+    CycleRecord, Escrow, LedgerEntry, SyncJobRecord, SyncLogQuery, SyncLogRecord, Timestamp,
+};
 use serde_json::Value;
 
 fn json_of(row: &Row, i: usize) -> Result<Value, StoreError> {
@@ -109,8 +111,8 @@ pub(crate) async fn set_enabled(
         == 1)
 }
 
-const LEDGER_COLUMNS: &str =
-    "job, kind, source_id, target_id, state, source, exported, pending, due_at, updated_at";
+const LEDGER_COLUMNS: &str = "job, kind, source_id, target_id, state, source, exported, pending, \
+                              due_at, updated_at, failures, failed_since, retry_at";
 
 fn entry_from(row: &Row) -> Result<LedgerEntry, StoreError> {
     Ok(LedgerEntry {
@@ -124,6 +126,14 @@ fn entry_from(row: &Row) -> Result<LedgerEntry, StoreError> {
         pending: row.opt_text(7)?,
         due_at: row.opt_ts(8)?,
         updated_at: row.ts(9)?,
+        escrow: match (row.int(10)?, row.opt_ts(11)?, row.opt_ts(12)?) {
+            (n, Some(since), Some(retry_at)) if n > 0 => Some(Escrow {
+                failures: u32::try_from(n).unwrap_or(u32::MAX),
+                since,
+                retry_at,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -172,10 +182,12 @@ pub(crate) async fn record(
     for e in entries {
         c.exec(
             &format!(
-                "INSERT INTO sync_ledger ({LEDGER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                "INSERT INTO sync_ledger ({LEDGER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                  ON CONFLICT (job, kind, source_id) DO UPDATE SET target_id = excluded.target_id, \
                  state = excluded.state, source = excluded.source, exported = excluded.exported, \
-                 pending = excluded.pending, due_at = excluded.due_at, updated_at = excluded.updated_at"
+                 pending = excluded.pending, due_at = excluded.due_at, updated_at = excluded.updated_at, \
+                 failures = excluded.failures, failed_since = excluded.failed_since, \
+                 retry_at = excluded.retry_at"
             ),
             &[
                 Arg::text(&e.job),
@@ -188,6 +200,9 @@ pub(crate) async fn record(
                 Arg::opt_text(e.pending.as_deref()),
                 Arg::opt_ts(e.due_at),
                 Arg::ts(e.updated_at),
+                Arg::Int(e.escrow.map_or(0, |x| i64::from(x.failures))),
+                Arg::opt_ts(e.escrow.map(|x| x.since)),
+                Arg::opt_ts(e.escrow.map(|x| x.retry_at)),
             ],
         )
         .await?;

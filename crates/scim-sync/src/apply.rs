@@ -15,9 +15,10 @@ use crate::plan::{Action, Exported, Key, PlannedAction, PropertyChange, Step, Sy
 use crate::source::ObjectKind;
 use crate::target::{Lookups, TargetMatcher};
 use scim_client::{ClientError, ScimClient, TargetProfile};
-use scim_core::{LedgerEntry, SyncLogRecord, SyncStore, Timestamp};
+use scim_core::{Escrow, LedgerEntry, SyncLogRecord, SyncStore, Timestamp};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -26,8 +27,18 @@ use std::time::Instant;
 pub struct CycleCounts {
     pub actions: BTreeMap<String, u64>,
     pub statuses: BTreeMap<String, u64>,
-    /// Requests sent to the target.
+    /// Requests the applier sent to the target, retries included (discovery and the
+    /// matching reads of planning are not counted: a cycle with nothing to do sends 0).
     pub requests: u64,
+    /// Of those, retries of a 408/429/5xx/transport failure.
+    pub retries: u64,
+    /// 429 answers (each waited out as its `Retry-After` said).
+    pub throttled: u64,
+    /// Objects left for the next cycle because the cycle stopped (pause, quarantine).
+    pub not_started: u64,
+    /// Why the cycle stopped early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 pub struct Applier {
@@ -40,12 +51,44 @@ pub struct Applier {
     pub cycle_id: String,
     /// Source → target ids, from the ledger and filled in as objects are created.
     pub live: Mutex<HashMap<Key, String>>,
-    pub requests: std::sync::atomic::AtomicU64,
     /// Target ids already linked to some source object.
     pub owned: Mutex<HashSet<String>>,
     /// Outcomes not yet written (see [`RECORD_BATCH`]).
     pub outbox: Mutex<Vec<(LedgerEntry, SyncLogRecord)>>,
+    /// Set to stop the cycle after the objects in flight (pause, lease lost, credentials
+    /// refused).
+    pub halt: Arc<Halt>,
+    /// The cycle's time, for escrow.
+    pub now: Timestamp,
 }
+
+/// Why a cycle stops before its plan is done. The first reason wins; the objects not yet
+/// started are left for the next cycle (their ledger rows are untouched, so it plans them
+/// again), the ones in flight finish and are recorded.
+#[derive(Debug, Default)]
+pub struct Halt(Mutex<Option<String>>);
+
+impl Halt {
+    pub fn stop(&self, why: impl Into<String>) {
+        if let Ok(mut g) = self.0.lock()
+            && g.is_none()
+        {
+            *g = Some(why.into());
+        }
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|g| g.clone())
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.lock().map(|g| g.is_some()).unwrap_or(true)
+    }
+}
+
+/// The reason a cycle stops when the target refuses the credentials: every further call
+/// would fail the same way (the job is quarantined, docs/sync.md §7).
+pub const HALT_UNAUTHORIZED: &str = "the target refused the credentials (401/403)";
 
 /// Outcomes are written in batches of this many (one transaction each), and at the end of
 /// every phase. A crash loses at most one batch of ledger rows; the objects they describe
@@ -134,11 +177,6 @@ impl Applier {
         }
     }
 
-    fn sent(&self, n: u64) {
-        self.requests
-            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-    }
-
     fn target_of(&self, kind: ObjectKind, source_id: &str) -> Option<String> {
         self.live
             .lock()
@@ -164,6 +202,12 @@ impl Applier {
     /// Applies the whole plan; returns the counts.
     pub async fn apply(self: &Arc<Self>, plan: SyncPlan) -> SyncResult<CycleCounts> {
         let mut counts = CycleCounts::default();
+        let stats = self.client.stats();
+        let before = (
+            stats.requests.load(Ordering::Relaxed),
+            stats.retries.load(Ordering::Relaxed),
+            stats.throttled.load(Ordering::Relaxed),
+        );
         // Quiet ledger updates (new source snapshots, cancelled timers) first, in batches.
         for chunk in plan.ledger_only.chunks(500) {
             self.store.record_sync(chunk, &[]).await?;
@@ -182,8 +226,7 @@ impl Applier {
         let mut unresolved = Vec::new();
         for phase in [first, groups, group_out, user_out] {
             let parallel = self.spec.target.max_in_flight.max(1);
-            // Only the counts and the actions with a reference still to resolve are kept:
-            // a plan of 100,000 objects is not held twice.
+            self.write_intents(&phase).await?;
             // Each object is its own task, so the work spreads over the runtime's workers;
             // at most `max_in_flight` at once. Only the counts and the actions with a
             // reference still to resolve are kept: a plan of 100,000 objects is not held twice.
@@ -191,7 +234,7 @@ impl Applier {
             let mut tasks = tokio::task::JoinSet::new();
             let mut queue = phase.into_iter();
             loop {
-                while tasks.len() < parallel {
+                while tasks.len() < parallel && !self.halt.is_set() {
                     let Some(a) = queue.next() else { break };
                     let me = self.clone();
                     tasks.spawn(async move { me.run_one(a).await });
@@ -204,6 +247,7 @@ impl Applier {
                     None => break,
                 }
             }
+            counts.not_started += queue.len() as u64;
             for r in results {
                 let (status, action, keep) = r?;
                 *counts
@@ -218,6 +262,9 @@ impl Applier {
         // References whose referent was created later in this cycle (Entra needs a restart
         // for these, engine-behaviour §1.2).
         for (a, entry) in unresolved {
+            if self.halt.is_set() {
+                break;
+            }
             let started = Instant::now();
             let mut a = a;
             a.entry = entry.clone();
@@ -255,7 +302,10 @@ impl Applier {
             *counts.statuses.entry(out.status.to_string()).or_default() += 1;
         }
         self.flush().await?;
-        counts.requests = self.requests.load(std::sync::atomic::Ordering::Relaxed);
+        counts.stopped = self.halt.reason();
+        counts.requests = stats.requests.load(Ordering::Relaxed) - before.0;
+        counts.retries = stats.retries.load(Ordering::Relaxed) - before.1;
+        counts.throttled = stats.throttled.load(Ordering::Relaxed) - before.2;
         Ok(counts)
     }
 
@@ -299,6 +349,25 @@ impl Applier {
         Ok(())
     }
 
+    /// Before a phase's creates are sent, their ledger rows say `creating`: if the cycle
+    /// dies between a POST and its record, the next cycle adopts what it finds for them
+    /// whatever the conflict policy, because the engine made it (docs/sync.md §6).
+    async fn write_intents(&self, phase: &[PlannedAction]) -> SyncResult<()> {
+        let intents: Vec<LedgerEntry> = phase
+            .iter()
+            .filter(|a| a.action == Action::Create)
+            .map(|a| LedgerEntry {
+                state: "creating".into(),
+                updated_at: self.now,
+                ..a.on_failure.clone()
+            })
+            .collect();
+        for chunk in intents.chunks(RECORD_BATCH) {
+            self.store.record_sync(chunk, &[]).await?;
+        }
+        Ok(())
+    }
+
     /// Writes the recorded outcomes (ledger rows and log rows) in one transaction.
     pub async fn flush(&self) -> SyncResult<()> {
         let batch: Vec<(LedgerEntry, SyncLogRecord)> = match self.outbox.lock() {
@@ -314,8 +383,48 @@ impl Applier {
     }
 
     /// Runs one action against the target. Never fails the cycle: a target error is this
-    /// object's outcome.
+    /// object's outcome. A failure puts the object in escrow (or one step up its ladder);
+    /// a success takes it out.
     pub async fn execute(&self, a: &PlannedAction) -> Outcome {
+        let mut out = self.execute_once(a).await;
+        if out.status == "Failure" {
+            if out.error_code.as_deref() == Some("TargetUnauthorized") {
+                // Not this object's fault: no escrow step, and no further calls.
+                self.halt.stop(HALT_UNAUTHORIZED);
+            } else {
+                let prev = a.on_failure.escrow;
+                let failures = prev.map_or(0, |e| e.failures).saturating_add(1);
+                let since = prev.map_or(self.now, |e| e.since);
+                let e = Escrow {
+                    failures,
+                    since,
+                    retry_at: self.now + self.spec.escrow.wait(failures),
+                };
+                let detail = if self.now - since >= self.spec.escrow.abandon() {
+                    format!(
+                        "failing since {}: abandoned until the source object changes",
+                        since.rfc3339()
+                    )
+                } else {
+                    format!(
+                        "failure {failures} in a row: retried after {} or when the source object changes",
+                        e.retry_at.rfc3339()
+                    )
+                };
+                out.steps.push(Step {
+                    step: "escrow",
+                    status: "Warning",
+                    detail,
+                });
+                out.entry.escrow = Some(e);
+            }
+        } else {
+            out.entry.escrow = None;
+        }
+        out
+    }
+
+    async fn execute_once(&self, a: &PlannedAction) -> Outcome {
         let ok = |entry: LedgerEntry, detail: String, steps: Vec<Step>| Outcome {
             status: "Success",
             target_id: entry.target_id.clone(),
@@ -354,6 +463,10 @@ impl Applier {
                 Err(e) => {
                     let code = error_code(&e);
                     let mut entry = a.on_failure.clone();
+                    if a.action == Action::Create && e.may_have_been_processed() {
+                        // It may be on the target: the next cycle looks it up first.
+                        entry.state = "creating".into();
+                    }
                     if code == "TargetObjectMissing" {
                         // Gone from the target behind our back: unlink, so the next cycle
                         // matches or creates it again.
@@ -421,25 +534,31 @@ impl Applier {
                     }
                 }
                 let created = match self.client.create(rk, &body).await {
-                    Ok(r) => {
-                        self.sent(1);
-                        r
-                    }
+                    Ok(r) => r,
                     Err(e)
                         if e.is_conflict()
                             && self.spec.matching.on_conflict == ConflictPolicy::Adopt =>
                     {
-                        self.sent(1);
                         steps.push(export_step(
                             "Warning",
                             "409 on create: looking the object up to adopt it",
                         ));
                         return self.adopt_after_conflict(a, steps).await;
                     }
-                    Err(e) => {
-                        self.sent(1);
-                        return Err(e);
+                    // The answer was lost: the object may have been made. Look it up
+                    // before sending it again, so a retry never makes a duplicate.
+                    Err(e) if e.may_have_been_processed() => {
+                        steps.push(export_step(
+                            "Warning",
+                            format!("no answer to the create ({e}): looking it up before sending it again"),
+                        ));
+                        let free = self.unowned_matches(a).await?;
+                        if !free.is_empty() {
+                            return self.adopt_match(a, &free, steps).await;
+                        }
+                        self.client.create(rk, &body).await?
                     }
+                    Err(e) => return Err(e),
                 };
                 let id = created
                     .get("id")
@@ -484,7 +603,6 @@ impl Applier {
                 if kind == ObjectKind::Group {
                     // What the group already holds counts as exported.
                     if let Some(g) = self.client.get(rk, &id).await? {
-                        self.sent(1);
                         let present: HashSet<String> = g
                             .get("members")
                             .and_then(Value::as_array)
@@ -565,7 +683,6 @@ impl Applier {
             Action::Delete => {
                 let id = a.target_id.clone().unwrap_or_default();
                 let existed = self.client.delete(rk, &id).await?;
-                self.sent(1);
                 steps.push(export_step(
                     "Success",
                     if existed {
@@ -708,14 +825,12 @@ impl Applier {
     ) -> Result<(), ClientError> {
         let rk = ObjectKind::Group.client();
         if self.use_patch() {
-            self.sent(1);
             let r = self.client.patch(rk, id, &ops).await?;
             if !r.found {
                 return Err(gone(ObjectKind::Group, id));
             }
             return Ok(());
         }
-        self.sent(2);
         let mut g = self
             .client
             .get(rk, id)
@@ -770,11 +885,9 @@ impl Applier {
                     (Some(_), Some(v)) => json!({"op": "replace", "path": c.path, "value": v}),
                 })
                 .collect();
-            self.sent(1);
             let r = self.client.patch(rk, id, &ops).await?;
             return if r.found { Ok(()) } else { Err(gone()) };
         }
-        self.sent(2);
         let mut current = self.client.get(rk, id).await?.ok_or_else(gone)?;
         for c in changes {
             if let Some(p) = self.path(kind, &c.path) {
@@ -793,8 +906,15 @@ impl Applier {
     async fn adopt_after_conflict(
         &self,
         a: &PlannedAction,
-        mut steps: Vec<Step>,
+        steps: Vec<Step>,
     ) -> Result<Outcome, ClientError> {
+        let free = self.unowned_matches(a).await?;
+        self.adopt_match(a, &free, steps).await
+    }
+
+    /// Target objects that match `a` by its matching attributes (then by the attribute the
+    /// target makes unique) and that no other source object owns.
+    async fn unowned_matches(&self, a: &PlannedAction) -> Result<Vec<Value>, ClientError> {
         let kind = a.kind;
         let lookups = Lookups {
             client: self.client.clone(),
@@ -816,7 +936,6 @@ impl Applier {
             let Some(v) = a.desired.values.get(&p.text) else {
                 continue;
             };
-            self.sent(1);
             found = lookups.candidates(kind, p, v).await.map_err(|e| match e {
                 crate::SyncError::Target(c) => c,
                 other => ClientError::Protocol(other.to_string()),
@@ -826,14 +945,24 @@ impl Applier {
             }
         }
         let owned = self.owned.lock().map(|o| o.clone()).unwrap_or_default();
-        let free: Vec<&Value> = found
-            .iter()
+        Ok(found
+            .into_iter()
             .filter(|r| {
                 r.get("id")
                     .and_then(Value::as_str)
                     .is_some_and(|id| !owned.contains(id))
             })
-            .collect();
+            .collect())
+    }
+
+    /// Adopts the one free match, or fails the object as a conflict.
+    async fn adopt_match(
+        &self,
+        a: &PlannedAction,
+        free: &[Value],
+        mut steps: Vec<Step>,
+    ) -> Result<Outcome, ClientError> {
+        let kind = a.kind;
         if free.len() != 1 {
             steps.push(export_step(
                 "Failure",
@@ -875,7 +1004,11 @@ impl Applier {
         let current: BTreeMap<String, Value> = m
             .list
             .iter()
-            .filter_map(|mm| mm.target.read(free[0]).map(|v| (mm.target.text.clone(), v)))
+            .filter_map(|mm| {
+                mm.target
+                    .read(&free[0])
+                    .map(|v| (mm.target.text.clone(), v))
+            })
             .collect();
         adopt.changes = a
             .desired

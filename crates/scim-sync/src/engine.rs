@@ -3,7 +3,7 @@
 //! deletes, status. `plan` and `run` share one code path ([`Engine::prepare`]); `run`
 //! applies the plan `prepare` made.
 
-use crate::apply::{Applier, CycleCounts, Outcome};
+use crate::apply::{Applier, CycleCounts, HALT_UNAUTHORIZED, Halt, Outcome};
 use crate::error::{SyncError, SyncResult};
 use crate::job::{JobSpec, SourceKind};
 use crate::mapping::Mappings;
@@ -63,6 +63,113 @@ pub struct CycleReport {
     pub duration_ms: u128,
     pub source_users: usize,
     pub source_groups: usize,
+    /// Set when this cycle put the job in quarantine or took it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<QuarantineChange>,
+}
+
+/// A job entering or leaving quarantine (what the notifications say).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct QuarantineChange {
+    pub entered: bool,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// Quarantine reasons (docs/sync.md §7).
+pub const QUARANTINE_CREDENTIALS: &str = "credentials";
+pub const QUARANTINE_FAILURES: &str = "failures";
+pub const QUARANTINE_COMPLIANCE: &str = "compliance";
+
+/// The `last_cycle` of a job's state (`at_us` is what the scheduler reads).
+fn last_cycle(cycle_id: &str, status: &str, error: Option<&str>) -> Value {
+    let now = Timestamp::now();
+    let mut v =
+        json!({"id": cycle_id, "at": now.rfc3339(), "at_us": now.as_micros(), "status": status});
+    if let Some(e) = error {
+        v["error"] = Value::String(e.to_string());
+    }
+    v
+}
+
+/// Entra's compliance probe (engine-behaviour §1.4): a filter on a random value must
+/// answer 200 with an empty list, for Users and (when provisioned) Groups.
+async fn probe(
+    client: &ScimClient,
+    profile: &TargetProfile,
+    spec: &JobSpec,
+) -> Vec<(String, Result<String, String>)> {
+    let mut out = Vec::new();
+    let probe = uuid::Uuid::new_v4().to_string();
+    let kinds: &[(scim_client::ResourceKind, &str, Option<&str>)] =
+        if profile.groups && spec.target.groups {
+            &[
+                (scim_client::ResourceKind::User, "userName", None),
+                (
+                    scim_client::ResourceKind::Group,
+                    "displayName",
+                    Some("members"),
+                ),
+            ]
+        } else {
+            &[(scim_client::ResourceKind::User, "userName", None)]
+        };
+    for (kind, attr, excluded) in kinds {
+        let name = format!("probe /{}", kind.endpoint());
+        let r = match client.find_eq(*kind, attr, &probe, *excluded).await {
+            Ok(list) if list.is_empty() => {
+                Ok(format!("filter {attr} eq \"{probe}\" → 200, empty list"))
+            }
+            Ok(list) => Err(format!(
+                "filter {attr} eq a random GUID returned {} resources: the target ignores filters",
+                list.len()
+            )),
+            Err(e) => Err(format!("filter {attr} eq a random GUID: {e}")),
+        };
+        out.push((name, r));
+    }
+    out
+}
+
+/// Writes the quarantine into a job's state; the change, if it is a new one.
+fn quarantine_state(
+    state: &mut Value,
+    reason: &str,
+    detail: &str,
+    now: Timestamp,
+) -> Option<QuarantineChange> {
+    let o = state.as_object_mut()?;
+    let same = o
+        .get("quarantine")
+        .and_then(|q| q.get("reason"))
+        .and_then(Value::as_str)
+        == Some(reason);
+    if same {
+        return None;
+    }
+    o.insert(
+        "quarantine".into(),
+        json!({"reason": reason, "detail": detail, "since": now.rfc3339()}),
+    );
+    Some(QuarantineChange {
+        entered: true,
+        reason: reason.into(),
+        detail: detail.into(),
+    })
+}
+
+/// Takes a job out of quarantine; the change, if it was in.
+fn lift_quarantine(state: &mut Value) -> Option<QuarantineChange> {
+    let q = state.as_object_mut()?.remove("quarantine")?;
+    Some(QuarantineChange {
+        entered: false,
+        reason: q
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .into(),
+        detail: "a cycle completed: quarantine lifted".into(),
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,7 +187,47 @@ pub struct JobStatus {
     pub last_cycle: Option<Value>,
     pub ledger: BTreeMap<String, u64>,
     pub staged_deletes: u64,
+    /// Objects in escrow (retried on the ladder) and abandoned (failing past it).
+    pub escrowed: u64,
+    pub abandoned: u64,
+    /// `{reason, detail, since}` while quarantined.
+    pub quarantine: Option<Value>,
+    /// When `scimd serve` runs the next cycle (none while off or paused).
+    pub next_run: Option<String>,
     pub next_timers: Vec<Value>,
+}
+
+/// What `restart --scope` clears (Entra's restart options, engine-behaviour §1.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartScope {
+    /// The source position: the next cycle reads the whole source.
+    Watermark,
+    /// Every object's escrow: failing objects are retried at once.
+    Escrows,
+    /// The quarantine.
+    Quarantine,
+    /// The links to target objects: the next cycle is an initial one that matches the
+    /// target again (nothing is deleted; linked objects are found and adopted).
+    Links,
+    /// All of the above.
+    Full,
+}
+
+impl RestartScope {
+    pub fn parse(s: &str) -> SyncResult<Self> {
+        Ok(match s {
+            "watermark" => Self::Watermark,
+            "escrows" => Self::Escrows,
+            "quarantine" => Self::Quarantine,
+            "links" => Self::Links,
+            "full" => Self::Full,
+            other => {
+                return Err(SyncError::Job(format!(
+                    "unknown restart scope '{other}': use watermark, escrows, quarantine, links or full"
+                )));
+            }
+        })
+    }
 }
 
 /// What the plan depends on besides the source: the job definition and, for a file source,
@@ -251,8 +398,14 @@ impl Engine {
     }
 
     pub fn client(&self, spec: &JobSpec, token: &str) -> SyncResult<ScimClient> {
+        let timeout = crate::job::duration(&spec.target.timeout, "target.timeout")?;
         let options = ClientOptions {
             max_in_flight: spec.target.max_in_flight,
+            rate_limit: spec.target.rate_limit,
+            attempts: spec.target.attempts,
+            timeout: timeout
+                .try_into()
+                .unwrap_or(std::time::Duration::from_secs(30)),
             ..ClientOptions::default()
         };
         Ok(ScimClient::new(&spec.target.url, token, options)?)
@@ -354,7 +507,12 @@ impl Engine {
             objects.keys().filter(|k| k.0 == ObjectKind::User).count(),
             objects.keys().filter(|k| k.0 == ObjectKind::Group).count(),
         );
-        let initial = !ledger.values().any(|e| e.target_id.is_some());
+        // Initial until one initial cycle went through its whole plan: a resumed initial
+        // cycle still matches against one read of the target.
+        let initial = match record.and_then(|r| r.state.get("initial_done")) {
+            Some(Value::Bool(done)) => !done || ledger.is_empty(),
+            _ => !ledger.values().any(|e| e.target_id.is_some()),
+        };
         // Initial cycle: read the target once and match locally; later: lookups.
         let index;
         let lookups = Lookups {
@@ -390,6 +548,7 @@ impl Engine {
                 objects: &objects,
                 ledger: &ledger,
                 matcher,
+                initial,
             })
             .await?;
         Ok(Prepared {
@@ -406,7 +565,7 @@ impl Engine {
         })
     }
 
-    fn applier(&self, p: &Prepared, cycle_id: &str) -> Arc<Applier> {
+    fn applier(&self, p: &Prepared, cycle_id: &str, halt: Arc<Halt>) -> Arc<Applier> {
         let live: HashMap<Key, String> = p
             .ledger
             .iter()
@@ -422,9 +581,10 @@ impl Engine {
             store: self.store.clone(),
             cycle_id: cycle_id.to_string(),
             live: Mutex::new(live),
-            requests: Default::default(),
             owned: Mutex::new(owned),
             outbox: Mutex::new(Vec::new()),
+            halt,
+            now: (self.clock)(),
         })
     }
 
@@ -434,14 +594,59 @@ impl Engine {
         spec: &JobSpec,
         record: Option<&SyncJobRecord>,
     ) -> SyncResult<CycleReport> {
+        self.run_with(spec, record, Arc::default()).await
+    }
+
+    /// One cycle that stops early when `halt` is set (pause, lease lost): the objects in
+    /// flight finish and are recorded, the watermark stays, and the next cycle carries on
+    /// where this one stopped. Quarantine is entered or lifted by the outcome.
+    pub async fn run_with(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+        halt: Arc<Halt>,
+    ) -> SyncResult<CycleReport> {
         if record.is_none() {
             self.import(spec).await?;
         }
         let record = self.store.job(&spec.name).await?;
         let started = std::time::Instant::now();
         let cycle_id = uuid::Uuid::new_v4().to_string();
-        let mut prepared = self.prepare(spec, record.as_ref()).await?;
+        self.edit_state(&spec.name, |o| {
+            o.insert(
+                "running".into(),
+                json!({"cycle_id": cycle_id, "started_us": Timestamp::now().as_micros()}),
+            );
+        })
+        .await?;
+        let mut prepared = match self.prepare(spec, record.as_ref()).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.mark_failed(&spec.name, &cycle_id, &e).await?;
+                return Err(e);
+            }
+        };
         let mode = prepared.plan.mode;
+        // The probe runs before an initial cycle and while quarantined for failing it.
+        let probe_due = mode == "initial"
+            || record
+                .as_ref()
+                .and_then(|r| r.state.get("quarantine"))
+                .and_then(|q| q.get("reason"))
+                .and_then(Value::as_str)
+                == Some(QUARANTINE_COMPLIANCE);
+        if probe_due {
+            let failed: Vec<String> = probe(&prepared.client, &prepared.profile, spec)
+                .await
+                .into_iter()
+                .filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}")))
+                .collect();
+            if !failed.is_empty() {
+                let e = SyncError::Compliance(failed.join("; "));
+                self.mark_failed(&spec.name, &cycle_id, &e).await?;
+                return Err(e);
+            }
+        }
         let breaker = prepared.plan.breaker.clone();
         let mut cycle = CycleRecord {
             job: spec.name.clone(),
@@ -450,7 +655,7 @@ impl Engine {
             finished_at: None,
             mode: mode.into(),
             status: "running".into(),
-            counts: json!({}),
+            counts: json!({"planned": prepared.plan.actions.len()}),
         };
         self.store.save_cycle(&cycle).await?;
         let (users, groups) = prepared.source_counts;
@@ -466,7 +671,7 @@ impl Engine {
             },
         );
         let counts = {
-            let applier = self.applier(&prepared, &cycle_id);
+            let applier = self.applier(&prepared, &cycle_id, halt);
             applier.apply(plan).await
         };
         let counts = match counts {
@@ -476,11 +681,14 @@ impl Engine {
                 cycle.status = "failed".into();
                 cycle.counts = json!({"error": e.to_string()});
                 self.store.save_cycle(&cycle).await?;
+                self.mark_failed(&spec.name, &cycle_id, &e).await?;
                 return Err(e);
             }
         };
         let failures = counts.statuses.get("Failure").copied().unwrap_or(0);
-        let status = if failures > 0 {
+        let status = if counts.stopped.is_some() {
+            "stopped"
+        } else if failures > 0 {
             "completed-with-failures"
         } else {
             "completed"
@@ -489,17 +697,34 @@ impl Engine {
         cycle.status = status.into();
         cycle.counts = counts_json(&counts);
         self.store.save_cycle(&cycle).await?;
-        let mut state = record.map_or_else(|| json!({}), |r| r.state);
+        // The state is read again: a pause or a restart may have changed it meanwhile.
+        let mut state = self
+            .store
+            .job(&spec.name)
+            .await?
+            .map_or_else(|| json!({}), |r| r.state);
+        let quarantine = self.quarantine_verdict(spec, &counts);
         if let Some(o) = state.as_object_mut() {
-            o.insert(
-                "watermark".into(),
-                prepared.watermark.clone().unwrap_or(Value::Null),
-            );
-            o.insert(
-                "last_cycle".into(),
-                json!({"id": cycle_id, "at": Timestamp::now().rfc3339(), "status": status}),
-            );
+            if counts.stopped.is_none() {
+                // Only a cycle that went through its whole plan moves the position.
+                o.insert(
+                    "watermark".into(),
+                    prepared.watermark.clone().unwrap_or(Value::Null),
+                );
+                o.insert(
+                    "fingerprint".into(),
+                    Value::String(prepared.fingerprint.clone()),
+                );
+                o.insert("initial_done".into(), Value::Bool(true));
+            }
+            o.insert("last_cycle".into(), last_cycle(&cycle_id, status, None));
+            o.remove("running");
         }
+        let change = match quarantine {
+            Some((reason, detail)) => quarantine_state(&mut state, reason, &detail, (self.clock)()),
+            None if counts.stopped.is_none() => lift_quarantine(&mut state),
+            None => None,
+        };
         self.store
             .set_job_state(&spec.name, &state, Timestamp::now())
             .await?;
@@ -513,7 +738,70 @@ impl Engine {
             duration_ms: started.elapsed().as_millis(),
             source_users: users,
             source_groups: groups,
+            quarantine: change,
         })
+    }
+
+    /// Whether this cycle's outcome quarantines the job (docs/sync.md §7): the target
+    /// refused the credentials, or failures passed both the share and the floor.
+    fn quarantine_verdict(
+        &self,
+        spec: &JobSpec,
+        counts: &CycleCounts,
+    ) -> Option<(&'static str, String)> {
+        if counts.stopped.as_deref() == Some(HALT_UNAUTHORIZED) {
+            return Some((QUARANTINE_CREDENTIALS, HALT_UNAUTHORIZED.into()));
+        }
+        let failures = counts.statuses.get("Failure").copied().unwrap_or(0);
+        let attempted: u64 = counts
+            .statuses
+            .iter()
+            .filter(|(k, _)| k.as_str() != "Skipped")
+            .map(|(_, v)| v)
+            .sum();
+        let q = &spec.quarantine;
+        #[allow(clippy::cast_precision_loss)]
+        let share = if attempted == 0 {
+            0.0
+        } else {
+            failures as f64 * 100.0 / attempted as f64
+        };
+        (failures >= q.min_failures && share >= q.failure_percent).then(|| {
+            (
+                QUARANTINE_FAILURES,
+                format!("{failures} of {attempted} objects failed ({share:.0} %)"),
+            )
+        })
+    }
+
+    /// A cycle that failed as a whole: remembered (the scheduler tries again later), and
+    /// a refused credential quarantines the job.
+    async fn mark_failed(&self, name: &str, cycle_id: &str, e: &SyncError) -> SyncResult<()> {
+        let now = (self.clock)();
+        let mut state = match self.store.job(name).await? {
+            Some(r) => r.state,
+            None => return Ok(()),
+        };
+        match e {
+            SyncError::Target(c) if c.is_auth() => {
+                quarantine_state(&mut state, QUARANTINE_CREDENTIALS, &e.to_string(), now);
+            }
+            SyncError::Compliance(_) => {
+                quarantine_state(&mut state, QUARANTINE_COMPLIANCE, &e.to_string(), now);
+            }
+            _ => {}
+        }
+        if let Some(o) = state.as_object_mut() {
+            o.remove("running");
+            o.insert(
+                "last_cycle".into(),
+                last_cycle(cycle_id, "failed", Some(&e.to_string())),
+            );
+        }
+        self.store
+            .set_job_state(name, &state, Timestamp::now())
+            .await?;
+        Ok(())
     }
 
     /// Provisions one source object now (and, for a user, nothing else), returning the
@@ -548,7 +836,7 @@ impl Engine {
         // The watermark is not moved: the next cycle still sees every change.
         prepared.plan.actions.clear();
         let cycle_id = format!("on-demand-{}", uuid::Uuid::new_v4());
-        let applier = self.applier(&prepared, &cycle_id);
+        let applier = self.applier(&prepared, &cycle_id, Arc::default());
         let started = std::time::Instant::now();
         let out = applier.execute(&action).await;
         let mut entry = out.entry.clone();
@@ -628,32 +916,7 @@ impl Engine {
                 return checks;
             }
         };
-        let probe = uuid::Uuid::new_v4().to_string();
-        let kinds: &[(scim_client::ResourceKind, &str, Option<&str>)] =
-            if profile.groups && spec.target.groups {
-                &[
-                    (scim_client::ResourceKind::User, "userName", None),
-                    (
-                        scim_client::ResourceKind::Group,
-                        "displayName",
-                        Some("members"),
-                    ),
-                ]
-            } else {
-                &[(scim_client::ResourceKind::User, "userName", None)]
-            };
-        for (kind, attr, excluded) in kinds {
-            let name = format!("probe /{}", kind.endpoint());
-            let r = match client.find_eq(*kind, attr, &probe, *excluded).await {
-                Ok(list) if list.is_empty() => {
-                    Ok(format!("filter {attr} eq \"{probe}\" → 200, empty list"))
-                }
-                Ok(list) => Err(format!(
-                    "filter {attr} eq a random GUID returned {} resources: the target ignores filters",
-                    list.len()
-                )),
-                Err(e) => Err(format!("filter {attr} eq a random GUID: {e}")),
-            };
+        for (name, r) in probe(&client, &profile, spec).await {
             check(&name, r);
         }
         match self.source(spec, record) {
@@ -746,8 +1009,18 @@ impl Engine {
         let mut counts = BTreeMap::new();
         let mut staged = 0;
         let mut timers = Vec::new();
+        let (mut escrowed, mut abandoned) = (0, 0);
+        let now = (self.clock)();
+        let spec = JobSpec::parse(&record.spec, None)?;
         for e in &ledger {
             *counts.entry(format!("{} {}", e.kind, e.state)).or_insert(0) += 1;
+            if let Some(x) = e.escrow {
+                if now - x.since >= spec.escrow.abandon() {
+                    abandoned += 1;
+                } else {
+                    escrowed += 1;
+                }
+            }
             match e.pending.as_deref().and_then(crate::plan::Pending::parse) {
                 Some(p) if p.step == "staged" => staged += 1,
                 Some(p) if p.step == "timer" => timers.push((e.due_at, json!({
@@ -766,15 +1039,23 @@ impl Engine {
                 "counts": c.counts,
             })
         });
+        let quarantine = record.state.get("quarantine").cloned();
+        let paused = record.state.get("paused").and_then(Value::as_bool) == Some(true);
+        // What needs the operator first: held deletes, then quarantine.
         let state = if staged > 0 {
             "waiting for delete approval"
+        } else if quarantine.is_some() {
+            "quarantined"
         } else if !record.enabled {
             "off"
-        } else if last.is_none() {
+        } else if paused {
+            "paused"
+        } else if record.state.get("initial_done").and_then(Value::as_bool) != Some(true) {
             "initial"
         } else {
             "active"
         };
+        let next_run = crate::schedule::next_run(&spec, &record, now).map(|t| t.rfc3339());
         Ok(JobStatus {
             name: name.into(),
             enabled: record.enabled,
@@ -782,8 +1063,153 @@ impl Engine {
             last_cycle: last,
             ledger: counts,
             staged_deletes: staged,
+            escrowed,
+            abandoned,
+            quarantine,
+            next_run,
             next_timers: timers.into_iter().take(10).map(|(_, v)| v).collect(),
         })
+    }
+
+    fn stored(&self, name: &str) -> impl Future<Output = SyncResult<SyncJobRecord>> + '_ {
+        let name = name.to_string();
+        async move {
+            self.store
+                .job(&name)
+                .await?
+                .ok_or_else(|| SyncError::NotFound(format!("no stored job named '{name}'")))
+        }
+    }
+
+    async fn edit_state(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut serde_json::Map<String, Value>),
+    ) -> SyncResult<()> {
+        let r = self.stored(name).await?;
+        let mut state = r.state;
+        if !state.is_object() {
+            state = json!({});
+        }
+        if let Some(o) = state.as_object_mut() {
+            f(o);
+        }
+        self.store
+            .set_job_state(name, &state, Timestamp::now())
+            .await?;
+        Ok(())
+    }
+
+    /// Pauses (or resumes) a job. A cycle in flight stops after the objects it is sending
+    /// and keeps its position; a resumed job carries on from there.
+    pub async fn set_paused(&self, name: &str, paused: bool) -> SyncResult<()> {
+        self.edit_state(name, |o| {
+            if paused {
+                o.insert("paused".into(), Value::Bool(true));
+            } else {
+                o.remove("paused");
+            }
+        })
+        .await
+    }
+
+    /// Clears what `scope` names; returns what was cleared, for the operator.
+    pub async fn restart(&self, name: &str, scope: RestartScope) -> SyncResult<String> {
+        use RestartScope as R;
+        let mut done = Vec::new();
+        let all = scope == R::Full;
+        if all || matches!(scope, R::Watermark | R::Quarantine | R::Links) {
+            let links = all || scope == R::Links;
+            self.edit_state(name, |o| {
+                if all || scope == R::Watermark || links {
+                    o.remove("watermark");
+                    o.remove("fingerprint");
+                }
+                if all || scope == R::Quarantine {
+                    o.remove("quarantine");
+                }
+                if links {
+                    o.insert("initial_done".into(), Value::Bool(false));
+                }
+            })
+            .await?;
+            done.push(
+                match scope {
+                    R::Watermark | R::Links => "watermark",
+                    R::Quarantine => "quarantine",
+                    _ => "watermark, quarantine",
+                }
+                .to_string(),
+            );
+        } else {
+            self.stored(name).await?;
+        }
+        if all || matches!(scope, R::Escrows | R::Links) {
+            let mut changed = Vec::new();
+            for mut e in self.store.ledger(name).await? {
+                let unlink = (all || scope == R::Links) && e.target_id.is_some();
+                if e.escrow.is_none() && !unlink {
+                    continue;
+                }
+                e.escrow = None;
+                if unlink {
+                    // Forgotten, not deleted: the next cycle finds the object by matching
+                    // and adopts it, so nothing is created twice.
+                    e.target_id = None;
+                    e.state = "creating".into();
+                    e.exported = crate::plan::Exported::default().to_json();
+                    e.pending = None;
+                    e.due_at = None;
+                }
+                e.updated_at = Timestamp::now();
+                changed.push(e);
+            }
+            for chunk in changed.chunks(500) {
+                self.store.record_sync(chunk, &[]).await?;
+            }
+            let what = if all || scope == R::Links {
+                "links and escrows"
+            } else {
+                "escrows"
+            };
+            done.push(format!("{what} of {} object(s)", changed.len()));
+        }
+        Ok(format!("cleared: {}", done.join("; ")))
+    }
+
+    /// Stores a new target token (sealed), tests the connection with it, and lifts the
+    /// quarantine if every check passes (the Google guide's Reauthorize).
+    pub async fn reauthorize(&self, name: &str, token: &str) -> SyncResult<Vec<Check>> {
+        let record = self.stored(name).await?;
+        let mut spec = JobSpec::parse(&record.spec, None)?;
+        if token.trim().is_empty() {
+            return Err(SyncError::Job("the new token is empty".into()));
+        }
+        let key = self.key.as_ref().ok_or_else(|| {
+            SyncError::Secret("no sync key is configured to seal the new token".into())
+        })?;
+        let mut secrets = match self.sealed(Some(&record), "source")? {
+            Some(src) => json!({"source": src}),
+            None => json!({}),
+        };
+        secrets["target"] = Value::String(token.trim().to_string());
+        spec.target.token_env = None;
+        spec.target.token_file = None;
+        let updated = SyncJobRecord {
+            spec: spec.to_stored_toml()?,
+            sealed_secret: Some(key.seal(name, &secrets.to_string())?),
+            updated_at: Timestamp::now(),
+            ..record
+        };
+        self.store.put_job(&updated).await?;
+        let checks = self.test(&spec, Some(&updated)).await;
+        if checks.iter().all(|c| c.ok) {
+            self.edit_state(name, |o| {
+                o.remove("quarantine");
+            })
+            .await?;
+        }
+        Ok(checks)
     }
 
     pub async fn log(&self, name: &str, q: &SyncLogQuery) -> SyncResult<Vec<SyncLogRecord>> {

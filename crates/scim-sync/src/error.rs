@@ -21,6 +21,9 @@ pub enum SyncError {
     Secret(String),
     #[error("{0}")]
     NotFound(String),
+    /// The target failed the compliance probe (it ignores filters, or errs on them).
+    #[error("the target failed the SCIM compliance probe: {0}")]
+    Compliance(String),
     /// The breaker holds deletes; approve or reject them first.
     #[error("{0}")]
     Blocked(String),

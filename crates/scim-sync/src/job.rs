@@ -27,6 +27,14 @@ pub struct JobSpec {
     pub breaker: BreakerSpec,
     #[serde(default)]
     pub matching: MatchingSpec,
+    #[serde(default)]
+    pub schedule: ScheduleSpec,
+    #[serde(default)]
+    pub escrow: EscrowSpec,
+    #[serde(default)]
+    pub quarantine: QuarantineSpec,
+    #[serde(default)]
+    pub notify: NotifySpec,
     /// Where relative paths in the file are resolved from (the file's folder); not a key.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -102,6 +110,177 @@ pub struct TargetSpec {
     /// Provision groups at all (default true when the target has /Groups).
     #[serde(default = "yes")]
     pub groups: bool,
+    /// Requests per second to this target (default 25, Entra's documented pace per
+    /// tenant); 0 = unpaced.
+    #[serde(default = "default_rate")]
+    pub rate_limit: u32,
+    /// How long one request may take before it is retried (default 30s).
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
+    /// Tries per request for 408/429/5xx/transport failures (default 4).
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+}
+
+fn default_rate() -> u32 {
+    25
+}
+
+fn default_timeout() -> String {
+    "30s".into()
+}
+
+fn default_attempts() -> u32 {
+    4
+}
+
+/// When `scimd serve` runs the job (docs/sync.md §7).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// Between the end of one cycle and the start of the next (default 40m, the Entra
+    /// guide's interval; at least 1m).
+    #[serde(default = "default_interval")]
+    pub interval: String,
+    /// A scimd-tenant source: a change starts a cycle once the tenant has been quiet this
+    /// long (default 10s; 0 turns event-driven runs off).
+    #[serde(default = "default_debounce")]
+    pub debounce: String,
+}
+
+fn default_interval() -> String {
+    "40m".into()
+}
+
+fn default_debounce() -> String {
+    "10s".into()
+}
+
+impl Default for ScheduleSpec {
+    fn default() -> Self {
+        Self {
+            interval: default_interval(),
+            debounce: default_debounce(),
+        }
+    }
+}
+
+/// The retry ladder of objects that keep failing (Entra's escrow, engine-behaviour §1.6).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EscrowSpec {
+    /// Waits after the 1st, 2nd, … failure (default 6h, 12h, 24h).
+    #[serde(default = "default_ladder")]
+    pub ladder: Vec<String>,
+    /// The wait after the ladder is used up (default 24h).
+    #[serde(default = "default_then")]
+    pub then: String,
+    /// After failing this long an object is abandoned: reported, not retried until its
+    /// source changes (default 28d).
+    #[serde(default = "default_abandon")]
+    pub abandon_after: String,
+}
+
+fn default_ladder() -> Vec<String> {
+    vec!["6h".into(), "12h".into(), "24h".into()]
+}
+
+fn default_then() -> String {
+    "24h".into()
+}
+
+fn default_abandon() -> String {
+    "28d".into()
+}
+
+impl Default for EscrowSpec {
+    fn default() -> Self {
+        Self {
+            ladder: default_ladder(),
+            then: default_then(),
+            abandon_after: default_abandon(),
+        }
+    }
+}
+
+impl EscrowSpec {
+    /// The wait before the next try after `failures` failures in a row.
+    pub fn wait(&self, failures: u32) -> Duration {
+        let i = usize::try_from(failures.max(1) - 1).unwrap_or(usize::MAX);
+        let text = self.ladder.get(i).unwrap_or(&self.then);
+        duration(text, "escrow wait").unwrap_or(Duration::hours(24))
+    }
+
+    pub fn abandon(&self) -> Duration {
+        duration(&self.abandon_after, "escrow.abandon_after").unwrap_or(Duration::days(28))
+    }
+}
+
+/// When a job is quarantined for failures (docs/sync.md §7; Entra quarantines a job when
+/// most of a cycle fails, engine-behaviour §1.6).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineSpec {
+    /// Share of a cycle's writes that failed, in percent (default 40, Entra's rule) …
+    #[serde(default = "default_failure_percent")]
+    pub failure_percent: f64,
+    /// … and at least this many failures, so one bad object in a directory of three does
+    /// not quarantine it (default 5).
+    #[serde(default = "default_min_failures")]
+    pub min_failures: u64,
+    /// Cycles while quarantined (default 24h).
+    #[serde(default = "default_quarantine_interval")]
+    pub interval: String,
+}
+
+fn default_failure_percent() -> f64 {
+    40.0
+}
+
+fn default_min_failures() -> u64 {
+    5
+}
+
+fn default_quarantine_interval() -> String {
+    "24h".into()
+}
+
+impl Default for QuarantineSpec {
+    fn default() -> Self {
+        Self {
+            failure_percent: default_failure_percent(),
+            min_failures: default_min_failures(),
+            interval: default_quarantine_interval(),
+        }
+    }
+}
+
+/// Who hears about quarantine, a tripped breaker and failures (docs/sync.md §7).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    /// E-mail addresses (sent through `scimd serve`'s SMTP settings).
+    #[serde(default)]
+    pub email: Vec<String>,
+    /// Send a digest after every cycle with failures (default true when addresses are set).
+    #[serde(default = "yes")]
+    pub failure_digest: bool,
+}
+
+/// Empty, `0`, `0s`, `0m`, …: no wait.
+fn zero_duration(a: &str) -> bool {
+    a.is_empty()
+        || (a.starts_with('0')
+            && a.trim_start_matches('0')
+                .trim()
+                .chars()
+                .all(char::is_alphabetic))
+}
+
+/// A duration key of the job file (humantime: `90s`, `40m`, `6h`, `28d`).
+pub fn duration(text: &str, key: &str) -> SyncResult<Duration> {
+    scim_core::clock::parse_duration(text.trim())
+        .map_err(|_| SyncError::Job(format!("{key} '{text}' is not a duration (e.g. 40m, 6h)")))
 }
 
 fn default_in_flight() -> usize {
@@ -258,13 +437,7 @@ impl DeprovisionRule {
 
     pub fn delay(&self) -> SyncResult<Duration> {
         let a = self.after.trim();
-        let zero = a
-            .trim_start_matches('0')
-            .trim()
-            .chars()
-            .all(char::is_alphabetic)
-            && a.starts_with('0');
-        if a.is_empty() || zero || a.eq_ignore_ascii_case("immediately") {
+        if zero_duration(a) || a.eq_ignore_ascii_case("immediately") {
             return Ok(Duration::ZERO);
         }
         scim_core::clock::parse_duration(a).map_err(|_| {
@@ -461,10 +634,47 @@ impl JobSpec {
         for r in [&d.out_of_scope, &d.suspended, &d.deleted, &d.groups] {
             r.delay()?;
         }
+        if self.interval()? < Duration::minutes(1) {
+            return bad("schedule.interval must be at least 1m".into());
+        }
+        self.debounce()?;
+        duration(&self.target.timeout, "target.timeout")?;
+        for w in self.escrow.ladder.iter().chain([&self.escrow.then]) {
+            duration(w, "escrow wait")?;
+        }
+        duration(&self.escrow.abandon_after, "escrow.abandon_after")?;
+        duration(&self.quarantine.interval, "quarantine.interval")?;
+        if self.target.attempts == 0 {
+            return bad("target.attempts must be at least 1".into());
+        }
+        if !(0.0..=100.0).contains(&self.quarantine.failure_percent) {
+            return bad("quarantine.failure_percent must be between 0 and 100".into());
+        }
+        if let Some(bad_addr) = self.notify.email.iter().find(|a| {
+            let a = a.trim();
+            a.is_empty() || !a.contains('@') || a.contains(char::is_whitespace)
+        }) {
+            return bad(format!(
+                "notify.email '{bad_addr}' is not an e-mail address"
+            ));
+        }
         if !(0.0..=100.0).contains(&self.breaker.max_percent) {
             return bad("breaker.max_percent must be between 0 and 100".into());
         }
         Ok(())
+    }
+
+    pub fn interval(&self) -> SyncResult<Duration> {
+        duration(&self.schedule.interval, "schedule.interval")
+    }
+
+    /// `None` when event-driven runs are off.
+    pub fn debounce(&self) -> SyncResult<Option<Duration>> {
+        let d = self.schedule.debounce.trim();
+        if zero_duration(d) {
+            return Ok(None);
+        }
+        duration(d, "schedule.debounce").map(Some)
     }
 
     pub fn group_scope(&self) -> GroupScope {

@@ -282,6 +282,8 @@ pub struct PlanInput<'a> {
     pub objects: &'a BTreeMap<Key, SourceObject>,
     pub ledger: &'a BTreeMap<Key, LedgerEntry>,
     pub matcher: &'a dyn TargetMatcher,
+    /// The initial cycle has not completed yet (a resumed initial cycle is still initial).
+    pub initial: bool,
 }
 
 fn linked(e: Option<&LedgerEntry>) -> Option<&str> {
@@ -427,7 +429,7 @@ impl Planner<'_> {
 
     /// Builds the plan.
     pub async fn plan(&self, input: &PlanInput<'_>) -> SyncResult<SyncPlan> {
-        let initial = !input.ledger.values().any(|e| e.target_id.is_some());
+        let initial = input.initial;
         let mut actions = Vec::new();
         let mut ledger_only = Vec::new();
         let assigned = match self.spec.scope.assignment {
@@ -663,11 +665,20 @@ impl Planner<'_> {
             Some(e) => obj.is_some() && e.source != source_json,
         };
         if !source_changed && let Some(e) = entry {
+            // In escrow: left alone until its next try, or for good once abandoned, unless
+            // the source object changes (engine-behaviour §1.6).
+            if let Some(x) = e.escrow
+                && obj.is_some()
+                && (now < x.retry_at || now - x.since >= self.spec.escrow.abandon())
+            {
+                return Ok(Some(Planned::Unchanged));
+            }
             let quiet_linked = self.config_unchanged
                 && trigger.is_none()
                 && e.target_id.is_some()
                 && e.state == "active"
                 && e.pending.is_none()
+                && e.escrow.is_none()
                 && e.exported.get("unresolved").and_then(Value::as_bool) != Some(true);
             let quiet_unlinked = e.target_id.is_none()
                 && e.state == "out-of-scope"
@@ -775,7 +786,10 @@ impl Planner<'_> {
             // Matching, in precedence order: the first attribute with a value decides.
             let m = self.mappings(kind);
             let mut found: Option<(String, Vec<Value>)> = None;
-            if self.spec.matching.on_conflict != crate::job::ConflictPolicy::CreateOnly {
+            // A create that may have reached the target (an interrupted cycle, a lost
+            // answer) is looked up whatever the policy, and what is found is ours.
+            let ours = base.state == "creating";
+            if ours || self.spec.matching.on_conflict != crate::job::ConflictPolicy::CreateOnly {
                 for p in &m.matching {
                     let Some(v) = desired.values.get(&p.text) else {
                         continue;
@@ -840,7 +854,8 @@ impl Planner<'_> {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string();
-                    if self.spec.matching.on_conflict == crate::job::ConflictPolicy::Report {
+                    if !ours && self.spec.matching.on_conflict == crate::job::ConflictPolicy::Report
+                    {
                         steps.push(step(
                             "matching",
                             "Warning",
@@ -862,7 +877,13 @@ impl Planner<'_> {
                     steps.push(step(
                         "matching",
                         "Success",
-                        format!("matched target object {id} by {by}"),
+                        if ours {
+                            format!(
+                                "found target object {id} by {by}: created by an interrupted cycle"
+                            )
+                        } else {
+                            format!("matched target object {id} by {by}")
+                        },
                     ));
                     e.target_id = Some(id);
                     (
@@ -1270,6 +1291,7 @@ fn e_default(key: &Key) -> Box<LedgerEntry> {
         exported: Exported::default().to_json(),
         pending: None,
         due_at: None,
+        escrow: None,
         updated_at: Timestamp::now(),
     })
 }

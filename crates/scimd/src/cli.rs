@@ -288,6 +288,28 @@ pub enum SyncCmd {
     },
     /// State, last cycle, ledger counts, staged deletes and the next timers.
     Status { job: String },
+    /// Pause a job: a cycle in flight stops after the objects it is sending, keeping its
+    /// position; `scimd serve` starts no new cycle until `resume`.
+    Pause { job: String },
+    /// Resume a paused job (an interrupted cycle carries on where it stopped).
+    Resume { job: String },
+    /// Clear part of a job's state: watermark (re-read the whole source), escrows (retry
+    /// failing objects now), quarantine, links (match the target again; nothing is
+    /// deleted), or full.
+    Restart {
+        job: String,
+        #[arg(long, default_value = "watermark")]
+        scope: String,
+    },
+    /// Store a new target token (sealed), test it, and lift the quarantine if it works.
+    /// The token is read from --token-env, --token-file, or standard input.
+    Reauthorize {
+        job: String,
+        #[arg(long)]
+        token_env: Option<String>,
+        #[arg(long)]
+        token_file: Option<std::path::PathBuf>,
+    },
     /// Let the deletes and disables the breaker held go ahead in the next cycle.
     ApproveDeletes { job: String },
     /// Cancel the deletes and disables the breaker held.

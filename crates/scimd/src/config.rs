@@ -24,6 +24,10 @@ struct FileConfig {
     tls_cert: Option<std::path::PathBuf>,
     tls_key: Option<std::path::PathBuf>,
     sync_key_file: Option<std::path::PathBuf>,
+    sync_scheduler: Option<bool>,
+    sync_tick_secs: Option<u64>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +54,15 @@ pub struct Settings {
     /// The key that seals stored target credentials of sync jobs (created on first use;
     /// every node of a PostgreSQL deployment needs the same file).
     pub sync_key_file: std::path::PathBuf,
+    /// Whether `serve` runs the enabled sync jobs on their schedules (default true).
+    pub sync_scheduler: bool,
+    /// Seconds between the scheduler's looks for due jobs (default 5).
+    pub sync_tick_secs: u64,
+    /// Where job notifications are sent: `smtp://host:port` (plain, or STARTTLS when the
+    /// server offers it), `smtps://host:port`; user and password in the URL if needed.
+    pub smtp_url: Option<String>,
+    /// The sender of notifications (default `scimd@localhost`).
+    pub smtp_from: String,
 }
 
 /// An environment variable, else the config file's value, else the default.
@@ -182,6 +195,15 @@ impl Settings {
                 ),
                 tls,
             },
+            sync_scheduler: match std::env::var("SCIMD_SYNC_SCHEDULER") {
+                Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
+                Err(_) => file.sync_scheduler.unwrap_or(true),
+            },
+            sync_tick_secs: env_or("SCIMD_SYNC_TICK_SECS", file.sync_tick_secs, 5)?.max(1),
+            smtp_url: env_var("SCIMD_SMTP_URL").or(file.smtp_url),
+            smtp_from: env_var("SCIMD_SMTP_FROM")
+                .or(file.smtp_from)
+                .unwrap_or_else(|| "scimd@localhost".into()),
             provisioning_log: match std::env::var("SCIMD_PROVISIONING_LOG") {
                 Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
                 Err(_) => file.provisioning_log.unwrap_or(true),

@@ -108,6 +108,11 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         )
         .run(),
     );
+    let scheduler = if s.sync_scheduler {
+        Some(tokio::spawn(super::sync::scheduler(env, s)?.run()))
+    } else {
+        None
+    };
     scim_server::listener::serve(
         listener,
         scim_server::app(state),
@@ -116,6 +121,9 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
     )
     .await?;
     maintenance.abort();
+    if let Some(s) = scheduler {
+        s.abort();
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -60,6 +60,32 @@ fn engine(env: &Env, create_key: bool) -> Result<Engine> {
     ))
 }
 
+/// The scheduler `serve` runs: the enabled jobs on their schedules, under leases, with
+/// notifications by e-mail when SMTP is configured.
+pub fn scheduler(
+    env: &Env,
+    s: &crate::config::Settings,
+) -> Result<std::sync::Arc<scim_sync::schedule::Scheduler>> {
+    let notifier: Option<std::sync::Arc<dyn scim_sync::notify::Notifier>> = match &s.smtp_url {
+        Some(url) => Some(std::sync::Arc::new(
+            scim_sync::notify::SmtpNotifier::new(url, &s.smtp_from)
+                .context("the SMTP settings (smtp_url, smtp_from)")?,
+        )),
+        None => None,
+    };
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into());
+    Ok(std::sync::Arc::new(scim_sync::schedule::Scheduler {
+        engine: engine(env, false)?,
+        node: format!(
+            "{host}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ),
+        tick: std::time::Duration::from_secs(s.sync_tick_secs),
+        notifier,
+    }))
+}
+
 /// Whether a job named on the command line carries an inline token (a key is then needed).
 fn needs_key(job: &str) -> bool {
     Path::new(job).is_file()
@@ -93,6 +119,53 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
             Ok(())
         }
         SyncCmd::Job(c) => job(env, c).await,
+        SyncCmd::Pause { job } => {
+            engine(env, false)?.set_paused(&job, true).await?;
+            println!("paused '{job}': a cycle in flight stops after its current objects");
+            Ok(())
+        }
+        SyncCmd::Resume { job } => {
+            engine(env, false)?.set_paused(&job, false).await?;
+            println!("resumed '{job}'");
+            Ok(())
+        }
+        SyncCmd::Restart { job, scope } => {
+            let scope = scim_sync::engine::RestartScope::parse(&scope)?;
+            let done = engine(env, false)?.restart(&job, scope).await?;
+            println!("{job}: {done}");
+            Ok(())
+        }
+        SyncCmd::Reauthorize {
+            job,
+            token_env,
+            token_file,
+        } => {
+            let token = match (token_env, token_file) {
+                (Some(v), _) => std::env::var(&v).with_context(|| format!("{v} is not set"))?,
+                (None, Some(f)) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+                (None, None) => {
+                    let mut t = String::new();
+                    std::io::stdin().read_line(&mut t)?;
+                    t
+                }
+            };
+            let checks = engine(env, true)?.reauthorize(&job, token.trim()).await?;
+            let ok = checks.iter().all(|c| c.ok);
+            for c in &checks {
+                println!(
+                    "{} {:<16} {}",
+                    if c.ok { "ok  " } else { "FAIL" },
+                    c.name,
+                    terminal_safe(&c.detail)
+                );
+            }
+            if !ok {
+                bail!("the new token is stored but a check failed: the job stays quarantined");
+            }
+            println!("new token stored; quarantine lifted");
+            Ok(())
+        }
         SyncCmd::Plan { job } => {
             let e = engine(env, false)?;
             let (spec, record) = e.resolve(&job).await?;
@@ -101,8 +174,30 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
         }
         SyncCmd::Run { job } => {
             let e = engine(env, needs_key(&job))?;
-            let (spec, record) = e.resolve(&job).await?;
-            let report = e.run(&spec, record.as_ref()).await?;
+            let (spec, _) = e.resolve(&job).await?;
+            // Ctrl-C stops the cycle as a pause does: what is in flight finishes and is
+            // recorded, and the next run carries on.
+            let halt = std::sync::Arc::new(scim_sync::apply::Halt::default());
+            let stopper = {
+                let halt = halt.clone();
+                tokio::spawn(async move {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        eprintln!("stopping after the objects in flight (Ctrl-C again to abort)");
+                        halt.stop("interrupted");
+                        let _ = tokio::signal::ctrl_c().await;
+                        std::process::exit(130);
+                    }
+                })
+            };
+            let node = format!("cli-{}", std::process::id());
+            let report = scim_sync::schedule::run_leased(&e, &spec, &node, halt).await;
+            stopper.abort();
+            let Some(report) = report? else {
+                bail!(
+                    "job '{}' is running elsewhere (scimd serve or another `sync run` holds its lease); try again when that cycle ends",
+                    spec.name
+                );
+            };
             if env.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -121,6 +216,30 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
                 }
                 for (s, n) in &report.counts.statuses {
                     println!("  [{s}] {n}");
+                }
+                if let Some(why) = &report.counts.stopped {
+                    println!(
+                        "stopped early: {why}; {} object(s) left for the next cycle",
+                        report.counts.not_started
+                    );
+                }
+                if let Some(q) = &report.quarantine {
+                    println!(
+                        "{}: {} ({})",
+                        if q.entered {
+                            "quarantined"
+                        } else {
+                            "quarantine lifted"
+                        },
+                        q.reason,
+                        terminal_safe(&q.detail)
+                    );
+                }
+                if report.counts.retries > 0 || report.counts.throttled > 0 {
+                    println!(
+                        "  retries: {} ({} throttled answers)",
+                        report.counts.retries, report.counts.throttled
+                    );
                 }
                 if let Some(b) = &report.breaker {
                     println!(

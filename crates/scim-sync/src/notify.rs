@@ -1,0 +1,177 @@
+//! Telling someone when a job needs attention (docs/sync.md §7): entering and leaving
+//! quarantine, a tripped deletion breaker, and a digest of each cycle with failures — the
+//! Entra guide's "Notification Email". What a notice says is decided here, how it travels
+//! (SMTP, a signed webhook) by a [`Notifier`].
+
+use crate::engine::{CycleReport, QuarantineChange};
+use crate::error::SyncResult;
+use crate::job::JobSpec;
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// Something a job's owners should hear about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Notice {
+    Quarantine(QuarantineChange),
+    /// The breaker held deletes for approval.
+    Breaker {
+        detail: String,
+    },
+    /// A cycle ended with failures: the first ones, by object.
+    Failures {
+        cycle_id: String,
+        count: u64,
+        /// `display: error code: detail`, at most [`DIGEST_LINES`].
+        lines: Vec<String>,
+    },
+}
+
+/// Failures listed in one digest.
+pub const DIGEST_LINES: usize = 50;
+
+impl Notice {
+    /// The notices a finished cycle gives, apart from quarantine changes (the scheduler
+    /// compares the job's state before and after, so those come from one place).
+    pub fn of_report(r: &CycleReport) -> Vec<Notice> {
+        let mut out = Vec::new();
+        if let Some(b) = &r.breaker {
+            out.push(Notice::Breaker { detail: b.clone() });
+        }
+        out
+    }
+
+    /// The e-mail subject.
+    pub fn subject(&self, job: &str) -> String {
+        match self {
+            Notice::Quarantine(q) if q.entered => {
+                format!("[scimd] {job}: provisioning quarantined ({})", q.reason)
+            }
+            Notice::Quarantine(_) => format!("[scimd] {job}: quarantine lifted"),
+            Notice::Breaker { .. } => format!("[scimd] {job}: deletes held for approval"),
+            Notice::Failures { count, .. } => {
+                format!("[scimd] {job}: {count} object(s) failed to provision")
+            }
+        }
+    }
+
+    /// The plain-text body.
+    pub fn body(&self, job: &str) -> String {
+        match self {
+            Notice::Quarantine(q) if q.entered => format!(
+                "The provisioning job '{job}' is in quarantine: {}.\n\n{}\n\nWhile quarantined it runs once a day. Fix the cause, then run\n  scimd sync reauthorize {job}   (for a refused token)\n  scimd sync restart {job} --scope quarantine\n",
+                q.reason, q.detail
+            ),
+            Notice::Quarantine(q) => {
+                format!(
+                    "The provisioning job '{job}' is out of quarantine: {}.\n",
+                    q.detail
+                )
+            }
+            Notice::Breaker { detail } => format!(
+                "The deletion breaker of '{job}' held deletes: {detail}\n\nReview them with `scimd sync plan {job}`, then\n  scimd sync approve-deletes {job}\nor\n  scimd sync reject-deletes {job}\n"
+            ),
+            Notice::Failures {
+                cycle_id,
+                count,
+                lines,
+            } => {
+                let mut b = format!(
+                    "Cycle {cycle_id} of '{job}' ended with {count} failure(s). Failing objects are retried on the escrow ladder.\n\n"
+                );
+                for l in lines {
+                    b.push_str("- ");
+                    b.push_str(l);
+                    b.push('\n');
+                }
+                if *count > lines.len() as u64 {
+                    b.push_str(&format!(
+                        "… and {} more: scimd sync log {job} --cycle {cycle_id} --status Failure\n",
+                        *count - lines.len() as u64
+                    ));
+                }
+                b
+            }
+        }
+    }
+}
+
+/// Delivers notices for a job (to its `notify.email` addresses, a webhook, …).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn notify(&self, spec: &JobSpec, notice: &Notice) -> SyncResult<()>;
+}
+
+/// Sends notices by e-mail to the job's `notify.email` addresses.
+pub struct SmtpNotifier {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+}
+
+impl SmtpNotifier {
+    /// `url` in lettre's forms: `smtp://host:port` (plain), `smtp://host:port?tls=required`
+    /// (STARTTLS), `smtps://host:port` (TLS), with `user:password@` for a login.
+    pub fn new(url: &str, from: &str) -> SyncResult<Self> {
+        let bad =
+            |what: &str, e: &dyn std::fmt::Display| crate::SyncError::Job(format!("{what}: {e}"));
+        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+            .map_err(|e| bad("smtp_url is not an SMTP URL", &e))?
+            .timeout(Some(std::time::Duration::from_secs(30)))
+            .build();
+        let from = from
+            .parse()
+            .map_err(|e| bad("smtp_from is not an e-mail address", &e))?;
+        Ok(Self { transport, from })
+    }
+}
+
+#[async_trait]
+impl Notifier for SmtpNotifier {
+    async fn notify(&self, spec: &JobSpec, notice: &Notice) -> SyncResult<()> {
+        use lettre::AsyncTransport;
+        if spec.notify.email.is_empty() {
+            return Ok(());
+        }
+        let mut m = lettre::Message::builder()
+            .from(self.from.clone())
+            .subject(notice.subject(&spec.name))
+            .header(lettre::message::header::ContentType::TEXT_PLAIN);
+        for to in &spec.notify.email {
+            let to = to.parse().map_err(|e| {
+                crate::SyncError::Job(format!("notify.email '{to}' is not an address: {e}"))
+            })?;
+            m = m.to(to);
+        }
+        let message = m
+            .body(notice.body(&spec.name))
+            .map_err(|e| crate::SyncError::Job(format!("cannot build the e-mail: {e}")))?;
+        self.transport
+            .send(message)
+            .await
+            .map_err(|e| crate::SyncError::Job(format!("SMTP: {e}")))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_say_what_to_do() {
+        let q = Notice::Quarantine(QuarantineChange {
+            entered: true,
+            reason: "credentials".into(),
+            detail: "401".into(),
+        });
+        assert!(q.subject("hr").contains("quarantined (credentials)"));
+        assert!(q.body("hr").contains("scimd sync reauthorize hr"));
+        let f = Notice::Failures {
+            cycle_id: "c1".into(),
+            count: 3,
+            lines: vec!["User a: TargetRejected: 400".into()],
+        };
+        assert!(f.body("hr").contains("and 2 more"));
+        assert!(f.subject("hr").contains("3 object(s) failed"));
+    }
+}
