@@ -182,6 +182,15 @@ pub async fn run_leased(
     };
     let result = engine.run_with(spec, Some(&record), halt).await;
     keeper.abort();
+    // Released by expiring it now: the next cycle may run anywhere.
+    let now = Timestamp::now();
+    if let Err(e) = engine
+        .store
+        .try_lease(&lease_name(name), node, now, now)
+        .await
+    {
+        tracing::warn!(job = %name, error = %e, "cannot release the job lease");
+    }
     result.map(Some)
 }
 
