@@ -86,6 +86,18 @@ pub fn scheduler(
     }))
 }
 
+/// One line per connection check: verdict, name, detail.
+fn print_checks(checks: &[scim_sync::engine::Check]) {
+    for c in checks {
+        println!(
+            "{} {:<16} {}",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.name,
+            terminal_safe(&c.detail)
+        );
+    }
+}
+
 /// Whether a job named on the command line carries an inline token (a key is then needed).
 fn needs_key(job: &str) -> bool {
     Path::new(job).is_file()
@@ -152,14 +164,7 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
             };
             let checks = engine(env, true)?.reauthorize(&job, token.trim()).await?;
             let ok = checks.iter().all(|c| c.ok);
-            for c in &checks {
-                println!(
-                    "{} {:<16} {}",
-                    if c.ok { "ok  " } else { "FAIL" },
-                    c.name,
-                    terminal_safe(&c.detail)
-                );
-            }
+            print_checks(&checks);
             if !ok {
                 bail!("the new token is stored but a check failed: the job stays quarantined");
             }
@@ -261,14 +266,7 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
                     serde_json::to_string(&serde_json::json!({"ok": ok, "checks": checks}))?
                 );
             } else {
-                for c in &checks {
-                    println!(
-                        "{} {:<16} {}",
-                        if c.ok { "ok  " } else { "FAIL" },
-                        c.name,
-                        terminal_safe(&c.detail)
-                    );
-                }
+                print_checks(&checks);
                 println!(
                     "{}",
                     if ok {
