@@ -28,6 +28,10 @@ if [ ! -x "$peer_venv/bin/scim2-server" ]; then
   python3 -m venv "$peer_venv"
   "$peer_venv/bin/pip" install -q scim2-server==0.8.3
 fi
+# A real SMTP server for the engine's notification tests.
+if ! "$peer_venv/bin/python" -c "import aiosmtpd" 2>/dev/null; then
+  "$peer_venv/bin/pip" install -q aiosmtpd==1.4.6
+fi
 peer_scimmy="$PWD/target/peer-scimmy"
 if [ ! -d "$peer_scimmy/node_modules/scimmy" ]; then
   mkdir -p "$peer_scimmy"
@@ -36,7 +40,7 @@ if [ ! -d "$peer_scimmy/node_modules/scimmy" ]; then
 fi
 cp scripts/peers/scimmy/host.cjs "$peer_scimmy/"
 export SCIMD_SCIM2_SERVER="$peer_venv/bin/scim2-server" SCIMD_SCIMMY_HOST="$peer_scimmy/host.cjs" \
-  SCIMD_REQUIRE_PEERS=1
+  SCIMD_AIOSMTPD_PYTHON="$peer_venv/bin/python" SCIMD_REQUIRE_PEERS=1
 
 # PostgreSQL tests skip themselves where no server runs (plain `cargo test`); here they
 # must run, and a missing server fails them.

@@ -54,7 +54,9 @@ pub struct Applier {
     /// Target ids already linked to some source object.
     pub owned: Mutex<HashSet<String>>,
     /// Outcomes not yet written (see [`RECORD_BATCH`]).
-    pub outbox: Mutex<Vec<(LedgerEntry, SyncLogRecord)>>,
+    /// Outcomes not written yet; no ledger row for an object the target refused to let us
+    /// touch (its entry stays as it was, so the next cycle does the work again).
+    pub outbox: Mutex<Vec<(Option<LedgerEntry>, SyncLogRecord)>>,
     /// Set to stop the cycle after the objects in flight (pause, lease lost, credentials
     /// refused).
     pub halt: Arc<Halt>,
@@ -340,7 +342,10 @@ impl Applier {
                 .outbox
                 .lock()
                 .map_err(|_| crate::SyncError::Job("outbox poisoned".into()))?;
-            q.push((entry, log));
+            // Refused credentials say nothing about the object: its ledger row stays as the
+            // last cycle left it, so the change is still pending next cycle.
+            let unauthorized = out.error_code.as_deref() == Some("TargetUnauthorized");
+            q.push(((!unauthorized).then_some(entry), log));
             q.len() >= RECORD_BATCH
         };
         if full {
@@ -370,7 +375,7 @@ impl Applier {
 
     /// Writes the recorded outcomes (ledger rows and log rows) in one transaction.
     pub async fn flush(&self) -> SyncResult<()> {
-        let batch: Vec<(LedgerEntry, SyncLogRecord)> = match self.outbox.lock() {
+        let batch: Vec<(Option<LedgerEntry>, SyncLogRecord)> = match self.outbox.lock() {
             Ok(mut q) => std::mem::take(&mut *q),
             Err(_) => return Err(crate::SyncError::Job("outbox poisoned".into())),
         };
@@ -378,6 +383,7 @@ impl Applier {
             return Ok(());
         }
         let (entries, logs): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let entries: Vec<LedgerEntry> = entries.into_iter().flatten().collect();
         self.store.record_sync(&entries, &logs).await?;
         Ok(())
     }

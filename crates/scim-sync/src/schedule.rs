@@ -45,21 +45,24 @@ pub fn next_run(spec: &JobSpec, record: &SyncJobRecord, now: Timestamp) -> Optio
     if !record.enabled || state.get("paused").and_then(Value::as_bool) == Some(true) {
         return None;
     }
+    let last = state.get("last_cycle");
+    let at = micros(last, "at_us");
+    // Quarantined: once per quarantine interval, whatever the last cycle did (a cycle
+    // stopped by a refused token must not be retried at once).
+    if state.get("quarantine").is_some() {
+        let every = crate::job::duration(&spec.quarantine.interval, "quarantine.interval")
+            .unwrap_or(Duration::hours(24));
+        return Some(at.map_or(now, |at| at + every));
+    }
     // A cycle that started and never finished (a node died, a pause was lifted): resume.
     if state.get("running").is_some() {
         return Some(now);
     }
-    let last = state.get("last_cycle");
-    let Some(at) = micros(last, "at_us") else {
+    let Some(at) = at else {
         return Some(now);
     };
     let status = last.and_then(|l| l.get("status")).and_then(Value::as_str);
-    let interval = if state.get("quarantine").is_some() {
-        crate::job::duration(&spec.quarantine.interval, "quarantine.interval")
-            .unwrap_or(Duration::hours(24))
-    } else {
-        spec.interval().unwrap_or(Duration::minutes(40))
-    };
+    let interval = spec.interval().unwrap_or(Duration::minutes(40));
     Some(match status {
         Some("stopped") => now,
         Some("failed") => at + interval.min(RETRY_FAILED),
@@ -82,6 +85,9 @@ async fn change_waiting(
     ) else {
         return Ok(false);
     };
+    if record.state.get("quarantine").is_some() {
+        return Ok(false);
+    }
     let Some(seq) = record
         .state
         .get("watermark")
@@ -250,7 +256,7 @@ impl Scheduler {
             }
             let (me, running, name) = (self.clone(), running.clone(), record.name.clone());
             tokio::spawn(async move {
-                me.cycle(&name, trigger).await;
+                me.run_now(&name, trigger).await;
                 if let Ok(mut r) = running.lock() {
                     r.remove(&name);
                 }
@@ -259,18 +265,21 @@ impl Scheduler {
         Ok(())
     }
 
-    async fn cycle(&self, name: &str, trigger: &str) {
+    /// Runs one cycle of a stored job now (under its lease) and sends its notices; what
+    /// the scheduler does when a job is due. `None` if the job is gone, another node holds
+    /// it, or the cycle could not run (logged).
+    pub async fn run_now(&self, name: &str, trigger: &str) -> Option<CycleReport> {
         let before = self.quarantine_of(name).await;
         let spec = match self.engine.store.job(name).await {
             Ok(Some(r)) => JobSpec::parse(&r.spec, None),
-            _ => return,
+            _ => return None,
         };
         let result = match spec {
             Ok(spec) => run_leased(&self.engine, &spec, &self.node, Arc::default()).await,
             Err(e) => Err(e),
         };
         let mut notices = match &result {
-            Ok(None) => return,
+            Ok(None) => return None,
             Ok(Some(report)) => {
                 tracing::info!(
                     job = name, trigger, cycle = %report.cycle_id, status = %report.status,
@@ -301,6 +310,7 @@ impl Scheduler {
             _ => {}
         }
         self.send(name, notices).await;
+        result.ok().flatten()
     }
 
     async fn quarantine_of(&self, name: &str) -> Option<crate::engine::QuarantineChange> {
@@ -437,6 +447,11 @@ mod tests {
             ),
             (
                 json!({"last_cycle": last("completed"), "quarantine": {"reason": "failures"}}),
+                true,
+                Some(at + Duration::hours(24)),
+            ),
+            (
+                json!({"last_cycle": last("stopped"), "quarantine": {"reason": "credentials"}}),
                 true,
                 Some(at + Duration::hours(24)),
             ),

@@ -4,12 +4,17 @@
 //!   database, with a small SCIM client ([`server::TestServer`]).
 //! - [`process`]: the scimd binary as a process (`scimd serve`, CLI runs).
 //! - [`pg`]: the local PostgreSQL: whether tests run on it, and fresh databases.
+//! - [`faults`]: a SCIM target that forwards to scimd and injects faults (429, 500, slow,
+//!   reset, a revoked token).
+//! - [`mail`]: a real SMTP server (aiosmtpd) on loopback and the messages it received.
 //! - [`contract`]: the store contract, run against both backends.
 //! - [`both_backends!`]: runs a test body once on SQLite and once on PostgreSQL (skipped,
 //!   saying so, when PostgreSQL is absent and not required).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 pub mod contract;
+pub mod faults;
+pub mod mail;
 pub mod pg;
 pub mod process;
 pub mod server;

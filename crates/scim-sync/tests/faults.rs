@@ -1,0 +1,358 @@
+//! The engine against a failing target (issue 13's fault tests): a real scimd tenant behind
+//! the test kit's fault-injecting gateway ([`scim_testkit::faults`]: 429 with Retry-After,
+//! 500s, answers held past the client timeout, connections reset after a create, one
+//! userName the app refuses, the token revoked mid-cycle), notices delivered to a real SMTP
+//! server (aiosmtpd). Each cycle must converge with zero duplicates and zero lost changes;
+//! escrow and quarantine must be the documented states. The numbers (requests, retries,
+//! time to converge) are printed for the closing note; nothing here asserts a time.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use scim_core::{Store, SyncStore, Timestamp};
+use scim_sync::engine::CycleReport;
+use scim_sync::schedule::Scheduler;
+use scim_sync::{Engine, JobSpec};
+use scim_testkit::faults::{FaultTarget, Faults};
+use scim_testkit::mail::SmtpServer;
+use scim_testkit::{Backend, TestServer};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const USERS: usize = 240;
+const JOB: &str = "faulty";
+
+fn people(generation: u32, inactive_every: usize) -> String {
+    let mut s = String::from("employee_id,userName,name.givenName,name.familyName,active,groups\n");
+    for i in 0..USERS {
+        let active = inactive_every == 0 || i % inactive_every != 0;
+        s.push_str(&format!(
+            "{i},user{i:04}@example.com,User,Family{i}-g{generation},{active},team-{}\n",
+            i % 4
+        ));
+    }
+    s.push_str(&format!(
+        "9999,poison@example.com,Poison,Pill-g{generation},true,team-0\n"
+    ));
+    s
+}
+
+/// The target tenant as read straight from scimd (not through the gateway).
+async fn target_users(server: &TestServer, token: &str) -> Vec<Value> {
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    let mut start = 1;
+    loop {
+        let v: Value = http
+            .get(format!(
+                "{}/t/app/scim/v2/Users?startIndex={start}&count=200",
+                server.root
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let page = v["Resources"].as_array().cloned().unwrap_or_default();
+        if page.is_empty() {
+            return out;
+        }
+        start += page.len();
+        out.extend(page);
+    }
+}
+
+async fn target_groups(server: &TestServer, token: &str) -> BTreeMap<String, Vec<String>> {
+    let v: Value = reqwest::Client::new()
+        .get(format!("{}/t/app/scim/v2/Groups?count=100", server.root))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for g in v["Resources"].as_array().unwrap() {
+        let mut m: Vec<String> = g["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| m["value"].as_str().unwrap().to_string())
+            .collect();
+        m.sort();
+        out.insert(g["displayName"].as_str().unwrap().to_string(), m);
+    }
+    out
+}
+
+/// Zero duplicates and zero lost changes: every source user exactly once, with this
+/// generation's familyName and its active flag, in exactly its group; the refused one never.
+async fn assert_converged(
+    server: &TestServer,
+    token: &str,
+    generation: u32,
+    inactive_every: usize,
+) {
+    let users = target_users(server, token).await;
+    let mut by_name: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for u in &users {
+        by_name
+            .entry(u["userName"].as_str().unwrap().to_string())
+            .or_default()
+            .push(u);
+    }
+    assert_eq!(users.len(), USERS, "target has {} users", users.len());
+    assert!(!by_name.contains_key("poison@example.com"));
+    let mut want_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for i in 0..USERS {
+        let name = format!("user{i:04}@example.com");
+        let found = by_name.get(&name).unwrap_or_else(|| panic!("{name} lost"));
+        assert_eq!(found.len(), 1, "{name} duplicated");
+        let u = found[0];
+        let active = inactive_every == 0 || i % inactive_every != 0;
+        // A suspended user is frozen as it was when disabled (here: generation 1); its
+        // later changes reach the target when it is enabled again (step 6).
+        let want = if active { generation } else { 1 };
+        assert_eq!(
+            u["name"]["familyName"],
+            format!("Family{i}-g{want}"),
+            "{name}"
+        );
+        assert_eq!(u["active"], active, "{name}");
+        if active {
+            want_groups
+                .entry(format!("team-{}", i % 4))
+                .or_default()
+                .push(u["id"].as_str().unwrap().to_string());
+        }
+    }
+    let mut groups = target_groups(server, token).await;
+    groups.retain(|_, m| !m.is_empty());
+    for m in want_groups.values_mut() {
+        m.sort();
+    }
+    assert_eq!(groups, want_groups, "memberships");
+}
+
+struct Run {
+    cycles: u32,
+    requests: u64,
+    retries: u64,
+    throttled: u64,
+    elapsed: Duration,
+}
+
+/// Runs cycles (moving the clock past the escrow ladder's first step between them) until
+/// one completes without failures other than the refused userName.
+async fn converge(
+    scheduler: &Scheduler,
+    now: &Arc<Mutex<Timestamp>>,
+    label: &str,
+) -> (Run, Vec<CycleReport>) {
+    let started = Instant::now();
+    let mut run = Run {
+        cycles: 0,
+        requests: 0,
+        retries: 0,
+        throttled: 0,
+        elapsed: Duration::ZERO,
+    };
+    let mut reports = Vec::new();
+    loop {
+        let r = scheduler.run_now(JOB, "test").await.expect("the cycle ran");
+        run.cycles += 1;
+        run.requests += r.counts.requests;
+        run.retries += r.counts.retries;
+        run.throttled += r.counts.throttled;
+        let failures = r.counts.statuses.get("Failure").copied().unwrap_or(0);
+        println!(
+            "{label}: cycle {} {}: {:?}",
+            run.cycles, r.status, r.counts.statuses
+        );
+        reports.push(r.clone());
+        let only_poison = failures <= 1;
+        if r.status == "completed" && only_poison {
+            break;
+        }
+        assert!(
+            run.cycles < 6,
+            "{label}: no convergence after 6 cycles: {r:?}"
+        );
+        // Failing objects wait on the escrow ladder (6 h first).
+        let mut n = now.lock().unwrap();
+        *n = *n + time::Duration::hours(7);
+    }
+    run.elapsed = started.elapsed();
+    println!(
+        "{label}: {} cycle(s), {} requests, {} retries, {} throttled, {:.1} s",
+        run.cycles,
+        run.requests,
+        run.retries,
+        run.throttled,
+        run.elapsed.as_secs_f64()
+    );
+    (run, reports)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_converge_through_a_failing_target() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (_, app_token) = server.tenant("app").await;
+    let upstream = format!("{}/t/app/scim/v2", server.root);
+    let faults = Faults {
+        throttle_every: 7,
+        error_every: 11,
+        slow_every: 29,
+        slow_for: Duration::from_millis(1500),
+        reset_every: 5,
+        reject_user_name: Some("poison@example.com".into()),
+        revoke_after: None,
+    };
+    let target = FaultTarget::start(&upstream, &app_token, "token-one", faults.clone()).await;
+    let smtp = SmtpServer::start();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("people.csv"), people(1, 0)).unwrap();
+    let spec_text = format!(
+        "name = \"{JOB}\"\n\n[source]\nkind = \"csv\"\npath = \"people.csv\"\nid = \"employee_id\"\ngroups = \"groups\"\n\n\
+         [target]\nurl = \"{}\"\ntoken = \"token-one\"\nrate_limit = 0\nmax_in_flight = 8\ntimeout = \"1s\"\nattempts = 4\n\n\
+         [notify]\nemail = [\"ops@example.com\"]\n",
+        target.url
+    );
+    let spec = JobSpec::parse(&spec_text, Some(dir.path())).unwrap();
+
+    let now = Arc::new(Mutex::new(Timestamp::now()));
+    let clock_now = now.clone();
+    let store: Arc<dyn Store> = server.store.clone();
+    let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
+    let mut engine = Engine::new(store, Some(key), time::Duration::days(30));
+    engine.clock = Arc::new(move || *clock_now.lock().unwrap());
+    engine.import(&spec).await.unwrap();
+    server
+        .store
+        .set_job_enabled(JOB, true, Timestamp::now())
+        .await
+        .unwrap();
+    let notifier: Option<Arc<dyn scim_sync::notify::Notifier>> = smtp.as_ref().map(|s| {
+        Arc::new(scim_sync::notify::SmtpNotifier::new(&s.url, "scimd@example.com").unwrap())
+            as Arc<dyn scim_sync::notify::Notifier>
+    });
+    let scheduler = Scheduler {
+        engine: engine.clone(),
+        node: "fault-test".into(),
+        tick: Duration::from_secs(1),
+        notifier,
+    };
+
+    // 1. The initial cycle through every transient fault.
+    let (initial, reports) = converge(&scheduler, &now, "initial").await;
+    assert_converged(&server, &app_token, 1, 0).await;
+    assert!(
+        initial.retries > 0 && initial.throttled > 0,
+        "faults were injected"
+    );
+    let seen = target.counts();
+    println!("gateway after the initial cycle: {seen:?}");
+    assert!(
+        seen.resets > 0 && seen.slowed > 0 && seen.errors > 0,
+        "{seen:?}"
+    );
+    // The refused user is escrowed, not retried every cycle; the others are clean.
+    let status = engine.status(JOB).await.unwrap();
+    assert_eq!(status.escrowed, 1, "{status:?}");
+    assert_eq!(status.abandoned, 0);
+    let ledger = server.store.ledger(JOB).await.unwrap();
+    assert!(
+        ledger.iter().all(|e| e.state != "creating"),
+        "no create intent left behind"
+    );
+    let linked = ledger
+        .iter()
+        .filter(|e| e.kind == "User" && e.target_id.is_some())
+        .count();
+    assert_eq!(linked, USERS, "one ledger link per provisioned user");
+    let poison = ledger.iter().find(|e| e.source_id == "9999").unwrap();
+    let escrow = poison.escrow.unwrap();
+    assert!(poison.target_id.is_none());
+    // Tried once per cycle whose clock had passed its rung (6 h, then 12 h).
+    assert!(escrow.failures >= 1 && escrow.failures as usize <= reports.len());
+    assert!(escrow.retry_at > *now.lock().unwrap(), "{escrow:?}");
+    if let Some(smtp) = &smtp {
+        let m = smtp
+            .wait_for("failed to provision", Duration::from_secs(10))
+            .await
+            .expect("the failure digest was delivered");
+        assert!(m.to.contains("ops@example.com"), "{m:?}");
+        assert!(m.text.contains("poison@example.com"), "{}", m.text);
+    }
+
+    // 2. A cycle with no change sends nothing, and does not retry the escrowed user
+    //    before its time.
+    let r = scheduler.run_now(JOB, "test").await.unwrap();
+    assert_eq!(r.counts.requests, 0, "{r:?}");
+
+    // 3. Changes for everyone (a new familyName, every fifth suspended) through the faults.
+    std::fs::write(dir.path().join("people.csv"), people(2, 5)).unwrap();
+    let (changes, _) = converge(&scheduler, &now, "changes").await;
+    assert_converged(&server, &app_token, 2, 5).await;
+    assert!(changes.requests > 0);
+    let poison = server.store.ledger(JOB).await.unwrap();
+    let poison = poison.iter().find(|e| e.source_id == "9999").unwrap();
+    assert!(
+        poison.escrow.unwrap().failures >= 2,
+        "a source change retries an escrowed object at once"
+    );
+
+    // 4. The token is revoked in the middle of a cycle: the cycle stops at the first
+    //    refusal, the job is quarantined for its credentials and someone is told.
+    std::fs::write(dir.path().join("people.csv"), people(3, 5)).unwrap();
+    target.set_faults(Faults {
+        revoke_after: Some(target.counts().requests + 40),
+        ..faults.clone()
+    });
+    let r = scheduler.run_now(JOB, "test").await.unwrap();
+    assert_eq!(r.status, "stopped", "{r:?}");
+    let q = r.quarantine.clone().expect("quarantined");
+    assert!(q.entered && q.reason == "credentials", "{q:?}");
+    let status = engine.status(JOB).await.unwrap();
+    assert_eq!(status.state, "quarantined", "{status:?}");
+    let refused = target.counts().refused;
+    // Stopped at the first refusal: only the requests already in flight (8) were refused.
+    assert!(refused <= 8, "{refused} requests refused");
+    println!("token revoked: {refused} request(s) refused, then the cycle stopped");
+    if let Some(smtp) = &smtp {
+        smtp.wait_for("quarantined (credentials)", Duration::from_secs(10))
+            .await
+            .expect("the quarantine notice was delivered");
+    }
+    // While quarantined, the next run is a day away.
+    let record = server.store.job(JOB).await.unwrap().unwrap();
+    let next = scim_sync::schedule::next_run(&spec, &record, Timestamp::now()).unwrap();
+    assert!(next - Timestamp::now() > time::Duration::hours(23));
+
+    // 5. Reauthorize with the new token: tested, quarantine lifted, and the interrupted
+    //    changes all arrive.
+    target.accept_token("token-two");
+    let checks = engine.reauthorize(JOB, "token-two").await.unwrap();
+    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+    assert!(engine.status(JOB).await.unwrap().quarantine.is_none());
+    let (resumed, _) = converge(&scheduler, &now, "after reauthorize").await;
+    assert_converged(&server, &app_token, 3, 5).await;
+
+    // 6. Everyone enabled again, with a new name: the frozen changes arrive too.
+    std::fs::write(dir.path().join("people.csv"), people(4, 0)).unwrap();
+    let (enabled, _) = converge(&scheduler, &now, "re-enabled").await;
+    assert_converged(&server, &app_token, 4, 0).await;
+    println!(
+        "gateway in all: {:?}; totals: {} requests, {} retries over {} cycles",
+        target.counts(),
+        initial.requests + changes.requests + resumed.requests + enabled.requests,
+        initial.retries + changes.retries + resumed.retries + enabled.retries,
+        initial.cycles + changes.cycles + resumed.cycles + enabled.cycles + 2
+    );
+    drop(target);
+    server.finish().await;
+}
