@@ -37,36 +37,10 @@ fn people(generation: u32, inactive_every: usize) -> String {
     s
 }
 
-/// The target tenant as read straight from scimd (not through the gateway).
-async fn target_users(server: &TestServer, token: &str) -> Vec<Value> {
-    let http = reqwest::Client::new();
-    let mut out = Vec::new();
-    let mut start = 1;
-    loop {
-        let v: Value = http
-            .get(format!(
-                "{}/t/app/scim/v2/Users?startIndex={start}&count=200",
-                server.root
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let page = v["Resources"].as_array().cloned().unwrap_or_default();
-        if page.is_empty() {
-            return out;
-        }
-        start += page.len();
-        out.extend(page);
-    }
-}
-
-async fn target_groups(server: &TestServer, token: &str) -> BTreeMap<String, Vec<String>> {
+/// A page of the target tenant as read straight from scimd (not through the gateway).
+async fn target_page(server: &TestServer, token: &str, path: &str) -> Vec<Value> {
     let v: Value = reqwest::Client::new()
-        .get(format!("{}/t/app/scim/v2/Groups?count=100", server.root))
+        .get(format!("{}/t/app/scim/v2{path}", server.root))
         .bearer_auth(token)
         .send()
         .await
@@ -74,8 +48,25 @@ async fn target_groups(server: &TestServer, token: &str) -> BTreeMap<String, Vec
         .json()
         .await
         .unwrap();
+    v["Resources"].as_array().cloned().unwrap_or_default()
+}
+
+async fn target_users(server: &TestServer, token: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let path = format!("/Users?startIndex={}&count=200", out.len() + 1);
+        let page = target_page(server, token, &path).await;
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+async fn target_groups(server: &TestServer, token: &str) -> BTreeMap<String, Vec<String>> {
+    let groups = target_page(server, token, "/Groups?count=100").await;
     let mut out = BTreeMap::new();
-    for g in v["Resources"].as_array().unwrap() {
+    for g in &groups {
         let mut m: Vec<String> = g["members"]
             .as_array()
             .into_iter()
