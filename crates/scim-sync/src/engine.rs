@@ -34,6 +34,9 @@ pub struct Engine {
     /// How long the provisioning log keeps events (a tenant source's full-read trigger).
     pub log_retention: time::Duration,
     pub clock: Clock,
+    /// How long a node holds a job's lease without renewing it (renewed every sixth of
+    /// it while a cycle runs); a dead node's job is taken over after this long.
+    pub lease: std::time::Duration,
 }
 
 /// Everything a cycle needs, read once.
@@ -254,6 +257,7 @@ impl Engine {
             key,
             log_retention,
             clock: Arc::new(Timestamp::now),
+            lease: crate::schedule::LEASE,
         }
     }
 
@@ -627,6 +631,15 @@ impl Engine {
             }
         };
         let mode = prepared.plan.mode;
+        if mode == "initial" {
+            // Said before any write: a cycle killed after its first creates resumes as the
+            // initial cycle it was (one read of the target, local matching), not as an
+            // incremental one that trusts a half-built ledger.
+            self.edit_state(&spec.name, |o| {
+                o.insert("initial_done".into(), Value::Bool(false));
+            })
+            .await?;
+        }
         // The probe runs before an initial cycle and while quarantined for failing it.
         let probe_due = mode == "initial"
             || record

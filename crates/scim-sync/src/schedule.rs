@@ -23,10 +23,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use time::Duration;
 
-/// How long a node holds a job's lease without renewing it.
-pub const LEASE: Duration = Duration::seconds(60);
-/// How often the lease is renewed (and the job re-read) while a cycle runs.
-const RENEW: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a node holds a job's lease without renewing it, by default.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 /// A cycle that failed outright (source unreadable, target down) is tried again after
 /// this long, or the interval if that is shorter.
 const RETRY_FAILED: Duration = Duration::minutes(5);
@@ -142,10 +140,11 @@ pub async fn run_leased(
     if engine.store.job(name).await?.is_none() {
         engine.import(spec).await?;
     }
+    let lease = Duration::try_from(engine.lease).unwrap_or(Duration::minutes(1));
     let now = Timestamp::now();
     if !engine
         .store
-        .try_lease(&lease_name(name), node, now, now + LEASE)
+        .try_lease(&lease_name(name), node, now, now + lease)
         .await?
     {
         return Ok(None);
@@ -155,6 +154,10 @@ pub async fn run_leased(
         .job(name)
         .await?
         .ok_or_else(|| SyncError::NotFound(format!("no stored job named '{name}'")))?;
+    // A turn-off or pause while the cycle runs stops it; a job already off or paused is
+    // run when asked by name (`scimd sync run`), which the scheduler never does.
+    let was_enabled = record.enabled;
+    let was_paused = record.state.get("paused").and_then(Value::as_bool) == Some(true);
     let keeper = {
         let (engine, name, node, halt) = (
             engine.clone(),
@@ -164,11 +167,11 @@ pub async fn run_leased(
         );
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(RENEW).await;
+                tokio::time::sleep(engine.lease / 6).await;
                 let now = Timestamp::now();
                 match engine
                     .store
-                    .try_lease(&lease_name(&name), &node, now, now + LEASE)
+                    .try_lease(&lease_name(&name), &node, now, now + lease)
                     .await
                 {
                     Ok(true) => {}
@@ -177,8 +180,13 @@ pub async fn run_leased(
                 }
                 match engine.store.job(&name).await {
                     Ok(None) => halt.stop("the job was deleted"),
-                    Ok(Some(r)) if !r.enabled => halt.stop("the job was turned off"),
-                    Ok(Some(r)) if r.state.get("paused").and_then(Value::as_bool) == Some(true) => {
+                    Ok(Some(r)) if was_enabled && !r.enabled => {
+                        halt.stop("the job was turned off");
+                    }
+                    Ok(Some(r))
+                        if !was_paused
+                            && r.state.get("paused").and_then(Value::as_bool) == Some(true) =>
+                    {
                         halt.stop("paused");
                     }
                     _ => {}

@@ -26,6 +26,7 @@ struct FileConfig {
     sync_key_file: Option<std::path::PathBuf>,
     sync_scheduler: Option<bool>,
     sync_tick_secs: Option<u64>,
+    sync_lease_secs: Option<u64>,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
 }
@@ -58,6 +59,9 @@ pub struct Settings {
     pub sync_scheduler: bool,
     /// Seconds between the scheduler's looks for due jobs (default 5).
     pub sync_tick_secs: u64,
+    /// How long a node holds a job's lease without renewing it (default 60, at least 3): a
+    /// node that dies mid-cycle has its job taken over after this long.
+    pub sync_lease_secs: u64,
     /// Where job notifications are sent: `smtp://host:port` (plain, or STARTTLS when the
     /// server offers it), `smtps://host:port`; user and password in the URL if needed.
     pub smtp_url: Option<String>,
@@ -200,6 +204,7 @@ impl Settings {
                 Err(_) => file.sync_scheduler.unwrap_or(true),
             },
             sync_tick_secs: env_or("SCIMD_SYNC_TICK_SECS", file.sync_tick_secs, 5)?.max(1),
+            sync_lease_secs: env_or("SCIMD_SYNC_LEASE_SECS", file.sync_lease_secs, 60)?.max(3),
             smtp_url: env_var("SCIMD_SMTP_URL").or(file.smtp_url),
             smtp_from: env_var("SCIMD_SMTP_FROM")
                 .or(file.smtp_from)

@@ -53,11 +53,13 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 fn engine(env: &Env, create_key: bool) -> Result<Engine> {
-    Ok(Engine::new(
+    let mut engine = Engine::new(
         env.store.clone(),
         sync_key(env, create_key)?,
         time::Duration::days(i64::from(env.settings.log_retention_days)),
-    ))
+    );
+    engine.lease = std::time::Duration::from_secs(env.settings.sync_lease_secs);
+    Ok(engine)
 }
 
 /// The scheduler `serve` runs: the enabled jobs on their schedules, under leases, with

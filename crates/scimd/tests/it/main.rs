@@ -6,6 +6,7 @@ mod listener;
 mod multinode;
 mod support;
 mod sync;
+mod sync_resume;
 
 use std::process::Command;
 use std::time::Duration;
