@@ -10,7 +10,8 @@ use crate::mapping::Mappings;
 use crate::plan::{Key, PlanInput, PlannedAction, Planner, SyncPlan};
 use crate::secret::SyncKey;
 use crate::source::{
-    FileSource, ObjectKind, ScimSource, Source, SourceObject, TenantReader, TenantSource,
+    FileSource, LdapSource, ObjectKind, ScimSource, Source, SourceObject, TenantReader,
+    TenantSource,
 };
 use crate::target::{Lookups, TargetIndex, TargetMatcher};
 use scim_client::{ClientOptions, ScimClient, TargetProfile};
@@ -432,6 +433,18 @@ impl Engine {
                     ClientOptions::default(),
                 )?))
             }
+            SourceKind::Ldap => {
+                let password = match (&spec.source.bind_dn, self.source_token(spec, record)) {
+                    (None, _) => None,
+                    (Some(_), Ok(p)) => Some(p),
+                    (Some(dn), Err(_)) => {
+                        return Err(SyncError::Job(format!(
+                            "source.bind_dn '{dn}' needs a password: source.password_env, source.password_file or source.password"
+                        )));
+                    }
+                };
+                Box::new(LdapSource::new(&spec.source, password)?)
+            }
             SourceKind::Tenant => Box::new(TenantSource::new(
                 TenantReader {
                     store: self.store.clone(),
@@ -475,6 +488,9 @@ impl Engine {
             }
             for (k, id) in &batch.deleted {
                 objects.remove(&(*k, id.clone()));
+            }
+            if let Some(present) = &batch.present {
+                objects.retain(|k, _| present.contains(k));
             }
         }
         for o in batch.objects {

@@ -47,6 +47,7 @@ pub enum SourceKind {
     Json,
     Scim,
     Tenant,
+    Ldap,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -67,13 +68,37 @@ pub struct SourceSpec {
     /// csv/json: a column whose value says the user is suspended (`false`, `0`, `no`,
     /// `suspended`, `disabled`, `inactive`, `terminated` mean suspended).
     pub status: Option<String>,
-    /// scim: the source server's base URL.
+    /// scim: the source server's base URL; ldap: `ldap://host:port` or `ldaps://host:port`.
     pub url: Option<String>,
+    /// scim: the bearer token; ldap: the bind password (`password*` are the same keys).
+    #[serde(alias = "password")]
     pub token: Option<String>,
+    #[serde(alias = "password_env")]
     pub token_env: Option<String>,
+    #[serde(alias = "password_file")]
     pub token_file: Option<PathBuf>,
     /// tenant: the scimd tenant on this instance.
     pub tenant: Option<String>,
+    /// ldap: the DN to bind as (anonymous without it).
+    pub bind_dn: Option<String>,
+    /// ldap: upgrade an `ldap://` connection with StartTLS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub starttls: bool,
+    /// ldap: where users and groups are searched (subtree).
+    pub base_dn: Option<String>,
+    /// ldap: which entries are users (default `(objectClass=inetOrgPerson)`; AD:
+    /// `(&(objectCategory=person)(objectClass=user))`).
+    pub user_filter: Option<String>,
+    /// ldap: which entries are groups (default: groupOfNames, groupOfUniqueNames,
+    /// posixGroup and AD's group).
+    pub group_filter: Option<String>,
+    /// ldap: when a user is disabled: an attribute that is present (`pwdAccountLockedTime`),
+    /// `attr=value`, or `attr&bit` (AD: `userAccountControl&2`).
+    pub disabled: Option<String>,
+    /// ldap: entries per page (RFC 2696), default 500.
+    pub page_size: Option<u32>,
+    /// ldap: how often a cycle re-reads every entry instead of the changed ones (default 24h).
+    pub full_scan: Option<String>,
 }
 
 fn default_separator() -> String {
@@ -606,6 +631,26 @@ impl JobSpec {
             }
             SourceKind::Tenant if s.tenant.is_none() => {
                 return bad("source.tenant is required for a tenant source".into());
+            }
+            SourceKind::Ldap if s.url.is_none() || s.base_dn.is_none() => {
+                return bad("source.url and source.base_dn are required for an ldap source".into());
+            }
+            SourceKind::Ldap => {
+                let url = s.url.as_deref().unwrap_or_default();
+                if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+                    return bad(format!(
+                        "source.url '{url}' must start with ldap:// or ldaps://"
+                    ));
+                }
+                if s.starttls && url.starts_with("ldaps://") {
+                    return bad(
+                        "source.starttls is for ldap:// URLs (ldaps:// is TLS already)".into(),
+                    );
+                }
+                if let Some(d) = &s.disabled {
+                    crate::source::DisabledRule::parse(d)?;
+                }
+                duration(s.full_scan.as_deref().unwrap_or("24h"), "source.full_scan")?;
             }
             _ => {}
         }

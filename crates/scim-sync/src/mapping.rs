@@ -142,6 +142,42 @@ fn default_user_mappings() -> Vec<Mapping> {
     v
 }
 
+/// For an LDAP source: the usual inetOrgPerson and Active Directory attribute names
+/// (docs/sync.md §11). `userName` is the UPN where there is one (AD), else the mail, else
+/// the uid.
+fn ldap_user_mappings() -> Vec<Mapping> {
+    vec![
+        expression("userName", "Coalesce([userPrincipalName], [mail], [uid])"),
+        expression("active", ACTIVE_EXPRESSION),
+        expression("displayName", "Coalesce([displayName], [cn])"),
+        direct("title", "title"),
+        direct(r#"emails[type eq "work"].value"#, "mail"),
+        direct("preferredLanguage", "preferredLanguage"),
+        direct("name.givenName", "givenName"),
+        direct("name.familyName", "sn"),
+        direct(r#"phoneNumbers[type eq "work"].value"#, "telephoneNumber"),
+        direct(r#"phoneNumbers[type eq "mobile"].value"#, "mobile"),
+        direct(r#"addresses[type eq "work"].streetAddress"#, "street"),
+        direct(r#"addresses[type eq "work"].locality"#, "l"),
+        direct(r#"addresses[type eq "work"].region"#, "st"),
+        direct(r#"addresses[type eq "work"].postalCode"#, "postalCode"),
+        direct("externalId", "objectId"),
+        direct(&format!("{ENTERPRISE}:employeeNumber"), "employeeNumber"),
+        expression(
+            &format!("{ENTERPRISE}:department"),
+            "Coalesce([department], [departmentNumber], [ou])",
+        ),
+        direct(&format!("{ENTERPRISE}:organization"), "o"),
+    ]
+}
+
+fn ldap_group_mappings() -> Vec<Mapping> {
+    vec![
+        direct("displayName", "cn"),
+        direct("externalId", "objectId"),
+    ]
+}
+
 fn default_group_mappings() -> Vec<Mapping> {
     vec![
         direct("displayName", "displayName"),
@@ -224,10 +260,12 @@ impl Mappings {
         let mut list: Vec<Mapping> = if !own.mappings.is_empty() {
             own.mappings.clone()
         } else {
-            match (kind, file) {
-                (ObjectKind::User, true) => file_user_mappings(spec, columns),
-                (ObjectKind::User, false) => default_user_mappings(),
-                (ObjectKind::Group, _) => default_group_mappings(),
+            match (kind, file, spec.source.kind == SourceKind::Ldap) {
+                (ObjectKind::User, true, _) => file_user_mappings(spec, columns),
+                (ObjectKind::User, false, true) => ldap_user_mappings(),
+                (ObjectKind::User, false, false) => default_user_mappings(),
+                (ObjectKind::Group, _, true) => ldap_group_mappings(),
+                (ObjectKind::Group, _, false) => default_group_mappings(),
             }
         };
         for extra in &own.extra {

@@ -6,6 +6,7 @@
 //! - [`pg`]: the local PostgreSQL: whether tests run on it, and fresh databases.
 //! - [`faults`]: a SCIM target that forwards to scimd and injects faults (429, 500, slow,
 //!   reset, a revoked token).
+//! - [`ldap`]: a real OpenLDAP (slapd) on loopback, changed with ldapmodify.
 //! - [`mail`]: a real SMTP server (aiosmtpd) on loopback and the messages it received.
 //! - [`contract`]: the store contract, run against both backends.
 //! - [`both_backends!`]: runs a test body once on SQLite and once on PostgreSQL (skipped,
@@ -14,6 +15,7 @@
 
 pub mod contract;
 pub mod faults;
+pub mod ldap;
 pub mod mail;
 pub mod pg;
 pub mod process;

@@ -194,6 +194,7 @@ impl FileSource {
             full: true,
             objects: users,
             deleted: Vec::new(),
+            present: None,
             watermark: None,
         })
     }

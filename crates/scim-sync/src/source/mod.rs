@@ -3,10 +3,12 @@
 //! for the next cycle ([`SourceBatch`]).
 
 mod file;
+mod ldap;
 mod scim;
 mod tenant;
 
 pub use file::FileSource;
+pub use ldap::{DisabledRule, LdapSource};
 pub use scim::ScimSource;
 pub use tenant::{TenantReader, TenantSource};
 
@@ -100,6 +102,9 @@ pub struct SourceBatch {
     pub objects: Vec<SourceObject>,
     /// In an incremental batch, objects known to be gone.
     pub deleted: Vec<(ObjectKind, String)>,
+    /// In an incremental batch, every object the source has now, when it can list them
+    /// cheaply (LDAP's id scan): known objects absent from it are deleted at the source.
+    pub present: Option<std::collections::HashSet<(ObjectKind, String)>>,
     /// What to hand back next cycle.
     pub watermark: Option<Value>,
 }
@@ -109,7 +114,7 @@ pub trait Source: Send + Sync {
     /// Reads what changed since `watermark` (everything when `None`, or when the source
     /// cannot read incrementally).
     async fn read(&self, watermark: Option<&Value>) -> SyncResult<SourceBatch>;
-    /// `csv`, `json`, `scim`, `tenant`.
+    /// `csv`, `json`, `scim`, `tenant`, `ldap`.
     fn describe(&self) -> String;
 }
 

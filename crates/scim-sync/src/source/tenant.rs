@@ -117,6 +117,7 @@ impl TenantSource {
             full: true,
             objects,
             deleted: Vec::new(),
+            present: None,
             watermark: Some(
                 json!({"seq": seq, "full_at": now.as_micros(), "read_at": now.as_micros()}),
             ),

@@ -1,0 +1,209 @@
+//! The LDAP source against a real OpenLDAP (slapd on loopback, see `scim_testkit::ldap`),
+//! provisioning a real scimd tenant: the initial cycle (users, a groupOfNames, a posixGroup,
+//! a groupOfUniqueNames), an attribute change, a disable, a delete and membership changes,
+//! each reaching the tenant through incremental reads.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use scim_core::{Store, Timestamp};
+use scim_sync::engine::CycleReport;
+use scim_sync::{Engine, JobSpec};
+use scim_testkit::ldap::{ADMIN_DN, ADMIN_PASSWORD, SUFFIX, Slapd};
+use scim_testkit::{Backend, TestServer};
+use serde_json::Value;
+use std::sync::Arc;
+
+fn person(uid: &str, given: &str, sn: &str, title: &str) -> String {
+    format!(
+        "dn: uid={uid},ou=People,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {given} {sn}\n\
+         givenName: {given}\nsn: {sn}\nmail: {uid}@example.com\ntitle: {title}\n\n"
+    )
+}
+
+struct Fixture {
+    server: TestServer,
+    token: String,
+    engine: Engine,
+    spec: JobSpec,
+}
+
+impl Fixture {
+    async fn run(&self) -> CycleReport {
+        let record = scim_core::SyncStore::job(self.server.store.as_ref(), &self.spec.name)
+            .await
+            .unwrap();
+        let r = self.engine.run(&self.spec, record.as_ref()).await.unwrap();
+        assert_eq!(r.status, "completed", "{r:?}");
+        r
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        reqwest::Client::new()
+            .get(format!("{}/t/app/scim/v2{path}", self.server.root))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn user(&self, name: &str) -> Value {
+        let v = self
+            .get(&format!("/Users?filter=userName%20eq%20%22{name}%22"))
+            .await;
+        assert_eq!(v["totalResults"], 1, "{name}: {v}");
+        v["Resources"][0].clone()
+    }
+
+    /// A group's members, by userName.
+    async fn members(&self, group: &str) -> Vec<String> {
+        let v = self
+            .get(&format!("/Groups?filter=displayName%20eq%20%22{group}%22"))
+            .await;
+        let mut out = Vec::new();
+        for m in v["Resources"][0]["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let u = self
+                .get(&format!("/Users/{}", m["value"].as_str().unwrap()))
+                .await;
+            out.push(u["userName"].as_str().unwrap().to_string());
+        }
+        out.sort();
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_reaches_the_tenant() {
+    let Some(ldap) = Slapd::start() else { return };
+    ldap.add(&format!(
+        "{}{}{}\
+         dn: cn=engineering,ou=Groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: engineering\n\
+         member: uid=ada,ou=People,{SUFFIX}\nmember: uid=alan,ou=People,{SUFFIX}\n\n\
+         dn: cn=research,ou=Groups,{SUFFIX}\nobjectClass: posixGroup\ncn: research\ngidNumber: 5001\n\
+         memberUid: ada\nmemberUid: grace\n\n\
+         dn: cn=ops,ou=Groups,{SUFFIX}\nobjectClass: groupOfUniqueNames\ncn: ops\n\
+         uniqueMember: uid=grace, ou=People, {SUFFIX}\n\n",
+        person("ada", "Ada", "Lovelace", "Countess"),
+        person("alan", "Alan", "Turing", "Mathematician"),
+        person("grace", "Grace", "Hopper", "Rear Admiral"),
+    ));
+
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (_, token) = server.tenant("app").await;
+    let spec = JobSpec::parse(
+        &format!(
+            "name = \"ldap-to-app\"\n\n[source]\nkind = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\n\
+             password = \"{ADMIN_PASSWORD}\"\nbase_dn = \"{SUFFIX}\"\ndisabled = \"employeeType=disabled\"\npage_size = 2\n\n\
+             [target]\nurl = \"{}/t/app/scim/v2\"\ntoken = \"{token}\"\nrate_limit = 0\n",
+            ldap.url, server.root
+        ),
+        None,
+    )
+    .unwrap();
+    let store: Arc<dyn Store> = server.store.clone();
+    let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
+    let engine = Engine::new(store, Some(key), time::Duration::days(30));
+    engine.import(&spec).await.unwrap();
+    let f = Fixture {
+        server,
+        token,
+        engine,
+        spec,
+    };
+
+    // Initial cycle: every user and group, memberships by DN, by uid, by uniqueMember.
+    let r = f.run().await;
+    assert_eq!(r.mode, "initial");
+    assert_eq!((r.source_users, r.source_groups), (3, 3), "{r:?}");
+    let ada = f.user("ada@example.com").await;
+    assert_eq!(ada["name"]["familyName"], "Lovelace");
+    assert_eq!(ada["emails"][0]["value"], "ada@example.com");
+    assert_eq!(ada["title"], "Countess");
+    assert_eq!(ada["active"], true);
+    let external = ada["externalId"].as_str().unwrap();
+    assert_eq!(external.len(), 36, "entryUUID as externalId: {external}");
+    assert_eq!(
+        f.members("engineering").await,
+        ["ada@example.com", "alan@example.com"]
+    );
+    assert_eq!(
+        f.members("research").await,
+        ["ada@example.com", "grace@example.com"]
+    );
+    assert_eq!(f.members("ops").await, ["grace@example.com"]);
+    let r = f.run().await;
+    assert_eq!(r.counts.requests, 0, "nothing changed: {r:?}");
+    let watermark = |f: &Fixture| {
+        let f = f.server.store.clone();
+        async move {
+            scim_core::SyncStore::job(f.as_ref(), "ldap-to-app")
+                .await
+                .unwrap()
+                .unwrap()
+                .state["watermark"]
+                .clone()
+        }
+    };
+    let first = watermark(&f).await;
+    assert!(
+        first["since"].as_str().is_some_and(|s| s.ends_with('Z')),
+        "{first}"
+    );
+
+    // An attribute change.
+    ldap.modify(&format!(
+        "dn: uid=alan,ou=People,{SUFFIX}\nchangetype: modify\nreplace: title\ntitle: Codebreaker\n"
+    ));
+    let r = f.run().await;
+    assert_eq!(r.mode, "incremental");
+    assert_eq!(r.counts.actions.get("Update"), Some(&1), "{r:?}");
+    assert_eq!(f.user("alan@example.com").await["title"], "Codebreaker");
+
+    // A disable.
+    ldap.modify(&format!(
+        "dn: uid=grace,ou=People,{SUFFIX}\nchangetype: modify\nadd: employeeType\nemployeeType: disabled\n"
+    ));
+    let r = f.run().await;
+    assert_eq!(r.counts.actions.get("Disable"), Some(&1), "{r:?}");
+    assert_eq!(f.user("grace@example.com").await["active"], false);
+
+    // Membership changes: a new user into engineering, ada out of it.
+    ldap.add(&person("linus", "Linus", "Torvalds", "Maintainer"));
+    ldap.modify(&format!(
+        "dn: cn=engineering,ou=Groups,{SUFFIX}\nchangetype: modify\nadd: member\nmember: uid=linus,ou=People,{SUFFIX}\n-\ndelete: member\nmember: uid=ada,ou=People,{SUFFIX}\n"
+    ));
+    let r = f.run().await;
+    assert_eq!(r.counts.actions.get("Create"), Some(&1), "{r:?}");
+    assert_eq!(
+        f.members("engineering").await,
+        ["alan@example.com", "linus@example.com"]
+    );
+
+    // A delete: found by the id scan of the next incremental cycle; the default rule
+    // disables at once and deletes after 30 days.
+    ldap.delete(&format!("uid=alan,ou=People,{SUFFIX}"));
+    let r = f.run().await;
+    assert_eq!(r.mode, "incremental");
+    assert_eq!(r.counts.actions.get("Disable"), Some(&1), "{r:?}");
+    assert_eq!(f.user("alan@example.com").await["active"], false);
+    // Every read after the first was incremental (no full re-read within a day).
+    let last = watermark(&f).await;
+    assert_eq!(last["full_at"], first["full_at"], "{last}");
+    assert!(
+        last["since"].as_str() >= first["since"].as_str(),
+        "{first} {last}"
+    );
+    let status = f.engine.status("ldap-to-app").await.unwrap();
+    assert_eq!(status.next_timers.len(), 1, "{status:?}");
+    println!(
+        "ldap: {:?} after {}",
+        status.ledger,
+        Timestamp::now().rfc3339()
+    );
+    f.server.finish().await;
+}

@@ -1,0 +1,148 @@
+//! A real OpenLDAP for the engine's LDAP source tests: Debian's `slapd`, started on a
+//! loopback port with an mdb database under a temp dir (suffix `dc=example,dc=com`, root
+//! `cn=admin,dc=example,dc=com` / `secret`, the core, cosine, inetorgperson and nis
+//! schemas), changed with `ldapmodify` as an admin would. `scripts/test.sh` installs
+//! `slapd` and `ldap-utils`; without them the tests skip (and fail when
+//! `SCIMD_REQUIRE_PEERS` is set).
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SUFFIX: &str = "dc=example,dc=com";
+pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=com";
+pub const ADMIN_PASSWORD: &str = "secret";
+
+pub struct Slapd {
+    /// `ldap://127.0.0.1:PORT`
+    pub url: String,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+const SLAPD: &str = "/usr/sbin/slapd";
+
+impl Slapd {
+    /// `None` when slapd is not installed (and the peers are not required).
+    pub fn start() -> Option<Self> {
+        if !std::path::Path::new(SLAPD).exists() || which("ldapmodify").is_none() {
+            assert!(
+                std::env::var_os("SCIMD_REQUIRE_PEERS").is_none(),
+                "slapd or ldap-utils missing but SCIMD_REQUIRE_PEERS is set"
+            );
+            eprintln!("skipping: no slapd (apt-get install slapd ldap-utils)");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("db");
+        std::fs::create_dir_all(&db).expect("db dir");
+        let conf = dir.path().join("slapd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "include /etc/ldap/schema/core.schema\n\
+                 include /etc/ldap/schema/cosine.schema\n\
+                 include /etc/ldap/schema/inetorgperson.schema\n\
+                 include /etc/ldap/schema/nis.schema\n\
+                 modulepath /usr/lib/ldap\n\
+                 moduleload back_mdb\n\
+                 pidfile {dir}/slapd.pid\n\
+                 database mdb\n\
+                 maxsize 104857600\n\
+                 suffix \"{SUFFIX}\"\n\
+                 rootdn \"{ADMIN_DN}\"\n\
+                 rootpw {ADMIN_PASSWORD}\n\
+                 directory {db}\n\
+                 index objectClass eq\n\
+                 index entryUUID eq\n",
+                dir = dir.path().display(),
+                db = db.display()
+            ),
+        )
+        .expect("write slapd.conf");
+        let port = crate::process::free_port();
+        let url = format!("ldap://127.0.0.1:{port}");
+        // `-d 0`: stay in the foreground (so the test owns the process), log nothing.
+        let child = Command::new(SLAPD)
+            .arg("-f")
+            .arg(&conf)
+            .arg("-h")
+            .arg(format!("{url}/"))
+            .args(["-d", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start slapd");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "slapd did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let s = Self {
+            url,
+            _dir: dir,
+            child,
+        };
+        s.ldif(
+            "ldapadd",
+            &format!(
+                "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n\
+                 dn: ou=People,{SUFFIX}\nobjectClass: organizationalUnit\nou: People\n\n\
+                 dn: ou=Groups,{SUFFIX}\nobjectClass: organizationalUnit\nou: Groups\n"
+            ),
+        );
+        Some(s)
+    }
+
+    /// Runs `ldapadd` or `ldapmodify` (or `ldapdelete`, one DN per line) with `ldif` on
+    /// stdin, as the admin; panics with its output when it fails.
+    pub fn ldif(&self, tool: &str, ldif: &str) {
+        let mut child = Command::new(tool)
+            .args(["-x", "-H", &self.url, "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(ldif.as_bytes())
+            .expect("write ldif");
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{tool} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn add(&self, ldif: &str) {
+        self.ldif("ldapadd", ldif);
+    }
+
+    pub fn modify(&self, ldif: &str) {
+        self.ldif("ldapmodify", ldif);
+    }
+
+    pub fn delete(&self, dn: &str) {
+        self.ldif("ldapdelete", &format!("{dn}\n"));
+    }
+}
+
+fn which(tool: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(tool))
+            .find(|f| f.exists())
+    })
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
