@@ -317,6 +317,9 @@ impl Engine {
         if let Some(p) = &spec.source.token_file {
             stored.source.token_file = Some(spec.resolve_path(p));
         }
+        if let Some(p) = &spec.notify.webhook_secret_file {
+            stored.notify.webhook_secret_file = Some(spec.resolve_path(p));
+        }
         let now = Timestamp::now();
         let record = SyncJobRecord {
             name: spec.name.clone(),

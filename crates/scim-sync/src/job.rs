@@ -290,6 +290,12 @@ pub struct NotifySpec {
     /// Send a digest after every cycle with failures (default true when addresses are set).
     #[serde(default = "yes")]
     pub failure_digest: bool,
+    /// A URL that receives the same notices as JSON, signed per Standard Webhooks.
+    pub webhook: Option<String>,
+    /// The signing secret (`whsec_…`, base64 after the prefix): from a variable or a file,
+    /// never in the job file.
+    pub webhook_secret_env: Option<String>,
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 /// Empty, `0`, `0s`, `0m`, …: no wait.
@@ -653,6 +659,17 @@ impl JobSpec {
                 duration(s.full_scan.as_deref().unwrap_or("24h"), "source.full_scan")?;
             }
             _ => {}
+        }
+        if let Some(url) = &self.notify.webhook {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return bad(format!("notify.webhook '{url}' must be an http(s) URL"));
+            }
+            if self.notify.webhook_secret_env.is_none() && self.notify.webhook_secret_file.is_none()
+            {
+                return bad(
+                    "notify.webhook needs notify.webhook_secret_env or notify.webhook_secret_file (the signing secret)".into(),
+                );
+            }
         }
         if self.target.max_in_flight == 0 || self.target.members_per_request == 0 {
             return bad(

@@ -9,6 +9,9 @@
 
 use scim_core::{Store, SyncStore, Timestamp};
 use scim_sync::engine::CycleReport;
+use scim_sync::notify::{
+    Notifier, Notifiers, SmtpNotifier, WebhookNotifier, webhook_key, webhook_signature,
+};
 use scim_sync::schedule::Scheduler;
 use scim_sync::{Engine, JobSpec};
 use scim_testkit::faults::{FaultTarget, Faults};
@@ -188,6 +191,78 @@ async fn converge(
     (run, reports)
 }
 
+const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// An operator's webhook endpoint: verifies each delivery's Standard Webhooks signature
+/// and timestamp, refuses the very first delivery with a 500 (so retries are exercised),
+/// and keeps the verified payloads.
+struct WebhookReceiver {
+    url: String,
+    seen: Arc<Mutex<(u32, Vec<Value>)>>,
+}
+
+impl WebhookReceiver {
+    async fn start() -> Self {
+        use axum::http::{HeaderMap, StatusCode};
+        let seen: Arc<Mutex<(u32, Vec<Value>)>> = Arc::default();
+        let state = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let state = state.clone();
+                async move {
+                    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let ts: i64 = h("webhook-timestamp").parse().unwrap_or(0);
+                    let key = webhook_key(HOOK_SECRET).unwrap();
+                    let want = webhook_signature(&key, h("webhook-id"), ts, &body);
+                    let fresh = (time::OffsetDateTime::now_utc().unix_timestamp() - ts).abs() < 300;
+                    let signed = h("webhook-signature").split(' ').any(|s| s == want);
+                    let mut st = state.lock().unwrap();
+                    st.0 += 1;
+                    if !signed || !fresh || !h("webhook-id").starts_with("msg_") {
+                        return StatusCode::UNAUTHORIZED;
+                    }
+                    if st.0 == 1 {
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    st.1.push(serde_json::from_str(&body).unwrap());
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, seen }
+    }
+
+    fn attempts(&self) -> u32 {
+        self.seen.lock().unwrap().0
+    }
+
+    fn delivered(&self) -> u32 {
+        self.seen.lock().unwrap().1.len() as u32
+    }
+
+    async fn wait_for(&self, kind: &str, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(v) = self
+                .seen
+                .lock()
+                .unwrap()
+                .1
+                .iter()
+                .find(|v| v["type"] == kind)
+            {
+                return Some(v.clone());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cycles_converge_through_a_failing_target() {
     let server = TestServer::start(Backend::Sqlite).await;
@@ -205,13 +280,15 @@ async fn cycles_converge_through_a_failing_target() {
     let target = FaultTarget::start(&upstream, &app_token, "token-one", faults.clone()).await;
     let smtp = SmtpServer::start();
 
+    let hooks = WebhookReceiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("people.csv"), people(1, 0)).unwrap();
+    std::fs::write(dir.path().join("hook.secret"), HOOK_SECRET).unwrap();
     let spec_text = format!(
         "name = \"{JOB}\"\n\n[source]\nkind = \"csv\"\npath = \"people.csv\"\nid = \"employee_id\"\ngroups = \"groups\"\n\n\
          [target]\nurl = \"{}\"\ntoken = \"token-one\"\nrate_limit = 0\nmax_in_flight = 8\ntimeout = \"1s\"\nattempts = 4\n\n\
-         [notify]\nemail = [\"ops@example.com\"]\n",
-        target.url
+         [notify]\nemail = [\"ops@example.com\"]\nwebhook = \"{}\"\nwebhook_secret_file = \"hook.secret\"\n",
+        target.url, hooks.url
     );
     let spec = JobSpec::parse(&spec_text, Some(dir.path())).unwrap();
 
@@ -227,10 +304,15 @@ async fn cycles_converge_through_a_failing_target() {
         .set_job_enabled(JOB, true, Timestamp::now())
         .await
         .unwrap();
-    let notifier: Option<Arc<dyn scim_sync::notify::Notifier>> = smtp.as_ref().map(|s| {
-        Arc::new(scim_sync::notify::SmtpNotifier::new(&s.url, "scimd@example.com").unwrap())
-            as Arc<dyn scim_sync::notify::Notifier>
-    });
+    let mut webhook = WebhookNotifier::new().unwrap();
+    webhook.backoff = Duration::from_millis(100);
+    let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(webhook)];
+    if let Some(s) = &smtp {
+        notifiers.push(Arc::new(
+            SmtpNotifier::new(&s.url, "scimd@example.com").unwrap(),
+        ));
+    }
+    let notifier: Option<Arc<dyn Notifier>> = Some(Arc::new(Notifiers(notifiers)));
     let scheduler = Scheduler {
         engine: engine.clone(),
         node: "fault-test".into(),
@@ -319,6 +401,16 @@ async fn cycles_converge_through_a_failing_target() {
             .await
             .expect("the quarantine notice was delivered");
     }
+    // The same notice reached the webhook, signed, after its first delivery failed.
+    let hook = hooks
+        .wait_for("sync.quarantine.entered", Duration::from_secs(10))
+        .await
+        .expect("the quarantine webhook was delivered");
+    assert_eq!(hook["data"]["notice"]["reason"], "credentials", "{hook}");
+    assert!(
+        hooks.attempts() > hooks.delivered(),
+        "the first attempt was refused and retried"
+    );
     // While quarantined, the next run is a day away.
     let record = server.store.job(JOB).await.unwrap().unwrap();
     let next = scim_sync::schedule::next_run(&spec, &record, Timestamp::now()).unwrap();

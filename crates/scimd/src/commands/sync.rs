@@ -63,18 +63,22 @@ fn engine(env: &Env, create_key: bool) -> Result<Engine> {
 }
 
 /// The scheduler `serve` runs: the enabled jobs on their schedules, under leases, with
-/// notifications by e-mail when SMTP is configured.
+/// notifications to each job's webhook, and by e-mail when SMTP is configured.
 pub fn scheduler(
     env: &Env,
     s: &crate::config::Settings,
 ) -> Result<std::sync::Arc<scim_sync::schedule::Scheduler>> {
-    let notifier: Option<std::sync::Arc<dyn scim_sync::notify::Notifier>> = match &s.smtp_url {
-        Some(url) => Some(std::sync::Arc::new(
-            scim_sync::notify::SmtpNotifier::new(url, &s.smtp_from)
+    use scim_sync::notify::{Notifier, Notifiers, SmtpNotifier, WebhookNotifier};
+    let mut notifiers: Vec<std::sync::Arc<dyn Notifier>> =
+        vec![std::sync::Arc::new(WebhookNotifier::new()?)];
+    if let Some(url) = &s.smtp_url {
+        notifiers.push(std::sync::Arc::new(
+            SmtpNotifier::new(url, &s.smtp_from)
                 .context("the SMTP settings (smtp_url, smtp_from)")?,
-        )),
-        None => None,
-    };
+        ));
+    }
+    let notifier: Option<std::sync::Arc<dyn Notifier>> =
+        Some(std::sync::Arc::new(Notifiers(notifiers)));
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into());
     Ok(std::sync::Arc::new(scim_sync::schedule::Scheduler {
         engine: engine(env, false)?,
