@@ -80,8 +80,11 @@ pub fn scheduler(
     let notifier: Option<std::sync::Arc<dyn Notifier>> =
         Some(std::sync::Arc::new(Notifiers(notifiers)));
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into());
+    // The key is made now if there is none, so a job imported with an inline token after
+    // serve started can be opened by this node (a node racing to make it reads the other's).
+    let engine = engine(env, true).or_else(|_| engine(env, false))?;
     Ok(std::sync::Arc::new(scim_sync::schedule::Scheduler {
-        engine: engine(env, false)?,
+        engine,
         node: format!(
             "{host}-{}-{}",
             std::process::id(),

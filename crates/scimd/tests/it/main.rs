@@ -7,6 +7,7 @@ mod multinode;
 mod support;
 mod sync;
 mod sync_resume;
+mod sync_serve;
 
 use std::process::Command;
 use std::time::Duration;
