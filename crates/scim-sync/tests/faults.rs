@@ -276,6 +276,7 @@ async fn cycles_converge_through_a_failing_target() {
         reset_every: 5,
         reject_user_name: Some("poison@example.com".into()),
         revoke_after: None,
+        ..Faults::default()
     };
     let target = FaultTarget::start(&upstream, &app_token, "token-one", faults.clone()).await;
     let smtp = SmtpServer::start();
@@ -425,10 +426,52 @@ async fn cycles_converge_through_a_failing_target() {
     let (resumed, _) = converge(&scheduler, &now, "after reauthorize").await;
     assert_converged(&server, &app_token, 3, 5).await;
 
-    // 6. Everyone enabled again, with a new name: the frozen changes arrive too.
-    std::fs::write(dir.path().join("people.csv"), people(4, 0)).unwrap();
+    // 6. The app starts refusing every write: the failure share passes the threshold
+    //    (at least 5 and 40 %), the job is quarantined for failures, each object escrowed.
+    std::fs::write(dir.path().join("people.csv"), people(5, 5)).unwrap();
+    target.set_faults(Faults {
+        reject_writes: true,
+        ..Faults::default()
+    });
+    let r = scheduler.run_now(JOB, "test").await.unwrap();
+    let q = r.quarantine.clone().expect("quarantined for failures");
+    assert_eq!(q.reason, "failures", "{q:?}");
+    let status = engine.status(JOB).await.unwrap();
+    assert_eq!(status.state, "quarantined");
+    assert!(status.escrowed as usize >= USERS / 2, "{status:?}");
+    if let Some(smtp) = &smtp {
+        smtp.wait_for("quarantined (failures)", Duration::from_secs(10))
+            .await
+            .expect("the failures quarantine notice was delivered");
+    }
+    // The app is fixed; once the escrow's first rung has passed, a cycle retries them all,
+    // completes and lifts the quarantine (and says so).
+    target.set_faults(Faults::default());
+    {
+        let mut n = now.lock().unwrap();
+        *n = *n + time::Duration::hours(7);
+    }
+    let r = scheduler.run_now(JOB, "test").await.unwrap();
+    assert_eq!(r.status, "completed", "{r:?}");
+    assert!(engine.status(JOB).await.unwrap().quarantine.is_none());
+    assert_converged(&server, &app_token, 5, 5).await;
+    if let Some(smtp) = &smtp {
+        smtp.wait_for("quarantine lifted", Duration::from_secs(10))
+            .await
+            .expect("the lifted notice was delivered");
+    }
+    assert!(
+        hooks
+            .wait_for("sync.quarantine.lifted", Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+    target.set_faults(faults.clone());
+
+    // 7. Everyone enabled again, with a new name: the frozen changes arrive too.
+    std::fs::write(dir.path().join("people.csv"), people(6, 0)).unwrap();
     let (enabled, _) = converge(&scheduler, &now, "re-enabled").await;
-    assert_converged(&server, &app_token, 4, 0).await;
+    assert_converged(&server, &app_token, 6, 0).await;
     println!(
         "gateway in all: {:?}; totals: {} requests, {} retries over {} cycles",
         target.counts(),

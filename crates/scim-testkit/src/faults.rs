@@ -10,6 +10,7 @@
 //!   (the create happened; the answer was lost);
 //! - `reject_user_name`: a write whose body carries this userName answers 400 invalidValue
 //!   (a permanent fault of one object);
+//! - `reject_writes`: every write answers 400 invalidValue (a failing deployment);
 //! - `revoke_after`: after that many requests the caller's token is refused with 401 until
 //!   [`FaultTarget::accept_token`] names the new one (a token revoked mid-cycle).
 //!
@@ -32,6 +33,8 @@ pub struct Faults {
     pub slow_for: Duration,
     pub reset_every: u64,
     pub reject_user_name: Option<String>,
+    /// Every write answers 400 (an app that started refusing a required attribute).
+    pub reject_writes: bool,
     /// Requests after which the current token is refused.
     pub revoke_after: Option<u64>,
 }
@@ -219,10 +222,10 @@ async fn handle(s: &Shared, req: Request<hyper::body::Incoming>) -> Answer {
         count(s, |c| c.errors += 1);
         return Answer::Reply(scim_error(500, None, "internal error"));
     }
-    if write
-        && let Some(name) = &faults.reject_user_name
-        && std::str::from_utf8(&body).is_ok_and(|b| b.contains(&format!("\"{name}\"")))
-    {
+    let refused_name = faults.reject_user_name.as_ref().is_some_and(|name| {
+        std::str::from_utf8(&body).is_ok_and(|b| b.contains(&format!("\"{name}\"")))
+    });
+    if write && (faults.reject_writes || refused_name) {
         count(s, |c| c.rejected += 1);
         return Answer::Reply(scim_error(
             400,
