@@ -317,6 +317,9 @@ impl Engine {
         if let Some(p) = &spec.source.token_file {
             stored.source.token_file = Some(spec.resolve_path(p));
         }
+        if let Some(p) = &spec.source.tls_ca_file {
+            stored.source.tls_ca_file = Some(spec.resolve_path(p));
+        }
         if let Some(p) = &spec.notify.webhook_secret_file {
             stored.notify.webhook_secret_file = Some(spec.resolve_path(p));
         }
@@ -449,7 +452,12 @@ impl Engine {
                         )));
                     }
                 };
-                Box::new(LdapSource::new(&spec.source, password)?)
+                let ca = spec
+                    .source
+                    .tls_ca_file
+                    .as_ref()
+                    .map(|p| spec.resolve_path(p));
+                Box::new(LdapSource::new(&spec.source, password, ca)?)
             }
             SourceKind::Tenant => Box::new(TenantSource::new(
                 TenantReader {

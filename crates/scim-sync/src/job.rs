@@ -81,6 +81,9 @@ pub struct SourceSpec {
     pub tenant: Option<String>,
     /// ldap: the DN to bind as (anonymous without it).
     pub bind_dn: Option<String>,
+    /// ldap: the CA certificate(s) (PEM) that sign the directory's certificate, for
+    /// ldaps:// and StartTLS; without it the system's roots are used.
+    pub tls_ca_file: Option<PathBuf>,
     /// ldap: upgrade an `ldap://` connection with StartTLS.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub starttls: bool,

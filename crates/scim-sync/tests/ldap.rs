@@ -207,3 +207,60 @@ async fn a_directory_reaches_the_tenant() {
     );
     f.server.finish().await;
 }
+
+/// ldaps:// and StartTLS against slapd with a certificate from a private CA: trusted through
+/// `tls_ca_file`, refused (with a clear error, nothing provisioned) without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_verify_the_directory() {
+    let Some(ldap) = Slapd::start_tls() else {
+        return;
+    };
+    ldap.add(&person("ada", "Ada", "Lovelace", "Countess"));
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (_, token) = server.tenant("app").await;
+    let store: Arc<dyn Store> = server.store.clone();
+    let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
+    let engine = Engine::new(store, Some(key), time::Duration::days(30));
+    let ca = ldap.ca_file.clone().unwrap();
+    let job = |name: &str, url: &str, extra: &str| {
+        JobSpec::parse(
+            &format!(
+                "name = \"{name}\"\n\n[source]\nkind = \"ldap\"\nurl = \"{url}\"\nbind_dn = \"{ADMIN_DN}\"\n\
+                 password = \"{ADMIN_PASSWORD}\"\nbase_dn = \"{SUFFIX}\"\n{extra}\n\
+                 [target]\nurl = \"{}/t/app/scim/v2\"\ntoken = \"{token}\"\nrate_limit = 0\n",
+                server.root
+            ),
+            None,
+        )
+        .unwrap()
+    };
+    let ldaps = ldap.ldaps_url.clone().unwrap();
+    let ca_line = format!("tls_ca_file = \"{}\"", ca.display());
+    for (name, url, extra) in [
+        ("untrusted", ldaps.as_str(), String::new()),
+        (
+            "untrusted-starttls",
+            ldap.url.as_str(),
+            "starttls = true".to_string(),
+        ),
+    ] {
+        let err = engine.run(&job(name, url, &extra), None).await.unwrap_err();
+        assert!(
+            err.to_string().contains("LDAP: cannot connect"),
+            "{name}: {err}"
+        );
+    }
+    for (name, url, extra) in [
+        ("ldaps", ldaps.as_str(), ca_line.clone()),
+        (
+            "starttls",
+            ldap.url.as_str(),
+            format!("starttls = true\n{ca_line}"),
+        ),
+    ] {
+        let r = engine.run(&job(name, url, &extra), None).await.unwrap();
+        assert_eq!(r.status, "completed", "{name}: {r:?}");
+        assert_eq!(r.source_users, 1, "{name}");
+    }
+    server.finish().await;
+}

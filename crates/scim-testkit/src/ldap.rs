@@ -16,6 +16,10 @@ pub const ADMIN_PASSWORD: &str = "secret";
 pub struct Slapd {
     /// `ldap://127.0.0.1:PORT`
     pub url: String,
+    /// With [`Slapd::start_tls`]: `ldaps://127.0.0.1:PORT` and the CA (PEM) that signed the
+    /// server's certificate (for 127.0.0.1; StartTLS on `url` works too).
+    pub ldaps_url: Option<String>,
+    pub ca_file: Option<std::path::PathBuf>,
     _dir: tempfile::TempDir,
     child: Child,
 }
@@ -25,6 +29,16 @@ const SLAPD: &str = "/usr/sbin/slapd";
 impl Slapd {
     /// `None` when slapd is not installed (and the peers are not required).
     pub fn start() -> Option<Self> {
+        Self::start_with(false)
+    }
+
+    /// Also TLS: a throwaway CA and a certificate for 127.0.0.1 (made with openssl),
+    /// ldaps:// on a second port and StartTLS on the first.
+    pub fn start_tls() -> Option<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Self> {
         if !std::path::Path::new(SLAPD).exists() || which("ldapmodify").is_none() {
             assert!(
                 std::env::var_os("SCIMD_REQUIRE_PEERS").is_none(),
@@ -37,10 +51,22 @@ impl Slapd {
         let db = dir.path().join("db");
         std::fs::create_dir_all(&db).expect("db dir");
         let conf = dir.path().join("slapd.conf");
+        let tls_lines = if tls {
+            make_certificates(dir.path());
+            let p = |f: &str| dir.path().join(f).display().to_string();
+            format!(
+                "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                p("ca.pem"),
+                p("server.pem"),
+                p("server.key")
+            )
+        } else {
+            String::new()
+        };
         std::fs::write(
             &conf,
             format!(
-                "include /etc/ldap/schema/core.schema\n\
+                "{tls_lines}include /etc/ldap/schema/core.schema\n\
                  include /etc/ldap/schema/cosine.schema\n\
                  include /etc/ldap/schema/inetorgperson.schema\n\
                  include /etc/ldap/schema/nis.schema\n\
@@ -62,12 +88,18 @@ impl Slapd {
         .expect("write slapd.conf");
         let port = crate::process::free_port();
         let url = format!("ldap://127.0.0.1:{port}");
+        let ldaps_port = tls.then(crate::process::free_port);
+        let ldaps_url = ldaps_port.map(|p| format!("ldaps://127.0.0.1:{p}"));
+        let listen = match &ldaps_url {
+            Some(s) => format!("{url}/ {s}/"),
+            None => format!("{url}/"),
+        };
         // `-d 0`: stay in the foreground (so the test owns the process), log nothing.
         let child = Command::new(SLAPD)
             .arg("-f")
             .arg(&conf)
             .arg("-h")
-            .arg(format!("{url}/"))
+            .arg(listen)
             .args(["-d", "0"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -80,6 +112,8 @@ impl Slapd {
         }
         let s = Self {
             url,
+            ldaps_url,
+            ca_file: tls.then(|| dir.path().join("ca.pem")),
             _dir: dir,
             child,
         };
@@ -130,6 +164,75 @@ impl Slapd {
     pub fn delete(&self, dn: &str) {
         self.ldif("ldapdelete", &format!("{dn}\n"));
     }
+}
+
+/// ca.pem / ca.key, and server.pem / server.key for IP 127.0.0.1 signed by it.
+fn make_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write server.ext");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=scimd test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
 }
 
 fn which(tool: &str) -> Option<std::path::PathBuf> {

@@ -19,6 +19,7 @@ use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const DEFAULT_USER_FILTER: &str = "(objectClass=inetOrgPerson)";
@@ -89,6 +90,8 @@ impl DisabledRule {
 }
 
 pub struct LdapSource {
+    /// Trusting the job's CA file; `None`: the system's roots (ldap3's default).
+    tls: Option<Arc<rustls::ClientConfig>>,
     url: String,
     starttls: bool,
     bind_dn: Option<String>,
@@ -103,12 +106,19 @@ pub struct LdapSource {
 }
 
 impl LdapSource {
-    pub fn new(spec: &SourceSpec, password: Option<String>) -> SyncResult<Self> {
+    /// `ca_file`: the resolved `tls_ca_file`.
+    pub fn new(
+        spec: &SourceSpec,
+        password: Option<String>,
+        ca_file: Option<std::path::PathBuf>,
+    ) -> SyncResult<Self> {
         let full_scan = crate::job::duration(
             spec.full_scan.as_deref().unwrap_or("24h"),
             "source.full_scan",
         )?;
+        let tls = ca_file.as_deref().map(tls_config).transpose()?;
         Ok(Self {
+            tls,
             url: spec.url.clone().unwrap_or_default(),
             starttls: spec.starttls,
             bind_dn: spec.bind_dn.clone(),
@@ -137,9 +147,12 @@ impl LdapSource {
     }
 
     async fn connect(&self) -> SyncResult<ldap3::Ldap> {
-        let settings = LdapConnSettings::new()
+        let mut settings = LdapConnSettings::new()
             .set_conn_timeout(Duration::from_secs(30))
             .set_starttls(self.starttls);
+        if let Some(tls) = &self.tls {
+            settings = settings.set_config(tls.clone());
+        }
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.url)
             .await
             .map_err(|e| ldap_error("cannot connect", &e))?;
@@ -233,6 +246,29 @@ impl LdapSource {
         }
         v
     }
+}
+
+/// A TLS client that trusts the certificates of a PEM file (the directory's CA).
+fn tls_config(path: &std::path::Path) -> SyncResult<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let bad = |e: &dyn std::fmt::Display| {
+        SyncError::Job(format!("source.tls_ca_file {}: {e}", path.display()))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
+        roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(&"no PEM certificate in the file"));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(&e))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 fn ldap_error(what: &str, e: &ldap3::LdapError) -> SyncError {
