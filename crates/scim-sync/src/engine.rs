@@ -503,9 +503,7 @@ impl Engine {
             for (k, id) in &batch.deleted {
                 objects.remove(&(*k, id.clone()));
             }
-            if let Some(present) = &batch.present {
-                objects.retain(|k, _| present.contains(k));
-            }
+            objects.retain(|k, _| batch.present.get(&k.0).is_none_or(|ids| ids.contains(&k.1)));
         }
         for o in batch.objects {
             objects.insert((o.kind, o.id.clone()), o);

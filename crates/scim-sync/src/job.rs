@@ -102,6 +102,9 @@ pub struct SourceSpec {
     pub page_size: Option<u32>,
     /// ldap: how often a cycle re-reads every entry instead of the changed ones (default 24h).
     pub full_scan: Option<String>,
+    /// ldap: `auto` (syncrepl when the server offers it and the id is entryUUID, else
+    /// polling), `syncrepl` or `poll` (docs/sync.md §11).
+    pub change_detection: Option<String>,
 }
 
 fn default_separator() -> String {
@@ -660,6 +663,13 @@ impl JobSpec {
                     crate::source::DisabledRule::parse(d)?;
                 }
                 duration(s.full_scan.as_deref().unwrap_or("24h"), "source.full_scan")?;
+                if let Some(m) = &s.change_detection
+                    && !matches!(m.as_str(), "auto" | "syncrepl" | "poll")
+                {
+                    return bad(format!(
+                        "source.change_detection '{m}': use auto, syncrepl or poll"
+                    ));
+                }
             }
             _ => {}
         }

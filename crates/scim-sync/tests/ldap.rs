@@ -77,9 +77,37 @@ impl Fixture {
     }
 }
 
+/// How the directory tells changes: polled modifyTimestamp (no syncprov), syncrepl whose
+/// server reports deletes (a session log), syncrepl whose server lists what is present.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Detection {
+    Poll,
+    SyncreplDeletes,
+    SyncreplPresent,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_directory_reaches_the_tenant() {
-    let Some(ldap) = Slapd::start() else { return };
+async fn a_polled_directory_reaches_the_tenant() {
+    a_directory_reaches_the_tenant(Detection::Poll).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_syncrepl_directory_reaches_the_tenant_delete_phase() {
+    a_directory_reaches_the_tenant(Detection::SyncreplDeletes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_syncrepl_directory_reaches_the_tenant_present_phase() {
+    a_directory_reaches_the_tenant(Detection::SyncreplPresent).await;
+}
+
+async fn a_directory_reaches_the_tenant(how: Detection) {
+    let ldap = match how {
+        Detection::Poll => Slapd::start(),
+        Detection::SyncreplDeletes => Slapd::start_syncrepl(true),
+        Detection::SyncreplPresent => Slapd::start_syncrepl(false),
+    };
+    let Some(ldap) = ldap else { return };
     ldap.add(&format!(
         "{}{}{}\
          dn: cn=engineering,ou=Groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: engineering\n\
@@ -150,10 +178,22 @@ async fn a_directory_reaches_the_tenant() {
         }
     };
     let first = watermark(&f).await;
-    assert!(
-        first["since"].as_str().is_some_and(|s| s.ends_with('Z')),
-        "{first}"
-    );
+    if how == Detection::Poll {
+        assert_eq!(first["mode"], "poll", "{first}");
+        assert!(
+            first["since"].as_str().is_some_and(|s| s.ends_with('Z')),
+            "{first}"
+        );
+    } else {
+        assert_eq!(
+            first["mode"], "syncrepl",
+            "chosen because slapd offers it: {first}"
+        );
+        assert!(
+            first["users"].is_string() && first["groups"].is_string(),
+            "{first}"
+        );
+    }
 
     // An attribute change.
     ldap.modify(&format!(
@@ -194,10 +234,14 @@ async fn a_directory_reaches_the_tenant() {
     // Every read after the first was incremental (no full re-read within a day).
     let last = watermark(&f).await;
     assert_eq!(last["full_at"], first["full_at"], "{last}");
-    assert!(
-        last["since"].as_str() >= first["since"].as_str(),
-        "{first} {last}"
-    );
+    if how == Detection::Poll {
+        assert!(
+            last["since"].as_str() >= first["since"].as_str(),
+            "{first} {last}"
+        );
+    } else {
+        assert_ne!(last["users"], first["users"], "the cookie moved");
+    }
     let status = f.engine.status("ldap-to-app").await.unwrap();
     assert_eq!(status.next_timers.len(), 1, "{status:?}");
     println!(

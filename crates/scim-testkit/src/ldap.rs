@@ -29,16 +29,23 @@ const SLAPD: &str = "/usr/sbin/slapd";
 impl Slapd {
     /// `None` when slapd is not installed (and the peers are not required).
     pub fn start() -> Option<Self> {
-        Self::start_with(false)
+        Self::start_with(false, None)
+    }
+
+    /// With the syncprov overlay, so syncrepl (RFC 4533) consumers can sync: with a session
+    /// log the server reports deletes itself (the delete phase), without one it lists what is
+    /// still present (the present phase).
+    pub fn start_syncrepl(session_log: bool) -> Option<Self> {
+        Self::start_with(false, Some(session_log))
     }
 
     /// Also TLS: a throwaway CA and a certificate for 127.0.0.1 (made with openssl),
     /// ldaps:// on a second port and StartTLS on the first.
     pub fn start_tls() -> Option<Self> {
-        Self::start_with(true)
+        Self::start_with(true, None)
     }
 
-    fn start_with(tls: bool) -> Option<Self> {
+    fn start_with(tls: bool, syncprov: Option<bool>) -> Option<Self> {
         if !std::path::Path::new(SLAPD).exists() || which("ldapmodify").is_none() {
             assert!(
                 std::env::var_os("SCIMD_REQUIRE_PEERS").is_none(),
@@ -72,6 +79,7 @@ impl Slapd {
                  include /etc/ldap/schema/nis.schema\n\
                  modulepath /usr/lib/ldap\n\
                  moduleload back_mdb\n\
+                 moduleload syncprov\n\
                  pidfile {dir}/slapd.pid\n\
                  database mdb\n\
                  maxsize 104857600\n\
@@ -80,9 +88,15 @@ impl Slapd {
                  rootpw {ADMIN_PASSWORD}\n\
                  directory {db}\n\
                  index objectClass eq\n\
-                 index entryUUID eq\n",
+                 index entryUUID eq\n\
+                 {overlay}",
                 dir = dir.path().display(),
-                db = db.display()
+                db = db.display(),
+                overlay = match syncprov {
+                    None => "",
+                    Some(true) => "index entryCSN eq\noverlay syncprov\nsyncprov-checkpoint 100 10\nsyncprov-sessionlog 1000\n",
+                    Some(false) => "index entryCSN eq\noverlay syncprov\nsyncprov-checkpoint 100 10\n",
+                }
             ),
         )
         .expect("write slapd.conf");

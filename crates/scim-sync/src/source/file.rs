@@ -194,7 +194,7 @@ impl FileSource {
             full: true,
             objects: users,
             deleted: Vec::new(),
-            present: None,
+            present: Default::default(),
             watermark: None,
         })
     }

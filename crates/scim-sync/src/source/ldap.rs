@@ -4,12 +4,19 @@
 //! memberUid, AD `group`), a stable id from `entryUUID` (RFC 4530) or AD's binary
 //! `objectGUID`, and the disabled state from a configurable attribute.
 //!
-//! Change detection (docs/sync.md §11): the first cycle, and every `full_scan` (24 h), reads
-//! everything. In between a cycle reads the entries whose `modifyTimestamp` is at or after
-//! the newest one seen last time (the server's clock, so no skew), and lists the ids of all
-//! users and groups (one paged search returning only the id) to find the ones that are gone:
-//! a delete reaches the target on the next cycle, not after a day. syncrepl (RFC 4533) is
-//! not used yet: it needs the syncprov overlay, which many directories do not enable.
+//! Change detection (docs/sync.md §11), `change_detection = "auto"` by default:
+//! - **syncrepl** (RFC 4533, refreshOnly with a cookie per filter kept in the watermark) when
+//!   the server offers the control on this database and the id is entryUUID: the first cycle
+//!   reads everything and gets the cookies; later cycles get what changed and what was
+//!   deleted (the delete phase) or what is still present (the present phase: everything
+//!   neither changed nor present is gone). A cookie the server no longer knows
+//!   (e-syncRefreshRequired) starts a full read.
+//! - **polling** otherwise: the first cycle, and every `full_scan` (24 h), reads everything;
+//!   in between a cycle reads the entries whose `modifyTimestamp` is at or after the newest
+//!   one seen last time (the server's clock, so no skew), and lists the ids of all users and
+//!   groups (one paged search returning only the id) to find the ones that are gone.
+//!
+//! Either way a delete reaches the target on the next cycle, not after a day.
 
 use super::{ObjectKind, Source, SourceBatch, SourceObject};
 use crate::error::{SyncError, SyncResult};
@@ -103,6 +110,8 @@ pub struct LdapSource {
     disabled: Option<DisabledRule>,
     page_size: i32,
     full_scan: time::Duration,
+    /// `auto`, `syncrepl` or `poll`.
+    change_detection: String,
 }
 
 impl LdapSource {
@@ -143,6 +152,10 @@ impl LdapSource {
                 .transpose()?,
             page_size: i32::try_from(spec.page_size.unwrap_or(500).clamp(1, 10_000)).unwrap_or(500),
             full_scan,
+            change_detection: spec
+                .change_detection
+                .clone()
+                .unwrap_or_else(|| "auto".into()),
         })
     }
 
@@ -382,65 +395,364 @@ impl LdapSource {
     }
 }
 
-#[async_trait]
-impl Source for LdapSource {
-    async fn read(&self, watermark: Option<&Value>) -> SyncResult<SourceBatch> {
-        let mut ldap = self.connect().await?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let since = watermark
+/// What one syncrepl refresh (RFC 4533 §3.3, refreshOnly) said about one filter.
+#[derive(Default)]
+struct SyncRead {
+    /// Added or modified entries, with their attributes.
+    changed: Vec<Entry>,
+    /// entryUUIDs the server says are gone (delete phase, or Delete states).
+    deleted: Vec<String>,
+    /// entryUUIDs unchanged and still there (present phase).
+    present: HashSet<String>,
+    /// The server ended with `refreshDeletes = FALSE`: it used the present phase, so every
+    /// entry neither changed nor present is gone (§3.4).
+    present_phase: bool,
+    cookie: Option<Vec<u8>>,
+}
+
+/// The Sync Request control (RFC 4533 §2.2), as listed in a root DSE's supportedControl.
+const SYNC_REQUEST_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
+
+enum SyncAnswer {
+    Read(SyncRead),
+    /// The cookie is too old: read everything again.
+    RefreshRequired,
+    /// The server lists the control but the database has no syncprov (OpenLDAP lists it
+    /// once the module is loaded anywhere): poll instead.
+    Unsupported,
+}
+
+/// `unavailableCriticalExtension` (RFC 4511 §4.1.9).
+const UNAVAILABLE_CRITICAL_EXTENSION: u32 = 12;
+
+/// `e-syncRefreshRequired` (RFC 4533 §2.5): the cookie is too old; read everything again.
+const SYNC_REFRESH_REQUIRED: u32 = 4096;
+
+fn uuid_text(bytes: &[u8]) -> String {
+    uuid::Uuid::from_slice(bytes)
+        .map(|u| u.hyphenated().to_string())
+        .unwrap_or_else(|_| bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// ldap3 panics on controls and messages it cannot parse: a broken answer is an error.
+fn parsed<T>(f: impl FnOnce() -> T) -> SyncResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
+        SyncError::Source("LDAP: the directory sent a sync message that cannot be parsed".into())
+    })
+}
+
+fn cookie_text(c: &Option<Vec<u8>>) -> Option<String> {
+    use base64::Engine as _;
+    c.as_ref()
+        .map(|c| base64::engine::general_purpose::STANDARD.encode(c))
+}
+
+fn cookie_bytes(w: Option<&Value>, key: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let t = w?.get(key)?.as_str()?;
+    base64::engine::general_purpose::STANDARD.decode(t).ok()
+}
+
+impl LdapSource {
+    /// Whether this cycle uses syncrepl: asked for, or (`auto`) offered by the server in its
+    /// root DSE's `supportedControl` and the id is entryUUID (the id syncrepl reports).
+    async fn syncrepl_offered(&self, ldap: &mut ldap3::Ldap) -> SyncResult<bool> {
+        match self.change_detection.as_str() {
+            "syncrepl" => return Ok(true),
+            "poll" => return Ok(false),
+            _ => {}
+        }
+        if !self.id_attribute.eq_ignore_ascii_case("entryUUID") {
+            return Ok(false);
+        }
+        let (entries, _) = ldap
+            .search("", Scope::Base, "(objectClass=*)", vec!["supportedControl"])
+            .await
+            .and_then(|r| r.success())
+            .map_err(|e| ldap_error("cannot read the root DSE", &e))?;
+        let mut offered = false;
+        for raw in entries {
+            let e = parsed(|| SearchEntry::construct(raw))?;
+            offered |= e
+                .attrs
+                .get("supportedControl")
+                .is_some_and(|v| v.iter().any(|c| c == SYNC_REQUEST_OID));
+        }
+        Ok(offered)
+    }
+
+    /// One refreshOnly sync search.
+    async fn sync_search(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        filter: &str,
+        attrs: &[&str],
+        cookie: Option<Vec<u8>>,
+    ) -> SyncResult<SyncAnswer> {
+        use ldap3::controls::{
+            ControlType, EntryState, MakeCritical, RefreshMode, SyncDone, SyncInfo, SyncRequest,
+            SyncState, parse_syncinfo,
+        };
+        let failed = |e: &ldap3::LdapError| ldap_error(&format!("sync search {filter} failed"), e);
+        // A refresh that changes nothing may end without a cookie: the old one stands.
+        let mut r = SyncRead {
+            cookie: cookie.clone(),
+            ..SyncRead::default()
+        };
+        ldap.with_controls(
+            SyncRequest {
+                mode: RefreshMode::RefreshOnly,
+                cookie,
+                reload_hint: false,
+            }
+            .critical(),
+        );
+        let mut stream = ldap
+            .streaming_search(&self.base_dn, Scope::Subtree, filter, attrs.to_vec())
+            .await
+            .map_err(|e| failed(&e))?;
+        while let Some(raw) = stream.next().await.map_err(|e| failed(&e))? {
+            if raw.is_ref() {
+                continue;
+            }
+            if raw.is_intermediate() {
+                match parsed(|| parse_syncinfo(raw))? {
+                    SyncInfo::NewCookie(c) => r.cookie = Some(c),
+                    SyncInfo::RefreshDelete { cookie, .. }
+                    | SyncInfo::RefreshPresent { cookie, .. } => {
+                        if cookie.is_some() {
+                            r.cookie = cookie;
+                        }
+                    }
+                    SyncInfo::SyncIdSet {
+                        cookie,
+                        refresh_deletes,
+                        sync_uuids,
+                    } => {
+                        if cookie.is_some() {
+                            r.cookie = cookie;
+                        }
+                        for u in sync_uuids {
+                            if refresh_deletes {
+                                r.deleted.push(uuid_text(&u));
+                            } else {
+                                r.present.insert(uuid_text(&u));
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            let state = raw
+                .1
+                .iter()
+                .find(|c| matches!(c.0, Some(ControlType::SyncState)))
+                .map(|c| parsed(|| c.1.parse::<SyncState>()))
+                .transpose()?;
+            let Some(state) = state else {
+                continue; // not a sync answer (a server that ignored the control)
+            };
+            if state.cookie.is_some() {
+                r.cookie = state.cookie.clone();
+            }
+            let uuid = uuid_text(&state.entry_uuid);
+            match state.state {
+                EntryState::Present => {
+                    r.present.insert(uuid);
+                }
+                EntryState::Delete => r.deleted.push(uuid),
+                EntryState::Add | EntryState::Modify => {
+                    let e = parsed(|| SearchEntry::construct(raw))?;
+                    let id = self.id_of(&e).unwrap_or(uuid);
+                    r.changed.push(Entry {
+                        dn: e.dn,
+                        id,
+                        attrs: e.attrs,
+                    });
+                }
+            }
+        }
+        let done = stream.finish().await;
+        if done.rc == SYNC_REFRESH_REQUIRED {
+            return Ok(SyncAnswer::RefreshRequired);
+        }
+        if done.rc == UNAVAILABLE_CRITICAL_EXTENSION {
+            return Ok(SyncAnswer::Unsupported);
+        }
+        let done = done.success().map_err(|e| failed(&e))?;
+        if let Some(c) = done
+            .ctrls
+            .iter()
+            .find(|c| matches!(c.0, Some(ControlType::SyncDone)))
+        {
+            let d = parsed(|| c.1.parse::<SyncDone>())?;
+            if d.cookie.is_some() {
+                r.cookie = d.cookie;
+            }
+            r.present_phase = !d.refresh_deletes;
+        }
+        Ok(SyncAnswer::Read(r))
+    }
+
+    /// A cycle by syncrepl: everything on the first read (or after `full_scan`, or when the
+    /// server asks for a refresh), else what changed and what was deleted since the cookies.
+    /// `None` when the database does not offer syncrepl after all.
+    async fn read_syncrepl(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        watermark: Option<&Value>,
+        now: i64,
+    ) -> SyncResult<Option<SourceBatch>> {
+        let w = watermark.filter(|w| w.get("mode").and_then(Value::as_str) == Some("syncrepl"));
+        let full_at = w.and_then(|w| w.get("full_at")).and_then(Value::as_i64);
+        let mut fresh = full_at.is_none_or(|f| now - f >= self.full_scan.whole_seconds());
+        let group_attrs = ["*", "modifyTimestamp", self.id_attribute.as_str()];
+        let (users, groups) = loop {
+            let cookie = |k: &str| if fresh { None } else { cookie_bytes(w, k) };
+            let users = self
+                .sync_search(ldap, &self.user_filter, &self.user_attrs(), cookie("users"))
+                .await?;
+            let groups = match users {
+                SyncAnswer::Read(_) => {
+                    self.sync_search(ldap, &self.group_filter, &group_attrs, cookie("groups"))
+                        .await?
+                }
+                _ => SyncAnswer::RefreshRequired,
+            };
+            match (users, groups) {
+                (SyncAnswer::Read(u), SyncAnswer::Read(g)) => break (u, g),
+                (SyncAnswer::Unsupported, _) | (_, SyncAnswer::Unsupported) => {
+                    return Ok(None);
+                }
+                _ if fresh => {
+                    return Err(SyncError::Source(
+                        "LDAP: the directory asked for a refresh of a full read".into(),
+                    ));
+                }
+                _ => fresh = true,
+            }
+        };
+        let mut dir = Directory::default();
+        if !fresh && !groups.changed.is_empty() {
+            // A changed group names members by DN or uid, changed or not: resolve them all.
+            self.scan_ids(ldap, &mut dir, None).await?;
+        }
+        let mut deleted = Vec::new();
+        let mut present = HashMap::new();
+        for (kind, r) in [(ObjectKind::User, &users), (ObjectKind::Group, &groups)] {
+            deleted.extend(r.deleted.iter().map(|id| (kind, id.clone())));
+            if !fresh && r.present_phase {
+                let mut ids = r.present.clone();
+                ids.extend(r.changed.iter().map(|e| e.id.clone()));
+                present.insert(kind, ids);
+            }
+        }
+        let watermark = json!({
+            "mode": "syncrepl",
+            "users": cookie_text(&users.cookie),
+            "groups": cookie_text(&groups.cookie),
+            "full_at": if fresh { now } else { full_at.unwrap_or(now) },
+        });
+        Ok(Some(self.batch(
+            users.changed,
+            groups.changed,
+            dir,
+            fresh,
+            deleted,
+            present,
+            watermark,
+        )))
+    }
+
+    /// Every user's and group's id, DN and uid (memberships; deletes when `present`).
+    async fn scan_ids(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        dir: &mut Directory,
+        mut present: Option<&mut HashMap<ObjectKind, HashSet<String>>>,
+    ) -> SyncResult<()> {
+        let id = self.id_attribute.as_str();
+        for (kind, filter, attrs) in [
+            (ObjectKind::User, &self.user_filter, vec![id, "uid"]),
+            (ObjectKind::Group, &self.group_filter, vec![id]),
+        ] {
+            for e in self.search(ldap, filter, &attrs).await? {
+                dir.add(&e);
+                if let Some(p) = present.as_deref_mut() {
+                    p.entry(kind).or_default().insert(e.id.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A cycle by `modifyTimestamp`: everything on the first read and every `full_scan`,
+    /// else the entries changed since the newest timestamp seen, plus the id scan.
+    async fn read_polled(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        watermark: Option<&Value>,
+        now: i64,
+    ) -> SyncResult<SourceBatch> {
+        let w = watermark.filter(|w| w.get("mode").and_then(Value::as_str) != Some("syncrepl"));
+        let since = w
             .and_then(|w| w.get("since"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let full_at = watermark
-            .and_then(|w| w.get("full_at"))
-            .and_then(Value::as_i64);
+        let full_at = w.and_then(|w| w.get("full_at")).and_then(Value::as_i64);
         let incremental = match (&since, full_at) {
             (Some(s), Some(f)) if now - f < self.full_scan.whole_seconds() => Some(s.clone()),
             _ => None,
         };
-        let id = self.id_attribute.as_str();
+        let group_attrs = ["*", "modifyTimestamp", self.id_attribute.as_str()];
         let mut dir = Directory::default();
-        let (users, groups, present) = match &incremental {
-            None => {
-                let users = self
-                    .search(&mut ldap, &self.user_filter, &self.user_attrs())
-                    .await?;
-                let groups = self
-                    .search(&mut ldap, &self.group_filter, &["*", "modifyTimestamp", id])
-                    .await?;
-                (users, groups, None)
-            }
+        let mut present = HashMap::new();
+        let (users, groups) = match &incremental {
+            None => (
+                self.search(ldap, &self.user_filter, &self.user_attrs())
+                    .await?,
+                self.search(ldap, &self.group_filter, &group_attrs).await?,
+            ),
             Some(since) => {
-                // Every id (to find deletes) and every DN (to resolve memberships), then
-                // the entries changed since the last read.
-                let all_users = self
-                    .search(&mut ldap, &self.user_filter, &[id, "uid"])
-                    .await?;
-                let all_groups = self.search(&mut ldap, &self.group_filter, &[id]).await?;
-                let mut present = HashSet::new();
-                for e in &all_users {
-                    dir.add(e);
-                    present.insert((ObjectKind::User, e.id.clone()));
-                }
-                for e in &all_groups {
-                    dir.add(e);
-                    present.insert((ObjectKind::Group, e.id.clone()));
-                }
+                self.scan_ids(ldap, &mut dir, Some(&mut present)).await?;
                 let changed = |f: &str| format!("(&{f}(modifyTimestamp>={since}))");
-                let users = self
-                    .search(&mut ldap, &changed(&self.user_filter), &self.user_attrs())
-                    .await?;
-                let groups = self
-                    .search(
-                        &mut ldap,
-                        &changed(&self.group_filter),
-                        &["*", "modifyTimestamp", id],
-                    )
-                    .await?;
-                (users, groups, Some(present))
+                (
+                    self.search(ldap, &changed(&self.user_filter), &self.user_attrs())
+                        .await?,
+                    self.search(ldap, &changed(&self.group_filter), &group_attrs)
+                        .await?,
+                )
             }
         };
-        let _ = ldap.unbind().await;
+        let seen = newest(&users, newest(&groups, since));
+        let full_at = if incremental.is_none() {
+            now
+        } else {
+            full_at.unwrap_or(now)
+        };
+        let watermark = json!({"mode": "poll", "since": seen, "full_at": full_at});
+        Ok(self.batch(
+            users,
+            groups,
+            dir,
+            incremental.is_none(),
+            Vec::new(),
+            present,
+            watermark,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn batch(
+        &self,
+        users: Vec<Entry>,
+        groups: Vec<Entry>,
+        mut dir: Directory,
+        full: bool,
+        deleted: Vec<(ObjectKind, String)>,
+        present: HashMap<ObjectKind, HashSet<String>>,
+        watermark: Value,
+    ) -> SourceBatch {
         for e in users.iter().chain(&groups) {
             dir.add(e);
         }
@@ -453,19 +765,36 @@ impl Source for LdapSource {
                 .iter()
                 .map(|e| self.object(ObjectKind::Group, e, &dir)),
         );
-        let seen = newest(&users, newest(&groups, since));
-        let full_at = if incremental.is_none() {
-            now
-        } else {
-            full_at.unwrap_or(now)
-        };
-        Ok(SourceBatch {
-            full: incremental.is_none(),
+        SourceBatch {
+            full,
             objects,
-            deleted: Vec::new(),
+            deleted,
             present,
-            watermark: Some(json!({"since": seen, "full_at": full_at})),
-        })
+            watermark: Some(watermark),
+        }
+    }
+}
+
+#[async_trait]
+impl Source for LdapSource {
+    async fn read(&self, watermark: Option<&Value>) -> SyncResult<SourceBatch> {
+        let mut ldap = self.connect().await?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let synced = if self.syncrepl_offered(&mut ldap).await? {
+            self.read_syncrepl(&mut ldap, watermark, now).await
+        } else {
+            Ok(None)
+        };
+        let batch = match synced {
+            Ok(Some(b)) => Ok(b),
+            Ok(None) if self.change_detection == "syncrepl" => Err(SyncError::Source(
+                "LDAP: change_detection = \"syncrepl\" but the directory refuses the sync control (is the syncprov overlay on this database?)".into(),
+            )),
+            Ok(None) => self.read_polled(&mut ldap, watermark, now).await,
+            Err(e) => Err(e),
+        };
+        let _ = ldap.unbind().await;
+        batch
     }
 
     fn describe(&self) -> String {

@@ -102,9 +102,9 @@ pub struct SourceBatch {
     pub objects: Vec<SourceObject>,
     /// In an incremental batch, objects known to be gone.
     pub deleted: Vec<(ObjectKind, String)>,
-    /// In an incremental batch, every object the source has now, when it can list them
-    /// cheaply (LDAP's id scan): known objects absent from it are deleted at the source.
-    pub present: Option<std::collections::HashSet<(ObjectKind, String)>>,
+    /// In an incremental batch, per kind, every object of that kind the source has now
+    /// (LDAP's id scan, syncrepl's present phase): known objects absent are deleted.
+    pub present: std::collections::HashMap<ObjectKind, std::collections::HashSet<String>>,
     /// What to hand back next cycle.
     pub watermark: Option<Value>,
 }

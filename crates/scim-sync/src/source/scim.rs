@@ -111,7 +111,7 @@ impl Source for ScimSource {
             full,
             objects,
             deleted: Vec::new(),
-            present: None,
+            present: Default::default(),
             watermark: Some(json!({"since": now.unix_timestamp(), "full_at": full_at})),
         })
     }

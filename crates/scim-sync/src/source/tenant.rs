@@ -117,7 +117,7 @@ impl TenantSource {
             full: true,
             objects,
             deleted: Vec::new(),
-            present: None,
+            present: Default::default(),
             watermark: Some(
                 json!({"seq": seq, "full_at": now.as_micros(), "read_at": now.as_micros()}),
             ),
