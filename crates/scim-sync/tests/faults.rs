@@ -270,6 +270,7 @@ async fn cycles_converge_through_a_failing_target() {
     let upstream = format!("{}/t/app/scim/v2", server.root);
     let faults = Faults {
         throttle_every: 7,
+        unavailable_every: 31,
         error_every: 11,
         slow_every: 29,
         slow_for: Duration::from_millis(1500),
@@ -331,7 +332,7 @@ async fn cycles_converge_through_a_failing_target() {
     let seen = target.counts();
     println!("gateway after the initial cycle: {seen:?}");
     assert!(
-        seen.resets > 0 && seen.slowed > 0 && seen.errors > 0,
+        seen.resets > 0 && seen.slowed > 0 && seen.errors > 0 && seen.unavailable > 0,
         "{seen:?}"
     );
     // The refused user is escrowed, not retried every cycle; the others are clean.
@@ -472,6 +473,21 @@ async fn cycles_converge_through_a_failing_target() {
     std::fs::write(dir.path().join("people.csv"), people(6, 0)).unwrap();
     let (enabled, _) = converge(&scheduler, &now, "re-enabled").await;
     assert_converged(&server, &app_token, 6, 0).await;
+
+    // 8. The refused user has failed for 28 days: abandoned, no longer tried, reported.
+    {
+        let mut n = now.lock().unwrap();
+        *n = *n + time::Duration::days(29);
+    }
+    let before = target.counts().rejected;
+    let r = scheduler.run_now(JOB, "test").await.unwrap();
+    assert_eq!(
+        r.counts.requests, 0,
+        "an abandoned object is not retried: {r:?}"
+    );
+    assert_eq!(target.counts().rejected, before);
+    let status = engine.status(JOB).await.unwrap();
+    assert_eq!((status.escrowed, status.abandoned), (0, 1), "{status:?}");
     println!(
         "gateway in all: {:?}; totals: {} requests, {} retries over {} cycles",
         target.counts(),

@@ -3,6 +3,8 @@
 //! by configuration of the test, answers some of them itself instead:
 //!
 //! - `throttle_every`: 429 with `Retry-After: 1` (not forwarded: the gateway shed it);
+//! - `unavailable_every`: 503 with `Retry-After` as an HTTP date 2 s ahead (not forwarded:
+//!   a deploy in progress);
 //! - `error_every`: 500 (not forwarded, like a crashed worker before the write);
 //! - `slow_every`: forwarded, then the answer is held for `slow_for` (past the client's
 //!   timeout, so the write happened but the client never hears of it);
@@ -28,6 +30,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     pub throttle_every: u64,
+    pub unavailable_every: u64,
     pub error_every: u64,
     pub slow_every: u64,
     pub slow_for: Duration,
@@ -45,6 +48,7 @@ pub struct FaultCounts {
     pub requests: u64,
     pub forwarded: u64,
     pub throttled: u64,
+    pub unavailable: u64,
     pub errors: u64,
     pub slowed: u64,
     pub resets: u64,
@@ -216,6 +220,15 @@ async fn handle(s: &Shared, req: Request<hyper::body::Incoming>) -> Answer {
             hyper::header::RETRY_AFTER,
             hyper::header::HeaderValue::from_static("1"),
         );
+        return Answer::Reply(r);
+    }
+    if due(faults.unavailable_every, n, 5) {
+        count(s, |c| c.unavailable += 1);
+        let mut r = scim_error(503, None, "deploying");
+        let at = std::time::SystemTime::now() + Duration::from_secs(2);
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        }
         return Answer::Reply(r);
     }
     if due(faults.error_every, n, 2) {
