@@ -1,7 +1,7 @@
 //! Crash safety: scimd is killed with SIGKILL while clients create and patch users; after a
 //! restart every acknowledged write must be there, on SQLite and on PostgreSQL.
 
-use crate::support::{Server, psql};
+use crate::support::{Server, on_postgres};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -203,11 +203,5 @@ fn acknowledged_writes_survive_sigkill_sqlite() {
 
 #[test]
 fn acknowledged_writes_survive_sigkill_postgres() {
-    if !scim_testkit::pg::available() {
-        return;
-    }
-    let db = format!("scimd_crash_{}", std::process::id());
-    psql(&format!("CREATE DATABASE {db}"));
-    crash_rounds(Some(&format!("postgres://postgres@127.0.0.1:5432/{db}")));
-    psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+    on_postgres("crash", |url| crash_rounds(Some(url)));
 }

@@ -1,18 +1,17 @@
 //! Two scimd processes on one PostgreSQL database serving the same tenant.
 
-use crate::support::{Server, psql};
+use crate::support::{Server, on_postgres};
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
 
 #[test]
 fn two_nodes_share_one_postgres() {
-    if !scim_testkit::pg::available() {
-        return;
-    }
-    let db = format!("scimd_multi_{}", std::process::id());
-    psql(&format!("CREATE DATABASE {db}"));
-    let db_url = format!("postgres://postgres@127.0.0.1:5432/{db}");
+    on_postgres("multi", two_nodes);
+}
+
+fn two_nodes(db_url: &str) {
+    let db_url = db_url.to_string();
     let dir = tempfile::tempdir().unwrap();
     let a = Server::start(dir.path(), Some(&db_url), &[("RUST_LOG", "info")]);
     let token = a.secret.clone().expect("the first node bootstraps");
@@ -127,5 +126,4 @@ fn two_nodes_share_one_postgres() {
         .filter(|l| l.contains("this node holds the lease"))
         .count();
     assert_eq!(holders, 1, "{logs:?}");
-    psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
 }

@@ -3,7 +3,7 @@
 //! per source row, the ledger links each to its own target user, and one more cycle has
 //! nothing to do. On SQLite and on PostgreSQL.
 
-use crate::support::{BIN, Server, psql};
+use crate::support::{BIN, Server, on_postgres};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
@@ -156,11 +156,5 @@ fn a_killed_initial_cycle_resumes_sqlite() {
 
 #[test]
 fn a_killed_initial_cycle_resumes_postgres() {
-    if !scim_testkit::pg::available() {
-        return;
-    }
-    let db = format!("scimd_resume_{}", std::process::id());
-    psql(&format!("CREATE DATABASE {db}"));
-    resume_after_kills(Some(&format!("postgres://postgres@127.0.0.1:5432/{db}")));
-    psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+    on_postgres("resume", |url| resume_after_kills(Some(url)));
 }

@@ -5,7 +5,7 @@
 //! mid-cycle whose job another node takes over once the lease lapses, ending with one
 //! target user per source user.
 
-use crate::support::{BIN, Process, Server, psql};
+use crate::support::{BIN, Process, Server, engine_token, on_postgres};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -23,31 +23,6 @@ fn cli(dir: &std::path::Path, db: Option<&str>, args: &[&str]) -> (bool, String,
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
     )
-}
-
-fn token(dir: &std::path::Path, db: Option<&str>, tenant: &str) -> String {
-    assert!(cli(dir, db, &["tenant", "create", tenant]).0);
-    let (ok, out, err) = cli(
-        dir,
-        db,
-        &[
-            "token",
-            "create",
-            "--tenant",
-            tenant,
-            "--name",
-            "engine",
-            "--scope",
-            "users:rw",
-            "--scope",
-            "groups:rw",
-        ],
-    );
-    assert!(ok, "{err}");
-    out.split_whitespace()
-        .find(|w| w.starts_with("scimd_"))
-        .unwrap()
-        .to_string()
 }
 
 fn base(server: &Process) -> String {
@@ -100,8 +75,10 @@ fn serve_runs_jobs_on_changes_and_honours_pause() {
     let d = dir.path();
     let server = Server::start(d, None, &[("SCIMD_SYNC_TICK_SECS", "1")]);
     let root = base(&server);
-    let hub = token(d, None, "hub");
-    let app = token(d, None, "app");
+    assert!(cli(d, None, &["tenant", "create", "hub"]).0);
+    assert!(cli(d, None, &["tenant", "create", "app"]).0);
+    let hub = engine_token(d, None, "hub");
+    let app = engine_token(d, None, "app");
     let (hub_url, app_url) = (
         format!("{root}/t/hub/scim/v2"),
         format!("{root}/t/app/scim/v2"),
@@ -164,12 +141,11 @@ async fn count(http: &reqwest::Client, url: &str, token: &str) -> u64 {
 
 #[test]
 fn a_dead_nodes_job_is_taken_over() {
-    if !scim_testkit::pg::available() {
-        return;
-    }
-    let db = format!("scimd_takeover_{}", std::process::id());
-    psql(&format!("CREATE DATABASE {db}"));
-    let db_url = format!("postgres://postgres@127.0.0.1:5432/{db}");
+    on_postgres("takeover", takeover);
+}
+
+fn takeover(db_url: &str) {
+    let db_url = db_url.to_string();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let env = [
@@ -180,7 +156,8 @@ fn a_dead_nodes_job_is_taken_over() {
     let t = Server::start(d, Some(&db_url), &[("SCIMD_SYNC_SCHEDULER", "off")]);
     let a = Server::start(d, Some(&db_url), &env);
     let root = base(&t);
-    let app = token(d, Some(&db_url), "app");
+    assert!(cli(d, Some(&db_url), &["tenant", "create", "app"]).0);
+    let app = engine_token(d, Some(&db_url), "app");
     let app_url = format!("{root}/t/app/scim/v2");
     const USERS: u64 = 6_000;
     let mut csv = String::from("employee_id,userName,name.givenName,name.familyName\n");
@@ -242,5 +219,4 @@ fn a_dead_nodes_job_is_taken_over() {
     b.stop();
     c.stop();
     t.stop();
-    psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
 }
