@@ -32,6 +32,9 @@ use std::time::Duration;
 pub const DEFAULT_USER_FILTER: &str = "(objectClass=inetOrgPerson)";
 pub const DEFAULT_GROUP_FILTER: &str = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup)(objectClass=group))";
 pub const DEFAULT_ID_ATTRIBUTE: &str = "entryUUID";
+/// The longest wait for an answer of the directory (a bind, each entry of a search); ldap3
+/// applies a timeout to the next operation only, so it is set before each.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// When a user counts as disabled.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,7 +173,7 @@ impl LdapSource {
             .await
             .map_err(|e| ldap_error("cannot connect", &e))?;
         ldap3::drive!(conn);
-        ldap.with_timeout(Duration::from_secs(120));
+        ldap.with_timeout(OPERATION_TIMEOUT);
         if let Some(dn) = &self.bind_dn {
             ldap.simple_bind(dn, self.password.as_deref().unwrap_or_default())
                 .await
@@ -191,6 +194,7 @@ impl LdapSource {
             Box::new(EntriesOnly::new()),
             Box::new(PagedResults::new(self.page_size)),
         ];
+        ldap.with_timeout(OPERATION_TIMEOUT);
         let mut stream = ldap
             .streaming_search_with(
                 adapters,
@@ -207,13 +211,7 @@ impl LdapSource {
             .await
             .map_err(|e| ldap_error(&format!("search {filter} failed"), &e))?
         {
-            // ldap3 panics on BER it cannot parse: a broken answer is this read's error.
-            let entry = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                SearchEntry::construct(raw)
-            }))
-            .map_err(|_| {
-                SyncError::Source("the directory sent an entry that cannot be parsed".into())
-            })?;
+            let entry = parsed(|| SearchEntry::construct(raw))?;
             let Some(id) = self.id_of(&entry) else {
                 tracing::warn!(dn = %entry.dn, attribute = %self.id_attribute, "LDAP entry without its id attribute: skipped");
                 continue;
@@ -434,10 +432,11 @@ fn uuid_text(bytes: &[u8]) -> String {
         .unwrap_or_else(|_| bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// ldap3 panics on controls and messages it cannot parse: a broken answer is an error.
+/// ldap3 panics on entries, controls and messages it cannot parse: a broken answer is
+/// this read's error, not a crash.
 fn parsed<T>(f: impl FnOnce() -> T) -> SyncResult<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
-        SyncError::Source("LDAP: the directory sent a sync message that cannot be parsed".into())
+        SyncError::Source("LDAP: the directory sent a message that cannot be parsed".into())
     })
 }
 
@@ -466,6 +465,7 @@ impl LdapSource {
             return Ok(false);
         }
         let (entries, _) = ldap
+            .with_timeout(OPERATION_TIMEOUT)
             .search("", Scope::Base, "(objectClass=*)", vec!["supportedControl"])
             .await
             .and_then(|r| r.success())
@@ -499,7 +499,7 @@ impl LdapSource {
             cookie: cookie.clone(),
             ..SyncRead::default()
         };
-        ldap.with_controls(
+        ldap.with_timeout(OPERATION_TIMEOUT).with_controls(
             SyncRequest {
                 mode: RefreshMode::RefreshOnly,
                 cookie,
