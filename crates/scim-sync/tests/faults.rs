@@ -26,8 +26,13 @@ const USERS: usize = 240;
 const JOB: &str = "faulty";
 
 fn people(generation: u32, inactive_every: usize) -> String {
+    people_up_to(USERS, generation, inactive_every)
+}
+
+/// The first `n` of the source users (and the refused one).
+fn people_up_to(n: usize, generation: u32, inactive_every: usize) -> String {
     let mut s = String::from("employee_id,userName,name.givenName,name.familyName,active,groups\n");
-    for i in 0..USERS {
+    for i in 0..n {
         let active = inactive_every == 0 || i % inactive_every != 0;
         s.push_str(&format!(
             "{i},user{i:04}@example.com,User,Family{i}-g{generation},{active},team-{}\n",
@@ -488,6 +493,61 @@ async fn cycles_converge_through_a_failing_target() {
     assert_eq!(target.counts().rejected, before);
     let status = engine.status(JOB).await.unwrap();
     assert_eq!((status.escrowed, status.abandoned), (0, 1), "{status:?}");
+
+    // 9. Half the directory disappears: the breaker holds the deletes and says so.
+    target.set_faults(Faults::default());
+    std::fs::write(dir.path().join("people.csv"), people_up_to(USERS / 2, 6, 0)).unwrap();
+    let r = scheduler.run_now(JOB, "test").await.unwrap();
+    assert!(r.breaker.is_some(), "{r:?}");
+    assert_eq!(target_users(&server, &app_token).await.len(), USERS);
+    let hook = hooks
+        .wait_for("sync.breaker.tripped", Duration::from_secs(10))
+        .await
+        .expect("the breaker webhook was delivered");
+    assert_eq!(hook["data"]["job"], JOB);
+    if let Some(smtp) = &smtp {
+        smtp.wait_for("deletes held for approval", Duration::from_secs(10))
+            .await
+            .expect("the breaker notice was delivered");
+    }
+
+    // 10. A new job against an app that ignores filters: the compliance probe refuses to
+    //     start its initial cycle and quarantines it, and someone is told.
+    target.set_faults(Faults {
+        ignore_filters: true,
+        ..Faults::default()
+    });
+    let probe_spec = JobSpec::parse(
+        &spec_text
+            .replace(&format!("name = \"{JOB}\""), "name = \"probe\"")
+            .replace("token-one", "token-two"),
+        Some(dir.path()),
+    )
+    .unwrap();
+    engine.import(&probe_spec).await.unwrap();
+    server
+        .store
+        .set_job_enabled("probe", true, Timestamp::now())
+        .await
+        .unwrap();
+    assert!(
+        scheduler.run_now("probe", "test").await.is_none(),
+        "the cycle did not run"
+    );
+    let status = engine.status("probe").await.unwrap();
+    assert_eq!(status.state, "quarantined", "{status:?}");
+    assert_eq!(status.quarantine.as_ref().unwrap()["reason"], "compliance");
+    if let Some(smtp) = &smtp {
+        smtp.wait_for("quarantined (compliance)", Duration::from_secs(10))
+            .await
+            .expect("the compliance notice was delivered");
+    }
+    assert_eq!(
+        target_users(&server, &app_token).await.len(),
+        USERS,
+        "nothing written"
+    );
+
     println!(
         "gateway in all: {:?}; totals: {} requests, {} retries over {} cycles",
         target.counts(),

@@ -13,6 +13,8 @@
 //! - `reject_user_name`: a write whose body carries this userName answers 400 invalidValue
 //!   (a permanent fault of one object);
 //! - `reject_writes`: every write answers 400 invalidValue (a failing deployment);
+//! - `ignore_filters`: a list's `filter` is dropped before forwarding (an app that ignores
+//!   filters and answers with everything, which the compliance probe must catch);
 //! - `revoke_after`: after that many requests the caller's token is refused with 401 until
 //!   [`FaultTarget::accept_token`] names the new one (a token revoked mid-cycle).
 //!
@@ -38,6 +40,7 @@ pub struct Faults {
     pub reject_user_name: Option<String>,
     /// Every write answers 400 (an app that started refusing a required attribute).
     pub reject_writes: bool,
+    pub ignore_filters: bool,
     /// Requests after which the current token is refused.
     pub revoke_after: Option<u64>,
 }
@@ -246,7 +249,7 @@ async fn handle(s: &Shared, req: Request<hyper::body::Incoming>) -> Answer {
             "this app refuses that userName",
         ));
     }
-    let path = parts
+    let mut path = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str())
@@ -254,6 +257,11 @@ async fn handle(s: &Shared, req: Request<hyper::body::Incoming>) -> Answer {
         .strip_prefix("/scim/v2")
         .unwrap_or("/")
         .to_string();
+    if faults.ignore_filters
+        && let Some((p, _)) = path.split_once('?')
+    {
+        path = p.to_string();
+    }
     let mut up = s
         .http
         .request(parts.method.clone(), format!("{}{path}", s.upstream))

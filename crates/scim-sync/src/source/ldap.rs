@@ -849,6 +849,31 @@ mod tests {
         assert!(DisabledRule::parse("uac&x").is_err());
     }
 
+    /// AD's objectGUID is 16 bytes, the first three fields little-endian: its usual text
+    /// form is what `Get-ADUser` prints.
+    #[test]
+    fn object_guid_reads_as_ad_prints_it() {
+        let spec = crate::JobSpec::parse(
+            "name = \"ad\"\n[source]\nkind = \"ldap\"\nurl = \"ldaps://dc1\"\nbase_dn = \"dc=corp\"\nid = \"objectGUID\"\n[target]\nurl = \"http://x/scim/v2\"\ntoken_env = \"T\"\n",
+            None,
+        )
+        .expect("parses");
+        let source = LdapSource::new(&spec.source, None, None).expect("source");
+        let guid: Vec<u8> = vec![
+            0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+            0xee, 0xff,
+        ];
+        let entry = SearchEntry {
+            dn: "CN=Ada,DC=corp".into(),
+            attrs: HashMap::new(),
+            bin_attrs: HashMap::from([("objectGUID".to_string(), vec![guid])]),
+        };
+        assert_eq!(
+            source.id_of(&entry).as_deref(),
+            Some("00112233-4455-6677-8899-aabbccddeeff")
+        );
+    }
+
     #[test]
     fn dns_compare_loosely() {
         assert_eq!(
