@@ -53,9 +53,9 @@ pub struct Applier {
     pub live: Mutex<HashMap<Key, String>>,
     /// Target ids already linked to some source object.
     pub owned: Mutex<HashSet<String>>,
-    /// Outcomes not yet written (see [`RECORD_BATCH`]).
-    /// Outcomes not written yet; no ledger row for an object the target refused to let us
-    /// touch (its entry stays as it was, so the next cycle does the work again).
+    /// Outcomes not written yet (see [`RECORD_BATCH`]); no ledger row for an object the
+    /// target refused to let us touch (its entry stays as it was, so the next cycle does the
+    /// work again).
     pub outbox: Mutex<Vec<(Option<LedgerEntry>, SyncLogRecord)>>,
     /// Set to stop the cycle after the objects in flight (pause, lease lost, credentials
     /// refused).

@@ -443,9 +443,13 @@ impl Engine {
                 )?))
             }
             SourceKind::Ldap => {
-                let password = match (&spec.source.bind_dn, self.source_token(spec, record)) {
+                let s = &spec.source;
+                let named = s.token.is_some() || s.token_env.is_some() || s.token_file.is_some();
+                let password = match (&s.bind_dn, self.source_token(spec, record)) {
                     (None, _) => None,
                     (Some(_), Ok(p)) => Some(p),
+                    // A variable or file that is named but cannot be read says so itself.
+                    (Some(_), Err(e)) if named => return Err(e),
                     (Some(dn), Err(_)) => {
                         return Err(SyncError::Job(format!(
                             "source.bind_dn '{dn}' needs a password: source.password_env, source.password_file or source.password"
