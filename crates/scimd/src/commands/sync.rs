@@ -22,11 +22,7 @@ fn sync_key(env: &Env, create: bool) -> Result<Option<SyncKey>> {
             })?))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
-            }
-            let text = SyncKey::generate();
-            write_private(path, &text)?;
+            let text = create_key_file(path)?;
             eprintln!(
                 "created the sync key {} (back it up: stored target tokens need it)",
                 path.display()
@@ -36,6 +32,16 @@ fn sync_key(env: &Env, create: bool) -> Result<Option<SyncKey>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read sync key file {}", path.display())),
     }
+}
+
+/// A new random key in a new file (mode 0600), its directory made if needed.
+fn create_key_file(path: &Path) -> Result<String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = SyncKey::generate();
+    write_private(path, &text)?;
+    Ok(text)
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {
@@ -81,8 +87,16 @@ pub fn scheduler(
         Some(std::sync::Arc::new(Notifiers(notifiers)));
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into());
     // The key is made now if there is none, so a job imported with an inline token after
-    // serve started can be opened by this node (a node racing to make it reads the other's).
-    let engine = engine(env, true).or_else(|_| engine(env, false))?;
+    // serve started can be opened by this node. Told in the log (serve's stderr may be JSON
+    // lines); a node racing another to make it reads the other's.
+    let path = &env.settings.sync_key_file;
+    if std::env::var_os("SCIMD_SYNC_KEY").is_none()
+        && !path.exists()
+        && create_key_file(path).is_ok()
+    {
+        tracing::info!(path = %path.display(), "created the sync key (back it up: stored target tokens need it)");
+    }
+    let engine = engine(env, false)?;
     Ok(std::sync::Arc::new(scim_sync::schedule::Scheduler {
         engine,
         node: format!(
