@@ -29,6 +29,10 @@ pub enum CoreError {
     /// An invariant broke (a worker task died, a queue closed): a 500 as well.
     #[error("internal failure: {0}")]
     Internal(String),
+    /// A write fenced by a lease was refused: another node holds the lease now, so what
+    /// this node would write belongs to that node's run (see [`crate::store::LeaseFence`]).
+    #[error("{0}")]
+    LeaseLost(String),
 }
 
 impl CoreError {
@@ -48,6 +52,7 @@ impl CoreError {
             CoreError::NotFound(m) => ScimError::not_found(format!("{m} not found")),
             CoreError::Conflict(m) => ScimError::uniqueness(m.clone()),
             CoreError::Busy(m) => ScimError::new(503, None, m.clone()),
+            CoreError::LeaseLost(m) => ScimError::new(409, None, m.clone()),
         }
     }
 }

@@ -26,7 +26,7 @@ pub use service::{
     TokenService,
 };
 pub use store::{
-    DayCount, EventStore, LeaseStore, OperatorStore, Query, QueryResult, ResourceStore,
+    DayCount, EventStore, LeaseFence, LeaseStore, OperatorStore, Query, QueryResult, ResourceStore,
     SchemaStore, SessionStore, Store, TenantStore, TokenStore,
 };
 pub use sync::{

@@ -178,6 +178,19 @@ pub trait SessionStore: Send + Sync {
     async fn sweep_sessions(&self, now: Timestamp) -> CoreResult<u64>;
 }
 
+/// The lease a run's writes are fenced by. A node can lose its lease while it still works
+/// (a stalled renewal, a long pause): the node that takes the lease over plans from what is
+/// stored, so a write the old holder makes after that would overwrite the new run's rows.
+/// A fenced write checks, inside its own transaction and under the lease row's lock, that
+/// `holder` still holds `lease`, and is refused with [`crate::CoreError::LeaseLost`]
+/// otherwise; a takeover (which must update that row) therefore comes strictly before or
+/// strictly after each fenced write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseFence {
+    pub lease: String,
+    pub holder: String,
+}
+
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
     /// Takes or renews the named lease for `holder` until `until` if it is free, expired or

@@ -4,7 +4,7 @@
 //! Structured parts (a job's state, a ledger entry's exported values, a log row's steps)
 //! are JSON the engine owns; the store keeps them as text.
 
-use crate::{CoreResult, Timestamp};
+use crate::{CoreResult, Timestamp, store::LeaseFence};
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -112,12 +112,25 @@ pub trait SyncStore: Send + Sync {
     async fn jobs(&self) -> CoreResult<Vec<SyncJobRecord>>;
     /// Removes the job with its ledger, cycles and log. Target objects are not touched.
     async fn delete_job(&self, name: &str) -> CoreResult<bool>;
-    async fn set_job_state(&self, name: &str, state: &Value, now: Timestamp) -> CoreResult<()>;
+    /// Replaces a job's state; with a fence, only while the fence's lease is still held.
+    async fn set_job_state(
+        &self,
+        fence: Option<&LeaseFence>,
+        name: &str,
+        state: &Value,
+        now: Timestamp,
+    ) -> CoreResult<()>;
     async fn set_job_enabled(&self, name: &str, enabled: bool, now: Timestamp) -> CoreResult<bool>;
     async fn ledger(&self, job: &str) -> CoreResult<Vec<LedgerEntry>>;
     /// Writes ledger entries and log rows in one transaction: what was done to the target
-    /// and what the log says about it never disagree.
-    async fn record_sync(&self, entries: &[LedgerEntry], log: &[SyncLogRecord]) -> CoreResult<()>;
+    /// and what the log says about it never disagree. With a fence, only while the fence's
+    /// lease is still held: a cycle that lost its lease writes nothing more.
+    async fn record_sync(
+        &self,
+        fence: Option<&LeaseFence>,
+        entries: &[LedgerEntry],
+        log: &[SyncLogRecord],
+    ) -> CoreResult<()>;
     async fn sync_log(&self, job: &str, q: &SyncLogQuery) -> CoreResult<Vec<SyncLogRecord>>;
     async fn save_cycle(&self, cycle: &CycleRecord) -> CoreResult<()>;
     async fn cycles(&self, job: &str, limit: u32) -> CoreResult<Vec<CycleRecord>>;

@@ -39,8 +39,8 @@ use async_trait::async_trait;
 use engine::Engine;
 use scim_core::event::{Event, EventQuery, LogEntry};
 use scim_core::store::{
-    EventStore, LeaseStore, Modifier, OperatorStore, ResourceStore, SchemaStore, SessionStore,
-    TenantStore, TokenStore,
+    EventStore, LeaseFence, LeaseStore, Modifier, OperatorStore, ResourceStore, SchemaStore,
+    SessionStore, TenantStore, TokenStore,
 };
 use scim_core::{
     CoreResult, DayCount, Operator, Query, QueryResult, ResourceKind, SessionRecord,
@@ -541,10 +541,19 @@ impl SyncStore for SqlStore {
         self.write(job!(|c| sync::delete_job(c, &name))).await
     }
 
-    async fn set_job_state(&self, name: &str, state: &Value, now: Timestamp) -> CoreResult<()> {
-        let (name, state) = (name.to_string(), state.clone());
-        self.write(job!(|c| sync::set_state(c, &name, &state, now)))
-            .await
+    async fn set_job_state(
+        &self,
+        fence: Option<&LeaseFence>,
+        name: &str,
+        state: &Value,
+        now: Timestamp,
+    ) -> CoreResult<()> {
+        let (fence, name, state) = (fence.cloned(), name.to_string(), state.clone());
+        self.write(job!(|c| async move {
+            tenants::check_fence(c, fence.as_ref()).await?;
+            sync::set_state(c, &name, &state, now).await
+        }))
+        .await
     }
 
     async fn set_job_enabled(&self, name: &str, enabled: bool, now: Timestamp) -> CoreResult<bool> {
@@ -558,9 +567,18 @@ impl SyncStore for SqlStore {
         self.read(job!(|c| sync::ledger(c, &job))).await
     }
 
-    async fn record_sync(&self, entries: &[LedgerEntry], log: &[SyncLogRecord]) -> CoreResult<()> {
-        let (entries, log) = (entries.to_vec(), log.to_vec());
-        self.write(job!(|c| sync::record(c, &entries, &log))).await
+    async fn record_sync(
+        &self,
+        fence: Option<&LeaseFence>,
+        entries: &[LedgerEntry],
+        log: &[SyncLogRecord],
+    ) -> CoreResult<()> {
+        let (fence, entries, log) = (fence.cloned(), entries.to_vec(), log.to_vec());
+        self.write(job!(|c| async move {
+            tenants::check_fence(c, fence.as_ref()).await?;
+            sync::record(c, &entries, &log).await
+        }))
+        .await
     }
 
     async fn sync_log(&self, job: &str, q: &SyncLogQuery) -> CoreResult<Vec<SyncLogRecord>> {

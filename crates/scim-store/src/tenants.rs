@@ -3,7 +3,7 @@
 use crate::StoreError;
 use crate::conn::{Conn, Row};
 use crate::sql_filter::Arg;
-use scim_core::{Tenant, Timestamp};
+use scim_core::{CoreError, LeaseFence, Tenant, Timestamp};
 
 const COLUMNS: &str = "id, slug, name, created_at";
 
@@ -69,6 +69,33 @@ pub(crate) async fn delete(c: &mut Conn<'_>, slug: &str) -> Result<bool, StoreEr
         c.exec(sql, &id).await?;
     }
     Ok(true)
+}
+
+/// Refuses the write this transaction makes unless the fence's holder still holds its
+/// lease. The no-op UPDATE takes the lease row's lock (PostgreSQL; SQLite has one writer), so
+/// a takeover waits for this transaction and the new holder plans from what it wrote.
+/// An expired lease nobody took is still the holder's: no other run can be writing.
+pub(crate) async fn check_fence(
+    c: &mut Conn<'_>,
+    fence: Option<&LeaseFence>,
+) -> Result<(), StoreError> {
+    let Some(f) = fence else {
+        return Ok(());
+    };
+    let n = c
+        .exec(
+            "UPDATE leases SET holder = holder WHERE name = $1 AND holder = $2",
+            &[Arg::text(&f.lease), Arg::text(&f.holder)],
+        )
+        .await?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Domain(CoreError::LeaseLost(format!(
+            "the lease '{}' is held by another node now",
+            f.lease
+        ))))
+    }
 }
 
 pub(crate) async fn try_lease(

@@ -15,11 +15,11 @@ use crate::plan::{Action, Exported, Key, PlannedAction, PropertyChange, Step, Sy
 use crate::source::ObjectKind;
 use crate::target::{Lookups, TargetMatcher};
 use scim_client::{ClientError, ScimClient, TargetProfile};
-use scim_core::{Escrow, LedgerEntry, SyncLogRecord, SyncStore, Timestamp};
+use scim_core::{Escrow, LeaseFence, LedgerEntry, SyncLogRecord, SyncStore, Timestamp};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// Counts of one cycle, by action and by status.
@@ -67,12 +67,19 @@ pub struct Applier {
 /// Why a cycle stops before its plan is done. The first reason wins; the objects not yet
 /// started are left for the next cycle (their ledger rows are untouched, so it plans them
 /// again), the ones in flight finish and are recorded.
+///
+/// A cycle run under a lease also carries the lease's fence: its ledger and state writes
+/// are refused once another node has taken the lease over, so a node that lost its lease
+/// never writes over the new holder's run (scim_core's `LeaseFence`).
 #[derive(Debug, Default)]
-pub struct Halt(Mutex<Option<String>>);
+pub struct Halt {
+    reason: Mutex<Option<String>>,
+    fence: OnceLock<LeaseFence>,
+}
 
 impl Halt {
     pub fn stop(&self, why: impl Into<String>) {
-        if let Ok(mut g) = self.0.lock()
+        if let Ok(mut g) = self.reason.lock()
             && g.is_none()
         {
             *g = Some(why.into());
@@ -80,17 +87,29 @@ impl Halt {
     }
 
     pub fn reason(&self) -> Option<String> {
-        self.0.lock().ok().and_then(|g| g.clone())
+        self.reason.lock().ok().and_then(|g| g.clone())
     }
 
     pub fn is_set(&self) -> bool {
-        self.0.lock().map(|g| g.is_some()).unwrap_or(true)
+        self.reason.lock().map(|g| g.is_some()).unwrap_or(true)
+    }
+
+    /// Fences this cycle's writes by a lease (set once, before the cycle starts).
+    pub fn fence_by(&self, fence: LeaseFence) {
+        let _ = self.fence.set(fence);
+    }
+
+    pub fn fence(&self) -> Option<&LeaseFence> {
+        self.fence.get()
     }
 }
 
 /// The reason a cycle stops when the target refuses the credentials: every further call
 /// would fail the same way (the job is quarantined, docs/sync.md §7).
 pub const HALT_UNAUTHORIZED: &str = "the target refused the credentials (401/403)";
+
+/// The reason a cycle stops when another node has taken its lease over.
+pub const HALT_LEASE_LOST: &str = "the job's lease was taken over by another node";
 
 /// Outcomes are written in batches of this many (one transaction each), and at the end of
 /// every phase. A crash loses at most one batch of ledger rows; the objects they describe
@@ -212,7 +231,7 @@ impl Applier {
         );
         // Quiet ledger updates (new source snapshots, cancelled timers) first, in batches.
         for chunk in plan.ledger_only.chunks(500) {
-            self.store.record_sync(chunk, &[]).await?;
+            self.write_rows(chunk, &[]).await?;
         }
         let (mut first, mut groups, mut group_out, mut user_out) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -368,9 +387,22 @@ impl Applier {
             })
             .collect();
         for chunk in intents.chunks(RECORD_BATCH) {
-            self.store.record_sync(chunk, &[]).await?;
+            self.write_rows(chunk, &[]).await?;
         }
         Ok(())
+    }
+
+    /// Writes ledger and log rows in one transaction, fenced by the cycle's lease; a refused
+    /// write stops the cycle (the new holder plans what this one would have recorded).
+    async fn write_rows(&self, entries: &[LedgerEntry], logs: &[SyncLogRecord]) -> SyncResult<()> {
+        let r = self
+            .store
+            .record_sync(self.halt.fence(), entries, logs)
+            .await;
+        if let Err(scim_core::CoreError::LeaseLost(_)) = &r {
+            self.halt.stop(HALT_LEASE_LOST);
+        }
+        Ok(r?)
     }
 
     /// Writes the recorded outcomes (ledger rows and log rows) in one transaction.
@@ -384,7 +416,7 @@ impl Applier {
         }
         let (entries, logs): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let entries: Vec<LedgerEntry> = entries.into_iter().flatten().collect();
-        self.store.record_sync(&entries, &logs).await?;
+        self.write_rows(&entries, &logs).await?;
         Ok(())
     }
 

@@ -16,7 +16,8 @@ use crate::source::{
 use crate::target::{Lookups, TargetIndex, TargetMatcher};
 use scim_client::{ClientOptions, ScimClient, TargetProfile};
 use scim_core::{
-    CycleRecord, LedgerEntry, Store, SyncJobRecord, SyncLogQuery, SyncLogRecord, Timestamp,
+    CoreError, CycleRecord, LeaseFence, LedgerEntry, Store, SyncJobRecord, SyncLogQuery,
+    SyncLogRecord, Timestamp,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -648,7 +649,9 @@ impl Engine {
         let record = self.store.job(&spec.name).await?;
         let started = std::time::Instant::now();
         let cycle_id = uuid::Uuid::new_v4().to_string();
-        self.edit_state(&spec.name, |o| {
+        let fence = halt.fence().cloned();
+        let fence = fence.as_ref();
+        self.edit_state(fence, &spec.name, |o| {
             o.insert(
                 "running".into(),
                 json!({"cycle_id": cycle_id, "started_us": Timestamp::now().as_micros()}),
@@ -658,7 +661,7 @@ impl Engine {
         let mut prepared = match self.prepare(spec, record.as_ref()).await {
             Ok(p) => p,
             Err(e) => {
-                self.mark_failed(&spec.name, &cycle_id, &e).await?;
+                self.mark_failed(fence, &spec.name, &cycle_id, &e).await?;
                 return Err(e);
             }
         };
@@ -667,7 +670,7 @@ impl Engine {
             // Said before any write: a cycle killed after its first creates resumes as the
             // initial cycle it was (one read of the target, local matching), not as an
             // incremental one that trusts a half-built ledger.
-            self.edit_state(&spec.name, |o| {
+            self.edit_state(fence, &spec.name, |o| {
                 o.insert("initial_done".into(), Value::Bool(false));
             })
             .await?;
@@ -688,7 +691,7 @@ impl Engine {
                 .collect();
             if !failed.is_empty() {
                 let e = SyncError::Compliance(failed.join("; "));
-                self.mark_failed(&spec.name, &cycle_id, &e).await?;
+                self.mark_failed(fence, &spec.name, &cycle_id, &e).await?;
                 return Err(e);
             }
         }
@@ -726,7 +729,7 @@ impl Engine {
                 cycle.status = "failed".into();
                 cycle.counts = json!({"error": e.to_string()});
                 self.store.save_cycle(&cycle).await?;
-                self.mark_failed(&spec.name, &cycle_id, &e).await?;
+                self.mark_failed(fence, &spec.name, &cycle_id, &e).await?;
                 return Err(e);
             }
         };
@@ -771,7 +774,7 @@ impl Engine {
             None => None,
         };
         self.store
-            .set_job_state(&spec.name, &state, Timestamp::now())
+            .set_job_state(fence, &spec.name, &state, Timestamp::now())
             .await?;
         Ok(CycleReport {
             job: spec.name.clone(),
@@ -821,7 +824,17 @@ impl Engine {
 
     /// A cycle that failed as a whole: remembered (the scheduler tries again later), and
     /// a refused credential quarantines the job.
-    async fn mark_failed(&self, name: &str, cycle_id: &str, e: &SyncError) -> SyncResult<()> {
+    async fn mark_failed(
+        &self,
+        fence: Option<&LeaseFence>,
+        name: &str,
+        cycle_id: &str,
+        e: &SyncError,
+    ) -> SyncResult<()> {
+        if matches!(e, SyncError::Store(CoreError::LeaseLost(_))) {
+            // The job's state is the new holder's now.
+            return Ok(());
+        }
         let now = (self.clock)();
         let mut state = match self.store.job(name).await? {
             Some(r) => r.state,
@@ -844,7 +857,7 @@ impl Engine {
             );
         }
         self.store
-            .set_job_state(name, &state, Timestamp::now())
+            .set_job_state(fence, name, &state, Timestamp::now())
             .await?;
         Ok(())
     }
@@ -890,6 +903,7 @@ impl Engine {
         steps.extend(out.steps.iter().cloned());
         self.store
             .record_sync(
+                None,
                 &[entry],
                 &[SyncLogRecord {
                     seq: 0,
@@ -1040,7 +1054,7 @@ impl Engine {
             e.updated_at = Timestamp::now();
             changed.push(e);
         }
-        self.store.record_sync(&changed, &[]).await?;
+        self.store.record_sync(None, &changed, &[]).await?;
         Ok(changed.len() as u64)
     }
 
@@ -1128,6 +1142,7 @@ impl Engine {
 
     async fn edit_state(
         &self,
+        fence: Option<&LeaseFence>,
         name: &str,
         f: impl FnOnce(&mut serde_json::Map<String, Value>),
     ) -> SyncResult<()> {
@@ -1140,7 +1155,7 @@ impl Engine {
             f(o);
         }
         self.store
-            .set_job_state(name, &state, Timestamp::now())
+            .set_job_state(fence, name, &state, Timestamp::now())
             .await?;
         Ok(())
     }
@@ -1148,7 +1163,7 @@ impl Engine {
     /// Pauses (or resumes) a job. A cycle in flight stops after the objects it is sending
     /// and keeps its position; a resumed job carries on from there.
     pub async fn set_paused(&self, name: &str, paused: bool) -> SyncResult<()> {
-        self.edit_state(name, |o| {
+        self.edit_state(None, name, |o| {
             if paused {
                 o.insert("paused".into(), Value::Bool(true));
             } else {
@@ -1165,7 +1180,7 @@ impl Engine {
         let all = scope == R::Full;
         if all || matches!(scope, R::Watermark | R::Quarantine | R::Links) {
             let links = all || scope == R::Links;
-            self.edit_state(name, |o| {
+            self.edit_state(None, name, |o| {
                 if all || scope == R::Watermark || links {
                     o.remove("watermark");
                     o.remove("fingerprint");
@@ -1210,7 +1225,7 @@ impl Engine {
                 changed.push(e);
             }
             for chunk in changed.chunks(500) {
-                self.store.record_sync(chunk, &[]).await?;
+                self.store.record_sync(None, chunk, &[]).await?;
             }
             let what = if all || scope == R::Links {
                 "links and escrows"
@@ -1249,7 +1264,7 @@ impl Engine {
         self.store.put_job(&updated).await?;
         let checks = self.test(&spec, Some(&updated)).await;
         if checks.iter().all(|c| c.ok) {
-            self.edit_state(name, |o| {
+            self.edit_state(None, name, |o| {
                 o.remove("quarantine");
             })
             .await?;

@@ -17,7 +17,7 @@ use crate::error::{SyncError, SyncResult};
 use crate::job::{JobSpec, SourceKind};
 use crate::notify::{Notice, Notifier};
 use scim_core::event::EventQuery;
-use scim_core::{SyncJobRecord, Timestamp};
+use scim_core::{LeaseFence, SyncJobRecord, Timestamp};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -141,14 +141,21 @@ pub async fn run_leased(
         engine.import(spec).await?;
     }
     let lease = Duration::try_from(engine.lease).unwrap_or(Duration::minutes(1));
+    // The holder names this run, not only the node: a run that lost the lease stays fenced
+    // out even when its node later takes the lease again for a new run.
+    let holder = format!("{node} run {}", uuid::Uuid::new_v4());
     let now = Timestamp::now();
     if !engine
         .store
-        .try_lease(&lease_name(name), node, now, now + lease)
+        .try_lease(&lease_name(name), &holder, now, now + lease)
         .await?
     {
         return Ok(None);
     }
+    halt.fence_by(LeaseFence {
+        lease: lease_name(name),
+        holder: holder.clone(),
+    });
     let record = engine
         .store
         .job(name)
@@ -159,10 +166,10 @@ pub async fn run_leased(
     let was_enabled = record.enabled;
     let was_paused = record.state.get("paused").and_then(Value::as_bool) == Some(true);
     let keeper = {
-        let (engine, name, node, halt) = (
+        let (engine, name, holder, halt) = (
             engine.clone(),
             name.to_string(),
-            node.to_string(),
+            holder.clone(),
             halt.clone(),
         );
         tokio::spawn(async move {
@@ -171,11 +178,11 @@ pub async fn run_leased(
                 let now = Timestamp::now();
                 match engine
                     .store
-                    .try_lease(&lease_name(&name), &node, now, now + lease)
+                    .try_lease(&lease_name(&name), &holder, now, now + lease)
                     .await
                 {
                     Ok(true) => {}
-                    Ok(false) => halt.stop("the job's lease was taken over by another node"),
+                    Ok(false) => halt.stop(crate::apply::HALT_LEASE_LOST),
                     Err(e) => tracing::warn!(job = %name, error = %e, "cannot renew the job lease"),
                 }
                 match engine.store.job(&name).await {
@@ -200,7 +207,7 @@ pub async fn run_leased(
     let now = Timestamp::now();
     if let Err(e) = engine
         .store
-        .try_lease(&lease_name(name), node, now, now)
+        .try_lease(&lease_name(name), &holder, now, now)
         .await
     {
         tracing::warn!(job = %name, error = %e, "cannot release the job lease");

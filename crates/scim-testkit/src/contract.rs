@@ -5,7 +5,10 @@ use scim_core::event::{Event, EventQuery, LogEntry, Operation, RequestContext};
 use scim_core::operator::SessionRecord;
 use scim_core::resource::IndexedFields;
 use scim_core::token::{hash_secret, issue};
-use scim_core::{CoreError, MemberOp, Query, ResourceKind, Store, Timestamp, TokenScopes, Write};
+use scim_core::{
+    CoreError, LeaseFence, LedgerEntry, MemberOp, Query, ResourceKind, Store, SyncJobRecord,
+    Timestamp, TokenScopes, Write,
+};
 use scim_proto::cursor::Cursor;
 use serde_json::json;
 use std::sync::Arc;
@@ -48,7 +51,84 @@ pub async fn run_all(store: Arc<dyn Store>) {
     tokens(&store).await;
     resources(&store).await;
     events_and_leases(&store).await;
+    fenced_writes(&store).await;
     operators_and_sessions(&store).await;
+}
+
+/// A write fenced by a lease lands while its holder holds the lease (or holds it expired),
+/// and is refused, writing nothing, once another holder has taken it.
+async fn fenced_writes(s: &Arc<dyn Store>) {
+    let now = Timestamp::now();
+    s.put_job(&SyncJobRecord {
+        name: "c-fenced".into(),
+        spec: "{}".into(),
+        sealed_secret: None,
+        enabled: true,
+        state: json!({}),
+        created_at: now,
+        updated_at: now,
+    })
+    .await
+    .unwrap();
+    let row = |state: &str| LedgerEntry {
+        job: "c-fenced".into(),
+        kind: "User".into(),
+        source_id: "s1".into(),
+        target_id: None,
+        state: state.into(),
+        source: json!({}),
+        exported: json!({}),
+        pending: None,
+        due_at: None,
+        escrow: None,
+        updated_at: now,
+    };
+    let fence = |holder: &str| LeaseFence {
+        lease: "c-fence".into(),
+        holder: holder.into(),
+    };
+    let until = now + Duration::seconds(5);
+    assert!(s.try_lease("c-fence", "a", now, until).await.unwrap());
+    s.record_sync(Some(&fence("a")), &[row("creating")], &[])
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.record_sync(Some(&fence("b")), &[row("active")], &[])
+            .await,
+        Err(CoreError::LeaseLost(_))
+    ));
+    let later = until + Duration::seconds(1);
+    s.set_job_state(Some(&fence("a")), "c-fenced", &json!({"n": 1}), later)
+        .await
+        .expect("an expired lease nobody took is still a's");
+    assert!(
+        s.try_lease("c-fence", "b", later, later + Duration::seconds(5))
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        s.record_sync(Some(&fence("a")), &[row("active")], &[])
+            .await,
+        Err(CoreError::LeaseLost(_))
+    ));
+    assert!(matches!(
+        s.set_job_state(Some(&fence("a")), "c-fenced", &json!({"n": 2}), later)
+            .await,
+        Err(CoreError::LeaseLost(_))
+    ));
+    let ledger = s.ledger("c-fenced").await.unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(
+        ledger[0].state, "creating",
+        "the refused write left nothing"
+    );
+    let job = s.job("c-fenced").await.unwrap().unwrap();
+    assert_eq!(job.state, json!({"n": 1}));
+    s.record_sync(Some(&fence("b")), &[row("active")], &[])
+        .await
+        .unwrap();
+    s.record_sync(None, &[row("active")], &[]).await.unwrap();
+    assert!(s.delete_job("c-fenced").await.unwrap());
 }
 
 async fn tenants(s: &Arc<dyn Store>) {
