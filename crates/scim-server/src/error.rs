@@ -89,6 +89,19 @@ impl From<CoreError> for AppError {
     }
 }
 
+/// The engine's errors as the console shows them: its own database failing is internal
+/// (a 500, logged), a missing job is a 404, anything else (a bad job definition, a source
+/// or target that refused, a missing sync key) is the operator's to fix: a 400 saying why.
+impl From<scim_sync::SyncError> for AppError {
+    fn from(e: scim_sync::SyncError) -> Self {
+        match e {
+            scim_sync::SyncError::Store(c) => c.into(),
+            scim_sync::SyncError::NotFound(m) => Self::new(404, m),
+            other => Self::new(400, other.to_string()),
+        }
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(e: askama::Error) -> Self {
         Self::internal(format!("console template failed: {e}"))

@@ -70,17 +70,24 @@ pub struct AppState {
     pub auth_cache: auth::AuthCache,
     pub rate_limiter: limits::RateLimiter,
     pub sign_in_throttle: console::throttle::SignInThrottle,
+    /// The provisioning engine the console's Apps pages drive (`scimd serve` gives it the
+    /// instance's sync key; without one, tokens typed in the console cannot be stored).
+    pub sync: scim_sync::Engine,
+    /// The lease holder name of cycles started from the console ("Run now").
+    pub sync_node: String,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         Self {
             resources: ResourceService::new(store.clone(), config.limits),
-            services: Services::new(store),
+            services: Services::new(store.clone()),
             rate_limiter: limits::RateLimiter::new(config.rate_limit),
             config,
             auth_cache: auth::AuthCache::default(),
             sign_in_throttle: console::throttle::SignInThrottle::default(),
+            sync: scim_sync::Engine::new(store.clone(), None, time::Duration::days(30)),
+            sync_node: format!("console-{}", uuid::Uuid::new_v4().simple()),
         }
     }
 

@@ -591,6 +591,15 @@ impl JobSpec {
         Ok(spec)
     }
 
+    /// A job built as data (the console's New app form) rather than typed as TOML: the
+    /// same keys, defaults and checks as a job file.
+    pub fn from_value(v: serde_json::Value) -> SyncResult<Self> {
+        let spec: JobSpec =
+            serde_json::from_value(v).map_err(|e| SyncError::Job(format!("invalid job: {e}")))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
     pub fn load(path: &Path) -> SyncResult<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SyncError::Job(format!("cannot read job file {}: {e}", path.display())))?;

@@ -11,10 +11,12 @@
 //! | `mapping` | attribute mappings and the default ones |
 //! | `scope` | assignment and scoping filters |
 //! | `source` | CSV/JSON files, SCIM servers, scimd tenants |
+//! | `export` | the per-object log as JSON and CSV |
 
 pub mod apply;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod expr;
 pub mod generate;
 pub mod job;

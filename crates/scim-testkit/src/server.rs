@@ -86,7 +86,13 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let root = format!("http://{}", listener.local_addr().unwrap());
         config.public_url = root.clone();
-        let state = Arc::new(AppState::new(store.clone(), config));
+        let mut state = AppState::new(store.clone(), config);
+        // A sync key of its own, so the console's Apps forms can seal target tokens.
+        state.sync.key = Some(
+            scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate())
+                .expect("a generated sync key reads back"),
+        );
+        let state = Arc::new(state);
         tokio::spawn(async move {
             axum::serve(
                 listener,

@@ -2,8 +2,9 @@
 //!
 //! Server-rendered HTML (askama templates under `templates/console/`) served by scimd itself
 //! under `/console/`: sign-in, tenants, each tenant's SCIM integration (base URL and tokens),
-//! Users and Groups browsers, and the provisioning log with its counts and chart, plus the
-//! admin log API under `/console/api/` (JSON and CSV).
+//! Users and Groups browsers, the provisioning log with its counts and chart, the
+//! provisioning engine's Apps (outbound jobs, `views/apps.rs`), plus the admin log API under
+//! `/console/api/` (JSON and CSV).
 //!
 //! Every page works without JavaScript; htmx (vendored in `assets/`, no CDN) only swaps page
 //! bodies and runs searches as the operator types, and `console.js` adds the copy buttons. The
@@ -25,7 +26,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
-use views::{directory, integration, log, log_api, login, tenants};
+use views::{apps, directory, integration, log, log_api, login, tenants};
 
 #[derive(Template)]
 #[template(path = "console/error.html")]
@@ -131,6 +132,11 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/t/{tenant}/groups/{id}", get(directory::group))
         .route("/t/{tenant}/log", get(log::log))
         .route("/api/t/{tenant}/events", get(log_api::events))
+        .route("/apps", get(apps::apps))
+        .route("/apps/new", get(apps::new_app_form).post(apps::new_app))
+        .route("/apps/{name}", get(apps::app).post(apps::app_action))
+        .route("/apps/{name}/log", get(apps::app_log))
+        .route("/apps/{name}/log/{seq}", get(apps::app_log_row))
         .route(
             "/static/htmx-2.0.11.min.js",
             get(|| async { asset("text/javascript; charset=utf-8", HTMX) }),

@@ -200,6 +200,8 @@ pub struct Bar {
 }
 
 pub struct Chart {
+    /// What a bar counts, in its tooltip ("events", "objects changed").
+    pub unit: &'static str,
     pub width: i64,
     pub height: i64,
     pub bar_width: i64,
@@ -213,19 +215,35 @@ pub const CHART_DAYS: i64 = 30;
 
 /// Bars for the `CHART_DAYS` days ending `today` (days since the epoch).
 pub fn chart(days: &[DayCount], today: i64) -> Chart {
+    chart_of(
+        days.iter().map(|d| {
+            if d.operation.category() == Category::Failure {
+                (d.day, 0, d.count)
+            } else {
+                (d.day, d.count, 0)
+            }
+        }),
+        today,
+        "events",
+    )
+}
+
+/// Bars from `(day, successes, failures)` points (several per day add up).
+pub fn chart_of(
+    points: impl IntoIterator<Item = (i64, i64, i64)>,
+    today: i64,
+    unit: &'static str,
+) -> Chart {
     let (bar_width, gap, height) = (18_i64, 4_i64, 120_i64);
     let first = today - CHART_DAYS + 1;
     let mut totals = vec![(0_i64, 0_i64); CHART_DAYS as usize];
-    for d in days {
-        let Ok(i) = usize::try_from(d.day - first) else {
+    for (day, ok, fail) in points {
+        let Ok(i) = usize::try_from(day - first) else {
             continue;
         };
         if let Some(slot) = totals.get_mut(i) {
-            if d.operation.category() == Category::Failure {
-                slot.1 += d.count;
-            } else {
-                slot.0 += d.count;
-            }
+            slot.0 += ok;
+            slot.1 += fail;
         }
     }
     let max = totals
@@ -267,6 +285,7 @@ pub fn chart(days: &[DayCount], today: i64) -> Chart {
     .map(|(i, dx, anchor)| (i * (bar_width + gap) + dx, label(first + i), anchor))
     .collect();
     Chart {
+        unit,
         width: CHART_DAYS * (bar_width + gap),
         height,
         bar_width,

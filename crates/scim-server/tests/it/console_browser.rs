@@ -15,7 +15,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver on a free loopback port, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -27,7 +27,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     assert!(
         std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists(),
         "the browser tests need Debian's chromium and chromium-driver \
@@ -58,7 +58,7 @@ async fn start_driver() -> Driver {
     Driver { child, url }
 }
 
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+pub(crate) async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
     let caps = json!({
         "goog:chromeOptions": {
             "binary": CHROMIUM,
@@ -88,7 +88,7 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// Saves a full-page screenshot (the window grows to the page's height first).
-async fn shot(c: &Client, name: &str) {
+pub(crate) async fn shot(c: &Client, name: &str) {
     let h = c
         .execute("return document.documentElement.scrollHeight;", vec![])
         .await
@@ -104,8 +104,14 @@ async fn shot(c: &Client, name: &str) {
     c.set_window_size(1280, 1000).await.unwrap();
 }
 
+/// The first part of the page's HTML, for a failed wait's message.
+pub(crate) async fn page_start(c: &Client) -> String {
+    let page = c.source().await.unwrap_or_default();
+    page.chars().take(4000).collect()
+}
+
 /// Waits until the element's text contains `want`.
-async fn wait_text(c: &Client, css: &str, want: &str) -> String {
+pub(crate) async fn wait_text(c: &Client, css: &str, want: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Ok(e) = c.find(Locator::Css(css)).await
@@ -117,18 +123,13 @@ async fn wait_text(c: &Client, css: &str, want: &str) -> String {
         assert!(
             Instant::now() < deadline,
             "'{css}' never showed '{want}'; page: {}",
-            c.source()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(3000)
-                .collect::<String>()
+            page_start(c).await
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     c.wait()
         .for_element(Locator::Css(css))
         .await
@@ -138,7 +139,7 @@ async fn click(c: &Client, css: &str) {
         .unwrap();
 }
 
-async fn fill(c: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(c: &Client, css: &str, text: &str) {
     let e = c.wait().for_element(Locator::Css(css)).await.unwrap();
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();

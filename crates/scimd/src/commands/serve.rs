@@ -100,6 +100,17 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
     };
     let mut state = scim_server::AppState::new(env.store.clone(), config);
     state.resources.log_events = s.provisioning_log;
+    // The scheduler (made first) creates the sync key if there is none, so the console's
+    // engine can seal the tokens typed into its New app and Reauthorize forms.
+    let scheduler = if s.sync_scheduler {
+        Some(super::sync::scheduler(env, s)?)
+    } else {
+        None
+    };
+    state.sync = match &scheduler {
+        Some(sch) => sch.engine.clone(),
+        None => super::sync::engine(env, false)?,
+    };
     let state = Arc::new(state);
     let maintenance = tokio::spawn(
         Maintenance::new(
@@ -108,11 +119,7 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         )
         .run(),
     );
-    let scheduler = if s.sync_scheduler {
-        Some(tokio::spawn(super::sync::scheduler(env, s)?.run()))
-    } else {
-        None
-    };
+    let scheduler = scheduler.map(|sch| tokio::spawn(sch.run()));
     scim_server::listener::serve(
         listener,
         scim_server::app(state),

@@ -58,7 +58,7 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-fn engine(env: &Env, create_key: bool) -> Result<Engine> {
+pub fn engine(env: &Env, create_key: bool) -> Result<Engine> {
     let mut engine = Engine::new(
         env.store.clone(),
         sync_key(env, create_key)?,
@@ -372,45 +372,10 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
             let format = if env.json { "json" } else { format.as_str() };
             match format {
                 "json" => {
-                    let out: Vec<_> = rows.iter().map(log_json).collect();
+                    let out: Vec<_> = rows.iter().map(scim_sync::export::log_json).collect();
                     println!("{}", serde_json::to_string(&out)?);
                 }
-                "csv" => {
-                    let mut w = csv::Writer::from_writer(std::io::stdout());
-                    w.write_record([
-                        "seq",
-                        "time",
-                        "cycle_id",
-                        "change_id",
-                        "kind",
-                        "source_id",
-                        "target_id",
-                        "display",
-                        "action",
-                        "status",
-                        "error_code",
-                        "duration_ms",
-                        "changes",
-                    ])?;
-                    for r in &rows {
-                        w.write_record([
-                            r.seq.to_string(),
-                            r.at.rfc3339(),
-                            r.cycle_id.clone(),
-                            r.change_id.clone(),
-                            r.kind.clone(),
-                            csv_safe(&r.source_id),
-                            csv_safe(r.target_id.as_deref().unwrap_or("")),
-                            csv_safe(&r.display),
-                            r.action.clone(),
-                            r.status.clone(),
-                            r.error_code.clone().unwrap_or_default(),
-                            r.duration_ms.to_string(),
-                            csv_safe(&r.changes.to_string()),
-                        ])?;
-                    }
-                    w.flush()?;
-                }
+                "csv" => print!("{}", scim_sync::export::log_csv(&rows)?),
                 "table" => {
                     println!("SEQ\tTIME\tCYCLE\tACTION\tSTATUS\tKIND\tOBJECT\tERROR\tDETAIL");
                     for r in &rows {
@@ -477,24 +442,6 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// A CSV cell that a spreadsheet will not run as a formula.
-fn csv_safe(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    }
-}
-
-fn log_json(r: &scim_core::SyncLogRecord) -> serde_json::Value {
-    serde_json::json!({
-        "seq": r.seq, "time": r.at.rfc3339(), "cycle_id": r.cycle_id, "change_id": r.change_id,
-        "job": r.job, "kind": r.kind, "source_id": r.source_id, "target_id": r.target_id,
-        "display": r.display, "action": r.action, "status": r.status, "steps": r.steps,
-        "changes": r.changes, "error_code": r.error_code, "duration_ms": r.duration_ms,
-    })
 }
 
 fn show(v: &Option<serde_json::Value>, redacted: bool) -> String {

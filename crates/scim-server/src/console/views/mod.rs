@@ -2,6 +2,7 @@
 //! through a `scim_core` service, computes display values (`super::view`) and renders one
 //! template. None of them touches the store.
 
+pub mod apps;
 pub mod directory;
 pub mod integration;
 pub mod log;

@@ -1,0 +1,200 @@
+//! The Apps pages' rules over HTTP: sign-in first, CSRF on every change, a clear error for a
+//! bad form (never a 500, nothing stored), 404 for an unknown app, names escaped, the token
+//! never in a page, and the log exports (CSV formula-safe, JSON).
+
+use crate::console_http::{Console, OPERATOR, PASSWORD, operator};
+use reqwest::StatusCode;
+use scim_core::SyncStore;
+use scim_testkit::{Backend, TestServer, both_backends};
+
+async fn post(
+    c: &Console,
+    path: &str,
+    f: Vec<(&'static str, String)>,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    c.post(path, &pairs).await
+}
+
+async fn apps_rules(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    operator(&s).await;
+    let (_, token) = s.tenant("payroll").await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        "employee_id,userName\n1,=HYPERLINK(\"x\")@example.com\n2,b@example.com\n",
+    )
+    .unwrap();
+    let path = csv.display().to_string();
+    let mut c = Console::new(&s.root);
+
+    // Signed out: sent to sign in.
+    let (st, h, _) = c.get("/console/apps").await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert!(
+        h["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/console/login")
+    );
+    c.sign_in(OPERATOR, PASSWORD).await;
+
+    let url = format!("{}/t/{{tenant-name}}/scim/v2", s.root);
+    let form = |name: &'static str, tenant: &'static str| {
+        vec![
+            ("action", "create"),
+            ("name", name),
+            ("source_kind", "csv"),
+            ("source_path", path.as_str()),
+            ("source_id", "employee_id"),
+            ("target_url", url.as_str()),
+            ("target_tenant", tenant),
+            ("token", token.as_str()),
+        ]
+    };
+    // No CSRF token: refused, nothing stored.
+    let (st, _, _) = c.post("/console/apps/new", &form("HR", "payroll")).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert!(s.store.jobs().await.unwrap().is_empty());
+    let with_csrf = |f: Vec<(&'static str, &str)>, csrf: &str| {
+        let mut out: Vec<(&'static str, String)> =
+            f.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+        out.push(("csrf", csrf.to_string()));
+        out
+    };
+    // A placeholder left unfilled: a 400 saying so, nothing stored.
+    let (st, _, page) = post(&c, "/console/apps/new", with_csrf(form("HR", ""), &c.csrf)).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("{tenant-name}"), "{page}");
+    assert!(!page.contains(&token), "the token is not echoed");
+    assert!(s.store.jobs().await.unwrap().is_empty());
+    // A name a job cannot have: said, with the name escaped.
+    let (st, _, page) = post(
+        &c,
+        "/console/apps/new",
+        with_csrf(form("<b>HR</b>", "payroll"), &c.csrf),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(page.contains("must be letters, digits"), "{page}");
+    assert!(!page.contains("<b>HR</b>"), "escaped: {page}");
+    assert!(s.store.jobs().await.unwrap().is_empty());
+    // A good form: stored (off); the page never shows the token.
+    let (st, h, _) = post(
+        &c,
+        "/console/apps/new",
+        with_csrf(form("HR", "payroll"), &c.csrf),
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let app = h["location"]
+        .to_str()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let (st, _, page) = c.get(&app).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(!page.contains(&token));
+    let jobs = s.store.jobs().await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert!(!jobs[0].enabled);
+    assert!(
+        !jobs[0].spec.contains(&token),
+        "the stored TOML holds no token"
+    );
+    // The same name again: a conflict, said on the form.
+    let (st, _, page) = post(
+        &c,
+        "/console/apps/new",
+        with_csrf(form("HR", "payroll"), &c.csrf),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert!(page.contains("exists already"));
+
+    // Actions need CSRF; an unknown one is a 400; an unknown app a 404.
+    let (st, _, _) = c.post(&app, &[("action", "turn-on")]).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert!(!s.store.jobs().await.unwrap()[0].enabled);
+    let (st, _, _) = c
+        .post(&app, &[("action", "explode"), ("csrf", &c.csrf)])
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _, _) = c.get("/console/apps/nope").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _, _) = c.get("/console/apps/nope/log").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _, page) = c
+        .post(
+            &app,
+            &[
+                ("action", "restart"),
+                ("scope", "everything"),
+                ("csrf", &c.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(page.contains("unknown restart scope"));
+    // Provisioning an id the source does not have: said, not a 500.
+    let (st, _, page) = c
+        .post(
+            &app,
+            &[
+                ("action", "provision"),
+                ("source_id", "99"),
+                ("csrf", &c.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{page}");
+    assert!(
+        page.contains("no user &#x27;99&#x27;")
+            || page.contains("no user '99'")
+            || page.contains("no user &#39;99&#39;"),
+        "{page}"
+    );
+    // One user on demand, then the exports.
+    let (st, h, _) = c
+        .post(
+            &app,
+            &[
+                ("action", "provision"),
+                ("source_id", "1"),
+                ("csrf", &c.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert!(h["location"].to_str().unwrap().contains("/log/"));
+    let (st, h, body) = c.get(&format!("{app}/log?format=csv")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(body.starts_with("seq,time,cycle_id"), "{body}");
+    assert!(body.contains("'=HYPERLINK"), "formula-safe: {body}");
+    let (st, _, body) = c.get(&format!("{app}/log?format=json&action=Create")).await;
+    assert_eq!(st, StatusCode::OK);
+    let rows: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["status"], "Success");
+    let (st, _, _) = c.get(&format!("{app}/log/999999")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // Delete: the configuration goes, the user on the target stays.
+    let (st, _, _) = c
+        .post(&app, &[("action", "delete"), ("csrf", &c.csrf)])
+        .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert!(s.store.jobs().await.unwrap().is_empty());
+    let (st, _, _) = c.get(&app).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    s.finish().await;
+}
+
+both_backends! {
+    apps_rules => super::apps_rules;
+}
