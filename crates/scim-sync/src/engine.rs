@@ -184,6 +184,22 @@ pub struct Check {
     pub detail: String,
 }
 
+/// The mapping editor's view of a job's user mappings.
+#[derive(Debug, Clone)]
+pub struct UserPreview {
+    pub mappings: Vec<crate::job::Mapping>,
+    /// Matching attributes, in precedence order.
+    pub matching: Vec<String>,
+    /// The attribute names the source's objects carry.
+    pub columns: Vec<String>,
+    /// What the mappings give the chosen user (target path → value).
+    pub values: Option<BTreeMap<String, Value>>,
+    /// The tested expression's value for the chosen user, or why it failed.
+    pub expression: Option<Result<Value, String>>,
+    /// Why the mappings cannot be compiled or evaluated.
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct JobStatus {
     pub name: String,
@@ -925,6 +941,58 @@ impl Engine {
             )
             .await?;
         Ok((action, out))
+    }
+
+    /// The user mappings in force and, for `source_id`, what they give that source user
+    /// now as for a create (the mapping editor's preview). Reads the source, not the target.
+    pub async fn preview_user(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+        source_id: Option<&str>,
+        expression: Option<&str>,
+    ) -> SyncResult<UserPreview> {
+        let batch = self.source(spec, record)?.read(None).await?;
+        let columns: BTreeSet<String> = batch
+            .objects
+            .iter()
+            .flat_map(|o| o.attributes.keys().cloned())
+            .collect();
+        let mappings = crate::mapping::Mappings::effective(spec, ObjectKind::User, &columns);
+        let compiled = crate::mapping::Mappings::compile(spec, ObjectKind::User, &columns);
+        let matching = match &compiled {
+            Ok(m) => m.matching.iter().map(|p| p.text.clone()).collect(),
+            Err(_) => spec.users.matching.clone(),
+        };
+        let mut preview = UserPreview {
+            mappings,
+            matching,
+            columns: columns.into_iter().collect(),
+            values: None,
+            expression: None,
+            error: compiled.as_ref().err().map(ToString::to_string),
+        };
+        if let (Some(id), Ok(m)) = (source_id.filter(|i| !i.is_empty()), &compiled) {
+            let obj = batch
+                .objects
+                .iter()
+                .find(|o| o.kind == ObjectKind::User && o.id == id)
+                .ok_or_else(|| SyncError::NotFound(format!("no user '{id}' in the source")))?;
+            let now = (self.clock)().to_datetime();
+            match m.evaluate(obj, now, true) {
+                Ok(mapped) => preview.values = Some(mapped.values),
+                Err(e) => preview.error = Some(e),
+            }
+            if let Some(text) = expression.filter(|t| !t.trim().is_empty()) {
+                preview.expression = Some(match crate::expr::parse(text) {
+                    Ok(e) => crate::expr::evaluate(&e, &crate::expr::EvalContext::new(obj, now))
+                        .map(|v| v.to_json())
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("at {}: {}", e.pos, e.message)),
+                });
+            }
+        }
+        Ok(preview)
     }
 
     /// Discovery plus Entra's probe (engine-behaviour §1.4), each with a verdict.

@@ -252,6 +252,13 @@ impl Mappings {
         kind: ObjectKind,
         columns: &BTreeSet<String>,
     ) -> SyncResult<Self> {
+        let list = Self::effective(spec, kind, columns);
+        Self::compile_list(spec, kind, &list)
+    }
+
+    /// The mappings in force for `kind`, as written: the job's own list or the defaults,
+    /// with its `extra` ones on top (what the console's mapping editor shows).
+    pub fn effective(spec: &JobSpec, kind: ObjectKind, columns: &BTreeSet<String>) -> Vec<Mapping> {
         let own = match kind {
             ObjectKind::User => &spec.users,
             ObjectKind::Group => &spec.groups,
@@ -278,6 +285,14 @@ impl Mappings {
         {
             list.push(direct("roles", roles));
         }
+        list
+    }
+
+    fn compile_list(spec: &JobSpec, kind: ObjectKind, list: &[Mapping]) -> SyncResult<Self> {
+        let own = match kind {
+            ObjectKind::User => &spec.users,
+            ObjectKind::Group => &spec.groups,
+        };
         let compiled = list
             .iter()
             .map(|m| CompiledMapping::compile(m, kind))

@@ -136,6 +136,10 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/apps/new", get(apps::new_app_form).post(apps::new_app))
         .route("/apps/{name}", get(apps::app).post(apps::app_action))
         .route("/apps/{name}/log", get(apps::app_log))
+        .route(
+            "/apps/{name}/mappings",
+            get(apps::app_mappings).post(apps::app_mappings_edit),
+        )
         .route("/apps/{name}/log/{seq}", get(apps::app_log_row))
         .route(
             "/static/htmx-2.0.11.min.js",

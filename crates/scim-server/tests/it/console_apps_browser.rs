@@ -150,19 +150,87 @@ async fn apps_in_chromium() {
     shot(&c, "apps-05-on-demand").await;
     assert_eq!(active_users(&s, &scim, &token).await, (1, 1));
 
-    // Turn on, run a cycle, watch it finish.
+    // Mappings: an expression with a syntax error shows where; a good one previews on a
+    // source user; saved, it maps displayName from then on.
     let app = format!("{root}/console/apps/Payroll");
+    c.goto(&app).await.unwrap();
+    click(&c, "#open-mappings").await;
+    wait_text(&c, "h1", "Attribute mappings").await;
+    wait_text(&c, "#mappings", "userName *").await;
+    fill(&c, "#x-expression", "Join(\" \", [name.givenName]").await;
+    fill(&c, "#x-user", "7").await;
+    click(&c, "#test-expression").await;
+    wait_text(&c, "#expression-error", "Parse error at character").await;
+    shot(&c, "apps-06a-expression-error").await;
+    fill(
+        &c,
+        "#x-expression",
+        "Join(\" \", [name.givenName], [name.familyName])",
+    )
+    .await;
+    click(&c, "#test-expression").await;
+    wait_text(&c, "#expression-value", "User Number7").await;
+    wait_text(&c, "#mappings", "user7@example.com").await;
+    fill(&c, "#m-target", "displayName").await;
+    c.find(Locator::Css("#m-kind"))
+        .await
+        .unwrap()
+        .select_by_value("expression")
+        .await
+        .unwrap();
+    fill(
+        &c,
+        "#m-value",
+        "Join(\" \", [name.givenName], [name.familyName])",
+    )
+    .await;
+    click(&c, "#save-mapping").await;
+    wait_text(&c, "#message", "Mapping for displayName saved").await;
+    wait_text(&c, "#mappings", "Join(").await;
+    // Matching precedence: externalId first, then userName.
+    c.find(Locator::Css("#match-target"))
+        .await
+        .unwrap()
+        .select_by_value("externalId")
+        .await
+        .unwrap();
+    click(&c, "#add-matching").await;
+    wait_text(&c, "#matching", "externalId").await;
+    click(&c, "#matching button[aria-label='Move externalId up']").await;
+    wait_text(&c, "#message", "Matching precedence saved").await;
+    let order = c
+        .find(Locator::Css("#matching"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(order.find("externalId") < order.find("userName"), "{order}");
+    shot(&c, "apps-06b-mappings").await;
+
+    // Turn on, run a cycle, watch it finish.
     c.goto(&app).await.unwrap();
     click(&c, "#turn-on").await;
     wait_text(&c, "#message", "Provisioning is on").await;
     click(&c, "#run-now").await;
     wait_text(&c, "#message", "A cycle started").await;
-    shot(&c, "apps-06-running").await;
+    shot(&c, "apps-07-running").await;
     wait_text(&c, "#cycles", "completed").await;
     wait_text(&c, "#ledger", "30").await;
     wait_text(&c, "#app-status", "Active").await;
-    shot(&c, "apps-07-cycle-done").await;
+    shot(&c, "apps-07b-cycle-done").await;
     assert_eq!(active_users(&s, &scim, &token).await, (30, 30));
+    let named = s
+        .send(
+            Method::GET,
+            &format!("{scim}/Users?filter=userName%20eq%20%22user12@example.com%22"),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await
+        .body;
+    assert_eq!(named["Resources"][0]["displayName"], "User Number12");
 
     // The log: filter by action, open a row.
     click(&c, "#open-log").await;

@@ -140,6 +140,56 @@ async fn apps_rules(backend: Backend) {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(page.contains("unknown restart scope"));
+    // Mappings: the required userName cannot be removed; a bad expression is refused on
+    // save with where it fails; nothing of either is stored.
+    let before = s.store.jobs().await.unwrap()[0].spec.clone();
+    let mappings = format!("{app}/mappings");
+    let (st, _, page) = c
+        .post(
+            &mappings,
+            &[
+                ("action", "remove"),
+                ("target", "userName"),
+                ("csrf", &c.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("userName * is required"), "{page}");
+    let (st, _, page) = c
+        .post(
+            &mappings,
+            &[
+                ("action", "save"),
+                ("target", "title"),
+                ("kind", "expression"),
+                ("value", "Join(\" \", [userName]"),
+                ("csrf", &c.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{page}");
+    assert_eq!(s.store.jobs().await.unwrap()[0].spec, before);
+    let (st, _, _) = c
+        .post(
+            &mappings,
+            &[
+                ("action", "save"),
+                ("target", "title"),
+                ("kind", "constant"),
+                ("value", "Staff"),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "CSRF on mapping edits");
+    let (st, _, page) = c
+        .get(&format!(
+            "{mappings}?expression=ToUpper(%5BuserName%5D)&user=2"
+        ))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(page.contains("B@EXAMPLE.COM"), "{page}");
+
     // Provisioning an id the source does not have: said, not a 500.
     let (st, _, page) = c
         .post(
