@@ -192,6 +192,8 @@ pub struct UserPreview {
     pub matching: Vec<String>,
     /// The attribute names the source's objects carry.
     pub columns: Vec<String>,
+    /// The source's groups by display name (the scope's group picker).
+    pub groups: Vec<String>,
     /// What the mappings give the chosen user (target path → value).
     pub values: Option<BTreeMap<String, Value>>,
     /// The tested expression's value for the chosen user, or why it failed.
@@ -968,6 +970,12 @@ impl Engine {
             mappings,
             matching,
             columns: columns.into_iter().collect(),
+            groups: batch
+                .objects
+                .iter()
+                .filter(|o| o.kind == ObjectKind::Group)
+                .map(SourceObject::display)
+                .collect(),
             values: None,
             expression: None,
             error: compiled.as_ref().err().map(ToString::to_string),

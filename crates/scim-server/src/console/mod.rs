@@ -137,6 +137,10 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/apps/{name}", get(apps::app).post(apps::app_action))
         .route("/apps/{name}/log", get(apps::app_log))
         .route(
+            "/apps/{name}/scope",
+            get(apps::app_scope).post(apps::app_scope_edit),
+        )
+        .route(
             "/apps/{name}/mappings",
             get(apps::app_mappings).post(apps::app_mappings_edit),
         )

@@ -207,6 +207,25 @@ async fn apps_in_chromium() {
         .unwrap();
     assert!(order.find("externalId") < order.find("userName"), "{order}");
     shot(&c, "apps-06b-mappings").await;
+    // Scope: a scoping filter everyone passes, and a week's grace before out-of-scope
+    // users are suspended.
+    c.goto(&app).await.unwrap();
+    click(&c, "#open-scope").await;
+    wait_text(&c, "h1", "Scope and deprovisioning").await;
+    fill(&c, "#c-attribute", "userName").await;
+    c.find(Locator::Css("#c-operator"))
+        .await
+        .unwrap()
+        .select_by_value("ENDS_WITH")
+        .await
+        .unwrap();
+    fill(&c, "#c-value", "@example.com").await;
+    click(&c, "#add-clause").await;
+    wait_text(&c, "#filters", "userName ENDS_WITH @example.com").await;
+    fill(&c, "#out_of_scope-after", "7d").await;
+    click(&c, "#save-frames").await;
+    wait_text(&c, "#message", "time frames saved").await;
+    shot(&c, "apps-06c-scope").await;
 
     // Turn on, run a cycle, watch it finish.
     c.goto(&app).await.unwrap();

@@ -24,7 +24,7 @@ async fn apps_rules(backend: Backend) {
     let csv = dir.path().join("people.csv");
     std::fs::write(
         &csv,
-        "employee_id,userName\n1,=HYPERLINK(\"x\")@example.com\n2,b@example.com\n",
+        "employee_id,userName,groups\n1,=HYPERLINK(\"x\")@example.com,Sales\n2,b@example.com,Ops;Sales\n",
     )
     .unwrap();
     let path = csv.display().to_string();
@@ -49,6 +49,7 @@ async fn apps_rules(backend: Backend) {
             ("source_kind", "csv"),
             ("source_path", path.as_str()),
             ("source_id", "employee_id"),
+            ("source_groups", "groups"),
             ("target_url", url.as_str()),
             ("target_tenant", tenant),
             ("token", token.as_str()),
@@ -189,6 +190,86 @@ async fn apps_rules(backend: Backend) {
         .await;
     assert_eq!(st, StatusCode::OK);
     assert!(page.contains("B@EXAMPLE.COM"), "{page}");
+
+    // Scope and time frames: a bad duration or an empty group scope is refused and stores
+    // nothing; good edits are stored.
+    let scope = format!("{app}/scope");
+    let before = s.store.jobs().await.unwrap()[0].spec.clone();
+    let frames = |deleted_after: &'static str| {
+        vec![
+            ("action", "time-frames"),
+            ("out_of_scope_action", "disable"),
+            ("out_of_scope_after", "0s"),
+            ("suspended_action", "disable"),
+            ("suspended_after", "0s"),
+            ("deleted_action", "disable_then_delete"),
+            ("deleted_after", deleted_after),
+            ("groups_action", "delete"),
+            ("groups_after", "0s"),
+        ]
+    };
+    let (st, _, page) = post(&c, &scope, with_csrf(frames("soon"), &c.csrf)).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{page}");
+    let (st, _, page) = post(
+        &c,
+        &scope,
+        with_csrf(
+            vec![("action", "assignment"), ("assignment", "groups")],
+            &c.csrf,
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(page.contains("choose at least one group"), "{page}");
+    assert_eq!(s.store.jobs().await.unwrap()[0].spec, before);
+    let (st, _, page) = post(&c, &scope, with_csrf(frames("7d"), &c.csrf)).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(page.contains("time frames saved"));
+    let (st, _, _) = post(
+        &c,
+        &scope,
+        with_csrf(
+            vec![
+                ("action", "add-clause"),
+                ("filter", "new"),
+                ("attribute", "userName"),
+                ("operator", "ENDS_WITH"),
+                ("value", "@example.com"),
+            ],
+            &c.csrf,
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let stored = s.store.jobs().await.unwrap()[0].spec.clone();
+    assert!(
+        stored.contains("7d") && stored.contains("ENDS_WITH"),
+        "{stored}"
+    );
+    // The group picker: a search narrows it; ticking Sales scopes the app to its members.
+    let (_, _, page) = c.get(&format!("{scope}?q=sal")).await;
+    assert!(
+        page.contains("value=\"Sales\"") && !page.contains("value=\"Ops\""),
+        "{page}"
+    );
+    let (st, _, page) = post(
+        &c,
+        &scope,
+        with_csrf(
+            vec![
+                ("action", "assignment"),
+                ("assignment", "groups"),
+                ("shown", "Sales"),
+                ("group", "Sales"),
+            ],
+            &c.csrf,
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(page.contains("Chosen: Sales"), "{page}");
+    let stored = s.store.jobs().await.unwrap()[0].spec.clone();
+    assert!(stored.contains("assignment = \"groups\""), "{stored}");
 
     // Provisioning an id the source does not have: said, not a 500.
     let (st, _, page) = c

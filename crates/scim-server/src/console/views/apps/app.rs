@@ -1,0 +1,324 @@
+//! One app: status, synchronization details, and its actions (turn on/off, pause, run,
+//! test, restart, reauthorize, held deletes, provision on demand, delete).
+
+use super::*;
+
+struct CycleRow {
+    started: String,
+    mode: String,
+    status: String,
+    duration: String,
+    counts: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/app.html")]
+struct AppPage {
+    chrome: Chrome,
+    name: String,
+    href: String,
+    source: String,
+    target: String,
+    token: String,
+    enabled: bool,
+    paused: bool,
+    badge_class: &'static str,
+    badge: String,
+    quarantine: Option<String>,
+    running: Option<String>,
+    ledger: Vec<(String, u64)>,
+    staged: u64,
+    escrowed: u64,
+    abandoned: u64,
+    next_run: String,
+    cycles: Vec<CycleRow>,
+    chart: Chart,
+    checks: Vec<Check>,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+/// How the target token is kept: never the secret itself.
+fn token_text(spec: &JobSpec, sealed: bool) -> String {
+    let t = &spec.target;
+    if let Some(v) = &t.token_env {
+        format!("from the variable ${v}")
+    } else if let Some(f) = &t.token_file {
+        format!("from the file {}", f.display())
+    } else if sealed {
+        "stored, sealed with the sync key".into()
+    } else {
+        "none".into()
+    }
+}
+
+async fn app_page(
+    state: &AppState,
+    s: &ConsoleSession,
+    name: &str,
+    status: StatusCode,
+    checks: Vec<Check>,
+    message: Option<String>,
+    error: Option<String>,
+) -> ApiResult<Response> {
+    let starting = message.as_deref() == Some(CYCLE_STARTED);
+    let engine = &state.sync;
+    let (spec, record) = stored(state, name).await?;
+    let st = engine.status(name).await?;
+    let (badge_class, badge) = badge(&st);
+    // A 30-day chart: 40-minute cycles make ~1,100 in 30 days.
+    let cycles = engine.store.cycles(name, 1_500).await?;
+    // A cycle just started from this page may not have said so yet: poll all the same.
+    let running = record
+        .state
+        .get("running")
+        .and_then(|r| r["started_us"].as_i64())
+        .map(|us| view::fmt_time(Timestamp::from_micros(us)))
+        .or_else(|| starting.then(|| "just now".to_string()));
+    let now = Timestamp::now();
+    let chart = daily_actions(&cycles, now);
+    let cycles = cycles
+        .iter()
+        .take(10)
+        .map(|c| CycleRow {
+            started: view::fmt_time(c.started_at),
+            mode: c.mode.clone(),
+            status: c.status.clone(),
+            duration: c
+                .finished_at
+                .map(|f| format!("{:.1} s", (f - c.started_at).as_seconds_f64()))
+                .unwrap_or_else(|| "running".into()),
+            counts: counts_text(&c.counts),
+        })
+        .collect();
+    html(
+        status,
+        &AppPage {
+            chrome: chrome(s, None, "apps"),
+            href: app_href(name),
+            name: name.to_string(),
+            source: source_text(&spec),
+            target: spec.target.url.clone(),
+            token: token_text(&spec, record.sealed_secret.is_some()),
+            enabled: st.enabled,
+            paused: st.state == "paused",
+            badge_class,
+            badge,
+            quarantine: st.quarantine.as_ref().map(|q| {
+                format!(
+                    "{} — {}",
+                    q["reason"].as_str().unwrap_or("?"),
+                    q["detail"].as_str().unwrap_or("")
+                )
+            }),
+            running,
+            ledger: st.ledger.iter().map(|(k, n)| (k.clone(), *n)).collect(),
+            staged: st.staged_deletes,
+            escrowed: st.escrowed,
+            abandoned: st.abandoned,
+            next_run: next_run_text(&st),
+            cycles,
+            chart,
+            checks,
+            message,
+            error,
+        },
+    )
+}
+
+/// Objects changed (and failed) per day over the last 30 days, from the cycles' counts.
+fn daily_actions(cycles: &[scim_core::CycleRecord], now: Timestamp) -> Chart {
+    view::chart_of(
+        cycles.iter().map(|c| {
+            let changed: u64 = CHANGING
+                .iter()
+                .filter_map(|k| c.counts["actions"][*k].as_u64())
+                .sum();
+            let failed = c.counts["statuses"]["Failure"].as_u64().unwrap_or(0);
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            (
+                c.started_at.days_since_epoch(),
+                n(changed.saturating_sub(failed)),
+                n(failed),
+            )
+        }),
+        now.days_since_epoch(),
+        "objects changed",
+    )
+}
+
+/// `GET /console/apps/{name}`.
+pub async fn app(
+    State(state): AppStateRef,
+    s: ConsoleSession,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let created = param(&pairs(q), "created") == "1";
+    let message = created.then(|| {
+        "App saved, turned off. Test the connection, provision one user on demand, then turn provisioning on.".to_string()
+    });
+    app_page(&state, &s, &name, StatusCode::OK, Vec::new(), message, None).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct AppForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    source_id: String,
+}
+
+/// `POST /console/apps/{name}`: one action, then the page again with what it did.
+pub async fn app_action(
+    State(state): AppStateRef,
+    s: ConsoleSession,
+    Path(name): Path<String>,
+    Form(form): Form<AppForm>,
+) -> ApiResult<Response> {
+    let (spec, record) = stored(&state, &name).await?;
+    let engine = &state.sync;
+    let who = s.operator.username.as_str();
+    tracing::info!(operator = %who, job = %name, action = %form.action, "app action in the console");
+    let mut checks = Vec::new();
+    let result: Result<String, SyncError> = match form.action.as_str() {
+        "turn-on" | "turn-off" => {
+            let on = form.action == "turn-on";
+            engine
+                .store
+                .set_job_enabled(&name, on, Timestamp::now())
+                .await?;
+            Ok(if on {
+                "Provisioning is on: scimd serve runs the app on its schedule.".into()
+            } else {
+                "Provisioning is off. The configuration and the objects on the target stay.".into()
+            })
+        }
+        "pause" => engine
+            .set_paused(&name, true)
+            .await
+            .map(|()| "Paused: a cycle in flight stops after the objects it is sending.".into()),
+        "resume" => engine
+            .set_paused(&name, false)
+            .await
+            .map(|()| "Resumed.".into()),
+        "run" => {
+            start_cycle(&state, spec);
+            Ok(CYCLE_STARTED.into())
+        }
+        "test" => {
+            checks = engine.test(&spec, Some(&record)).await;
+            if checks.iter().all(|c| c.ok) {
+                Ok("Every connection check passed.".into())
+            } else {
+                Err(SyncError::Job("a connection check failed (below)".into()))
+            }
+        }
+        "restart" => match RestartScope::parse(&form.scope) {
+            Ok(scope) => engine.restart(&name, scope).await,
+            Err(e) => Err(e),
+        },
+        "reauthorize" => match engine.reauthorize(&name, &form.token).await {
+            Ok(c) => {
+                let ok = c.iter().all(|c| c.ok);
+                checks = c;
+                if ok {
+                    Ok("New token stored and tested; the quarantine is lifted.".into())
+                } else {
+                    Err(SyncError::Job(
+                        "the new token is stored but a check failed (below)".into(),
+                    ))
+                }
+            }
+            Err(e) => Err(e),
+        },
+        "approve" | "reject" => {
+            let approve = form.action == "approve";
+            engine.decide_staged(&name, approve).await.map(|n| {
+                if approve {
+                    format!("{n} staged delete(s) approved: the next cycle applies them.")
+                } else {
+                    format!("{n} staged delete(s) rejected: those objects stay on the target.")
+                }
+            })
+        }
+        "provision" => {
+            let id = form.source_id.trim();
+            match engine.provision_one(&spec, Some(&record), id).await {
+                Ok(_) => {
+                    return on_demand_row(&state, &name, id).await;
+                }
+                Err(e) => Err(e),
+            }
+        }
+        "delete" => {
+            engine.store.delete_job(&name).await?;
+            return Ok(Redirect::to("/console/apps?deleted=1").into_response());
+        }
+        other => {
+            return Err(AppError::new(
+                400,
+                format!("unknown action '{}'", scim_proto::error::excerpt(other)),
+            ));
+        }
+    };
+    match result {
+        Ok(m) => app_page(&state, &s, &name, StatusCode::OK, checks, Some(m), None).await,
+        Err(SyncError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            let status = if matches!(e, SyncError::NotFound(_)) {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            app_page(&state, &s, &name, status, checks, None, Some(e.to_string())).await
+        }
+    }
+}
+
+const CYCLE_STARTED: &str = "A cycle started. This page shows its progress.";
+
+/// Runs one cycle in the background, under the job's lease like any other node's cycle.
+fn start_cycle(state: &AppState, spec: JobSpec) {
+    let engine = state.sync.clone();
+    let node = state.sync_node.clone();
+    tokio::spawn(async move {
+        let halt = Arc::new(scim_sync::apply::Halt::default());
+        match scim_sync::schedule::run_leased(&engine, &spec, &node, halt).await {
+            Ok(Some(r)) => {
+                tracing::info!(job = %spec.name, cycle = %r.cycle_id, status = %r.status, "console cycle ended");
+            }
+            Ok(None) => {
+                tracing::info!(job = %spec.name, "console cycle not started: another node runs the job")
+            }
+            Err(e) => tracing::warn!(job = %spec.name, error = %e, "console cycle failed"),
+        }
+    });
+}
+
+/// After a provision on demand: the log row it wrote, with its steps.
+async fn on_demand_row(state: &AppState, name: &str, source_id: &str) -> ApiResult<Response> {
+    let rows = state
+        .sync
+        .log(
+            name,
+            &SyncLogQuery {
+                object: Some(source_id.to_string()),
+                limit: 20,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let row = rows
+        .iter()
+        .find(|r| r.source_id == source_id && r.cycle_id.starts_with("on-demand-"));
+    Ok(match row {
+        Some(r) => Redirect::to(&format!("{}/log/{}?on_demand=1", app_href(name), r.seq)),
+        None => Redirect::to(&app_href(name)),
+    }
+    .into_response())
+}

@@ -1,0 +1,244 @@
+//! New app: the form (source, admin credentials with Test connection, notification e-mail)
+//! that stores a job turned off.
+
+use super::*;
+
+#[derive(Deserialize, Default, Clone)]
+pub struct NewAppForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    source_kind: String,
+    #[serde(default)]
+    source_path: String,
+    #[serde(default)]
+    source_id: String,
+    #[serde(default)]
+    source_groups: String,
+    #[serde(default)]
+    source_tenant: String,
+    #[serde(default)]
+    target_url: String,
+    #[serde(default)]
+    target_tenant: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    email: String,
+}
+
+impl NewAppForm {
+    /// The target URL with the `{tenant-name}` placeholder filled in (the Google guide's
+    /// endpoint URL).
+    fn target(&self) -> String {
+        self.target_url
+            .trim()
+            .replace("{tenant-name}", self.target_tenant.trim())
+    }
+
+    /// The job the form describes, checked as a job file would be.
+    fn spec(&self) -> Result<JobSpec, SyncError> {
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err(SyncError::Job("give the app a name".into()));
+        }
+        if self.target_url.contains("{tenant-name}") && self.target_tenant.trim().is_empty() {
+            return Err(SyncError::Job(
+                "the target URL has a {tenant-name} placeholder: fill in the tenant name".into(),
+            ));
+        }
+        let source = match self.source_kind.as_str() {
+            "csv" | "json" => {
+                let mut s = json!({"kind": self.source_kind, "path": self.source_path.trim()});
+                if !self.source_id.trim().is_empty() {
+                    s["id"] = Value::String(self.source_id.trim().into());
+                }
+                if !self.source_groups.trim().is_empty() {
+                    s["groups"] = Value::String(self.source_groups.trim().into());
+                }
+                s
+            }
+            "tenant" => json!({"kind": "tenant", "tenant": self.source_tenant.trim()}),
+            other => {
+                return Err(SyncError::Job(format!(
+                    "choose a source (CSV, JSON or a scimd tenant), not '{}'",
+                    scim_proto::error::excerpt(other)
+                )));
+            }
+        };
+        let mut job = json!({
+            "name": name,
+            "source": source,
+            "target": {"url": self.target(), "token": self.token.trim()},
+        });
+        let emails: Vec<&str> = self
+            .email
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        if !emails.is_empty() {
+            job["notify"] = json!({"email": emails});
+        }
+        JobSpec::from_value(job)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/app_new.html")]
+struct NewAppPage {
+    chrome: Chrome,
+    form: NewAppForm,
+    tenants: Vec<String>,
+    checks: Vec<Check>,
+    error: Option<String>,
+}
+
+async fn new_app_page(
+    state: &AppState,
+    s: &ConsoleSession,
+    status: StatusCode,
+    form: NewAppForm,
+    checks: Vec<Check>,
+    error: Option<String>,
+) -> ApiResult<Response> {
+    let tenants = state
+        .services
+        .tenants
+        .list()
+        .await?
+        .into_iter()
+        .map(|t| t.slug)
+        .collect();
+    html(
+        status,
+        &NewAppPage {
+            chrome: chrome(s, None, "apps"),
+            form,
+            tenants,
+            checks,
+            error,
+        },
+    )
+}
+
+/// The form again with why the engine refused it; its own database failing is a 500.
+async fn refused(
+    state: &AppState,
+    s: &ConsoleSession,
+    form: NewAppForm,
+    e: SyncError,
+) -> ApiResult<Response> {
+    let e = AppError::from(e);
+    if e.status().is_server_error() {
+        return Err(e);
+    }
+    let status = e.status();
+    new_app_page(state, s, status, form, Vec::new(), Some(e.error.detail)).await
+}
+
+/// `GET /console/apps/new`.
+pub async fn new_app_form(State(state): AppStateRef, s: ConsoleSession) -> ApiResult<Response> {
+    let form = NewAppForm {
+        source_kind: "csv".into(),
+        target_url: format!("{}/t/{{tenant-name}}/scim/v2", state.config.public_url),
+        ..Default::default()
+    };
+    new_app_page(&state, &s, StatusCode::OK, form, Vec::new(), None).await
+}
+
+/// `POST /console/apps/new`: `test` runs the connection checks; `create` stores the app
+/// (off: the operator turns it on from its page after provisioning a user on demand).
+pub async fn new_app(
+    State(state): AppStateRef,
+    s: ConsoleSession,
+    Form(form): Form<NewAppForm>,
+) -> ApiResult<Response> {
+    let spec = match form.spec() {
+        Ok(spec) => spec,
+        // Test connection (an htmx swap of the checks only) says what is wrong as a check.
+        Err(e) if form.action == "test" => {
+            let checks = vec![Check {
+                name: "app settings".into(),
+                ok: false,
+                detail: e.to_string(),
+            }];
+            return new_app_page(&state, &s, StatusCode::OK, form, checks, None).await;
+        }
+        Err(e) => {
+            return refused(&state, &s, form, e).await;
+        }
+    };
+    let engine = &state.sync;
+    match form.action.as_str() {
+        "test" => {
+            let checks = engine.test(&spec, None).await;
+            new_app_page(&state, &s, StatusCode::OK, form, checks, None).await
+        }
+        "create" => {
+            if engine.store.job(&spec.name).await?.is_some() {
+                let e = format!("an app named '{}' exists already", spec.name);
+                return new_app_page(&state, &s, StatusCode::CONFLICT, form, Vec::new(), Some(e))
+                    .await;
+            }
+            if let Err(e) = engine.import(&spec).await {
+                return refused(&state, &s, form, e).await;
+            }
+            tracing::info!(operator = %s.operator.username, job = %spec.name, "app created in the console");
+            Ok(Redirect::to(&format!("{}?created=1", app_href(&spec.name))).into_response())
+        }
+        other => Err(AppError::new(
+            400,
+            format!("unknown action '{}'", scim_proto::error::excerpt(other)),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_app_form_fills_the_tenant_placeholder_and_checks_the_job() {
+        let f = NewAppForm {
+            name: "hr".into(),
+            source_kind: "csv".into(),
+            source_path: "/data/people.csv".into(),
+            source_id: "employee_id".into(),
+            target_url: "https://app.example/t/{tenant-name}/scim/v2".into(),
+            target_tenant: "acme".into(),
+            token: "secret".into(),
+            ..Default::default()
+        };
+        let spec = f.spec().unwrap();
+        assert_eq!(spec.target.url, "https://app.example/t/acme/scim/v2");
+        let unfilled = NewAppForm {
+            target_tenant: String::new(),
+            ..f.clone()
+        };
+        assert!(
+            unfilled
+                .spec()
+                .unwrap_err()
+                .to_string()
+                .contains("{tenant-name}")
+        );
+        let nameless = NewAppForm {
+            name: " ".into(),
+            ..f
+        };
+        assert!(nameless.spec().is_err());
+    }
+
+    #[test]
+    fn counts_read_as_words() {
+        assert_eq!(
+            counts_text(&json!({"actions": {"Create": 3, "Skip": 9}, "statuses": {"Failure": 1}})),
+            "Create 3 · 1 failed"
+        );
+        assert_eq!(counts_text(&json!({})), "no changes");
+        assert_eq!(counts_text(&json!({"error": "boom"})), "error: boom");
+    }
+}

@@ -1,0 +1,311 @@
+//! Scope (all users or members of chosen groups, scoping filters) and the deprovisioning
+//! time frames per trigger.
+
+use super::*;
+
+/// Scoping filter operators, as Entra names them (docs/sync.md §2).
+const SCOPING_OPERATORS: [&str; 14] = [
+    "EQUALS",
+    "NOT_EQUALS",
+    "INCLUDES",
+    "&",
+    "!&",
+    "ENDS_WITH",
+    "GREATER_THAN",
+    "GREATER_THAN_OR_EQUALS",
+    "IS_TRUE",
+    "IS_FALSE",
+    "IS_NULL",
+    "IS_NOT_NULL",
+    "REGEX_MATCH",
+    "NOT_REGEX_MATCH",
+];
+
+/// One deprovisioning trigger's row: its form key, what it means, its current rule.
+struct TimeFrame {
+    key: &'static str,
+    label: &'static str,
+    action: &'static str,
+    after: String,
+}
+
+struct FilterRow {
+    index: usize,
+    title: String,
+    clauses: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/app_scope.html")]
+struct ScopePage {
+    chrome: Chrome,
+    name: String,
+    href: String,
+    all_users: bool,
+    nested: bool,
+    search: String,
+    groups: Vec<(String, bool)>,
+    chosen: Vec<String>,
+    filters: Vec<FilterRow>,
+    operators: [&'static str; 14],
+    columns: Vec<String>,
+    frames: Vec<TimeFrame>,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+fn action_key(a: scim_sync::job::DeprovisionAction) -> &'static str {
+    use scim_sync::job::DeprovisionAction as A;
+    match a {
+        A::None => "none",
+        A::Disable => "disable",
+        A::Delete => "delete",
+        A::DisableThenDelete => "disable_then_delete",
+    }
+}
+
+async fn scope_page(
+    state: &AppState,
+    s: &ConsoleSession,
+    name: &str,
+    status: StatusCode,
+    search: &str,
+    message: Option<String>,
+    error: Option<String>,
+) -> ApiResult<Response> {
+    let (spec, record) = stored(state, name).await?;
+    let preview = state
+        .sync
+        .preview_user(&spec, Some(&record), None, None)
+        .await?;
+    let chosen = &spec.scope.groups;
+    let needle = search.trim().to_lowercase();
+    let groups = preview
+        .groups
+        .iter()
+        .filter(|g| needle.is_empty() || g.to_lowercase().contains(&needle))
+        .take(200)
+        .map(|g| (g.clone(), chosen.iter().any(|c| c == g)))
+        .collect();
+    let d = &spec.deprovision;
+    let frame = |key, label, r: &scim_sync::job::DeprovisionRule| TimeFrame {
+        key,
+        label,
+        action: action_key(r.action),
+        after: r.after.clone(),
+    };
+    html(
+        status,
+        &ScopePage {
+            chrome: chrome(s, None, "apps"),
+            href: app_href(name),
+            name: name.to_string(),
+            all_users: spec.scope.assignment == scim_sync::job::Assignment::All,
+            nested: spec.scope.nested,
+            search: search.to_string(),
+            groups,
+            chosen: chosen.clone(),
+            filters: spec
+                .scope
+                .filters
+                .iter()
+                .enumerate()
+                .map(|(index, f)| FilterRow {
+                    index,
+                    title: f
+                        .title
+                        .clone()
+                        .unwrap_or_else(|| format!("Filter {}", index + 1)),
+                    clauses: f
+                        .clauses
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} {} {}",
+                                c.attribute,
+                                c.operator,
+                                c.value.clone().unwrap_or_default()
+                            )
+                            .trim_end()
+                            .to_string()
+                        })
+                        .collect(),
+                })
+                .collect(),
+            operators: SCOPING_OPERATORS,
+            columns: preview.columns,
+            frames: vec![
+                frame("out_of_scope", "A user leaves the scope", &d.out_of_scope),
+                frame(
+                    "suspended",
+                    "A user is suspended at the source",
+                    &d.suspended,
+                ),
+                frame("deleted", "A user is deleted at the source", &d.deleted),
+                frame(
+                    "groups",
+                    "A group leaves the scope or the source",
+                    &d.groups,
+                ),
+            ],
+            message,
+            error,
+        },
+    )
+}
+
+/// `GET /console/apps/{name}/scope` (`q=` searches the source's groups).
+pub async fn app_scope(
+    State(state): AppStateRef,
+    s: ConsoleSession,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let search = param(&pairs(q), "q");
+    scope_page(&state, &s, &name, StatusCode::OK, &search, None, None).await
+}
+
+/// `POST /console/apps/{name}/scope`: the form's pairs as sent (checkboxes repeat keys).
+pub async fn app_scope_edit(
+    State(state): AppStateRef,
+    s: ConsoleSession,
+    Path(name): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let (spec, _) = stored(&state, &name).await?;
+    let action = param(&form, "action");
+    let next = match scope_edited(spec, &action, &form) {
+        Ok(n) => n
+            .to_stored_toml()
+            .and_then(|t| JobSpec::parse(&t, None))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let next = match next {
+        Ok(n) => n,
+        Err(e) => {
+            return scope_page(
+                &state,
+                &s,
+                &name,
+                StatusCode::BAD_REQUEST,
+                "",
+                None,
+                Some(e),
+            )
+            .await;
+        }
+    };
+    state.sync.import(&next).await?;
+    tracing::info!(operator = %s.operator.username, job = %name, action = %action, "app scope edited in the console");
+    let message = match action.as_str() {
+        "time-frames" => "Deprovisioning time frames saved; pending timers keep their due times.",
+        "add-clause" => "Scoping clause added.",
+        "remove-filter" => "Scoping filter removed.",
+        _ => "Scope saved; the next cycle applies it.",
+    };
+    scope_page(
+        &state,
+        &s,
+        &name,
+        StatusCode::OK,
+        "",
+        Some(message.into()),
+        None,
+    )
+    .await
+}
+
+fn scope_edited(
+    mut spec: JobSpec,
+    action: &str,
+    form: &[(String, String)],
+) -> Result<JobSpec, String> {
+    use scim_sync::job::{Assignment, DeprovisionAction as A, ScopingClause, ScopingFilter};
+    match action {
+        "assignment" => {
+            spec.scope.assignment = if param(form, "assignment") == "groups" {
+                Assignment::Groups
+            } else {
+                Assignment::All
+            };
+            spec.scope.nested = param(form, "nested") == "on";
+            // The groups shown (a search may hide some) are replaced by those ticked;
+            // the ones not shown stay as they were.
+            let shown: Vec<&str> = form
+                .iter()
+                .filter(|(k, _)| k == "shown")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let ticked: Vec<String> = form
+                .iter()
+                .filter(|(k, _)| k == "group")
+                .map(|(_, v)| v.clone())
+                .collect();
+            spec.scope.groups.retain(|g| !shown.contains(&g.as_str()));
+            spec.scope.groups.extend(ticked);
+            if spec.scope.assignment == Assignment::Groups && spec.scope.groups.is_empty() {
+                return Err("choose at least one group, or sync all users".into());
+            }
+        }
+        "add-clause" => {
+            let attribute = param(form, "attribute");
+            let operator = param(form, "operator");
+            if attribute.is_empty() {
+                return Err("give the source attribute the clause tests".into());
+            }
+            let clause = ScopingClause {
+                attribute,
+                operator,
+                value: Some(param(form, "value")).filter(|v| !v.is_empty()),
+            };
+            match param(form, "filter").parse::<usize>() {
+                Ok(i) if i < spec.scope.filters.len() => spec.scope.filters[i].clauses.push(clause),
+                _ => spec.scope.filters.push(ScopingFilter {
+                    title: Some(param(form, "title")).filter(|t| !t.is_empty()),
+                    clauses: vec![clause],
+                }),
+            }
+        }
+        "remove-filter" => {
+            let i = param(form, "filter")
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i < spec.scope.filters.len())
+                .ok_or("no such scoping filter")?;
+            spec.scope.filters.remove(i);
+        }
+        "time-frames" => {
+            let d = &mut spec.deprovision;
+            for (key, rule) in [
+                ("out_of_scope", &mut d.out_of_scope),
+                ("suspended", &mut d.suspended),
+                ("deleted", &mut d.deleted),
+                ("groups", &mut d.groups),
+            ] {
+                rule.action = match param(form, &format!("{key}_action")).as_str() {
+                    "none" => A::None,
+                    "disable" => A::Disable,
+                    "delete" => A::Delete,
+                    "disable_then_delete" => A::DisableThenDelete,
+                    other => {
+                        return Err(format!(
+                            "unknown deprovisioning action '{}'",
+                            scim_proto::error::excerpt(other)
+                        ));
+                    }
+                };
+                let after = param(form, &format!("{key}_after"));
+                rule.after = if after.is_empty() { "0s".into() } else { after };
+                rule.delay().map_err(|e| e.to_string())?;
+            }
+        }
+        other => {
+            return Err(format!(
+                "unknown action '{}'",
+                scim_proto::error::excerpt(other)
+            ));
+        }
+    }
+    Ok(spec)
+}
