@@ -101,7 +101,8 @@ async fn app_page(
             target: spec.target.url.clone(),
             token: token_text(&spec, record.sealed_secret.is_some()),
             enabled: st.enabled,
-            paused: st.state == "paused",
+            // Read from the state itself: a paused job can show as quarantined or held.
+            paused: record.state.get("paused").and_then(Value::as_bool) == Some(true),
             badge_class,
             badge,
             quarantine: st.quarantine.as_ref().map(|q| {
