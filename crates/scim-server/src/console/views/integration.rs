@@ -2,7 +2,7 @@
 
 use super::super::session::ConsoleSession;
 use super::super::view::{self, Chrome};
-use super::common::{AppStateRef, chrome, html, tenant_of};
+use super::common::{AppStateRef, chrome, html, tenant_of, unknown_action};
 use crate::AppState;
 use crate::error::{ApiResult, AppError};
 use askama::Template;
@@ -244,10 +244,7 @@ pub async fn integration_action(
             };
             page(StatusCode::OK, Some(secret), None, None).await
         }
-        other => Err(AppError::new(
-            400,
-            format!("unknown action '{}'", scim_proto::error::excerpt(other)),
-        )),
+        other => Err(AppError::new(400, unknown_action(other))),
     }
 }
 

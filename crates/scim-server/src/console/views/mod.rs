@@ -49,6 +49,11 @@ pub(crate) mod common {
         }
     }
 
+    /// What a form's unknown `action` value gets (quoted, cut short).
+    pub fn unknown_action(action: &str) -> String {
+        format!("unknown action '{}'", scim_proto::error::excerpt(action))
+    }
+
     /// Query-string pairs (a malformed query string reads as none).
     pub fn pairs(raw: Option<String>) -> Vec<(String, String)> {
         raw.and_then(|q| serde_urlencoded::from_str(&q).ok())

@@ -261,10 +261,7 @@ pub async fn app_action(
             return Ok(Redirect::to("/console/apps?deleted=1").into_response());
         }
         other => {
-            return Err(AppError::new(
-                400,
-                format!("unknown action '{}'", scim_proto::error::excerpt(other)),
-            ));
+            return Err(AppError::new(400, unknown_action(other)));
         }
     };
     match result {

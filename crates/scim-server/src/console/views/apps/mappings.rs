@@ -182,10 +182,7 @@ fn edited(mut spec: JobSpec, form: &MappingsForm) -> Result<JobSpec, String> {
             }
         }
         other => {
-            return Err(format!(
-                "unknown action '{}'",
-                scim_proto::error::excerpt(other)
-            ));
+            return Err(unknown_action(other));
         }
     }
     Ok(spec)

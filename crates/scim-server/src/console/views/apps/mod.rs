@@ -17,7 +17,7 @@
 
 use super::super::session::ConsoleSession;
 use super::super::view::{self, Chart, Chrome};
-use super::common::{AppStateRef, chrome, html, pairs, param};
+use super::common::{AppStateRef, chrome, html, pairs, param, unknown_action};
 use crate::AppState;
 use crate::error::{ApiResult, AppError};
 use askama::Template;

@@ -189,10 +189,7 @@ pub async fn new_app(
             tracing::info!(operator = %s.operator.username, job = %spec.name, "app created in the console");
             Ok(Redirect::to(&format!("{}?created=1", app_href(&spec.name))).into_response())
         }
-        other => Err(AppError::new(
-            400,
-            format!("unknown action '{}'", scim_proto::error::excerpt(other)),
-        )),
+        other => Err(AppError::new(400, unknown_action(other))),
     }
 }
 

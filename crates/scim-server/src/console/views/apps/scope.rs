@@ -301,10 +301,7 @@ fn scope_edited(
             }
         }
         other => {
-            return Err(format!(
-                "unknown action '{}'",
-                scim_proto::error::excerpt(other)
-            ));
+            return Err(unknown_action(other));
         }
     }
     Ok(spec)
