@@ -600,6 +600,12 @@ impl JobSpec {
         Ok(spec)
     }
 
+    /// The job as storing it and loading it back gives it, with a job file's checks: what
+    /// an edited job (the console's editors) must pass before it is stored.
+    pub fn as_stored(&self) -> SyncResult<Self> {
+        Self::parse(&self.to_stored_toml()?, None)
+    }
+
     pub fn load(path: &Path) -> SyncResult<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SyncError::Job(format!("cannot read job file {}: {e}", path.display())))?;

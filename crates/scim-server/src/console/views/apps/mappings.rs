@@ -312,7 +312,7 @@ pub async fn app_mappings_edit(
         Err(e) => return refuse(e).await,
     };
     // The same checks as a job file (round-tripped through its stored TOML).
-    let next = match next.to_stored_toml().and_then(|t| JobSpec::parse(&t, None)) {
+    let next = match next.as_stored() {
         Ok(n) => n,
         Err(e) => return refuse(e.to_string()).await,
     };

@@ -175,10 +175,7 @@ pub async fn app_scope_edit(
     let (spec, _) = stored(&state, &name).await?;
     let action = param(&form, "action");
     let next = match scope_edited(spec, &action, &form) {
-        Ok(n) => n
-            .to_stored_toml()
-            .and_then(|t| JobSpec::parse(&t, None))
-            .map_err(|e| e.to_string()),
+        Ok(n) => n.as_stored().map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
     let next = match next {
