@@ -33,6 +33,10 @@ pub enum CoreError {
     /// this node would write belongs to that node's run (see [`crate::store::LeaseFence`]).
     #[error("{0}")]
     LeaseLost(String),
+    /// What was asked for existed once and is gone for good (a change-feed cursor older
+    /// than the retention): a 410.
+    #[error("{0}")]
+    Gone(String),
 }
 
 impl CoreError {
@@ -53,6 +57,7 @@ impl CoreError {
             CoreError::Conflict(m) => ScimError::uniqueness(m.clone()),
             CoreError::Busy(m) => ScimError::new(503, None, m.clone()),
             CoreError::LeaseLost(m) => ScimError::new(409, None, m.clone()),
+            CoreError::Gone(m) => ScimError::new(410, None, m.clone()),
         }
     }
 }

@@ -175,6 +175,9 @@ pub struct Event {
     pub token_name: Option<String>,
     pub request_id: String,
     pub client_addr: Option<String>,
+    /// A successful change's events (the change feed); `None` for failures.
+    #[serde(skip)]
+    pub change: Option<crate::change::ChangeRecord>,
 }
 
 /// What the service asks the store to log with a write; the store fills in the resource.
@@ -510,6 +513,7 @@ mod tests {
             token_name: Some("Entra".into()),
             request_id: "r1".into(),
             client_addr: None,
+            change: None,
         };
         let csv = to_csv(&[e]).unwrap();
         let row = csv.split("\r\n").nth(1).unwrap();

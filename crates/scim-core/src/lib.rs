@@ -5,11 +5,13 @@
 //! implements; and the services ([`service`]) that the CLI, the console and the SCIM routes
 //! all call. It knows the protocol through `scim-proto` and names no HTTP and no SQL type.
 
+pub mod change;
 pub mod clock;
 pub mod error;
 pub mod event;
 pub mod operator;
 pub mod resource;
+pub mod sealing;
 pub mod service;
 pub mod store;
 pub mod sync;
@@ -21,6 +23,7 @@ pub use error::{CoreError, CoreResult};
 pub use event::{Event, EventQuery, LogEntry, Operation, RequestContext};
 pub use operator::{Operator, SessionRecord};
 pub use resource::{IndexedFields, Member, MemberOp, ResourceKind, StoredResource, Write};
+pub use sealing::SealingKey;
 pub use service::{
     EventService, Maintenance, OperatorService, ResourceService, Services, TenantService,
     TokenService,

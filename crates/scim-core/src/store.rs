@@ -142,6 +142,11 @@ pub trait EventStore: Send + Sync {
     async fn event_counts(&self, tenant_id: i64, since: Timestamp) -> CoreResult<Vec<DayCount>>;
     /// Deletes up to `batch` events older than `before` (all tenants); returns how many.
     async fn sweep_events(&self, before: Timestamp, batch: u32) -> CoreResult<u64>;
+    /// The change feed: up to `limit` log rows whose events end after sequence `after`, in
+    /// sequence order (a row's first events may be at or before `after`).
+    async fn changes(&self, tenant_id: i64, after: i64, limit: u32) -> CoreResult<Vec<Event>>;
+    /// The retained extent of a tenant's feed.
+    async fn change_bounds(&self, tenant_id: i64) -> CoreResult<crate::change::ChangeBounds>;
 }
 
 #[async_trait]

@@ -23,6 +23,9 @@ pub enum Endpoint {
     Users,
     Groups,
     Bulk,
+    /// The change feed (`/t/{tenant}/events`), read only: what the host app's own code uses,
+    /// not the IdP (docs/events.md).
+    Events,
 }
 
 impl Endpoint {
@@ -31,6 +34,7 @@ impl Endpoint {
             Endpoint::Users => "users",
             Endpoint::Groups => "groups",
             Endpoint::Bulk => "bulk",
+            Endpoint::Events => "events",
         }
     }
 }
@@ -58,9 +62,10 @@ impl TokenScope {
             "users" => Endpoint::Users,
             "groups" => Endpoint::Groups,
             "bulk" => Endpoint::Bulk,
+            "events" => Endpoint::Events,
             other => {
                 return Err(CoreError::Invalid(format!(
-                    "unknown endpoint '{other}' in scope '{s}': use users, groups or bulk"
+                    "unknown endpoint '{other}' in scope '{s}': use users, groups, bulk or events"
                 )));
             }
         };
@@ -73,6 +78,11 @@ impl TokenScope {
                 )));
             }
         };
+        if endpoint == Endpoint::Events && privilege == Privilege::ReadWrite {
+            return Err(CoreError::Invalid(format!(
+                "the events endpoint is read-only: use events:r, not '{s}'"
+            )));
+        }
         Ok(Self {
             endpoint,
             privilege,
@@ -133,9 +143,10 @@ impl TokenScopes {
             .any(|s| s.endpoint == endpoint && (!write || s.privilege == Privilege::ReadWrite))
     }
 
-    /// Whether the token may use any SCIM endpoint at all (discovery needs one).
+    /// Whether the token may use any SCIM endpoint at all (discovery needs one; the events
+    /// feed is not a SCIM endpoint).
     pub fn any(&self) -> bool {
-        !self.0.is_empty()
+        self.0.iter().any(|s| s.endpoint != Endpoint::Events)
     }
 }
 
@@ -309,6 +320,9 @@ mod tests {
         assert_eq!(merged.to_string(), "groups:rw");
         assert!(TokenScopes::parse_list(&["devices:rw"]).is_err());
         assert!(TokenScopes::parse_list(&["users:admin"]).is_err());
+        assert!(TokenScopes::parse_list(&["events:rw"]).is_err());
+        let events = TokenScopes::parse_list(&["events:r"]).unwrap();
+        assert!(events.allows(Endpoint::Events, false) && !events.any());
         assert!(TokenScopes::parse_list::<&str>(&[]).is_err());
         assert_eq!(
             TokenScopes::parse_list(&[TokenScopes::all().to_string()]).unwrap(),

@@ -15,6 +15,7 @@ pub mod console;
 pub mod context;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod limits;
 pub mod listener;
 pub mod request;
@@ -79,9 +80,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        let resources = ResourceService::new(store.clone(), config.limits);
         Self {
-            resources: ResourceService::new(store.clone(), config.limits),
-            services: Services::new(store.clone()),
+            services: Services::new(store.clone(), resources.notifier.clone()),
+            resources,
             rate_limiter: limits::RateLimiter::new(config.rate_limit),
             config,
             auth_cache: auth::AuthCache::default(),
@@ -233,6 +235,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .nest("/t/{tenant}/scim/v2", scim)
+        .route("/t/{tenant}/events", get(events::list))
         .nest("/console", console::routes(state.clone()))
         .route(
             "/console/",

@@ -3,19 +3,38 @@
 use crate::StoreError;
 use crate::conn::{Conn, Row};
 use crate::sql_filter::{Arg, SqlBuf};
+use scim_core::change::{ChangeBounds, ChangeRecord};
 use scim_core::event::{Event, EventQuery, LogEntry, Operation, Outcome};
 use scim_core::resource::fold;
 use scim_core::{DayCount, Timestamp};
 
 const COLUMNS: &str = "seq, tenant_id, at, operation, resource_type, resource_id, resource_name, status, \
-                       scim_type, detail, token_name, request_id, client_addr";
+                       scim_type, detail, token_name, request_id, client_addr, change_seq, change_data";
 
-/// Inserts one event (inside the caller's transaction).
+/// Inserts one event (inside the caller's transaction). A change's events take the tenant's
+/// next sequence numbers: the counter row is updated in this transaction and stays locked
+/// until it commits (PostgreSQL), so one tenant's sequences commit in order and a reader
+/// never sees sequence n+1 before n (docs/events.md, "Ordering"). Callers insert the event
+/// as the last statement of the change, to hold that lock as briefly as possible.
 pub(crate) async fn insert_event(c: &mut Conn<'_>, e: &Event) -> Result<(), StoreError> {
+    let count = e.change.as_ref().map_or(0, |ch| ch.count(e.operation));
+    let (change_seq, change_data) = match &e.change {
+        Some(ch) if count > 0 => {
+            let last = c
+                .fetch_one(
+                    "UPDATE tenants SET change_seq = change_seq + $1 WHERE id = $2 RETURNING change_seq",
+                    &[Arg::Int(count), Arg::Int(e.tenant_id)],
+                )
+                .await?
+                .int(0)?;
+            (Arg::Int(last), Arg::Text(ch.to_json().to_string()))
+        }
+        _ => (Arg::NullInt, Arg::NullText),
+    };
     c.exec(
         "INSERT INTO provisioning_events (tenant_id, at, operation, resource_type, resource_id, resource_name, \
-         status, scim_type, detail, token_name, request_id, client_addr) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         status, scim_type, detail, token_name, request_id, client_addr, change_seq, change_count, change_data) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         &[
             Arg::Int(e.tenant_id),
             Arg::ts(e.at),
@@ -29,6 +48,9 @@ pub(crate) async fn insert_event(c: &mut Conn<'_>, e: &Event) -> Result<(), Stor
             Arg::opt_text(e.token_name.as_deref()),
             Arg::Text(e.request_id.clone()),
             Arg::opt_text(e.client_addr.as_deref()),
+            change_seq,
+            Arg::Int(if count > 0 { count } else { 0 }),
+            change_data,
         ],
     )
     .await?;
@@ -43,6 +65,7 @@ pub(crate) fn success_event(
     resource_type: &str,
     resource_id: &str,
     resource_name: Option<&str>,
+    change: ChangeRecord,
 ) -> Event {
     Event {
         seq: 0,
@@ -58,6 +81,7 @@ pub(crate) fn success_event(
         token_name: log.ctx.token_name.clone(),
         request_id: log.ctx.request_id.clone(),
         client_addr: log.ctx.client_addr.clone(),
+        change: Some(change),
     }
 }
 
@@ -80,6 +104,17 @@ fn event_from(row: &Row) -> Result<Event, StoreError> {
         token_name: row.opt_text(10)?,
         request_id: row.text(11)?,
         client_addr: row.opt_text(12)?,
+        change: match (row.opt_int(13)?, row.opt_text(14)?) {
+            (Some(last), Some(data)) => {
+                let v: serde_json::Value = serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("change_data: {e}")))?;
+                Some(
+                    ChangeRecord::from_json(last, &v)
+                        .ok_or_else(|| StoreError::Corrupt("change_data".into()))?,
+                )
+            }
+            _ => None,
+        },
     })
 }
 
@@ -173,4 +208,51 @@ pub(crate) async fn counts(
         })
     })
     .collect()
+}
+
+/// A tenant's change-feed rows after sequence `after`, in sequence order.
+pub(crate) async fn changes(
+    c: &mut Conn<'_>,
+    tenant_id: i64,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Event>, StoreError> {
+    let rows = c
+        .fetch(
+            &format!(
+                "SELECT {COLUMNS} FROM provisioning_events WHERE tenant_id = $1 AND change_seq > $2 \
+                 ORDER BY change_seq LIMIT {limit}"
+            ),
+            &[Arg::Int(tenant_id), Arg::Int(after)],
+        )
+        .await?;
+    rows.iter().map(event_from).collect()
+}
+
+/// The first retained and the last sequence of a tenant's feed.
+pub(crate) async fn change_bounds(
+    c: &mut Conn<'_>,
+    tenant_id: i64,
+) -> Result<ChangeBounds, StoreError> {
+    let head = c
+        .fetch_optional(
+            "SELECT change_seq FROM tenants WHERE id = $1",
+            &[Arg::Int(tenant_id)],
+        )
+        .await?
+        .map(|r| r.int(0))
+        .transpose()?
+        .unwrap_or(0);
+    // The oldest retained row is the one with the smallest change_seq (the index's first).
+    let first = c
+        .fetch_optional(
+            "SELECT change_seq - change_count + 1 FROM provisioning_events \
+             WHERE tenant_id = $1 AND change_seq IS NOT NULL ORDER BY change_seq LIMIT 1",
+            &[Arg::Int(tenant_id)],
+        )
+        .await?
+        .map(|r| r.int(0))
+        .transpose()?
+        .unwrap_or(head + 1);
+    Ok(ChangeBounds { first, head })
 }

@@ -454,6 +454,14 @@ impl EventStore for SqlStore {
     async fn sweep_events(&self, before: Timestamp, batch: u32) -> CoreResult<u64> {
         self.write(job!(|c| events::sweep(c, before, batch))).await
     }
+    async fn changes(&self, tenant_id: i64, after: i64, limit: u32) -> CoreResult<Vec<Event>> {
+        self.read(job!(|c| events::changes(c, tenant_id, after, limit)))
+            .await
+    }
+    async fn change_bounds(&self, tenant_id: i64) -> CoreResult<scim_core::change::ChangeBounds> {
+        self.read(job!(|c| events::change_bounds(c, tenant_id)))
+            .await
+    }
 }
 
 #[async_trait]

@@ -10,10 +10,11 @@ use crate::StoreError;
 use crate::conn::{Conn, Row};
 use crate::events::{insert_event, success_event};
 use crate::sql_filter::{Arg, SqlBuf, prefilter, sort_column, to_sql};
+use scim_core::change::{ChangeRecord, ChangedResource};
 use scim_core::resource::fold;
 use scim_core::{
-    CoreResult, LogEntry, Member, MemberOp, Query, QueryResult, ResourceKind, StoredResource,
-    Timestamp, Write,
+    CoreResult, IndexedFields, LogEntry, Member, MemberOp, Query, QueryResult, ResourceKind,
+    StoredResource, Timestamp, Write,
 };
 use scim_proto::ScimError;
 use scim_proto::cursor::Cursor;
@@ -100,23 +101,56 @@ async fn write_emails(
     Ok(())
 }
 
+/// The net membership change of one write (what the change feed reports): ids added that
+/// were not members, ids removed that were; an id removed and added again is neither.
+#[derive(Debug, Default)]
+struct MemberDiff {
+    added: Vec<String>,
+    removed: Vec<String>,
+}
+
+impl MemberDiff {
+    fn add(&mut self, id: &str) {
+        match self.removed.iter().position(|r| r == id) {
+            Some(i) => {
+                self.removed.remove(i);
+            }
+            None => self.added.push(id.to_string()),
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        match self.added.iter().position(|a| a == id) {
+            Some(i) => {
+                self.added.remove(i);
+            }
+            None => self.removed.push(id.to_string()),
+        }
+    }
+}
+
 async fn remove_member_ids(
     db: &mut Conn<'_>,
     tenant_id: i64,
     group_seq: i64,
     ids: &[String],
+    diff: &mut MemberDiff,
 ) -> Result<(), StoreError> {
     for id in ids {
-        db.exec(
-            "DELETE FROM group_members WHERE group_seq = $1 AND member_seq IN \
-             (SELECT seq FROM resources WHERE tenant_id = $2 AND id = $3)",
-            &[
-                Arg::Int(group_seq),
-                Arg::Int(tenant_id),
-                Arg::Text(id.clone()),
-            ],
-        )
-        .await?;
+        let n = db
+            .exec(
+                "DELETE FROM group_members WHERE group_seq = $1 AND member_seq IN \
+                 (SELECT seq FROM resources WHERE tenant_id = $2 AND id = $3)",
+                &[
+                    Arg::Int(group_seq),
+                    Arg::Int(tenant_id),
+                    Arg::Text(id.clone()),
+                ],
+            )
+            .await?;
+        if n > 0 {
+            diff.remove(id);
+        }
     }
     Ok(())
 }
@@ -126,7 +160,8 @@ async fn apply_member_ops(
     tenant_id: i64,
     group_seq: i64,
     ops: &[MemberOp],
-) -> Result<(), StoreError> {
+) -> Result<MemberDiff, StoreError> {
+    let mut diff = MemberDiff::default();
     for op in ops {
         match op {
             MemberOp::Add(ids) => {
@@ -150,21 +185,35 @@ async fn apply_member_ops(
                             "a group cannot be a member of itself",
                         )));
                     }
-                    db.exec(
-                        "INSERT INTO group_members (tenant_id, group_seq, member_seq) VALUES ($1, $2, $3) \
-                         ON CONFLICT DO NOTHING",
-                        &[Arg::Int(tenant_id), Arg::Int(group_seq), Arg::Int(member_seq)],
-                    )
-                    .await?;
+                    let n = db
+                        .exec(
+                            "INSERT INTO group_members (tenant_id, group_seq, member_seq) VALUES ($1, $2, $3) \
+                             ON CONFLICT DO NOTHING",
+                            &[Arg::Int(tenant_id), Arg::Int(group_seq), Arg::Int(member_seq)],
+                        )
+                        .await?;
+                    if n > 0 {
+                        diff.add(id);
+                    }
                 }
             }
-            MemberOp::Remove(ids) => remove_member_ids(db, tenant_id, group_seq, ids).await?,
+            MemberOp::Remove(ids) => {
+                remove_member_ids(db, tenant_id, group_seq, ids, &mut diff).await?
+            }
             MemberOp::Clear => {
+                let ids: Vec<String> = load_members(db, group_seq)
+                    .await?
+                    .into_iter()
+                    .map(|m| m.value)
+                    .collect();
                 db.exec(
                     "DELETE FROM group_members WHERE group_seq = $1",
                     &[Arg::Int(group_seq)],
                 )
                 .await?;
+                for id in &ids {
+                    diff.remove(id);
+                }
             }
             MemberOp::RemoveMatching(filter) => {
                 let members = load_members(db, group_seq).await?;
@@ -173,11 +222,25 @@ async fn apply_member_ops(
                     .filter(|m| member_matches(filter, m))
                     .map(|m| m.value)
                     .collect();
-                remove_member_ids(db, tenant_id, group_seq, &ids).await?;
+                remove_member_ids(db, tenant_id, group_seq, &ids, &mut diff).await?;
             }
         }
     }
-    Ok(())
+    Ok(diff)
+}
+
+/// The change-feed record of a write: the resource as stored now, and the member diff.
+fn change_record(r: &StoredResource, diff: MemberDiff) -> ChangeRecord {
+    ChangeRecord::new(
+        Some(ChangedResource {
+            body: r.body.clone(),
+            created: r.created_at,
+            modified: r.modified_at,
+            version: r.version,
+        }),
+        diff.added,
+        diff.removed,
+    )
 }
 
 fn fields_args(f: &scim_core::IndexedFields) -> [Arg; 6] {
@@ -226,11 +289,20 @@ pub(crate) async fn create(
         .ok_or_else(|| StoreError::Corrupt("INSERT returned no row".into()))?
         .int(0)?;
     write_emails(db, tenant_id, seq, &f.emails, false).await?;
-    let members = if kind == ResourceKind::Group {
-        apply_member_ops(db, tenant_id, seq, &write.member_ops).await?;
-        Some(load_members(db, seq).await?)
+    let (members, diff) = if kind == ResourceKind::Group {
+        let diff = apply_member_ops(db, tenant_id, seq, &write.member_ops).await?;
+        (Some(load_members(db, seq).await?), diff)
     } else {
-        None
+        (None, MemberDiff::default())
+    };
+    let stored = StoredResource {
+        kind,
+        id: id.to_string(),
+        body: write.body.clone(),
+        created_at: now,
+        modified_at: now,
+        version: 1,
+        members,
     };
     if let Some(log) = &write.log {
         let e = success_event(
@@ -240,18 +312,11 @@ pub(crate) async fn create(
             kind.as_str(),
             id,
             f.unique_name.as_deref(),
+            change_record(&stored, diff),
         );
         insert_event(db, &e).await?;
     }
-    Ok(StoredResource {
-        kind,
-        id: id.to_string(),
-        body: write.body.clone(),
-        created_at: now,
-        modified_at: now,
-        version: 1,
-        members,
-    })
+    Ok(stored)
 }
 
 /// The resource row by id; `lock` is appended (a row lock on PostgreSQL, or nothing).
@@ -331,28 +396,18 @@ pub(crate) async fn modify(
     if kind == ResourceKind::User {
         write_emails(db, tenant_id, seq, &f.emails, true).await?;
     }
-    let members = if kind == ResourceKind::Group {
-        apply_member_ops(db, tenant_id, seq, &write.member_ops).await?;
-        if with_members {
+    let (members, diff) = if kind == ResourceKind::Group {
+        let diff = apply_member_ops(db, tenant_id, seq, &write.member_ops).await?;
+        let members = if with_members {
             Some(load_members(db, seq).await?)
         } else {
             None
-        }
+        };
+        (members, diff)
     } else {
-        None
+        (None, MemberDiff::default())
     };
-    if let Some(log) = &write.log {
-        let e = success_event(
-            tenant_id,
-            now,
-            log,
-            kind.as_str(),
-            &cur.id,
-            f.unique_name.as_deref(),
-        );
-        insert_event(db, &e).await?;
-    }
-    Ok(Some(StoredResource {
+    let stored = StoredResource {
         kind,
         id: cur.id,
         body: write.body,
@@ -360,7 +415,20 @@ pub(crate) async fn modify(
         modified_at: now,
         version: cur.version + 1,
         members,
-    }))
+    };
+    if let Some(log) = &write.log {
+        let e = success_event(
+            tenant_id,
+            now,
+            log,
+            kind.as_str(),
+            &stored.id,
+            f.unique_name.as_deref(),
+            change_record(&stored, diff),
+        );
+        insert_event(db, &e).await?;
+    }
+    Ok(Some(stored))
 }
 
 pub(crate) async fn delete(
@@ -371,23 +439,10 @@ pub(crate) async fn delete(
     log: Option<&LogEntry>,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let row = db
-        .fetch_optional(
-            "SELECT seq, unique_name FROM resources WHERE tenant_id = $1 AND kind = $2 AND id = $3",
-            &[
-                Arg::Int(tenant_id),
-                Arg::Text(kind.as_str().into()),
-                Arg::Text(id.into()),
-            ],
-        )
-        .await?;
-    let Some(row) = row else { return Ok(false) };
-    let seq = row.int(0)?;
-    let name = row.opt_text(1)?;
-    if let Some(log) = log {
-        let e = success_event(tenant_id, now, log, kind.as_str(), id, name.as_deref());
-        insert_event(db, &e).await?;
-    }
+    let Some(row) = fetch_resource(db, tenant_id, kind, id, "").await? else {
+        return Ok(false);
+    };
+    let (seq, last) = resource_from(&row)?;
     // Explicit deletes (not only ON DELETE CASCADE) so the outcome does not depend on a
     // connection's foreign_keys setting.
     for sql in [
@@ -396,6 +451,21 @@ pub(crate) async fn delete(
         "DELETE FROM resources WHERE seq = $1",
     ] {
         db.exec(sql, &[Arg::Int(seq)]).await?;
+    }
+    if let Some(log) = log {
+        // The feed's `*.deleted` carries the resource as it was when deleted.
+        let name = IndexedFields::from_body(kind, &last.body).unique_name;
+        let change = change_record(&last, MemberDiff::default());
+        let e = success_event(
+            tenant_id,
+            now,
+            log,
+            kind.as_str(),
+            id,
+            name.as_deref(),
+            change,
+        );
+        insert_event(db, &e).await?;
     }
     Ok(true)
 }

@@ -3,12 +3,12 @@
 //! deletes, status. `plan` and `run` share one code path ([`Engine::prepare`]); `run`
 //! applies the plan `prepare` made.
 
+use crate::SyncKey;
 use crate::apply::{Applier, CycleCounts, HALT_UNAUTHORIZED, Halt, Outcome};
 use crate::error::{SyncError, SyncResult};
 use crate::job::{JobSpec, SourceKind};
 use crate::mapping::Mappings;
 use crate::plan::{Key, PlanInput, PlannedAction, Planner, SyncPlan};
-use crate::secret::SyncKey;
 use crate::source::{
     FileSource, LdapSource, ObjectKind, ScimSource, Source, SourceObject, TenantReader,
     TenantSource,
@@ -87,6 +87,14 @@ pub const QUARANTINE_FAILURES: &str = "failures";
 pub const QUARANTINE_COMPLIANCE: &str = "compliance";
 
 /// The `last_cycle` of a job's state (`at_us` is what the scheduler reads).
+/// A sealing failure (bad key, damaged or foreign sealed text) as the engine reports it.
+fn secret_error(e: scim_core::CoreError) -> SyncError {
+    match e {
+        CoreError::Internal(m) | CoreError::Invalid(m) => SyncError::Secret(m),
+        other => SyncError::Store(other),
+    }
+}
+
 fn last_cycle(cycle_id: &str, status: &str, error: Option<&str>) -> Value {
     let now = Timestamp::now();
     let mut v =
@@ -314,7 +322,10 @@ impl Engine {
             secrets.insert("source".into(), Value::String(t.clone()));
         }
         let sealed = match (secrets.is_empty(), &self.key) {
-            (false, Some(k)) => Some(k.seal(&spec.name, &Value::Object(secrets).to_string())?),
+            (false, Some(k)) => Some(
+                k.seal(&spec.name, &Value::Object(secrets).to_string())
+                    .map_err(secret_error)?,
+            ),
             (false, None) => {
                 return Err(SyncError::Secret(
                     "the job has an inline token but no sync key is configured to seal it (set SCIMD_SYNC_KEY_FILE, or use token_env / token_file)".into(),
@@ -401,7 +412,7 @@ impl Engine {
         let key = self.key.as_ref().ok_or_else(|| {
             SyncError::Secret("a sealed token is stored but no sync key is configured".into())
         })?;
-        let text = key.open(&r.name, sealed)?;
+        let text = key.open(&r.name, sealed).map_err(secret_error)?;
         let v: Value = serde_json::from_str(&text)
             .map_err(|_| SyncError::Secret("the stored credential is damaged".into()))?;
         Ok(v.get(which).and_then(Value::as_str).map(str::to_string))
@@ -1333,7 +1344,7 @@ impl Engine {
         spec.target.token_file = None;
         let updated = SyncJobRecord {
             spec: spec.to_stored_toml()?,
-            sealed_secret: Some(key.seal(name, &secrets.to_string())?),
+            sealed_secret: Some(key.seal(name, &secrets.to_string()).map_err(secret_error)?),
             updated_at: Timestamp::now(),
             ..record
         };

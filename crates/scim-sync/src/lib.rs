@@ -26,11 +26,11 @@ pub mod path;
 pub mod plan;
 pub mod schedule;
 pub mod scope;
-pub mod secret;
 pub mod source;
 pub mod target;
 
 pub use engine::Engine;
 pub use error::{SyncError, SyncResult};
 pub use job::JobSpec;
-pub use secret::SyncKey;
+/// The instance key that seals stored target tokens (scim-core's, shared with webhooks).
+pub use scim_core::SealingKey as SyncKey;

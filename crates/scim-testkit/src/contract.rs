@@ -353,6 +353,7 @@ async fn events_and_leases(s: &Arc<dyn Store>) {
         token_name: None,
         request_id: "r-2".into(),
         client_addr: None,
+        change: None,
     };
     s.log_event(&e).await.unwrap();
     let all = s

@@ -104,7 +104,7 @@ impl TestServer {
         });
         let mut s = Self {
             root: root.clone(),
-            services: Services::new(store.clone()),
+            services: Services::new(store.clone(), Default::default()),
             database_url: url.clone(),
             store,
             client: reqwest::Client::new(),

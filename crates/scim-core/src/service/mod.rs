@@ -1,6 +1,7 @@
 //! The services the CLI, the console and the SCIM routes all call: one code path per action
 //! (creating a tenant or a token, signing in, provisioning a user, reading the log).
 
+mod changes;
 mod events;
 mod maintenance;
 mod operators;
@@ -8,6 +9,7 @@ mod resources;
 mod tenants;
 mod tokens;
 
+pub use changes::{ChangeFeed, ChangeNotifier, ChangePage, FeedCursor, MAX_PAGE};
 pub use events::EventService;
 pub use maintenance::Maintenance;
 pub use operators::{NewSession, OperatorService};
@@ -26,11 +28,14 @@ pub struct Services {
     pub tokens: TokenService,
     pub operators: OperatorService,
     pub events: EventService,
+    pub changes: ChangeFeed,
 }
 
 impl Services {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// `notifier`: the one the resource service signals, so that long polls wake.
+    pub fn new(store: Arc<dyn Store>, notifier: Arc<ChangeNotifier>) -> Self {
         Self {
+            changes: ChangeFeed::new(store.clone(), notifier),
             tenants: TenantService::new(store.clone()),
             tokens: TokenService::new(store.clone()),
             operators: OperatorService::new(store.clone()),

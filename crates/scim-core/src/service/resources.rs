@@ -51,6 +51,8 @@ pub struct ResourceService {
     pub limits: Limits,
     /// Whether successful changes write provisioning-log events.
     pub log_events: bool,
+    /// Signalled after each committed change (wakes the change feed's long polls).
+    pub notifier: Arc<super::ChangeNotifier>,
 }
 
 /// `If-Match` (RFC 7644 §3.14): absent, or naming the current version.
@@ -256,7 +258,16 @@ impl ResourceService {
             store,
             limits,
             log_events: true,
+            notifier: Arc::default(),
         }
+    }
+
+    /// Passes a committed write's result through, waking the tenant's feed readers.
+    fn committed<T>(&self, tenant: &Tenant, r: CoreResult<T>) -> CoreResult<T> {
+        if r.is_ok() {
+            self.notifier.changed(tenant.id);
+        }
+        r
     }
 
     fn log(&self, operation: Operation, status: u16, ctx: &RequestContext) -> Option<LogEntry> {
@@ -286,9 +297,11 @@ impl ResourceService {
             log: self.log(Operation::create(kind), 201, ctx),
         };
         let id = uuid::Uuid::new_v4().to_string();
-        self.store
+        let r = self
+            .store
             .create(tenant.id, kind, &id, &write, Timestamp::now())
-            .await
+            .await;
+        self.committed(tenant, r)
     }
 
     pub async fn get(
@@ -335,7 +348,8 @@ impl ResourceService {
                 log: log_entry(log_events, operation, 200, &ctx),
             })
         };
-        self.store
+        let r = self
+            .store
             .modify(
                 tenant.id,
                 kind,
@@ -344,8 +358,8 @@ impl ResourceService {
                 Arc::new(modifier),
                 Timestamp::now(),
             )
-            .await?
-            .ok_or_else(|| not_found(kind, id))
+            .await;
+        self.committed(tenant, r?.ok_or_else(|| not_found(kind, id)))
     }
 
     pub async fn patch(
@@ -401,7 +415,8 @@ impl ResourceService {
                 log: log_entry(log_events, operation, status, &ctx),
             })
         };
-        self.store
+        let r = self
+            .store
             .modify(
                 tenant.id,
                 kind,
@@ -410,8 +425,8 @@ impl ResourceService {
                 Arc::new(modifier),
                 Timestamp::now(),
             )
-            .await?
-            .ok_or_else(|| not_found(kind, id))
+            .await;
+        self.committed(tenant, r?.ok_or_else(|| not_found(kind, id)))
     }
 
     pub async fn delete(
@@ -432,6 +447,7 @@ impl ResourceService {
             .delete(tenant.id, kind, id, log.as_ref(), Timestamp::now())
             .await?
         {
+            self.notifier.changed(tenant.id);
             Ok(())
         } else {
             Err(not_found(kind, id))
@@ -525,6 +541,7 @@ impl ResourceService {
             token_name: ctx.token_name.clone(),
             request_id: ctx.request_id.clone(),
             client_addr: ctx.client_addr.clone(),
+            change: None,
         };
         if let Err(e) = self.store.log_event(&event).await {
             tracing::warn!(error = %e, "could not write a Failure event");

@@ -7,6 +7,7 @@ mod console_apps_browser;
 mod console_apps_http;
 mod console_browser;
 mod console_http;
+mod events_api;
 mod golden;
 mod hardening;
 mod hostile;

@@ -46,7 +46,7 @@ impl Env {
             .context("cannot migrate the database")?;
         let store = Arc::new(store);
         Ok(Self {
-            services: Services::new(store.clone()),
+            services: Services::new(store.clone(), Default::default()),
             store,
             settings,
             json,

@@ -103,6 +103,7 @@ fn scope_text(scopes: &TokenScopes) -> String {
                 scim_core::Endpoint::Users => "Users",
                 scim_core::Endpoint::Groups => "Groups",
                 scim_core::Endpoint::Bulk => "Bulk",
+                scim_core::Endpoint::Events => "Events",
             };
             let pr = match s.privilege {
                 scim_core::Privilege::Read => "Read",
