@@ -17,6 +17,7 @@ pub mod store;
 pub mod sync;
 pub mod tenant;
 pub mod token;
+pub mod webhook;
 
 pub use clock::Timestamp;
 pub use error::{CoreError, CoreResult};
@@ -30,7 +31,7 @@ pub use service::{
 };
 pub use store::{
     DayCount, EventStore, LeaseFence, LeaseStore, OperatorStore, Query, QueryResult, ResourceStore,
-    SchemaStore, SessionStore, Store, TenantStore, TokenStore,
+    SchemaStore, SessionStore, Store, TenantStore, TokenStore, WebhookStore,
 };
 pub use sync::{
     CycleRecord, Escrow, LedgerEntry, SyncJobRecord, SyncLogQuery, SyncLogRecord, SyncStore,
@@ -41,7 +42,7 @@ pub use tenant::Tenant;
 pub mod prelude {
     pub use crate::store::{
         EventStore, LeaseStore, OperatorStore, ResourceStore, SchemaStore, SessionStore,
-        TenantStore, TokenStore,
+        TenantStore, TokenStore, WebhookStore,
     };
     pub use crate::sync::SyncStore;
 }

@@ -15,6 +15,7 @@ use crate::operator::{Operator, SessionRecord};
 use crate::resource::{ResourceKind, StoredResource, Write};
 use crate::tenant::Tenant;
 use crate::token::TokenRecord;
+use crate::webhook::{EndpointProgress, WebhookDelivery, WebhookEndpoint};
 use async_trait::async_trait;
 use scim_proto::render::GroupRef;
 use scim_proto::{AttrPath, FilterExpr, cursor::Cursor};
@@ -209,6 +210,63 @@ pub trait LeaseStore: Send + Sync {
     ) -> CoreResult<bool>;
 }
 
+/// Webhook endpoints and delivery attempts (scoped by tenant, except the deliverer's
+/// cross-tenant look for due endpoints).
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn insert_endpoint(&self, ep: &WebhookEndpoint) -> CoreResult<()>;
+    async fn endpoints(&self, tenant_id: i64) -> CoreResult<Vec<WebhookEndpoint>>;
+    async fn endpoint(&self, tenant_id: i64, id: &str) -> CoreResult<Option<WebhookEndpoint>>;
+    /// Enabled endpoints of every tenant whose next attempt is due at `now`.
+    async fn due_endpoints(&self, now: Timestamp) -> CoreResult<Vec<WebhookEndpoint>>;
+    /// Enables (clearing the failure state) or disables with a reason.
+    async fn set_endpoint_enabled(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        enabled: bool,
+        reason: Option<&str>,
+    ) -> CoreResult<bool>;
+    /// Moves the cursor (a replay from `cursor + 1`), clears failures and enables.
+    async fn reset_endpoint_cursor(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        cursor: i64,
+    ) -> CoreResult<bool>;
+    /// A new current secret; the old one stays usable until `previous_until`.
+    async fn rotate_endpoint_secret(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        sealed: &str,
+        prefix: &str,
+        previous_until: Timestamp,
+    ) -> CoreResult<bool>;
+    async fn delete_endpoint(&self, tenant_id: i64, id: &str) -> CoreResult<bool>;
+    /// Records an attempt and, when `progress` is given, moves the endpoint on, in one
+    /// transaction fenced by the delivery lease and only if the cursor is still `expected`
+    /// (an operator's replay in between wins). Returns whether the endpoint was updated.
+    async fn record_delivery(
+        &self,
+        fence: Option<&LeaseFence>,
+        tenant_id: i64,
+        endpoint_id: &str,
+        expected: i64,
+        delivery: Option<&WebhookDelivery>,
+        progress: Option<&EndpointProgress>,
+    ) -> CoreResult<bool>;
+    /// The latest attempts, newest first.
+    async fn deliveries(
+        &self,
+        tenant_id: i64,
+        endpoint_id: &str,
+        limit: u32,
+    ) -> CoreResult<Vec<WebhookDelivery>>;
+    /// Deletes up to `batch` attempts older than `before`; returns how many.
+    async fn sweep_deliveries(&self, before: Timestamp, batch: u32) -> CoreResult<u64>;
+}
+
 #[async_trait]
 pub trait SchemaStore: Send + Sync {
     /// Brings the schema up to date.
@@ -227,6 +285,7 @@ pub trait Store:
     + OperatorStore
     + SessionStore
     + LeaseStore
+    + WebhookStore
     + SchemaStore
     + crate::sync::SyncStore
     + 'static

@@ -14,6 +14,11 @@ pub struct Tenant {
     pub created_at: Timestamp,
 }
 
+/// A tenant's SCIM base URL: `{public_url}/t/{slug}/scim/v2`.
+pub fn scim_base_url(public_url: &str, slug: &str) -> String {
+    format!("{}/t/{slug}/scim/v2", public_url.trim_end_matches('/'))
+}
+
 /// The longest display name.
 pub const MAX_NAME_CHARS: usize = 200;
 

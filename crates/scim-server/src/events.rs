@@ -28,12 +28,13 @@ fn parse_wait(s: &str) -> Result<Duration, CoreError> {
     if let Ok(n) = s.parse::<u64>() {
         return Ok(Duration::from_secs(n));
     }
-    humantime::parse_duration(s).map_err(|_| {
+    let d = scim_core::clock::parse_duration(s).map_err(|_| {
         CoreError::Invalid(format!(
             "wait must be seconds or a duration such as 30s, not '{}'",
             scim_proto::error::excerpt(s)
         ))
-    })
+    })?;
+    Ok(Duration::try_from(d).unwrap_or(MAX_WAIT))
 }
 
 pub async fn list(

@@ -76,6 +76,8 @@ pub struct AppState {
     pub sync: scim_sync::Engine,
     /// The lease holder name of cycles started from the console ("Run now").
     pub sync_node: String,
+    /// The webhook deliverer, for the console's "Send test event" (`scimd serve` sets it).
+    pub deliverer: Option<Arc<scim_webhook::Deliverer>>,
 }
 
 impl AppState {
@@ -90,6 +92,7 @@ impl AppState {
             sign_in_throttle: console::throttle::SignInThrottle::default(),
             sync: scim_sync::Engine::new(store.clone(), None, time::Duration::days(30)),
             sync_node: format!("console-{}", uuid::Uuid::new_v4().simple()),
+            deliverer: None,
         }
     }
 
@@ -114,9 +117,7 @@ impl AppState {
 }
 
 /// `{public_url}/t/{slug}/scim/v2`.
-pub fn tenant_scim_url(public_url: &str, slug: &str) -> String {
-    format!("{}/t/{slug}/scim/v2", public_url.trim_end_matches('/'))
-}
+pub use scim_core::tenant::scim_base_url as tenant_scim_url;
 
 async fn not_found() -> error::AppError {
     error::AppError::new(

@@ -31,6 +31,7 @@ mod sqlite_engine;
 mod sync;
 mod tenants;
 mod tokens;
+mod webhooks;
 
 pub use conn::Dialect;
 pub use error::StoreError;
@@ -40,8 +41,9 @@ use engine::Engine;
 use scim_core::event::{Event, EventQuery, LogEntry};
 use scim_core::store::{
     EventStore, LeaseFence, LeaseStore, Modifier, OperatorStore, ResourceStore, SchemaStore,
-    SessionStore, TenantStore, TokenStore,
+    SessionStore, TenantStore, TokenStore, WebhookStore,
 };
+use scim_core::webhook::{EndpointProgress, WebhookDelivery, WebhookEndpoint};
 use scim_core::{
     CoreResult, DayCount, Operator, Query, QueryResult, ResourceKind, SessionRecord,
     StoredResource, Tenant, Timestamp, TokenRecord, Write,
@@ -262,6 +264,111 @@ impl LeaseStore for SqlStore {
     ) -> CoreResult<bool> {
         let (name, holder) = (name.to_string(), holder.to_string());
         self.write(job!(|c| tenants::try_lease(c, &name, &holder, now, until)))
+            .await
+    }
+}
+
+#[async_trait]
+impl WebhookStore for SqlStore {
+    async fn insert_endpoint(&self, ep: &WebhookEndpoint) -> CoreResult<()> {
+        let ep = ep.clone();
+        self.write(job!(|c| webhooks::insert(c, &ep))).await
+    }
+    async fn endpoints(&self, tenant_id: i64) -> CoreResult<Vec<WebhookEndpoint>> {
+        self.read(job!(|c| webhooks::of_tenant(c, tenant_id))).await
+    }
+    async fn endpoint(&self, tenant_id: i64, id: &str) -> CoreResult<Option<WebhookEndpoint>> {
+        let id = id.to_string();
+        self.read(job!(|c| webhooks::one(c, tenant_id, &id))).await
+    }
+    async fn due_endpoints(&self, now: Timestamp) -> CoreResult<Vec<WebhookEndpoint>> {
+        self.read(job!(|c| webhooks::due(c, now))).await
+    }
+    async fn set_endpoint_enabled(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        enabled: bool,
+        reason: Option<&str>,
+    ) -> CoreResult<bool> {
+        let (id, reason) = (id.to_string(), reason.map(str::to_string));
+        self.write(job!(|c| webhooks::set_enabled(
+            c,
+            tenant_id,
+            &id,
+            enabled,
+            reason.as_deref()
+        )))
+        .await
+    }
+    async fn reset_endpoint_cursor(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        cursor: i64,
+    ) -> CoreResult<bool> {
+        let id = id.to_string();
+        self.write(job!(|c| webhooks::reset_cursor(c, tenant_id, &id, cursor)))
+            .await
+    }
+    async fn rotate_endpoint_secret(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        sealed: &str,
+        prefix: &str,
+        previous_until: Timestamp,
+    ) -> CoreResult<bool> {
+        let (id, sealed, prefix) = (id.to_string(), sealed.to_string(), prefix.to_string());
+        self.write(job!(|c| webhooks::rotate_secret(
+            c,
+            tenant_id,
+            &id,
+            &sealed,
+            &prefix,
+            previous_until
+        )))
+        .await
+    }
+    async fn delete_endpoint(&self, tenant_id: i64, id: &str) -> CoreResult<bool> {
+        let id = id.to_string();
+        self.write(job!(|c| webhooks::delete(c, tenant_id, &id)))
+            .await
+    }
+    async fn record_delivery(
+        &self,
+        fence: Option<&LeaseFence>,
+        tenant_id: i64,
+        endpoint_id: &str,
+        expected: i64,
+        delivery: Option<&WebhookDelivery>,
+        progress: Option<&EndpointProgress>,
+    ) -> CoreResult<bool> {
+        let (fence, id) = (fence.cloned(), endpoint_id.to_string());
+        let (delivery, progress) = (delivery.cloned(), progress.cloned());
+        self.write(job!(|c| webhooks::record(
+            c,
+            fence.as_ref(),
+            tenant_id,
+            &id,
+            expected,
+            delivery.as_ref(),
+            progress.as_ref()
+        )))
+        .await
+    }
+    async fn deliveries(
+        &self,
+        tenant_id: i64,
+        endpoint_id: &str,
+        limit: u32,
+    ) -> CoreResult<Vec<WebhookDelivery>> {
+        let id = endpoint_id.to_string();
+        self.read(job!(|c| webhooks::deliveries(c, tenant_id, &id, limit)))
+            .await
+    }
+    async fn sweep_deliveries(&self, before: Timestamp, batch: u32) -> CoreResult<u64> {
+        self.write(job!(|c| webhooks::sweep(c, before, batch)))
             .await
     }
 }

@@ -20,6 +20,7 @@ pub mod mail;
 pub mod pg;
 pub mod process;
 pub mod server;
+pub mod webhook;
 
 pub use server::{Backend, Resp, TestServer};
 

@@ -26,7 +26,7 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// TOML config file (keys: database_url, listen, public_url, max_body_bytes,
     /// log_retention_days, provisioning_log, rate_limit_per_token, request_timeout_secs,
-    /// sqlite_synchronous).
+    /// sqlite_synchronous, sync_*, smtp_*, webhooks, webhook_*; docs/deploy.md).
     #[arg(long, env = "SCIMD_CONFIG", global = true)]
     pub config: Option<std::path::PathBuf>,
     /// sqlite://path or postgres://… [default: sqlite://./data/scimd.db]
@@ -61,6 +61,11 @@ pub enum Command {
     /// The provisioning engine: keep SCIM apps in step with a directory (docs/sync.md).
     #[command(subcommand)]
     Sync(SyncCmd),
+    /// Webhook endpoints: where a tenant's events are delivered (docs/events.md).
+    #[command(subcommand)]
+    Webhook(WebhookCmd),
+    /// Read a tenant's change feed (the events API's events), oldest first.
+    Events(EventsArgs),
     /// Delete provisioning-log events older than the retention now.
     SweepLog,
     /// Load-test a SCIM server (scimd or any other) with identity-provider workloads.
@@ -243,6 +248,91 @@ pub enum TokenCmd {
         #[arg(long, default_value = "24h")]
         grace: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum WebhookCmd {
+    /// Add an endpoint; its signing secret is printed once. It receives events from now on.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        url: String,
+        /// Event types, comma-separated (user.created, group.*, …) [default: every type]
+        #[arg(long, default_value = "")]
+        types: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List a tenant's endpoints with their state (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Send a signed `webhook.test` event now and print the answer.
+    Test {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+    /// Deliver again from an event sequence (inclusive); re-enables the endpoint.
+    Replay {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        #[arg(long)]
+        from: i64,
+    },
+    /// The latest delivery attempts, newest first.
+    Deliveries {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// A new signing secret (printed once); the old one also signs for the overlap.
+    RotateSecret {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        #[arg(long, default_value = "24h")]
+        overlap: String,
+    },
+    /// Resume deliveries (clears the failure state).
+    Enable {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+    /// Stop deliveries; events wait at the cursor.
+    Disable {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+    Delete {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+}
+
+#[derive(Args)]
+pub struct EventsArgs {
+    #[arg(long)]
+    pub tenant: String,
+    /// The sequence of the last event seen (0: from the start), or `latest`.
+    #[arg(long, default_value = "0")]
+    pub after: String,
+    /// Event types, comma-separated [default: every type]
+    #[arg(long, default_value = "")]
+    pub types: String,
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Keep waiting for new events (one JSON line each) until interrupted.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 #[derive(Subcommand)]

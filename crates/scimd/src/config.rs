@@ -29,6 +29,12 @@ struct FileConfig {
     sync_lease_secs: Option<u64>,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
+    webhooks: Option<bool>,
+    webhook_timeout: Option<String>,
+    webhook_first_retry: Option<String>,
+    webhook_max_retry_interval: Option<String>,
+    webhook_retry_for: Option<String>,
+    webhook_lease: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +73,30 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     /// The sender of notifications (default `scimd@localhost`).
     pub smtp_from: String,
+    /// Whether `serve` delivers webhooks (default true).
+    pub webhooks: bool,
+    /// Webhook attempts: time limit, backoff, how long before a failing endpoint is
+    /// disabled (docs/events.md).
+    pub webhook_policy: scim_core::webhook::RetryPolicy,
+    /// How long a node holds an endpoint's delivery lease without renewing it (default 30s):
+    /// a node that dies mid-delivery has its endpoints taken over after this long.
+    pub webhook_lease: std::time::Duration,
+}
+
+/// A duration setting (`10s`, `3d`) from the environment, else the file, else the default.
+fn duration_setting(
+    var: &str,
+    file: Option<String>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration> {
+    let text = std::env::var(var).ok().filter(|v| !v.is_empty()).or(file);
+    match text {
+        None => Ok(default),
+        Some(t) => {
+            let d = scim_core::clock::parse_duration(&t).with_context(|| var.to_string())?;
+            std::time::Duration::try_from(d).with_context(|| format!("{var}='{t}'"))
+        }
+    }
 }
 
 /// An environment variable, else the config file's value, else the default.
@@ -209,6 +239,40 @@ impl Settings {
             smtp_from: env_var("SCIMD_SMTP_FROM")
                 .or(file.smtp_from)
                 .unwrap_or_else(|| "scimd@localhost".into()),
+            webhooks: match std::env::var("SCIMD_WEBHOOKS") {
+                Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
+                Err(_) => file.webhooks.unwrap_or(true),
+            },
+            webhook_policy: {
+                let d = scim_core::webhook::RetryPolicy::default();
+                scim_core::webhook::RetryPolicy {
+                    timeout: duration_setting(
+                        "SCIMD_WEBHOOK_TIMEOUT",
+                        file.webhook_timeout,
+                        d.timeout,
+                    )?,
+                    first_retry: duration_setting(
+                        "SCIMD_WEBHOOK_FIRST_RETRY",
+                        file.webhook_first_retry,
+                        d.first_retry,
+                    )?,
+                    max_interval: duration_setting(
+                        "SCIMD_WEBHOOK_MAX_RETRY_INTERVAL",
+                        file.webhook_max_retry_interval,
+                        d.max_interval,
+                    )?,
+                    give_up_after: duration_setting(
+                        "SCIMD_WEBHOOK_RETRY_FOR",
+                        file.webhook_retry_for,
+                        d.give_up_after,
+                    )?,
+                }
+            },
+            webhook_lease: duration_setting(
+                "SCIMD_WEBHOOK_LEASE",
+                file.webhook_lease,
+                std::time::Duration::from_secs(30),
+            )?,
             provisioning_log: match std::env::var("SCIMD_PROVISIONING_LOG") {
                 Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
                 Err(_) => file.provisioning_log.unwrap_or(true),

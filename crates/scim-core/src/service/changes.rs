@@ -28,6 +28,8 @@ pub const MAX_PAGE: u32 = 1000;
 #[derive(Default)]
 pub struct ChangeNotifier {
     tenants: Mutex<HashMap<i64, Arc<Notify>>>,
+    /// Woken on every change of any tenant (the webhook deliverer waits on it).
+    pub any: Notify,
 }
 
 impl ChangeNotifier {
@@ -37,6 +39,7 @@ impl ChangeNotifier {
         if let Some(n) = n {
             n.notify_waiters();
         }
+        self.any.notify_waiters();
     }
 
     fn handle(&self, tenant_id: i64) -> Arc<Notify> {

@@ -27,14 +27,15 @@ impl Maintenance {
         Self { store, retention }
     }
 
-    /// Deletes every event (of the provisioning log and of the engine's per-object log)
-    /// older than the retention, in batches; returns how many.
+    /// Deletes every event (of the provisioning log — the change feed with it —, of the
+    /// engine's per-object log, and webhook delivery attempts) older than the retention, in batches; returns how many.
     pub async fn sweep_log(&self) -> CoreResult<u64> {
         let before = Timestamp::now() - self.retention;
         let mut total = 0;
         loop {
             let n = self.store.sweep_events(before, SWEEP_BATCH).await?
-                + self.store.sweep_sync_log(before, SWEEP_BATCH).await?;
+                + self.store.sweep_sync_log(before, SWEEP_BATCH).await?
+                + self.store.sweep_deliveries(before, SWEEP_BATCH).await?;
             total += n;
             if n < u64::from(SWEEP_BATCH) {
                 return Ok(total);

@@ -8,6 +8,7 @@ mod operators;
 mod resources;
 mod tenants;
 mod tokens;
+mod webhooks;
 
 pub use changes::{ChangeFeed, ChangeNotifier, ChangePage, FeedCursor, MAX_PAGE};
 pub use events::EventService;
@@ -16,6 +17,7 @@ pub use operators::{NewSession, OperatorService};
 pub use resources::{Limits, ResourceService};
 pub use tenants::TenantService;
 pub use tokens::TokenService;
+pub use webhooks::{DEFAULT_SECRET_OVERLAP, MAX_SECRET_OVERLAP, NewEndpoint, WebhookService};
 
 use crate::store::Store;
 use std::sync::Arc;
@@ -29,6 +31,8 @@ pub struct Services {
     pub operators: OperatorService,
     pub events: EventService,
     pub changes: ChangeFeed,
+    /// Without the instance key until the binary gives it one ([`WebhookService::new`]).
+    pub webhooks: WebhookService,
 }
 
 impl Services {
@@ -36,6 +40,7 @@ impl Services {
     pub fn new(store: Arc<dyn Store>, notifier: Arc<ChangeNotifier>) -> Self {
         Self {
             changes: ChangeFeed::new(store.clone(), notifier),
+            webhooks: WebhookService::new(store.clone(), None),
             tenants: TenantService::new(store.clone()),
             tokens: TokenService::new(store.clone()),
             operators: OperatorService::new(store.clone()),

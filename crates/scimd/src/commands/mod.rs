@@ -3,12 +3,14 @@
 
 mod admin;
 mod bench;
+mod events;
 mod log;
 mod metrics;
 mod serve;
 mod sync;
 mod tenant;
 mod token;
+mod webhook;
 
 use crate::cli::{Cli, Command};
 use crate::config::Settings;
@@ -86,6 +88,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Admin(cmd) => admin::run(&env, cmd).await,
         Command::Log(args) => log::print(&env, args).await,
         Command::Sync(cmd) => sync::run(&env, cmd).await,
+        Command::Webhook(cmd) => webhook::run(&env, cmd).await,
+        Command::Events(args) => events::run(&env, args).await,
         Command::SweepLog => log::sweep(&env).await,
     };
     env.store.close().await;

@@ -111,7 +111,16 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         Some(sch) => sch.engine.clone(),
         None => super::sync::engine(env, false)?,
     };
+    // Webhook secrets are sealed with the same instance key as sync credentials.
+    state.services.webhooks = super::webhook::service(env, true)?;
+    let deliverer = Arc::new(super::webhook::deliverer(
+        env,
+        state.services.changes.clone(),
+        state.services.webhooks.clone(),
+    )?);
+    state.deliverer = Some(deliverer.clone());
     let state = Arc::new(state);
+    let deliveries = s.webhooks.then(|| tokio::spawn(deliverer.run()));
     let maintenance = tokio::spawn(
         Maintenance::new(
             env.store.clone(),
@@ -130,6 +139,9 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
     maintenance.abort();
     if let Some(s) = scheduler {
         s.abort();
+    }
+    if let Some(d) = deliveries {
+        d.abort();
     }
     tracing::info!("stopped cleanly");
     Ok(())

@@ -10,7 +10,7 @@ use scim_sync::{Engine, SyncKey};
 use std::path::Path;
 
 /// The sync key from SCIMD_SYNC_KEY, else the key file; created (mode 0600) when `create`.
-fn sync_key(env: &Env, create: bool) -> Result<Option<SyncKey>> {
+pub(super) fn sync_key(env: &Env, create: bool) -> Result<Option<SyncKey>> {
     if let Ok(text) = std::env::var("SCIMD_SYNC_KEY") {
         return Ok(Some(SyncKey::from_text(&text)?));
     }

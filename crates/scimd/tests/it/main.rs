@@ -8,6 +8,7 @@ mod support;
 mod sync;
 mod sync_resume;
 mod sync_serve;
+mod webhooks;
 
 use std::process::Command;
 use std::time::Duration;

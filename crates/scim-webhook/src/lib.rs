@@ -1,0 +1,418 @@
+//! # scim-webhook: delivering each tenant's change feed to its webhook endpoints
+//!
+//! Guarantees (docs/events.md, "Webhooks"):
+//! - **In order, per endpoint**: one event at a time, in sequence order; the endpoint's
+//!   cursor (its checkpoint, in the database) moves past an event only after a 2xx.
+//! - **At least once**: a node that dies mid-delivery has not moved the cursor, so the event
+//!   goes again, with the same `webhook-id` (the event id), from whichever node takes over.
+//! - **One node at a time**: an endpoint is delivered under a lease (`webhook:{id}`), and the
+//!   cursor is only moved by a write fenced by that lease, so a node that lost its lease while
+//!   stalled cannot move the cursor under the new holder.
+//! - **Retries** with exponential backoff ([`RetryPolicy`]) while the endpoint fails; after
+//!   the retry window (3 days by default) the endpoint is disabled with the reason, which
+//!   the console shows, and nothing after the cursor is lost: replay resumes from it.
+
+use scim_core::change::ChangeEvent;
+use scim_core::service::{ChangeFeed, FeedCursor, WebhookService};
+use scim_core::tenant::scim_base_url;
+use scim_core::webhook::{EndpointProgress, RetryPolicy, WebhookDelivery, WebhookEndpoint, sign};
+use scim_core::{CoreError, CoreResult, LeaseFence, Store, Tenant, Timestamp};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Events read per feed query while an endpoint catches up.
+const BATCH: u32 = 100;
+/// The most of an answer kept with an attempt.
+const RESPONSE_EXCERPT: usize = 500;
+/// How often due endpoints are looked for when nothing wakes the deliverer.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Delivers for every tenant; one per `scimd serve` node.
+pub struct Deliverer {
+    store: Arc<dyn Store>,
+    feed: ChangeFeed,
+    webhooks: WebhookService,
+    client: reqwest::Client,
+    policy: RetryPolicy,
+    /// How long an endpoint's lease lasts unless renewed.
+    lease: Duration,
+    /// This process's name in the leases (unique per process).
+    node: String,
+    public_url: String,
+    /// Endpoints this node is delivering right now.
+    busy: Mutex<HashSet<String>>,
+}
+
+/// What one HTTP attempt gave.
+struct Answer {
+    status: Option<u16>,
+    latency_ms: i64,
+    error: Option<String>,
+    response: Option<String>,
+}
+
+impl Answer {
+    fn ok(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    /// Why the attempt failed, for the log and the disable reason.
+    fn why(&self) -> String {
+        match (&self.error, self.status) {
+            (Some(e), _) => e.clone(),
+            (None, Some(s)) => format!("answered {s}"),
+            (None, None) => "no answer".into(),
+        }
+    }
+}
+
+impl Deliverer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        feed: ChangeFeed,
+        webhooks: WebhookService,
+        public_url: &str,
+        policy: RetryPolicy,
+        lease: Duration,
+    ) -> CoreResult<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("scimd-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CoreError::Internal(format!("the webhook HTTP client: {e}")))?;
+        Ok(Self {
+            store,
+            feed,
+            webhooks,
+            client,
+            policy,
+            lease: lease.max(Duration::from_secs(3)),
+            node: format!("webhooks-{}", uuid::Uuid::new_v4().simple()),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            busy: Mutex::default(),
+        })
+    }
+
+    /// Delivers until the task is aborted: on every change (this node's), and every second.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let woken = self.feed.notifier.any.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "webhook delivery: could not look for due endpoints");
+            }
+            tokio::select! {
+                () = &mut woken => {}
+                () = tokio::time::sleep(TICK) => {}
+            }
+        }
+    }
+
+    /// Starts a delivery task for each due endpoint this node is not already delivering.
+    pub async fn tick(self: &Arc<Self>) -> CoreResult<()> {
+        let due = self.store.due_endpoints(Timestamp::now()).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let tenants = self.store.tenants().await?;
+        for ep in due {
+            let Some(tenant) = tenants.iter().find(|t| t.id == ep.tenant_id).cloned() else {
+                continue;
+            };
+            if !self.lock_busy().insert(ep.id.clone()) {
+                continue;
+            }
+            let me = self.clone();
+            tokio::spawn(async move {
+                let id = ep.id.clone();
+                if let Err(e) = me.drain(&tenant, ep).await {
+                    tracing::warn!(endpoint = %id, error = %e, "webhook delivery stopped");
+                }
+                me.lock_busy().remove(&id);
+            });
+        }
+        Ok(())
+    }
+
+    fn lock_busy(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.busy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn take_lease(&self, name: &str) -> CoreResult<bool> {
+        let now = Timestamp::now();
+        let until = now + time::Duration::try_from(self.lease).unwrap_or(time::Duration::MINUTE);
+        self.store.try_lease(name, &self.node, now, until).await
+    }
+
+    /// Delivers one endpoint's events in order until it is caught up, fails, or the lease
+    /// is lost.
+    async fn drain(&self, tenant: &Tenant, ep: WebhookEndpoint) -> CoreResult<()> {
+        let lease = format!("webhook:{}", ep.id);
+        if !self.take_lease(&lease).await? {
+            return Ok(());
+        }
+        let fence = LeaseFence {
+            lease: lease.clone(),
+            holder: self.node.clone(),
+        };
+        let mut renewed = Instant::now();
+        let base = scim_base_url(&self.public_url, &tenant.slug);
+        loop {
+            if renewed.elapsed() > self.lease / 3 {
+                if !self.take_lease(&lease).await? {
+                    return Ok(());
+                }
+                renewed = Instant::now();
+            }
+            // Read again each round: an operator may have replayed, disabled or rotated.
+            let Some(mut ep) = self.store.endpoint(tenant.id, &ep.id).await? else {
+                return Ok(());
+            };
+            let now = Timestamp::now();
+            if !ep.enabled || ep.next_attempt_at.is_some_and(|t| t > now) {
+                return Ok(());
+            }
+            let page = match self
+                .feed
+                .page(
+                    tenant,
+                    FeedCursor::After(ep.cursor),
+                    BATCH,
+                    &ep.type_filter(),
+                    Duration::ZERO,
+                    &base,
+                )
+                .await
+            {
+                Ok(p) => p,
+                Err(CoreError::Gone(why)) => {
+                    let reason = format!("undelivered events expired: {why}");
+                    self.store
+                        .set_endpoint_enabled(tenant.id, &ep.id, false, Some(&reason))
+                        .await?;
+                    tracing::warn!(endpoint = %ep.id, %reason, "webhook endpoint disabled");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            if page.events.is_empty() {
+                if page.next > ep.cursor {
+                    // Only events the endpoint's type filter leaves out: pass over them.
+                    self.advance(&fence, &ep, page.next).await?;
+                    continue;
+                }
+                return Ok(());
+            }
+            let secrets = self.webhooks.signing_secrets(&ep, now)?;
+            for e in &page.events {
+                let body = serde_json::to_vec(e)
+                    .map_err(|err| CoreError::Internal(format!("event serialisation: {err}")))?;
+                let answer = self.post(&ep.url, &secrets, &e.id, &body).await;
+                let delivery = attempt_record(&ep, e, &answer);
+                let progress = if answer.ok() {
+                    EndpointProgress {
+                        cursor: e.sequence,
+                        attempts: 0,
+                        failing_since: None,
+                        next_attempt_at: None,
+                        disable: None,
+                    }
+                } else {
+                    let mut p = self
+                        .policy
+                        .after_failure(&ep, Timestamp::now(), &answer.why());
+                    if answer.status == Some(410) {
+                        // Standard Webhooks: 410 Gone means "stop sending".
+                        p.disable = Some("the endpoint answered 410 Gone".into());
+                    }
+                    p
+                };
+                let moved = self
+                    .store
+                    .record_delivery(
+                        Some(&fence),
+                        tenant.id,
+                        &ep.id,
+                        ep.cursor,
+                        Some(&delivery),
+                        Some(&progress),
+                    )
+                    .await?;
+                if !answer.ok() {
+                    tracing::info!(endpoint = %ep.id, sequence = e.sequence, why = %answer.why(), "webhook delivery failed; retrying later");
+                    return Ok(());
+                }
+                if !moved {
+                    // Replayed, disabled or deleted meanwhile: start over from what is stored.
+                    break;
+                }
+                ep.cursor = e.sequence;
+                ep.attempts = 0;
+                ep.failing_since = None;
+            }
+            if page.next > ep.cursor && page.events.last().is_some_and(|l| l.sequence == ep.cursor)
+            {
+                self.advance(&fence, &ep, page.next).await?;
+            }
+        }
+    }
+
+    /// Moves the cursor past events the type filter leaves out.
+    async fn advance(&self, fence: &LeaseFence, ep: &WebhookEndpoint, to: i64) -> CoreResult<()> {
+        let progress = EndpointProgress {
+            cursor: to,
+            attempts: 0,
+            failing_since: None,
+            next_attempt_at: None,
+            disable: None,
+        };
+        self.store
+            .record_delivery(
+                Some(fence),
+                ep.tenant_id,
+                &ep.id,
+                ep.cursor,
+                None,
+                Some(&progress),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One signed POST.
+    async fn post(&self, url: &str, secrets: &[String], msg_id: &str, body: &[u8]) -> Answer {
+        let ts = Timestamp::now().as_micros() / 1_000_000;
+        let mut sigs = Vec::with_capacity(secrets.len());
+        for s in secrets {
+            match sign(s, msg_id, ts, body) {
+                Ok(sig) => sigs.push(sig),
+                Err(e) => {
+                    return Answer {
+                        status: None,
+                        latency_ms: 0,
+                        error: Some(format!("signing: {e}")),
+                        response: None,
+                    };
+                }
+            }
+        }
+        let started = Instant::now();
+        let sent = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", msg_id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sigs.join(" "))
+            .body(body.to_vec())
+            .send()
+            .await;
+        let mut resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                return Answer {
+                    status: None,
+                    latency_ms: elapsed_ms(started),
+                    error: Some(transport_error(e)),
+                    response: None,
+                };
+            }
+        };
+        let status = resp.status().as_u16();
+        let mut excerpt = Vec::new();
+        let mut error = None;
+        while excerpt.len() < RESPONSE_EXCERPT {
+            match resp.chunk().await {
+                Ok(Some(c)) => excerpt.extend_from_slice(&c),
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(transport_error(e));
+                    break;
+                }
+            }
+        }
+        excerpt.truncate(RESPONSE_EXCERPT);
+        let text = String::from_utf8_lossy(&excerpt).into_owned();
+        Answer {
+            status: Some(status),
+            latency_ms: elapsed_ms(started),
+            // A 2xx whose body broke off still counts: the receiver has answered.
+            error: error.filter(|_| !(200..300).contains(&status)),
+            response: (!text.is_empty()).then_some(text),
+        }
+    }
+
+    /// Sends a `webhook.test` event (outside the feed; the cursor does not move) and records
+    /// the attempt.
+    pub async fn send_test(&self, tenant: &Tenant, id: &str) -> CoreResult<WebhookDelivery> {
+        let ep = self.webhooks.get(tenant, id).await?;
+        let secrets = self.webhooks.signing_secrets(&ep, Timestamp::now())?;
+        let msg_id = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let body = json!({
+            "id": msg_id,
+            "type": "webhook.test",
+            "time": Timestamp::now().rfc3339(),
+            "tenant": tenant.slug,
+            "data": {"message": "a test event from scimd; it is not part of the change feed"},
+        });
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| CoreError::Internal(format!("event serialisation: {e}")))?;
+        let answer = self.post(&ep.url, &secrets, &msg_id, &bytes).await;
+        let d = WebhookDelivery {
+            id: 0,
+            endpoint_id: ep.id.clone(),
+            event_id: msg_id,
+            sequence: None,
+            event_type: "webhook.test".into(),
+            attempt: 1,
+            at: Timestamp::now(),
+            status: answer.status,
+            latency_ms: answer.latency_ms,
+            error: answer
+                .error
+                .clone()
+                .or_else(|| (!answer.ok()).then(|| answer.why())),
+            response: answer.response,
+        };
+        self.store
+            .record_delivery(None, tenant.id, &ep.id, ep.cursor, Some(&d), None)
+            .await?;
+        Ok(d)
+    }
+}
+
+fn attempt_record(ep: &WebhookEndpoint, e: &ChangeEvent, a: &Answer) -> WebhookDelivery {
+    WebhookDelivery {
+        id: 0,
+        endpoint_id: ep.id.clone(),
+        event_id: e.id.clone(),
+        sequence: Some(e.sequence),
+        event_type: e.kind.as_str().into(),
+        attempt: ep.attempts + 1,
+        at: Timestamp::now(),
+        status: a.status,
+        latency_ms: a.latency_ms,
+        error: if a.ok() { None } else { Some(a.why()) },
+        response: a.response.clone(),
+    }
+}
+
+fn elapsed_ms(t: Instant) -> i64 {
+    i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A transport failure in words (never the URL's query, which may hold a token).
+fn transport_error(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else {
+        format!("{}", e.without_url())
+    }
+}
