@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod crash;
+mod examples;
 mod listener;
 mod multinode;
 mod support;
