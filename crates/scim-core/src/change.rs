@@ -131,9 +131,26 @@ impl TypeFilter {
     }
 }
 
+/// Compact: a prefix whose every type is in reads `user.*` (parsing gives the same filter).
 impl std::fmt::Display for TypeFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.0.iter().map(|t| t.as_str()).collect();
+        let prefix = |t: &ChangeType| t.as_str().split('.').next().unwrap_or_default();
+        let mut names: Vec<String> = Vec::new();
+        for t in &self.0 {
+            let p = prefix(t);
+            let whole = ALL_CHANGE_TYPES
+                .iter()
+                .filter(|a| prefix(a) == p)
+                .all(|a| self.0.contains(a));
+            let name = if whole {
+                format!("{p}.*")
+            } else {
+                t.as_str().to_string()
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
         f.write_str(&names.join(","))
     }
 }
@@ -374,7 +391,8 @@ mod tests {
         assert!(f.allows(ChangeType::UserDeleted));
         assert!(f.allows(ChangeType::MemberAdded));
         assert!(!f.allows(ChangeType::GroupCreated));
-        assert_eq!(f.to_string().split(',').count(), 6);
+        assert_eq!(f.to_string(), "user.*,group.member_added");
+        assert_eq!(TypeFilter::parse(&f.to_string()).unwrap(), f);
         assert!(
             TypeFilter::parse("user.exploded")
                 .unwrap_err()

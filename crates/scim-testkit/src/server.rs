@@ -87,11 +87,33 @@ impl TestServer {
         let root = format!("http://{}", listener.local_addr().unwrap());
         config.public_url = root.clone();
         let mut state = AppState::new(store.clone(), config);
-        // A sync key of its own, so the console's Apps forms can seal target tokens.
-        state.sync.key = Some(
-            scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate())
-                .expect("a generated sync key reads back"),
+        // An instance key of its own, so the console's Apps forms can seal target tokens and
+        // webhook endpoints can be added.
+        let key = scim_core::SealingKey::from_text(&scim_core::SealingKey::generate())
+            .expect("a generated key reads back");
+        state.sync.key = Some(key.clone());
+        state.services.webhooks =
+            scim_core::service::WebhookService::new(store.clone(), Some(key.clone()));
+        // The deliverer, running as under `scimd serve`, with quick retries.
+        let policy = scim_core::webhook::RetryPolicy {
+            first_retry: std::time::Duration::from_millis(100),
+            max_interval: std::time::Duration::from_millis(500),
+            timeout: std::time::Duration::from_secs(2),
+            ..Default::default()
+        };
+        let deliverer = Arc::new(
+            scim_webhook::Deliverer::new(
+                store.clone(),
+                state.services.changes.clone(),
+                state.services.webhooks.clone(),
+                &root,
+                policy,
+                std::time::Duration::from_secs(3),
+            )
+            .expect("the webhook deliverer starts"),
         );
+        state.deliverer = Some(deliverer.clone());
+        tokio::spawn(deliverer.run());
         let state = Arc::new(state);
         tokio::spawn(async move {
             axum::serve(
@@ -104,7 +126,12 @@ impl TestServer {
         });
         let mut s = Self {
             root: root.clone(),
-            services: Services::new(store.clone(), Default::default()),
+            services: {
+                let mut services = Services::new(store.clone(), Default::default());
+                services.webhooks =
+                    scim_core::service::WebhookService::new(store.clone(), Some(key));
+                services
+            },
             database_url: url.clone(),
             store,
             client: reqwest::Client::new(),

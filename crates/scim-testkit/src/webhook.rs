@@ -179,6 +179,21 @@ impl Receiver {
     }
 }
 
+impl Receiver {
+    /// [`Receiver::wait_for`] for async tests (it yields instead of blocking a worker).
+    pub async fn until(&self, limit: Duration, what: &str, pred: impl Fn(&[Received]) -> bool) {
+        let start = std::time::Instant::now();
+        while !pred(&self.received()) {
+            assert!(
+                start.elapsed() < limit,
+                "waited {limit:?} for {what}; received {} deliveries",
+                self.received().len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 impl Drop for Receiver {
     fn drop(&mut self) {
         self.down();

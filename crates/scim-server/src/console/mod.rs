@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
-use views::{apps, directory, integration, log, log_api, login, tenants};
+use views::{apps, directory, integration, log, log_api, login, tenants, webhooks};
 
 #[derive(Template)]
 #[template(path = "console/error.html")]
@@ -125,6 +125,10 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route(
             "/t/{tenant}/integration",
             get(integration::integration).post(integration::integration_action),
+        )
+        .route(
+            "/t/{tenant}/webhooks",
+            get(webhooks::webhooks).post(webhooks::webhooks_action),
         )
         .route("/t/{tenant}/users", get(directory::users))
         .route("/t/{tenant}/users/{id}", get(directory::user))

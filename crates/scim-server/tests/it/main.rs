@@ -7,6 +7,8 @@ mod console_apps_browser;
 mod console_apps_http;
 mod console_browser;
 mod console_http;
+mod console_webhooks;
+mod console_webhooks_browser;
 mod events_api;
 mod golden;
 mod hardening;

@@ -139,6 +139,8 @@ pub struct TokenForm {
     #[serde(default)]
     bulk: String,
     #[serde(default)]
+    events: String,
+    #[serde(default)]
     expires: String,
     #[serde(default)]
     grace: String,
@@ -151,6 +153,7 @@ impl TokenForm {
             ("users", &self.users),
             ("groups", &self.groups),
             ("bulk", &self.bulk),
+            ("events", &self.events),
         ] {
             match v.as_str() {
                 "" | "none" => {}

@@ -9,6 +9,7 @@ pub mod log;
 pub mod log_api;
 pub mod login;
 pub mod tenants;
+pub mod webhooks;
 
 /// What every page handler uses.
 pub(crate) mod common {

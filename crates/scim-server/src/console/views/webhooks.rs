@@ -1,0 +1,350 @@
+//! A tenant's Webhooks page: endpoints (add with the secret shown once, send a test event,
+//! replay from a sequence, rotate the secret, disable or enable, delete) and each endpoint's
+//! recent delivery attempts. An endpoint disabled after failing is called out at the top.
+
+use super::super::session::ConsoleSession;
+use super::super::view::{self, Chrome};
+use super::common::{AppStateRef, chrome, html, tenant_of, unknown_action};
+use crate::AppState;
+use crate::error::{ApiResult, AppError};
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use scim_core::service::DEFAULT_SECRET_OVERLAP;
+use scim_core::webhook::{WebhookDelivery, WebhookEndpoint};
+use scim_core::{CoreError, Tenant, Timestamp};
+use serde::Deserialize;
+
+/// Attempts shown per endpoint.
+const RECENT: u32 = 10;
+
+struct DeliveryRow {
+    at: String,
+    event: String,
+    sequence: String,
+    kind: String,
+    attempt: i64,
+    status: String,
+    ok: bool,
+    latency: String,
+    detail: String,
+}
+
+struct EndpointRow {
+    id: String,
+    url: String,
+    types: String,
+    description: String,
+    secret_prefix: String,
+    cursor: i64,
+    behind: i64,
+    state: &'static str,
+    state_detail: String,
+    enabled: bool,
+    deliveries: Vec<DeliveryRow>,
+}
+
+struct NewSecret {
+    url: String,
+    secret: String,
+    rotated: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/webhooks.html")]
+struct WebhooksPage {
+    chrome: Chrome,
+    tenant_name: String,
+    events_url: String,
+    head: i64,
+    endpoints: Vec<EndpointRow>,
+    /// Endpoints disabled after failing (not by an operator), for the banner.
+    failed: Vec<String>,
+    new_secret: Option<NewSecret>,
+    message: Option<String>,
+    error: Option<String>,
+    /// Whether test events can be sent (the deliverer runs with `scimd serve`).
+    can_test: bool,
+}
+
+fn delivery_row(d: WebhookDelivery) -> DeliveryRow {
+    let detail = match (&d.error, &d.response) {
+        (Some(e), _) => e.clone(),
+        (None, Some(r)) => r.clone(),
+        (None, None) => String::new(),
+    };
+    DeliveryRow {
+        ok: d.succeeded(),
+        at: view::fmt_time(d.at),
+        sequence: d.sequence.map_or("test".into(), |s| s.to_string()),
+        status: d.status.map_or("—".into(), |s| s.to_string()),
+        latency: format!("{} ms", d.latency_ms),
+        kind: d.event_type,
+        event: d.event_id,
+        attempt: d.attempt,
+        detail: scim_proto::error::excerpt(&detail).to_string(),
+    }
+}
+
+fn state_of(ep: &WebhookEndpoint, now: Timestamp) -> (&'static str, String) {
+    match (ep.enabled, ep.failing_since, &ep.disabled_reason) {
+        (true, None, _) => ("Active", String::new()),
+        (true, Some(since), _) => {
+            let next = ep
+                .next_attempt_at
+                .filter(|t| *t > now)
+                .map(|t| format!("; next attempt {}", view::fmt_time(t)))
+                .unwrap_or_default();
+            (
+                "Retrying",
+                format!(
+                    "failing since {} ({} attempt{}){next}",
+                    view::fmt_time(since),
+                    ep.attempts,
+                    if ep.attempts == 1 { "" } else { "s" }
+                ),
+            )
+        }
+        (false, _, reason) => ("Disabled", reason.clone().unwrap_or_default()),
+    }
+}
+
+async fn webhooks_page(
+    state: &AppState,
+    s: &ConsoleSession,
+    tenant: &Tenant,
+    status: StatusCode,
+    new_secret: Option<NewSecret>,
+    message: Option<String>,
+    error: Option<String>,
+) -> ApiResult<Response> {
+    let hooks = &state.services.webhooks;
+    let head = state.services.changes.bounds(tenant).await?.head;
+    let now = Timestamp::now();
+    let mut endpoints = Vec::new();
+    let mut failed = Vec::new();
+    for ep in hooks.list(tenant).await? {
+        let deliveries = hooks
+            .deliveries(tenant, &ep.id, RECENT)
+            .await?
+            .into_iter()
+            .map(delivery_row)
+            .collect();
+        let (st, detail) = state_of(&ep, now);
+        if !ep.enabled && ep.disabled_reason.as_deref() != Some("disabled by an operator") {
+            failed.push(format!("{}: {detail}", ep.url));
+        }
+        endpoints.push(EndpointRow {
+            behind: head - ep.cursor,
+            types: if ep.types.is_empty() {
+                "all".into()
+            } else {
+                ep.types.replace(',', ", ")
+            },
+            secret_prefix: format!("{}…", ep.secret_prefix),
+            state: st,
+            state_detail: detail,
+            enabled: ep.enabled,
+            cursor: ep.cursor,
+            deliveries,
+            id: ep.id,
+            url: ep.url,
+            description: ep.description,
+        });
+    }
+    html(
+        status,
+        &WebhooksPage {
+            chrome: chrome(s, Some(tenant), "webhooks"),
+            tenant_name: tenant.name.clone(),
+            events_url: format!(
+                "{}/t/{}/events",
+                state.config.public_url.trim_end_matches('/'),
+                tenant.slug
+            ),
+            head,
+            endpoints,
+            failed,
+            new_secret,
+            message,
+            error,
+            can_test: state.deliverer.is_some(),
+        },
+    )
+}
+
+pub async fn webhooks(
+    State(state): AppStateRef,
+    s: ConsoleSession,
+    Path(tenant): Path<String>,
+) -> ApiResult<Response> {
+    let t = tenant_of(&state, &tenant).await?;
+    webhooks_page(&state, &s, &t, StatusCode::OK, None, None, None).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct WebhookForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    types: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    from: String,
+}
+
+/// What the page says for an action's outcome: a message, or the caller's error shown on
+/// the page (a 400), or a failure of scimd's own (the error page).
+enum Outcome {
+    Done(StatusCode, Option<NewSecret>, String),
+    Refused(String),
+}
+
+async fn act(state: &AppState, t: &Tenant, who: &str, form: &WebhookForm) -> ApiResult<Outcome> {
+    let hooks = &state.services.webhooks;
+    let refused = |e: CoreError| -> ApiResult<Outcome> {
+        match e {
+            CoreError::Invalid(m) | CoreError::Gone(m) => Ok(Outcome::Refused(m)),
+            CoreError::NotFound(_) => Err(AppError::new(
+                404,
+                "no such webhook endpoint in this tenant",
+            )),
+            other => Err(other.into()),
+        }
+    };
+    let id = form.id.as_str();
+    match form.action.as_str() {
+        "add" => match hooks
+            .add(t, &form.url, &form.types, &form.description)
+            .await
+        {
+            Ok(made) => {
+                tracing::info!(operator = %who, tenant = %t.slug, endpoint = %made.endpoint.id, "webhook endpoint added in the console");
+                let secret = NewSecret {
+                    url: made.endpoint.url,
+                    secret: made.secret,
+                    rotated: false,
+                };
+                Ok(Outcome::Done(
+                    StatusCode::CREATED,
+                    Some(secret),
+                    String::new(),
+                ))
+            }
+            Err(e) => refused(e),
+        },
+        "test" => {
+            let Some(d) = &state.deliverer else {
+                return Ok(Outcome::Refused(
+                    "test events are sent by `scimd serve`'s deliverer, which is not running here"
+                        .into(),
+                ));
+            };
+            match d.send_test(t, id).await {
+                Ok(r) if r.succeeded() => Ok(Outcome::Done(
+                    StatusCode::OK,
+                    None,
+                    format!(
+                        "Test event delivered: the endpoint answered {} in {} ms.",
+                        r.status.unwrap_or(0),
+                        r.latency_ms
+                    ),
+                )),
+                Ok(r) => Ok(Outcome::Refused(format!(
+                    "The test event was not accepted: {}.",
+                    r.error.unwrap_or_else(|| "no answer".into())
+                ))),
+                Err(e) => refused(e),
+            }
+        }
+        "replay" => {
+            let from = match form.from.trim().parse::<i64>() {
+                Ok(n) => n,
+                Err(_) => {
+                    return Ok(Outcome::Refused(
+                        "replay from an event sequence number".into(),
+                    ));
+                }
+            };
+            match hooks.replay(t, id, from).await {
+                Ok(()) => {
+                    tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, from, "webhook replay in the console");
+                    Ok(Outcome::Done(
+                        StatusCode::OK,
+                        None,
+                        format!("Delivering again from event {from}, in order."),
+                    ))
+                }
+                Err(e) => refused(e),
+            }
+        }
+        "rotate" => match hooks.rotate(t, id, DEFAULT_SECRET_OVERLAP).await {
+            Ok(secret) => {
+                tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, "webhook secret rotated in the console");
+                let url = hooks.get(t, id).await?.url;
+                Ok(Outcome::Done(
+                    StatusCode::OK,
+                    Some(NewSecret {
+                        url,
+                        secret,
+                        rotated: true,
+                    }),
+                    String::new(),
+                ))
+            }
+            Err(e) => refused(e),
+        },
+        "disable" | "enable" => {
+            let on = form.action == "enable";
+            match hooks.set_enabled(t, id, on).await {
+                Ok(()) => Ok(Outcome::Done(
+                    StatusCode::OK,
+                    None,
+                    if on {
+                        "Endpoint enabled: delivery resumes from its cursor.".into()
+                    } else {
+                        "Endpoint disabled: events wait at its cursor until it is enabled.".into()
+                    },
+                )),
+                Err(e) => refused(e),
+            }
+        }
+        "delete" => match hooks.delete(t, id).await {
+            Ok(()) => {
+                tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, "webhook endpoint deleted in the console");
+                Ok(Outcome::Done(
+                    StatusCode::OK,
+                    None,
+                    "Endpoint deleted.".into(),
+                ))
+            }
+            Err(e) => refused(e),
+        },
+        other => Err(AppError::new(400, unknown_action(other))),
+    }
+}
+
+pub async fn webhooks_action(
+    State(state): AppStateRef,
+    s: ConsoleSession,
+    Path(tenant): Path<String>,
+    Form(form): Form<WebhookForm>,
+) -> ApiResult<Response> {
+    let t = tenant_of(&state, &tenant).await?;
+    match act(&state, &t, &s.operator.username, &form).await? {
+        Outcome::Done(status, secret, message) => {
+            let message = (!message.is_empty()).then_some(message);
+            webhooks_page(&state, &s, &t, status, secret, message, None).await
+        }
+        Outcome::Refused(e) => {
+            webhooks_page(&state, &s, &t, StatusCode::BAD_REQUEST, None, None, Some(e)).await
+        }
+    }
+}
