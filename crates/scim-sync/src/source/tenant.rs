@@ -1,16 +1,13 @@
 //! A scimd tenant on this instance as the source: the hub case — an IdP provisions into
 //! tenant `hub`, the engine fans it out to apps. The first read is full (resources with
-//! their members, by cursor); later reads follow the tenant's change sequence (the
-//! provisioning log) and re-read only what changed. Because PostgreSQL may make a lower
-//! sequence number visible after a higher one (two transactions committing out of order),
-//! every incremental read also re-reads the last minute of changes; re-reading is harmless
-//! (the planner compares against the ledger). A full read happens again every 24 hours, and
-//! whenever the log may have been swept past the watermark.
+//! their members, by cursor); later reads follow the tenant's change feed (its per-tenant
+//! sequence, which commits in order: docs/events.md §2) and re-read only what changed. A
+//! full read happens again every 24 hours, and whenever the log was swept past the
+//! watermark.
 
 use super::{ObjectKind, Source, SourceBatch, SourceObject};
 use crate::error::{SyncError, SyncResult};
 use async_trait::async_trait;
-use scim_core::event::{EventQuery, Operation};
 use scim_core::store::Query;
 use scim_core::{ResourceKind, Store, StoredResource, Timestamp};
 use scim_proto::cursor::Cursor;
@@ -21,8 +18,8 @@ use time::Duration;
 
 /// How often a full read repairs drift even when the change feed is intact.
 const FULL_EVERY: Duration = Duration::hours(24);
-/// The re-read window for late-visible commits.
-const LATE_WINDOW: Duration = Duration::minutes(1);
+/// Log rows read per query.
+const ROWS: u32 = 5_000;
 
 /// Read access to one tenant (implemented over scimd's store).
 pub struct TenantReader {
@@ -79,17 +76,7 @@ impl TenantSource {
     }
 
     async fn latest_seq(&self, tenant_id: i64) -> SyncResult<i64> {
-        let q = EventQuery {
-            limit: 1,
-            ..Default::default()
-        };
-        Ok(self
-            .reader
-            .store
-            .events(tenant_id, &q)
-            .await?
-            .first()
-            .map_or(0, |e| e.seq))
+        Ok(self.reader.store.change_bounds(tenant_id).await?.head)
     }
 
     async fn full(&self, tenant_id: i64, now: Timestamp) -> SyncResult<SourceBatch> {
@@ -119,7 +106,7 @@ impl TenantSource {
             deleted: Vec::new(),
             present: Default::default(),
             watermark: Some(
-                json!({"seq": seq, "full_at": now.as_micros(), "read_at": now.as_micros()}),
+                json!({"change_seq": seq, "full_at": now.as_micros(), "read_at": now.as_micros()}),
             ),
         })
     }
@@ -131,8 +118,9 @@ impl Source for TenantSource {
         let tenant_id = self.tenant_id().await?;
         let now = Timestamp::now();
         let field = |k: &str| watermark.and_then(|w| w.get(k)).and_then(Value::as_i64);
+        // A watermark without `change_seq` is from before the change feed: read in full once.
         let (Some(seq), Some(full_at), Some(read_at)) =
-            (field("seq"), field("full_at"), field("read_at"))
+            (field("change_seq"), field("full_at"), field("read_at"))
         else {
             return self.full(tenant_id, now).await;
         };
@@ -140,49 +128,37 @@ impl Source for TenantSource {
             Timestamp::from_micros(full_at),
             Timestamp::from_micros(read_at),
         );
-        if now - full_at > FULL_EVERY || now - read_at > self.retention {
+        let bounds = self.reader.store.change_bounds(tenant_id).await?;
+        if now - full_at > FULL_EVERY
+            || now - read_at > self.retention
+            || seq + 1 < bounds.first
+            || seq > bounds.head
+        {
             return self.full(tenant_id, now).await;
         }
         let mut changed: BTreeSet<(ResourceKind, String)> = BTreeSet::new();
         let mut last = seq;
-        let note = |e: &scim_core::Event, changed: &mut BTreeSet<(ResourceKind, String)>| {
-            if e.operation == Operation::Failure {
-                return;
-            }
-            if let (Some(t), Some(id)) = (
-                e.resource_type.as_deref().and_then(ResourceKind::parse),
-                &e.resource_id,
-            ) {
-                changed.insert((t, id.clone()));
-            }
-        };
         loop {
-            let q = EventQuery {
-                after_seq: Some(last),
-                limit: 10_000,
-                ..Default::default()
-            };
-            let page = self.reader.store.events(tenant_id, &q).await?;
-            for e in &page {
-                note(e, &mut changed);
-                last = last.max(e.seq);
+            let rows = self.reader.store.changes(tenant_id, last, ROWS).await?;
+            for e in &rows {
+                if let (Some(t), Some(id), Some(c)) = (
+                    e.resource_type.as_deref().and_then(ResourceKind::parse),
+                    &e.resource_id,
+                    &e.change,
+                ) {
+                    changed.insert((t, id.clone()));
+                    // Members of a group changed: the group is re-read with them.
+                    last = last.max(c.last_seq);
+                }
             }
-            if page.len() < 10_000 {
+            if rows.len() < ROWS as usize {
                 break;
             }
-        }
-        let late = EventQuery {
-            since: Some(read_at - LATE_WINDOW),
-            limit: 10_000,
-            ..Default::default()
-        };
-        for e in self.reader.store.events(tenant_id, &late).await? {
-            note(&e, &mut changed);
         }
         let mut batch = SourceBatch {
             full: false,
             watermark: Some(
-                json!({"seq": last, "full_at": full_at.as_micros(), "read_at": now.as_micros()}),
+                json!({"change_seq": last, "full_at": full_at.as_micros(), "read_at": now.as_micros()}),
             ),
             ..Default::default()
         };
