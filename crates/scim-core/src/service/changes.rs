@@ -178,6 +178,19 @@ impl ChangeFeed {
             let rows = self.store.changes(tenant.id, next, ROWS_PER_QUERY).await?;
             let full = rows.len() as u32 == ROWS_PER_QUERY;
             for row in &rows {
+                // Sequences are contiguous: a row starting past the next expected number
+                // means rows in between were swept (retention), never silently skipped.
+                if let Some(c) = &row.change {
+                    let first = c.last_seq - c.count(row.operation) + 1;
+                    if first > next + 1 {
+                        return Err(CoreError::Gone(format!(
+                            "events {} to {} are no longer retained: resynchronise through \
+                             the SCIM API, then follow from ?after=latest taken before",
+                            next + 1,
+                            first - 1
+                        )));
+                    }
+                }
                 for e in events_of(row, &tenant.slug, base_url) {
                     if e.sequence <= next {
                         continue;
