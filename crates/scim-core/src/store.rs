@@ -244,7 +244,7 @@ pub trait WebhookStore: Send + Sync {
         previous_until: Timestamp,
     ) -> CoreResult<bool>;
     async fn delete_endpoint(&self, tenant_id: i64, id: &str) -> CoreResult<bool>;
-    /// Records an attempt and, when `progress` is given, moves the endpoint on, in one
+    /// Records attempts and, when `progress` is given, moves the endpoint on, in one
     /// transaction fenced by the delivery lease and only if the cursor is still `expected`
     /// (an operator's replay in between wins). Returns whether the endpoint was updated.
     async fn record_delivery(
@@ -253,7 +253,7 @@ pub trait WebhookStore: Send + Sync {
         tenant_id: i64,
         endpoint_id: &str,
         expected: i64,
-        delivery: Option<&WebhookDelivery>,
+        deliveries: &[WebhookDelivery],
         progress: Option<&EndpointProgress>,
     ) -> CoreResult<bool>;
     /// The latest attempts, newest first.

@@ -341,18 +341,18 @@ impl WebhookStore for SqlStore {
         tenant_id: i64,
         endpoint_id: &str,
         expected: i64,
-        delivery: Option<&WebhookDelivery>,
+        deliveries: &[WebhookDelivery],
         progress: Option<&EndpointProgress>,
     ) -> CoreResult<bool> {
         let (fence, id) = (fence.cloned(), endpoint_id.to_string());
-        let (delivery, progress) = (delivery.cloned(), progress.cloned());
+        let (deliveries, progress) = (deliveries.to_vec(), progress.cloned());
         self.write(job!(|c| webhooks::record(
             c,
             fence.as_ref(),
             tenant_id,
             &id,
             expected,
-            delivery.as_ref(),
+            &deliveries,
             progress.as_ref()
         )))
         .await

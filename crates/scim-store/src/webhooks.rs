@@ -210,11 +210,11 @@ pub(crate) async fn record(
     tenant_id: i64,
     endpoint_id: &str,
     expected: i64,
-    delivery: Option<&WebhookDelivery>,
+    deliveries: &[WebhookDelivery],
     progress: Option<&EndpointProgress>,
 ) -> Result<bool, StoreError> {
     check_fence(c, fence).await?;
-    if let Some(d) = delivery {
+    for d in deliveries {
         c.exec(
             "INSERT INTO webhook_deliveries (endpoint_id, tenant_id, event_id, sequence, event_type, \
              attempt, at, status, latency_ms, error, response) \

@@ -28,6 +28,11 @@ const BATCH: u32 = 100;
 const RESPONSE_EXCERPT: usize = 500;
 /// How often due endpoints are looked for when nothing wakes the deliverer.
 const TICK: Duration = Duration::from_secs(1);
+/// The shortest gap between two looks (a burst of changes wakes the deliverer once).
+const MIN_GAP: Duration = Duration::from_millis(50);
+/// Successful attempts recorded per transaction at most, and the longest they wait.
+const FLUSH_EVERY: usize = 50;
+const FLUSH_AFTER: Duration = Duration::from_millis(200);
 
 /// Delivers for every tenant; one per `scimd serve` node.
 pub struct Deliverer {
@@ -110,6 +115,7 @@ impl Deliverer {
                 () = &mut woken => {}
                 () = tokio::time::sleep(TICK) => {}
             }
+            tokio::time::sleep(MIN_GAP).await;
         }
     }
 
@@ -152,6 +158,10 @@ impl Deliverer {
     /// Delivers one endpoint's events in order until it is caught up, fails, or the lease
     /// is lost.
     async fn drain(&self, tenant: &Tenant, ep: WebhookEndpoint) -> CoreResult<()> {
+        // Caught up: nothing to do, and no lease write for it.
+        if self.store.change_bounds(tenant.id).await?.head <= ep.cursor {
+            return Ok(());
+        }
         let lease = format!("webhook:{}", ep.id);
         if !self.take_lease(&lease).await? {
             return Ok(());
@@ -209,57 +219,91 @@ impl Deliverer {
                 return Ok(());
             }
             let secrets = self.webhooks.signing_secrets(&ep, now)?;
+            // Successes are recorded in batches (one transaction per FLUSH_EVERY events or
+            // FLUSH_AFTER): a crash before a flush re-sends those events, with their ids.
+            let mut stored = ep.cursor;
+            let mut pending: Vec<WebhookDelivery> = Vec::new();
+            let mut since = Instant::now();
             for e in &page.events {
                 let body = serde_json::to_vec(e)
                     .map_err(|err| CoreError::Internal(format!("event serialisation: {err}")))?;
                 let answer = self.post(&ep.url, &secrets, &e.id, &body).await;
-                let delivery = attempt_record(&ep, e, &answer);
-                let progress = if answer.ok() {
-                    EndpointProgress {
-                        cursor: e.sequence,
-                        attempts: 0,
-                        failing_since: None,
-                        next_attempt_at: None,
-                        disable: None,
+                pending.push(attempt_record(&ep, e, &answer));
+                if answer.ok() {
+                    ep.cursor = e.sequence;
+                    ep.attempts = 0;
+                    ep.failing_since = None;
+                    if pending.len() >= FLUSH_EVERY || since.elapsed() >= FLUSH_AFTER {
+                        if !self.flush(&fence, &ep, &mut stored, &mut pending).await? {
+                            break;
+                        }
+                        since = Instant::now();
                     }
-                } else {
-                    let mut p = self
-                        .policy
-                        .after_failure(&ep, Timestamp::now(), &answer.why());
-                    if answer.status == Some(410) {
-                        // Standard Webhooks: 410 Gone means "stop sending".
-                        p.disable = Some("the endpoint answered 410 Gone".into());
-                    }
-                    p
-                };
-                let moved = self
-                    .store
+                    continue;
+                }
+                let mut progress = self
+                    .policy
+                    .after_failure(&ep, Timestamp::now(), &answer.why());
+                if answer.status == Some(410) {
+                    // Standard Webhooks: 410 Gone means "stop sending".
+                    progress.disable = Some("the endpoint answered 410 Gone".into());
+                }
+                self.store
                     .record_delivery(
                         Some(&fence),
                         tenant.id,
                         &ep.id,
-                        ep.cursor,
-                        Some(&delivery),
+                        stored,
+                        &pending,
                         Some(&progress),
                     )
                     .await?;
-                if !answer.ok() {
-                    tracing::info!(endpoint = %ep.id, sequence = e.sequence, why = %answer.why(), "webhook delivery failed; retrying later");
-                    return Ok(());
-                }
-                if !moved {
-                    // Replayed, disabled or deleted meanwhile: start over from what is stored.
-                    break;
-                }
-                ep.cursor = e.sequence;
-                ep.attempts = 0;
-                ep.failing_since = None;
+                tracing::info!(endpoint = %ep.id, sequence = e.sequence, why = %answer.why(), "webhook delivery failed; retrying later");
+                return Ok(());
+            }
+            if !pending.is_empty() && !self.flush(&fence, &ep, &mut stored, &mut pending).await? {
+                continue;
             }
             if page.next > ep.cursor && page.events.last().is_some_and(|l| l.sequence == ep.cursor)
             {
                 self.advance(&fence, &ep, page.next).await?;
             }
         }
+    }
+
+    /// Records the pending successes and moves the stored cursor to `ep.cursor`. False if
+    /// the endpoint was replayed, disabled or deleted meanwhile (start over from the store).
+    async fn flush(
+        &self,
+        fence: &LeaseFence,
+        ep: &WebhookEndpoint,
+        stored: &mut i64,
+        pending: &mut Vec<WebhookDelivery>,
+    ) -> CoreResult<bool> {
+        let expected = *stored;
+        let progress = EndpointProgress {
+            cursor: ep.cursor,
+            attempts: 0,
+            failing_since: None,
+            next_attempt_at: None,
+            disable: None,
+        };
+        let moved = self
+            .store
+            .record_delivery(
+                Some(fence),
+                ep.tenant_id,
+                &ep.id,
+                expected,
+                pending,
+                Some(&progress),
+            )
+            .await?;
+        pending.clear();
+        if moved {
+            *stored = ep.cursor;
+        }
+        Ok(moved)
     }
 
     /// Moves the cursor past events the type filter leaves out.
@@ -277,7 +321,7 @@ impl Deliverer {
                 ep.tenant_id,
                 &ep.id,
                 ep.cursor,
-                None,
+                &[],
                 Some(&progress),
             )
             .await?;
@@ -380,7 +424,14 @@ impl Deliverer {
             response: answer.response,
         };
         self.store
-            .record_delivery(None, tenant.id, &ep.id, ep.cursor, Some(&d), None)
+            .record_delivery(
+                None,
+                tenant.id,
+                &ep.id,
+                ep.cursor,
+                std::slice::from_ref(&d),
+                None,
+            )
             .await?;
         Ok(d)
     }

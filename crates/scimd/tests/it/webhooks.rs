@@ -423,3 +423,43 @@ fn sigkill_during_delivery_loses_nothing_postgres() {
         killed_during_delivery(dir.path(), Some(url));
     });
 }
+
+/// Two nodes on one PostgreSQL, changes written through both: one node at a time delivers
+/// the endpoint, so the receiver sees each event once, in order; when that node is killed,
+/// the other takes the endpoint over (after the lease) and nothing is skipped.
+#[test]
+fn two_nodes_deliver_each_event_once_in_order() {
+    on_postgres("webhook_nodes", |url| {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Server::start(dir.path(), Some(url), FAST);
+        let token = a.secret.clone().unwrap();
+        let b = Server::start(dir.path(), Some(url), FAST);
+        let rx = Receiver::start();
+        add_endpoint(dir.path(), Some(url), &rx.url, "");
+        for round in 0..4 {
+            let node = if round % 2 == 0 { &a.url } else { &b.url };
+            create_users(node, &token, &format!("n{round}-"), 10);
+        }
+        rx.wait_for(Duration::from_secs(30), "40 deliveries", |g| {
+            g.iter().any(|r| r.sequence() == 40)
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let got = rx.received();
+        assert_in_order_complete(&got, 40);
+        assert_eq!(got.len(), 40, "no repeats without a crash");
+        // Kill whichever node is delivering, mid-stream: the other carries on.
+        rx.set_mode(Mode::Hang(Duration::from_millis(100)));
+        create_users(&b.url, &token, "late-", 10);
+        rx.wait_for(Duration::from_secs(10), "deliveries resuming", |g| {
+            g.len() >= 42
+        });
+        a.kill();
+        rx.set_mode(Mode::Accept);
+        create_users(&b.url, &token, "after-", 5);
+        rx.wait_for(Duration::from_secs(30), "every event", |g| {
+            g.iter().any(|r| r.sequence() == 55)
+        });
+        assert_in_order_complete(&rx.received(), 55);
+        b.stop();
+    });
+}
