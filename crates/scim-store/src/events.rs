@@ -178,10 +178,24 @@ pub(crate) async fn sweep(
     before: Timestamp,
     batch: u32,
 ) -> Result<u64, StoreError> {
+    sweep_older(c, "provisioning_events", "seq", before, batch).await
+}
+
+/// Deletes up to `batch` rows of a log-like `table` whose `at` is before `before`, oldest
+/// `key` first (bounded statements: a sweep never holds a long lock).
+pub(crate) async fn sweep_older(
+    c: &mut Conn<'_>,
+    table: &'static str,
+    key: &'static str,
+    before: Timestamp,
+    batch: u32,
+) -> Result<u64, StoreError> {
     c.exec(
-        "DELETE FROM provisioning_events WHERE seq IN \
-         (SELECT seq FROM provisioning_events WHERE at < $1 ORDER BY seq LIMIT $2)",
-        &[Arg::ts(before), Arg::Int(i64::from(batch))],
+        &format!(
+            "DELETE FROM {table} WHERE {key} IN \
+             (SELECT {key} FROM {table} WHERE at < $1 ORDER BY {key} LIMIT $2)"
+        ),
+        &[Arg::ts(before), Arg::Int(i64::from(batch.max(1)))],
     )
     .await
 }

@@ -327,9 +327,5 @@ pub(crate) async fn sweep_log(
     before: Timestamp,
     batch: u32,
 ) -> Result<u64, StoreError> {
-    c.exec(
-        "DELETE FROM sync_log WHERE seq IN (SELECT seq FROM sync_log WHERE at < $1 ORDER BY seq LIMIT $2)",
-        &[Arg::ts(before), Arg::Int(i64::from(batch.max(1)))],
-    )
-    .await
+    crate::events::sweep_older(c, "sync_log", "seq", before, batch).await
 }

@@ -286,10 +286,5 @@ pub(crate) async fn sweep(
     before: Timestamp,
     batch: u32,
 ) -> Result<u64, StoreError> {
-    c.exec(
-        "DELETE FROM webhook_deliveries WHERE id IN \
-         (SELECT id FROM webhook_deliveries WHERE at < $1 ORDER BY id LIMIT $2)",
-        &[Arg::ts(before), Arg::Int(i64::from(batch))],
-    )
-    .await
+    crate::events::sweep_older(c, "webhook_deliveries", "id", before, batch).await
 }

@@ -227,8 +227,8 @@ fn the_events_mirror_and_the_webhook_receiver_work_against_a_live_scimd() {
 
     // The mirror, run twice (the second run resumes from its cursor and adds nothing).
     let db = dir.path().join("mirror.db");
-    for _ in 0..2 {
-        let st = Command::new("python3")
+    let mirror = |mode: &str, token: &str| {
+        Command::new("python3")
             .args([
                 &example("events_mirror.py"),
                 "--url",
@@ -237,45 +237,27 @@ fn the_events_mirror_and_the_webhook_receiver_work_against_a_live_scimd() {
                 "default",
                 "--db",
                 db.to_str().unwrap(),
-                "--once",
+                mode,
             ])
-            .env("SCIMD_EVENTS_TOKEN", &events_token)
-            .status()
-            .unwrap();
-        assert!(st.success());
+            .env("SCIMD_EVENTS_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let out = mirror("--once", &events_token);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let dump = Command::new("python3")
-        .args([
-            &example("events_mirror.py"),
-            "--url",
-            &public,
-            "--tenant",
-            "default",
-            "--db",
-            db.to_str().unwrap(),
-            "--dump",
-        ])
-        .output()
-        .unwrap();
-    let mut mirror: Value = serde_json::from_slice(&dump.stdout).unwrap();
-    assert_eq!(mirror["after"], head as i64);
-    mirror.as_object_mut().unwrap().remove("after");
-    assert_eq!(mirror, scim_view(&server.url, &token));
+    let dump = mirror("--dump", &events_token);
+    let mut copy: Value = serde_json::from_slice(&dump.stdout).unwrap();
+    assert_eq!(copy["after"], head as i64);
+    copy.as_object_mut().unwrap().remove("after");
+    assert_eq!(copy, scim_view(&server.url, &token));
     // With the SCIM token instead: refused, clearly.
-    let st = Command::new("python3")
-        .args([
-            &example("events_mirror.py"),
-            "--url",
-            &public,
-            "--tenant",
-            "default",
-            "--db",
-            db.to_str().unwrap(),
-            "--once",
-        ])
-        .env("SCIMD_EVENTS_TOKEN", &token)
-        .output()
-        .unwrap();
+    let st = mirror("--once", &token);
     assert!(!st.status.success() && String::from_utf8_lossy(&st.stderr).contains("403"));
 
     // The receiver verified and kept every event, once each, in sequence order.
