@@ -7,16 +7,20 @@
 #   webhooks  the default plus two webhook endpoints, each to a receiver that verifies the
 #             signature (examples/webhook_receiver.py), delivering while the bench writes
 # Afterwards it waits for both endpoints to catch up and prints how long that took.
+# BASELINE_BIN=path/to/an/older/scimd adds a fourth set-up, `baseline`: that binary with its
+# defaults (e.g. one built from the commit before the change feed, to see the feed's own cost).
 # Usage: scripts/events-bench.sh [seconds] [concurrency]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"; conc="${2:-16}"; backend="${BACKEND:-sqlite}"
 cargo build --release -q -p scimd
-bin="$PWD/target/release/scimd"
+main_bin="$PWD/target/release/scimd"
 echo "# $(date -u +%FT%TZ) backend=$backend concurrency=$conc duration=${secs}s $(nproc) cores"
 
 one() { # label, extra env...
   local label=$1; shift
+  local bin=$main_bin
+  [ "$label" = baseline ] && bin=$BASELINE_BIN
   local work; work=$(mktemp -d); local port=$((20000 + RANDOM % 20000))
   local db_args=() db=""
   if [ "$backend" = postgres ]; then
@@ -59,6 +63,7 @@ one() { # label, extra env...
   [ -n "$db" ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" postgres
   rm -rf "$work"
 }
+[ -n "${BASELINE_BIN:-}" ] && one baseline SCIMD_PROVISIONING_LOG=true
 one log-off SCIMD_PROVISIONING_LOG=false
 one feed SCIMD_PROVISIONING_LOG=true
 one webhooks SCIMD_PROVISIONING_LOG=true
