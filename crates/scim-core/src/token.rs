@@ -323,6 +323,7 @@ mod tests {
         assert!(TokenScopes::parse_list(&["events:rw"]).is_err());
         let events = TokenScopes::parse_list(&["events:r"]).unwrap();
         assert!(events.allows(Endpoint::Events, false) && !events.any());
+        assert_eq!(TokenScopes::parse_list(&["events:read"]).unwrap(), events);
         assert!(TokenScopes::parse_list::<&str>(&[]).is_err());
         assert_eq!(
             TokenScopes::parse_list(&[TokenScopes::all().to_string()]).unwrap(),

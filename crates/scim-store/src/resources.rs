@@ -21,7 +21,7 @@ use scim_proto::cursor::Cursor;
 use scim_proto::render::{GroupRef, member_matches};
 use scim_proto::schema::standard_view;
 use scim_proto::sort::{SortKey, compare_keys, sort_key};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Column order read by [`resource_from`].
 const COLS: &str = "r.seq, r.id, r.kind, r.body, r.created_at, r.modified_at, r.version";
@@ -103,29 +103,34 @@ async fn write_emails(
 
 /// The net membership change of one write (what the change feed reports): ids added that
 /// were not members, ids removed that were; an id removed and added again is neither.
+/// Linear in the ids touched (a PUT of a 100,000-member group clears and re-adds them all).
 #[derive(Debug, Default)]
 struct MemberDiff {
     added: Vec<String>,
     removed: Vec<String>,
+    /// Which entries of `added` / `removed` still stand.
+    live_added: HashSet<String>,
+    live_removed: HashSet<String>,
 }
 
 impl MemberDiff {
     fn add(&mut self, id: &str) {
-        match self.removed.iter().position(|r| r == id) {
-            Some(i) => {
-                self.removed.remove(i);
-            }
-            None => self.added.push(id.to_string()),
+        if !self.live_removed.remove(id) && self.live_added.insert(id.to_string()) {
+            self.added.push(id.to_string());
         }
     }
 
     fn remove(&mut self, id: &str) {
-        match self.added.iter().position(|a| a == id) {
-            Some(i) => {
-                self.added.remove(i);
-            }
-            None => self.removed.push(id.to_string()),
+        if !self.live_added.remove(id) && self.live_removed.insert(id.to_string()) {
+            self.removed.push(id.to_string());
         }
+    }
+
+    /// (added, removed), each in first-touch order, each id once.
+    fn finish(mut self) -> (Vec<String>, Vec<String>) {
+        self.added.retain(|a| self.live_added.remove(a));
+        self.removed.retain(|r| self.live_removed.remove(r));
+        (self.added, self.removed)
     }
 }
 
@@ -231,6 +236,7 @@ async fn apply_member_ops(
 
 /// The change-feed record of a write: the resource as stored now, and the member diff.
 fn change_record(r: &StoredResource, diff: MemberDiff) -> ChangeRecord {
+    let (added, removed) = diff.finish();
     ChangeRecord::new(
         Some(ChangedResource {
             body: r.body.clone(),
@@ -238,8 +244,8 @@ fn change_record(r: &StoredResource, diff: MemberDiff) -> ChangeRecord {
             modified: r.modified_at,
             version: r.version,
         }),
-        diff.added,
-        diff.removed,
+        added,
+        removed,
     )
 }
 
@@ -705,4 +711,31 @@ pub(crate) async fn groups_of(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod member_diff_tests {
+    use super::MemberDiff;
+
+    #[test]
+    fn net_changes_only() {
+        let mut d = MemberDiff::default();
+        // A PUT: clear a, b; add b, c, c.
+        d.remove("a");
+        d.remove("b");
+        d.add("b");
+        d.add("c");
+        d.add("c");
+        // Added then removed then added again: one addition.
+        d.add("x");
+        d.remove("x");
+        d.add("x");
+        assert_eq!(
+            d.finish(),
+            (
+                vec!["c".to_string(), "x".to_string()],
+                vec!["a".to_string()]
+            )
+        );
+    }
 }
