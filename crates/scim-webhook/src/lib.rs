@@ -95,7 +95,8 @@ impl Deliverer {
             webhooks,
             client,
             policy,
-            lease: lease.max(Duration::from_secs(3)),
+            // Renewed every third of the lease, between attempts of at most `timeout`.
+            lease: lease.max(Duration::from_secs(3)).max(policy.timeout * 3),
             node: format!("webhooks-{}", uuid::Uuid::new_v4().simple()),
             public_url: public_url.trim_end_matches('/').to_string(),
             busy: Mutex::default(),
@@ -225,6 +226,15 @@ impl Deliverer {
             let mut pending: Vec<WebhookDelivery> = Vec::new();
             let mut since = Instant::now();
             for e in &page.events {
+                // Renewed before each attempt too: a page to a slow receiver outlasts the
+                // lease, and a node that lost it must not send (another node delivers now).
+                // Unrecorded successes are then sent again by that node, with their ids.
+                if renewed.elapsed() > self.lease / 3 {
+                    if !self.take_lease(&lease).await? {
+                        return Ok(());
+                    }
+                    renewed = Instant::now();
+                }
                 let body = serde_json::to_vec(e)
                     .map_err(|err| CoreError::Internal(format!("event serialisation: {err}")))?;
                 let answer = self.post(&ep.url, &secrets, &e.id, &body).await;
