@@ -86,10 +86,11 @@ async fn change_waiting(
     if record.state.get("quarantine").is_some() {
         return Ok(false);
     }
+    // The tenant source's watermark is a position in the tenant's change feed.
     let Some(seq) = record
         .state
         .get("watermark")
-        .and_then(|w| w.get("seq"))
+        .and_then(|w| w.get("change_seq"))
         .and_then(Value::as_i64)
     else {
         return Ok(false);
@@ -97,6 +98,11 @@ async fn change_waiting(
     let Some(t) = engine.store.tenant(tenant).await? else {
         return Ok(false);
     };
+    if engine.store.change_bounds(t.id).await?.head <= seq {
+        return Ok(false);
+    }
+    // Quiet for the debounce since the newest log row, or the oldest unread change waited
+    // six debounces: run.
     let newest = engine
         .store
         .events(
@@ -107,23 +113,10 @@ async fn change_waiting(
             },
         )
         .await?;
-    let Some(newest) = newest.first().filter(|e| e.seq > seq) else {
-        return Ok(false);
-    };
-    if now - newest.at >= debounce {
+    if newest.first().is_some_and(|e| now - e.at >= debounce) {
         return Ok(true);
     }
-    let oldest = engine
-        .store
-        .events(
-            t.id,
-            &EventQuery {
-                after_seq: Some(seq),
-                limit: 1,
-                ..Default::default()
-            },
-        )
-        .await?;
+    let oldest = engine.store.changes(t.id, seq, 1).await?;
     Ok(oldest.first().is_some_and(|e| now - e.at >= debounce * 6))
 }
 
