@@ -148,12 +148,9 @@ fn takeover(db_url: &str) {
     let db_url = db_url.to_string();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // A 6 s lease (renewed every second): with four nodes and PostgreSQL on two cores, a
-    // 3 s lease lapsed now and then under load and the job changed hands more than once,
-    // which this test is not about (seen in CI on 2026-12-03; see that stop's note).
     let env = [
         ("SCIMD_SYNC_TICK_SECS", "1"),
-        ("SCIMD_SYNC_LEASE_SECS", "6"),
+        ("SCIMD_SYNC_LEASE_SECS", "3"),
     ];
     // T serves the target tenant and stays up (its scheduler off); A runs the job and dies.
     let t = Server::start(d, Some(&db_url), &[("SCIMD_SYNC_SCHEDULER", "off")]);
