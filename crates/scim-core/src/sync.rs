@@ -104,6 +104,16 @@ pub struct SyncLogQuery {
     pub limit: u32,
 }
 
+/// A job with its ledger and latest cycles as of one instant (one read snapshot): a reader
+/// never sees a cycle completed whose last outcomes or final state it has not seen.
+#[derive(Debug, Clone)]
+pub struct JobSnapshot {
+    pub record: SyncJobRecord,
+    pub ledger: Vec<LedgerEntry>,
+    /// Newest first.
+    pub cycles: Vec<CycleRecord>,
+}
+
 #[async_trait]
 pub trait SyncStore: Send + Sync {
     /// Inserts or replaces a job's definition (its state and ledger stay).
@@ -133,6 +143,18 @@ pub trait SyncStore: Send + Sync {
     ) -> CoreResult<()>;
     async fn sync_log(&self, job: &str, q: &SyncLogQuery) -> CoreResult<Vec<SyncLogRecord>>;
     async fn save_cycle(&self, cycle: &CycleRecord) -> CoreResult<()>;
+    /// Ends a cycle: its record and the job's new state in one transaction, so no reader
+    /// sees the cycle finished and the state still running (or the reverse). With a fence,
+    /// only while the fence's lease is still held; refused, it writes neither.
+    async fn finish_cycle(
+        &self,
+        fence: Option<&LeaseFence>,
+        cycle: &CycleRecord,
+        state: &Value,
+        now: Timestamp,
+    ) -> CoreResult<()>;
+    /// The job, its ledger and its `cycles` newest cycles, read in one snapshot.
+    async fn job_snapshot(&self, name: &str, cycles: u32) -> CoreResult<Option<JobSnapshot>>;
     async fn cycles(&self, job: &str, limit: u32) -> CoreResult<Vec<CycleRecord>>;
     /// Deletes log rows older than `before`, at most `batch`.
     async fn sweep_sync_log(&self, before: Timestamp, batch: u32) -> CoreResult<u64>;

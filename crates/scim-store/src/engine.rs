@@ -57,6 +57,35 @@ impl Engine {
         }
     }
 
+    /// Runs `work` as one consistent snapshot: every statement sees the database as of one
+    /// instant, so reads of rows that a writer changes in several transactions (a cycle's
+    /// ledger batches, then its cycle record) never mix before and after. PostgreSQL:
+    /// a `REPEATABLE READ, READ ONLY` transaction; SQLite: one read transaction in WAL mode.
+    pub async fn snapshot<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send + 'static,
+    {
+        match self {
+            Engine::Sqlite(e) => e.snapshot(work).await,
+            Engine::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+                let r = {
+                    let mut c = Conn::Pg(&mut tx);
+                    work(&mut c).await
+                };
+                // Read only: ending it either way changes nothing.
+                if let Err(e) = tx.rollback().await {
+                    tracing::debug!(error = %e, "ending a read snapshot");
+                }
+                r
+            }
+        }
+    }
+
     /// Runs `work` on a connection (no transaction needed: one statement, or reads that
     /// tolerate concurrent commits).
     pub async fn read<T, F>(&self, work: F) -> Result<T, StoreError>

@@ -48,7 +48,9 @@ use scim_core::{
     CoreResult, DayCount, Operator, Query, QueryResult, ResourceKind, SessionRecord,
     StoredResource, Tenant, Timestamp, TokenRecord, Write,
 };
-use scim_core::{CycleRecord, LedgerEntry, SyncJobRecord, SyncLogQuery, SyncLogRecord, SyncStore};
+use scim_core::{
+    CycleRecord, JobSnapshot, LedgerEntry, SyncJobRecord, SyncLogQuery, SyncLogRecord, SyncStore,
+};
 use scim_proto::render::GroupRef;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -168,6 +170,14 @@ impl SqlStore {
         F: for<'c> FnOnce(&'c mut conn::Conn<'c>) -> engine::Fut<'c, T> + Send + 'static,
     {
         Ok(self.engine.read(work).await?)
+    }
+
+    async fn snapshot<T, F>(&self, work: F) -> CoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut conn::Conn<'c>) -> engine::Fut<'c, T> + Send + 'static,
+    {
+        Ok(self.engine.snapshot(work).await?)
     }
 
     /// Counts a create; on PostgreSQL, refreshes planner statistics in the background every
@@ -704,6 +714,39 @@ impl SyncStore for SqlStore {
     async fn save_cycle(&self, cycle: &CycleRecord) -> CoreResult<()> {
         let cycle = cycle.clone();
         self.write(job!(|c| sync::save_cycle(c, &cycle))).await
+    }
+
+    async fn finish_cycle(
+        &self,
+        fence: Option<&LeaseFence>,
+        cycle: &CycleRecord,
+        state: &Value,
+        now: Timestamp,
+    ) -> CoreResult<()> {
+        let (fence, cycle, state) = (fence.cloned(), cycle.clone(), state.clone());
+        self.write(job!(|c| async move {
+            tenants::check_fence(c, fence.as_ref()).await?;
+            sync::save_cycle(c, &cycle).await?;
+            sync::set_state(c, &cycle.job, &state, now).await
+        }))
+        .await
+    }
+
+    async fn job_snapshot(&self, name: &str, cycles: u32) -> CoreResult<Option<JobSnapshot>> {
+        let name = name.to_string();
+        self.snapshot(job!(|c| async move {
+            let Some(record) = sync::job(c, &name).await? else {
+                return Ok(None);
+            };
+            let ledger = sync::ledger(c, &name).await?;
+            let cycles = sync::cycles(c, &name, cycles).await?;
+            Ok(Some(JobSnapshot {
+                record,
+                ledger,
+                cycles,
+            }))
+        }))
+        .await
     }
 
     async fn cycles(&self, job: &str, limit: u32) -> CoreResult<Vec<CycleRecord>> {

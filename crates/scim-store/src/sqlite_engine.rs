@@ -280,22 +280,49 @@ impl SqliteEngine {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send + 'static,
     {
+        self.on_reader(false, work).await
+    }
+
+    /// Runs `work` in one read transaction on a reader connection: in WAL mode every
+    /// statement in it sees the database as of its first read.
+    pub async fn snapshot<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send + 'static,
+    {
+        self.on_reader(true, work).await
+    }
+
+    async fn on_reader<T, F>(&self, snapshot: bool, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send + 'static,
+    {
         let pooled = self.readers.lock().ok().and_then(|mut r| r.pop());
         let mut conn = match pooled {
             Some(c) => c,
             None => open(&self.path, self.synchronous, READER_CACHE_KIB)?,
         };
         let (conn, r) = tokio::task::spawn_blocking(move || {
+            if snapshot && let Err(e) = conn.execute_batch("BEGIN DEFERRED") {
+                return (conn, Err(e.into()));
+            }
             let r = {
                 let mut c = Conn::Lite(&mut conn);
                 run_now(work(&mut c))
             };
+            // Read only: ending it either way changes nothing; a connection that cannot
+            // end its transaction is not put back in the pool.
+            if snapshot && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
             (conn, r)
         })
         .await
         .map_err(|e| StoreError::Internal(format!("SQLite reader task failed: {e}")))?;
         if let Ok(mut pool) = self.readers.lock()
             && pool.len() < MAX_IDLE_READERS
+            && conn.is_autocommit()
         {
             pool.push(conn);
         }

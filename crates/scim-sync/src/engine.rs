@@ -16,8 +16,8 @@ use crate::source::{
 use crate::target::{Lookups, TargetIndex, TargetMatcher};
 use scim_client::{ClientOptions, ScimClient, TargetProfile};
 use scim_core::{
-    CoreError, CycleRecord, LeaseFence, LedgerEntry, Store, SyncJobRecord, SyncLogQuery,
-    SyncLogRecord, Timestamp,
+    CoreError, CycleRecord, JobSnapshot, LeaseFence, LedgerEntry, Store, SyncJobRecord,
+    SyncLogQuery, SyncLogRecord, Timestamp,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -773,7 +773,6 @@ impl Engine {
         cycle.finished_at = Some(Timestamp::now());
         cycle.status = status.into();
         cycle.counts = counts_json(&counts);
-        self.store.save_cycle(&cycle).await?;
         // The state is read again: a pause or a restart may have changed it meanwhile.
         let mut state = self
             .store
@@ -802,9 +801,19 @@ impl Engine {
             None if counts.stopped.is_none() => lift_quarantine(&mut state),
             None => None,
         };
-        self.store
-            .set_job_state(fence, &spec.name, &state, Timestamp::now())
-            .await?;
+        // The cycle's record and the job's state together: no reader sees one without
+        // the other. A run fenced out at this point still did its work: the record says
+        // so, and the new holder plans from the ledger this run wrote.
+        if let Err(e) = self
+            .store
+            .finish_cycle(fence, &cycle, &state, Timestamp::now())
+            .await
+        {
+            if matches!(e, CoreError::LeaseLost(_)) {
+                self.store.save_cycle(&cycle).await?;
+            }
+            return Err(e.into());
+        }
         Ok(CycleReport {
             job: spec.name.clone(),
             cycle_id,
@@ -1146,19 +1155,31 @@ impl Engine {
     }
 
     pub async fn status(&self, name: &str) -> SyncResult<JobStatus> {
-        let record = self
+        Ok(self.status_with_cycles(name, 1).await?.0)
+    }
+
+    /// The job's status with the job and its `cycles` newest cycles, all from one read
+    /// snapshot: a cycle shown as completed has every outcome in the ledger counts and
+    /// its final state in the badge (they are written in that order, in separate
+    /// transactions, while it runs).
+    pub async fn status_with_cycles(
+        &self,
+        name: &str,
+        cycles: u32,
+    ) -> SyncResult<(JobStatus, JobSnapshot)> {
+        let snapshot = self
             .store
-            .job(name)
+            .job_snapshot(name, cycles.max(1))
             .await?
             .ok_or_else(|| SyncError::NotFound(format!("no stored job named '{name}'")))?;
-        let ledger = self.store.ledger(name).await?;
+        let (record, ledger) = (&snapshot.record, &snapshot.ledger);
         let mut counts = BTreeMap::new();
         let mut staged = 0;
         let mut timers = Vec::new();
         let (mut escrowed, mut abandoned) = (0, 0);
         let now = (self.clock)();
         let spec = JobSpec::parse(&record.spec, None)?;
-        for e in &ledger {
+        for e in ledger {
             *counts.entry(format!("{} {}", e.kind, e.state)).or_insert(0) += 1;
             if let Some(x) = e.escrow {
                 if now - x.since >= spec.escrow.abandon() {
@@ -1177,7 +1198,7 @@ impl Engine {
             }
         }
         timers.sort_by_key(|(d, _)| *d);
-        let last = self.store.cycles(name, 1).await?.into_iter().next().map(|c| {
+        let last = snapshot.cycles.first().map(|c| {
             json!({
                 "cycle_id": c.cycle_id, "mode": c.mode, "status": c.status,
                 "started": c.started_at.rfc3339(), "finished": c.finished_at.map(|f| f.rfc3339()),
@@ -1201,8 +1222,8 @@ impl Engine {
         } else {
             "active"
         };
-        let next_run = crate::schedule::next_run(&spec, &record, now).map(|t| t.rfc3339());
-        Ok(JobStatus {
+        let next_run = crate::schedule::next_run(&spec, record, now).map(|t| t.rfc3339());
+        let status = JobStatus {
             name: name.into(),
             enabled: record.enabled,
             state: state.into(),
@@ -1214,7 +1235,8 @@ impl Engine {
             quarantine,
             next_run,
             next_timers: timers.into_iter().take(10).map(|(_, v)| v).collect(),
-        })
+        };
+        Ok((status, snapshot))
     }
 
     fn stored(&self, name: &str) -> impl Future<Output = SyncResult<SyncJobRecord>> + '_ {

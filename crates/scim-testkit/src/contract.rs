@@ -6,8 +6,8 @@ use scim_core::operator::SessionRecord;
 use scim_core::resource::IndexedFields;
 use scim_core::token::{hash_secret, issue};
 use scim_core::{
-    CoreError, LeaseFence, LedgerEntry, MemberOp, Query, ResourceKind, Store, SyncJobRecord,
-    Timestamp, TokenScopes, Write,
+    CoreError, CycleRecord, LeaseFence, LedgerEntry, MemberOp, Query, ResourceKind, Store,
+    SyncJobRecord, Timestamp, TokenScopes, Write,
 };
 use scim_proto::cursor::Cursor;
 use serde_json::json;
@@ -128,7 +128,111 @@ async fn fenced_writes(s: &Arc<dyn Store>) {
         .await
         .unwrap();
     s.record_sync(None, &[row("active")], &[]).await.unwrap();
+    // A cycle's end, fenced: refused, it writes neither the record nor the state.
+    let cycle = |status: &str| CycleRecord {
+        job: "c-fenced".into(),
+        cycle_id: "c1".into(),
+        started_at: now,
+        finished_at: Some(later),
+        mode: "initial".into(),
+        status: status.into(),
+        counts: json!({}),
+    };
+    assert!(matches!(
+        s.finish_cycle(
+            Some(&fence("a")),
+            &cycle("completed"),
+            &json!({"n": 3}),
+            later
+        )
+        .await,
+        Err(CoreError::LeaseLost(_))
+    ));
+    assert!(s.cycles("c-fenced", 5).await.unwrap().is_empty());
+    s.finish_cycle(
+        Some(&fence("b")),
+        &cycle("completed"),
+        &json!({"n": 4}),
+        later,
+    )
+    .await
+    .unwrap();
+    let snap = s.job_snapshot("c-fenced", 5).await.unwrap().unwrap();
+    assert_eq!(snap.record.state, json!({"n": 4}));
+    assert_eq!(snap.cycles.len(), 1);
+    assert_eq!(snap.cycles[0].status, "completed");
+    assert_eq!(snap.ledger.len(), 1);
+    assert!(s.job_snapshot("c-none", 5).await.unwrap().is_none());
     assert!(s.delete_job("c-fenced").await.unwrap());
+    snapshot_reads(s).await;
+}
+
+/// A job snapshot is one instant: while a writer records ledger row k and then cycle k
+/// (separate transactions, as a cycle does), no snapshot shows cycle k without row k.
+/// Reading the job, the ledger and the cycles as three statements fails this quickly.
+async fn snapshot_reads(s: &Arc<dyn Store>) {
+    let now = Timestamp::now();
+    s.put_job(&SyncJobRecord {
+        name: "c-snap".into(),
+        spec: "{}".into(),
+        sealed_secret: None,
+        enabled: true,
+        state: json!({}),
+        created_at: now,
+        updated_at: now,
+    })
+    .await
+    .unwrap();
+    const ROUNDS: i64 = 300;
+    let writer = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for k in 1..=ROUNDS {
+                let entry = LedgerEntry {
+                    job: "c-snap".into(),
+                    kind: "User".into(),
+                    source_id: format!("s{k:04}"),
+                    target_id: None,
+                    state: "active".into(),
+                    source: json!({}),
+                    exported: json!({}),
+                    pending: None,
+                    due_at: None,
+                    escrow: None,
+                    updated_at: now,
+                };
+                s.record_sync(None, &[entry], &[]).await.unwrap();
+                s.save_cycle(&CycleRecord {
+                    job: "c-snap".into(),
+                    cycle_id: format!("{k:04}"),
+                    started_at: now + Duration::microseconds(k),
+                    finished_at: Some(now + Duration::microseconds(k)),
+                    mode: "incremental".into(),
+                    status: "completed".into(),
+                    counts: json!({}),
+                })
+                .await
+                .unwrap();
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() {
+        let snap = s.job_snapshot("c-snap", 1).await.unwrap().unwrap();
+        let shown: usize = snap
+            .cycles
+            .first()
+            .map_or(0, |c| c.cycle_id.parse().unwrap());
+        assert!(
+            snap.ledger.len() >= shown,
+            "cycle {shown} shown with {} ledger rows",
+            snap.ledger.len()
+        );
+        reads += 1;
+    }
+    writer.await.unwrap();
+    assert!(reads > 0);
+    assert!(s.delete_job("c-snap").await.unwrap());
 }
 
 async fn tenants(s: &Arc<dyn Store>) {

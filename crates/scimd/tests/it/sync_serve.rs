@@ -197,8 +197,9 @@ fn takeover(db_url: &str) {
         let (_, out, _) = cli(d, Some(&db_url), &["--json", "sync", "status", "takeover"]);
         let s: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
         // The first completed cycle has done everything: a node that lost the lease part
-        // way (a stalled renewal under load) is fenced out of the ledger, so it cannot leave
-        // its create intents over the new holder's run (seen in CI before the fence).
+        // way is fenced out of the ledger, and the status is one read snapshot (it once read
+        // the ledger before the cycle's last outcome batch and the cycle record after it,
+        // and showed a completed cycle with 200 rows still `creating`).
         if s["last_cycle"]["status"] == "completed" {
             assert_eq!(s["ledger"]["User active"], USERS, "{s}");
             break;

@@ -63,11 +63,12 @@ async fn app_page(
 ) -> ApiResult<Response> {
     let starting = message.as_deref() == Some(CYCLE_STARTED);
     let engine = &state.sync;
-    let (spec, record) = stored(state, name).await?;
-    let st = engine.status(name).await?;
+    let (spec, _) = stored(state, name).await?;
+    // One snapshot for the badge, the counts, the cycles and the chart: a cycle shown
+    // as finished has its outcomes counted. A 30-day chart: 40-minute cycles make ~1,100.
+    let (st, snapshot) = engine.status_with_cycles(name, 1_500).await?;
+    let (record, cycles) = (snapshot.record, snapshot.cycles);
     let (badge_class, badge) = badge(&st);
-    // A 30-day chart: 40-minute cycles make ~1,100 in 30 days.
-    let cycles = engine.store.cycles(name, 1_500).await?;
     // A cycle just started from this page may not have said so yet: poll all the same.
     let running = record
         .state
