@@ -8,8 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}; NGROUPS=${NGROUPS:-1000}; MEMBERS=${MEMBERS:-50}; IN_FLIGHT=${IN_FLIGHT:-16}
-[ -x target/release/scimd ] || cargo build --release -p scimd
-bin=$PWD/target/release/scimd
+# BIN=path measures another build (an older commit, a variant) in the same sitting.
+bin=${BIN:-$PWD/target/release/scimd}
+[ -x "$bin" ] || cargo build --release -p scimd
 . scripts/serve-fresh.sh
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 export SCIMD_DATABASE_URL="sqlite://$work/engine.db" APP_TOKEN="$token"

@@ -7,6 +7,12 @@ mod config;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: the engine and the server allocate many small JSON
+/// values per object and per request; glibc spent a third of a cycle's time in malloc,
+/// free and heap consolidation (docs/performance.md, "Allocator").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
