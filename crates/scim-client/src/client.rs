@@ -60,6 +60,77 @@ pub struct Answer {
     pub body: Option<Value>,
 }
 
+/// One operation's answer in a Bulk response (RFC 7644 §3.7.3), matched to its request
+/// by `bulkId`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkResult {
+    pub bulk_id: Option<String>,
+    /// The operation's HTTP status (RFC 7644 writes it as a string; some servers as a
+    /// number: both are read).
+    pub status: u16,
+    pub location: Option<String>,
+    /// The resource, or the operation's SCIM error (optional for successes).
+    pub response: Option<Value>,
+}
+
+impl BulkResult {
+    /// The new resource's id: `response.id`, else the last segment of `location`.
+    pub fn id(&self) -> Option<String> {
+        self.response
+            .as_ref()
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                let loc = self.location.as_deref()?.trim_end_matches('/');
+                let last = loc.rsplit('/').next().filter(|s| !s.is_empty())?;
+                Some(
+                    percent_encoding::percent_decode_str(last)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                )
+            })
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// A failed operation as the error the same request alone would have returned.
+    pub fn error(&self) -> ClientError {
+        let text = |k: &str| {
+            self.response
+                .as_ref()
+                .and_then(|r| r.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        ClientError::Status {
+            status: self.status,
+            scim_type: text("scimType"),
+            detail: text("detail"),
+            retry_after: None,
+        }
+    }
+
+    fn parse(v: &Value) -> Option<Self> {
+        let status = match v.get("status")? {
+            Value::String(s) => s.trim().parse().ok()?,
+            Value::Number(n) => u16::try_from(n.as_u64()?).ok()?,
+            // Some servers nest it: {"status": {"code": 201}} (SCIM 1.1 style).
+            Value::Object(o) => u16::try_from(o.get("code")?.as_u64()?).ok()?,
+            _ => return None,
+        };
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        Some(Self {
+            bulk_id: text("bulkId"),
+            status,
+            location: text("location"),
+            response: v.get("response").filter(|r| !r.is_null()).cloned(),
+        })
+    }
+}
+
 /// One page of a list.
 #[derive(Debug, Clone)]
 pub struct ListPage {
@@ -299,6 +370,29 @@ impl ScimClient {
             .ok_or_else(|| ClientError::Protocol("POST answered without a resource".into()))
     }
 
+    /// One Bulk request (RFC 7644 §3.7) with these operations, processed to the end
+    /// (no `failOnErrors`): each operation's answer, in the order the target gave them.
+    /// Like a POST, it is not re-sent after a lost answer (some operations may have been
+    /// applied); 429 and 503 are retried.
+    pub async fn bulk(&self, operations: Vec<Value>) -> ClientResult<Vec<BulkResult>> {
+        let body = json!({"schemas": [crate::BULK_REQUEST], "Operations": operations});
+        let v = self
+            .request(Method::POST, "Bulk", Some(&body))
+            .await?
+            .ok_or_else(|| ClientError::Protocol("POST /Bulk answered without a body".into()))?;
+        let ops = v
+            .get("Operations")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ClientError::Protocol("BulkResponse has no 'Operations'".into()))?;
+        ops.iter()
+            .map(|o| {
+                BulkResult::parse(o).ok_or_else(|| {
+                    ClientError::Protocol("a BulkResponse operation has no status".into())
+                })
+            })
+            .collect()
+    }
+
     pub async fn get(&self, kind: ResourceKind, id: &str) -> ClientResult<Option<Value>> {
         self.request(
             Method::GET,
@@ -449,17 +543,16 @@ impl ScimClient {
     }
 }
 
+/// What stays as it is in a path segment: RFC 3986 §2.3's unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A resource id in a URL path segment.
 fn encode(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(id, SEGMENT).to_string()
 }
 
 #[cfg(test)]
@@ -469,6 +562,24 @@ mod tests {
     #[test]
     fn filter_literals_escape_quotes() {
         assert_eq!(filter_literal(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn bulk_results_read_string_and_number_statuses_and_find_ids() {
+        let ok = BulkResult::parse(&json!({"bulkId": "b1", "status": "201",
+            "location": "https://x/scim/v2/Users/92b7%20f"}))
+        .unwrap();
+        assert_eq!((ok.status, ok.id().as_deref()), (201, Some("92b7 f")));
+        assert!(ok.is_success());
+        let with_body =
+            BulkResult::parse(&json!({"status": 201, "response": {"id": "r1"}})).unwrap();
+        assert_eq!(with_body.id().as_deref(), Some("r1"));
+        let failed = BulkResult::parse(&json!({"bulkId": "b2", "status": "409",
+            "response": {"scimType": "uniqueness", "detail": "taken"}}))
+        .unwrap();
+        assert!(!failed.is_success() && failed.error().is_conflict());
+        assert_eq!(failed.error().to_string(), "409 uniqueness: taken");
+        assert!(BulkResult::parse(&json!({"bulkId": "b3"})).is_none());
     }
 
     #[test]

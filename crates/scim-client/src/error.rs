@@ -50,7 +50,6 @@ impl ClientError {
         self.status() == Some(409)
     }
 
-    /// 401/403: the credentials do not work (a quarantine reason, not an object's fault).
     /// A write that failed this way may still have been applied by the target: no answer
     /// came, or a gateway error or timeout (not 429/503, which mean "not processed").
     pub fn may_have_been_processed(&self) -> bool {
@@ -61,6 +60,7 @@ impl ClientError {
         }
     }
 
+    /// 401/403: the credentials do not work (a quarantine reason, not an object's fault).
     pub fn is_auth(&self) -> bool {
         matches!(self.status(), Some(401 | 403))
     }

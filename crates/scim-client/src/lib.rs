@@ -11,12 +11,16 @@ mod client;
 mod error;
 mod profile;
 
-pub use client::{Answer, ClientOptions, ClientStats, ListPage, ScimClient, filter_literal};
+pub use client::{
+    Answer, BulkResult, ClientOptions, ClientStats, ListPage, ScimClient, filter_literal,
+};
 pub use error::{ClientError, ClientResult};
 pub use profile::{ResourceKind, TargetProfile};
 
 /// The PatchOp message schema (RFC 7644 §3.5.2).
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+/// The BulkRequest message schema (RFC 7644 §3.7).
+pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 /// The ListResponse schema (RFC 7644 §3.4.2).
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 /// The User and Group core schemas (RFC 7643 §4).

@@ -39,6 +39,8 @@ pub struct TargetProfile {
     pub patch: bool,
     pub bulk: bool,
     pub bulk_max_operations: usize,
+    /// `bulk.maxPayloadSize` in bytes (1 MiB when the target does not say).
+    pub bulk_max_payload: usize,
     pub filter: bool,
     /// The page size the target caps lists at (`filter.maxResults`).
     pub max_results: usize,
@@ -59,6 +61,7 @@ impl Default for TargetProfile {
             patch: true,
             bulk: false,
             bulk_max_operations: 0,
+            bulk_max_payload: 1 << 20,
             filter: true,
             max_results: 100,
             cursor_paging: false,
@@ -99,6 +102,13 @@ impl TargetProfile {
             patch: supported(spc, "patch").unwrap_or(d.patch),
             bulk: supported(spc, "bulk").unwrap_or(false) && bulk_max > 0,
             bulk_max_operations: bulk_max,
+            bulk_max_payload: spc
+                .get("bulk")
+                .and_then(|b| b.get("maxPayloadSize"))
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(d.bulk_max_payload),
             filter: supported(spc, "filter").unwrap_or(d.filter),
             max_results: filter_max.map_or(d.max_results, |m| m.min(1000)),
             cursor_paging: cursor,

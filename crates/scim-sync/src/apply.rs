@@ -17,8 +17,8 @@ use crate::target::{Lookups, TargetMatcher};
 use scim_client::{ClientError, ScimClient, TargetProfile};
 use scim_core::{Escrow, LeaseFence, LedgerEntry, SyncLogRecord, SyncStore, Timestamp};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::Ordering;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -62,6 +62,9 @@ pub struct Applier {
     pub halt: Arc<Halt>,
     /// The cycle's time, for escrow.
     pub now: Timestamp,
+    /// Set when the target refused a Bulk request as a whole: the rest of the cycle sends
+    /// creates one by one.
+    pub bulk_refused: AtomicBool,
 }
 
 /// Why a cycle stops before its plan is done. The first reason wins; the objects not yet
@@ -117,6 +120,40 @@ pub const HALT_LEASE_LOST: &str = "the job's lease was taken over by another nod
 /// duplicated), and an update or delete sent again is harmless.
 pub const RECORD_BATCH: usize = 200;
 
+/// A unit of the apply loop's work: one action, or user creates sent in one Bulk request.
+enum Unit {
+    One(Box<PlannedAction>),
+    Bulk(Vec<PlannedAction>),
+}
+
+impl Unit {
+    fn len(&self) -> usize {
+        match self {
+            Unit::One(_) => 1,
+            Unit::Bulk(b) => b.len(),
+        }
+    }
+}
+
+/// The same error again, for each operation of a Bulk request refused as a whole (the
+/// status and the target's words; a transport failure never gets here).
+fn same_error(e: &ClientError) -> ClientError {
+    match e {
+        ClientError::Status {
+            status,
+            scim_type,
+            detail,
+            retry_after,
+        } => ClientError::Status {
+            status: *status,
+            scim_type: scim_type.clone(),
+            detail: detail.clone(),
+            retry_after: *retry_after,
+        },
+        other => ClientError::Protocol(other.to_string()),
+    }
+}
+
 /// One object's status and action, and the action again if a reference is left to resolve.
 type PhaseResult = SyncResult<(&'static str, Action, Option<(PlannedAction, LedgerEntry)>)>;
 
@@ -133,7 +170,8 @@ pub struct Outcome {
     pub unresolved: bool,
 }
 
-fn error_code(e: &ClientError) -> &'static str {
+/// The documented error code for a target's answer (docs/sync.md §6).
+pub(crate) fn error_code(e: &ClientError) -> &'static str {
     match e.status() {
         Some(401 | 403) => "TargetUnauthorized",
         Some(409) => "TargetConflict",
@@ -214,10 +252,37 @@ impl Applier {
     async fn run_one(&self, a: PlannedAction) -> PhaseResult {
         let started = Instant::now();
         let out = self.execute(&a).await;
-        self.record(&a, &out, started).await?;
+        self.finish(&a, out, started).await
+    }
+
+    /// Records one outcome; keeps the action if a reference is left to resolve.
+    async fn finish(&self, a: &PlannedAction, out: Outcome, started: Instant) -> PhaseResult {
+        self.record(a, &out, started).await?;
         let keep =
             (out.unresolved && out.status == "Success").then(|| (a.clone(), out.entry.clone()));
         Ok((out.status, a.action, keep))
+    }
+
+    /// A phase as units of work: user creates in Bulk batches where Bulk is used, every
+    /// other action alone.
+    fn units(&self, phase: Vec<PlannedAction>) -> VecDeque<Unit> {
+        let size = self.bulk_size();
+        let mut units = VecDeque::new();
+        let mut batch = Vec::new();
+        for a in phase {
+            if size > 1 && a.kind == ObjectKind::User && a.action == Action::Create {
+                batch.push(a);
+                if batch.len() == size {
+                    units.push_back(Unit::Bulk(std::mem::take(&mut batch)));
+                }
+            } else {
+                units.push_back(Unit::One(Box::new(a)));
+            }
+        }
+        if !batch.is_empty() {
+            units.push_back(Unit::Bulk(batch));
+        }
+        units
     }
 
     /// Applies the whole plan; returns the counts.
@@ -248,27 +313,41 @@ impl Applier {
         for phase in [first, groups, group_out, user_out] {
             let parallel = self.spec.target.max_in_flight.max(1);
             self.write_intents(&phase).await?;
-            // Each object is its own task, so the work spreads over the runtime's workers;
-            // at most `max_in_flight` at once. Only the counts and the actions with a
-            // reference still to resolve are kept: a plan of 100,000 objects is not held twice.
+            // Each object (or Bulk request of user creates) is its own task, so the work
+            // spreads over the runtime's workers; at most `max_in_flight` at once. Only the
+            // counts and the actions with a reference still to resolve are kept: a plan of
+            // 100,000 objects is not held twice.
             let mut results: Vec<PhaseResult> = Vec::new();
             let mut tasks = tokio::task::JoinSet::new();
-            let mut queue = phase.into_iter();
+            let mut queue = self.units(phase);
             loop {
                 while tasks.len() < parallel && !self.halt.is_set() {
-                    let Some(a) = queue.next() else { break };
+                    let Some(unit) = queue.pop_front() else { break };
                     let me = self.clone();
-                    tasks.spawn(async move { me.run_one(a).await });
+                    match unit {
+                        Unit::One(a) => {
+                            tasks.spawn(async move { vec![me.run_one(*a).await] });
+                        }
+                        // Bulk refused earlier this cycle: its creates go one by one.
+                        Unit::Bulk(batch) if self.bulk_size() == 0 => {
+                            for a in batch.into_iter().rev() {
+                                queue.push_front(Unit::One(Box::new(a)));
+                            }
+                        }
+                        Unit::Bulk(batch) => {
+                            tasks.spawn(async move { me.create_in_bulk(batch).await });
+                        }
+                    }
                 }
                 match tasks.join_next().await {
-                    Some(Ok(r)) => results.push(r),
+                    Some(Ok(r)) => results.extend(r),
                     Some(Err(e)) => {
                         return Err(crate::SyncError::Job(format!("an apply task failed: {e}")));
                     }
                     None => break,
                 }
             }
-            counts.not_started += queue.len() as u64;
+            counts.not_started += queue.iter().map(Unit::len).sum::<usize>() as u64;
             for r in results {
                 let (status, action, keep) = r?;
                 *counts
@@ -424,7 +503,14 @@ impl Applier {
     /// object's outcome. A failure puts the object in escrow (or one step up its ladder);
     /// a success takes it out.
     pub async fn execute(&self, a: &PlannedAction) -> Outcome {
-        let mut out = self.execute_once(a).await;
+        let out = self.execute_once(a).await;
+        self.settle(a, out)
+    }
+
+    /// Escrow bookkeeping for an outcome, however it was reached (alone or in a Bulk
+    /// request): a failure goes one step up the ladder, a success leaves it; refused
+    /// credentials stop the cycle instead.
+    fn settle(&self, a: &PlannedAction, mut out: Outcome) -> Outcome {
         if out.status == "Failure" {
             if out.error_code.as_deref() == Some("TargetUnauthorized") {
                 // Not this object's fault: no escrow step, and no further calls.
@@ -498,33 +584,178 @@ impl Applier {
             },
             _ => match self.write(a).await {
                 Ok(out) => out,
-                Err(e) => {
-                    let code = error_code(&e);
-                    let mut entry = a.on_failure.clone();
-                    if a.action == Action::Create && e.may_have_been_processed() {
-                        // It may be on the target: the next cycle looks it up first.
-                        entry.state = "creating".into();
-                    }
-                    if code == "TargetObjectMissing" {
-                        // Gone from the target behind our back: unlink, so the next cycle
-                        // matches or creates it again.
-                        entry.target_id = None;
-                        entry.state = "missing".into();
-                        entry.exported = Exported::default().to_json();
-                    }
-                    Outcome {
-                        status: "Failure",
-                        target_id: a.target_id.clone(),
-                        entry,
-                        error_code: Some(code.into()),
-                        detail: e.to_string(),
-                        steps: vec![export_step("Failure", e.to_string())],
-                        changes: a.changes.clone(),
-                        unresolved: false,
-                    }
-                }
+                Err(e) => self.failed(a, &e),
             },
         }
+    }
+
+    /// The outcome of an action the target refused (or never answered).
+    fn failed(&self, a: &PlannedAction, e: &ClientError) -> Outcome {
+        let code = error_code(e);
+        let mut entry = a.on_failure.clone();
+        if a.action == Action::Create && e.may_have_been_processed() {
+            // It may be on the target: the next cycle looks it up first.
+            entry.state = "creating".into();
+        }
+        if code == "TargetObjectMissing" {
+            // Gone from the target behind our back: unlink, so the next cycle
+            // matches or creates it again.
+            entry.target_id = None;
+            entry.state = "missing".into();
+            entry.exported = Exported::default().to_json();
+        }
+        Outcome {
+            status: "Failure",
+            target_id: a.target_id.clone(),
+            entry,
+            error_code: Some(code.into()),
+            detail: e.to_string(),
+            steps: vec![export_step("Failure", e.to_string())],
+            changes: a.changes.clone(),
+            unresolved: false,
+        }
+    }
+
+    /// How many user creates go in one Bulk request: 0 when Bulk is not used (the job
+    /// says so, the target does not offer it, or it refused a Bulk request this cycle).
+    fn bulk_size(&self) -> usize {
+        if self.bulk_refused.load(Ordering::Relaxed) || !self.profile.bulk {
+            return 0;
+        }
+        self.spec.target.bulk.min(self.profile.bulk_max_operations)
+    }
+
+    /// User creates in Bulk requests (RFC 7644 §3.7), as many operations per request as
+    /// the target's `maxOperations` and `maxPayloadSize` allow. Each operation's answer is
+    /// that object's outcome, as if it had been sent alone: a 409 is adopted, a missing or
+    /// 5xx answer is looked up before anything is sent again, other errors fail only that
+    /// object. A Bulk request the target refuses as a whole (a 403 included: the token may
+    /// not use Bulk) was not processed: its creates are sent one by one, and Bulk is not
+    /// used again this cycle. A 401 is the credentials, as for any request.
+    async fn create_in_bulk(&self, batch: Vec<PlannedAction>) -> Vec<PhaseResult> {
+        let started = Instant::now();
+        let rk = ObjectKind::User.client();
+        let limit = self.profile.bulk_max_payload.saturating_mul(9) / 10;
+        let mut prepared = Vec::with_capacity(batch.len());
+        for a in batch {
+            let (values, unresolved, body) = self.create_body(&a);
+            prepared.push((a, values, unresolved, body));
+        }
+        // Requests within the payload limit: greedy, in order.
+        let mut requests: Vec<Vec<usize>> = vec![Vec::new()];
+        let mut size = 0;
+        for (i, (.., body)) in prepared.iter().enumerate() {
+            let n = body.to_string().len() + 96;
+            if let Some(last) = requests.last_mut()
+                && !last.is_empty()
+                && size + n > limit
+            {
+                requests.push(Vec::new());
+                size = 0;
+            }
+            size += n;
+            if let Some(last) = requests.last_mut() {
+                last.push(i);
+            }
+        }
+        // Each object's answer (or the follow-up it needs: a lookup, an adoption, a create
+        // on its own) is a future; they run together, bounded by the client's in-flight
+        // limit, so one faulty Bulk answer does not serialise a hundred lookups.
+        let mut outcomes: Vec<(usize, Result<Outcome, ClientError>)> = Vec::new();
+        for part in requests {
+            let ops: Vec<Value> = part
+                .iter()
+                .map(|i| {
+                    json!({"method": "POST", "path": format!("/{}", rk.endpoint()),
+                           "bulkId": format!("c{i}"), "data": prepared[*i].3})
+                })
+                .collect();
+            let n = ops.len();
+            let answer = self.client.bulk(ops).await;
+            let bulk_error = answer.as_ref().err().map(same_error);
+            let mut answers = match answer {
+                // Matched by bulkId; a target that echoes none is read in order, if it
+                // answered every operation.
+                Ok(results) => {
+                    let in_order =
+                        results.len() == n && results.iter().all(|r| r.bulk_id.is_none());
+                    results
+                        .into_iter()
+                        .enumerate()
+                        .filter_map(|(k, r)| {
+                            let key = match &r.bulk_id {
+                                Some(b) => b.clone(),
+                                None if in_order => format!("c{}", part[k]),
+                                None => return None,
+                            };
+                            Some((key, r))
+                        })
+                        .collect::<HashMap<String, scim_client::BulkResult>>()
+                }
+                Err(_) => HashMap::new(),
+            };
+            if let Some(e) = &bulk_error
+                && !e.may_have_been_processed()
+                && !matches!(e.status(), Some(401 | 429 | 503))
+                && !self.bulk_refused.swap(true, Ordering::Relaxed)
+            {
+                tracing::warn!(job = %self.spec.name, error = %e,
+                    "the target refused a Bulk request: creates are sent one by one");
+            }
+            let follow_ups = part.into_iter().map(|i| {
+                let (a, values, unresolved, _) = &prepared[i];
+                let answer = answers.remove(&format!("c{i}"));
+                let bulk_error = bulk_error.as_ref().map(same_error);
+                async move {
+                    let r = match (bulk_error, answer) {
+                        // Lost answer: some operations may have been applied.
+                        (Some(e), _) if e.may_have_been_processed() => {
+                            self.create_after_lost_answer(a, &format!("Bulk: {e}"))
+                                .await
+                        }
+                        // Not processed, and not Bulk's fault: the credentials, or the
+                        // target throttling or down (the object fails, retried later).
+                        (Some(e), _) if matches!(e.status(), Some(401 | 429 | 503)) => Err(e),
+                        // Refused as a whole (400, 404, 413, 501…), or 403: this token may
+                        // not use Bulk (scimd's `bulk` scope). Not processed: one by one,
+                        // where a token that may not write at all is refused again.
+                        (Some(_), _) => self.create(a).await,
+                        (None, Some(r)) if r.is_success() => match r.id() {
+                            Some(id) => {
+                                let step = export_step(
+                                    "Success",
+                                    format!("POST /Bulk ({n} operations) → {id}"),
+                                );
+                                self.created(a, values.clone(), *unresolved, id, vec![step])
+                                    .await
+                            }
+                            None => {
+                                self.create_after_lost_answer(a, "the Bulk answer named no id")
+                                    .await
+                            }
+                        },
+                        (None, Some(r)) => self.create_refused(a, r.error()).await,
+                        (None, None) => {
+                            self.create_after_lost_answer(a, "the Bulk answer had nothing for it")
+                                .await
+                        }
+                    };
+                    (i, r)
+                }
+            });
+            outcomes.extend(futures_util::future::join_all(follow_ups).await);
+        }
+        let mut results = Vec::with_capacity(outcomes.len());
+        for (i, r) in outcomes {
+            let a = &prepared[i].0;
+            let out = match r {
+                Ok(out) => out,
+                Err(e) => self.failed(a, &e),
+            };
+            let out = self.settle(a, out);
+            results.push(self.finish(a, out, started).await);
+        }
+        results
     }
 
     /// The values to send: references resolved (unresolvable ones left out).
@@ -556,60 +787,13 @@ impl Applier {
     async fn write(&self, a: &PlannedAction) -> Result<Outcome, ClientError> {
         let kind = a.kind;
         let rk = kind.client();
-        let mut entry = a.entry.clone();
+        let entry = a.entry.clone();
         let mut exported = Exported::from_json(&entry.exported);
         let mut steps = Vec::new();
         let mut unresolved = false;
-        let mut target_id = a.target_id.clone();
+        let target_id = a.target_id.clone();
         match a.action {
-            Action::Create => {
-                let (values, unres) = self.resolved_values(a);
-                unresolved = unres;
-                let mut body = json!({"schemas": [rk.schema()]});
-                for (k, v) in &values {
-                    if let Some(p) = self.path(kind, k) {
-                        p.write(&mut body, v.clone());
-                    }
-                }
-                let created = match self.client.create(rk, &body).await {
-                    Ok(r) => r,
-                    Err(e)
-                        if e.is_conflict()
-                            && self.spec.matching.on_conflict == ConflictPolicy::Adopt =>
-                    {
-                        steps.push(export_step(
-                            "Warning",
-                            "409 on create: looking the object up to adopt it",
-                        ));
-                        return self.adopt_after_conflict(a, steps).await;
-                    }
-                    // The answer was lost: the object may have been made. Look it up
-                    // before sending it again, so a retry never makes a duplicate.
-                    Err(e) if e.may_have_been_processed() => {
-                        steps.push(export_step(
-                            "Warning",
-                            format!("no answer to the create ({e}): looking it up before sending it again"),
-                        ));
-                        let free = self.unowned_matches(a).await?;
-                        if !free.is_empty() {
-                            return self.adopt_match(a, &free, steps).await;
-                        }
-                        self.client.create(rk, &body).await?
-                    }
-                    Err(e) => return Err(e),
-                };
-                let id = created
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| ClientError::Protocol("the created resource has no id".into()))?
-                    .to_string();
-                steps.push(export_step(
-                    "Success",
-                    format!("POST /{} → {id}", rk.endpoint()),
-                ));
-                exported.values = as_exported(a, values);
-                target_id = Some(id);
-            }
+            Action::Create => return self.create(a).await,
             Action::Adopt => {
                 let (values, unres) = self.resolved_values(a);
                 unresolved = unres;
@@ -745,7 +929,118 @@ impl Applier {
             }
             Action::Skip | Action::Conflict | Action::StagedDelete => {}
         }
-        let id = target_id.clone().unwrap_or_default();
+        let id = target_id.unwrap_or_default();
+        self.linked(a, id, exported, steps, unresolved).await
+    }
+
+    /// The values a create sends (references resolved; unresolvable ones left out, which
+    /// the flag says) and its body.
+    fn create_body(&self, a: &PlannedAction) -> (BTreeMap<String, Value>, bool, Value) {
+        let (values, unresolved) = self.resolved_values(a);
+        let mut body = json!({"schemas": [a.kind.client().schema()]});
+        for (k, v) in &values {
+            if let Some(p) = self.path(a.kind, k) {
+                p.write(&mut body, v.clone());
+            }
+        }
+        (values, unresolved, body)
+    }
+
+    /// One create by POST: a 409 is adopted (policy permitting), a lost answer looked up
+    /// before anything is sent again.
+    async fn create(&self, a: &PlannedAction) -> Result<Outcome, ClientError> {
+        let rk = a.kind.client();
+        let (values, unresolved, body) = self.create_body(a);
+        match self.client.create(rk, &body).await {
+            Ok(created) => {
+                let id = created
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ClientError::Protocol("the created resource has no id".into()))?
+                    .to_string();
+                let step = export_step("Success", format!("POST /{} → {id}", rk.endpoint()));
+                self.created(a, values, unresolved, id, vec![step]).await
+            }
+            Err(e) => self.create_refused(a, e).await,
+        }
+    }
+
+    /// A create the target answered with an error: a 409 is adopted (policy permitting),
+    /// an answer that may hide a done create is looked up first, the rest is the error.
+    async fn create_refused(
+        &self,
+        a: &PlannedAction,
+        e: ClientError,
+    ) -> Result<Outcome, ClientError> {
+        if e.is_conflict() && self.spec.matching.on_conflict == ConflictPolicy::Adopt {
+            let step = export_step(
+                "Warning",
+                "409 on create: looking the object up to adopt it",
+            );
+            return self.adopt_after_conflict(a, vec![step]).await;
+        }
+        if e.may_have_been_processed() {
+            return self.create_after_lost_answer(a, &e.to_string()).await;
+        }
+        Err(e)
+    }
+
+    /// The answer to a create was lost (or never said what happened): the object may have
+    /// been made. Look it up before sending it again, so a retry never makes a duplicate.
+    async fn create_after_lost_answer(
+        &self,
+        a: &PlannedAction,
+        why: &str,
+    ) -> Result<Outcome, ClientError> {
+        let mut steps = vec![export_step(
+            "Warning",
+            format!("no answer to the create ({why}): looking it up before sending it again"),
+        )];
+        let free = self.unowned_matches(a).await?;
+        if !free.is_empty() {
+            return self.adopt_match(a, &free, steps).await;
+        }
+        let rk = a.kind.client();
+        let (values, unresolved, body) = self.create_body(a);
+        let created = self.client.create(rk, &body).await?;
+        let id = created
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ClientError::Protocol("the created resource has no id".into()))?
+            .to_string();
+        steps.push(export_step(
+            "Success",
+            format!("POST /{} → {id}", rk.endpoint()),
+        ));
+        self.created(a, values, unresolved, id, steps).await
+    }
+
+    /// A create the target made, with this id: linked, and what was sent remembered.
+    async fn created(
+        &self,
+        a: &PlannedAction,
+        values: BTreeMap<String, Value>,
+        unresolved: bool,
+        id: String,
+        steps: Vec<Step>,
+    ) -> Result<Outcome, ClientError> {
+        let mut exported = Exported::from_json(&a.entry.exported);
+        exported.values = as_exported(a, values);
+        self.linked(a, id, exported, steps, unresolved).await
+    }
+
+    /// Links the object to its target id, remembers what was exported, and sends its
+    /// membership deltas (groups).
+    async fn linked(
+        &self,
+        a: &PlannedAction,
+        id: String,
+        mut exported: Exported,
+        mut steps: Vec<Step>,
+        unresolved: bool,
+    ) -> Result<Outcome, ClientError> {
+        let kind = a.kind;
+        let mut entry = a.entry.clone();
         if let Ok(mut m) = self.live.lock() {
             m.insert((kind, a.source_id.clone()), id.clone());
         }

@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 /// Where the engine reads the time (deprovisioning timers); tests move it forward.
@@ -651,6 +652,7 @@ impl Engine {
             outbox: Mutex::new(Vec::new()),
             halt,
             now: (self.clock)(),
+            bulk_refused: AtomicBool::new(false),
         })
     }
 

@@ -151,6 +151,14 @@ pub struct TargetSpec {
     /// Tries per request for 408/429/5xx/transport failures (default 4).
     #[serde(default = "default_attempts")]
     pub attempts: u32,
+    /// User creates per Bulk request when the target offers Bulk (RFC 7644 §3.7), capped
+    /// by its `maxOperations` (default 100; 0 = never use Bulk).
+    #[serde(default = "default_bulk")]
+    pub bulk: usize,
+}
+
+fn default_bulk() -> usize {
+    100
 }
 
 fn default_rate() -> u32 {

@@ -11,7 +11,7 @@
 //!   there are too many (§8.4);
 //! - a cycle where nothing changed plans nothing.
 
-use crate::error::SyncResult;
+use crate::error::{SyncError, SyncResult};
 use crate::job::{DeprovisionAction, DeprovisionRule, GroupScope, JobSpec};
 use crate::mapping::{Mapped, Mappings};
 use crate::path::TargetPath;
@@ -782,7 +782,25 @@ impl Planner<'_> {
                     Ok(d) => d,
                     Err(failed) => return Ok(Some(failed)),
                 };
-            let desired = self.resolve_candidates(kind, desired, input).await?;
+            // A lookup the target fails (after the client's retries) fails this object,
+            // not the cycle: it is escrowed and looked up again later. Refused credentials
+            // still stop the cycle (every lookup would fail the same way).
+            let lookup_failed = |e: SyncError, steps: Vec<Step>, keep: LedgerEntry| match e {
+                SyncError::Target(c) if !c.is_auth() => Ok(Some(self.failed(
+                    kind,
+                    key,
+                    &display,
+                    steps,
+                    keep,
+                    crate::apply::error_code(&c),
+                    format!("looking the object up on the target failed: {c}"),
+                ))),
+                other => Err(other),
+            };
+            let desired = match self.resolve_candidates(kind, desired, input).await {
+                Ok(d) => d,
+                Err(e) => return lookup_failed(e, steps, keep),
+            };
             // Matching, in precedence order: the first attribute with a value decides.
             let m = self.mappings(kind);
             let mut found: Option<(String, Vec<Value>)> = None;
@@ -794,10 +812,11 @@ impl Planner<'_> {
                     let Some(v) = desired.values.get(&p.text) else {
                         continue;
                     };
-                    let c: Vec<Value> = input
-                        .matcher
-                        .candidates(kind, p, v)
-                        .await?
+                    let c = match input.matcher.candidates(kind, p, v).await {
+                        Ok(c) => c,
+                        Err(e) => return lookup_failed(e, steps, keep),
+                    };
+                    let c: Vec<Value> = c
                         .into_iter()
                         .filter(|r| {
                             r.get("id")

@@ -200,6 +200,28 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(ada["name"]["familyName"], "Lovelace");
     assert_eq!(ada["externalId"], "1001");
     assert_eq!(f.users().await.len(), 4);
+    // scimd offers Bulk: the user creates went in one Bulk request.
+    let log = f
+        .engine
+        .store
+        .sync_log(
+            "hr-to-app",
+            &scim_core::SyncLogQuery {
+                object: Some("alan@example.com".into()),
+                limit: 5,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        log[0]
+            .steps
+            .to_string()
+            .contains("POST /Bulk (2 operations)"),
+        "{:?}",
+        log[0].steps
+    );
     assert_eq!(
         f.group_members("Engineering").await,
         ["ada@example.com", "alan@example.com"]

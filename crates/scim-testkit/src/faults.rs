@@ -15,6 +15,8 @@
 //! - `reject_writes`: every write answers 400 invalidValue (a failing deployment);
 //! - `ignore_filters`: a list's `filter` is dropped before forwarding (an app that ignores
 //!   filters and answers with everything, which the compliance probe must catch);
+//! - `refuse_bulk`: `POST /Bulk` answers this status, not forwarded (an app whose
+//!   ServiceProviderConfig advertises Bulk that it does not actually serve);
 //! - `revoke_after`: after that many requests the caller's token is refused with 401 until
 //!   [`FaultTarget::accept_token`] names the new one (a token revoked mid-cycle).
 //!
@@ -41,6 +43,8 @@ pub struct Faults {
     /// Every write answers 400 (an app that started refusing a required attribute).
     pub reject_writes: bool,
     pub ignore_filters: bool,
+    /// The status every `POST /Bulk` gets (not forwarded).
+    pub refuse_bulk: Option<u16>,
     /// Requests after which the current token is refused.
     pub revoke_after: Option<u64>,
 }
@@ -57,6 +61,8 @@ pub struct FaultCounts {
     pub resets: u64,
     pub rejected: u64,
     pub refused: u64,
+    /// Bulk requests answered with `refuse_bulk`.
+    pub bulk_refused: u64,
 }
 
 struct Shared {
@@ -216,6 +222,13 @@ async fn handle(s: &Shared, req: Request<hyper::body::Incoming>) -> Answer {
         return Answer::Reply(scim_error(401, None, "token revoked"));
     }
     let write = parts.method != hyper::Method::GET;
+    if let Some(status) = faults.refuse_bulk
+        && parts.method == hyper::Method::POST
+        && parts.uri.path().ends_with("/Bulk")
+    {
+        count(s, |c| c.bulk_refused += 1);
+        return Answer::Reply(scim_error(status, None, "no Bulk here"));
+    }
     if due(faults.throttle_every, n, 1) {
         count(s, |c| c.throttled += 1);
         let mut r = scim_error(429, None, "slow down");
