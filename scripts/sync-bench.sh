@@ -5,13 +5,25 @@
 # initial cycle, a 1 % incremental cycle and a no-change cycle: wall time, requests sent,
 # objects/s and the engine's peak RSS.
 #   USERS=100000 NGROUPS=1000 MEMBERS=50 scripts/sync-bench.sh
+# PEER=scim2-server measures into the PyPI scim2-server instead of a scimd tenant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}; NGROUPS=${NGROUPS:-1000}; MEMBERS=${MEMBERS:-50}; IN_FLIGHT=${IN_FLIGHT:-16}
 # BIN=path measures another build (an older commit, a variant) in the same sitting.
 bin=${BIN:-$PWD/target/release/scimd}
 [ -x "$bin" ] || cargo build --release -p scimd
-. scripts/serve-fresh.sh
+if [ "${PEER:-}" = scim2-server ]; then
+  # The PyPI peer (in memory, Python) as the target instead of scimd: scripts/test.sh
+  # installs it under target/peer-venv.
+  peer_bin=${PEER_BIN:-$PWD/target/peer-venv/bin/scim2-server}
+  work=$(mktemp -d); port=$((20000 + RANDOM % 20000)); token="bench-secret"
+  "$peer_bin" --port "$port" --bearer-token "$token" >"$work/peer.log" 2>&1 &
+  server=$!
+  url="http://127.0.0.1:$port"
+  for _ in $(seq 100); do curl -sf "$url/ServiceProviderConfig" >/dev/null 2>&1 && break; sleep 0.2; done
+else
+  . scripts/serve-fresh.sh
+fi
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 export SCIMD_DATABASE_URL="sqlite://$work/engine.db" APP_TOKEN="$token"
 cat >"$work/job.toml" <<JOB
@@ -40,7 +52,7 @@ print(f"{label:<22} {secs:8.2f} s  {r['counts']['requests']:>8} requests  {objs:
       f"{(objs / secs if secs else 0):>9.0f} objects/s  peak RSS {rss / 1024:6.0f} MiB  engine CPU {cpu} s  {r['status']}")
 PY
 }
-echo "directory: $USERS users, $NGROUPS groups, avg $MEMBERS members; max_in_flight $IN_FLIGHT; $(nproc) cores"
+echo "target: ${PEER:-scimd (SQLite)}; directory: $USERS users, $NGROUPS groups, avg $MEMBERS members; max_in_flight $IN_FLIGHT; $(nproc) cores"
 "$bin" sync generate --users "$USERS" --groups "$NGROUPS" --members "$MEMBERS" --out "$work/people.csv" >/dev/null
 measure "initial cycle"
 "$bin" sync generate --users "$USERS" --groups "$NGROUPS" --members "$MEMBERS" --variant 1 --out "$work/people.csv" >/dev/null

@@ -18,7 +18,7 @@ use scim_client::{ClientError, ScimClient, TargetProfile};
 use scim_core::{Escrow, LeaseFence, LedgerEntry, SyncLogRecord, SyncStore, Timestamp};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -65,6 +65,9 @@ pub struct Applier {
     /// Set when the target refused a Bulk request as a whole: the rest of the cycle sends
     /// creates one by one.
     pub bulk_refused: AtomicBool,
+    /// Operations per Bulk request now: the job's `bulk` at first, halved each time a Bulk
+    /// answer is lost (a target too slow for the requests in flight times them out).
+    pub bulk_limit: AtomicUsize,
 }
 
 /// Why a cycle stops before its plan is done. The first reason wins; the objects not yet
@@ -334,7 +337,12 @@ impl Applier {
                                 queue.push_front(Unit::One(Box::new(a)));
                             }
                         }
-                        Unit::Bulk(batch) => {
+                        Unit::Bulk(mut batch) => {
+                            // Cut to the size allowed now (smaller after a lost answer).
+                            let size = self.bulk_size();
+                            if batch.len() > size {
+                                queue.push_front(Unit::Bulk(batch.split_off(size)));
+                            }
                             tasks.spawn(async move { me.create_in_bulk(batch).await });
                         }
                     }
@@ -622,7 +630,21 @@ impl Applier {
         if self.bulk_refused.load(Ordering::Relaxed) || !self.profile.bulk {
             return 0;
         }
-        self.spec.target.bulk.min(self.profile.bulk_max_operations)
+        let size = self
+            .bulk_limit
+            .load(Ordering::Relaxed)
+            .min(self.profile.bulk_max_operations);
+        if size < 2 { 0 } else { size }
+    }
+
+    /// A Bulk answer was lost: smaller requests for the rest of the cycle.
+    fn shrink_bulk(&self, sent: usize) {
+        let half = (sent / 2).max(1);
+        let before = self.bulk_limit.fetch_min(half, Ordering::Relaxed);
+        if half < before {
+            tracing::warn!(job = %self.spec.name, operations = half,
+                "a Bulk answer was lost: smaller Bulk requests for the rest of this cycle");
+        }
     }
 
     /// User creates in Bulk requests (RFC 7644 §3.7), as many operations per request as
@@ -673,6 +695,12 @@ impl Applier {
             let n = ops.len();
             let answer = self.client.bulk(ops).await;
             let bulk_error = answer.as_ref().err().map(same_error);
+            if bulk_error
+                .as_ref()
+                .is_some_and(ClientError::may_have_been_processed)
+            {
+                self.shrink_bulk(n);
+            }
             let mut answers = match answer {
                 // Matched by bulkId; a target that echoes none is read in order, if it
                 // answered every operation.

@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
 /// Where the engine reads the time (deprovisioning timers); tests move it forward.
@@ -653,6 +653,7 @@ impl Engine {
             halt,
             now: (self.clock)(),
             bulk_refused: AtomicBool::new(false),
+            bulk_limit: AtomicUsize::new(p.spec.target.bulk),
         })
     }
 

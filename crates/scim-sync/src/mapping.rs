@@ -186,7 +186,7 @@ fn default_group_mappings() -> Vec<Mapping> {
 }
 
 /// For a file source: every column whose header is a SCIM attribute path (besides the id,
-/// groups and status columns), `active` from the state when no column says it, and
+/// groups, status and roles columns), `active` from the state when no column says it, and
 /// `externalId` from the source id when no column gives it.
 fn file_user_mappings(spec: &JobSpec, columns: &BTreeSet<String>) -> Vec<Mapping> {
     let s = &spec.source;
@@ -194,6 +194,8 @@ fn file_user_mappings(spec: &JobSpec, columns: &BTreeSet<String>) -> Vec<Mapping
         s.id.as_deref(),
         s.groups.as_deref(),
         s.status.as_deref(),
+        // The roles column flows to `roles` through the roles mapping (split, as values).
+        spec.scope.roles.as_deref(),
         Some("id"),
         Some("groups"),
     ]
@@ -283,7 +285,17 @@ impl Mappings {
             && kind == ObjectKind::User
             && !list.iter().any(|m| m.target.starts_with("roles"))
         {
-            list.push(direct("roles", roles));
+            // A CSV cell holds several roles as one text, separated like its groups.
+            let sep = &spec.source.group_separator;
+            let csv = spec.source.kind == SourceKind::Csv
+                && !roles.contains(']')
+                && !sep.is_empty()
+                && !sep.contains(['"', '\\']);
+            list.push(if csv {
+                expression("roles", &format!("Split([{roles}], \"{sep}\")"))
+            } else {
+                direct("roles", roles)
+            });
         }
         list
     }

@@ -20,6 +20,9 @@ pub struct TargetPath {
     /// The leaf's type in the standard schemas (None: unknown, keep the value's own type).
     leaf_type: Option<AttributeType>,
     leaf_multi: bool,
+    /// The whole of a multi-valued complex attribute with a `value` sub-attribute (`roles`,
+    /// `entitlements`, `emails`…): plain values are written as `{"value": …}` elements.
+    value_elements: bool,
 }
 
 fn kind_of(k: ObjectKind) -> scim_proto::ResourceKind {
@@ -46,12 +49,20 @@ impl TargetPath {
             ),
             None => (None, false),
         };
+        let value_elements = resolved.as_ref().is_some_and(|r| {
+            r.sub.is_none()
+                && r.attr.multi_valued
+                && r.attr.has_value_sub_attribute()
+                && path.attr.sub.is_none()
+                && path.filter.is_none()
+        });
         Ok(Self {
             text: text.to_string(),
             path,
             extension,
             leaf_type,
             leaf_multi,
+            value_elements,
         })
     }
 
@@ -185,6 +196,24 @@ impl TargetPath {
     /// A mapped value in the attribute's SCIM type: `"True"` → `true` for booleans, digits
     /// → a number for integers, a list's first element for single-valued attributes.
     pub fn coerce(&self, v: Value) -> Value {
+        if self.value_elements {
+            // RFC 7643 §2.4: a multi-valued complex attribute is a list of objects; a
+            // source's plain role names become `[{"value": "Admin"}, …]`.
+            let element = |e: Value| match e {
+                Value::Object(_) | Value::Null => e,
+                other => serde_json::json!({ "value": other }),
+            };
+            return match v {
+                Value::Array(a) => Value::Array(
+                    a.into_iter()
+                        .map(element)
+                        .filter(|e| !e.is_null())
+                        .collect(),
+                ),
+                Value::Null => Value::Null,
+                other => Value::Array(vec![element(other)]),
+            };
+        }
         let v = match v {
             Value::Array(mut a) if !self.leaf_multi && self.leaf_type.is_some() => {
                 if a.is_empty() {
@@ -340,5 +369,24 @@ mod tests {
         assert_eq!(p("active").coerce(json!("False")), json!(false));
         assert_eq!(p("userName").coerce(json!(["a", "b"])), json!("a"));
         assert_eq!(p("title").coerce(json!(7)), json!("7"));
+        // Multi-valued complex attributes take `{"value": …}` elements (RFC 7643 §2.4).
+        assert_eq!(
+            p("roles").coerce(json!(["Admin", "User"])),
+            json!([{"value": "Admin"}, {"value": "User"}])
+        );
+        assert_eq!(
+            p("roles").coerce(json!("Admin")),
+            json!([{"value": "Admin"}])
+        );
+        assert_eq!(
+            p("entitlements").coerce(json!([{"value": "e1", "type": "t"}])),
+            json!([{"value": "e1", "type": "t"}])
+        );
+        assert_eq!(p("roles").coerce(Value::Null), Value::Null);
+        // A path into one element stays a plain value.
+        assert_eq!(
+            p("roles[primary eq true].value").coerce(json!("A")),
+            json!("A")
+        );
     }
 }

@@ -744,3 +744,88 @@ async fn scim_server_as_source() {
     );
     f.server.finish().await;
 }
+
+/// A JSON-file source with a second file for groups, app roles with a default role, into a
+/// job that updates by GET + PUT (a target without PATCH): roles arrive as SCIM's
+/// `[{"value": …}]`, a user whose only role is the default one is not provisioned, a
+/// change is one GET and one PUT that keeps everything else, memberships change by PUT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_source_with_a_groups_file_updated_by_put() {
+    let f = Fixture::new(Backend::Sqlite).await;
+    let people = |jo_title: &str, beth_active: bool| {
+        json!([
+            {"uid": "j1", "userName": "jo@example.com", "title": jo_title, "active": true,
+             "name": {"givenName": "Jo", "familyName": "March"}, "roles": ["Author", "Default Access"]},
+            {"uid": "j2", "userName": "meg@example.com", "active": true,
+             "name": {"givenName": "Meg", "familyName": "March"}, "roles": ["Default Access"]},
+            {"uid": "j3", "userName": "beth@example.com", "active": beth_active,
+             "name": {"givenName": "Beth", "familyName": "March"}, "roles": ["Pianist"]}
+        ])
+        .to_string()
+    };
+    let write = |people: String, members: &[&str]| {
+        std::fs::write(f.dir.path().join("people.json"), people).unwrap();
+        let mut g = String::from("group,member\n");
+        for m in members {
+            g.push_str(&format!("Sisters,{m}\n"));
+        }
+        std::fs::write(f.dir.path().join("groups.csv"), g).unwrap();
+    };
+    write(people("Writer", true), &["j1", "j2", "j3"]);
+    let text = format!(
+        "name = \"json-to-app\"\n[source]\nkind = \"json\"\npath = \"people.json\"\nid = \"uid\"\n\
+         groups_path = \"groups.csv\"\n[target]\nurl = \"{}\"\ntoken = \"{}\"\nrate_limit = 0\n\
+         update = \"put\"\n[scope]\nroles = \"roles\"\ndefault_role = \"Default Access\"\n",
+        f.app, f.app_token
+    );
+    let spec = JobSpec::parse(&text, Some(f.dir.path())).unwrap();
+
+    let r = f.run(&spec).await;
+    assert_eq!(r.status, "completed", "{r:?}");
+    let jo = f.user("jo@example.com").await.expect("jo provisioned");
+    assert_eq!(
+        jo["roles"],
+        json!([{"value": "Author"}, {"value": "Default Access"}])
+    );
+    assert_eq!(jo["name"]["familyName"], "March");
+    assert_eq!(jo["title"], "Writer");
+    assert!(
+        f.user("meg@example.com").await.is_none(),
+        "only the default role: not provisioned"
+    );
+    assert_eq!(
+        f.group_members("Sisters").await,
+        ["beth@example.com", "jo@example.com"]
+    );
+    assert_eq!(
+        f.run(&spec).await.counts.requests,
+        0,
+        "no change, no request"
+    );
+
+    // One attribute changed: GET + PUT, the rest of the user kept.
+    write(people("Novelist", true), &["j1", "j2", "j3"]);
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.actions.get("Update"), Some(&1), "{r:?}");
+    assert_eq!(r.counts.requests, 2, "GET + PUT: {r:?}");
+    let jo = f.user("jo@example.com").await.unwrap();
+    assert_eq!(jo["title"], "Novelist");
+    assert_eq!(jo["roles"][0]["value"], "Author");
+    assert_eq!(jo["name"]["givenName"], "Jo");
+
+    // Beth leaves the group (GET + PUT of the group), then is suspended (disabled by PUT).
+    write(people("Novelist", true), &["j1", "j2"]);
+    f.run(&spec).await;
+    assert_eq!(f.group_members("Sisters").await, ["jo@example.com"]);
+    write(people("Novelist", false), &["j1", "j2"]);
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.actions.get("Disable"), Some(&1), "{r:?}");
+    let beth = f.user("beth@example.com").await.unwrap();
+    assert_eq!(beth["active"], false);
+    assert_eq!(
+        beth["roles"],
+        json!([{"value": "Pianist"}]),
+        "kept by the PUT"
+    );
+    f.server.finish().await;
+}

@@ -12,6 +12,10 @@ pub enum Val {
     /// `SelectUniqueValue`'s candidates, in order; the engine picks the first the target
     /// does not hold yet.
     Candidates(Vec<String>),
+    /// A JSON object from the source (a complex attribute such as `name`, or an element of
+    /// `emails`): passed through a direct mapping as it is, seen by functions as its JSON
+    /// text.
+    Object(serde_json::Map<String, Value>),
 }
 
 impl Val {
@@ -25,6 +29,7 @@ impl Val {
             Val::Str(s) => s.is_empty(),
             Val::List(l) => l.is_empty(),
             Val::Candidates(c) => c.is_empty(),
+            Val::Object(o) => o.is_empty(),
             Val::Bool(_) | Val::Int(_) => false,
         }
     }
@@ -41,6 +46,7 @@ impl Val {
             Val::Int(n) => Some(n.to_string()),
             Val::List(l) => l.first().and_then(Val::as_text),
             Val::Candidates(c) => c.first().cloned(),
+            Val::Object(o) => Some(Value::Object(o.clone()).to_string()),
         }
     }
 
@@ -51,7 +57,7 @@ impl Val {
             Val::Int(n) => *n != 0,
             Val::Str(s) => s.trim().eq_ignore_ascii_case("true") || s.trim() == "1",
             Val::List(l) => l.first().is_some_and(Val::truthy),
-            Val::Null | Val::Candidates(_) => false,
+            Val::Null | Val::Candidates(_) | Val::Object(_) => false,
         }
     }
 
@@ -70,7 +76,7 @@ impl Val {
             Value::Number(n) => n.as_i64().map_or_else(|| Val::Str(n.to_string()), Val::Int),
             Value::String(s) => Val::Str(s.clone()),
             Value::Array(a) => Val::List(a.iter().map(Val::from_json).collect()),
-            Value::Object(_) => Val::Str(v.to_string()),
+            Value::Object(o) => Val::Object(o.clone()),
         }
     }
 
@@ -82,6 +88,7 @@ impl Val {
             Val::Int(n) => Value::from(*n),
             Val::List(l) => Value::Array(l.iter().map(Val::to_json).collect()),
             Val::Candidates(c) => c.first().map_or(Value::Null, |s| Value::String(s.clone())),
+            Val::Object(o) => Value::Object(o.clone()),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `scimd sync` as an admin uses it: the minimal job file of docs/sync.md, as written,
-//! against a running scimd; plan (text and JSON), run, a no-change run, status, log, import
+//! against a running scimd; plan (text and JSON), run, a no-change run, provision one user,
+//! status, log, import
 //! with an inline token (sealed: not in the database file in clear), export without it, and
 //! delete (the target's users stay).
 
@@ -67,10 +68,45 @@ fn the_minimal_job_file_works_as_written() {
     let run: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(run["counts"]["requests"], 0, "{run}");
 
+    // Provision one new user now, with the steps printed; a user already done, and one
+    // the source does not have, say so.
+    let mut people = std::fs::read_to_string(d.join("people.csv")).unwrap();
+    people.push_str("1002,alan@example.com,Alan,Turing,alan@example.com,true,Engineering\n");
+    std::fs::write(d.join("people.csv"), people).unwrap();
+    let (ok, out, err) = sync(
+        d,
+        &token,
+        &["sync", "provision", "hr-to-app", "--user", "1002"],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.starts_with("Create User 'alan@example.com': Success"),
+        "{out}"
+    );
+    for step in ["import", "scoping", "matching", "export"] {
+        assert!(out.contains(&format!("  {step}")), "{step}: {out}");
+    }
+    assert!(
+        out.contains("userName: (none) → \"alan@example.com\""),
+        "{out}"
+    );
+    let (ok, _, err) = sync(
+        d,
+        &token,
+        &["sync", "provision", "hr-to-app", "--user", "1001"],
+    );
+    assert!(!ok && err.contains("already up to date"), "{err}");
+    let (ok, _, err) = sync(
+        d,
+        &token,
+        &["sync", "provision", "hr-to-app", "--user", "9999"],
+    );
+    assert!(!ok && err.contains("no user '9999' in the source"), "{err}");
+
     let (ok, out, _) = sync(d, &token, &["sync", "status", "hr-to-app"]);
-    assert!(ok && out.contains("User active: 1"), "{out}");
+    assert!(ok && out.contains("User active: 2"), "{out}");
     let (ok, out, _) = sync(d, &token, &["sync", "log", "hr-to-app", "--format", "csv"]);
-    assert!(ok && out.lines().count() == 4, "{out}");
+    assert!(ok && out.lines().count() == 5, "{out}");
 
     // An inline token is sealed at import and never exported.
     let inline = job.replace("token_env = \"APP_TOKEN\"", &format!("token = \"{token}\""));
@@ -107,6 +143,6 @@ fn the_minimal_job_file_works_as_written() {
         .unwrap()
         .json::<serde_json::Value>()
         .unwrap();
-    assert_eq!(users["totalResults"], 1);
+    assert_eq!(users["totalResults"], 2);
     server.stop();
 }
