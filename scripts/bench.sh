@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"; conc="${2:-16}"; backend="${BACKEND:-sqlite}"
-cargo build --release -q -p scimd
-bin="$PWD/target/release/scimd"
+# BIN=path measures another build (an older commit, a variant) in the same sitting.
+bin="${BIN:-$PWD/target/release/scimd}"
+[ -n "${BIN:-}" ] || cargo build --release -q -p scimd
 work=$(mktemp -d); port=$((20000 + RANDOM % 20000))
 db_args=()
 if [ "$backend" = postgres ]; then
