@@ -17,109 +17,132 @@ use scim_proto::bulk::{BulkIds, parse_path, resolve_ids, target};
 use scim_proto::wire::{BulkOperation, BulkOperationResult, BulkRequest, BulkResponse};
 use std::sync::Arc;
 
-async fn run_one(
-    state: &AppState,
+/// One operation that succeeded.
+struct Done {
+    status: u16,
+    location: String,
+    version: Option<String>,
+    /// The new resource's id (POST), for later operations' `bulkId:` references.
+    created: Option<String>,
+}
+
+/// An operation checked against the token's scopes, its `bulkId` references resolved.
+struct Resolved<'a> {
+    method: String,
+    kind: ResourceKind,
+    id: Option<String>,
+    data: Option<serde_json::Value>,
+    version: Option<&'a str>,
+}
+
+impl Resolved<'_> {
+    fn data(&self) -> Result<serde_json::Value, ScimError> {
+        self.data
+            .clone()
+            .ok_or_else(|| ScimError::invalid_syntax(format!("{} needs 'data'", self.method)))
+    }
+
+    fn id(&self) -> Result<String, ScimError> {
+        self.id.clone().ok_or_else(|| {
+            ScimError::invalid_path(format!("{} needs a resource id in the path", self.method))
+        })
+    }
+}
+
+fn resolve<'a>(
     auth: &Auth,
-    op: &BulkOperation,
+    op: &'a BulkOperation,
     ids: &BulkIds,
-) -> Result<
-    (
-        u16,
-        Option<String>,
-        Option<String>,
-        Option<(ResourceKind, String)>,
-    ),
-    ScimError,
-> {
+) -> Result<Resolved<'a>, ScimError> {
     let method = op.method.to_ascii_uppercase();
     let (kind, id) = target(&op.path, ids)?;
-    let write = method != "GET";
-    if !auth.token.scopes.allows(endpoint(kind), write) {
-        return Err(ScimError::new(
-            403,
-            None,
-            format!("the token may not {method} {}", kind.endpoint()),
-        ));
+    if !auth.token.scopes.allows(endpoint(kind), method != "GET") {
+        let what = format!("the token may not {method} {}", kind.endpoint());
+        return Err(ScimError::new(403, None, what));
     }
     let mut data = op.data.clone();
     if let Some(d) = &mut data {
         resolve_ids(d, ids)?;
     }
-    let need_data = || {
-        data.clone()
-            .ok_or_else(|| ScimError::invalid_syntax(format!("{method} needs 'data'")))
-    };
-    let need_id = || {
-        id.clone().ok_or_else(|| {
-            ScimError::invalid_path(format!("{method} needs a resource id in the path"))
-        })
-    };
-    let svc = &state.resources;
-    let base = state.base_url(&auth.tenant);
-    let loc = |r: &scim_core::StoredResource| format!("{base}/{}/{}", kind.endpoint(), r.id);
-    let map = |e: scim_core::CoreError| {
+    let version = op.version.as_deref();
+    Ok(Resolved {
+        method,
+        kind,
+        id,
+        data,
+        version,
+    })
+}
+
+async fn run_one(
+    state: &AppState,
+    auth: &Auth,
+    op: &BulkOperation,
+    ids: &BulkIds,
+) -> Result<Done, ScimError> {
+    let op = resolve(auth, op, ids)?;
+    let (svc, t, ctx, kind, v) = (
+        &state.resources,
+        &auth.tenant,
+        &auth.ctx,
+        op.kind,
+        op.version,
+    );
+    let url = |id: &str| format!("{}/{}/{id}", state.base_url(t), kind.endpoint());
+    let failed = |e: scim_core::CoreError| {
         if e.is_internal() {
-            tracing::error!(request_id = %auth.ctx.request_id, error = %e, "bulk operation failed inside scimd");
+            tracing::error!(request_id = %ctx.request_id, error = %e, "bulk operation failed inside scimd");
         }
         e.to_scim()
     };
-    match method.as_str() {
-        "POST" => {
-            if id.is_some() {
-                return Err(ScimError::invalid_path(
-                    "POST paths name the collection, e.g. /Users",
-                ));
-            }
-            let r = svc
-                .create(&auth.tenant, kind, need_data()?, &auth.ctx)
-                .await
-                .map_err(map)?;
-            Ok((201, Some(loc(&r)), Some(r.etag()), Some((kind, r.id))))
+    let r = match op.method.as_str() {
+        "POST" if op.id.is_some() => {
+            return Err(ScimError::invalid_path(
+                "POST paths name the collection, e.g. /Users",
+            ));
         }
-        "PUT" => {
-            let r = svc
-                .replace(
-                    &auth.tenant,
-                    kind,
-                    &need_id()?,
-                    need_data()?,
-                    op.version.as_deref(),
-                    &auth.ctx,
-                )
-                .await
-                .map_err(map)?;
-            Ok((200, Some(loc(&r)), Some(r.etag()), None))
-        }
-        "PATCH" => {
-            let r = svc
-                .patch(
-                    &auth.tenant,
-                    kind,
-                    &need_id()?,
-                    &need_data()?,
-                    op.version.as_deref(),
-                    &auth.ctx,
-                )
-                .await
-                .map_err(map)?;
-            Ok((200, Some(loc(&r)), Some(r.etag()), None))
-        }
+        "POST" => svc.create(t, kind, op.data()?, ctx).await,
+        "PUT" => svc.replace(t, kind, &op.id()?, op.data()?, v, ctx).await,
+        "PATCH" => svc.patch(t, kind, &op.id()?, &op.data()?, v, ctx).await,
         "DELETE" => {
-            let id = need_id()?;
-            svc.delete(&auth.tenant, kind, &id, op.version.as_deref(), &auth.ctx)
-                .await
-                .map_err(map)?;
-            Ok((
-                204,
-                Some(format!("{base}/{}/{id}", kind.endpoint())),
-                None,
-                None,
-            ))
+            let id = op.id()?;
+            svc.delete(t, kind, &id, v, ctx).await.map_err(failed)?;
+            return Ok(Done {
+                status: 204,
+                location: url(&id),
+                version: None,
+                created: None,
+            });
         }
-        other => Err(ScimError::invalid_syntax(format!(
-            "bulk method '{other}' is not supported; use POST, PUT, PATCH or DELETE"
-        ))),
+        other => {
+            return Err(ScimError::invalid_syntax(format!(
+                "bulk method '{other}' is not supported; use POST, PUT, PATCH or DELETE"
+            )));
+        }
     }
+    .map_err(failed)?;
+    let created = op.method == "POST";
+    Ok(Done {
+        status: if created { 201 } else { 200 },
+        location: url(&r.id),
+        version: Some(r.etag()),
+        created: created.then(|| r.id.clone()),
+    })
+}
+
+fn parse_request(body: ScimBody, max: usize) -> ApiResult<BulkRequest> {
+    let req: BulkRequest = serde_json::from_value(body.0).map_err(|e| {
+        AppError::from(ScimError::invalid_syntax(format!(
+            "invalid BulkRequest: {e}"
+        )))
+    })?;
+    if req.operations.len() > max {
+        return Err(AppError::from(ScimError::payload_too_large(format!(
+            "{} bulk operations; maxOperations is {max}",
+            req.operations.len()
+        ))));
+    }
+    Ok(req)
 }
 
 pub async fn bulk(
@@ -128,18 +151,7 @@ pub async fn bulk(
     body: ScimBody,
 ) -> ApiResult<Response> {
     auth.require(Endpoint::Bulk, true)?;
-    let req: BulkRequest = serde_json::from_value(body.0).map_err(|e| {
-        AppError::from(ScimError::invalid_syntax(format!(
-            "invalid BulkRequest: {e}"
-        )))
-    })?;
-    let max = state.config.bulk_max_operations;
-    if req.operations.len() > max {
-        return Err(AppError::from(ScimError::payload_too_large(format!(
-            "{} bulk operations; maxOperations is {max}",
-            req.operations.len()
-        ))));
-    }
+    let req = parse_request(body, state.config.bulk_max_operations)?;
     let mut ids = BulkIds::new();
     let mut results = Vec::with_capacity(req.operations.len());
     let mut errors = 0u32;
@@ -147,45 +159,57 @@ pub async fn bulk(
         if req.fail_on_errors.is_some_and(|n| n > 0 && errors >= n) {
             break;
         }
-        let outcome = run_one(&state, &auth, op, &ids).await;
-        let result = match outcome {
-            Ok((status, location, version, created)) => {
-                if let (Some(b), Some((_, id))) = (&op.bulk_id, created) {
-                    ids.insert(b.clone(), id);
+        let result = match run_one(&state, &auth, op, &ids).await {
+            Ok(done) => {
+                if let (Some(b), Some(id)) = (&op.bulk_id, &done.created) {
+                    ids.insert(b.clone(), id.clone());
                 }
-                BulkOperationResult {
-                    method: op.method.clone(),
-                    bulk_id: op.bulk_id.clone(),
-                    version,
-                    location,
-                    status: status.to_string(),
-                    response: None,
-                }
+                succeeded(op, done)
             }
             Err(e) => {
                 errors += 1;
-                let target = parse_path(&op.path).ok();
-                state
-                    .resources
-                    .log_failure(
-                        &auth.tenant,
-                        target.as_ref().map(|t| t.0),
-                        target.as_ref().and_then(|t| t.1.as_deref()),
-                        &e,
-                        &auth.ctx,
-                    )
-                    .await;
-                BulkOperationResult {
-                    method: op.method.clone(),
-                    bulk_id: op.bulk_id.clone(),
-                    version: None,
-                    location: None,
-                    status: e.status.to_string(),
-                    response: Some(serde_json::to_value(e.to_body()).map_err(AppError::internal)?),
-                }
+                failed(&state, &auth, op, e).await?
             }
         };
         results.push(result);
     }
     Ok(scim_json(StatusCode::OK, &BulkResponse::new(results)))
+}
+
+fn succeeded(op: &BulkOperation, done: Done) -> BulkOperationResult {
+    BulkOperationResult {
+        method: op.method.clone(),
+        bulk_id: op.bulk_id.clone(),
+        version: done.version,
+        location: Some(done.location),
+        status: done.status.to_string(),
+        response: None,
+    }
+}
+
+/// A failed operation: in the provisioning log like a failed request, and in the answer
+/// with its SCIM error.
+async fn failed(
+    state: &AppState,
+    auth: &Auth,
+    op: &BulkOperation,
+    e: ScimError,
+) -> ApiResult<BulkOperationResult> {
+    let target = parse_path(&op.path).ok();
+    let (kind, id) = (
+        target.as_ref().map(|t| t.0),
+        target.as_ref().and_then(|t| t.1.as_deref()),
+    );
+    state
+        .resources
+        .log_failure(&auth.tenant, kind, id, &e, &auth.ctx)
+        .await;
+    Ok(BulkOperationResult {
+        method: op.method.clone(),
+        bulk_id: op.bulk_id.clone(),
+        version: None,
+        location: None,
+        status: e.status.to_string(),
+        response: Some(serde_json::to_value(e.to_body()).map_err(AppError::internal)?),
+    })
 }

@@ -13,12 +13,23 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scim_core::CoreError;
-use scim_core::event::{EventFilter, to_csv};
+use scim_core::event::{Event, EventFilter, to_csv};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({"error": message.into()}))).into_response()
+/// An error answer of the log API: a status and the text of `{"error": ...}`.
+struct ApiError(StatusCode, String);
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError(status, message.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({"error": self.1}))).into_response()
+    }
 }
 
 pub async fn events(
@@ -28,39 +39,38 @@ pub async fn events(
     RawQuery(raw): RawQuery,
 ) -> Response {
     if session.is_err() {
-        return api_error(StatusCode::UNAUTHORIZED, "sign in to the console first");
+        return ApiError::new(StatusCode::UNAUTHORIZED, "sign in to the console first")
+            .into_response();
     }
+    answer(&state, &tenant, raw.as_deref())
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The page of events, or the error to answer with.
+async fn answer(state: &AppState, tenant: &str, raw: Option<&str>) -> Result<Response, ApiError> {
     let pairs: Vec<(String, String)> = raw
-        .as_deref()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
-    let format = pairs
-        .iter()
-        .find(|(k, _)| k == "format")
-        .map(|(_, v)| v.to_ascii_lowercase())
-        .unwrap_or_else(|| "json".into());
-    if format != "json" && format != "csv" {
-        return api_error(StatusCode::BAD_REQUEST, "format must be json or csv");
-    }
-    let t = match state.services.tenants.get(&tenant).await {
+    let format = format_of(&pairs)?;
+    let t = match state.services.tenants.get(tenant).await {
         Ok(t) => t,
         Err(CoreError::NotFound(_)) => {
-            return api_error(
-                StatusCode::NOT_FOUND,
-                format!("no tenant '{}'", scim_proto::error::excerpt(&tenant)),
-            );
+            let what = format!("no tenant '{}'", scim_proto::error::excerpt(tenant));
+            return Err(ApiError::new(StatusCode::NOT_FOUND, what));
         }
-        Err(e) => return storage_error(e),
+        Err(e) => return Err(storage_error(e)),
     };
-    let filter = match EventFilter::from_pairs(pairs) {
-        Ok(f) => f,
-        Err(e) => return api_error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
+    let filter = EventFilter::from_pairs(pairs)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let (q, events) = match state.services.events.read(&t, &filter, 1000).await {
         Ok(r) => r,
-        Err(e @ CoreError::Invalid(_)) => return api_error(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(e) => return storage_error(e),
+        Err(e @ CoreError::Invalid(_)) => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, e.to_string()));
+        }
+        Err(e) => return Err(storage_error(e)),
     };
+    // A full page has a next one, before its last event.
     let next = (events.len() == q.limit as usize)
         .then(|| events.last().map(|e| e.seq))
         .flatten()
@@ -75,30 +85,48 @@ pub async fn events(
                 view::query_string(&kv)
             )
         });
-    if format == "csv" {
-        let csv = match to_csv(&events) {
-            Ok(c) => c,
-            Err(e) => return storage_error(e),
-        };
-        let mut resp = (StatusCode::OK, csv).into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&format!(
-            "attachment; filename=\"scimd-{}-provisioning-log.csv\"",
-            t.slug
-        )) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
-        if let Some(n) = next.as_deref()
-            && let Ok(v) = HeaderValue::from_str(&format!("<{n}>; rel=\"next\""))
-        {
-            h.insert(header::LINK, v);
-        }
-        return resp;
+    match format.as_str() {
+        "csv" => csv_page(&t.slug, &events, next.as_deref()),
+        _ => Ok(json_page(&events, next)),
     }
+}
+
+fn format_of(pairs: &[(String, String)]) -> Result<String, ApiError> {
+    let format = pairs
+        .iter()
+        .find(|(k, _)| k == "format")
+        .map(|(_, v)| v.to_ascii_lowercase())
+        .unwrap_or_else(|| "json".into());
+    match format.as_str() {
+        "json" | "csv" => Ok(format),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "format must be json or csv",
+        )),
+    }
+}
+
+fn csv_page(slug: &str, events: &[Event], next: Option<&str>) -> Result<Response, ApiError> {
+    let csv = to_csv(events).map_err(storage_error)?;
+    let mut resp = (StatusCode::OK, csv).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    let disposition = format!("attachment; filename=\"scimd-{slug}-provisioning-log.csv\"");
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Some(n) = next
+        && let Ok(v) = HeaderValue::from_str(&format!("<{n}>; rel=\"next\""))
+    {
+        h.insert(header::LINK, v);
+    }
+    Ok(resp)
+}
+
+fn json_page(events: &[Event], next: Option<String>) -> Response {
     let list: Vec<Value> = events
         .iter()
         .map(|e| {
@@ -113,9 +141,9 @@ pub async fn events(
     axum::Json(json!({"events": list, "next": next})).into_response()
 }
 
-fn storage_error(e: CoreError) -> Response {
+fn storage_error(e: CoreError) -> ApiError {
     tracing::error!(error = %e, "console log API failed inside scimd");
-    api_error(
+    ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "scimd could not read the log; the server log has the details",
     )

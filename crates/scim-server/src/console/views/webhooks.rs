@@ -207,128 +207,129 @@ enum Outcome {
     Refused(String),
 }
 
+/// One form action: each is its own small function; what the service refuses (a bad URL,
+/// a gone endpoint) is shown on the page, an unknown endpoint is a 404.
 async fn act(state: &AppState, t: &Tenant, who: &str, form: &WebhookForm) -> ApiResult<Outcome> {
-    let hooks = &state.services.webhooks;
-    let refused = |e: CoreError| -> ApiResult<Outcome> {
-        match e {
-            CoreError::Invalid(m) | CoreError::Gone(m) => Ok(Outcome::Refused(m)),
-            CoreError::NotFound(_) => Err(AppError::new(
-                404,
-                "no such webhook endpoint in this tenant",
-            )),
-            other => Err(other.into()),
-        }
-    };
     let id = form.id.as_str();
-    match form.action.as_str() {
-        "add" => match hooks
-            .add(t, &form.url, &form.types, &form.description)
-            .await
-        {
-            Ok(made) => {
-                tracing::info!(operator = %who, tenant = %t.slug, endpoint = %made.endpoint.id, "webhook endpoint added in the console");
-                let secret = NewSecret {
-                    url: made.endpoint.url,
-                    secret: made.secret,
-                    rotated: false,
-                };
-                Ok(Outcome::Done(
-                    StatusCode::CREATED,
-                    Some(secret),
-                    String::new(),
-                ))
-            }
-            Err(e) => refused(e),
-        },
-        "test" => {
-            let Some(d) = &state.deliverer else {
-                return Ok(Outcome::Refused(
-                    "test events are sent by `scimd serve`'s deliverer, which is not running here"
-                        .into(),
-                ));
-            };
-            match d.send_test(t, id).await {
-                Ok(r) if r.succeeded() => Ok(Outcome::Done(
-                    StatusCode::OK,
-                    None,
-                    format!(
-                        "Test event delivered: the endpoint answered {} in {} ms.",
-                        r.status.unwrap_or(0),
-                        r.latency_ms
-                    ),
-                )),
-                Ok(r) => Ok(Outcome::Refused(format!(
-                    "The test event was not accepted: {}.",
-                    r.error.unwrap_or_else(|| "no answer".into())
-                ))),
-                Err(e) => refused(e),
-            }
-        }
-        "replay" => {
-            let from = match form.from.trim().parse::<i64>() {
-                Ok(n) => n,
-                Err(_) => {
-                    return Ok(Outcome::Refused(
-                        "replay from an event sequence number".into(),
-                    ));
-                }
-            };
-            match hooks.replay(t, id, from).await {
-                Ok(()) => {
-                    tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, from, "webhook replay in the console");
-                    Ok(Outcome::Done(
-                        StatusCode::OK,
-                        None,
-                        format!("Delivering again from event {from}, in order."),
-                    ))
-                }
-                Err(e) => refused(e),
-            }
-        }
-        "rotate" => match hooks.rotate(t, id, DEFAULT_SECRET_OVERLAP).await {
-            Ok(secret) => {
-                tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, "webhook secret rotated in the console");
-                let url = hooks.get(t, id).await?.url;
-                Ok(Outcome::Done(
-                    StatusCode::OK,
-                    Some(NewSecret {
-                        url,
-                        secret,
-                        rotated: true,
-                    }),
-                    String::new(),
-                ))
-            }
-            Err(e) => refused(e),
-        },
-        "disable" | "enable" => {
-            let on = form.action == "enable";
-            match hooks.set_enabled(t, id, on).await {
-                Ok(()) => Ok(Outcome::Done(
-                    StatusCode::OK,
-                    None,
-                    if on {
-                        "Endpoint enabled: delivery resumes from its cursor.".into()
-                    } else {
-                        "Endpoint disabled: events wait at its cursor until it is enabled.".into()
-                    },
-                )),
-                Err(e) => refused(e),
-            }
-        }
-        "delete" => match hooks.delete(t, id).await {
-            Ok(()) => {
-                tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, "webhook endpoint deleted in the console");
-                Ok(Outcome::Done(
-                    StatusCode::OK,
-                    None,
-                    "Endpoint deleted.".into(),
-                ))
-            }
-            Err(e) => refused(e),
-        },
-        other => Err(AppError::new(400, unknown_action(other))),
+    let done = match form.action.as_str() {
+        "add" => add(state, t, who, form).await,
+        "test" => return test_event(state, t, id).await,
+        "replay" => replay(state, t, who, form).await,
+        "rotate" => rotate(state, t, who, id).await,
+        "disable" | "enable" => set_enabled(state, t, id, form.action == "enable").await,
+        "delete" => delete(state, t, who, id).await,
+        other => return Err(AppError::new(400, unknown_action(other))),
+    };
+    done.or_else(refused)
+}
+
+fn refused(e: CoreError) -> ApiResult<Outcome> {
+    match e {
+        CoreError::Invalid(m) | CoreError::Gone(m) => Ok(Outcome::Refused(m)),
+        CoreError::NotFound(_) => Err(AppError::new(
+            404,
+            "no such webhook endpoint in this tenant",
+        )),
+        other => Err(other.into()),
     }
+}
+
+fn done(message: impl Into<String>) -> Outcome {
+    Outcome::Done(StatusCode::OK, None, message.into())
+}
+
+async fn add(
+    state: &AppState,
+    t: &Tenant,
+    who: &str,
+    form: &WebhookForm,
+) -> Result<Outcome, CoreError> {
+    let hooks = &state.services.webhooks;
+    let made = hooks
+        .add(t, &form.url, &form.types, &form.description)
+        .await?;
+    tracing::info!(operator = %who, tenant = %t.slug, endpoint = %made.endpoint.id, "webhook endpoint added in the console");
+    let secret = NewSecret {
+        url: made.endpoint.url,
+        secret: made.secret,
+        rotated: false,
+    };
+    Ok(Outcome::Done(
+        StatusCode::CREATED,
+        Some(secret),
+        String::new(),
+    ))
+}
+
+async fn test_event(state: &AppState, t: &Tenant, id: &str) -> ApiResult<Outcome> {
+    let Some(d) = &state.deliverer else {
+        return Ok(Outcome::Refused(
+            "test events are sent by `scimd serve`'s deliverer, which is not running here".into(),
+        ));
+    };
+    match d.send_test(t, id).await {
+        Ok(r) if r.succeeded() => Ok(done(format!(
+            "Test event delivered: the endpoint answered {} in {} ms.",
+            r.status.unwrap_or(0),
+            r.latency_ms
+        ))),
+        Ok(r) => Ok(Outcome::Refused(format!(
+            "The test event was not accepted: {}.",
+            r.error.unwrap_or_else(|| "no answer".into())
+        ))),
+        Err(e) => refused(e),
+    }
+}
+
+async fn replay(
+    state: &AppState,
+    t: &Tenant,
+    who: &str,
+    form: &WebhookForm,
+) -> Result<Outcome, CoreError> {
+    let Ok(from) = form.from.trim().parse::<i64>() else {
+        return Ok(Outcome::Refused(
+            "replay from an event sequence number".into(),
+        ));
+    };
+    state.services.webhooks.replay(t, &form.id, from).await?;
+    tracing::info!(operator = %who, tenant = %t.slug, endpoint = %form.id, from, "webhook replay in the console");
+    Ok(done(format!(
+        "Delivering again from event {from}, in order."
+    )))
+}
+
+async fn rotate(state: &AppState, t: &Tenant, who: &str, id: &str) -> Result<Outcome, CoreError> {
+    let hooks = &state.services.webhooks;
+    let secret = hooks.rotate(t, id, DEFAULT_SECRET_OVERLAP).await?;
+    tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, "webhook secret rotated in the console");
+    let url = hooks.get(t, id).await?.url;
+    let secret = NewSecret {
+        url,
+        secret,
+        rotated: true,
+    };
+    Ok(Outcome::Done(StatusCode::OK, Some(secret), String::new()))
+}
+
+async fn set_enabled(
+    state: &AppState,
+    t: &Tenant,
+    id: &str,
+    on: bool,
+) -> Result<Outcome, CoreError> {
+    state.services.webhooks.set_enabled(t, id, on).await?;
+    Ok(done(if on {
+        "Endpoint enabled: delivery resumes from its cursor."
+    } else {
+        "Endpoint disabled: events wait at its cursor until it is enabled."
+    }))
+}
+
+async fn delete(state: &AppState, t: &Tenant, who: &str, id: &str) -> Result<Outcome, CoreError> {
+    state.services.webhooks.delete(t, id).await?;
+    tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, "webhook endpoint deleted in the console");
+    Ok(done("Endpoint deleted."))
 }
 
 pub async fn webhooks_action(

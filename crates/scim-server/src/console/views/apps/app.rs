@@ -183,87 +183,11 @@ pub async fn app_action(
     Form(form): Form<AppForm>,
 ) -> ApiResult<Response> {
     let (spec, record) = stored(&state, &name).await?;
-    let engine = &state.sync;
     let who = s.operator.username.as_str();
     tracing::info!(operator = %who, job = %name, action = %form.action, "app action in the console");
-    let mut checks = Vec::new();
-    let result: Result<String, SyncError> = match form.action.as_str() {
-        "turn-on" | "turn-off" => {
-            let on = form.action == "turn-on";
-            engine
-                .store
-                .set_job_enabled(&name, on, Timestamp::now())
-                .await?;
-            Ok(if on {
-                "Provisioning is on: scimd serve runs the app on its schedule.".into()
-            } else {
-                "Provisioning is off. The configuration and the objects on the target stay.".into()
-            })
-        }
-        "pause" => engine
-            .set_paused(&name, true)
-            .await
-            .map(|()| "Paused: a cycle in flight stops after the objects it is sending.".into()),
-        "resume" => engine
-            .set_paused(&name, false)
-            .await
-            .map(|()| "Resumed.".into()),
-        "run" => {
-            start_cycle(&state, spec);
-            Ok(CYCLE_STARTED.into())
-        }
-        "test" => {
-            checks = engine.test(&spec, Some(&record)).await;
-            if checks.iter().all(|c| c.ok) {
-                Ok("Every connection check passed.".into())
-            } else {
-                Err(SyncError::Job("a connection check failed (below)".into()))
-            }
-        }
-        "restart" => match RestartScope::parse(&form.scope) {
-            Ok(scope) => engine.restart(&name, scope).await,
-            Err(e) => Err(e),
-        },
-        "reauthorize" => match engine.reauthorize(&name, &form.token).await {
-            Ok(c) => {
-                let ok = c.iter().all(|c| c.ok);
-                checks = c;
-                if ok {
-                    Ok("New token stored and tested; the quarantine is lifted.".into())
-                } else {
-                    Err(SyncError::Job(
-                        "the new token is stored but a check failed (below)".into(),
-                    ))
-                }
-            }
-            Err(e) => Err(e),
-        },
-        "approve" | "reject" => {
-            let approve = form.action == "approve";
-            engine.decide_staged(&name, approve).await.map(|n| {
-                if approve {
-                    format!("{n} staged delete(s) approved: the next cycle applies them.")
-                } else {
-                    format!("{n} staged delete(s) rejected: those objects stay on the target.")
-                }
-            })
-        }
-        "provision" => {
-            let id = form.source_id.trim();
-            match engine.provision_one(&spec, Some(&record), id).await {
-                Ok(_) => {
-                    return on_demand_row(&state, &name, id).await;
-                }
-                Err(e) => Err(e),
-            }
-        }
-        "delete" => {
-            engine.store.delete_job(&name).await?;
-            return Ok(Redirect::to("/console/apps?deleted=1").into_response());
-        }
-        other => {
-            return Err(AppError::new(400, unknown_action(other)));
-        }
+    let (checks, result) = match perform(&state, &name, spec, record, &form).await? {
+        Acted::Shown(checks, result) => (checks, result),
+        Acted::Elsewhere(page) => return Ok(page),
     };
     match result {
         Ok(m) => app_page(&state, &s, &name, StatusCode::OK, checks, Some(m), None).await,
@@ -277,6 +201,112 @@ pub async fn app_action(
             app_page(&state, &s, &name, status, checks, None, Some(e.to_string())).await
         }
     }
+}
+
+/// What an action left: a message or a refusal for the app page, with the checks it ran;
+/// or a page of its own (the on-demand log row, the apps list after a delete).
+enum Acted {
+    Shown(Vec<Check>, Result<String, SyncError>),
+    Elsewhere(Response),
+}
+
+fn shown(r: Result<String, SyncError>) -> ApiResult<Acted> {
+    Ok(Acted::Shown(Vec::new(), r))
+}
+
+/// Checks shown with a message when all passed, a refusal when one failed.
+fn checked(checks: Vec<Check>, passed: &str, failed: &str) -> Acted {
+    let r = if checks.iter().all(|c| c.ok) {
+        Ok(passed.to_string())
+    } else {
+        Err(SyncError::Job(failed.to_string()))
+    };
+    Acted::Shown(checks, r)
+}
+
+async fn perform(
+    state: &AppState,
+    name: &str,
+    spec: JobSpec,
+    record: scim_core::SyncJobRecord,
+    form: &AppForm,
+) -> ApiResult<Acted> {
+    let engine = &state.sync;
+    match form.action.as_str() {
+        "turn-on" | "turn-off" => shown(turn(engine, name, form.action == "turn-on").await),
+        "pause" => {
+            shown(engine.set_paused(name, true).await.map(|()| {
+                "Paused: a cycle in flight stops after the objects it is sending.".into()
+            }))
+        }
+        "resume" => shown(
+            engine
+                .set_paused(name, false)
+                .await
+                .map(|()| "Resumed.".into()),
+        ),
+        "run" => {
+            start_cycle(state, spec);
+            shown(Ok(CYCLE_STARTED.into()))
+        }
+        "test" => Ok(checked(
+            engine.test(&spec, Some(&record)).await,
+            "Every connection check passed.",
+            "a connection check failed (below)",
+        )),
+        "restart" => shown(match RestartScope::parse(&form.scope) {
+            Ok(scope) => engine.restart(name, scope).await,
+            Err(e) => Err(e),
+        }),
+        "reauthorize" => Ok(match engine.reauthorize(name, &form.token).await {
+            Ok(c) => checked(
+                c,
+                "New token stored and tested; the quarantine is lifted.",
+                "the new token is stored but a check failed (below)",
+            ),
+            Err(e) => Acted::Shown(Vec::new(), Err(e)),
+        }),
+        "approve" | "reject" => shown(decide(engine, name, form.action == "approve").await),
+        "provision" => {
+            let id = form.source_id.trim();
+            match engine.provision_one(&spec, Some(&record), id).await {
+                Ok(_) => Ok(Acted::Elsewhere(on_demand_row(state, name, id).await?)),
+                Err(e) => shown(Err(e)),
+            }
+        }
+        "delete" => {
+            engine.store.delete_job(name).await?;
+            Ok(Acted::Elsewhere(
+                Redirect::to("/console/apps?deleted=1").into_response(),
+            ))
+        }
+        other => Err(AppError::new(400, unknown_action(other))),
+    }
+}
+
+async fn turn(engine: &scim_sync::Engine, name: &str, on: bool) -> Result<String, SyncError> {
+    engine
+        .store
+        .set_job_enabled(name, on, Timestamp::now())
+        .await?;
+    Ok(if on {
+        "Provisioning is on: scimd serve runs the app on its schedule.".into()
+    } else {
+        "Provisioning is off. The configuration and the objects on the target stay.".into()
+    })
+}
+
+async fn decide(
+    engine: &scim_sync::Engine,
+    name: &str,
+    approve: bool,
+) -> Result<String, SyncError> {
+    let n = engine.decide_staged(name, approve).await?;
+    Ok(if approve {
+        format!("{n} staged delete(s) approved: the next cycle applies them.")
+    } else {
+        format!("{n} staged delete(s) rejected: those objects stay on the target.")
+    })
 }
 
 const CYCLE_STARTED: &str = "A cycle started. This page shows its progress.";
