@@ -144,18 +144,9 @@ pub async fn authenticate(
     let Some(token) = state.auth_cache.token(state, &hash).await? else {
         return Err(unauthorized("the bearer token is not valid"));
     };
-    match token.check(&hash, now) {
-        Ok(()) => {}
-        Err(TokenRejection::Revoked) => {
-            return Err(unauthorized("the bearer token has been revoked"));
-        }
-        Err(TokenRejection::Expired) => {
-            return Err(unauthorized("the bearer token has expired"));
-        }
-        Err(TokenRejection::Unknown) => {
-            return Err(unauthorized("the bearer token is not valid"));
-        }
-    }
+    token
+        .check(&hash, now)
+        .map_err(|r| unauthorized(rejected(r)))?;
     // Same answer for an unknown tenant and another tenant's token: nothing leaks.
     let Some(tenant) = state
         .auth_cache
@@ -166,19 +157,32 @@ pub async fn authenticate(
         return Err(unauthorized("the bearer token is not valid"));
     };
     if token.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
-        // Refresh the cache entry so this node does not touch again within the interval.
-        let mut fresh = token.clone();
-        fresh.last_used_at = Some(now);
-        state.auth_cache.tokens.insert(hash, Some(fresh));
-        let store = state.services.store.clone();
-        let id = token.id.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.touch_token(&id, now).await {
-                tracing::warn!(error = %e, "could not record token use");
-            }
-        });
+        touch(state, &token, hash, now);
     }
     state.rate_limiter.check(&token)?;
     ctx.token_name = Some(token.name.clone());
     Ok(Auth { tenant, token, ctx })
+}
+
+fn rejected(r: TokenRejection) -> &'static str {
+    match r {
+        TokenRejection::Revoked => "the bearer token has been revoked",
+        TokenRejection::Expired => "the bearer token has expired",
+        TokenRejection::Unknown => "the bearer token is not valid",
+    }
+}
+
+/// Records the token's use in the background; the cache entry is refreshed first so that
+/// this node does not touch it again within [`TOUCH_INTERVAL`].
+fn touch(state: &AppState, token: &TokenRecord, hash: String, now: Timestamp) {
+    let mut fresh = token.clone();
+    fresh.last_used_at = Some(now);
+    state.auth_cache.tokens.insert(hash, Some(fresh));
+    let store = state.services.store.clone();
+    let id = token.id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.touch_token(&id, now).await {
+            tracing::warn!(error = %e, "could not record token use");
+        }
+    });
 }

@@ -11,13 +11,14 @@
 //! the client is kept, anything else is replaced by a UUID.
 
 use crate::AppState;
-use crate::auth::authenticate;
+use crate::auth::{Auth, authenticate};
 use crate::error::AppError;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use scim_core::{RequestContext, ResourceKind};
+use scim_proto::ScimError;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,21 +90,28 @@ pub async fn scim_context(
             e.clone().into_response()
         }
     };
-    let Some(error) = resp.extensions().get::<AppError>().map(|e| e.error.clone()) else {
-        return resp;
-    };
-    if !state.resources.log_events {
-        return resp;
-    }
-    // Only authenticated requests write to a tenant's log: anyone can send a request with a
-    // bad token to any tenant URL, and that must not fill the tenant's log.
-    if let Ok(a) = auth {
-        state
-            .resources
-            .log_failure(&a.tenant, kind, id.as_deref(), &error, &a.ctx)
-            .await;
+    let failure = resp.extensions().get::<AppError>().map(|e| e.error.clone());
+    if let (Ok(a), Some(error)) = (&auth, failure) {
+        log_failure(&state, a, kind, id.as_deref(), &error).await;
     }
     resp
+}
+
+/// Writes a failed request to the tenant's log. Only authenticated requests are logged
+/// there: anyone can send a request with a bad token to any tenant URL, and that must not
+/// fill the tenant's log.
+async fn log_failure(
+    state: &AppState,
+    auth: &Auth,
+    kind: Option<ResourceKind>,
+    id: Option<&str>,
+    error: &ScimError,
+) {
+    if state.resources.log_events {
+        let r = &state.resources;
+        r.log_failure(&auth.tenant, kind, id, error, &auth.ctx)
+            .await;
+    }
 }
 
 #[cfg(test)]

@@ -203,34 +203,30 @@ pub async fn change(
     let id = id_of(&params);
     let if_match = header_str(&headers, header::IF_MATCH);
     let svc = &state.resources;
+    let (tenant, ctx) = (&auth.tenant, &auth.ctx);
     let r = match how {
         Change::Replace => {
-            svc.replace(&auth.tenant, kind, &id, body.0, if_match, &auth.ctx)
+            svc.replace(tenant, kind, &id, body.0, if_match, ctx)
                 .await?
         }
-        Change::Patch => {
-            svc.patch(&auth.tenant, kind, &id, &body.0, if_match, &auth.ctx)
-                .await?
-        }
+        Change::Patch => svc.patch(tenant, kind, &id, &body.0, if_match, ctx).await?,
     };
+    let group_patch = how == Change::Patch && kind == ResourceKind::Group;
     // A group PATCH answers 204 (Entra's guidance: never send the member list back,
     // docs/interop.md §4.5; RFC 7644 §3.5.2 allows it) unless the client asked for the
     // resource: attributes in the query, or `Prefer: return=representation` (RFC 7240 §4.2).
     let prefers = prefers_representation(&headers);
     let wants_body =
         prefers || q.get("attributes").is_some() || q.get("excludedAttributes").is_some();
-    if how == Change::Patch && kind == ResourceKind::Group && !wants_body {
+    if group_patch && !wants_body {
         let mut resp = StatusCode::NO_CONTENT.into_response();
         set_etag(&mut resp, &r);
         return Ok(resp);
     }
-    let r = if how == Change::Patch
-        && kind == ResourceKind::Group
-        && projection.includes(&standard_view(kind), "members")
-    {
-        svc.get(&auth.tenant, kind, &id, true).await?
-    } else {
-        r
+    // A PATCH result carries no members; read them when the answer shows them.
+    let r = match group_patch && projection.includes(&standard_view(kind), "members") {
+        true => svc.get(tenant, kind, &id, true).await?,
+        false => r,
     };
     let out = render_one(&state, &auth, &r, &projection).await?;
     let mut resp = resource_response(StatusCode::OK, &r, &out, None);

@@ -101,6 +101,29 @@ fn resource_row(kind: ResourceKind, slug: &str, path: &str, r: &StoredResource) 
     }
 }
 
+/// A list page's paging: where page `page` starts, what it shows, and its neighbours.
+struct Paging {
+    showing: String,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+impl Paging {
+    fn of(page: i64, shown: i64, total: i64, link: impl Fn(i64) -> String) -> Self {
+        let first = (page - 1) * PAGE_SIZE;
+        let showing = if shown == 0 {
+            "No results".to_string()
+        } else {
+            format!("{}–{} of {total}", first + 1, first + shown)
+        };
+        Paging {
+            showing,
+            prev: (page > 1).then(|| link(page - 1)),
+            next: (first + shown < total).then(|| link(page + 1)),
+        }
+    }
+}
+
 async fn resources(
     state: &AppState,
     s: &ConsoleSession,
@@ -112,27 +135,20 @@ async fn resources(
     let p = pairs(raw);
     let q = param(&p, "q");
     let page: i64 = param(&p, "page").parse().unwrap_or(1).clamp(1, 1_000_000);
-    let (title, path, sort) = match kind {
-        ResourceKind::User => ("Users", "users", "userName"),
-        ResourceKind::Group => ("Groups", "groups", "displayName"),
-    };
+    let (title, path, _) = labels(kind);
     let req = SearchRequest {
         filter: search_filter(kind, &q),
-        sort_by: Some(sort.into()),
+        sort_by: Some(name_attribute(kind).into()),
         start_index: Some((page - 1) * PAGE_SIZE + 1),
         count: Some(PAGE_SIZE),
         ..Default::default()
     };
+    // A search the filter grammar refuses shows an empty list with the error.
     let (rows, total, error) = match state.resources.list(&t, kind, &req).await {
         Ok(r) => (r.resources, r.total, None),
         Err(CoreError::Scim(e)) if e.status < 500 => (Vec::new(), 0, Some(e.detail)),
         Err(e) => return Err(e.into()),
     };
-    let shown = rows.len() as i64;
-    let rows = rows
-        .iter()
-        .map(|r| resource_row(kind, &t.slug, path, r))
-        .collect();
     let link = |page: i64| {
         let mut kv = vec![("page", page.to_string())];
         if !q.is_empty() {
@@ -140,31 +156,27 @@ async fn resources(
         }
         format!("/console/t/{}/{path}?{}", t.slug, view::query_string(&kv))
     };
-    let first = (page - 1) * PAGE_SIZE;
-    let showing = if shown == 0 {
-        "No results".to_string()
-    } else {
-        format!("{}–{} of {total}", first + 1, first + shown)
+    let paging = Paging::of(page, rows.len() as i64, total as i64, link);
+    let status = match error {
+        Some(_) => StatusCode::BAD_REQUEST,
+        None => StatusCode::OK,
     };
-    html(
-        if error.is_some() {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        },
-        &ResourcesPage {
-            chrome: chrome(s, Some(&t), path),
-            title,
-            path,
-            is_users: kind == ResourceKind::User,
-            prev_href: (page > 1).then(|| link(page - 1)),
-            next_href: ((first + shown) < total as i64).then(|| link(page + 1)),
-            q,
-            rows,
-            showing,
-            error,
-        },
-    )
+    let page = ResourcesPage {
+        chrome: chrome(s, Some(&t), path),
+        title,
+        path,
+        is_users: kind == ResourceKind::User,
+        prev_href: paging.prev,
+        next_href: paging.next,
+        q,
+        rows: rows
+            .iter()
+            .map(|r| resource_row(kind, &t.slug, path, r))
+            .collect(),
+        showing: paging.showing,
+        error,
+    };
+    html(status, &page)
 }
 
 pub async fn users(
@@ -249,6 +261,46 @@ fn related_of(
     }
 }
 
+/// A kind's words on its page: the list's title and path, and what is listed beside it.
+fn labels(kind: ResourceKind) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        ResourceKind::User => ("Users", "users", "Groups"),
+        ResourceKind::Group => ("Groups", "groups", "Members"),
+    }
+}
+
+/// What the page lists beside the resource (the first [`MEMBERS_SHOWN`]) and how many in all.
+async fn related(
+    state: &AppState,
+    t: &scim_core::Tenant,
+    r: &StoredResource,
+) -> ApiResult<(Vec<Related>, usize)> {
+    let groups = match r.kind {
+        ResourceKind::User => state.resources.groups_of(t, &r.id).await?,
+        ResourceKind::Group => Vec::new(),
+    };
+    let mut related = related_of(&t.slug, r, groups);
+    let total = related.len();
+    related.truncate(MEMBERS_SHOWN);
+    Ok((related, total))
+}
+
+/// The attribute that names a resource of this kind (lists sort by it).
+fn name_attribute(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "userName",
+        ResourceKind::Group => "displayName",
+    }
+}
+
+/// The page's title: the userName or displayName, else the id.
+fn title_of(full: &serde_json::Value, kind: ResourceKind, id: &str) -> String {
+    full.get(name_attribute(kind))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(id)
+        .to_string()
+}
+
 async fn resource(
     state: &AppState,
     s: &ConsoleSession,
@@ -257,72 +309,43 @@ async fn resource(
     id: &str,
 ) -> ApiResult<Response> {
     let t = tenant_of(state, tenant).await?;
-    let r = state
-        .resources
-        .get(&t, kind, id, kind == ResourceKind::Group)
-        .await?;
-    let (list_title, path, related_title) = match kind {
-        ResourceKind::User => ("Users", "users", "Groups"),
-        ResourceKind::Group => ("Groups", "groups", "Members"),
-    };
-    let groups = match kind {
-        ResourceKind::User => state.resources.groups_of(&t, &r.id).await?,
-        ResourceKind::Group => Vec::new(),
-    };
-    let mut related = related_of(&t.slug, &r, groups);
-    let related_total = related.len();
-    related.truncate(MEMBERS_SHOWN);
+    let is_group = kind == ResourceKind::Group;
+    let r = state.resources.get(&t, kind, id, is_group).await?;
+    let (list_title, path, related_title) = labels(kind);
+    let (related, related_total) = related(state, &t, &r).await?;
     let full = r.to_scim(&state.base_url(&t));
     let mut shown = full.clone();
     if let Some(o) = shown.as_object_mut() {
         // Members are listed separately (and may be 100,000 long).
         o.remove("members");
     }
-    let title = match kind {
-        ResourceKind::User => full.get("userName"),
-        ResourceKind::Group => full.get("displayName"),
-    }
-    .and_then(serde_json::Value::as_str)
-    .unwrap_or(id)
-    .to_string();
-    let history = state
-        .services
-        .events
-        .query(
-            &t,
-            &EventQuery {
-                resource: Some(r.id.clone()),
-                limit: 50,
-                ..Default::default()
-            },
-        )
-        .await?;
-    html(
-        StatusCode::OK,
-        &ResourcePage {
-            chrome: chrome(s, Some(&t), path),
-            list_title,
-            list_href: format!("/console/t/{}/{path}", t.slug),
-            id: r.id.clone(),
-            is_users: kind == ResourceKind::User,
-            active: full.get("active").and_then(serde_json::Value::as_bool) != Some(false),
-            created: view::fmt_time(r.created_at),
-            modified: view::fmt_time(r.modified_at),
-            version: r.version,
-            attributes: view::flatten(&shown, 300),
-            json: serde_json::to_string_pretty(&shown).map_err(AppError::internal)?,
-            related_title,
-            related,
-            related_total,
-            rows: view::event_rows(&t.slug, &history),
-            history_href: format!(
-                "/console/t/{}/log?{}",
-                t.slug,
-                view::query_string(&[("resource", r.id.clone())])
-            ),
-            title,
-        },
-    )
+    let query = EventQuery {
+        resource: Some(r.id.clone()),
+        limit: 50,
+        ..Default::default()
+    };
+    let history = state.services.events.query(&t, &query).await?;
+    let history_query = view::query_string(&[("resource", r.id.clone())]);
+    let page = ResourcePage {
+        chrome: chrome(s, Some(&t), path),
+        title: title_of(&full, kind, id),
+        list_title,
+        list_href: format!("/console/t/{}/{path}", t.slug),
+        id: r.id.clone(),
+        is_users: !is_group,
+        active: full.get("active").and_then(serde_json::Value::as_bool) != Some(false),
+        created: view::fmt_time(r.created_at),
+        modified: view::fmt_time(r.modified_at),
+        version: r.version,
+        attributes: view::flatten(&shown, 300),
+        json: serde_json::to_string_pretty(&shown).map_err(AppError::internal)?,
+        related_title,
+        related,
+        related_total,
+        rows: view::event_rows(&t.slug, &history),
+        history_href: format!("/console/t/{}/log?{history_query}", t.slug),
+    };
+    html(StatusCode::OK, &page)
 }
 
 pub async fn user(

@@ -2,7 +2,7 @@
 
 use super::super::session::ConsoleSession;
 use super::super::view::{self, Chrome};
-use super::common::{AppStateRef, chrome, html, tenant_of, unknown_action};
+use super::common::{AppStateRef, Outcome, chrome, html, tenant_of, unknown_action};
 use crate::AppState;
 use crate::error::{ApiResult, AppError};
 use askama::Template;
@@ -48,11 +48,9 @@ async fn integration_page(
     state: &AppState,
     s: &ConsoleSession,
     tenant: &Tenant,
-    status: StatusCode,
-    new_secret: Option<NewSecret>,
-    message: Option<String>,
-    error: Option<String>,
+    outcome: Outcome<NewSecret>,
 ) -> ApiResult<Response> {
+    let (status, new_secret, message, error) = outcome.parts();
     let now = Timestamp::now();
     let tokens = state
         .services
@@ -121,7 +119,7 @@ pub async fn integration(
     Path(tenant): Path<String>,
 ) -> ApiResult<Response> {
     let t = tenant_of(&state, &tenant).await?;
-    integration_page(&state, &s, &t, StatusCode::OK, None, None, None).await
+    integration_page(&state, &s, &t, Outcome::shown()).await
 }
 
 #[derive(Deserialize, Default)]
@@ -176,80 +174,99 @@ pub async fn integration_action(
 ) -> ApiResult<Response> {
     let t = tenant_of(&state, &tenant).await?;
     let who = s.operator.username.as_str();
-    let tokens = &state.services.tokens;
-    let page = |status, secret, message, error| {
-        integration_page(&state, &s, &t, status, secret, message, error)
+    let outcome = match form.action.as_str() {
+        "create" => create(&state, &t, who, &form).await?,
+        "revoke" => revoke(&state, &t, who, &form.id).await?,
+        "rotate" => rotate(&state, &t, who, &form).await?,
+        other => return Err(AppError::new(400, unknown_action(other))),
     };
-    match form.action.as_str() {
-        "create" => {
-            let scopes = match form.scopes() {
-                Ok(sc) => sc,
-                Err(e) => return page(StatusCode::BAD_REQUEST, None, None, Some(e)).await,
-            };
-            let expires_in = match form.expires.as_str() {
-                "" | "never" => None,
-                d => match parse_duration(d) {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        return page(StatusCode::BAD_REQUEST, None, None, Some(e.to_string()))
-                            .await;
-                    }
-                },
-            };
-            match tokens.create(&t, &form.name, scopes, expires_in).await {
-                Ok(issued) => {
-                    tracing::info!(operator = %who, tenant = %t.slug, token = %issued.record.name, "token created in the console");
-                    let secret = NewSecret {
-                        name: issued.record.name.clone(),
-                        secret: issued.secret,
-                        rotated: false,
-                    };
-                    page(StatusCode::CREATED, Some(secret), None, None).await
-                }
-                Err(CoreError::Invalid(m)) => {
-                    page(StatusCode::BAD_REQUEST, None, None, Some(m)).await
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-        "revoke" => {
-            tokens.revoke(&t, &form.id).await.map_err(|e| match e {
-                CoreError::NotFound(_) => AppError::new(404, "no such token in this tenant"),
-                other => other.into(),
-            })?;
-            // This node stops accepting it at once; others within the cache TTL.
-            state.auth_cache.clear();
-            tracing::info!(operator = %who, tenant = %t.slug, token_id = %form.id, "token revoked in the console");
-            let msg = format!(
-                "Token revoked. Requests with it are refused from now on (by every scimd node within {} seconds).",
-                crate::auth::TOKEN_CACHE_TTL.as_secs()
-            );
-            page(StatusCode::OK, None, Some(msg), None).await
-        }
-        "rotate" => {
-            let grace = match form.grace.as_str() {
-                "" | "none" | "0" => time::Duration::ZERO,
-                g => parse_duration(g)?,
-            };
-            let name = tokens
-                .list(&t)
-                .await?
-                .into_iter()
-                .find(|x| x.id == form.id)
-                .map(|x| x.name)
-                .unwrap_or_default();
-            let secret = tokens.rotate(&t, &form.id, grace).await?;
-            state.auth_cache.clear();
-            tracing::info!(operator = %who, tenant = %t.slug, token_id = %form.id, "token rotated in the console");
-            let secret = NewSecret {
-                name,
-                secret,
-                rotated: grace.is_positive(),
-            };
-            page(StatusCode::OK, Some(secret), None, None).await
-        }
-        other => Err(AppError::new(400, unknown_action(other))),
-    }
+    integration_page(&state, &s, &t, outcome).await
+}
+
+async fn create(
+    state: &AppState,
+    t: &Tenant,
+    who: &str,
+    form: &TokenForm,
+) -> ApiResult<Outcome<NewSecret>> {
+    let scopes = match form.scopes() {
+        Ok(sc) => sc,
+        Err(e) => return Ok(Outcome::Refused(e)),
+    };
+    let expires_in = match form.expires.as_str() {
+        "" | "never" => None,
+        d => match parse_duration(d) {
+            Ok(d) => Some(d),
+            Err(e) => return Ok(Outcome::Refused(e.to_string())),
+        },
+    };
+    let tokens = &state.services.tokens;
+    let issued = match tokens.create(t, &form.name, scopes, expires_in).await {
+        Ok(issued) => issued,
+        Err(CoreError::Invalid(m)) => return Ok(Outcome::Refused(m)),
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(operator = %who, tenant = %t.slug, token = %issued.record.name, "token created in the console");
+    let secret = NewSecret {
+        name: issued.record.name.clone(),
+        secret: issued.secret,
+        rotated: false,
+    };
+    Ok(Outcome::Done(StatusCode::CREATED, Some(secret), None))
+}
+
+async fn revoke(
+    state: &AppState,
+    t: &Tenant,
+    who: &str,
+    id: &str,
+) -> ApiResult<Outcome<NewSecret>> {
+    state
+        .services
+        .tokens
+        .revoke(t, id)
+        .await
+        .map_err(|e| match e {
+            CoreError::NotFound(_) => AppError::new(404, "no such token in this tenant"),
+            other => other.into(),
+        })?;
+    // This node stops accepting it at once; others within the cache TTL.
+    state.auth_cache.clear();
+    tracing::info!(operator = %who, tenant = %t.slug, token_id = %id, "token revoked in the console");
+    let message = format!(
+        "Token revoked. Requests with it are refused from now on (by every scimd node within {} seconds).",
+        crate::auth::TOKEN_CACHE_TTL.as_secs()
+    );
+    Ok(Outcome::Done(StatusCode::OK, None, Some(message)))
+}
+
+async fn rotate(
+    state: &AppState,
+    t: &Tenant,
+    who: &str,
+    form: &TokenForm,
+) -> ApiResult<Outcome<NewSecret>> {
+    let grace = match form.grace.as_str() {
+        "" | "none" | "0" => time::Duration::ZERO,
+        g => parse_duration(g)?,
+    };
+    let tokens = &state.services.tokens;
+    let name = tokens
+        .list(t)
+        .await?
+        .into_iter()
+        .find(|x| x.id == form.id)
+        .map(|x| x.name)
+        .unwrap_or_default();
+    let secret = tokens.rotate(t, &form.id, grace).await?;
+    state.auth_cache.clear();
+    tracing::info!(operator = %who, tenant = %t.slug, token_id = %form.id, "token rotated in the console");
+    let secret = NewSecret {
+        name,
+        secret,
+        rotated: grace.is_positive(),
+    };
+    Ok(Outcome::Done(StatusCode::OK, Some(secret), None))
 }
 
 #[cfg(test)]

@@ -76,6 +76,57 @@ fn choices(
     (operations, outcomes, tokens)
 }
 
+/// The page's links that keep the current filters: the next page and the two exports.
+struct Links {
+    next: Option<String>,
+    csv: String,
+    json: String,
+}
+
+impl Links {
+    fn of(slug: &str, filter: &EventFilter, shown: &[scim_core::event::Event]) -> Self {
+        let href = |extra: &[(&'static str, String)]| {
+            let mut kv = filter.to_pairs();
+            kv.extend_from_slice(extra);
+            view::query_string(&kv)
+        };
+        let export = |format: &str| {
+            let kv = [("format", format.to_string()), ("limit", "10000".into())];
+            format!("/console/api/t/{slug}/events?{}", href(&kv))
+        };
+        // A full page has a next one, before its last event.
+        let next = (shown.len() == LOG_PAGE_SIZE as usize)
+            .then(|| shown.last().map(|e| e.seq))
+            .flatten()
+            .map(|seq| {
+                format!(
+                    "/console/t/{slug}/log?{}",
+                    href(&[("before", seq.to_string())])
+                )
+            });
+        Links {
+            next,
+            csv: export("csv"),
+            json: export("json"),
+        }
+    }
+}
+
+/// The last day's and the last 30 days' counters, and the 30-day chart.
+async fn activity(
+    state: &scim_core::service::Services,
+    t: &scim_core::Tenant,
+    now: Timestamp,
+) -> ApiResult<(Counts, Counts, Chart)> {
+    let events = &state.events;
+    let day = view::counts(&events.counts(t, now - Duration::days(1)).await?);
+    // One read serves the 30-day counters and the chart: the chart's days (from midnight 29
+    // days ago) lie inside the rolling 30 days, and `chart` skips the partial day before.
+    let month_days = events.counts(t, now - Duration::days(30)).await?;
+    let chart = view::chart(&month_days, now.days_since_epoch());
+    Ok((day, view::counts(&month_days), chart))
+}
+
 pub async fn log(
     State(state): AppStateRef,
     s: ConsoleSession,
@@ -84,41 +135,20 @@ pub async fn log(
 ) -> ApiResult<Response> {
     let t = tenant_of(&state, &tenant).await?;
     let now = Timestamp::now();
-    let (filter, parsed) = match EventFilter::from_pairs(pairs(raw)) {
+    // A filter that does not parse shows an empty page with the error, not an error page.
+    let (filter, query) = match EventFilter::from_pairs(pairs(raw)) {
         Ok(f) => {
             let q = f.to_query(now, LOG_PAGE_SIZE);
             (f, q)
         }
         Err(e) => (EventFilter::default(), Err(e)),
     };
-    let events = &state.services.events;
-    let (events_shown, error) = match parsed {
-        Ok(q) => (events.query(&t, &q).await?, None),
+    let (shown, error) = match query {
+        Ok(q) => (state.services.events.query(&t, &q).await?, None),
         Err(CoreError::Invalid(m)) => (Vec::new(), Some(m)),
         Err(e) => return Err(e.into()),
     };
-    let day = view::counts(&events.counts(&t, now - Duration::days(1)).await?);
-    // One read serves the 30-day counters and the chart: the chart's days (from midnight 29
-    // days ago) lie inside the rolling 30 days, and `chart` skips the partial day before.
-    let month_days = events.counts(&t, now - Duration::days(30)).await?;
-    let month = view::counts(&month_days);
-    let chart = view::chart(&month_days, now.days_since_epoch());
-    let keep = filter.to_pairs();
-    let href = |extra: &[(&'static str, String)]| {
-        let mut kv = keep.clone();
-        kv.extend_from_slice(extra);
-        view::query_string(&kv)
-    };
-    let next_href = (events_shown.len() == LOG_PAGE_SIZE as usize)
-        .then(|| events_shown.last().map(|e| e.seq))
-        .flatten()
-        .map(|seq| {
-            format!(
-                "/console/t/{}/log?{}",
-                t.slug,
-                href(&[("before", seq.to_string())])
-            )
-        });
+    let (day, month, chart) = activity(&state.services, &t, now).await?;
     let token_names = state
         .services
         .tokens
@@ -127,36 +157,27 @@ pub async fn log(
         .into_iter()
         .map(|x| x.name);
     let (operations, outcomes, tokens) = choices(&filter, token_names.collect());
-    html(
-        if error.is_some() {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        },
-        &LogPage {
-            chrome: chrome(&s, Some(&t), "log"),
-            since: filter.since.clone().unwrap_or_default(),
-            until: filter.until.clone().unwrap_or_default(),
-            resource: filter.resource.clone().unwrap_or_default(),
-            operations,
-            outcomes,
-            tokens,
-            rows: view::event_rows(&t.slug, &events_shown),
-            next_href,
-            csv_href: format!(
-                "/console/api/t/{}/events?{}",
-                t.slug,
-                href(&[("format", "csv".into()), ("limit", "10000".into())])
-            ),
-            json_href: format!(
-                "/console/api/t/{}/events?{}",
-                t.slug,
-                href(&[("format", "json".into()), ("limit", "10000".into())])
-            ),
-            day,
-            month,
-            chart,
-            error,
-        },
-    )
+    let links = Links::of(&t.slug, &filter, &shown);
+    let status = match error {
+        Some(_) => StatusCode::BAD_REQUEST,
+        None => StatusCode::OK,
+    };
+    let page = LogPage {
+        chrome: chrome(&s, Some(&t), "log"),
+        since: filter.since.clone().unwrap_or_default(),
+        until: filter.until.clone().unwrap_or_default(),
+        resource: filter.resource.clone().unwrap_or_default(),
+        operations,
+        outcomes,
+        tokens,
+        rows: view::event_rows(&t.slug, &shown),
+        next_href: links.next,
+        csv_href: links.csv,
+        json_href: links.json,
+        day,
+        month,
+        chart,
+        error,
+    };
+    html(status, &page)
 }

@@ -82,73 +82,91 @@ pub async fn login(
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> ApiResult<Response> {
-    let ops = &state.services.operators;
-    let now = Timestamp::now();
     let next = view::safe_next(&form.next).unwrap_or_else(|| "/console/".into());
-    let refuse = |status: StatusCode, message: String| {
-        html(
-            status,
-            &LoginPage {
-                csrf: form.csrf.clone(),
-                next: next.clone(),
-                username: form.username.clone(),
-                error: Some(message),
-            },
-        )
-    };
     let who = form.username.escape_debug().take(64).collect::<String>();
     // Throttled before any password is checked (atomic: governor's cells).
     if let Err(wait) = state.sign_in_throttle.check(peer.ip(), &form.username) {
         tracing::warn!(username = %who, client = %peer.ip(), "console sign-in throttled");
         metrics::counter!("scimd_sign_ins_total", "outcome" => "throttled").increment(1);
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-        let mut resp = refuse(
+        let message = format!("Too many failed sign-ins. Try again in {secs} seconds.");
+        return refused(
+            &form,
+            next,
             StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed sign-ins. Try again in {secs} seconds."),
-        )?;
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-        return Ok(resp);
+            message,
+            Some(secs),
+        );
     }
-    match ops.sign_in(&form.username, &form.password, now).await {
+    let ops = &state.services.operators;
+    match ops
+        .sign_in(&form.username, &form.password, Timestamp::now())
+        .await
+    {
         Ok(new) => {
             tracing::info!(operator = %new.operator.username, "console sign-in");
             metrics::counter!("scimd_sign_ins_total", "outcome" => "success").increment(1);
             let secure = session::secure(&state, &headers);
-            let jar = jar
-                .add(session::cookie(
-                    SESSION_COOKIE,
-                    new.cookie_value,
-                    SESSION_TTL,
-                    secure,
-                ))
-                .add(session::cookie(
-                    LOGIN_CSRF_COOKIE,
-                    String::new(),
-                    time::Duration::ZERO,
-                    secure,
-                ));
-            Ok((jar, Redirect::to(&next)).into_response())
+            Ok(signed_in(jar, new.cookie_value, secure, &next))
         }
         Err(SignInError::BadCredentials) => {
             tracing::info!(username = %who, client = %peer.ip(), "console sign-in refused");
             metrics::counter!("scimd_sign_ins_total", "outcome" => "failed").increment(1);
-            refuse(
-                StatusCode::UNAUTHORIZED,
-                "Wrong username or password.".into(),
-            )
+            let message = "Wrong username or password.".to_string();
+            refused(&form, next, StatusCode::UNAUTHORIZED, message, None)
         }
         Err(SignInError::Core(scim_core::CoreError::Busy(_))) => {
-            let mut resp = refuse(
+            let message = "scimd is busy checking other sign-ins; try again in a second.";
+            refused(
+                &form,
+                next,
                 StatusCode::SERVICE_UNAVAILABLE,
-                "scimd is busy checking other sign-ins; try again in a second.".into(),
-            )?;
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
-            Ok(resp)
+                message.into(),
+                Some(1),
+            )
         }
         Err(SignInError::Core(e)) => Err(e.into()),
     }
+}
+
+/// The session cookie set, the sign-in form's CSRF cookie cleared, on to `next`.
+fn signed_in(jar: CookieJar, session_value: String, secure: bool, next: &str) -> Response {
+    let jar = jar
+        .add(session::cookie(
+            SESSION_COOKIE,
+            session_value,
+            SESSION_TTL,
+            secure,
+        ))
+        .add(session::cookie(
+            LOGIN_CSRF_COOKIE,
+            String::new(),
+            time::Duration::ZERO,
+            secure,
+        ));
+    (jar, Redirect::to(next)).into_response()
+}
+
+/// The form again with the reason, and `Retry-After` when waiting helps.
+fn refused(
+    form: &LoginForm,
+    next: String,
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+) -> ApiResult<Response> {
+    let page = LoginPage {
+        csrf: form.csrf.clone(),
+        next,
+        username: form.username.clone(),
+        error: Some(message),
+    };
+    let mut resp = html(status, &page)?;
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
+    Ok(resp)
 }
 
 pub async fn logout(

@@ -50,6 +50,34 @@ pub(crate) mod common {
         }
     }
 
+    /// What a form action leaves on a page: done (a status, a secret shown once, a
+    /// message), or refused with the reason the form shows (a 400). A failure of scimd's own
+    /// is an `Err` beside it (the error page).
+    pub enum Outcome<S> {
+        Done(StatusCode, Option<S>, Option<String>),
+        Refused(String),
+    }
+
+    impl<S> Outcome<S> {
+        /// The page as it is, without an action.
+        pub fn shown() -> Self {
+            Outcome::Done(StatusCode::OK, None, None)
+        }
+
+        /// Done with a message.
+        pub fn done(message: impl Into<String>) -> Self {
+            Outcome::Done(StatusCode::OK, None, Some(message.into()))
+        }
+
+        /// The status, the secret, the message and the error to show.
+        pub fn parts(self) -> (StatusCode, Option<S>, Option<String>, Option<String>) {
+            match self {
+                Outcome::Done(status, secret, message) => (status, secret, message, None),
+                Outcome::Refused(e) => (StatusCode::BAD_REQUEST, None, None, Some(e)),
+            }
+        }
+    }
+
     /// What a form's unknown `action` value gets (quoted, cut short).
     pub fn unknown_action(action: &str) -> String {
         format!("unknown action '{}'", scim_proto::error::excerpt(action))

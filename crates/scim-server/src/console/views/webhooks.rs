@@ -4,7 +4,7 @@
 
 use super::super::session::ConsoleSession;
 use super::super::view::{self, Chrome};
-use super::common::{AppStateRef, chrome, html, tenant_of, unknown_action};
+use super::common::{AppStateRef, Outcome, chrome, html, tenant_of, unknown_action};
 use crate::AppState;
 use crate::error::{ApiResult, AppError};
 use askama::Template;
@@ -111,32 +111,10 @@ fn state_of(ep: &WebhookEndpoint, now: Timestamp) -> (&'static str, String) {
     }
 }
 
-async fn webhooks_page(
-    state: &AppState,
-    s: &ConsoleSession,
-    tenant: &Tenant,
-    status: StatusCode,
-    new_secret: Option<NewSecret>,
-    message: Option<String>,
-    error: Option<String>,
-) -> ApiResult<Response> {
-    let hooks = &state.services.webhooks;
-    let head = state.services.changes.bounds(tenant).await?.head;
-    let now = Timestamp::now();
-    let mut endpoints = Vec::new();
-    let mut failed = Vec::new();
-    for ep in hooks.list(tenant).await? {
-        let deliveries = hooks
-            .deliveries(tenant, &ep.id, RECENT)
-            .await?
-            .into_iter()
-            .map(delivery_row)
-            .collect();
-        let (st, detail) = state_of(&ep, now);
-        if !ep.enabled && ep.disabled_reason.as_deref() != Some("disabled by an operator") {
-            failed.push(format!("{}: {detail}", ep.url));
-        }
-        endpoints.push(EndpointRow {
+impl EndpointRow {
+    fn of(ep: WebhookEndpoint, head: i64, now: Timestamp, deliveries: Vec<DeliveryRow>) -> Self {
+        let (state, state_detail) = state_of(&ep, now);
+        EndpointRow {
             behind: head - ep.cursor,
             types: if ep.types.is_empty() {
                 "all".into()
@@ -144,35 +122,61 @@ async fn webhooks_page(
                 ep.types.replace(',', ", ")
             },
             secret_prefix: format!("{}…", ep.secret_prefix),
-            state: st,
-            state_detail: detail,
+            state,
+            state_detail,
             enabled: ep.enabled,
             cursor: ep.cursor,
             deliveries,
             id: ep.id,
             url: ep.url,
             description: ep.description,
-        });
+        }
     }
-    html(
-        status,
-        &WebhooksPage {
-            chrome: chrome(s, Some(tenant), "webhooks"),
-            tenant_name: tenant.name.clone(),
-            events_url: format!(
-                "{}/t/{}/events",
-                state.config.public_url.trim_end_matches('/'),
-                tenant.slug
-            ),
+
+    /// Disabled by scimd after failing (not by an operator): called out at the top.
+    fn failed(&self, ep_reason: Option<&str>) -> Option<String> {
+        let by_operator = ep_reason == Some("disabled by an operator");
+        (!self.enabled && !by_operator).then(|| format!("{}: {}", self.url, self.state_detail))
+    }
+}
+
+async fn webhooks_page(
+    state: &AppState,
+    s: &ConsoleSession,
+    tenant: &Tenant,
+    outcome: Outcome<NewSecret>,
+) -> ApiResult<Response> {
+    let hooks = &state.services.webhooks;
+    let head = state.services.changes.bounds(tenant).await?.head;
+    let now = Timestamp::now();
+    let (mut endpoints, mut failed) = (Vec::new(), Vec::new());
+    for ep in hooks.list(tenant).await? {
+        let recent = hooks.deliveries(tenant, &ep.id, RECENT).await?;
+        let reason = ep.disabled_reason.clone();
+        let row = EndpointRow::of(
+            ep,
             head,
-            endpoints,
-            failed,
-            new_secret,
-            message,
-            error,
-            can_test: state.deliverer.is_some(),
-        },
-    )
+            now,
+            recent.into_iter().map(delivery_row).collect(),
+        );
+        failed.extend(row.failed(reason.as_deref()));
+        endpoints.push(row);
+    }
+    let public_url = state.config.public_url.trim_end_matches('/');
+    let (status, new_secret, message, error) = outcome.parts();
+    let page = WebhooksPage {
+        chrome: chrome(s, Some(tenant), "webhooks"),
+        tenant_name: tenant.name.clone(),
+        events_url: format!("{public_url}/t/{}/events", tenant.slug),
+        head,
+        endpoints,
+        failed,
+        new_secret,
+        message,
+        error,
+        can_test: state.deliverer.is_some(),
+    };
+    html(status, &page)
 }
 
 pub async fn webhooks(
@@ -181,7 +185,7 @@ pub async fn webhooks(
     Path(tenant): Path<String>,
 ) -> ApiResult<Response> {
     let t = tenant_of(&state, &tenant).await?;
-    webhooks_page(&state, &s, &t, StatusCode::OK, None, None, None).await
+    webhooks_page(&state, &s, &t, Outcome::shown()).await
 }
 
 #[derive(Deserialize, Default)]
@@ -200,16 +204,14 @@ pub struct WebhookForm {
     from: String,
 }
 
-/// What the page says for an action's outcome: a message, or the caller's error shown on
-/// the page (a 400), or a failure of scimd's own (the error page).
-enum Outcome {
-    Done(StatusCode, Option<NewSecret>, String),
-    Refused(String),
-}
-
 /// One form action: each is its own small function; what the service refuses (a bad URL,
 /// a gone endpoint) is shown on the page, an unknown endpoint is a 404.
-async fn act(state: &AppState, t: &Tenant, who: &str, form: &WebhookForm) -> ApiResult<Outcome> {
+async fn act(
+    state: &AppState,
+    t: &Tenant,
+    who: &str,
+    form: &WebhookForm,
+) -> ApiResult<Outcome<NewSecret>> {
     let id = form.id.as_str();
     let done = match form.action.as_str() {
         "add" => add(state, t, who, form).await,
@@ -223,7 +225,7 @@ async fn act(state: &AppState, t: &Tenant, who: &str, form: &WebhookForm) -> Api
     done.or_else(refused)
 }
 
-fn refused(e: CoreError) -> ApiResult<Outcome> {
+fn refused(e: CoreError) -> ApiResult<Outcome<NewSecret>> {
     match e {
         CoreError::Invalid(m) | CoreError::Gone(m) => Ok(Outcome::Refused(m)),
         CoreError::NotFound(_) => Err(AppError::new(
@@ -234,16 +236,12 @@ fn refused(e: CoreError) -> ApiResult<Outcome> {
     }
 }
 
-fn done(message: impl Into<String>) -> Outcome {
-    Outcome::Done(StatusCode::OK, None, message.into())
-}
-
 async fn add(
     state: &AppState,
     t: &Tenant,
     who: &str,
     form: &WebhookForm,
-) -> Result<Outcome, CoreError> {
+) -> Result<Outcome<NewSecret>, CoreError> {
     let hooks = &state.services.webhooks;
     let made = hooks
         .add(t, &form.url, &form.types, &form.description)
@@ -254,21 +252,17 @@ async fn add(
         secret: made.secret,
         rotated: false,
     };
-    Ok(Outcome::Done(
-        StatusCode::CREATED,
-        Some(secret),
-        String::new(),
-    ))
+    Ok(Outcome::Done(StatusCode::CREATED, Some(secret), None))
 }
 
-async fn test_event(state: &AppState, t: &Tenant, id: &str) -> ApiResult<Outcome> {
+async fn test_event(state: &AppState, t: &Tenant, id: &str) -> ApiResult<Outcome<NewSecret>> {
     let Some(d) = &state.deliverer else {
         return Ok(Outcome::Refused(
             "test events are sent by `scimd serve`'s deliverer, which is not running here".into(),
         ));
     };
     match d.send_test(t, id).await {
-        Ok(r) if r.succeeded() => Ok(done(format!(
+        Ok(r) if r.succeeded() => Ok(Outcome::done(format!(
             "Test event delivered: the endpoint answered {} in {} ms.",
             r.status.unwrap_or(0),
             r.latency_ms
@@ -286,7 +280,7 @@ async fn replay(
     t: &Tenant,
     who: &str,
     form: &WebhookForm,
-) -> Result<Outcome, CoreError> {
+) -> Result<Outcome<NewSecret>, CoreError> {
     let Ok(from) = form.from.trim().parse::<i64>() else {
         return Ok(Outcome::Refused(
             "replay from an event sequence number".into(),
@@ -294,12 +288,17 @@ async fn replay(
     };
     state.services.webhooks.replay(t, &form.id, from).await?;
     tracing::info!(operator = %who, tenant = %t.slug, endpoint = %form.id, from, "webhook replay in the console");
-    Ok(done(format!(
+    Ok(Outcome::done(format!(
         "Delivering again from event {from}, in order."
     )))
 }
 
-async fn rotate(state: &AppState, t: &Tenant, who: &str, id: &str) -> Result<Outcome, CoreError> {
+async fn rotate(
+    state: &AppState,
+    t: &Tenant,
+    who: &str,
+    id: &str,
+) -> Result<Outcome<NewSecret>, CoreError> {
     let hooks = &state.services.webhooks;
     let secret = hooks.rotate(t, id, DEFAULT_SECRET_OVERLAP).await?;
     tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, "webhook secret rotated in the console");
@@ -309,7 +308,7 @@ async fn rotate(state: &AppState, t: &Tenant, who: &str, id: &str) -> Result<Out
         secret,
         rotated: true,
     };
-    Ok(Outcome::Done(StatusCode::OK, Some(secret), String::new()))
+    Ok(Outcome::Done(StatusCode::OK, Some(secret), None))
 }
 
 async fn set_enabled(
@@ -317,19 +316,24 @@ async fn set_enabled(
     t: &Tenant,
     id: &str,
     on: bool,
-) -> Result<Outcome, CoreError> {
+) -> Result<Outcome<NewSecret>, CoreError> {
     state.services.webhooks.set_enabled(t, id, on).await?;
-    Ok(done(if on {
+    Ok(Outcome::done(if on {
         "Endpoint enabled: delivery resumes from its cursor."
     } else {
         "Endpoint disabled: events wait at its cursor until it is enabled."
     }))
 }
 
-async fn delete(state: &AppState, t: &Tenant, who: &str, id: &str) -> Result<Outcome, CoreError> {
+async fn delete(
+    state: &AppState,
+    t: &Tenant,
+    who: &str,
+    id: &str,
+) -> Result<Outcome<NewSecret>, CoreError> {
     state.services.webhooks.delete(t, id).await?;
     tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, "webhook endpoint deleted in the console");
-    Ok(done("Endpoint deleted."))
+    Ok(Outcome::done("Endpoint deleted."))
 }
 
 pub async fn webhooks_action(
@@ -339,13 +343,6 @@ pub async fn webhooks_action(
     Form(form): Form<WebhookForm>,
 ) -> ApiResult<Response> {
     let t = tenant_of(&state, &tenant).await?;
-    match act(&state, &t, &s.operator.username, &form).await? {
-        Outcome::Done(status, secret, message) => {
-            let message = (!message.is_empty()).then_some(message);
-            webhooks_page(&state, &s, &t, status, secret, message, None).await
-        }
-        Outcome::Refused(e) => {
-            webhooks_page(&state, &s, &t, StatusCode::BAD_REQUEST, None, None, Some(e)).await
-        }
-    }
+    let outcome = act(&state, &t, &s.operator.username, &form).await?;
+    webhooks_page(&state, &s, &t, outcome).await
 }

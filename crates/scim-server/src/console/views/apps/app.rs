@@ -52,6 +52,36 @@ fn token_text(spec: &JobSpec, sealed: bool) -> String {
     }
 }
 
+impl CycleRow {
+    fn of(c: &scim_core::CycleRecord) -> Self {
+        let seconds = |f: Timestamp| format!("{:.1} s", (f - c.started_at).as_seconds_f64());
+        CycleRow {
+            started: view::fmt_time(c.started_at),
+            mode: c.mode.clone(),
+            status: c.status.clone(),
+            duration: c
+                .finished_at
+                .map(seconds)
+                .unwrap_or_else(|| "running".into()),
+            counts: counts_text(&c.counts),
+        }
+    }
+}
+
+/// When the running cycle started; a cycle just started from this page may not have said
+/// so yet, and is shown as started "just now" so that the page polls all the same.
+fn running_since(state: &Value, starting: bool) -> Option<String> {
+    let started = state.get("running").and_then(|r| r["started_us"].as_i64());
+    started
+        .map(|us| view::fmt_time(Timestamp::from_micros(us)))
+        .or_else(|| starting.then(|| "just now".to_string()))
+}
+
+fn quarantine_text(q: &Value) -> String {
+    let reason = q["reason"].as_str().unwrap_or("?");
+    format!("{reason} — {}", q["detail"].as_str().unwrap_or(""))
+}
+
 async fn app_page(
     state: &AppState,
     s: &ConsoleSession,
@@ -61,71 +91,39 @@ async fn app_page(
     message: Option<String>,
     error: Option<String>,
 ) -> ApiResult<Response> {
-    let starting = message.as_deref() == Some(CYCLE_STARTED);
-    let engine = &state.sync;
     let (spec, _) = stored(state, name).await?;
     // One snapshot for the badge, the counts, the cycles and the chart: a cycle shown
     // as finished has its outcomes counted. A 30-day chart: 40-minute cycles make ~1,100.
-    let (st, snapshot) = engine.status_with_cycles(name, 1_500).await?;
+    let (st, snapshot) = state.sync.status_with_cycles(name, 1_500).await?;
     let (record, cycles) = (snapshot.record, snapshot.cycles);
     let (badge_class, badge) = badge(&st);
-    // A cycle just started from this page may not have said so yet: poll all the same.
-    let running = record
-        .state
-        .get("running")
-        .and_then(|r| r["started_us"].as_i64())
-        .map(|us| view::fmt_time(Timestamp::from_micros(us)))
-        .or_else(|| starting.then(|| "just now".to_string()));
-    let now = Timestamp::now();
-    let chart = daily_actions(&cycles, now);
-    let cycles = cycles
-        .iter()
-        .take(10)
-        .map(|c| CycleRow {
-            started: view::fmt_time(c.started_at),
-            mode: c.mode.clone(),
-            status: c.status.clone(),
-            duration: c
-                .finished_at
-                .map(|f| format!("{:.1} s", (f - c.started_at).as_seconds_f64()))
-                .unwrap_or_else(|| "running".into()),
-            counts: counts_text(&c.counts),
-        })
-        .collect();
-    html(
-        status,
-        &AppPage {
-            chrome: chrome(s, None, "apps"),
-            href: app_href(name),
-            name: name.to_string(),
-            source: source_text(&spec),
-            target: spec.target.url.clone(),
-            token: token_text(&spec, record.sealed_secret.is_some()),
-            enabled: st.enabled,
-            // Read from the state itself: a paused job can show as quarantined or held.
-            paused: record.state.get("paused").and_then(Value::as_bool) == Some(true),
-            badge_class,
-            badge,
-            quarantine: st.quarantine.as_ref().map(|q| {
-                format!(
-                    "{} — {}",
-                    q["reason"].as_str().unwrap_or("?"),
-                    q["detail"].as_str().unwrap_or("")
-                )
-            }),
-            running,
-            ledger: st.ledger.iter().map(|(k, n)| (k.clone(), *n)).collect(),
-            staged: st.staged_deletes,
-            escrowed: st.escrowed,
-            abandoned: st.abandoned,
-            next_run: next_run_text(&st),
-            cycles,
-            chart,
-            checks,
-            message,
-            error,
-        },
-    )
+    let starting = message.as_deref() == Some(CYCLE_STARTED);
+    let page = AppPage {
+        chrome: chrome(s, None, "apps"),
+        href: app_href(name),
+        name: name.to_string(),
+        source: source_text(&spec),
+        target: spec.target.url.clone(),
+        token: token_text(&spec, record.sealed_secret.is_some()),
+        enabled: st.enabled,
+        // Read from the state itself: a paused job can show as quarantined or held.
+        paused: record.state.get("paused").and_then(Value::as_bool) == Some(true),
+        badge_class,
+        badge,
+        quarantine: st.quarantine.as_ref().map(quarantine_text),
+        running: running_since(&record.state, starting),
+        ledger: st.ledger.iter().map(|(k, n)| (k.clone(), *n)).collect(),
+        staged: st.staged_deletes,
+        escrowed: st.escrowed,
+        abandoned: st.abandoned,
+        next_run: next_run_text(&st),
+        cycles: cycles.iter().take(10).map(CycleRow::of).collect(),
+        chart: daily_actions(&cycles, Timestamp::now()),
+        checks,
+        message,
+        error,
+    };
+    html(status, &page)
 }
 
 /// Objects changed (and failed) per day over the last 30 days, from the cycles' counts.
@@ -234,17 +232,7 @@ async fn perform(
     let engine = &state.sync;
     match form.action.as_str() {
         "turn-on" | "turn-off" => shown(turn(engine, name, form.action == "turn-on").await),
-        "pause" => {
-            shown(engine.set_paused(name, true).await.map(|()| {
-                "Paused: a cycle in flight stops after the objects it is sending.".into()
-            }))
-        }
-        "resume" => shown(
-            engine
-                .set_paused(name, false)
-                .await
-                .map(|()| "Resumed.".into()),
-        ),
+        "pause" | "resume" => shown(pause(engine, name, form.action == "pause").await),
         "run" => {
             start_cycle(state, spec);
             shown(Ok(CYCLE_STARTED.into()))
@@ -254,33 +242,54 @@ async fn perform(
             "Every connection check passed.",
             "a connection check failed (below)",
         )),
-        "restart" => shown(match RestartScope::parse(&form.scope) {
-            Ok(scope) => engine.restart(name, scope).await,
-            Err(e) => Err(e),
-        }),
-        "reauthorize" => Ok(match engine.reauthorize(name, &form.token).await {
-            Ok(c) => checked(
-                c,
-                "New token stored and tested; the quarantine is lifted.",
-                "the new token is stored but a check failed (below)",
-            ),
-            Err(e) => Acted::Shown(Vec::new(), Err(e)),
-        }),
+        "restart" => shown(restart(engine, name, &form.scope).await),
+        "reauthorize" => Ok(reauthorize(engine, name, &form.token).await),
         "approve" | "reject" => shown(decide(engine, name, form.action == "approve").await),
-        "provision" => {
-            let id = form.source_id.trim();
-            match engine.provision_one(&spec, Some(&record), id).await {
-                Ok(_) => Ok(Acted::Elsewhere(on_demand_row(state, name, id).await?)),
-                Err(e) => shown(Err(e)),
-            }
-        }
+        "provision" => provision(state, name, &spec, &record, form.source_id.trim()).await,
         "delete" => {
             engine.store.delete_job(name).await?;
-            Ok(Acted::Elsewhere(
-                Redirect::to("/console/apps?deleted=1").into_response(),
-            ))
+            let to_list = Redirect::to("/console/apps?deleted=1").into_response();
+            Ok(Acted::Elsewhere(to_list))
         }
         other => Err(AppError::new(400, unknown_action(other))),
+    }
+}
+
+async fn pause(engine: &scim_sync::Engine, name: &str, on: bool) -> Result<String, SyncError> {
+    engine.set_paused(name, on).await?;
+    Ok(if on {
+        "Paused: a cycle in flight stops after the objects it is sending.".into()
+    } else {
+        "Resumed.".into()
+    })
+}
+
+async fn restart(engine: &scim_sync::Engine, name: &str, scope: &str) -> Result<String, SyncError> {
+    engine.restart(name, RestartScope::parse(scope)?).await
+}
+
+async fn reauthorize(engine: &scim_sync::Engine, name: &str, token: &str) -> Acted {
+    match engine.reauthorize(name, token).await {
+        Ok(c) => checked(
+            c,
+            "New token stored and tested; the quarantine is lifted.",
+            "the new token is stored but a check failed (below)",
+        ),
+        Err(e) => Acted::Shown(Vec::new(), Err(e)),
+    }
+}
+
+/// Provision one source user now; its log row is the answer.
+async fn provision(
+    state: &AppState,
+    name: &str,
+    spec: &JobSpec,
+    record: &scim_core::SyncJobRecord,
+    id: &str,
+) -> ApiResult<Acted> {
+    match state.sync.provision_one(spec, Some(record), id).await {
+        Ok(_) => Ok(Acted::Elsewhere(on_demand_row(state, name, id).await?)),
+        Err(e) => shown(Err(e)),
     }
 }
 

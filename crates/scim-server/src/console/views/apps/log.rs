@@ -44,6 +44,56 @@ fn log_query(pairs: &[(String, String)], limit: u32) -> SyncLogQuery {
     }
 }
 
+impl LogRow {
+    fn of(href: &str, r: &SyncLogRecord) -> Self {
+        LogRow {
+            href: format!("{href}/log/{}", r.seq),
+            time: view::fmt_time(r.at),
+            cycle: if r.cycle_id.starts_with("on-demand-") {
+                "on demand".into()
+            } else {
+                r.cycle_id.chars().take(8).collect()
+            },
+            kind: r.kind.clone(),
+            display: r.display.clone(),
+            action: r.action.clone(),
+            status: r.status.clone(),
+            error: r.error_code.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The page's links that keep its filters: the next page and the two exports.
+struct Links {
+    next: Option<String>,
+    csv: String,
+    json: String,
+}
+
+impl Links {
+    fn of(href: &str, pairs: &[(String, String)], rows: &[SyncLogRecord]) -> Self {
+        let filters: Vec<(&str, String)> = ["action", "status", "object", "cycle"]
+            .iter()
+            .map(|k| (*k, param(pairs, k)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let with = |extra: (&str, String)| {
+            let mut kv = filters.clone();
+            kv.push(extra);
+            format!("{href}/log?{}", view::query_string(&kv))
+        };
+        // A full page has a next one, before its last row.
+        let next = (rows.len() == APP_LOG_PAGE as usize)
+            .then(|| rows.last().map(|r| with(("before", r.seq.to_string()))))
+            .flatten();
+        Links {
+            next,
+            csv: with(("format", "csv".into())),
+            json: with(("format", "json".into())),
+        }
+    }
+}
+
 /// `GET /console/apps/{name}/log`, and its exports (`format=csv|json`).
 pub async fn app_log(
     State(state): AppStateRef,
@@ -61,52 +111,21 @@ pub async fn app_log(
     let query = log_query(&pairs, APP_LOG_PAGE);
     let rows = state.sync.log(&name, &query).await?;
     let href = app_href(&name);
-    let filters: Vec<(&str, String)> = ["action", "status", "object", "cycle"]
-        .iter()
-        .map(|k| (*k, param(&pairs, k)))
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-    let with = |extra: (&str, String)| {
-        let mut kv = filters.clone();
-        kv.push(extra);
-        format!("{href}/log?{}", view::query_string(&kv))
+    let links = Links::of(&href, &pairs, &rows);
+    let page = AppLogPage {
+        chrome: chrome(&s, None, "apps"),
+        name: name.clone(),
+        rows: rows.iter().map(|r| LogRow::of(&href, r)).collect(),
+        href,
+        action: query.action.unwrap_or_default(),
+        status: query.status.unwrap_or_default(),
+        object: query.object.unwrap_or_default(),
+        cycle: query.cycle_id.unwrap_or_default(),
+        next_href: links.next,
+        csv_href: links.csv,
+        json_href: links.json,
     };
-    let next_href = (rows.len() == APP_LOG_PAGE as usize)
-        .then(|| rows.last().map(|r| with(("before", r.seq.to_string()))))
-        .flatten();
-    let list = rows
-        .iter()
-        .map(|r| LogRow {
-            href: format!("{href}/log/{}", r.seq),
-            time: view::fmt_time(r.at),
-            cycle: if r.cycle_id.starts_with("on-demand-") {
-                "on demand".into()
-            } else {
-                r.cycle_id.chars().take(8).collect()
-            },
-            kind: r.kind.clone(),
-            display: r.display.clone(),
-            action: r.action.clone(),
-            status: r.status.clone(),
-            error: r.error_code.clone().unwrap_or_default(),
-        })
-        .collect();
-    html(
-        StatusCode::OK,
-        &AppLogPage {
-            chrome: chrome(&s, None, "apps"),
-            csv_href: with(("format", "csv".into())),
-            json_href: with(("format", "json".into())),
-            name: name.clone(),
-            href,
-            action: query.action.unwrap_or_default(),
-            status: query.status.unwrap_or_default(),
-            object: query.object.unwrap_or_default(),
-            cycle: query.cycle_id.unwrap_or_default(),
-            rows: list,
-            next_href,
-        },
-    )
+    html(StatusCode::OK, &page)
 }
 
 fn export(name: &str, format: &str, rows: &[SyncLogRecord]) -> ApiResult<Response> {
@@ -179,6 +198,55 @@ fn shown(v: &Value, redacted: bool) -> String {
     }
 }
 
+/// A JSON string field of a log row's detail, `""` when absent.
+fn text(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_default().into()
+}
+
+impl StepRow {
+    /// The row's steps (`[{"step", "status", "detail"}]`).
+    fn all(steps: &Value) -> Vec<StepRow> {
+        let list = steps.as_array().into_iter().flatten();
+        list.map(|st| StepRow {
+            step: text(st, "step"),
+            status: text(st, "status"),
+            detail: text(st, "detail"),
+        })
+        .collect()
+    }
+}
+
+impl ChangeRow {
+    /// The modified properties (`changes.attributes`), secrets shown as dots.
+    fn all(changes: &Value) -> Vec<ChangeRow> {
+        let list = changes["attributes"].as_array().into_iter().flatten();
+        list.map(|c| {
+            let redacted = c["redacted"].as_bool() == Some(true);
+            ChangeRow {
+                path: text(c, "path"),
+                old: shown(&c["old"], redacted),
+                new: shown(&c["new"], redacted),
+            }
+        })
+        .collect()
+    }
+}
+
+/// The rest of a row's changes (group memberships and the like), as pretty JSON.
+fn other_changes(changes: &Value) -> String {
+    let mut other = changes.clone();
+    match other.as_object_mut() {
+        Some(o) => {
+            o.remove("attributes");
+            if o.is_empty() {
+                return String::new();
+            }
+        }
+        None => return String::new(),
+    }
+    serde_json::to_string_pretty(&other).unwrap_or_default()
+}
+
 /// `GET /console/apps/{name}/log/{seq}`: one row's steps and modified properties.
 pub async fn app_log_row(
     State(state): AppStateRef,
@@ -187,76 +255,35 @@ pub async fn app_log_row(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     stored(&state, &name).await?;
-    let rows = state
-        .sync
-        .log(
-            &name,
-            &SyncLogQuery {
-                before_seq: seq.checked_add(1),
-                limit: 1,
-                ..Default::default()
-            },
-        )
-        .await?;
+    let query = SyncLogQuery {
+        before_seq: seq.checked_add(1),
+        limit: 1,
+        ..Default::default()
+    };
+    let rows = state.sync.log(&name, &query).await?;
     let r = rows
         .into_iter()
         .find(|r| r.seq == seq)
         .ok_or_else(|| AppError::new(404, "there is no such log row for this app"))?;
-    let steps = r
-        .steps
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|st| StepRow {
-            step: st["step"].as_str().unwrap_or("").into(),
-            status: st["status"].as_str().unwrap_or("").into(),
-            detail: st["detail"].as_str().unwrap_or("").into(),
-        })
-        .collect();
-    let changes = r.changes["attributes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            let redacted = c["redacted"].as_bool() == Some(true);
-            ChangeRow {
-                path: c["path"].as_str().unwrap_or("").into(),
-                old: shown(&c["old"], redacted),
-                new: shown(&c["new"], redacted),
-            }
-        })
-        .collect();
-    let mut other = r.changes.clone();
-    if let Some(o) = other.as_object_mut() {
-        o.remove("attributes");
-    }
-    let other_changes = match &other {
-        Value::Object(o) if !o.is_empty() => {
-            serde_json::to_string_pretty(&other).unwrap_or_default()
-        }
-        _ => String::new(),
+    let page = LogRowPage {
+        chrome: chrome(&s, None, "apps"),
+        href: app_href(&name),
+        name,
+        on_demand: param(&pairs(q), "on_demand") == "1",
+        time: view::fmt_time(r.at),
+        steps: StepRow::all(&r.steps),
+        changes: ChangeRow::all(&r.changes),
+        other_changes: other_changes(&r.changes),
+        cycle: r.cycle_id,
+        change_id: r.change_id,
+        kind: r.kind,
+        source_id: r.source_id,
+        target_id: r.target_id.unwrap_or_default(),
+        display: r.display,
+        action: r.action,
+        status: r.status,
+        error: r.error_code.unwrap_or_default(),
+        duration_ms: r.duration_ms,
     };
-    html(
-        StatusCode::OK,
-        &LogRowPage {
-            chrome: chrome(&s, None, "apps"),
-            href: app_href(&name),
-            name,
-            on_demand: param(&pairs(q), "on_demand") == "1",
-            time: view::fmt_time(r.at),
-            cycle: r.cycle_id,
-            change_id: r.change_id,
-            kind: r.kind,
-            source_id: r.source_id,
-            target_id: r.target_id.unwrap_or_default(),
-            display: r.display,
-            action: r.action,
-            status: r.status,
-            error: r.error_code.unwrap_or_default(),
-            duration_ms: r.duration_ms,
-            steps,
-            changes,
-            other_changes,
-        },
-    )
+    html(StatusCode::OK, &page)
 }

@@ -188,6 +188,67 @@ fn edited(mut spec: JobSpec, form: &MappingsForm) -> Result<JobSpec, String> {
     Ok(spec)
 }
 
+impl ParseProblem {
+    fn at(expression: &str, e: scim_sync::expr::ParseError) -> Self {
+        let chars: Vec<char> = expression.chars().collect();
+        let pos = e.pos.min(chars.len());
+        ParseProblem {
+            message: e.message,
+            before: chars[..pos].iter().collect(),
+            after: chars[pos..].iter().collect(),
+            pos,
+        }
+    }
+}
+
+/// The expression tester: a parse error at its position, else the value for the user.
+fn tested(
+    expression: &str,
+    user: &str,
+    value: Option<&Result<Value, String>>,
+) -> (Option<String>, Option<ParseProblem>) {
+    if expression.is_empty() {
+        return (None, None);
+    }
+    if let Err(e) = scim_sync::expr::parse(expression) {
+        return (None, Some(ParseProblem::at(expression, e)));
+    }
+    let shown = match value {
+        _ if user.is_empty() => "parses; choose a source user to see its value".into(),
+        Some(Ok(v)) if v.is_null() => "(null)".into(),
+        Some(Ok(v)) => shown_value(v),
+        Some(Err(e)) => format!("error: {e}"),
+        None => "(no value: the user was not found)".into(),
+    };
+    (Some(shown), None)
+}
+
+/// The preview for the form's user and expression; a user the source does not have is an
+/// error on the page over the preview without one.
+async fn preview(
+    state: &AppState,
+    spec: &JobSpec,
+    record: &scim_core::SyncJobRecord,
+    form: &MappingsForm,
+) -> ApiResult<(UserPreview, Option<String>)> {
+    let (user, expression) = (form.user.trim(), form.expression.trim());
+    let sync = &state.sync;
+    match sync
+        .preview_user(spec, Some(record), Some(user), Some(expression))
+        .await
+    {
+        Ok(p) => {
+            let error = p.error.clone();
+            Ok((p, error))
+        }
+        Err(e @ SyncError::NotFound(_)) => {
+            let p = sync.preview_user(spec, Some(record), None, None).await?;
+            Ok((p, Some(e.to_string())))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn mappings_page(
     state: &AppState,
     s: &ConsoleSession,
@@ -198,76 +259,26 @@ async fn mappings_page(
     error: Option<String>,
 ) -> ApiResult<Response> {
     let (spec, record) = stored(state, name).await?;
-    let user = form.user.trim();
-    let expression = form.expression.trim().to_string();
-    let (preview, mut error) = match state
-        .sync
-        .preview_user(&spec, Some(&record), Some(user), Some(&expression))
-        .await
-    {
-        Ok(p) => (p, error),
-        Err(e @ SyncError::NotFound(_)) => (
-            state
-                .sync
-                .preview_user(&spec, Some(&record), None, None)
-                .await?,
-            error.or(Some(e.to_string())),
-        ),
-        Err(e) => return Err(e.into()),
+    let (preview, problem_shown) = preview(state, &spec, &record, form).await?;
+    let (user, expression) = (form.user.trim(), form.expression.trim());
+    let (expression_value, problem) = tested(expression, user, preview.expression.as_ref());
+    let values = preview.values.iter().flatten();
+    let page = MappingsPage {
+        chrome: chrome(s, None, "apps"),
+        href: app_href(name),
+        name: name.to_string(),
+        rows: preview.mappings.iter().map(mapping_row).collect(),
+        matching: preview.matching.clone(),
+        columns: preview.columns.clone(),
+        preview_user: user.to_string(),
+        preview: values.map(|(k, v)| (k.clone(), shown_value(v))).collect(),
+        expression: expression.to_string(),
+        expression_value,
+        problem,
+        message,
+        error: error.or(problem_shown),
     };
-    if error.is_none() {
-        error = preview.error.clone();
-    }
-    // The expression tester: a parse error at its position, else the value for the user.
-    let (mut expression_value, mut problem) = (None, None);
-    if !expression.is_empty() {
-        match scim_sync::expr::parse(&expression) {
-            Err(e) => {
-                let chars: Vec<char> = expression.chars().collect();
-                let pos = e.pos.min(chars.len());
-                problem = Some(ParseProblem {
-                    message: e.message,
-                    before: chars[..pos].iter().collect(),
-                    after: chars[pos..].iter().collect(),
-                    pos,
-                });
-            }
-            Ok(_) if user.is_empty() => {
-                expression_value = Some("parses; choose a source user to see its value".into());
-            }
-            Ok(_) => {
-                expression_value = Some(match &preview.expression {
-                    Some(Ok(v)) if v.is_null() => "(null)".into(),
-                    Some(Ok(v)) => shown_value(v),
-                    Some(Err(e)) => format!("error: {e}"),
-                    None => "(no value: the user was not found)".into(),
-                });
-            }
-        }
-    }
-    html(
-        status,
-        &MappingsPage {
-            chrome: chrome(s, None, "apps"),
-            href: app_href(name),
-            name: name.to_string(),
-            rows: preview.mappings.iter().map(mapping_row).collect(),
-            matching: preview.matching.clone(),
-            columns: preview.columns.clone(),
-            preview_user: user.to_string(),
-            preview: preview
-                .values
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), shown_value(v)))
-                .collect(),
-            expression,
-            expression_value,
-            problem,
-            message,
-            error,
-        },
-    )
+    html(status, &page)
 }
 
 /// `GET /console/apps/{name}/mappings` (`user=` previews a source user, `expression=` tests
@@ -296,60 +307,54 @@ pub async fn app_mappings_edit(
     Form(form): Form<MappingsForm>,
 ) -> ApiResult<Response> {
     let (spec, record) = stored(&state, &name).await?;
-    let refuse = |e: String| {
-        mappings_page(
-            &state,
-            &s,
-            &name,
-            StatusCode::BAD_REQUEST,
-            &form,
-            None,
-            Some(e),
-        )
+    let (status, message, error) = match checked(&state, spec, &record, &form).await? {
+        Err(e) => (StatusCode::BAD_REQUEST, None, Some(e)),
+        Ok(next) => {
+            state.sync.import(&next).await?;
+            tracing::info!(operator = %s.operator.username, job = %name, action = %form.action, target = %form.target, "app mappings edited in the console");
+            (StatusCode::OK, Some(saved(&form)), None)
+        }
     };
-    let next = match edited(spec, &form) {
+    mappings_page(&state, &s, &name, status, &form, message, error).await
+}
+
+/// The job with the form's edit, checked as a job file is (round-tripped through its stored
+/// TOML, compiled against the source) and keeping the required attributes mapped; `Err`
+/// inside is what the form shows.
+async fn checked(
+    state: &AppState,
+    spec: JobSpec,
+    record: &scim_core::SyncJobRecord,
+    form: &MappingsForm,
+) -> ApiResult<Result<JobSpec, String>> {
+    let next = match edited(spec, form).and_then(|n| n.as_stored().map_err(|e| e.to_string())) {
         Ok(n) => n,
-        Err(e) => return refuse(e).await,
-    };
-    // The same checks as a job file (round-tripped through its stored TOML).
-    let next = match next.as_stored() {
-        Ok(n) => n,
-        Err(e) => return refuse(e.to_string()).await,
+        Err(e) => return Ok(Err(e)),
     };
     let preview = state
         .sync
-        .preview_user(&next, Some(&record), None, None)
+        .preview_user(&next, Some(record), None, None)
         .await?;
     if let Some(e) = preview.error {
-        return refuse(e).await;
+        return Ok(Err(e));
     }
-    for r in REQUIRED_USER_ATTRIBUTES {
-        let mapped = preview
-            .mappings
-            .iter()
-            .any(|m| m.target.eq_ignore_ascii_case(r) && !m.none);
-        if !mapped {
-            return refuse(format!("{r} * is required by every SCIM app: map it")).await;
-        }
-    }
-    state.sync.import(&next).await?;
-    tracing::info!(operator = %s.operator.username, job = %name, action = %form.action, target = %form.target, "app mappings edited in the console");
-    let message = match form.action.as_str() {
-        "save" => format!(
-            "Mapping for {} saved; the next cycle applies it.",
-            form.target.trim()
-        ),
-        "remove" => format!("{} is no longer mapped.", form.target.trim()),
-        _ => "Matching precedence saved.".into(),
+    let mapped = |r: &str| {
+        let m = &preview.mappings;
+        m.iter()
+            .any(|m| m.target.eq_ignore_ascii_case(r) && !m.none)
     };
-    mappings_page(
-        &state,
-        &s,
-        &name,
-        StatusCode::OK,
-        &form,
-        Some(message),
-        None,
-    )
-    .await
+    Ok(match REQUIRED_USER_ATTRIBUTES.iter().find(|r| !mapped(r)) {
+        Some(r) => Err(format!("{r} * is required by every SCIM app: map it")),
+        None => Ok(next),
+    })
+}
+
+/// What the screen says after an edit was saved.
+fn saved(form: &MappingsForm) -> String {
+    let target = form.target.trim();
+    match form.action.as_str() {
+        "save" => format!("Mapping for {target} saved; the next cycle applies it."),
+        "remove" => format!("{target} is no longer mapped."),
+        _ => "Matching precedence saved.".into(),
+    }
 }

@@ -26,7 +26,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use scim_core::{SyncLogQuery, SyncLogRecord, Timestamp};
-use scim_sync::engine::{Check, JobStatus, RestartScope};
+use scim_sync::engine::{Check, JobStatus, RestartScope, UserPreview};
 use scim_sync::job::SourceKind;
 use scim_sync::{JobSpec, SyncError};
 use serde::Deserialize;

@@ -64,6 +64,62 @@ fn action_key(a: scim_sync::job::DeprovisionAction) -> &'static str {
     }
 }
 
+impl TimeFrame {
+    /// The four triggers' rows, in the order the screen shows them.
+    fn all(d: &scim_sync::job::DeprovisionSpec) -> Vec<TimeFrame> {
+        let frame = |key, label, r: &scim_sync::job::DeprovisionRule| TimeFrame {
+            key,
+            label,
+            action: action_key(r.action),
+            after: r.after.clone(),
+        };
+        vec![
+            frame("out_of_scope", "A user leaves the scope", &d.out_of_scope),
+            frame(
+                "suspended",
+                "A user is suspended at the source",
+                &d.suspended,
+            ),
+            frame("deleted", "A user is deleted at the source", &d.deleted),
+            frame(
+                "groups",
+                "A group leaves the scope or the source",
+                &d.groups,
+            ),
+        ]
+    }
+}
+
+impl FilterRow {
+    fn of(index: usize, f: &scim_sync::job::ScopingFilter) -> Self {
+        let clause = |c: &scim_sync::job::ScopingClause| {
+            let value = c.value.as_deref().unwrap_or_default();
+            format!("{} {} {value}", c.attribute, c.operator)
+                .trim_end()
+                .to_string()
+        };
+        FilterRow {
+            index,
+            title: f
+                .title
+                .clone()
+                .unwrap_or_else(|| format!("Filter {}", index + 1)),
+            clauses: f.clauses.iter().map(clause).collect(),
+        }
+    }
+}
+
+/// The source's groups that contain `search` (case-insensitive, the first 200), each with
+/// whether it is chosen.
+fn group_choices(all: &[String], chosen: &[String], search: &str) -> Vec<(String, bool)> {
+    let needle = search.trim().to_lowercase();
+    all.iter()
+        .filter(|g| needle.is_empty() || g.to_lowercase().contains(&needle))
+        .take(200)
+        .map(|g| (g.clone(), chosen.iter().any(|c| c == g)))
+        .collect()
+}
+
 async fn scope_page(
     state: &AppState,
     s: &ConsoleSession,
@@ -78,80 +134,29 @@ async fn scope_page(
         .sync
         .preview_user(&spec, Some(&record), None, None)
         .await?;
-    let chosen = &spec.scope.groups;
-    let needle = search.trim().to_lowercase();
-    let groups = preview
-        .groups
-        .iter()
-        .filter(|g| needle.is_empty() || g.to_lowercase().contains(&needle))
-        .take(200)
-        .map(|g| (g.clone(), chosen.iter().any(|c| c == g)))
-        .collect();
-    let d = &spec.deprovision;
-    let frame = |key, label, r: &scim_sync::job::DeprovisionRule| TimeFrame {
-        key,
-        label,
-        action: action_key(r.action),
-        after: r.after.clone(),
+    let scope = &spec.scope;
+    let page = ScopePage {
+        chrome: chrome(s, None, "apps"),
+        href: app_href(name),
+        name: name.to_string(),
+        all_users: scope.assignment == scim_sync::job::Assignment::All,
+        nested: scope.nested,
+        search: search.to_string(),
+        groups: group_choices(&preview.groups, &scope.groups, search),
+        chosen: scope.groups.clone(),
+        filters: scope
+            .filters
+            .iter()
+            .enumerate()
+            .map(|(i, f)| FilterRow::of(i, f))
+            .collect(),
+        operators: SCOPING_OPERATORS,
+        columns: preview.columns,
+        frames: TimeFrame::all(&spec.deprovision),
+        message,
+        error,
     };
-    html(
-        status,
-        &ScopePage {
-            chrome: chrome(s, None, "apps"),
-            href: app_href(name),
-            name: name.to_string(),
-            all_users: spec.scope.assignment == scim_sync::job::Assignment::All,
-            nested: spec.scope.nested,
-            search: search.to_string(),
-            groups,
-            chosen: chosen.clone(),
-            filters: spec
-                .scope
-                .filters
-                .iter()
-                .enumerate()
-                .map(|(index, f)| FilterRow {
-                    index,
-                    title: f
-                        .title
-                        .clone()
-                        .unwrap_or_else(|| format!("Filter {}", index + 1)),
-                    clauses: f
-                        .clauses
-                        .iter()
-                        .map(|c| {
-                            format!(
-                                "{} {} {}",
-                                c.attribute,
-                                c.operator,
-                                c.value.clone().unwrap_or_default()
-                            )
-                            .trim_end()
-                            .to_string()
-                        })
-                        .collect(),
-                })
-                .collect(),
-            operators: SCOPING_OPERATORS,
-            columns: preview.columns,
-            frames: vec![
-                frame("out_of_scope", "A user leaves the scope", &d.out_of_scope),
-                frame(
-                    "suspended",
-                    "A user is suspended at the source",
-                    &d.suspended,
-                ),
-                frame("deleted", "A user is deleted at the source", &d.deleted),
-                frame(
-                    "groups",
-                    "A group leaves the scope or the source",
-                    &d.groups,
-                ),
-            ],
-            message,
-            error,
-        },
-    )
+    html(status, &page)
 }
 
 /// `GET /console/apps/{name}/scope` (`q=` searches the source's groups).
@@ -174,43 +179,27 @@ pub async fn app_scope_edit(
 ) -> ApiResult<Response> {
     let (spec, _) = stored(&state, &name).await?;
     let action = param(&form, "action");
-    let next = match scope_edited(spec, &action, &form) {
-        Ok(n) => n.as_stored().map_err(|e| e.to_string()),
-        Err(e) => Err(e),
-    };
-    let next = match next {
-        Ok(n) => n,
-        Err(e) => {
-            return scope_page(
-                &state,
-                &s,
-                &name,
-                StatusCode::BAD_REQUEST,
-                "",
-                None,
-                Some(e),
-            )
-            .await;
+    let edited =
+        scope_edited(spec, &action, &form).and_then(|n| n.as_stored().map_err(|e| e.to_string()));
+    let (status, message, error) = match edited {
+        Err(e) => (StatusCode::BAD_REQUEST, None, Some(e)),
+        Ok(next) => {
+            state.sync.import(&next).await?;
+            tracing::info!(operator = %s.operator.username, job = %name, action = %action, "app scope edited in the console");
+            (StatusCode::OK, Some(scope_saved(&action).into()), None)
         }
     };
-    state.sync.import(&next).await?;
-    tracing::info!(operator = %s.operator.username, job = %name, action = %action, "app scope edited in the console");
-    let message = match action.as_str() {
+    scope_page(&state, &s, &name, status, "", message, error).await
+}
+
+/// What the screen says after an edit was saved.
+fn scope_saved(action: &str) -> &'static str {
+    match action {
         "time-frames" => "Deprovisioning time frames saved; pending timers keep their due times.",
         "add-clause" => "Scoping clause added.",
         "remove-filter" => "Scoping filter removed.",
         _ => "Scope saved; the next cycle applies it.",
-    };
-    scope_page(
-        &state,
-        &s,
-        &name,
-        StatusCode::OK,
-        "",
-        Some(message.into()),
-        None,
-    )
-    .await
+    }
 }
 
 fn scope_edited(
