@@ -173,6 +173,28 @@ pub struct Outcome {
     pub unresolved: bool,
 }
 
+impl Outcome {
+    /// The action done on the target object `target_id`, with the plan's detail and changes.
+    fn success(
+        a: &PlannedAction,
+        target_id: String,
+        entry: LedgerEntry,
+        steps: Vec<Step>,
+        unresolved: bool,
+    ) -> Self {
+        Outcome {
+            status: "Success",
+            target_id: Some(target_id),
+            entry,
+            error_code: None,
+            detail: a.detail.clone(),
+            steps,
+            changes: a.changes.clone(),
+            unresolved,
+        }
+    }
+}
+
 /// The documented error code for a target's answer (docs/sync.md §6).
 pub(crate) fn error_code(e: &ClientError) -> &'static str {
     match e.status() {
@@ -944,16 +966,7 @@ impl Applier {
                 if let Ok(mut m) = self.live.lock() {
                     m.remove(&(kind, a.source_id.clone()));
                 }
-                return Ok(Outcome {
-                    status: "Success",
-                    target_id: Some(id),
-                    entry,
-                    error_code: None,
-                    detail: a.detail.clone(),
-                    steps,
-                    changes: a.changes.clone(),
-                    unresolved: false,
-                });
+                return Ok(Outcome::success(a, id, entry, steps, false));
             }
             Action::Skip | Action::Conflict | Action::StagedDelete => {}
         }
@@ -1087,16 +1100,7 @@ impl Applier {
             }
             entry.exported = exported.to_json();
         }
-        let mut out = Outcome {
-            status: "Success",
-            target_id: Some(id),
-            entry,
-            error_code: None,
-            detail: a.detail.clone(),
-            steps,
-            changes: a.changes.clone(),
-            unresolved,
-        };
+        let mut out = Outcome::success(a, id, entry, steps, unresolved);
         if unresolved {
             out.steps.push(Step {
                 step: "referenceResolution",

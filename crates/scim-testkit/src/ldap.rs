@@ -100,6 +100,37 @@ impl Slapd {
             ),
         )
         .expect("write slapd.conf");
+        // A port from `free_port` can be taken by another test's server before slapd binds
+        // it; slapd then exits, and the port answers for someone else. So the base entries
+        // are added and our slapd must still be running afterwards; otherwise it starts
+        // again on other ports with an empty database.
+        for attempt in 1..=5 {
+            let mut s = Self::launch(&conf, dir.path(), tls);
+            let base = format!(
+                "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n\
+                 dn: ou=People,{SUFFIX}\nobjectClass: organizationalUnit\nou: People\n\n\
+                 dn: ou=Groups,{SUFFIX}\nobjectClass: organizationalUnit\nou: Groups\n"
+            );
+            let added = s.try_ldif("ldapadd", &base);
+            match (added, s.child.try_wait()) {
+                (Ok(()), Ok(None)) => {
+                    s._dir = dir;
+                    return Some(s);
+                }
+                (added, exited) => {
+                    eprintln!("slapd start {attempt} failed ({added:?}, {exited:?}); again");
+                    drop(s);
+                    std::fs::remove_dir_all(&db).expect("clear db dir");
+                    std::fs::create_dir_all(&db).expect("db dir");
+                }
+            }
+        }
+        panic!("slapd did not start on a free port in 5 attempts");
+    }
+
+    /// Starts slapd with `conf` on fresh ports and waits until its port accepts connections.
+    /// Its temp dir is a placeholder until the caller hands over the real one.
+    fn launch(conf: &std::path::Path, dir: &std::path::Path, tls: bool) -> Self {
         let port = crate::process::free_port();
         let url = format!("ldap://127.0.0.1:{port}");
         let ldaps_port = tls.then(crate::process::free_port);
@@ -111,7 +142,7 @@ impl Slapd {
         // `-d 0`: stay in the foreground (so the test owns the process), log nothing.
         let child = Command::new(SLAPD)
             .arg("-f")
-            .arg(&conf)
+            .arg(conf)
             .arg("-h")
             .arg(listen)
             .args(["-d", "0"])
@@ -124,27 +155,25 @@ impl Slapd {
             assert!(Instant::now() < deadline, "slapd did not listen");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let s = Self {
+        Self {
             url,
             ldaps_url,
-            ca_file: tls.then(|| dir.path().join("ca.pem")),
-            _dir: dir,
+            ca_file: tls.then(|| dir.join("ca.pem")),
+            _dir: tempfile::tempdir().expect("temp dir"),
             child,
-        };
-        s.ldif(
-            "ldapadd",
-            &format!(
-                "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n\
-                 dn: ou=People,{SUFFIX}\nobjectClass: organizationalUnit\nou: People\n\n\
-                 dn: ou=Groups,{SUFFIX}\nobjectClass: organizationalUnit\nou: Groups\n"
-            ),
-        );
-        Some(s)
+        }
     }
 
     /// Runs `ldapadd` or `ldapmodify` (or `ldapdelete`, one DN per line) with `ldif` on
     /// stdin, as the admin; panics with its output when it fails.
     pub fn ldif(&self, tool: &str, ldif: &str) {
+        if let Err(e) = self.try_ldif(tool, ldif) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`Slapd::ldif`], with the tool's output as the error when it fails.
+    fn try_ldif(&self, tool: &str, ldif: &str) -> Result<(), String> {
         let mut child = Command::new(tool)
             .args(["-x", "-H", &self.url, "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
             .stdin(Stdio::piped())
@@ -159,12 +188,14 @@ impl Slapd {
             .write_all(ldif.as_bytes())
             .expect("write ldif");
         let out = child.wait_with_output().expect("wait");
-        assert!(
-            out.status.success(),
-            "{tool} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        match out.status.success() {
+            true => Ok(()),
+            false => Err(format!(
+                "{tool} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )),
+        }
     }
 
     pub fn add(&self, ldif: &str) {
