@@ -10,8 +10,8 @@ use crate::job::{JobSpec, SourceKind};
 use crate::mapping::Mappings;
 use crate::plan::{Key, PlanInput, PlannedAction, Planner, SyncPlan};
 use crate::source::{
-    FileSource, LdapSource, ObjectKind, ScimSource, Source, SourceObject, TenantReader,
-    TenantSource,
+    FileSource, LdapSource, ObjectKind, ScimSource, Source, SourceBatch, SourceObject,
+    TenantReader, TenantSource,
 };
 use crate::target::{Lookups, TargetIndex, TargetMatcher};
 use scim_client::{ClientOptions, ScimClient, TargetProfile};
@@ -1077,61 +1077,75 @@ impl Engine {
         for (name, r) in probe(&client, &profile, spec).await {
             check(&name, r);
         }
-        match self.source(spec, record) {
-            Ok(s) => {
-                let d = s.describe();
-                match s.read(None).await {
-                    Ok(b) => {
-                        let users = b
-                            .objects
-                            .iter()
-                            .filter(|o| o.kind == ObjectKind::User)
-                            .count();
-                        check(
-                            "source",
-                            Ok(format!(
-                                "{d}: {users} users, {} groups",
-                                b.objects.len() - users
-                            )),
-                        );
-                        let columns: BTreeSet<String> = b
-                            .objects
-                            .iter()
-                            .flat_map(|o| o.attributes.keys().cloned())
-                            .collect();
-                        let r = Mappings::compile(spec, ObjectKind::User, &columns)
-                            .map_err(|e| e.to_string())
-                            .and_then(|m| {
-                                let missing: Vec<&String> = profile
-                                    .required_user_attributes
-                                    .iter()
-                                    .filter(|r| {
-                                        !m.targets().iter().any(|t| t.eq_ignore_ascii_case(r))
-                                    })
-                                    .collect();
-                                if missing.is_empty() {
-                                    Ok(format!(
-                                        "{} mappings; required target attributes mapped",
-                                        m.list.len()
-                                    ))
-                                } else {
-                                    Err(format!(
-                                        "required target attributes not mapped: {missing:?}"
-                                    ))
-                                }
-                            });
-                        check("mappings", r);
+        let (source, batch) = self.read_source(spec, record).await;
+        let detail = source.detail;
+        check("source", if source.ok { Ok(detail) } else { Err(detail) });
+        if let Some(b) = batch {
+            let columns: BTreeSet<String> = b
+                .objects
+                .iter()
+                .flat_map(|o| o.attributes.keys().cloned())
+                .collect();
+            let r = Mappings::compile(spec, ObjectKind::User, &columns)
+                .map_err(|e| e.to_string())
+                .and_then(|m| {
+                    let missing: Vec<&String> = profile
+                        .required_user_attributes
+                        .iter()
+                        .filter(|r| !m.targets().iter().any(|t| t.eq_ignore_ascii_case(r)))
+                        .collect();
+                    if missing.is_empty() {
+                        Ok(format!(
+                            "{} mappings; required target attributes mapped",
+                            m.list.len()
+                        ))
+                    } else {
+                        Err(format!(
+                            "required target attributes not mapped: {missing:?}"
+                        ))
                     }
-                    Err(e) => {
-                        check("source", Err(format!("{d}: {e}")));
-                    }
-                }
-            }
-            Err(e) => {
-                check("source", Err(e.to_string()));
-            }
+                });
+            check("mappings", r);
         }
         checks
+    }
+
+    /// The source check alone (the console's "Test source"): it connects, reads everything
+    /// once and counts users and groups; nothing is written anywhere.
+    pub async fn test_source(&self, spec: &JobSpec, record: Option<&SyncJobRecord>) -> Check {
+        self.read_source(spec, record).await.0
+    }
+
+    async fn read_source(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+    ) -> (Check, Option<SourceBatch>) {
+        let result = |ok: bool, detail: String| Check {
+            name: "source".into(),
+            ok,
+            detail,
+        };
+        let s = match self.source(spec, record) {
+            Ok(s) => s,
+            Err(e) => return (result(false, e.to_string()), None),
+        };
+        let d = s.describe();
+        match s.read(None).await {
+            Ok(b) => {
+                let users = b
+                    .objects
+                    .iter()
+                    .filter(|o| o.kind == ObjectKind::User)
+                    .count();
+                let groups = b.objects.len() - users;
+                (
+                    result(true, format!("{d}: {users} users, {groups} groups")),
+                    Some(b),
+                )
+            }
+            Err(e) => (result(false, format!("{d}: {e}")), None),
+        }
     }
 
     /// Approves (or rejects) every delete the breaker staged for this job.

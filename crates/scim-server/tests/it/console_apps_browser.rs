@@ -105,6 +105,9 @@ async fn apps_in_chromium() {
     fill(&c, "#app-name", "Payroll").await;
     fill(&c, "#source-path", &csv.display().to_string()).await;
     fill(&c, "#source-id", "employee_id").await;
+    // Test source reads the file once, in place, before any target is set.
+    click(&c, "#test-source").await;
+    wait_text(&c, "#source-checks", "✓ source").await;
     fill(&c, "#target-tenant", "payroll").await;
     // A wrong token first: Test connection says so, in place.
     fill(&c, "#target-token", "scimd_wrong").await;
@@ -113,7 +116,8 @@ async fn apps_in_chromium() {
     shot(&c, "apps-02-test-connection-failed").await;
     fill(&c, "#target-token", &token).await;
     click(&c, "#test-connection").await;
-    wait_text(&c, "#checks", "✓").await;
+    // Not just "✓": the failed run's checks start with "✓ credentials" too.
+    wait_text(&c, "#checks", "✓ mappings").await;
     let checks = c
         .find(Locator::Css("#checks"))
         .await
@@ -197,6 +201,19 @@ async fn apps_in_chromium() {
     click(&c, "#add-matching").await;
     wait_text(&c, "#matching", "externalId").await;
     click(&c, "#matching button[aria-label='Move externalId up']").await;
+    // The page before the move says "saved" too (from the add): wait for the new page,
+    // where externalId is first and has no "up" button.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while c
+        .find(Locator::Css(
+            "#matching button[aria-label='Move externalId up']",
+        ))
+        .await
+        .is_ok()
+    {
+        assert!(Instant::now() < deadline, "externalId never moved up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     wait_text(&c, "#message", "Matching precedence saved").await;
     let order = c
         .find(Locator::Css("#matching"))

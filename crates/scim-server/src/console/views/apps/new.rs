@@ -19,6 +19,16 @@ pub struct NewAppForm {
     source_groups: String,
     #[serde(default)]
     source_tenant: String,
+    /// ldap: `ldap://` or `ldaps://` URL; scim: the source server's base URL.
+    #[serde(default)]
+    source_url: String,
+    #[serde(default)]
+    source_bind_dn: String,
+    #[serde(default)]
+    source_base_dn: String,
+    /// ldap: the bind password; scim: the bearer token. Sealed on save, never shown again.
+    #[serde(default)]
+    source_secret: String,
     #[serde(default)]
     target_url: String,
     #[serde(default)]
@@ -49,25 +59,7 @@ impl NewAppForm {
                 "the target URL has a {tenant-name} placeholder: fill in the tenant name".into(),
             ));
         }
-        let source = match self.source_kind.as_str() {
-            "csv" | "json" => {
-                let mut s = json!({"kind": self.source_kind, "path": self.source_path.trim()});
-                if !self.source_id.trim().is_empty() {
-                    s["id"] = Value::String(self.source_id.trim().into());
-                }
-                if !self.source_groups.trim().is_empty() {
-                    s["groups"] = Value::String(self.source_groups.trim().into());
-                }
-                s
-            }
-            "tenant" => json!({"kind": "tenant", "tenant": self.source_tenant.trim()}),
-            other => {
-                return Err(SyncError::Job(format!(
-                    "choose a source (CSV, JSON or a scimd tenant), not '{}'",
-                    scim_proto::error::excerpt(other)
-                )));
-            }
-        };
+        let source = self.source()?;
         let mut job = json!({
             "name": name,
             "source": source,
@@ -84,6 +76,54 @@ impl NewAppForm {
         }
         JobSpec::from_value(job)
     }
+
+    /// The job's `[source]` table from the source step of the form.
+    fn source(&self) -> Result<Value, SyncError> {
+        let text = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(String::from);
+        let mut s = match self.source_kind.as_str() {
+            "csv" | "json" => json!({
+                "kind": self.source_kind,
+                "path": self.source_path.trim(),
+                "id": text(&self.source_id),
+                "groups": text(&self.source_groups),
+            }),
+            "tenant" => json!({"kind": "tenant", "tenant": self.source_tenant.trim()}),
+            "ldap" => json!({
+                "kind": "ldap",
+                "url": text(&self.source_url),
+                "bind_dn": text(&self.source_bind_dn),
+                "base_dn": text(&self.source_base_dn),
+                "password": text(&self.source_secret),
+            }),
+            "scim" => json!({
+                "kind": "scim",
+                "url": text(&self.source_url),
+                "token": text(&self.source_secret),
+            }),
+            other => {
+                return Err(SyncError::Job(format!(
+                    "choose a source (a CSV or JSON file, LDAP, a SCIM server or a scimd tenant), not '{}'",
+                    scim_proto::error::excerpt(other)
+                )));
+            }
+        };
+        // Unset fields are left out, so the job's own defaults and checks apply.
+        if let Some(o) = s.as_object_mut() {
+            o.retain(|_, v| !v.is_null());
+        }
+        Ok(s)
+    }
+
+    /// A job with only the source step filled in, for "Test source": the target is a
+    /// placeholder that is never contacted.
+    fn source_only(&self) -> Result<JobSpec, SyncError> {
+        let name = Some(self.name.trim()).filter(|n| !n.is_empty());
+        JobSpec::from_value(json!({
+            "name": name.unwrap_or("new-app"),
+            "source": self.source()?,
+            "target": {"url": "http://127.0.0.1/", "token": "-"},
+        }))
+    }
 }
 
 #[derive(Template)]
@@ -93,6 +133,8 @@ struct NewAppPage {
     form: NewAppForm,
     tenants: Vec<String>,
     checks: Vec<Check>,
+    /// Which step's checks `checks` are: "source" (Test source) or "target".
+    tested: &'static str,
     error: Option<String>,
 }
 
@@ -116,6 +158,10 @@ async fn new_app_page(
         status,
         &NewAppPage {
             chrome: chrome(s, None, "apps"),
+            tested: match form.action.as_str() {
+                "test-source" => "source",
+                _ => "target",
+            },
             form,
             tenants,
             checks,
@@ -139,6 +185,15 @@ async fn refused(
     new_app_page(state, s, status, form, Vec::new(), Some(e.error.detail)).await
 }
 
+/// A form the engine refuses, shown as a failed check where a test was asked for.
+fn settings_check(e: SyncError) -> Check {
+    Check {
+        name: "app settings".into(),
+        ok: false,
+        detail: e.to_string(),
+    }
+}
+
 /// `GET /console/apps/new`.
 pub async fn new_app_form(State(state): AppStateRef, s: ConsoleSession) -> ApiResult<Response> {
     let form = NewAppForm {
@@ -149,27 +204,29 @@ pub async fn new_app_form(State(state): AppStateRef, s: ConsoleSession) -> ApiRe
     new_app_page(&state, &s, StatusCode::OK, form, Vec::new(), None).await
 }
 
-/// `POST /console/apps/new`: `test` runs the connection checks; `create` stores the app
+/// `POST /console/apps/new`: `test-source` reads the source once; `test` runs every
+/// connection check; `create` stores the app
 /// (off: the operator turns it on from its page after provisioning a user on demand).
 pub async fn new_app(
     State(state): AppStateRef,
     s: ConsoleSession,
     Form(form): Form<NewAppForm>,
 ) -> ApiResult<Response> {
+    if form.action == "test-source" {
+        let checks = match form.source_only() {
+            Ok(spec) => vec![state.sync.test_source(&spec, None).await],
+            Err(e) => vec![settings_check(e)],
+        };
+        return new_app_page(&state, &s, StatusCode::OK, form, checks, None).await;
+    }
     let spec = match form.spec() {
         Ok(spec) => spec,
         // Test connection (an htmx swap of the checks only) says what is wrong as a check.
         Err(e) if form.action == "test" => {
-            let checks = vec![Check {
-                name: "app settings".into(),
-                ok: false,
-                detail: e.to_string(),
-            }];
+            let checks = vec![settings_check(e)];
             return new_app_page(&state, &s, StatusCode::OK, form, checks, None).await;
         }
-        Err(e) => {
-            return refused(&state, &s, form, e).await;
-        }
+        Err(e) => return refused(&state, &s, form, e).await,
     };
     let engine = &state.sync;
     match form.action.as_str() {
