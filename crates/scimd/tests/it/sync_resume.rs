@@ -48,18 +48,38 @@ fn resume_after_kills(db: Option<&str>) {
     )
     .unwrap();
 
-    // Killed at a different point of the cycle each time (planning, creates, memberships),
-    // once the run has made progress; each run has less left to do than the last.
+    // Killed at a different point of the cycle each time, judged by what the target holds
+    // rather than by the clock (a fast machine finished the whole cycle between two timed
+    // kills): early in the creates, midway, late, and once the groups are being written if
+    // the run gets there. Each run has less left to do than the last.
     let started = Instant::now();
+    let http = reqwest::blocking::Client::new();
+    let total = |resource: &str| -> u64 {
+        let v: Value = http
+            .get(format!("{}/{resource}?count=0", server.url))
+            .bearer_auth(&token)
+            .send()
+            .and_then(|r| r.json())
+            .unwrap();
+        v["totalResults"].as_u64().unwrap()
+    };
     let mut kills = 0;
     let mut finished = None;
-    for wait in [3_000u64, 4_000, 3_000, 2_500] {
+    let points: [(&str, u64); 4] = [
+        ("Users", 1),
+        ("Users", 6_000),
+        ("Users", 14_000),
+        ("Groups", 1),
+    ];
+    for (resource, reached) in points {
         let mut child = sync_run(d, db, &token)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(wait));
+        while child.try_wait().unwrap().is_none() && total(resource) < reached {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         if child.try_wait().unwrap().is_some() {
             finished = Some(child.wait_with_output().unwrap());
             break; // finished before the kill: nothing left to interrupt
