@@ -92,6 +92,17 @@ pub struct CycleRecord {
     pub counts: Value,
 }
 
+/// A CSV or JSON source file uploaded in the console and kept in the database with its
+/// app, so that every node reads the same file (a path would name a file on one node only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceFile {
+    /// The file's name as uploaded, for display.
+    pub name: String,
+    /// Its text (UTF-8: CSV and JSON sources are text).
+    pub content: String,
+    pub uploaded_at: Timestamp,
+}
+
 /// Filters for reading the per-object log, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct SyncLogQuery {
@@ -120,8 +131,13 @@ pub trait SyncStore: Send + Sync {
     async fn put_job(&self, job: &SyncJobRecord) -> CoreResult<()>;
     async fn job(&self, name: &str) -> CoreResult<Option<SyncJobRecord>>;
     async fn jobs(&self) -> CoreResult<Vec<SyncJobRecord>>;
-    /// Removes the job with its ledger, cycles and log. Target objects are not touched.
+    /// Removes the job with its ledger, cycles, log and uploaded source file. Target
+    /// objects are not touched.
     async fn delete_job(&self, name: &str) -> CoreResult<bool>;
+    /// Stores (or replaces) the source file uploaded for the job `job`.
+    async fn put_source_file(&self, job: &str, file: &SourceFile) -> CoreResult<()>;
+    /// The source file uploaded for the job `job`, if any.
+    async fn source_file(&self, job: &str) -> CoreResult<Option<SourceFile>>;
     /// Replaces a job's state; with a fence, only while the fence's lease is still held.
     async fn set_job_state(
         &self,

@@ -49,7 +49,8 @@ use scim_core::{
     StoredResource, Tenant, Timestamp, TokenRecord, Write,
 };
 use scim_core::{
-    CycleRecord, JobSnapshot, LedgerEntry, SyncJobRecord, SyncLogQuery, SyncLogRecord, SyncStore,
+    CycleRecord, JobSnapshot, LedgerEntry, SourceFile, SyncJobRecord, SyncLogQuery, SyncLogRecord,
+    SyncStore,
 };
 use scim_proto::render::GroupRef;
 use serde_json::Value;
@@ -664,6 +665,17 @@ impl SyncStore for SqlStore {
     async fn delete_job(&self, name: &str) -> CoreResult<bool> {
         let name = name.to_string();
         self.write(job!(|c| sync::delete_job(c, &name))).await
+    }
+
+    async fn put_source_file(&self, job: &str, file: &SourceFile) -> CoreResult<()> {
+        let (job, file) = (job.to_string(), file.clone());
+        self.write(job!(|c| sync::put_source_file(c, &job, &file)))
+            .await
+    }
+
+    async fn source_file(&self, job: &str) -> CoreResult<Option<SourceFile>> {
+        let job = job.to_string();
+        self.read(job!(|c| sync::source_file(c, &job))).await
     }
 
     async fn set_job_state(

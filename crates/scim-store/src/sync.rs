@@ -4,7 +4,8 @@ use crate::StoreError;
 use crate::conn::{Conn, Row};
 use crate::sql_filter::{Arg, SqlBuf};
 use scim_core::{
-    CycleRecord, Escrow, LedgerEntry, SyncJobRecord, SyncLogQuery, SyncLogRecord, Timestamp,
+    CycleRecord, Escrow, LedgerEntry, SourceFile, SyncJobRecord, SyncLogQuery, SyncLogRecord,
+    Timestamp,
 };
 use serde_json::Value;
 
@@ -77,10 +78,50 @@ pub(crate) async fn delete_job(c: &mut Conn<'_>, name: &str) -> Result<bool, Sto
         "DELETE FROM sync_ledger WHERE job = $1",
         "DELETE FROM sync_cycles WHERE job = $1",
         "DELETE FROM sync_log WHERE job = $1",
+        "DELETE FROM sync_source_files WHERE job = $1",
     ] {
         c.exec(sql, &n).await?;
     }
     Ok(c.exec("DELETE FROM sync_jobs WHERE name = $1", &n).await? == 1)
+}
+
+pub(crate) async fn put_source_file(
+    c: &mut Conn<'_>,
+    job: &str,
+    f: &SourceFile,
+) -> Result<(), StoreError> {
+    c.exec(
+        "INSERT INTO sync_source_files (job, name, content, uploaded_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (job) DO UPDATE SET name = excluded.name, content = excluded.content, \
+         uploaded_at = excluded.uploaded_at",
+        &[
+            Arg::text(job),
+            Arg::text(&f.name),
+            Arg::text(&f.content),
+            Arg::ts(f.uploaded_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn source_file(
+    c: &mut Conn<'_>,
+    job: &str,
+) -> Result<Option<SourceFile>, StoreError> {
+    c.fetch_optional(
+        "SELECT name, content, uploaded_at FROM sync_source_files WHERE job = $1",
+        &[Arg::text(job)],
+    )
+    .await?
+    .map(|row| {
+        Ok(SourceFile {
+            name: row.text(0)?,
+            content: row.text(1)?,
+            uploaded_at: row.ts(2)?,
+        })
+    })
+    .transpose()
 }
 
 pub(crate) async fn set_state(

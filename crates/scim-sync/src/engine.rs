@@ -10,13 +10,13 @@ use crate::job::{JobSpec, SourceKind};
 use crate::mapping::Mappings;
 use crate::plan::{Key, PlanInput, PlannedAction, Planner, SyncPlan};
 use crate::source::{
-    FileSource, LdapSource, ObjectKind, ScimSource, Source, SourceBatch, SourceObject,
+    FileOrigin, FileSource, LdapSource, ObjectKind, ScimSource, Source, SourceBatch, SourceObject,
     TenantReader, TenantSource,
 };
 use crate::target::{Lookups, TargetIndex, TargetMatcher};
 use scim_client::{ClientOptions, ScimClient, TargetProfile};
 use scim_core::{
-    CoreError, CycleRecord, JobSnapshot, LeaseFence, LedgerEntry, Store, SyncJobRecord,
+    CoreError, CycleRecord, JobSnapshot, LeaseFence, LedgerEntry, SourceFile, Store, SyncJobRecord,
     SyncLogQuery, SyncLogRecord, Timestamp,
 };
 use serde::Serialize;
@@ -463,7 +463,16 @@ impl Engine {
     ) -> SyncResult<Box<dyn Source>> {
         Ok(match spec.source.kind {
             SourceKind::Csv | SourceKind::Json => {
-                Box::new(FileSource::new(&spec.source, |p| spec.resolve_path(p))?)
+                let origin = match &spec.source.path {
+                    Some(p) => FileOrigin::Path(spec.resolve_path(p)),
+                    None => FileOrigin::Stored {
+                        job: spec.name.clone(),
+                        store: self.store.clone(),
+                    },
+                };
+                Box::new(FileSource::new(&spec.source, origin, |p| {
+                    spec.resolve_path(p)
+                })?)
             }
             SourceKind::Scim => {
                 let url = spec.source.url.clone().unwrap_or_default();
@@ -1028,6 +1037,17 @@ impl Engine {
 
     /// Discovery plus Entra's probe (engine-behaviour §1.4), each with a verdict.
     pub async fn test(&self, spec: &JobSpec, record: Option<&SyncJobRecord>) -> Vec<Check> {
+        self.test_with(spec, record, None).await
+    }
+
+    /// [`Engine::test`], reading `file` (a CSV or JSON file in hand: uploaded in the
+    /// console, not stored yet) instead of the job's stored or named file.
+    pub async fn test_with(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+        file: Option<SourceFile>,
+    ) -> Vec<Check> {
         let mut checks = Vec::new();
         let mut check = |name: &str, r: Result<String, String>| {
             let ok = r.is_ok();
@@ -1077,7 +1097,7 @@ impl Engine {
         for (name, r) in probe(&client, &profile, spec).await {
             check(&name, r);
         }
-        let (source, batch) = self.read_source(spec, record).await;
+        let (source, batch) = self.read_source(spec, record, file).await;
         let detail = source.detail;
         check("source", if source.ok { Ok(detail) } else { Err(detail) });
         if let Some(b) = batch {
@@ -1111,22 +1131,41 @@ impl Engine {
     }
 
     /// The source check alone (the console's "Test source"): it connects, reads everything
-    /// once and counts users and groups; nothing is written anywhere.
-    pub async fn test_source(&self, spec: &JobSpec, record: Option<&SyncJobRecord>) -> Check {
-        self.read_source(spec, record).await.0
+    /// once and counts users and groups; nothing is written anywhere. `file`: as in
+    /// [`Engine::test_with`].
+    pub async fn test_source(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+        file: Option<SourceFile>,
+    ) -> Check {
+        self.read_source(spec, record, file).await.0
     }
 
     async fn read_source(
         &self,
         spec: &JobSpec,
         record: Option<&SyncJobRecord>,
+        file: Option<SourceFile>,
     ) -> (Check, Option<SourceBatch>) {
+        let source = match file {
+            Some(f) => FileSource::new(&spec.source, FileOrigin::Given(Arc::new(f)), |p| {
+                spec.resolve_path(p)
+            })
+            .map(|s| Box::new(s) as Box<dyn Source>),
+            None => self.source(spec, record),
+        };
+        Self::read_from(source).await
+    }
+
+    /// Reads a source once: a check that says what it found (or why not), and what it read.
+    async fn read_from(source: SyncResult<Box<dyn Source>>) -> (Check, Option<SourceBatch>) {
         let result = |ok: bool, detail: String| Check {
             name: "source".into(),
             ok,
             detail,
         };
-        let s = match self.source(spec, record) {
+        let s = match source {
             Ok(s) => s,
             Err(e) => return (result(false, e.to_string()), None),
         };

@@ -56,6 +56,10 @@ pub struct SourceSpec {
     pub kind: SourceKind,
     /// csv/json: the file (relative to the job file).
     pub path: Option<PathBuf>,
+    /// csv/json, instead of `path`: the job reads the file uploaded in the console, kept in
+    /// the database with the job (every node reads the same file). The value is the name
+    /// of the first upload; a new export replaces the file, not this name.
+    pub upload: Option<String>,
     /// csv/json: the column or field with the stable source id.
     pub id: Option<String>,
     /// csv/json: a column (list separated by `group_separator`) or field (array) of group
@@ -652,8 +656,20 @@ impl JobSpec {
         let s = &self.source;
         match s.kind {
             SourceKind::Csv | SourceKind::Json => {
-                if s.path.is_none() {
-                    return bad("source.path is required for a csv or json source".into());
+                match (&s.path, &s.upload) {
+                    (None, None) => {
+                        return bad(
+                            "a csv or json source needs source.path (or a file uploaded in the console)"
+                                .into(),
+                        );
+                    }
+                    (Some(_), Some(_)) => {
+                        return bad(
+                            "source.path and source.upload are two ways to give the file: keep one"
+                                .into(),
+                        );
+                    }
+                    _ => {}
                 }
                 if s.id.is_none() {
                     return bad(
@@ -835,6 +851,24 @@ groups = "groups"        # optional
 url = "http://127.0.0.1:8080/t/app/scim/v2"
 token_env = "APP_TOKEN"
 "#;
+
+    #[test]
+    fn a_file_source_has_a_path_or_an_upload_not_both() {
+        let job = |source: &str| {
+            JobSpec::parse(
+                &format!(
+                    "name = \"j\"\n[source]\nkind = \"csv\"\nid = \"id\"\n{source}\n[target]\nurl = \"http://x\"\ntoken_env = \"T\"\n"
+                ),
+                None,
+            )
+        };
+        assert!(job("path = \"a.csv\"").is_ok());
+        assert!(job("upload = \"a.csv\"").is_ok());
+        let both = job("path = \"a.csv\"\nupload = \"a.csv\"").unwrap_err();
+        assert!(both.to_string().contains("keep one"), "{both}");
+        let neither = job("").unwrap_err();
+        assert!(neither.to_string().contains("source.path"), "{neither}");
+    }
 
     #[test]
     fn the_minimal_file_parses_with_defaults() {

@@ -6,8 +6,8 @@ use scim_core::operator::SessionRecord;
 use scim_core::resource::IndexedFields;
 use scim_core::token::{hash_secret, issue};
 use scim_core::{
-    CoreError, CycleRecord, LeaseFence, LedgerEntry, MemberOp, Query, ResourceKind, Store,
-    SyncJobRecord, Timestamp, TokenScopes, Write,
+    CoreError, CycleRecord, LeaseFence, LedgerEntry, MemberOp, Query, ResourceKind, SourceFile,
+    Store, SyncJobRecord, Timestamp, TokenScopes, Write,
 };
 use scim_proto::cursor::Cursor;
 use serde_json::json;
@@ -53,6 +53,58 @@ pub async fn run_all(store: Arc<dyn Store>) {
     events_and_leases(&store).await;
     fenced_writes(&store).await;
     operators_and_sessions(&store).await;
+    source_files(&store).await;
+}
+
+/// An uploaded source file is kept per job, replaced by the next upload, and deleted with
+/// its job; another job's file is untouched.
+async fn source_files(s: &Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let file = |name: &str, content: &str| SourceFile {
+        name: name.into(),
+        content: content.into(),
+        uploaded_at: now,
+    };
+    for job in ["c-up-a", "c-up-b"] {
+        s.put_job(&SyncJobRecord {
+            name: job.into(),
+            spec: "{}".into(),
+            sealed_secret: None,
+            enabled: false,
+            state: json!({}),
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.source_file("c-up-a").await.unwrap(), None);
+    // Large enough to span many SQLite pages, with text that needs no escaping by anyone.
+    let big = "id,userName\n".to_string() + &"1,é\u{1F600}'\"\n".repeat(50_000);
+    s.put_source_file("c-up-a", &file("people.csv", &big))
+        .await
+        .unwrap();
+    s.put_source_file("c-up-b", &file("b.json", "[]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.source_file("c-up-a").await.unwrap(),
+        Some(file("people.csv", &big))
+    );
+    s.put_source_file("c-up-a", &file("people-v2.csv", "id\n2\n"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.source_file("c-up-a").await.unwrap().unwrap().name,
+        "people-v2.csv"
+    );
+    assert!(s.delete_job("c-up-a").await.unwrap());
+    assert_eq!(s.source_file("c-up-a").await.unwrap(), None);
+    assert_eq!(
+        s.source_file("c-up-b").await.unwrap(),
+        Some(file("b.json", "[]"))
+    );
+    assert!(s.delete_job("c-up-b").await.unwrap());
 }
 
 /// A write fenced by a lease lands while its holder holds the lease (or holds it expired),

@@ -12,6 +12,7 @@
 
 pub mod session;
 pub mod throttle;
+mod upload;
 mod view;
 mod views;
 

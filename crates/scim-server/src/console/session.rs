@@ -9,6 +9,7 @@
 //!   so a handler cannot forget. The sign-in form, which has no session yet, uses a
 //!   double-submit cookie instead. Requests whose `Origin` is another site are refused too.
 
+use super::upload;
 use crate::AppState;
 use crate::error::AppError;
 use axum::body::{Body, to_bytes};
@@ -153,11 +154,10 @@ pub async fn csrf_guard(
         return Err(AppError::new(403, "this form was sent from another site"));
     }
     let (mut parts, body) = req.into_parts();
-    let bytes = to_bytes(body, MAX_FORM_BYTES)
-        .await
-        .map_err(|_| AppError::new(400, "the form is too large"))?;
-    let presented = form_csrf(&bytes).unwrap_or_default();
-    let expected = if original_uri(&parts).path() == "/console/login" {
+    // The session first (headers only), so that only a signed-in operator may send a large
+    // body: a form with a file is multipart and may be large; any other form is small.
+    let login = original_uri(&parts).path() == "/console/login";
+    let expected = if login {
         cookie_value(&parts.headers, LOGIN_CSRF_COOKIE)
     } else {
         match load(&state, &parts.headers).await? {
@@ -169,6 +169,24 @@ pub async fn csrf_guard(
             None => return Err(AppError::sign_in("/console/")),
         }
     };
+    let boundary = upload::boundary(&parts.headers);
+    let limit = match &boundary {
+        Some(_) if !login => upload::MAX_UPLOAD_BYTES,
+        _ => MAX_FORM_BYTES,
+    };
+    let bytes = to_bytes(body, limit)
+        .await
+        .map_err(|_| upload::too_large(limit))?;
+    let presented = match &boundary {
+        Some(b) => upload::parse(bytes.clone(), b)
+            .await?
+            .fields
+            .into_iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v),
+        None => form_csrf(&bytes),
+    }
+    .unwrap_or_default();
     match expected {
         Some(e) if csrf_matches(&e, &presented) => Ok(next
             .run(Request::from_parts(parts, Body::from(bytes)))

@@ -13,6 +13,12 @@ use scim_core::TokenScopes;
 use scim_testkit::{Backend, TestServer};
 use std::time::{Duration, Instant};
 
+/// Puts a local file into a file input (WebDriver sends the path; the browser reads it).
+async fn choose_file(c: &Client, css: &str, path: &std::path::Path) {
+    let e = c.wait().for_element(Locator::Css(css)).await.unwrap();
+    e.send_keys(&path.display().to_string()).await.unwrap();
+}
+
 /// Loads `url` again until `css` shows `want` (cycles run in the background).
 async fn reload_until(c: &Client, url: &str, css: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -103,7 +109,8 @@ async fn apps_in_chromium() {
         .unwrap_or_default();
     assert!(url.contains("{tenant-name}"), "{url}");
     fill(&c, "#app-name", "Payroll").await;
-    fill(&c, "#source-path", &csv.display().to_string()).await;
+    // The CSV is uploaded (kept with the app in the database), the wizard's default source.
+    choose_file(&c, "#source-file", &csv).await;
     fill(&c, "#source-id", "employee_id").await;
     // Test source reads the file once, in place, before any target is set.
     click(&c, "#test-source").await;
@@ -291,9 +298,15 @@ async fn apps_in_chromium() {
     wait_text(&c, "#modified", "user12@example.com").await;
     shot(&c, "apps-09-log-row").await;
 
-    // The breaker: a third of the people leave the file at once.
-    std::fs::write(&csv, people(20)).unwrap();
+    // The breaker: a new export is uploaded in which a third of the people are gone.
+    let fewer = dir.path().join("people-20.csv");
+    std::fs::write(&fewer, people(20)).unwrap();
     c.goto(&app).await.unwrap();
+    choose_file(&c, "#source-file", &fewer).await;
+    click(&c, "#upload-file").await;
+    wait_text(&c, "#message", "people-20.csv stored").await;
+    wait_text(&c, "#source-file-name", "people-20.csv").await;
+    shot(&c, "apps-10a-new-export").await;
     click(&c, "#run-now").await;
     reload_until(&c, &app, "#app-status", "Waiting for delete approval").await;
     wait_text(&c, "#staged", "10 delete(s) held").await;

@@ -326,8 +326,184 @@ async fn apps_rules(backend: Backend) {
     s.finish().await;
 }
 
+/// A CSV uploaded in the wizard: Test source reads it before anything is stored; the app
+/// keeps it in the database (no path on any node); a new export replaces it only if it can
+/// be read; deleting the app deletes it.
+async fn uploaded_source_file(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    operator(&s).await;
+    let (_, token) = s.tenant("payroll").await;
+    let mut c = Console::new(&s.root);
+    c.sign_in(OPERATOR, PASSWORD).await;
+    let target = format!("{}/t/payroll/scim/v2", s.root);
+    let people =
+        b"employee_id,userName,groups\n1,ada@example.com,Eng\n2,alan@example.com,Eng;Ops\n";
+    let fields = |action: &'static str, csrf: &str| {
+        vec![
+            ("action", action.to_string()),
+            ("name", "HR".to_string()),
+            ("source_kind", "upload".into()),
+            ("source_id", "employee_id".into()),
+            ("source_groups", "groups".into()),
+            ("target_url", target.clone()),
+            ("token", token.clone()),
+            ("csrf", csrf.to_string()),
+        ]
+    };
+    let send = |f: Vec<(&'static str, String)>, file: Option<(&'static str, Vec<u8>)>| {
+        let c = &c;
+        async move {
+            let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let file = file
+                .as_ref()
+                .map(|(n, b)| ("source_file", *n, b.as_slice()));
+            c.post_multipart("/console/apps/new", &pairs, file).await
+        }
+    };
+    let csrf = c.csrf.clone();
+
+    // Test source reads the file in hand: what it holds, nothing stored.
+    let (st, _, page) = send(
+        fields("test-source", &csrf),
+        Some(("people.csv", people.to_vec())),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(page.contains("✓ source"), "{page}");
+    assert!(page.contains("2 users, 2 groups"), "{page}");
+    assert!(s.store.jobs().await.unwrap().is_empty());
+    // No file, or not UTF-8: the check says so.
+    let (_, _, page) = send(fields("test-source", &csrf), None).await;
+    assert!(page.contains("choose the CSV or JSON file"), "{page}");
+    let (_, _, page) = send(
+        fields("test-source", &csrf),
+        Some((
+            "latin1.csv",
+            b"employee_id,userName\n1,b\xe9a@example.com\n".to_vec(),
+        )),
+    )
+    .await;
+    assert!(page.contains("is not UTF-8 text"), "{page}");
+    // Without the CSRF field: refused, nothing stored.
+    let (st, _, _) = send(fields("create", ""), Some(("people.csv", people.to_vec()))).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert!(s.store.jobs().await.unwrap().is_empty());
+    assert!(s.store.source_file("HR").await.unwrap().is_none());
+
+    // Saved: the file is in the database, the job names it and no path.
+    let (st, h, page) = send(
+        fields("create", &csrf),
+        Some(("people.csv", people.to_vec())),
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{page}");
+    let app = app_path(&h);
+    let stored = s.store.source_file("HR").await.unwrap().unwrap();
+    assert_eq!(stored.name, "people.csv");
+    assert_eq!(stored.content.as_bytes(), people);
+    let spec = s.store.job("HR").await.unwrap().unwrap().spec;
+    assert!(spec.contains("upload = \"people.csv\""), "{spec}");
+    assert!(!spec.contains("path"), "{spec}");
+    let (_, _, page) = c.get(&app).await;
+    assert!(page.contains("CSV file uploaded in the console"), "{page}");
+    assert!(
+        page.contains("id=\"source-file-name\">people.csv<"),
+        "{page}"
+    );
+
+    // One user on demand, read from the stored file.
+    let provision = |id: &'static str| {
+        let (c, app) = (&c, app.clone());
+        async move {
+            c.post(
+                &app,
+                &[
+                    ("action", "provision"),
+                    ("source_id", id),
+                    ("csrf", &c.csrf),
+                ],
+            )
+            .await
+        }
+    };
+    let (st, _, page) = provision("1").await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{page}");
+    let user_names = || async {
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(format!("{target}/Users"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut names: Vec<String> = v["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["userName"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(user_names().await, ["ada@example.com"]);
+
+    // A new export that cannot be read (no id column): refused, the old file kept.
+    let upload = |name: &'static str, bytes: &'static [u8]| {
+        let (c, app) = (&c, app.clone());
+        async move {
+            c.post_multipart(
+                &app,
+                &[("action", "upload"), ("csrf", &c.csrf)],
+                Some(("source_file", name, bytes)),
+            )
+            .await
+        }
+    };
+    let (st, _, page) = upload("broken.csv", b"userName\nada@example.com\n").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("was not stored"), "{page}");
+    assert!(page.contains("no value in the id column"), "{page}");
+    assert_eq!(
+        s.store
+            .source_file("HR")
+            .await
+            .unwrap()
+            .unwrap()
+            .content
+            .as_bytes(),
+        people
+    );
+    // A good one: stored, and the next provisioning reads it.
+    let (st, _, page) = upload(
+        "people-2.csv",
+        b"employee_id,userName,groups\n1,ada.lovelace@example.com,Eng\n",
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(page.contains("people-2.csv stored"), "{page}");
+    assert!(
+        page.contains("id=\"source-file-name\">people-2.csv<"),
+        "{page}"
+    );
+    let (st, _, page) = provision("1").await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{page}");
+    assert_eq!(user_names().await, ["ada.lovelace@example.com"]);
+
+    // Deleting the app deletes its file; the user on the target stays.
+    let (st, _, _) = c
+        .post(&app, &[("action", "delete"), ("csrf", &c.csrf)])
+        .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert!(s.store.source_file("HR").await.unwrap().is_none());
+    assert_eq!(user_names().await, ["ada.lovelace@example.com"]);
+    s.finish().await;
+}
+
 both_backends! {
     apps_rules => super::apps_rules;
+    uploaded_source_file => super::uploaded_source_file;
 }
 
 /// The wizard's LDAP and SCIM sources against a real slapd and another tenant of this

@@ -73,6 +73,46 @@ impl Console {
         (s, h, r.text().await.unwrap())
     }
 
+    /// Posts a `multipart/form-data` form (RFC 7578) as a browser sends one with a file
+    /// input: `file` is (field, file name, bytes).
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        file: Option<(&str, &str, &[u8])>,
+    ) -> (StatusCode, HeaderMap, String) {
+        const B: &str = "----scimdTestBoundary7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (k, v) in form {
+            body.extend_from_slice(
+                format!("--{B}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                    .as_bytes(),
+            );
+        }
+        if let Some((field, name, bytes)) = file {
+            body.extend_from_slice(
+                format!(
+                    "--{B}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{B}--\r\n").as_bytes());
+        let r = self
+            .http
+            .post(format!("{}{path}", self.root))
+            .header("content-type", format!("multipart/form-data; boundary={B}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (s, h) = (r.status(), r.headers().clone());
+        (s, h, r.text().await.unwrap())
+    }
+
     /// Signs in; returns the sign-in response.
     pub async fn sign_in(&mut self, user: &str, password: &str) -> (StatusCode, HeaderMap, String) {
         let (_, _, page) = self.get("/console/login").await;

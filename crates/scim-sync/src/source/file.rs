@@ -1,18 +1,33 @@
 //! CSV and JSON files (HR exports): one row or object per user. Every read is a full read:
 //! a user absent from the file is deleted at the source (the breaker guards mass deletes).
+//! The file is a path on this node, or a file uploaded in the console and kept in the
+//! database with its app (read from there at each cycle, so every node sees the same file).
 
 use super::{ObjectKind, Source, SourceBatch, SourceObject, group_id_for_name};
 use crate::error::{SyncError, SyncResult};
 use crate::job::{SourceKind, SourceSpec};
 use async_trait::async_trait;
+use scim_core::{SourceFile, Store};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where the file's text comes from.
+#[derive(Clone)]
+pub enum FileOrigin {
+    /// A path on this node.
+    Path(PathBuf),
+    /// The file uploaded for the job `job`, read from the database at each read.
+    Stored { job: String, store: Arc<dyn Store> },
+    /// A file in hand (uploaded, not stored yet: the console's Test source).
+    Given(Arc<SourceFile>),
+}
 
 #[derive(Clone)]
 pub struct FileSource {
     kind: SourceKind,
-    path: PathBuf,
+    origin: FileOrigin,
     groups_path: Option<PathBuf>,
     id: String,
     groups: Option<String>,
@@ -34,17 +49,15 @@ fn means_suspended(v: &Value) -> bool {
 }
 
 impl FileSource {
+    /// `origin` is where the text comes from (the spec's `path`, resolved, or its upload).
     pub fn new(
         spec: &SourceSpec,
+        origin: FileOrigin,
         resolve: impl Fn(&std::path::Path) -> PathBuf,
     ) -> SyncResult<Self> {
-        let path = spec
-            .path
-            .as_deref()
-            .ok_or_else(|| SyncError::Job("source.path is required".into()))?;
         Ok(Self {
             kind: spec.kind,
-            path: resolve(path),
+            origin,
             groups_path: spec.groups_path.as_deref().map(&resolve),
             id: spec
                 .id
@@ -57,14 +70,35 @@ impl FileSource {
         })
     }
 
-    fn records(&self) -> SyncResult<Vec<Map<String, Value>>> {
-        let open_err = |e: &dyn std::fmt::Display| {
-            SyncError::Source(format!("cannot read {}: {e}", self.path.display()))
-        };
+    /// The file's name as the log and errors show it.
+    fn name(&self) -> String {
+        match &self.origin {
+            FileOrigin::Path(p) => p.display().to_string(),
+            FileOrigin::Stored { job, .. } => format!("uploaded for {job}"),
+            FileOrigin::Given(f) => f.name.clone(),
+        }
+    }
+
+    /// The file's text: read here for a path, fetched by the caller otherwise.
+    fn text(&self, fetched: Option<&SourceFile>) -> SyncResult<String> {
+        match (&self.origin, fetched) {
+            (FileOrigin::Path(p), _) => std::fs::read_to_string(p)
+                .map_err(|e| SyncError::Source(format!("cannot read {}: {e}", p.display()))),
+            (FileOrigin::Given(f), _) => Ok(f.content.clone()),
+            (FileOrigin::Stored { .. }, Some(f)) => Ok(f.content.clone()),
+            (FileOrigin::Stored { job, .. }, None) => Err(SyncError::Source(format!(
+                "no source file has been uploaded for {job}: upload one on the app's page"
+            ))),
+        }
+    }
+
+    fn records(&self, text: &str) -> SyncResult<Vec<Map<String, Value>>> {
+        let name = self.name();
+        let open_err =
+            |e: &dyn std::fmt::Display| SyncError::Source(format!("cannot read {name}: {e}"));
         match self.kind {
             SourceKind::Json => {
-                let text = std::fs::read_to_string(&self.path).map_err(|e| open_err(&e))?;
-                let v: Value = serde_json::from_str(&text).map_err(|e| open_err(&e))?;
+                let v: Value = serde_json::from_str(text).map_err(|e| open_err(&e))?;
                 let list = match v {
                     Value::Array(a) => a,
                     Value::Object(mut o) => match o.remove("users") {
@@ -88,8 +122,7 @@ impl FileSource {
             _ => {
                 let mut r = csv::ReaderBuilder::new()
                     .trim(csv::Trim::All)
-                    .from_path(&self.path)
-                    .map_err(|e| open_err(&e))?;
+                    .from_reader(text.as_bytes());
                 let headers = r.headers().map_err(|e| open_err(&e))?.clone();
                 let mut out = Vec::new();
                 for (i, row) in r.records().enumerate() {
@@ -107,7 +140,7 @@ impl FileSource {
         }
     }
 
-    fn read_all(&self) -> SyncResult<SourceBatch> {
+    fn read_all(&self, text: &str) -> SyncResult<SourceBatch> {
         let mut users = Vec::new();
         let mut groups: BTreeMap<String, SourceObject> = BTreeMap::new();
         let mut seen = HashSet::new();
@@ -130,14 +163,14 @@ impl FileSource {
                 g.members.push(member.to_string());
             }
         };
-        for (i, mut rec) in self.records()?.into_iter().enumerate() {
+        for (i, mut rec) in self.records(text)?.into_iter().enumerate() {
             let id = match rec.get(&self.id) {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
                 Some(Value::Number(n)) => n.to_string(),
                 _ => {
                     return Err(SyncError::Source(format!(
                         "{} record {}: no value in the id column '{}'",
-                        self.path.display(),
+                        self.name(),
                         i + 1,
                         self.id
                     )));
@@ -146,7 +179,7 @@ impl FileSource {
             if !seen.insert(id.clone()) {
                 return Err(SyncError::Source(format!(
                     "{}: the id '{id}' appears twice; ids must be unique",
-                    self.path.display()
+                    self.name()
                 )));
             }
             if let Some(col) = &self.groups {
@@ -203,11 +236,19 @@ impl FileSource {
 #[async_trait]
 impl Source for FileSource {
     async fn read(&self, _watermark: Option<&Value>) -> SyncResult<SourceBatch> {
-        // Parsing a large file is CPU work: keep it off the async workers.
+        let fetched = match &self.origin {
+            FileOrigin::Stored { job, store } => store.source_file(job).await?,
+            _ => None,
+        };
+        // Reading and parsing a large file is blocking, CPU-bound work: keep it off the
+        // async workers.
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.read_all())
-            .await
-            .map_err(|e| SyncError::Source(format!("reader task failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let text = me.text(fetched.as_ref())?;
+            me.read_all(&text)
+        })
+        .await
+        .map_err(|e| SyncError::Source(format!("reader task failed: {e}")))?
     }
 
     fn describe(&self) -> String {
@@ -218,7 +259,7 @@ impl Source for FileSource {
             } else {
                 "csv"
             },
-            self.path.display()
+            self.name()
         )
     }
 }

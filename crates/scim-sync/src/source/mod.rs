@@ -7,7 +7,7 @@ mod ldap;
 mod scim;
 mod tenant;
 
-pub use file::FileSource;
+pub use file::{FileOrigin, FileSource};
 pub use ldap::{DisabledRule, LdapSource};
 pub use scim::ScimSource;
 pub use tenant::{TenantReader, TenantSource};

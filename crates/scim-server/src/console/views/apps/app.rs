@@ -2,6 +2,7 @@
 //! test, restart, reauthorize, held deletes, provision on demand, delete).
 
 use super::*;
+use crate::console::upload::{UploadForm, UploadedFile};
 
 struct CycleRow {
     started: String,
@@ -33,9 +34,39 @@ struct AppPage {
     next_run: String,
     cycles: Vec<CycleRow>,
     chart: Chart,
+    /// The uploaded source file (name, when, size), for an app that reads one.
+    upload: Option<UploadRow>,
     checks: Vec<Check>,
     message: Option<String>,
     error: Option<String>,
+}
+
+/// What the app page says of its uploaded source file.
+struct UploadRow {
+    name: String,
+    uploaded: String,
+    size: String,
+}
+
+impl UploadRow {
+    async fn of(state: &AppState, spec: &JobSpec) -> ApiResult<Option<Self>> {
+        if spec.source.upload.is_none() {
+            return Ok(None);
+        }
+        let file = state.sync.store.source_file(&spec.name).await?;
+        Ok(Some(match file {
+            Some(f) => Self {
+                uploaded: view::fmt_time(f.uploaded_at),
+                size: format!("{:.1} KiB", f.content.len() as f64 / 1024.0),
+                name: f.name,
+            },
+            None => Self {
+                name: "none".into(),
+                uploaded: "never: upload the file below".into(),
+                size: "—".into(),
+            },
+        }))
+    }
 }
 
 /// How the target token is kept: never the secret itself.
@@ -119,6 +150,7 @@ async fn app_page(
         next_run: next_run_text(&st),
         cycles: cycles.iter().take(10).map(CycleRow::of).collect(),
         chart: daily_actions(&cycles, Timestamp::now()),
+        upload: UploadRow::of(state, &spec).await?,
         checks,
         message,
         error,
@@ -171,6 +203,9 @@ pub struct AppForm {
     token: String,
     #[serde(default)]
     source_id: String,
+    /// `upload`: the new source file.
+    #[serde(skip)]
+    upload: Option<UploadedFile>,
 }
 
 /// `POST /console/apps/{name}`: one action, then the page again with what it did.
@@ -178,8 +213,9 @@ pub async fn app_action(
     State(state): AppStateRef,
     s: ConsoleSession,
     Path(name): Path<String>,
-    Form(form): Form<AppForm>,
+    UploadForm { mut form, files }: UploadForm<AppForm>,
 ) -> ApiResult<Response> {
+    form.upload = files.into_iter().find(|f| f.field == "source_file");
     let (spec, record) = stored(&state, &name).await?;
     let who = s.operator.username.as_str();
     tracing::info!(operator = %who, job = %name, action = %form.action, "app action in the console");
@@ -246,6 +282,7 @@ async fn perform(
         "reauthorize" => Ok(reauthorize(engine, name, &form.token).await),
         "approve" | "reject" => shown(decide(engine, name, form.action == "approve").await),
         "provision" => provision(state, name, &spec, &record, form.source_id.trim()).await,
+        "upload" => replace_file(state, &spec, form.upload.as_ref()).await,
         "delete" => {
             engine.store.delete_job(name).await?;
             let to_list = Redirect::to("/console/apps?deleted=1").into_response();
@@ -253,6 +290,39 @@ async fn perform(
         }
         other => Err(AppError::new(400, unknown_action(other))),
     }
+}
+
+/// A new export of an uploaded source file: read in full as a cycle would read it, and
+/// stored only if that worked (a bad file never replaces a good one). The next cycle reads
+/// it; people missing from it are deprovisioned under the breaker's watch.
+async fn replace_file(
+    state: &AppState,
+    spec: &JobSpec,
+    file: Option<&UploadedFile>,
+) -> ApiResult<Acted> {
+    if spec.source.upload.is_none() {
+        return shown(Err(SyncError::Job(
+            "this app does not read an uploaded file".into(),
+        )));
+    }
+    let Some(file) = file else {
+        return shown(Err(SyncError::Job("choose the file to upload".into())));
+    };
+    let file = match Upload::of(file) {
+        Ok(u) => u.stored(),
+        Err(e) => return shown(Err(e)),
+    };
+    let check = state.sync.test_source(spec, None, Some(file.clone())).await;
+    if !check.ok {
+        let kept = "the file was not stored (the app keeps reading its current file)";
+        return Ok(Acted::Shown(vec![check], Err(SyncError::Job(kept.into()))));
+    }
+    state.sync.store.put_source_file(&spec.name, &file).await?;
+    let done = format!(
+        "{} stored; the next cycle reads it.",
+        scim_proto::error::excerpt(&file.name)
+    );
+    Ok(Acted::Shown(vec![check], Ok(done)))
 }
 
 async fn pause(engine: &scim_sync::Engine, name: &str, on: bool) -> Result<String, SyncError> {

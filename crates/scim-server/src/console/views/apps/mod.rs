@@ -19,13 +19,14 @@ use super::super::session::ConsoleSession;
 use super::super::view::{self, Chart, Chrome};
 use super::common::{AppStateRef, chrome, html, pairs, param, unknown_action};
 use crate::AppState;
+use crate::console::upload::UploadedFile;
 use crate::error::{ApiResult, AppError};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use scim_core::{SyncLogQuery, SyncLogRecord, Timestamp};
+use scim_core::{SourceFile, SyncLogQuery, SyncLogRecord, Timestamp};
 use scim_sync::engine::{Check, JobStatus, RestartScope, UserPreview};
 use scim_sync::job::SourceKind;
 use scim_sync::{JobSpec, SyncError};
@@ -46,12 +47,60 @@ fn source_text(spec: &JobSpec) -> String {
             .map(|p| p.display().to_string())
             .unwrap_or_default()
     };
+    // The file's current name is on the app page's Source file card: a new export
+    // replaces the file under the same app.
+    if s.upload.is_some() {
+        let kind = if s.kind == SourceKind::Json {
+            "JSON"
+        } else {
+            "CSV"
+        };
+        return format!("{kind} file uploaded in the console");
+    }
     match s.kind {
         SourceKind::Csv => format!("CSV file {}", path()),
         SourceKind::Json => format!("JSON file {}", path()),
         SourceKind::Scim => format!("SCIM server {}", s.url.clone().unwrap_or_default()),
         SourceKind::Tenant => format!("scimd tenant {}", s.tenant.clone().unwrap_or_default()),
         SourceKind::Ldap => format!("LDAP {}", s.url.clone().unwrap_or_default()),
+    }
+}
+
+/// An uploaded source file as the engine reads it: UTF-8 text, JSON when its name ends in
+/// `.json`, CSV otherwise.
+struct Upload {
+    kind: &'static str,
+    name: String,
+    content: String,
+}
+
+impl Upload {
+    fn of(f: &UploadedFile) -> Result<Self, SyncError> {
+        let content = std::str::from_utf8(&f.content).map_err(|e| {
+            SyncError::Job(format!(
+                "{} is not UTF-8 text (byte {}): save it as UTF-8 CSV or JSON",
+                f.name,
+                e.valid_up_to()
+            ))
+        })?;
+        let name = if f.name.is_empty() { "upload" } else { &f.name };
+        Ok(Self {
+            kind: if name.to_ascii_lowercase().ends_with(".json") {
+                "json"
+            } else {
+                "csv"
+            },
+            name: name.to_string(),
+            content: content.to_string(),
+        })
+    }
+
+    fn stored(self) -> SourceFile {
+        SourceFile {
+            name: self.name,
+            content: self.content,
+            uploaded_at: Timestamp::now(),
+        }
     }
 }
 

@@ -1,7 +1,10 @@
 //! New app: the form (source, admin credentials with Test connection, notification e-mail)
-//! that stores a job turned off.
+//! that stores a job turned off. An uploaded CSV or JSON file is stored with the app in the
+//! database (`SyncStore::put_source_file`), so every node reads the same file.
 
 use super::*;
+use crate::console::upload::{UploadForm, UploadedFile};
+use scim_core::SourceFile;
 
 #[derive(Deserialize, Default, Clone)]
 pub struct NewAppForm {
@@ -37,6 +40,9 @@ pub struct NewAppForm {
     token: String,
     #[serde(default)]
     email: String,
+    /// The `source_file` input's file (source kind `upload`): not a text field.
+    #[serde(skip)]
+    upload: Option<UploadedFile>,
 }
 
 impl NewAppForm {
@@ -81,6 +87,15 @@ impl NewAppForm {
     fn source(&self) -> Result<Value, SyncError> {
         let text = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(String::from);
         let mut s = match self.source_kind.as_str() {
+            "upload" => {
+                let f = self.uploaded()?;
+                json!({
+                    "kind": f.kind,
+                    "upload": f.name,
+                    "id": text(&self.source_id),
+                    "groups": text(&self.source_groups),
+                })
+            }
             "csv" | "json" => json!({
                 "kind": self.source_kind,
                 "path": self.source_path.trim(),
@@ -112,6 +127,21 @@ impl NewAppForm {
             o.retain(|_, v| !v.is_null());
         }
         Ok(s)
+    }
+
+    /// The uploaded file, checked.
+    fn uploaded(&self) -> Result<Upload, SyncError> {
+        let f = self.upload.as_ref().ok_or_else(|| {
+            SyncError::Job("choose the CSV or JSON file to upload (again after an error: browsers do not keep it)".into())
+        })?;
+        Upload::of(f)
+    }
+
+    /// The uploaded file for the tests, which read it from the form (it is stored only with
+    /// the app). `spec()` has already refused a missing or unreadable one.
+    fn in_hand(&self) -> Option<SourceFile> {
+        let upload = (self.source_kind == "upload").then(|| self.uploaded().ok())??;
+        Some(upload.stored())
     }
 
     /// A job with only the source step filled in, for "Test source": the target is a
@@ -197,7 +227,7 @@ fn settings_check(e: SyncError) -> Check {
 /// `GET /console/apps/new`.
 pub async fn new_app_form(State(state): AppStateRef, s: ConsoleSession) -> ApiResult<Response> {
     let form = NewAppForm {
-        source_kind: "csv".into(),
+        source_kind: "upload".into(),
         target_url: format!("{}/t/{{tenant-name}}/scim/v2", state.config.public_url),
         ..Default::default()
     };
@@ -210,11 +240,12 @@ pub async fn new_app_form(State(state): AppStateRef, s: ConsoleSession) -> ApiRe
 pub async fn new_app(
     State(state): AppStateRef,
     s: ConsoleSession,
-    Form(form): Form<NewAppForm>,
+    UploadForm { mut form, files }: UploadForm<NewAppForm>,
 ) -> ApiResult<Response> {
+    form.upload = files.into_iter().find(|f| f.field == "source_file");
     if form.action == "test-source" {
         let checks = match form.source_only() {
-            Ok(spec) => vec![state.sync.test_source(&spec, None).await],
+            Ok(spec) => vec![state.sync.test_source(&spec, None, form.in_hand()).await],
             Err(e) => vec![settings_check(e)],
         };
         return new_app_page(&state, &s, StatusCode::OK, form, checks, None).await;
@@ -231,7 +262,7 @@ pub async fn new_app(
     let engine = &state.sync;
     match form.action.as_str() {
         "test" => {
-            let checks = engine.test(&spec, None).await;
+            let checks = engine.test_with(&spec, None, form.in_hand()).await;
             new_app_page(&state, &s, StatusCode::OK, form, checks, None).await
         }
         "create" => {
@@ -239,6 +270,15 @@ pub async fn new_app(
                 let e = format!("an app named '{}' exists already", spec.name);
                 return new_app_page(&state, &s, StatusCode::CONFLICT, form, Vec::new(), Some(e))
                     .await;
+            }
+            // The file first: an app is never stored without the file it reads. (A file
+            // left behind by a refused import is replaced by the next upload for the name.)
+            if form.source_kind == "upload" {
+                let file = match form.uploaded() {
+                    Ok(f) => f.stored(),
+                    Err(e) => return refused(&state, &s, form, e).await,
+                };
+                engine.store.put_source_file(&spec.name, &file).await?;
             }
             if let Err(e) = engine.import(&spec).await {
                 return refused(&state, &s, form, e).await;
