@@ -26,6 +26,7 @@ mod events;
 mod migrations;
 mod operators;
 mod resources;
+mod sequencer;
 pub mod sql_filter;
 mod sqlite_engine;
 mod sync;
@@ -76,6 +77,8 @@ pub struct SqlStore {
     /// The most rows a filter or sort that SQL cannot answer may evaluate in memory; beyond
     /// it the request is `400 tooMany` rather than a memory spike.
     memory_scan_max: usize,
+    /// Numbers the change feed after commit (PostgreSQL only; `sequencer.rs`).
+    sequencer: Option<sequencer::ChangeSequencer>,
 }
 
 /// PostgreSQL plans a freshly filled table without statistics badly (a userName lookup
@@ -132,8 +135,13 @@ impl SqlStore {
                 scim_proto::error::excerpt(url)
             )));
         };
+        let sequencer = match &engine {
+            Engine::Postgres(pool) => Some(sequencer::ChangeSequencer::new(pool.clone())),
+            Engine::Sqlite(_) => None,
+        };
         Ok(Self {
             engine,
+            sequencer,
             url: url.to_string(),
             created_since_analyze: AtomicU64::new(0),
             memory_scan_max: 50_000,
@@ -214,6 +222,21 @@ impl SqlStore {
                 metrics::gauge!("scimd_db_pool_connections", "state" => "idle")
                     .set(e.idle_readers() as f64);
             }
+        }
+    }
+
+    /// After a change commits: numbers it for the change feed in the background (PostgreSQL).
+    fn changed(&self, tenant_id: i64) {
+        if let Some(s) = &self.sequencer {
+            s.kick(tenant_id);
+        }
+    }
+
+    /// Before the change feed is read: numbers every change committed so far (PostgreSQL).
+    async fn settle_changes(&self, tenant_id: i64) -> CoreResult<()> {
+        match &self.sequencer {
+            Some(s) => Ok(s.settle(tenant_id).await?),
+            None => Ok(()),
         }
     }
 
@@ -437,6 +460,7 @@ impl ResourceStore for SqlStore {
         write: &Write,
         now: Timestamp,
     ) -> CoreResult<StoredResource> {
+        let logged = write.log.is_some();
         let (write, id) = (write.clone(), id.to_string());
         let change = self.sqlite().map(|e| e.change_started(tenant_id, kind));
         let r = self
@@ -449,6 +473,9 @@ impl ResourceStore for SqlStore {
         }
         let r = r?;
         self.note_create();
+        if logged {
+            self.changed(tenant_id);
+        }
         Ok(r)
     }
     async fn get(
@@ -478,16 +505,21 @@ impl ResourceStore for SqlStore {
         now: Timestamp,
     ) -> CoreResult<Option<StoredResource>> {
         let id = id.to_string();
-        self.write(job!(|c| resources::modify(
-            c,
-            tenant_id,
-            kind,
-            &id,
-            with_members,
-            &*modifier,
-            now
-        )))
-        .await
+        let r = self
+            .write(job!(|c| resources::modify(
+                c,
+                tenant_id,
+                kind,
+                &id,
+                with_members,
+                &*modifier,
+                now
+            )))
+            .await?;
+        if r.is_some() {
+            self.changed(tenant_id);
+        }
+        Ok(r)
     }
     async fn delete(
         &self,
@@ -497,6 +529,7 @@ impl ResourceStore for SqlStore {
         log: Option<&LogEntry>,
         now: Timestamp,
     ) -> CoreResult<bool> {
+        let logged = log.is_some();
         let (id, log) = (id.to_string(), log.cloned());
         let change = self.sqlite().map(|e| e.change_started(tenant_id, kind));
         let deleted = self
@@ -511,6 +544,9 @@ impl ResourceStore for SqlStore {
             .await;
         if let Some(change) = change {
             change.finish(if matches!(deleted, Ok(true)) { -1 } else { 0 });
+        }
+        if matches!(deleted, Ok(true)) && logged {
+            self.changed(tenant_id);
         }
         deleted
     }
@@ -559,7 +595,11 @@ impl ResourceStore for SqlStore {
 impl EventStore for SqlStore {
     async fn log_event(&self, event: &Event) -> CoreResult<()> {
         let e = event.clone();
-        self.write(job!(|c| events::insert_event(c, &e))).await
+        self.write(job!(|c| events::insert_event(c, &e))).await?;
+        if event.change.is_some() {
+            self.changed(event.tenant_id);
+        }
+        Ok(())
     }
     async fn events(&self, tenant_id: i64, q: &EventQuery) -> CoreResult<Vec<Event>> {
         let q = q.clone();
@@ -570,13 +610,20 @@ impl EventStore for SqlStore {
             .await
     }
     async fn sweep_events(&self, before: Timestamp, batch: u32) -> CoreResult<u64> {
+        if self.sequencer.is_some() {
+            for tenant_id in self.read(job!(|c| events::unsequenced_tenants(c))).await? {
+                self.settle_changes(tenant_id).await?;
+            }
+        }
         self.write(job!(|c| events::sweep(c, before, batch))).await
     }
     async fn changes(&self, tenant_id: i64, after: i64, limit: u32) -> CoreResult<Vec<Event>> {
+        self.settle_changes(tenant_id).await?;
         self.read(job!(|c| events::changes(c, tenant_id, after, limit)))
             .await
     }
     async fn change_bounds(&self, tenant_id: i64) -> CoreResult<scim_core::change::ChangeBounds> {
+        self.settle_changes(tenant_id).await?;
         self.read(job!(|c| events::change_bounds(c, tenant_id)))
             .await
     }

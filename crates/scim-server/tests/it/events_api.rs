@@ -369,6 +369,27 @@ async fn concurrent_changes_are_each_seen_once_in_commit_order(backend: Backend)
         v
     };
     let s = std::sync::Arc::new(s);
+    // A consumer tails the feed while the writers run: if it could ever see sequence n+1
+    // before n, it would step past n and never see it.
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let tail = {
+        let (s, tok, writing) = (s.clone(), tok.clone(), writing.clone());
+        tokio::spawn(async move {
+            let (mut seen, mut after) = (Vec::new(), 0);
+            loop {
+                let last_round = !writing.load(std::sync::atomic::Ordering::SeqCst);
+                let r = page(&s, "acme", &tok, &format!("after={after}&limit=50")).await;
+                assert_eq!(r.status, 200, "{}", r.body);
+                for e in r.body["data"].as_array().unwrap() {
+                    seen.push(e["sequence"].as_i64().unwrap());
+                }
+                after = r.body["next_after"].as_i64().unwrap();
+                if last_round && !r.body["has_more"].as_bool().unwrap() {
+                    return seen;
+                }
+            }
+        })
+    };
     let mut tasks = Vec::new();
     for w in 0..16 {
         let s = s.clone();
@@ -436,8 +457,15 @@ async fn concurrent_changes_are_each_seen_once_in_commit_order(backend: Backend)
         requests += t.await.unwrap();
     }
     assert_eq!(requests, 16 * 125);
+    writing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let tailed = tail.await.unwrap();
     let evs = all_events(&s, "acme", &tok, 137).await;
     assert_contiguous(&evs);
+    assert_eq!(
+        tailed,
+        (1..=evs.len() as i64).collect::<Vec<_>>(),
+        "the tailing consumer saw every event once, in order"
+    );
     assert!(evs.len() >= 400, "{} events", evs.len());
     // Each resource's versions rise with the sequence: the feed's order is commit order.
     let mut last_version: BTreeMap<String, i64> = BTreeMap::new();
