@@ -13,15 +13,29 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// The target's scheme and authority (`http://127.0.0.1:8080`), for paths that a
+    /// request names as `@root/…`.
+    pub(crate) fn root_url(&self) -> &str {
+        let after_scheme = self.base.find("://").map_or(0, |i| i + 3);
+        match self.base[after_scheme..].find('/') {
+            Some(i) => &self.base[..after_scheme + i],
+            None => &self.base,
+        }
+    }
+
     pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), reqwest::Error> {
+        let url = match path.strip_prefix("@root") {
+            Some(rest) => format!("{}{rest}", self.root_url()),
+            None => format!("{}{path}", self.base),
+        };
         let mut req = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, url)
             .bearer_auth(&self.token)
             .header("accept", "application/scim+json");
         if let Some(b) = body {

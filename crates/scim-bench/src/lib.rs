@@ -31,6 +31,10 @@ pub enum Workload {
     GroupMembers,
     List,
     IdpCycle,
+    /// `GET /healthz` on the target's root (scimd): no token, no database, a few bytes. The
+    /// most requests this HTTP stack answers on this machine under the same load: the
+    /// ceiling the other figures are read against.
+    Ceiling,
 }
 
 impl FromStr for Workload {
@@ -43,9 +47,10 @@ impl FromStr for Workload {
             "group-members" => Self::GroupMembers,
             "list" => Self::List,
             "idp-cycle" => Self::IdpCycle,
+            "ceiling" => Self::Ceiling,
             other => {
                 return Err(BenchError::Config(format!(
-                    "unknown workload '{other}': use create-users, lookup, patch-users, group-members, list or idp-cycle"
+                    "unknown workload '{other}': use create-users, lookup, patch-users, group-members, list, idp-cycle or ceiling"
                 )));
             }
         })
@@ -209,8 +214,23 @@ mod tests {
     }
 
     #[test]
+    fn root_is_the_scheme_and_authority() {
+        let c = |base: &str| client::Client {
+            http: reqwest::Client::new(),
+            base: base.into(),
+            token: String::new(),
+        };
+        assert_eq!(
+            c("http://127.0.0.1:8080/t/default/scim/v2").root_url(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(c("http://[::1]:9").root_url(), "http://[::1]:9");
+    }
+
+    #[test]
     fn workloads_parse() {
         assert_eq!("idp-cycle".parse::<Workload>().unwrap(), Workload::IdpCycle);
+        assert_eq!("ceiling".parse::<Workload>().unwrap(), Workload::Ceiling);
         assert!("nope".parse::<Workload>().is_err());
     }
 }

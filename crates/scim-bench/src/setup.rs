@@ -231,7 +231,7 @@ pub(crate) async fn setup(
         spare: Vec::new(),
     };
     match cfg.workload {
-        Workload::CreateUsers => {}
+        Workload::CreateUsers | Workload::Ceiling => {}
         Workload::Lookup | Workload::PatchUsers | Workload::List | Workload::IdpCycle => {
             ds.users = seed_users(client, prefix, cfg.users, cfg.concurrency, cfg.progress).await?;
         }

@@ -51,6 +51,11 @@ pub(crate) async fn iterate(
 ) {
     use reqwest::Method;
     match cfg.workload {
+        Workload::Ceiling => {
+            client
+                .measured(rec, "healthz", Method::GET, "@root/healthz", None)
+                .await;
+        }
         Workload::CreateUsers => {
             let name = format!("{}-new-{w}-{n}@bench.example", ds.prefix);
             create(client, rec, &name, n).await;

@@ -34,8 +34,8 @@ pub use store::{
     SchemaStore, SessionStore, Store, TenantStore, TokenStore, WebhookStore,
 };
 pub use sync::{
-    CycleRecord, Escrow, JobSnapshot, LedgerEntry, SourceFile, SyncJobRecord, SyncLogQuery,
-    SyncLogRecord, SyncStore,
+    CycleRecord, Escrow, JobSnapshot, LedgerEntry, SourceFile, SourceFileInfo, SyncJobRecord,
+    SyncLogQuery, SyncLogRecord, SyncStore,
 };
 pub use tenant::Tenant;
 

@@ -103,6 +103,15 @@ pub struct SourceFile {
     pub uploaded_at: Timestamp,
 }
 
+/// What is shown of an uploaded source file without reading it (the app page polls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFileInfo {
+    pub name: String,
+    /// Its size in bytes (UTF-8).
+    pub bytes: u64,
+    pub uploaded_at: Timestamp,
+}
+
 /// Filters for reading the per-object log, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct SyncLogQuery {
@@ -138,6 +147,8 @@ pub trait SyncStore: Send + Sync {
     async fn put_source_file(&self, job: &str, file: &SourceFile) -> CoreResult<()>;
     /// The source file uploaded for the job `job`, if any.
     async fn source_file(&self, job: &str) -> CoreResult<Option<SourceFile>>;
+    /// The name, size and time of the job's uploaded file, without its content.
+    async fn source_file_info(&self, job: &str) -> CoreResult<Option<SourceFileInfo>>;
     /// Replaces a job's state; with a fence, only while the fence's lease is still held.
     async fn set_job_state(
         &self,

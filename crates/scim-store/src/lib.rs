@@ -50,8 +50,8 @@ use scim_core::{
     StoredResource, Tenant, Timestamp, TokenRecord, Write,
 };
 use scim_core::{
-    CycleRecord, JobSnapshot, LedgerEntry, SourceFile, SyncJobRecord, SyncLogQuery, SyncLogRecord,
-    SyncStore,
+    CycleRecord, JobSnapshot, LedgerEntry, SourceFile, SourceFileInfo, SyncJobRecord, SyncLogQuery,
+    SyncLogRecord, SyncStore,
 };
 use scim_proto::render::GroupRef;
 use serde_json::Value;
@@ -729,6 +729,11 @@ impl SyncStore for SqlStore {
     async fn source_file(&self, job: &str) -> CoreResult<Option<SourceFile>> {
         let job = job.to_string();
         self.read(job!(|c| sync::source_file(c, &job))).await
+    }
+
+    async fn source_file_info(&self, job: &str) -> CoreResult<Option<SourceFileInfo>> {
+        let job = job.to_string();
+        self.read(job!(|c| sync::source_file_info(c, &job))).await
     }
 
     async fn set_job_state(

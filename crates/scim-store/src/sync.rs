@@ -4,8 +4,8 @@ use crate::StoreError;
 use crate::conn::{Conn, Row};
 use crate::sql_filter::{Arg, SqlBuf};
 use scim_core::{
-    CycleRecord, Escrow, LedgerEntry, SourceFile, SyncJobRecord, SyncLogQuery, SyncLogRecord,
-    Timestamp,
+    CycleRecord, Escrow, LedgerEntry, SourceFile, SourceFileInfo, SyncJobRecord, SyncLogQuery,
+    SyncLogRecord, Timestamp,
 };
 use serde_json::Value;
 
@@ -118,6 +118,30 @@ pub(crate) async fn source_file(
         Ok(SourceFile {
             name: row.text(0)?,
             content: row.text(1)?,
+            uploaded_at: row.ts(2)?,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) async fn source_file_info(
+    c: &mut Conn<'_>,
+    job: &str,
+) -> Result<Option<SourceFileInfo>, StoreError> {
+    // The size in bytes, counted by the database: the content is not read out.
+    let bytes = match c {
+        Conn::Pg(_) => "octet_length(content)::BIGINT",
+        Conn::Lite(_) => "length(CAST(content AS BLOB))",
+    };
+    c.fetch_optional(
+        &format!("SELECT name, {bytes}, uploaded_at FROM sync_source_files WHERE job = $1"),
+        &[Arg::text(job)],
+    )
+    .await?
+    .map(|row| {
+        Ok(SourceFileInfo {
+            name: row.text(0)?,
+            bytes: u64::try_from(row.int(1)?).unwrap_or(0),
             uploaded_at: row.ts(2)?,
         })
     })

@@ -7,7 +7,7 @@ use scim_core::resource::IndexedFields;
 use scim_core::token::{hash_secret, issue};
 use scim_core::{
     CoreError, CycleRecord, LeaseFence, LedgerEntry, MemberOp, Query, ResourceKind, SourceFile,
-    Store, SyncJobRecord, Timestamp, TokenScopes, Write,
+    SourceFileInfo, Store, SyncJobRecord, Timestamp, TokenScopes, Write,
 };
 use scim_proto::cursor::Cursor;
 use serde_json::json;
@@ -91,6 +91,15 @@ async fn source_files(s: &Arc<dyn Store>) {
         s.source_file("c-up-a").await.unwrap(),
         Some(file("people.csv", &big))
     );
+    assert_eq!(
+        s.source_file_info("c-up-a").await.unwrap(),
+        Some(SourceFileInfo {
+            name: "people.csv".into(),
+            bytes: big.len() as u64,
+            uploaded_at: now,
+        })
+    );
+    assert_eq!(s.source_file_info("c-up-none").await.unwrap(), None);
     s.put_source_file("c-up-a", &file("people-v2.csv", "id\n2\n"))
         .await
         .unwrap();

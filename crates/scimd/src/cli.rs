@@ -111,7 +111,7 @@ pub struct BenchArgs {
     /// Bearer token (or SCIMD_BENCH_TOKEN).
     #[arg(long, env = "SCIMD_BENCH_TOKEN", hide_env_values = true)]
     pub token: String,
-    /// create-users, lookup, patch-users, group-members, list, idp-cycle
+    /// create-users, lookup, patch-users, group-members, list, idp-cycle, ceiling (GET /healthz)
     #[arg(long, default_value = "create-users")]
     pub workload: String,
     /// Users created before measuring (lookup, patch-users, list, idp-cycle).

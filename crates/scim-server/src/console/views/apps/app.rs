@@ -53,11 +53,11 @@ impl UploadRow {
         if spec.source.upload.is_none() {
             return Ok(None);
         }
-        let file = state.sync.store.source_file(&spec.name).await?;
+        let file = state.sync.store.source_file_info(&spec.name).await?;
         Ok(Some(match file {
             Some(f) => Self {
                 uploaded: view::fmt_time(f.uploaded_at),
-                size: format!("{:.1} KiB", f.content.len() as f64 / 1024.0),
+                size: format!("{:.1} KiB", f.bytes as f64 / 1024.0),
                 name: f.name,
             },
             None => Self {

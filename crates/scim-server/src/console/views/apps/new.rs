@@ -271,8 +271,9 @@ pub async fn new_app(
                 return new_app_page(&state, &s, StatusCode::CONFLICT, form, Vec::new(), Some(e))
                     .await;
             }
-            // The file first: an app is never stored without the file it reads. (A file
-            // left behind by a refused import is replaced by the next upload for the name.)
+            // The file first: an app is never stored without the file it reads; if the
+            // import is then refused, the file goes again (nothing is kept under a name
+            // that has no app).
             if form.source_kind == "upload" {
                 let file = match form.uploaded() {
                     Ok(f) => f.stored(),
@@ -281,6 +282,9 @@ pub async fn new_app(
                 engine.store.put_source_file(&spec.name, &file).await?;
             }
             if let Err(e) = engine.import(&spec).await {
+                if form.source_kind == "upload" {
+                    engine.store.delete_job(&spec.name).await?;
+                }
                 return refused(&state, &s, form, e).await;
             }
             tracing::info!(operator = %s.operator.username, job = %spec.name, "app created in the console");
