@@ -26,6 +26,7 @@ mod events;
 mod migrations;
 mod operators;
 mod resources;
+mod row_batcher;
 mod sequencer;
 pub mod sql_filter;
 mod sqlite_engine;
@@ -68,6 +69,21 @@ macro_rules! job {
     };
 }
 
+/// The unit of work of [`ResourceStore::modify`] (a named function, so its closure type is
+/// fixed where it is made and it can go to either the row batcher or the engine).
+fn modify_job(
+    tenant_id: i64,
+    kind: ResourceKind,
+    id: String,
+    with_members: bool,
+    modifier: Modifier,
+    now: Timestamp,
+) -> impl for<'c> FnOnce(&'c mut conn::Conn<'c>) -> engine::Fut<'c, Option<StoredResource>>
++ Send
++ 'static {
+    job!(|c| resources::modify(c, tenant_id, kind, &id, with_members, &*modifier, now))
+}
+
 pub struct SqlStore {
     engine: Engine,
     /// The database URL (for migrations, which open their own connection).
@@ -79,6 +95,9 @@ pub struct SqlStore {
     memory_scan_max: usize,
     /// Numbers the change feed after commit (PostgreSQL only; `sequencer.rs`).
     sequencer: Option<sequencer::ChangeSequencer>,
+    /// Commits concurrent modifications of one row together (PostgreSQL only;
+    /// `row_batcher.rs`).
+    rows: Option<row_batcher::RowBatcher>,
 }
 
 /// PostgreSQL plans a freshly filled table without statistics badly (a userName lookup
@@ -141,13 +160,17 @@ impl SqlStore {
                 scim_proto::error::excerpt(url)
             )));
         };
-        let sequencer = match &engine {
-            Engine::Postgres(pool) => Some(sequencer::ChangeSequencer::new(pool.clone())),
-            Engine::Sqlite(_) => None,
+        let (sequencer, rows) = match &engine {
+            Engine::Postgres(pool) => (
+                Some(sequencer::ChangeSequencer::new(pool.clone())),
+                Some(row_batcher::RowBatcher::new(pool.clone())),
+            ),
+            Engine::Sqlite(_) => (None, None),
         };
         Ok(Self {
             engine,
             sequencer,
+            rows,
             url: url.to_string(),
             created_since_analyze: AtomicU64::new(0),
             memory_scan_max: 50_000,
@@ -469,11 +492,20 @@ impl ResourceStore for SqlStore {
         let logged = write.log.is_some();
         let (write, id) = (write.clone(), id.to_string());
         let change = self.sqlite().map(|e| e.change_started(tenant_id, kind));
-        let r = self
-            .write(job!(|c| resources::create(
+        let r = if self.dialect() == Dialect::Postgres && write.member_ops.is_empty() {
+            // Nothing to resolve: one statement (`create_in_one_statement`).
+            self.engine
+                .write_one_statement(job!(|c| resources::create_in_one_statement(
+                    c, tenant_id, kind, &id, &write, now
+                )))
+                .await
+                .map_err(Into::into)
+        } else {
+            self.write(job!(|c| resources::create(
                 c, tenant_id, kind, &id, &write, now
             )))
-            .await;
+            .await
+        };
         if let Some(change) = change {
             change.finish(i64::from(r.is_ok()));
         }
@@ -510,18 +542,11 @@ impl ResourceStore for SqlStore {
         modifier: Modifier,
         now: Timestamp,
     ) -> CoreResult<Option<StoredResource>> {
-        let id = id.to_string();
-        let r = self
-            .write(job!(|c| resources::modify(
-                c,
-                tenant_id,
-                kind,
-                &id,
-                with_members,
-                &*modifier,
-                now
-            )))
-            .await?;
+        let work = modify_job(tenant_id, kind, id.to_string(), with_members, modifier, now);
+        let r = match &self.rows {
+            Some(rows) => rows.modify((tenant_id, kind, id), work).await?,
+            None => self.write(work).await?,
+        };
         if r.is_some() {
             self.changed(tenant_id);
         }

@@ -8,9 +8,10 @@
 
 use crate::StoreError;
 use crate::conn::{Conn, Row};
-use crate::events::{insert_event, success_event};
+use crate::events::{INSERT_COLUMNS, event_args, insert_event, success_event};
 use crate::sql_filter::{Arg, SqlBuf, at_most_one, prefilter, sort_column, to_sql};
 use scim_core::change::{ChangeRecord, ChangedResource};
+use scim_core::event::Event;
 use scim_core::resource::fold;
 use scim_core::{
     CoreResult, IndexedFields, LogEntry, Member, MemberOp, Query, QueryResult, ResourceKind,
@@ -264,43 +265,38 @@ fn body_text(write: &Write) -> Result<String, StoreError> {
     serde_json::to_string(&write.body).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// Inserts a resource with its email and member rows and its log event.
-pub(crate) async fn create(
-    db: &mut Conn<'_>,
+/// The resource row of a create: the statement (`$1`–`$11`, `RETURNING seq`) and its values.
+const INSERT_RESOURCE: &str = "INSERT INTO resources (tenant_id, kind, id, body, unique_name, \
+     unique_name_ci, display_name, display_name_ci, external_id, active, created_at, modified_at, \
+     version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1) RETURNING seq";
+
+fn insert_args(
     tenant_id: i64,
     kind: ResourceKind,
     id: &str,
     write: &Write,
     now: Timestamp,
-) -> Result<StoredResource, StoreError> {
-    let f = &write.fields;
+) -> Result<Vec<Arg>, StoreError> {
     let mut args = vec![
         Arg::Int(tenant_id),
         Arg::Text(kind.as_str().into()),
         Arg::Text(id.into()),
         Arg::Text(body_text(write)?),
     ];
-    args.extend(fields_args(f));
+    args.extend(fields_args(&write.fields));
     args.push(Arg::ts(now));
-    let seq = db
-        .fetch(
-            "INSERT INTO resources (tenant_id, kind, id, body, unique_name, unique_name_ci, display_name, \
-             display_name_ci, external_id, active, created_at, modified_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, 1) RETURNING seq",
-            &args,
-        )
-        .await
-        .map_err(|e| e.unique_as(unique_message(kind, write)))?
-        .first()
-        .ok_or_else(|| StoreError::Corrupt("INSERT returned no row".into()))?
-        .int(0)?;
-    write_emails(db, tenant_id, seq, &f.emails, false).await?;
-    let (members, diff) = if kind == ResourceKind::Group {
-        let diff = apply_member_ops(db, tenant_id, seq, &write.member_ops).await?;
-        (Some(load_members(db, seq).await?), diff)
-    } else {
-        (None, MemberDiff::default())
-    };
+    Ok(args)
+}
+
+/// A created resource as the store answers it, and its log event if the write is logged.
+fn created(
+    tenant_id: i64,
+    kind: ResourceKind,
+    id: &str,
+    write: &Write,
+    now: Timestamp,
+    (members, diff): (Option<Vec<Member>>, MemberDiff),
+) -> (StoredResource, Option<Event>) {
     let stored = StoredResource {
         kind,
         id: id.to_string(),
@@ -310,17 +306,102 @@ pub(crate) async fn create(
         version: 1,
         members,
     };
-    if let Some(log) = &write.log {
-        let e = success_event(
+    let event = write.log.as_ref().map(|log| {
+        success_event(
             tenant_id,
             now,
             log,
             kind.as_str(),
             id,
-            f.unique_name.as_deref(),
+            write.fields.unique_name.as_deref(),
             change_record(&stored, diff),
+        )
+    });
+    (stored, event)
+}
+
+/// Inserts a resource, its email rows and its log event in one statement (PostgreSQL, for a
+/// resource without members to resolve: a user, or a group created empty): one round trip,
+/// no `BEGIN`/`COMMIT`, where [`create`] takes five. The rows are the same as `create`'s.
+pub(crate) async fn create_in_one_statement(
+    db: &mut Conn<'_>,
+    tenant_id: i64,
+    kind: ResourceKind,
+    id: &str,
+    write: &Write,
+    now: Timestamp,
+) -> Result<StoredResource, StoreError> {
+    let mut args = insert_args(tenant_id, kind, id, write, now)?;
+    let mut sql = format!("WITH r AS ({INSERT_RESOURCE})");
+    let emails = &write.fields.emails;
+    if !emails.is_empty() {
+        let values: Vec<String> = emails
+            .iter()
+            .map(|e| {
+                args.push(Arg::Text(e.clone()));
+                format!("(${})", args.len())
+            })
+            .collect();
+        sql += &format!(
+            ", em AS (INSERT INTO resource_emails (tenant_id, resource_seq, value_ci) \
+             SELECT $1, r.seq, e.v FROM r, (VALUES {}) AS e(v))",
+            values.join(", ")
         );
-        insert_event(db, &e).await?;
+    }
+    let no_members = (kind == ResourceKind::Group).then(Vec::new);
+    let (stored, event) = created(
+        tenant_id,
+        kind,
+        id,
+        write,
+        now,
+        (no_members, MemberDiff::default()),
+    );
+    if let Some(e) = &event {
+        let first = args.len() + 1;
+        args.extend(event_args(e));
+        let values: Vec<String> = (first..=args.len()).map(|i| format!("${i}")).collect();
+        sql += &format!(
+            ", ev AS (INSERT INTO provisioning_events ({INSERT_COLUMNS}) VALUES ({}))",
+            values.join(", ")
+        );
+    }
+    sql += " SELECT seq FROM r";
+    db.fetch(&sql, &args)
+        .await
+        .map_err(|e| e.unique_as(unique_message(kind, write)))?
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("INSERT returned no row".into()))?;
+    Ok(stored)
+}
+
+/// Inserts a resource with its email and member rows and its log event.
+pub(crate) async fn create(
+    db: &mut Conn<'_>,
+    tenant_id: i64,
+    kind: ResourceKind,
+    id: &str,
+    write: &Write,
+    now: Timestamp,
+) -> Result<StoredResource, StoreError> {
+    let args = insert_args(tenant_id, kind, id, write, now)?;
+    let seq = db
+        .fetch(INSERT_RESOURCE, &args)
+        .await
+        .map_err(|e| e.unique_as(unique_message(kind, write)))?
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("INSERT returned no row".into()))?
+        .int(0)?;
+    write_emails(db, tenant_id, seq, &write.fields.emails, false).await?;
+    let members = if kind == ResourceKind::Group {
+        let diff = apply_member_ops(db, tenant_id, seq, &write.member_ops).await?;
+        (Some(load_members(db, seq).await?), diff)
+    } else {
+        (None, MemberDiff::default())
+    };
+    let (stored, event) = created(tenant_id, kind, id, write, now, members);
+    if let Some(e) = &event {
+        insert_event(db, e).await?;
     }
     Ok(stored)
 }

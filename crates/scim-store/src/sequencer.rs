@@ -20,7 +20,7 @@ use crate::StoreError;
 use crate::conn::Conn;
 use crate::events::{SEQUENCE_BATCH, has_unsequenced, sequence_pending};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone)]
@@ -37,7 +37,14 @@ struct TenantTurn {
     started: AtomicU64,
     /// One past the ticket of the last run that finished without error.
     finished: AtomicU64,
+    /// A background run is scheduled and has not read its starting point yet: a change
+    /// committed now is covered by it.
+    kicked: AtomicBool,
 }
+
+/// How long a background run waits for more commits to number together: under a steady
+/// write load, one numbering transaction per this period instead of one after another.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl ChangeSequencer {
     pub fn new(pool: sqlx::PgPool) -> Self {
@@ -54,8 +61,16 @@ impl ChangeSequencer {
 
     /// Numbers the tenant's committed changes in the background (after a change commits).
     pub fn kick(&self, tenant_id: i64) {
+        let turn = self.turn(tenant_id);
+        if turn.kicked.swap(true, Ordering::SeqCst) {
+            return; // the scheduled run has not started: it will see this commit
+        }
         let this = self.clone();
         tokio::spawn(async move {
+            tokio::time::sleep(GATHER).await;
+            // Cleared before the run reads its starting point, so a commit after this
+            // schedules a run of its own.
+            turn.kicked.store(false, Ordering::SeqCst);
             if let Err(e) = this.settle(tenant_id).await {
                 // The rows stay unsequenced until the next change or read numbers them.
                 tracing::warn!(tenant_id, error = %e, "numbering the change feed failed");

@@ -177,6 +177,71 @@ async fn fifty_concurrent_member_adds(backend: Backend) {
     s.finish().await;
 }
 
+/// Concurrent PATCHes of one group, some of them refused (an unknown member, a stale
+/// `If-Match`): on PostgreSQL they share transactions (`row_batcher.rs`), and a refused one
+/// must change nothing while every accepted one is kept, each exactly once.
+async fn refused_patches_among_concurrent_ones_change_nothing(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let r = s.post("/Groups", json!({"displayName": "Mixed"})).await;
+    let gid = r.body["id"].as_str().unwrap().to_string();
+    let mut users = Vec::new();
+    for i in 0..30 {
+        users.push(s.user(&format!("x{i}")).await);
+    }
+    let mut tasks = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        let client = s.client.clone();
+        let url = s.url(&format!("/Groups/{gid}"));
+        let token = s.token.clone();
+        // Every third PATCH also names a member that does not exist (400, nothing added);
+        // every fifth carries a version the group never has again (412).
+        let mut value = vec![json!({"value": u})];
+        if i % 3 == 0 {
+            value.push(json!({"value": format!("no-such-user-{i}")}));
+        }
+        let body = json!({"Operations": [{"op": "Add", "path": "members", "value": value}]});
+        let if_match = (i % 5 == 0 && i % 3 != 0).then_some("W/\"1000\"");
+        tasks.push(tokio::spawn(async move {
+            let mut req = client
+                .patch(url)
+                .bearer_auth(token)
+                .header("content-type", "application/scim+json");
+            if let Some(v) = if_match {
+                req = req.header("if-match", v);
+            }
+            req.body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut kept = BTreeSet::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let status = t.await.unwrap();
+        let want = if i % 3 == 0 {
+            400
+        } else if i % 5 == 0 {
+            412
+        } else {
+            204
+        };
+        assert_eq!(status, want, "PATCH {i}");
+        if want == 204 {
+            kept.insert(users[i].clone());
+        }
+    }
+    let g = s.get(&format!("/Groups/{gid}")).await.body;
+    assert_eq!(member_ids(&g), kept);
+    assert_eq!(
+        g["meta"]["version"],
+        format!("W/\"{}\"", kept.len() + 1),
+        "one version per accepted PATCH, none for a refused one"
+    );
+    s.finish().await;
+}
+
 async fn nested_groups_and_member_types(backend: Backend) {
     let s = TestServer::start(backend).await;
     let u = s.user("alice").await;
@@ -242,5 +307,6 @@ async fn nested_groups_and_member_types(backend: Backend) {
 scim_testkit::both_backends! {
     group_flow => super::entra_group_flow;
     concurrent_member_adds => super::fifty_concurrent_member_adds;
+    refused_among_concurrent => super::refused_patches_among_concurrent_ones_change_nothing;
     nested_groups => super::nested_groups_and_member_types;
 }
