@@ -21,7 +21,8 @@ echo "bench smoke: ${secs}s per workload against $url"
 for args in "--workload create-users" "--workload lookup --users 2000" \
             "--workload patch-users --users 2000" "--workload group-members --group-size 1000" \
             "--workload list --users 2000" "--workload idp-cycle --users 2000" \
-            "--workload lookup --users 3000 --seed" "--workload patch-users --users 3000 --seed"; do
+            "--workload lookup --users 3000 --seed" "--workload patch-users --users 3000 --seed" \
+            "--workload ceiling"; do
   # shellcheck disable=SC2086
   "$bin" bench --url "$url" --token "$token" --duration "${secs}s" --concurrency 8 --json $args | check
 done

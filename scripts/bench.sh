@@ -1,32 +1,153 @@
 #!/usr/bin/env bash
-# Measures every workload of `scimd bench` against a fresh release-build scimd, on SQLite
-# (default) or PostgreSQL (BACKEND=postgres). Usage: scripts/bench.sh [seconds] [concurrency]
+# The performance table of docs/performance.md in one run: every workload of `scimd bench`
+# against a fresh release-build scimd on SQLite and on PostgreSQL, the bare-route ceiling
+# (`GET /healthz`, no token and no database) measured in the same run, and the same creates,
+# lookups and PATCHes against the SCIMMY peer (in-memory, on express) when its host is
+# installed (`scripts/test.sh` installs it under target/peer-scimmy).
+#
+# Usage: scripts/bench.sh [seconds] [concurrency]
+#   BACKENDS="sqlite postgres" (the default) or one of them; PEER=0 skips the peer;
+#   BIN=path measures another build (an older commit, a variant) in the same sitting.
+# Prints each run as it ends, then the summary table. PostgreSQL is the local server
+# (postgres://postgres@127.0.0.1:5432) with its default durability.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs="${1:-10}"; conc="${2:-16}"; backend="${BACKEND:-sqlite}"
-# BIN=path measures another build (an older commit, a variant) in the same sitting.
+secs="${1:-10}"; conc="${2:-16}"; backends="${BACKENDS:-sqlite postgres}"
 bin="${BIN:-$PWD/target/release/scimd}"
 [ -n "${BIN:-}" ] || cargo build --release -q -p scimd
-work=$(mktemp -d); port=$((20000 + RANDOM % 20000))
-db_args=()
-if [ "$backend" = postgres ]; then
-  db="scimd_bench_$$"
-  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" postgres
-  db_args=(--database-url "postgres://postgres@127.0.0.1:5432/$db")
+out=$(mktemp -d); pids=(); dbs=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for d in "${dbs[@]}"; do psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $d WITH (FORCE)" postgres || true; done
+  rm -rf "$out"
+}
+trap cleanup EXIT
+echo "# $(date -u +%FT%TZ) concurrency=$conc duration=${secs}s $(nproc) cores, generator on the same cores"
+
+# bench TARGET URL TOKEN NAME ARGS...: one run, its JSON kept as $out/TARGET.NAME.json.
+bench() {
+  local target=$1 url=$2 token=$3 name=$4; shift 4
+  "$bin" --json bench --url "$url" --token "$token" --duration "${secs}s" --concurrency "$conc" "$@" \
+    >"$out/$target.$name.json"
+  python3 - "$target" "$name" "$out/$target.$name.json" <<'EOF'
+import json, sys
+t, n, f = sys.argv[1:]
+r = json.load(open(f))
+kinds = ", ".join(f"{k['kind']} p50 {k['p50_ms']:.2f} p99 {k['p99_ms']:.2f} ms"
+                  + (f" errors {k['errors']}" if k['errors'] else "") for k in r["kinds"])
+print(f"{t:9} {n:22} {r['per_second']:9.0f} req/s  ({kinds})")
+EOF
+}
+
+# start_scimd NAME [--database-url URL]: a fresh scimd in its own directory; sets $port and
+# $token. (Not in a subshell: the server's pid must reach the cleanup.)
+start_scimd() {
+  local dir="$out/$1"; shift
+  port=$((20000 + RANDOM % 20000))
+  mkdir -p "$dir"
+  (cd "$dir" && exec "$bin" serve --listen "127.0.0.1:$port" "$@" >serve.log 2>&1) &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q "Listening on" "$dir/serve.log" 2>/dev/null && break; sleep 0.2; done
+  token=$(awk '/^Secret:/ {print $2}' "$dir/serve.log")
+}
+
+for backend in $backends; do
+  args=()
+  if [ "$backend" = postgres ]; then
+    db="scimd_bench_$$"; dbs+=("$db")
+    psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" postgres
+    args=(--database-url "postgres://postgres@127.0.0.1:5432/$db")
+  fi
+  start_scimd "$backend" "${args[@]}"
+  url="http://127.0.0.1:$port/t/default/scim/v2"
+  bench "$backend" "$url" "$token" ceiling --workload ceiling
+  bench "$backend" "$url" "$token" create-users --workload create-users
+  # A young table: lookups right after the users were created, before any statistics.
+  bench "$backend" "$url" "$token" lookup --workload lookup --users 2000
+  bench "$backend" "$url" "$token" patch-users --workload patch-users --users 2000
+  for size in 1000 100000; do
+    bench "$backend" "$url" "$token" "group-members-$size" --workload group-members --group-size "$size"
+  done
+  bench "$backend" "$url" "$token" list --workload list --users 2000
+  bench "$backend" "$url" "$token" idp-cycle --workload idp-cycle --users 2000
+  bench "$backend" "$url" "$token" ceiling-after --workload ceiling
+done
+
+host="$PWD/target/peer-scimmy/host.cjs"
+if [ "${PEER:-1}" != 0 ] && [ -f "$host" ] && command -v node >/dev/null; then
+  port=$((20000 + RANDOM % 20000))
+  node "$host" "$port" benchtoken >"$out/scimmy.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do grep -q "listening" "$out/scimmy.log" 2>/dev/null && break; sleep 0.2; done
+  url="http://127.0.0.1:$port/scim"
+  bench scimmy "$url" benchtoken create-users --workload create-users
+  bench scimmy "$url" benchtoken lookup --workload lookup --users 2000
+  bench scimmy "$url" benchtoken patch-users --workload patch-users --users 2000
+else
+  echo "# the SCIMMY peer is not installed (bash scripts/test.sh installs it): no peer column"
 fi
-(cd "$work" && exec "$bin" serve --listen "127.0.0.1:$port" "${db_args[@]}" >serve.log 2>&1) &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; [ "$backend" = postgres ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" postgres; rm -rf "$work"' EXIT
-for _ in $(seq 50); do grep -q "Listening on" "$work/serve.log" 2>/dev/null && break; sleep 0.2; done
-token=$(awk '/^Secret:/ {print $2}' "$work/serve.log")
-url="http://127.0.0.1:$port/t/default/scim/v2"
-echo "# $(date -u +%FT%TZ) backend=$backend concurrency=$conc duration=${secs}s $(nproc) cores"
-run() { "$bin" bench --url "$url" --token "$token" --duration "${secs}s" --concurrency "$conc" "$@"; }
-run --workload create-users
-run --workload lookup --users 5000
-[ "$backend" = postgres ] && psql -h 127.0.0.1 -U postgres -qc "ANALYZE" "$db"
-run --workload lookup --users 1000
-run --workload patch-users --users 2000
-for size in 10 1000 10000; do run --workload group-members --group-size "$size"; done
-run --workload list --users 2000
-run --workload idp-cycle --users 2000
+
+python3 - "$out" $backends <<'EOF'
+import json, os, sys
+out, backends = sys.argv[1], sys.argv[2:]
+def load(t, n):
+    f = os.path.join(out, f"{t}.{n}.json")
+    return json.load(open(f)) if os.path.exists(f) else None
+def p99(r):
+    return max(k["p99_ms"] for k in r["kinds"]) if r and r["kinds"] else float("nan")
+def ok_rate(r):
+    """Answered requests per second, without the ones that failed (4xx/5xx, transport)."""
+    failed = sum(sum(k["errors"].values()) for k in r["kinds"])
+    return (r["requests"] - failed) / r["elapsed_seconds"]
+def failed(r):
+    return sum(sum(k["errors"].values()) for k in r["kinds"])
+rows = ["create-users", "lookup", "patch-users", "group-members-1000", "group-members-100000",
+        "list", "idp-cycle"]
+head = "| workload |"
+rule = "|---|"
+for b in backends:
+    head += f" {b} req/s | p99 ms | of ceiling |"
+    rule += "---:|---:|---:|"
+    if load("scimmy", "create-users"):
+        head += " × SCIMMY |"
+        rule += "---:|"
+if load("scimmy", "create-users"):
+    head += " SCIMMY req/s | p99 ms |"
+    rule += "---:|---:|"
+print()
+print(head)
+print(rule)
+for n in ["ceiling"] + rows:
+    line = f"| {n} |"
+    for b in backends:
+        r = load(b, n)
+        ceil = [c["per_second"] for c in (load(b, "ceiling"), load(b, "ceiling-after")) if c]
+        ceil = max(ceil) if ceil else None
+        if r:
+            frac = f"{100 * ok_rate(r) / ceil:.0f} %" if ceil else "—"
+            bad = f" ({failed(r):,} failed)" if failed(r) else ""
+            line += f" {ok_rate(r):,.0f}{bad} | {p99(r):.1f} | {frac} |"
+        else:
+            line += " — | — | — |"
+        if load("scimmy", "create-users"):
+            peer = load("scimmy", n)
+            if r and peer and not failed(peer):
+                line += f" {ok_rate(r) / ok_rate(peer):.1f}× |"
+            else:
+                line += " — |"
+    if load("scimmy", "create-users"):
+        peer = load("scimmy", n)
+        if peer and failed(peer):
+            line += f" {ok_rate(peer):,.0f} ({failed(peer):,} failed) | {p99(peer):.1f} |"
+        elif peer:
+            line += f" {ok_rate(peer):,.0f} | {p99(peer):.1f} |"
+        else:
+            line += " — | — |"
+    print(line)
+print()
+print("ceiling: GET /healthz, the most this HTTP stack answers here under the same load "
+      "(the higher of the runs before and after the workloads); group-members: one add and "
+      "one remove per iteration, p99 of either; req/s count answered requests only, and a "
+      "peer that refused requests (SCIMMY answers 400 to the Entra-style PATCH with a "
+      "filtered path) gets no ratio.")
+EOF
