@@ -265,6 +265,11 @@ fn body_text(write: &Write) -> Result<String, StoreError> {
     serde_json::to_string(&write.body).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The resource row of a modification (`$1`–`$9`, the row's `seq` last).
+const UPDATE_RESOURCE: &str = "UPDATE resources SET body = $1, unique_name = $2, \
+     unique_name_ci = $3, display_name = $4, display_name_ci = $5, external_id = $6, \
+     active = $7, modified_at = $8, version = version + 1 WHERE seq = $9";
+
 /// The resource row of a create: the statement (`$1`–`$11`, `RETURNING seq`) and its values.
 const INSERT_RESOURCE: &str = "INSERT INTO resources (tenant_id, kind, id, body, unique_name, \
      unique_name_ci, display_name, display_name_ci, external_id, active, created_at, modified_at, \
@@ -306,18 +311,52 @@ fn created(
         version: 1,
         members,
     };
-    let event = write.log.as_ref().map(|log| {
+    let event = logged(tenant_id, now, write, &stored, diff);
+    (stored, event)
+}
+
+/// The log event of a successful write, if the write is logged.
+fn logged(
+    tenant_id: i64,
+    now: Timestamp,
+    write: &Write,
+    stored: &StoredResource,
+    diff: MemberDiff,
+) -> Option<Event> {
+    write.log.as_ref().map(|log| {
         success_event(
             tenant_id,
             now,
             log,
-            kind.as_str(),
-            id,
+            stored.kind.as_str(),
+            &stored.id,
             write.fields.unique_name.as_deref(),
-            change_record(&stored, diff),
+            change_record(stored, diff),
         )
-    });
-    (stored, event)
+    })
+}
+
+/// `(VALUES ($n), …)` of the email values, bound after `args` (PostgreSQL statements).
+fn email_values(args: &mut Vec<Arg>, emails: &[String]) -> String {
+    let values: Vec<String> = emails
+        .iter()
+        .map(|e| {
+            args.push(Arg::Text(e.clone()));
+            format!("(${})", args.len())
+        })
+        .collect();
+    format!("(VALUES {}) AS e(v)", values.join(", "))
+}
+
+/// `, ev AS (INSERT …)`: the event's row as a CTE, its values bound after `args`.
+fn event_cte(args: &mut Vec<Arg>, e: &Event) -> String {
+    let first = args.len() + 1;
+    args.extend(event_args(e));
+    let values: Vec<String> = (first..=args.len()).map(|i| format!("${i}")).collect();
+    format!(
+        ", ev AS (INSERT INTO provisioning_events ({INSERT_COLUMNS}) VALUES ({}))",
+        values.join(", ")
+    )
 }
 
 /// Inserts a resource, its email rows and its log event in one statement (PostgreSQL, for a
@@ -335,17 +374,10 @@ pub(crate) async fn create_in_one_statement(
     let mut sql = format!("WITH r AS ({INSERT_RESOURCE})");
     let emails = &write.fields.emails;
     if !emails.is_empty() {
-        let values: Vec<String> = emails
-            .iter()
-            .map(|e| {
-                args.push(Arg::Text(e.clone()));
-                format!("(${})", args.len())
-            })
-            .collect();
         sql += &format!(
             ", em AS (INSERT INTO resource_emails (tenant_id, resource_seq, value_ci) \
-             SELECT $1, r.seq, e.v FROM r, (VALUES {}) AS e(v))",
-            values.join(", ")
+             SELECT $1, r.seq, e.v FROM r, {})",
+            email_values(&mut args, emails)
         );
     }
     let no_members = (kind == ResourceKind::Group).then(Vec::new);
@@ -358,13 +390,7 @@ pub(crate) async fn create_in_one_statement(
         (no_members, MemberDiff::default()),
     );
     if let Some(e) = &event {
-        let first = args.len() + 1;
-        args.extend(event_args(e));
-        let values: Vec<String> = (first..=args.len()).map(|i| format!("${i}")).collect();
-        sql += &format!(
-            ", ev AS (INSERT INTO provisioning_events ({INSERT_COLUMNS}) VALUES ({}))",
-            values.join(", ")
-        );
+        sql += &event_cte(&mut args, e);
     }
     sql += " SELECT seq FROM r";
     db.fetch(&sql, &args)
@@ -465,21 +491,52 @@ pub(crate) async fn modify(
     if with_members {
         cur.members = Some(load_members(db, seq).await?);
     }
-    let write = modifier(&cur).map_err(StoreError::Domain)?;
+    let mut write = modifier(&cur).map_err(StoreError::Domain)?;
     let now = now.max(cur.modified_at);
-    let f = &write.fields;
     let mut args = vec![Arg::Text(body_text(&write)?)];
-    args.extend(fields_args(f));
+    args.extend(fields_args(&write.fields));
     args.push(Arg::ts(now));
     args.push(Arg::Int(seq));
-    db.exec(
-        "UPDATE resources SET body = $1, unique_name = $2, unique_name_ci = $3, display_name = $4, \
-         display_name_ci = $5, external_id = $6, active = $7, modified_at = $8, version = version + 1 \
-         WHERE seq = $9",
-        &args,
-    )
-    .await
-    .map_err(|e| e.unique_as(unique_message(kind, &write)))?;
+    // Written out above; the answer takes it (the event reads the fields and the log).
+    let body = std::mem::take(&mut write.body);
+    let f = &write.fields;
+    let answer = |members| StoredResource {
+        kind,
+        id: cur.id,
+        body,
+        created_at: cur.created_at,
+        modified_at: now,
+        version: cur.version + 1,
+        members,
+    };
+    if kind == ResourceKind::User && matches!(db, Conn::Pg(_)) {
+        // PostgreSQL: the row, its email rows and its event in one statement (one round
+        // trip instead of four, while the row is locked).
+        let stored = answer(None);
+        args.push(Arg::Int(tenant_id));
+        let mut sql = format!(
+            "WITH u AS ({UPDATE_RESOURCE}), \
+             ed AS (DELETE FROM resource_emails WHERE resource_seq = $9)"
+        );
+        if !f.emails.is_empty() {
+            sql += &format!(
+                ", ei AS (INSERT INTO resource_emails (tenant_id, resource_seq, value_ci) \
+                 SELECT $10, $9, e.v FROM {})",
+                email_values(&mut args, &f.emails)
+            );
+        }
+        if let Some(e) = logged(tenant_id, now, &write, &stored, MemberDiff::default()) {
+            sql += &event_cte(&mut args, &e);
+        }
+        sql += " SELECT 1";
+        db.exec(&sql, &args)
+            .await
+            .map_err(|e| e.unique_as(unique_message(kind, &write)))?;
+        return Ok(Some(stored));
+    }
+    db.exec(UPDATE_RESOURCE, &args)
+        .await
+        .map_err(|e| e.unique_as(unique_message(kind, &write)))?;
     if kind == ResourceKind::User {
         write_emails(db, tenant_id, seq, &f.emails, true).await?;
     }
@@ -494,25 +551,8 @@ pub(crate) async fn modify(
     } else {
         (None, MemberDiff::default())
     };
-    let stored = StoredResource {
-        kind,
-        id: cur.id,
-        body: write.body,
-        created_at: cur.created_at,
-        modified_at: now,
-        version: cur.version + 1,
-        members,
-    };
-    if let Some(log) = &write.log {
-        let e = success_event(
-            tenant_id,
-            now,
-            log,
-            kind.as_str(),
-            &stored.id,
-            f.unique_name.as_deref(),
-            change_record(&stored, diff),
-        );
+    let stored = answer(members);
+    if let Some(e) = logged(tenant_id, now, &write, &stored, diff) {
         insert_event(db, &e).await?;
     }
     Ok(Some(stored))
