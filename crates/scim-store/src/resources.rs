@@ -9,7 +9,7 @@
 use crate::StoreError;
 use crate::conn::{Conn, Row};
 use crate::events::{INSERT_COLUMNS, event_args, insert_event, success_event};
-use crate::sql_filter::{Arg, SqlBuf, at_most_one, prefilter, sort_column, to_sql};
+use crate::sql_filter::{Arg, SqlBuf, prefilter, sort_column, to_sql};
 use scim_core::change::{ChangeRecord, ChangedResource};
 use scim_core::event::Event;
 use scim_core::resource::fold;
@@ -676,16 +676,10 @@ async fn query_sql(
     };
     let l = buf.bind(Arg::Int(limit.saturating_add(1)));
     let o = buf.bind(Arg::Int(offset));
-    // At most one row: no order to keep, and none to mislead the planner (`at_most_one`).
-    let order_by = if q.filter.as_ref().is_some_and(|f| at_most_one(kind, f)) {
-        String::new()
-    } else {
-        format!(" ORDER BY {order}")
-    };
     let rows = db
         .fetch(
             &format!(
-                "SELECT {COLS} FROM resources r WHERE {where_sql}{order_by} LIMIT {l} OFFSET {o}"
+                "SELECT {COLS} FROM resources r WHERE {where_sql} ORDER BY {order} LIMIT {l} OFFSET {o}"
             ),
             &buf.args,
         )

@@ -72,25 +72,6 @@ enum Col {
     Members,
 }
 
-/// Whether the filter matches at most one resource by construction: an equality on a
-/// column that is unique per tenant and kind (`userName`, a group's `displayName`, `id`), or
-/// an `and` with one. Such a query (an IdP's lookup) needs no `ORDER BY`, so the planner is
-/// never tempted to walk the tenant in `seq` order to save a sort.
-pub fn at_most_one(kind: ResourceKind, f: &FilterExpr) -> bool {
-    match f {
-        FilterExpr::Compare {
-            path,
-            op: CompareOp::Eq,
-            value: CompValue::Str(_),
-        } => matches!(
-            column(kind, path),
-            Some(Col::Text("r.unique_name_ci" | "r.id", _))
-        ),
-        FilterExpr::And(a, b) => at_most_one(kind, a) || at_most_one(kind, b),
-        _ => false,
-    }
-}
-
 fn column(kind: ResourceKind, p: &AttrPath) -> Option<Col> {
     let core = match kind {
         ResourceKind::User => urn::USER,
@@ -329,25 +310,6 @@ mod tests {
     fn sql(kind: ResourceKind, f: &str) -> Option<(String, Vec<Arg>)> {
         let mut b = SqlBuf::default();
         to_sql(&mut b, kind, &parse(f).unwrap()).map(|s| (s, b.args))
-    }
-
-    #[test]
-    fn unique_equalities_match_at_most_one() {
-        let one = |kind, f: &str| at_most_one(kind, &parse(f).unwrap());
-        assert!(one(ResourceKind::User, r#"userName eq "a""#));
-        assert!(one(ResourceKind::User, r#"id eq "a" and active eq true"#));
-        assert!(one(ResourceKind::Group, r#"displayName eq "g""#));
-        assert!(!one(ResourceKind::User, r#"displayName eq "a""#));
-        assert!(!one(ResourceKind::User, r#"userName sw "a""#));
-        assert!(!one(
-            ResourceKind::User,
-            r#"userName eq "a" or userName eq "b""#
-        ));
-        assert!(!one(ResourceKind::User, r#"externalId eq "a""#));
-        assert!(!one(
-            ResourceKind::User,
-            r#"urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "a""#
-        ));
     }
 
     #[test]
