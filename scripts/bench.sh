@@ -95,12 +95,11 @@ def load(t, n):
     return json.load(open(f)) if os.path.exists(f) else None
 def p99(r):
     return max(k["p99_ms"] for k in r["kinds"]) if r and r["kinds"] else float("nan")
-def ok_rate(r):
-    """Answered requests per second, without the ones that failed (4xx/5xx, transport)."""
-    failed = sum(sum(k["errors"].values()) for k in r["kinds"])
-    return (r["requests"] - failed) / r["elapsed_seconds"]
 def failed(r):
     return sum(sum(k["errors"].values()) for k in r["kinds"])
+def ok_rate(r):
+    """Answered requests per second, without the ones that failed (4xx/5xx, transport)."""
+    return (r["requests"] - failed(r)) / r["elapsed_seconds"]
 rows = ["create-users", "lookup", "patch-users", "group-members-1000", "group-members-100000",
         "list", "idp-cycle"]
 head = "| workload |"

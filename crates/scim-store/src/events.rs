@@ -275,11 +275,13 @@ pub(crate) async fn sweep(
     before: Timestamp,
     batch: u32,
 ) -> Result<u64, StoreError> {
-    c.exec(
-        "DELETE FROM provisioning_events WHERE seq IN \
-         (SELECT seq FROM provisioning_events \
-          WHERE at < $1 AND (change_seq IS NOT NULL OR change_count = 0) ORDER BY seq LIMIT $2)",
-        &[Arg::ts(before), Arg::Int(i64::from(batch.max(1)))],
+    sweep_older(
+        c,
+        "provisioning_events",
+        "seq",
+        " AND (change_seq IS NOT NULL OR change_count = 0)",
+        before,
+        batch,
     )
     .await
 }
@@ -299,17 +301,19 @@ pub(crate) async fn unsequenced_tenants(c: &mut Conn<'_>) -> Result<Vec<i64>, St
 
 /// Deletes up to `batch` rows of a log-like `table` whose `at` is before `before`, oldest
 /// `key` first (bounded statements: a sweep never holds a long lock).
+/// `and_also` (`""`, or `" AND …"`) narrows the rows that may go.
 pub(crate) async fn sweep_older(
     c: &mut Conn<'_>,
     table: &'static str,
     key: &'static str,
+    and_also: &'static str,
     before: Timestamp,
     batch: u32,
 ) -> Result<u64, StoreError> {
     c.exec(
         &format!(
             "DELETE FROM {table} WHERE {key} IN \
-             (SELECT {key} FROM {table} WHERE at < $1 ORDER BY {key} LIMIT $2)"
+             (SELECT {key} FROM {table} WHERE at < $1{and_also} ORDER BY {key} LIMIT $2)"
         ),
         &[Arg::ts(before), Arg::Int(i64::from(batch.max(1)))],
     )

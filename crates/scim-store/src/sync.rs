@@ -392,5 +392,5 @@ pub(crate) async fn sweep_log(
     before: Timestamp,
     batch: u32,
 ) -> Result<u64, StoreError> {
-    crate::events::sweep_older(c, "sync_log", "seq", before, batch).await
+    crate::events::sweep_older(c, "sync_log", "seq", "", before, batch).await
 }

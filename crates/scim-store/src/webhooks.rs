@@ -286,5 +286,5 @@ pub(crate) async fn sweep(
     before: Timestamp,
     batch: u32,
 ) -> Result<u64, StoreError> {
-    crate::events::sweep_older(c, "webhook_deliveries", "id", before, batch).await
+    crate::events::sweep_older(c, "webhook_deliveries", "id", "", before, batch).await
 }

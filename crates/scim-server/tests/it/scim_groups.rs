@@ -137,6 +137,31 @@ async fn entra_group_flow(backend: Backend) {
     s.finish().await;
 }
 
+/// Sends a PATCH on a task of its own (for concurrent requests); answers its status.
+fn spawn_patch(
+    s: &TestServer,
+    path: &str,
+    body: serde_json::Value,
+    if_match: Option<&'static str>,
+) -> tokio::task::JoinHandle<u16> {
+    let (client, url, token) = (s.client.clone(), s.url(path), s.token.clone());
+    tokio::spawn(async move {
+        let mut req = client
+            .patch(url)
+            .bearer_auth(token)
+            .header("content-type", "application/scim+json");
+        if let Some(v) = if_match {
+            req = req.header("if-match", v);
+        }
+        req.body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
 async fn fifty_concurrent_member_adds(backend: Backend) {
     let s = TestServer::start(backend).await;
     let r = s.post("/Groups", json!({"displayName": "All"})).await;
@@ -147,23 +172,9 @@ async fn fifty_concurrent_member_adds(backend: Backend) {
     }
     let mut tasks = Vec::new();
     for u in &users {
-        let client = s.client.clone();
-        let url = s.url(&format!("/Groups/{gid}"));
-        let token = s.token.clone();
         let body =
             json!({"Operations": [{"op": "Add", "path": "members", "value": [{"value": u}]}]});
-        tasks.push(tokio::spawn(async move {
-            client
-                .patch(url)
-                .bearer_auth(token)
-                .header("content-type", "application/scim+json")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
+        tasks.push(spawn_patch(&s, &format!("/Groups/{gid}"), body, None));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), 204);
@@ -190,9 +201,6 @@ async fn refused_patches_among_concurrent_ones_change_nothing(backend: Backend) 
     }
     let mut tasks = Vec::new();
     for (i, u) in users.iter().enumerate() {
-        let client = s.client.clone();
-        let url = s.url(&format!("/Groups/{gid}"));
-        let token = s.token.clone();
         // Every third PATCH also names a member that does not exist (400, nothing added);
         // every fifth carries a version the group never has again (412).
         let mut value = vec![json!({"value": u})];
@@ -201,21 +209,7 @@ async fn refused_patches_among_concurrent_ones_change_nothing(backend: Backend) 
         }
         let body = json!({"Operations": [{"op": "Add", "path": "members", "value": value}]});
         let if_match = (i % 5 == 0 && i % 3 != 0).then_some("W/\"1000\"");
-        tasks.push(tokio::spawn(async move {
-            let mut req = client
-                .patch(url)
-                .bearer_auth(token)
-                .header("content-type", "application/scim+json");
-            if let Some(v) = if_match {
-                req = req.header("if-match", v);
-            }
-            req.body(body.to_string())
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
+        tasks.push(spawn_patch(&s, &format!("/Groups/{gid}"), body, if_match));
     }
     let mut kept = BTreeSet::new();
     for (i, t) in tasks.into_iter().enumerate() {
