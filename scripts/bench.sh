@@ -7,7 +7,9 @@
 #
 # Usage: scripts/bench.sh [seconds] [concurrency]
 #   BACKENDS="sqlite postgres" (the default) or one of them; PEER=0 skips the peer;
-#   BIN=path measures another build (an older commit, a variant) in the same sitting.
+#   BIN=path measures another build (an older commit, a variant) in the same sitting;
+#   WORKLOADS="create-users lookup" runs only those rows of the table (the ceiling always
+#   runs; the names are the first column of the table).
 # Prints each run as it ends, then the summary table. PostgreSQL is the local server
 # (postgres://postgres@127.0.0.1:5432) with its default durability.
 set -euo pipefail
@@ -24,9 +26,13 @@ cleanup() {
 trap cleanup EXIT
 echo "# $(date -u +%FT%TZ) concurrency=$conc duration=${secs}s $(nproc) cores, generator on the same cores"
 
-# bench TARGET URL TOKEN NAME ARGS...: one run, its JSON kept as $out/TARGET.NAME.json.
+# bench TARGET URL TOKEN NAME ARGS...: one run, its JSON kept as $out/TARGET.NAME.json
+# (skipped when WORKLOADS is set and does not name it).
 bench() {
   local target=$1 url=$2 token=$3 name=$4; shift 4
+  case "$name" in ceiling*) ;; *)
+    [ -z "${WORKLOADS:-}" ] || [[ " $WORKLOADS " == *" $name "* ]] || return 0 ;;
+  esac
   "$bin" --json bench --url "$url" --token "$token" --duration "${secs}s" --concurrency "$conc" "$@" \
     >"$out/$target.$name.json"
   python3 - "$target" "$name" "$out/$target.$name.json" <<'EOF'
