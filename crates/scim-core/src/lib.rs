@@ -27,7 +27,7 @@ pub use resource::{IndexedFields, Member, MemberOp, ResourceKind, StoredResource
 pub use sealing::SealingKey;
 pub use service::{
     EventService, Maintenance, OperatorService, ResourceService, Services, TenantService,
-    TokenService,
+    TokenService, wants_related,
 };
 pub use store::{
     DayCount, EventStore, LeaseFence, LeaseStore, OperatorStore, Query, QueryResult, ResourceStore,

@@ -14,6 +14,9 @@ pub use scim_proto::ResourceKind;
 /// One group member as stored (its `display` is the member's current displayName).
 pub type Member = scim_proto::render::MemberRef;
 
+/// A group a user is directly in.
+pub use scim_proto::render::GroupRef;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredResource {
     pub kind: ResourceKind,
@@ -22,8 +25,11 @@ pub struct StoredResource {
     pub created_at: Timestamp,
     pub modified_at: Timestamp,
     pub version: i64,
-    /// Loaded only when asked for.
+    /// A group's members; loaded only when asked for.
     pub members: Option<Vec<Member>>,
+    /// A user's direct groups, when the store read them with the user (then a response
+    /// needs no second query); `Some(empty)` for a user known to be in none.
+    pub groups: Option<Vec<GroupRef>>,
 }
 
 impl StoredResource {

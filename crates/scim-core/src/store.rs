@@ -32,7 +32,8 @@ pub struct Query {
     pub count: u64,
     /// RFC 9865 paging: `Some(None)` asks for the first page in cursor mode.
     pub cursor: Option<Option<Cursor>>,
-    pub with_members: bool,
+    /// Load each resource's relations with it: a group's `members`, a user's `groups`.
+    pub related: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -100,16 +101,18 @@ pub trait ResourceStore: Send + Sync {
         tenant_id: i64,
         kind: ResourceKind,
         id: &str,
-        with_members: bool,
+        related: bool,
     ) -> CoreResult<Option<StoredResource>>;
-    /// Locks the resource, calls `modifier`, writes its result with a new version.
+    /// Reads the resource (with its relations when `related`: a group's members, a user's
+    /// groups), calls `modifier`, writes its result with a new version; the resource cannot
+    /// change in between (a row lock, or a write that only applies to the version read).
     /// `Ok(None)` when the resource does not exist.
     async fn modify(
         &self,
         tenant_id: i64,
         kind: ResourceKind,
         id: &str,
-        with_members: bool,
+        related: bool,
         modifier: Modifier,
         now: Timestamp,
     ) -> CoreResult<Option<StoredResource>>;

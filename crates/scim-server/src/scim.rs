@@ -8,7 +8,7 @@ use crate::request::{ScimBody, ScimQuery, search_request};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use scim_core::{Endpoint, ResourceKind, StoredResource};
+use scim_core::{Endpoint, ResourceKind, StoredResource, wants_related};
 use scim_proto::etag::EntityTags;
 use scim_proto::schema::standard_view;
 use scim_proto::wire::ListResponse;
@@ -162,11 +162,10 @@ pub async fn get(
 ) -> ApiResult<Response> {
     auth.require(endpoint(kind), false)?;
     let projection = q.projection()?;
-    let with_members =
-        kind == ResourceKind::Group && projection.includes(&standard_view(kind), "members");
+    let related = wants_related(kind, &projection);
     let r = state
         .resources
-        .get(&auth.tenant, kind, &id_of(&params), with_members)
+        .get(&auth.tenant, kind, &id_of(&params), related)
         .await?;
     if header_str(&headers, header::IF_NONE_MATCH)
         .is_some_and(|inm| EntityTags::parse(inm).matches(r.version))

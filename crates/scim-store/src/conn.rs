@@ -90,6 +90,8 @@ fn bind_all<'q>(
             Arg::Text(s) => q.bind(s.as_str()),
             Arg::NullInt => q.bind(None::<i64>),
             Arg::NullText => q.bind(None::<String>),
+            Arg::Ints(v) => q.bind(v.as_slice()),
+            Arg::Texts(v) => q.bind(v.as_slice()),
         };
     }
     q
@@ -111,6 +113,11 @@ fn lite_bind(stmt: &mut rusqlite::CachedStatement<'_>, args: &[Arg]) -> Result<(
             Arg::Int(i) => stmt.raw_bind_parameter(idx, i)?,
             Arg::Text(s) => stmt.raw_bind_parameter(idx, s.as_str())?,
             Arg::NullInt | Arg::NullText => stmt.raw_bind_parameter(idx, rusqlite::types::Null)?,
+            Arg::Ints(_) | Arg::Texts(_) => {
+                return Err(StoreError::Internal(
+                    "SQLite statements take no array parameters".into(),
+                ));
+            }
         }
     }
     Ok(())

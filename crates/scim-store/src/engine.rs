@@ -57,21 +57,6 @@ impl Engine {
         }
     }
 
-    /// Runs `work`, which is **one statement**, as its own transaction: on PostgreSQL without
-    /// `BEGIN` and `COMMIT` (a single statement is atomic and durable when it returns), so
-    /// it costs one round trip instead of three; on SQLite through the writer, as any write.
-    pub async fn write_one_statement<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send + 'static,
-    {
-        match self {
-            Engine::Sqlite(e) => e.write(work).await,
-            // A connection of the pool, as for a read; the statement commits itself.
-            Engine::Postgres(_) => self.read(work).await,
-        }
-    }
-
     /// Runs `work` as one consistent snapshot: every statement sees the database as of one
     /// instant, so reads of rows that a writer changes in several transactions (a cycle's
     /// ledger batches, then its cycle record) never mix before and after. PostgreSQL:

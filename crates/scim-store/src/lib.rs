@@ -20,6 +20,7 @@
 //!   member is one insert whatever the group's size, and concurrent PATCHes cannot lose one.
 
 mod conn;
+mod create_batcher;
 mod engine;
 mod error;
 mod events;
@@ -75,13 +76,13 @@ fn modify_job(
     tenant_id: i64,
     kind: ResourceKind,
     id: String,
-    with_members: bool,
+    related: bool,
     modifier: Modifier,
     now: Timestamp,
 ) -> impl for<'c> FnOnce(&'c mut conn::Conn<'c>) -> engine::Fut<'c, Option<StoredResource>>
 + Send
 + 'static {
-    job!(|c| resources::modify(c, tenant_id, kind, &id, with_members, &*modifier, now))
+    job!(|c| resources::modify(c, tenant_id, kind, &id, related, &*modifier, now))
 }
 
 pub struct SqlStore {
@@ -98,6 +99,8 @@ pub struct SqlStore {
     /// Commits concurrent modifications of one row together (PostgreSQL only;
     /// `row_batcher.rs`).
     rows: Option<row_batcher::RowBatcher>,
+    /// Writes concurrent creates in one statement (PostgreSQL only; `create_batcher.rs`).
+    creates: Option<create_batcher::CreateBatcher>,
 }
 
 /// PostgreSQL plans a freshly filled table without statistics badly (a userName lookup
@@ -161,17 +164,19 @@ impl SqlStore {
                 scim_proto::error::excerpt(url)
             )));
         };
-        let (sequencer, rows) = match &engine {
+        let (sequencer, rows, creates) = match &engine {
             Engine::Postgres(pool) => (
                 Some(sequencer::ChangeSequencer::new(pool.clone())),
                 Some(row_batcher::RowBatcher::new(pool.clone())),
+                Some(create_batcher::CreateBatcher::new(pool.clone())),
             ),
-            Engine::Sqlite(_) => (None, None),
+            Engine::Sqlite(_) => (None, None, None),
         };
         Ok(Self {
             engine,
             sequencer,
             rows,
+            creates,
             url: url.to_string(),
             created_since_analyze: AtomicU64::new(0),
             memory_scan_max: 50_000,
@@ -493,14 +498,20 @@ impl ResourceStore for SqlStore {
         let logged = write.log.is_some();
         let (write, id) = (write.clone(), id.to_string());
         let change = self.sqlite().map(|e| e.change_started(tenant_id, kind));
-        let r = if self.dialect() == Dialect::Postgres && write.member_ops.is_empty() {
-            // Nothing to resolve: one statement (`create_in_one_statement`).
-            self.engine
-                .write_one_statement(job!(|c| resources::create_in_one_statement(
-                    c, tenant_id, kind, &id, &write, now
-                )))
-                .await
-                .map_err(Into::into)
+        let r = if let Some(creates) = self
+            .creates
+            .as_ref()
+            .filter(|_| write.member_ops.is_empty())
+        {
+            // Nothing to resolve: one statement, shared with the creates around it.
+            let item = resources::NewResource {
+                tenant_id,
+                kind,
+                id,
+                write,
+                now,
+            };
+            creates.create(item).await.map_err(Into::into)
         } else {
             self.write(job!(|c| resources::create(
                 c, tenant_id, kind, &id, &write, now
@@ -522,31 +533,50 @@ impl ResourceStore for SqlStore {
         tenant_id: i64,
         kind: ResourceKind,
         id: &str,
-        with_members: bool,
+        related: bool,
     ) -> CoreResult<Option<StoredResource>> {
         let id = id.to_string();
-        self.read(job!(|c| resources::get(
-            c,
-            tenant_id,
-            kind,
-            &id,
-            with_members
-        )))
-        .await
+        self.read(job!(|c| resources::get(c, tenant_id, kind, &id, related)))
+            .await
     }
     async fn modify(
         &self,
         tenant_id: i64,
         kind: ResourceKind,
         id: &str,
-        with_members: bool,
+        related: bool,
         modifier: Modifier,
         now: Timestamp,
     ) -> CoreResult<Option<StoredResource>> {
-        let work = modify_job(tenant_id, kind, id.to_string(), with_members, modifier, now);
         let r = match &self.rows {
-            Some(rows) => rows.modify((tenant_id, kind, id), work).await?,
-            None => self.write(work).await?,
+            // PostgreSQL: a user without a transaction or a lock first (two round trips,
+            // `resources::modify_user_unlocked`); a group, or a user that other writes keep
+            // changing, through the row's batch.
+            Some(rows) => {
+                let unlocked = match kind {
+                    ResourceKind::User => {
+                        let (id, modifier) = (id.to_string(), modifier.clone());
+                        self.engine
+                            .read(job!(|c| resources::modify_user_unlocked(
+                                c, tenant_id, &id, related, &*modifier, now
+                            )))
+                            .await?
+                    }
+                    ResourceKind::Group => resources::Unlocked::Contended,
+                };
+                match unlocked {
+                    resources::Unlocked::Done(r) => r,
+                    resources::Unlocked::Contended => {
+                        let work =
+                            modify_job(tenant_id, kind, id.to_string(), related, modifier, now);
+                        rows.modify((tenant_id, kind, id), work).await?
+                    }
+                }
+            }
+            None => {
+                let work = modify_job(tenant_id, kind, id.to_string(), related, modifier, now);
+                self.write(work).await?
+            }
         };
         if r.is_some() {
             self.changed(tenant_id);

@@ -27,6 +27,59 @@ use std::collections::{HashMap, HashSet};
 /// Column order read by [`resource_from`].
 const COLS: &str = "r.seq, r.id, r.kind, r.body, r.created_at, r.modified_at, r.version";
 
+/// `COLS` and, for users read with their relations, their groups: one statement reads a
+/// user and the groups it is directly in (a lookup or a PATCH answer needs no second query).
+/// The groups column is a JSON array of `[id, displayName]` in [`groups_of`]'s order, read by
+/// [`groups_from`].
+fn cols(db: &Conn<'_>, kind: ResourceKind, related: bool) -> String {
+    if !(related && kind == ResourceKind::User) {
+        return COLS.to_string();
+    }
+    let groups = match db {
+        Conn::Pg(_) => {
+            "SELECT json_agg(json_build_array(g.id, g.unique_name) \
+             ORDER BY g.unique_name_ci, g.seq)::text"
+        }
+        Conn::Lite(_) => {
+            "SELECT json_group_array(json_array(g.id, g.unique_name) \
+             ORDER BY g.unique_name_ci, g.seq)"
+        }
+    };
+    format!(
+        "{COLS}, ({groups} FROM group_members gm JOIN resources g ON g.seq = gm.group_seq \
+         WHERE gm.member_seq = r.seq)"
+    )
+}
+
+/// The groups column of [`cols`] (NULL or `[]` when the user is in none).
+fn groups_from(row: &Row) -> Result<Vec<GroupRef>, StoreError> {
+    let Some(json) = row.opt_text(7)? else {
+        return Ok(Vec::new());
+    };
+    let pairs: Vec<(String, Option<String>)> = serde_json::from_str(&json)
+        .map_err(|e| StoreError::Corrupt(format!("a user's groups: {e}")))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(value, display)| GroupRef {
+            value,
+            display: display.unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// A row of [`cols`]: the resource, with its groups when the statement read them.
+fn resource_from_cols(
+    row: &Row,
+    kind: ResourceKind,
+    related: bool,
+) -> Result<(i64, StoredResource), StoreError> {
+    let (seq, mut r) = resource_from(row)?;
+    if related && kind == ResourceKind::User {
+        r.groups = Some(groups_from(row)?);
+    }
+    Ok((seq, r))
+}
+
 fn resource_from(row: &Row) -> Result<(i64, StoredResource), StoreError> {
     let kind = row.text(2)?;
     let body = row.text(3)?;
@@ -42,6 +95,7 @@ fn resource_from(row: &Row) -> Result<(i64, StoredResource), StoreError> {
             modified_at: row.ts(5)?,
             version: row.int(6)?,
             members: None,
+            groups: None,
         },
     ))
 }
@@ -310,6 +364,8 @@ fn created(
         modified_at: now,
         version: 1,
         members,
+        // A user just created is in no group (its id is new).
+        groups: (kind == ResourceKind::User).then(Vec::new),
     };
     let event = logged(tenant_id, now, write, &stored, diff);
     (stored, event)
@@ -348,13 +404,14 @@ fn email_values(args: &mut Vec<Arg>, emails: &[String]) -> String {
     format!("(VALUES {}) AS e(v)", values.join(", "))
 }
 
-/// `, ev AS (INSERT …)`: the event's row as a CTE, its values bound after `args`.
-fn event_cte(args: &mut Vec<Arg>, e: &Event) -> String {
+/// `, ev AS (INSERT …)`: the event's row as a CTE, inserted when `condition` holds (`TRUE`:
+/// always), its values bound after `args`.
+fn event_cte(args: &mut Vec<Arg>, e: &Event, condition: &str) -> String {
     let first = args.len() + 1;
     args.extend(event_args(e));
     let values: Vec<String> = (first..=args.len()).map(|i| format!("${i}")).collect();
     format!(
-        ", ev AS (INSERT INTO provisioning_events ({INSERT_COLUMNS}) VALUES ({}))",
+        ", ev AS (INSERT INTO provisioning_events ({INSERT_COLUMNS}) SELECT {} WHERE {condition})",
         values.join(", ")
     )
 }
@@ -390,7 +447,7 @@ pub(crate) async fn create_in_one_statement(
         (no_members, MemberDiff::default()),
     );
     if let Some(e) = &event {
-        sql += &event_cte(&mut args, e);
+        sql += &event_cte(&mut args, e, "TRUE");
     }
     sql += " SELECT seq FROM r";
     db.fetch(&sql, &args)
@@ -399,6 +456,129 @@ pub(crate) async fn create_in_one_statement(
         .first()
         .ok_or_else(|| StoreError::Corrupt("INSERT returned no row".into()))?;
     Ok(stored)
+}
+
+/// One create of a batch ([`create_many`]): a resource without members to resolve.
+pub(crate) struct NewResource {
+    pub tenant_id: i64,
+    pub kind: ResourceKind,
+    pub id: String,
+    pub write: Write,
+    pub now: Timestamp,
+}
+
+/// `unnest($n::type[], …)` of the rows' columns, bound after `args` (PostgreSQL).
+fn unnest(args: &mut Vec<Arg>, rows: Vec<Vec<Arg>>) -> String {
+    let params: Vec<String> = Arg::columns(rows)
+        .into_iter()
+        .map(|(col, ty)| {
+            args.push(col);
+            format!("${}::{ty}", args.len())
+        })
+        .collect();
+    format!("unnest({})", params.join(", "))
+}
+
+/// Inserts several resources, their email rows and their log events in one PostgreSQL
+/// statement of fixed text (the rows go as one array per column): the group commit of
+/// `create_batcher.rs`. The rows are the same as [`create_in_one_statement`]'s. A resource a
+/// unique index refuses (its userName is taken, or taken by another of the batch) is skipped
+/// with its emails and event (`ON CONFLICT DO NOTHING`): its answer is `None`, and the
+/// caller creates it alone to learn why.
+pub(crate) async fn create_many(
+    db: &mut Conn<'_>,
+    items: &[NewResource],
+) -> Result<Vec<Option<StoredResource>>, StoreError> {
+    let (mut rows, mut emails, mut events, mut answers) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for NewResource {
+        tenant_id,
+        kind,
+        id,
+        write,
+        now,
+    } in items
+    {
+        rows.push(insert_args(*tenant_id, *kind, id, write, *now)?);
+        let key = || {
+            vec![
+                Arg::Int(*tenant_id),
+                Arg::Text(kind.as_str().into()),
+                Arg::Text(id.clone()),
+            ]
+        };
+        for e in &write.fields.emails {
+            let mut row = key();
+            row.push(Arg::Text(e.clone()));
+            emails.push(row);
+        }
+        let no_members = (*kind == ResourceKind::Group).then(Vec::new);
+        let (stored, event) = created(
+            *tenant_id,
+            *kind,
+            id,
+            write,
+            *now,
+            (no_members, MemberDiff::default()),
+        );
+        if let Some(e) = event {
+            let mut row = key();
+            row.extend(event_args(&e));
+            events.push(row);
+        }
+        answers.push(stored);
+    }
+    let mut args = Vec::new();
+    let mut sql = format!(
+        "WITH r AS (INSERT INTO resources (tenant_id, kind, id, body, unique_name, \
+         unique_name_ci, display_name, display_name_ci, external_id, active, created_at, \
+         modified_at, version) SELECT i.*, i.at, 1 FROM {} AS i(tenant_id, kind, id, body, \
+         unique_name, unique_name_ci, display_name, display_name_ci, external_id, active, at) \
+         ON CONFLICT DO NOTHING RETURNING seq, tenant_id, kind, id)",
+        unnest(&mut args, rows)
+    );
+    // An email or event row joins the resource row that was inserted.
+    let joined = "JOIN r ON r.tenant_id = x.t AND r.kind = x.k AND r.id = x.id";
+    if !emails.is_empty() {
+        sql += &format!(
+            ", em AS (INSERT INTO resource_emails (tenant_id, resource_seq, value_ci) \
+             SELECT r.tenant_id, r.seq, x.v FROM {} AS x(t, k, id, v) {joined})",
+            unnest(&mut args, emails)
+        );
+    }
+    if !events.is_empty() {
+        let columns: Vec<String> = (1..=INSERT_COLUMNS.split(',').count())
+            .map(|i| format!("x.c{i}"))
+            .collect();
+        sql += &format!(
+            ", ev AS (INSERT INTO provisioning_events ({INSERT_COLUMNS}) SELECT {} \
+             FROM {} AS x(t, k, id, {}) {joined})",
+            columns.join(", "),
+            unnest(&mut args, events),
+            columns
+                .iter()
+                .map(|c| &c[2..])
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    sql += " SELECT tenant_id, kind, id FROM r";
+    let mut inserted = HashSet::new();
+    for row in db.fetch(&sql, &args).await? {
+        inserted.insert((row.int(0)?, row.text(1)?, row.text(2)?));
+    }
+    Ok(answers
+        .into_iter()
+        .zip(items)
+        .map(|(stored, item)| {
+            let key = (
+                item.tenant_id,
+                item.kind.as_str().to_string(),
+                item.id.clone(),
+            );
+            inserted.contains(&key).then_some(stored)
+        })
+        .collect())
 }
 
 /// Inserts a resource with its email and member rows and its log event.
@@ -432,25 +612,29 @@ pub(crate) async fn create(
     Ok(stored)
 }
 
-/// The resource row by id; `lock` is appended (a row lock on PostgreSQL, or nothing).
+/// The resource by id, with a user's groups when `related` (a group's members are read by
+/// the caller); `lock` is appended (a row lock on PostgreSQL, or nothing).
 async fn fetch_resource(
     db: &mut Conn<'_>,
     tenant_id: i64,
     kind: ResourceKind,
     id: &str,
+    related: bool,
     lock: &str,
-) -> Result<Option<Row>, StoreError> {
-    db.fetch_optional(
-        &format!(
-            "SELECT {COLS} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3{lock}"
-        ),
-        &[
-            Arg::Int(tenant_id),
-            Arg::Text(kind.as_str().into()),
-            Arg::Text(id.into()),
-        ],
-    )
-    .await
+) -> Result<Option<(i64, StoredResource)>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM resources r WHERE r.tenant_id = $1 AND r.kind = $2 AND r.id = $3{lock}",
+        cols(db, kind, related)
+    );
+    let args = [
+        Arg::Int(tenant_id),
+        Arg::Text(kind.as_str().into()),
+        Arg::Text(id.into()),
+    ];
+    match db.fetch_optional(&sql, &args).await? {
+        Some(row) => Ok(Some(resource_from_cols(&row, kind, related)?)),
+        None => Ok(None),
+    }
 }
 
 pub(crate) async fn get(
@@ -458,17 +642,19 @@ pub(crate) async fn get(
     tenant_id: i64,
     kind: ResourceKind,
     id: &str,
-    with_members: bool,
+    related: bool,
 ) -> Result<Option<StoredResource>, StoreError> {
-    let Some(row) = fetch_resource(db, tenant_id, kind, id, "").await? else {
+    let Some((seq, mut r)) = fetch_resource(db, tenant_id, kind, id, related, "").await? else {
         return Ok(None);
     };
-    let (seq, mut r) = resource_from(&row)?;
-    if with_members && kind == ResourceKind::Group {
+    if related && kind == ResourceKind::Group {
         r.members = Some(load_members(db, seq).await?);
     }
     Ok(Some(r))
 }
+
+/// The modifier of [`modify`]: the write to make of the current resource.
+type ModifierFn = dyn Fn(&StoredResource) -> CoreResult<Write> + Send + Sync;
 
 /// Read-modify-write under the row lock (`for_update` on PostgreSQL; SQLite's single writer
 /// on SQLite). A modifier error aborts with nothing written.
@@ -478,67 +664,38 @@ pub(crate) async fn modify(
     tenant_id: i64,
     kind: ResourceKind,
     id: &str,
-    with_members: bool,
-    modifier: &(dyn Fn(&StoredResource) -> CoreResult<Write> + Send + Sync),
+    related: bool,
+    modifier: &ModifierFn,
     now: Timestamp,
 ) -> Result<Option<StoredResource>, StoreError> {
     let lock = db.for_update();
-    let Some(row) = fetch_resource(db, tenant_id, kind, id, lock).await? else {
+    let Some((seq, mut cur)) = fetch_resource(db, tenant_id, kind, id, related, lock).await? else {
         return Ok(None);
     };
-    let (seq, mut cur) = resource_from(&row)?;
-    let with_members = with_members && kind == ResourceKind::Group;
+    let with_members = related && kind == ResourceKind::Group;
     if with_members {
         cur.members = Some(load_members(db, seq).await?);
     }
     let mut write = modifier(&cur).map_err(StoreError::Domain)?;
     let now = now.max(cur.modified_at);
+    if kind == ResourceKind::User && matches!(db, Conn::Pg(_)) {
+        // Under the lock the version cannot have moved on.
+        return match write_user(db, tenant_id, seq, cur, write, now).await? {
+            Some(stored) => Ok(Some(stored)),
+            None => Err(StoreError::Internal(
+                "a locked user row changed before its write".into(),
+            )),
+        };
+    }
     let mut args = vec![Arg::Text(body_text(&write)?)];
     args.extend(fields_args(&write.fields));
     args.push(Arg::ts(now));
     args.push(Arg::Int(seq));
-    // Written out above; the answer takes it (the event reads the fields and the log).
-    let body = std::mem::take(&mut write.body);
-    let f = &write.fields;
-    let answer = |members| StoredResource {
-        kind,
-        id: cur.id,
-        body,
-        created_at: cur.created_at,
-        modified_at: now,
-        version: cur.version + 1,
-        members,
-    };
-    if kind == ResourceKind::User && matches!(db, Conn::Pg(_)) {
-        // PostgreSQL: the row, its email rows and its event in one statement (one round
-        // trip instead of four, while the row is locked).
-        let stored = answer(None);
-        args.push(Arg::Int(tenant_id));
-        let mut sql = format!(
-            "WITH u AS ({UPDATE_RESOURCE}), \
-             ed AS (DELETE FROM resource_emails WHERE resource_seq = $9)"
-        );
-        if !f.emails.is_empty() {
-            sql += &format!(
-                ", ei AS (INSERT INTO resource_emails (tenant_id, resource_seq, value_ci) \
-                 SELECT $10, $9, e.v FROM {})",
-                email_values(&mut args, &f.emails)
-            );
-        }
-        if let Some(e) = logged(tenant_id, now, &write, &stored, MemberDiff::default()) {
-            sql += &event_cte(&mut args, &e);
-        }
-        sql += " SELECT 1";
-        db.exec(&sql, &args)
-            .await
-            .map_err(|e| e.unique_as(unique_message(kind, &write)))?;
-        return Ok(Some(stored));
-    }
     db.exec(UPDATE_RESOURCE, &args)
         .await
         .map_err(|e| e.unique_as(unique_message(kind, &write)))?;
     if kind == ResourceKind::User {
-        write_emails(db, tenant_id, seq, &f.emails, true).await?;
+        write_emails(db, tenant_id, seq, &write.fields.emails, true).await?;
     }
     let (members, diff) = if kind == ResourceKind::Group {
         let diff = apply_member_ops(db, tenant_id, seq, &write.member_ops).await?;
@@ -551,11 +708,109 @@ pub(crate) async fn modify(
     } else {
         (None, MemberDiff::default())
     };
-    let stored = answer(members);
+    let stored = modified(cur, std::mem::take(&mut write.body), now, members);
     if let Some(e) = logged(tenant_id, now, &write, &stored, diff) {
         insert_event(db, &e).await?;
     }
     Ok(Some(stored))
+}
+
+/// The resource as a modification leaves it (its groups are not changed by one).
+fn modified(
+    cur: StoredResource,
+    body: serde_json::Value,
+    now: Timestamp,
+    members: Option<Vec<Member>>,
+) -> StoredResource {
+    StoredResource {
+        body,
+        modified_at: now,
+        version: cur.version + 1,
+        members,
+        ..cur
+    }
+}
+
+/// How often [`modify_user_unlocked`] reads and writes before it gives up to the row lock.
+const UNLOCKED_ATTEMPTS: usize = 3;
+
+/// The outcome of [`modify_user_unlocked`].
+pub(crate) enum Unlocked {
+    /// Written (`Some`), or the user does not exist (`None`).
+    Done(Option<StoredResource>),
+    /// Other writes to the same user won every attempt: take the row lock ([`modify`]).
+    Contended,
+}
+
+/// A user's PATCH or PUT on PostgreSQL without a transaction or a row lock: read the user
+/// (with its groups, for the answer), run the modifier, and write only if the row is still
+/// at the version read: two statements, two round trips, where `BEGIN`, the locked read, the
+/// write and `COMMIT` take four. When another write got in between, the whole step is
+/// retried on the new version (the modifier runs again, so `If-Match` is checked against it).
+pub(crate) async fn modify_user_unlocked(
+    db: &mut Conn<'_>,
+    tenant_id: i64,
+    id: &str,
+    related: bool,
+    modifier: &ModifierFn,
+    now: Timestamp,
+) -> Result<Unlocked, StoreError> {
+    let kind = ResourceKind::User;
+    for _ in 0..UNLOCKED_ATTEMPTS {
+        let Some((seq, cur)) = fetch_resource(db, tenant_id, kind, id, related, "").await? else {
+            return Ok(Unlocked::Done(None));
+        };
+        let write = modifier(&cur).map_err(StoreError::Domain)?;
+        let now = now.max(cur.modified_at);
+        if let Some(stored) = write_user(db, tenant_id, seq, cur, write, now).await? {
+            return Ok(Unlocked::Done(Some(stored)));
+        }
+    }
+    Ok(Unlocked::Contended)
+}
+
+/// Writes a user's row, its email rows and its log event in one PostgreSQL statement, only
+/// if the row is still at `cur.version` (a single statement is atomic and durable when it
+/// returns; under `READ COMMITTED` the `UPDATE` re-reads a row changed concurrently and
+/// skips it if the version moved). `None` when it moved: nothing was written.
+async fn write_user(
+    db: &mut Conn<'_>,
+    tenant_id: i64,
+    seq: i64,
+    cur: StoredResource,
+    mut write: Write,
+    now: Timestamp,
+) -> Result<Option<StoredResource>, StoreError> {
+    let mut args = vec![Arg::Text(body_text(&write)?)];
+    args.extend(fields_args(&write.fields));
+    args.push(Arg::ts(now));
+    args.push(Arg::Int(seq)); // $9
+    args.push(Arg::Int(tenant_id)); // $10
+    args.push(Arg::Int(cur.version)); // $11
+    let mut sql = format!(
+        "WITH u AS ({UPDATE_RESOURCE} AND version = $11 RETURNING seq), \
+         ed AS (DELETE FROM resource_emails WHERE resource_seq = $9 AND EXISTS (SELECT 1 FROM u))"
+    );
+    let f = &write.fields;
+    if !f.emails.is_empty() {
+        sql += &format!(
+            ", ei AS (INSERT INTO resource_emails (tenant_id, resource_seq, value_ci) \
+             SELECT $10, u.seq, e.v FROM u, {})",
+            email_values(&mut args, &f.emails)
+        );
+    }
+    // Written out above; the answer takes it (the event reads the fields and the log).
+    let stored = modified(cur, std::mem::take(&mut write.body), now, None);
+    if let Some(e) = logged(tenant_id, now, &write, &stored, MemberDiff::default()) {
+        sql += &event_cte(&mut args, &e, "EXISTS (SELECT 1 FROM u)");
+    }
+    sql += " SELECT COUNT(*) FROM u";
+    let written = db
+        .fetch_one(&sql, &args)
+        .await
+        .map_err(|e| e.unique_as(unique_message(ResourceKind::User, &write)))?
+        .int(0)?;
+    Ok((written == 1).then_some(stored))
 }
 
 pub(crate) async fn delete(
@@ -566,10 +821,9 @@ pub(crate) async fn delete(
     log: Option<&LogEntry>,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let Some(row) = fetch_resource(db, tenant_id, kind, id, "").await? else {
+    let Some((seq, last)) = fetch_resource(db, tenant_id, kind, id, false, "").await? else {
         return Ok(false);
     };
-    let (seq, last) = resource_from(&row)?;
     // Explicit deletes (not only ON DELETE CASCADE) so the outcome does not depend on a
     // connection's foreign_keys setting.
     for sql in [
@@ -679,7 +933,8 @@ async fn query_sql(
     let rows = db
         .fetch(
             &format!(
-                "SELECT {COLS} FROM resources r WHERE {where_sql} ORDER BY {order} LIMIT {l} OFFSET {o}"
+                "SELECT {} FROM resources r WHERE {where_sql} ORDER BY {order} LIMIT {l} OFFSET {o}",
+                cols(db, kind, q.related)
             ),
             &buf.args,
         )
@@ -704,8 +959,8 @@ async fn query_sql(
         .iter()
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
     {
-        let (seq, mut r) = resource_from(row)?;
-        if q.with_members && kind == ResourceKind::Group {
+        let (seq, mut r) = resource_from_cols(row, kind, q.related)?;
+        if q.related && kind == ResourceKind::Group {
             r.members = Some(load_members(db, seq).await?);
         }
         last_seq = seq;
@@ -751,6 +1006,8 @@ async fn query_memory(
         ))));
     }
     let mut matched = Vec::new();
+    // Users' groups are not read here: every scanned row would pay for them; the page's are
+    // read by the caller (`groups_of`).
     for row in &rows {
         let (seq, mut r) = resource_from(row)?;
         if kind == ResourceKind::Group {
@@ -783,7 +1040,7 @@ async fn query_memory(
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(usize::try_from(q.count).unwrap_or(usize::MAX))
         .map(|mut r| {
-            if !q.with_members {
+            if !q.related {
                 r.members = None;
             }
             r

@@ -23,6 +23,10 @@ pub enum Arg {
     /// NULL, typed (PostgreSQL checks a parameter's type against its column).
     NullInt,
     NullText,
+    /// A PostgreSQL `bigint[]` (the columns of several rows, for `unnest`).
+    Ints(Vec<Option<i64>>),
+    /// A PostgreSQL `text[]`.
+    Texts(Vec<Option<String>>),
 }
 
 impl Arg {
@@ -44,6 +48,35 @@ impl Arg {
 
     pub fn opt_text(v: Option<&str>) -> Self {
         v.map_or(Arg::NullText, |s| Arg::Text(s.to_string()))
+    }
+
+    /// The rows' values as one array per column (`rows` all have the same columns, each
+    /// column of one type), and each array's SQL type for a cast: several rows in one
+    /// statement of fixed text, `unnest($1::bigint[], $2::text[], …)` (PostgreSQL).
+    pub fn columns(rows: Vec<Vec<Arg>>) -> Vec<(Arg, &'static str)> {
+        let mut cols: Vec<(Arg, &'static str)> = rows
+            .first()
+            .into_iter()
+            .flatten()
+            .map(|first| match first {
+                Arg::Int(_) | Arg::NullInt => {
+                    (Arg::Ints(Vec::with_capacity(rows.len())), "bigint[]")
+                }
+                _ => (Arg::Texts(Vec::with_capacity(rows.len())), "text[]"),
+            })
+            .collect();
+        for row in rows {
+            for (a, (col, _)) in row.into_iter().zip(cols.iter_mut()) {
+                match (col, a) {
+                    (Arg::Ints(v), Arg::Int(i)) => v.push(Some(i)),
+                    (Arg::Texts(v), Arg::Text(t)) => v.push(Some(t)),
+                    (Arg::Ints(v), _) => v.push(None),
+                    (Arg::Texts(v), _) => v.push(None),
+                    _ => {}
+                }
+            }
+        }
+        cols
     }
 }
 

@@ -50,6 +50,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     tenants(&store).await;
     tokens(&store).await;
     resources(&store).await;
+    relations_and_concurrent_modifies(&store).await;
+    concurrent_creates(&store).await;
     events_and_leases(&store).await;
     fenced_writes(&store).await;
     operators_and_sessions(&store).await;
@@ -499,6 +501,195 @@ async fn resources(s: &Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert_eq!(g.members.unwrap().len(), 1);
+}
+
+/// A user read with its relations carries its groups (what `groups_of` answers, in its
+/// order) from `get`, `query`, `modify` and `create`; concurrent modifications of one user
+/// are never lost (each one sees the version the one before it wrote).
+async fn relations_and_concurrent_modifies(s: &Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let t = s.create_tenant("c-rel", "Relations", now).await.unwrap();
+    let fresh = s
+        .create(t.id, ResourceKind::User, "r-1", &user("rel-ada"), now)
+        .await
+        .unwrap();
+    assert_eq!(fresh.groups, Some(vec![]), "a new user is in no group");
+    s.create(t.id, ResourceKind::User, "r-2", &user("rel-bob"), now)
+        .await
+        .unwrap();
+    for (id, name, members) in [
+        ("rg-1", "Zeta", &["r-1", "r-2"][..]),
+        ("rg-2", "alpha", &["r-1"][..]),
+    ] {
+        s.create(t.id, ResourceKind::Group, id, &group(name, members), now)
+            .await
+            .unwrap();
+    }
+    let expected = s.groups_of(t.id, &["r-1".into()]).await.unwrap()["r-1"].clone();
+    let names: Vec<&str> = expected.iter().map(|g| g.display.as_str()).collect();
+    assert_eq!(names, ["alpha", "Zeta"], "groups_of orders by displayName");
+    let got = s.get(t.id, ResourceKind::User, "r-1", true).await.unwrap();
+    assert_eq!(got.unwrap().groups.as_ref(), Some(&expected));
+    let plain = s.get(t.id, ResourceKind::User, "r-1", false).await.unwrap();
+    assert_eq!(plain.unwrap().groups, None, "not read unless asked for");
+    let q = Query {
+        filter: Some(scim_proto::filter::parse("userName sw \"rel-\"").unwrap()),
+        count: 10,
+        related: true,
+        ..Default::default()
+    };
+    let found = s.query(t.id, ResourceKind::User, &q).await.unwrap();
+    let by_id: Vec<(&str, usize)> = found
+        .resources
+        .iter()
+        .map(|r| (r.id.as_str(), r.groups.as_ref().map_or(99, Vec::len)))
+        .collect();
+    assert_eq!(by_id, [("r-1", 2), ("r-2", 1)]);
+    assert_eq!(found.resources[0].groups.as_ref(), Some(&expected));
+    let m = s
+        .modify(
+            t.id,
+            ResourceKind::User,
+            "r-1",
+            true,
+            Arc::new(|_| Ok(user("rel-ada"))),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.groups.as_ref(), Some(&expected));
+    // Concurrent modifications of one user: each appends its number to a list in the body.
+    const WRITERS: i64 = 24;
+    let mut tasks = Vec::new();
+    for n in 0..WRITERS {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.modify(
+                t.id,
+                ResourceKind::User,
+                "r-2",
+                false,
+                Arc::new(move |cur| {
+                    let mut w = user("rel-bob");
+                    let mut seen = cur.body["nickName"].as_str().unwrap_or("").to_string();
+                    seen += &format!("{n},");
+                    w.body["nickName"] = json!(seen);
+                    Ok(w)
+                }),
+                now,
+            )
+            .await
+            .unwrap()
+            .unwrap()
+        }));
+    }
+    let mut versions = Vec::new();
+    for task in tasks {
+        versions.push(task.await.unwrap().version);
+    }
+    versions.sort_unstable();
+    let want: Vec<i64> = (2..=WRITERS + 1).collect();
+    assert_eq!(versions, want, "every write got a version of its own");
+    let last = s
+        .get(t.id, ResourceKind::User, "r-2", false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.version, WRITERS + 1);
+    let mut seen: Vec<i64> = last.body["nickName"]
+        .as_str()
+        .unwrap()
+        .split_terminator(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..WRITERS).collect::<Vec<_>>(), "no write was lost");
+}
+
+/// Creates that arrive together (PostgreSQL writes them in one statement, SQLite in one
+/// transaction) each get their own outcome: a taken userName, taken before or by another
+/// create of the same moment, is refused alone; every accepted create has its email rows
+/// and its log event, and no refused one leaves either.
+async fn concurrent_creates(s: &Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let t = s.create_tenant("c-many", "Many", now).await.unwrap();
+    s.create(t.id, ResourceKind::User, "m-old", &user("taken"), now)
+        .await
+        .unwrap();
+    const CREATES: usize = 60;
+    let name = |i: usize| match i % 6 {
+        0 => "raced".to_string(),
+        3 => "TAKEN".to_string(),
+        _ => format!("many-{i}"),
+    };
+    let mut tasks = Vec::new();
+    for i in 0..CREATES {
+        let (s, name) = (s.clone(), name(i));
+        tasks.push(tokio::spawn(async move {
+            let mut w = user(&name);
+            w.log = Some(LogEntry {
+                operation: Operation::CreateUser,
+                status: 201,
+                ctx: RequestContext {
+                    request_id: format!("r-many-{i}"),
+                    ..Default::default()
+                },
+            });
+            s.create(t.id, ResourceKind::User, &format!("m-{i}"), &w, now)
+                .await
+        }));
+    }
+    let mut created = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap() {
+            Ok(r) => created.push((name(i), r.id)),
+            Err(CoreError::Conflict(msg)) => assert!(msg.contains("already taken"), "{msg}"),
+            Err(e) => panic!("create {i}: {e}"),
+        }
+    }
+    let unique = (0..CREATES).filter(|i| i % 6 != 0 && i % 6 != 3).count();
+    let raced = created.iter().filter(|(n, _)| n == "raced").count();
+    assert_eq!(raced, 1, "exactly one of the same-named creates wins");
+    assert_eq!(created.len(), unique + 1);
+    assert!(created.iter().all(|(n, _)| n != "TAKEN"));
+    let all = Query {
+        count: 1000,
+        ..Default::default()
+    };
+    let stored = s.query(t.id, ResourceKind::User, &all).await.unwrap();
+    assert_eq!(stored.total as usize, unique + 2);
+    for (n, id) in &created {
+        let by_email = Query {
+            filter: Some(
+                scim_proto::filter::parse(&format!("emails.value eq \"{n}@x.example\"")).unwrap(),
+            ),
+            count: 10,
+            ..Default::default()
+        };
+        let found = s.query(t.id, ResourceKind::User, &by_email).await.unwrap();
+        let ids: Vec<&str> = found.resources.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, [id.as_str()], "the email rows of {n}");
+    }
+    let logged = s
+        .events(
+            t.id,
+            &EventQuery {
+                operations: vec![Operation::CreateUser],
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut logged: Vec<String> = logged.into_iter().filter_map(|e| e.resource_id).collect();
+    let mut want: Vec<String> = created.iter().map(|(_, id)| id.clone()).collect();
+    logged.sort();
+    want.sort();
+    assert_eq!(
+        logged, want,
+        "one event per accepted create, none for a refused one"
+    );
 }
 
 async fn events_and_leases(s: &Arc<dyn Store>) {

@@ -14,7 +14,7 @@ pub use changes::{ChangeFeed, ChangeNotifier, ChangePage, FeedCursor, MAX_PAGE};
 pub use events::EventService;
 pub use maintenance::Maintenance;
 pub use operators::{NewSession, OperatorService};
-pub use resources::{Limits, ResourceService};
+pub use resources::{Limits, ResourceService, wants_related};
 pub use tenants::TenantService;
 pub use tokens::TokenService;
 pub use webhooks::{DEFAULT_SECRET_OVERLAP, MAX_SECRET_OVERLAP, NewEndpoint, WebhookService};

@@ -70,6 +70,16 @@ fn precondition(header: Option<&str>, current: &StoredResource) -> CoreResult<()
     }
 }
 
+/// Whether a response with `projection` shows the resource's relations (a group's
+/// `members`, a user's `groups`), so the store should read them with it.
+pub fn wants_related(kind: ResourceKind, projection: &Projection) -> bool {
+    let relation = match kind {
+        ResourceKind::User => "groups",
+        ResourceKind::Group => "members",
+    };
+    projection.includes(&view_of(kind), relation)
+}
+
 fn not_found(kind: ResourceKind, id: &str) -> CoreError {
     ScimError::not_found(format!("{} '{id}' not found", kind.as_str())).into()
 }
@@ -309,10 +319,10 @@ impl ResourceService {
         tenant: &Tenant,
         kind: ResourceKind,
         id: &str,
-        with_members: bool,
+        related: bool,
     ) -> CoreResult<StoredResource> {
         self.store
-            .get(tenant.id, kind, id, with_members)
+            .get(tenant.id, kind, id, related)
             .await?
             .ok_or_else(|| not_found(kind, id))
     }
@@ -354,7 +364,7 @@ impl ResourceService {
                 tenant.id,
                 kind,
                 id,
-                kind == ResourceKind::Group,
+                true,
                 Arc::new(modifier),
                 Timestamp::now(),
             )
@@ -421,7 +431,8 @@ impl ResourceService {
                 tenant.id,
                 kind,
                 id,
-                false,
+                // A user's answer shows its groups; a group PATCH answers without members.
+                kind == ResourceKind::User,
                 Arc::new(modifier),
                 Timestamp::now(),
             )
@@ -512,7 +523,7 @@ impl ResourceService {
             offset: page.offset(),
             count: page.count,
             cursor,
-            with_members: kind == ResourceKind::Group && projection.includes(&view, "members"),
+            related: wants_related(kind, &projection),
         })
     }
 
@@ -616,20 +627,24 @@ impl ResourceService {
         base_url: &str,
         projection: &Projection,
     ) -> CoreResult<Vec<Value>> {
-        let mut groups = HashMap::new();
+        let mut read = HashMap::new();
+        // Users whose groups the store did not read with them.
         let user_ids: Vec<String> = resources
             .iter()
-            .filter(|r| r.kind == ResourceKind::User)
+            .filter(|r| r.kind == ResourceKind::User && r.groups.is_none())
             .map(|r| r.id.clone())
             .collect();
-        if !user_ids.is_empty() && projection.includes(&view_of(ResourceKind::User), "groups") {
-            groups = self.store.groups_of(tenant.id, &user_ids).await?;
+        let wants_groups = projection.includes(&view_of(ResourceKind::User), "groups");
+        if !user_ids.is_empty() && wants_groups {
+            read = self.store.groups_of(tenant.id, &user_ids).await?;
         }
         Ok(resources
             .iter()
             .map(|r| {
                 let mut full = r.to_scim(base_url);
-                if let Some(gs) = groups.get(&r.id) {
+                let groups = r.groups.as_ref().or_else(|| read.get(&r.id));
+                // A user in no group has no `groups` attribute (RFC 7643 §2.5: unassigned).
+                if let Some(gs) = groups.filter(|gs| wants_groups && !gs.is_empty()) {
                     render::set_groups(&mut full, gs, base_url);
                 }
                 projection.apply(&view_of(r.kind), &full)
@@ -694,6 +709,7 @@ mod tests {
             modified_at: Timestamp::EPOCH,
             version: 3,
             members: None,
+            groups: None,
         };
         for ok in [
             None,

@@ -89,7 +89,7 @@ impl TenantSource {
                 let q = Query {
                     count: 1000,
                     cursor: Some(cursor),
-                    with_members: kind == ResourceKind::Group,
+                    related: kind == ResourceKind::Group,
                     ..Default::default()
                 };
                 let page = self.reader.store.query(tenant_id, kind, &q).await?;
