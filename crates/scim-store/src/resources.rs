@@ -197,9 +197,14 @@ async fn remove_member_ids(
     diff: &mut MemberDiff,
 ) -> Result<(), StoreError> {
     for id in ids {
+        // `member_seq = (scalar subquery)`, not `IN (subquery)`: the member is resolved
+        // first and the row is then deleted by its primary key. With `IN`, PostgreSQL's
+        // generic plan for this prepared statement (chosen after a few runs on small
+        // groups) walked the group's member rows and took 120 ms per remove on a group of
+        // 100,000 (docs/performance.md, "Fourth pass").
         let n = db
             .exec(
-                "DELETE FROM group_members WHERE group_seq = $1 AND member_seq IN \
+                "DELETE FROM group_members WHERE group_seq = $1 AND member_seq = \
                  (SELECT seq FROM resources WHERE tenant_id = $2 AND id = $3)",
                 &[
                     Arg::Int(group_seq),
@@ -215,6 +220,70 @@ async fn remove_member_ids(
     Ok(())
 }
 
+/// Adds one member by its id; `true` if it was not a member yet. A member that is not a
+/// resource of the tenant, or the group itself, is refused (the caller's savepoint or
+/// transaction drops what the request wrote before).
+async fn add_member_id(
+    db: &mut Conn<'_>,
+    tenant_id: i64,
+    group_seq: i64,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let args = [
+        Arg::Int(tenant_id),
+        Arg::Int(group_seq),
+        Arg::Text(id.to_string()),
+    ];
+    let (member_seq, added) = if matches!(db, Conn::Pg(_)) {
+        // One round trip: the member resolved and its row inserted in one statement (member
+        // PATCHes of one group run one after another in its row batch, so each round trip
+        // saved is throughput on that group). The insert skips the group itself; the
+        // check below then refuses it.
+        let row = db
+            .fetch_one(
+                "WITH m AS (SELECT seq FROM resources WHERE tenant_id = $1 AND id = $3), \
+                 i AS (INSERT INTO group_members (tenant_id, group_seq, member_seq) \
+                 SELECT $1, $2, seq FROM m WHERE seq <> $2 ON CONFLICT DO NOTHING RETURNING 1) \
+                 SELECT (SELECT seq FROM m), (SELECT COUNT(*) FROM i)",
+                &args,
+            )
+            .await?;
+        (row.opt_int(0)?, row.int(1)? > 0)
+    } else {
+        // SQLite has no data-modifying CTEs; its statements are local calls.
+        let member_seq = db
+            .fetch_optional(
+                "SELECT seq FROM resources WHERE tenant_id = $1 AND id = $2",
+                &[Arg::Int(tenant_id), Arg::Text(id.to_string())],
+            )
+            .await?
+            .map(|r| r.int(0))
+            .transpose()?;
+        let added = match member_seq {
+            Some(m) if m != group_seq => {
+                db.exec(
+                    "INSERT INTO group_members (tenant_id, group_seq, member_seq) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                    &[Arg::Int(tenant_id), Arg::Int(group_seq), Arg::Int(m)],
+                )
+                .await?
+                    > 0
+            }
+            _ => false,
+        };
+        (member_seq, added)
+    };
+    match member_seq {
+        None => Err(StoreError::Scim(ScimError::invalid_value(format!(
+            "member '{id}' is not a user or group of this tenant"
+        )))),
+        Some(m) if m == group_seq => Err(StoreError::Scim(ScimError::invalid_value(
+            "a group cannot be a member of itself",
+        ))),
+        Some(_) => Ok(added),
+    }
+}
+
 async fn apply_member_ops(
     db: &mut Conn<'_>,
     tenant_id: i64,
@@ -227,32 +296,7 @@ async fn apply_member_ops(
             MemberOp::Add(ids) => {
                 let mut seen = std::collections::HashSet::new();
                 for id in ids.iter().filter(|id| seen.insert(id.as_str())) {
-                    let member_seq = db
-                        .fetch_optional(
-                            "SELECT seq FROM resources WHERE tenant_id = $1 AND id = $2",
-                            &[Arg::Int(tenant_id), Arg::Text(id.clone())],
-                        )
-                        .await?
-                        .map(|r| r.int(0))
-                        .transpose()?;
-                    let Some(member_seq) = member_seq else {
-                        return Err(StoreError::Scim(ScimError::invalid_value(format!(
-                            "member '{id}' is not a user or group of this tenant"
-                        ))));
-                    };
-                    if member_seq == group_seq {
-                        return Err(StoreError::Scim(ScimError::invalid_value(
-                            "a group cannot be a member of itself",
-                        )));
-                    }
-                    let n = db
-                        .exec(
-                            "INSERT INTO group_members (tenant_id, group_seq, member_seq) VALUES ($1, $2, $3) \
-                             ON CONFLICT DO NOTHING",
-                            &[Arg::Int(tenant_id), Arg::Int(group_seq), Arg::Int(member_seq)],
-                        )
-                        .await?;
-                    if n > 0 {
+                    if add_member_id(db, tenant_id, group_seq, id).await? {
                         diff.add(id);
                     }
                 }
@@ -691,12 +735,11 @@ pub(crate) async fn modify(
     args.extend(fields_args(&write.fields));
     args.push(Arg::ts(now));
     args.push(Arg::Int(seq));
-    db.exec(UPDATE_RESOURCE, &args)
-        .await
-        .map_err(|e| e.unique_as(unique_message(kind, &write)))?;
     if kind == ResourceKind::User {
         write_emails(db, tenant_id, seq, &write.fields.emails, true).await?;
     }
+    // The member rows first (the row is locked): the event needs their diff, and on
+    // PostgreSQL the row and its event are then written by one statement.
     let (members, diff) = if kind == ResourceKind::Group {
         let diff = apply_member_ops(db, tenant_id, seq, &write.member_ops).await?;
         let members = if with_members {
@@ -709,8 +752,21 @@ pub(crate) async fn modify(
         (None, MemberDiff::default())
     };
     let stored = modified(cur, std::mem::take(&mut write.body), now, members);
-    if let Some(e) = logged(tenant_id, now, &write, &stored, diff) {
-        insert_event(db, &e).await?;
+    let event = logged(tenant_id, now, &write, &stored, diff);
+    let unique = |e: StoreError| e.unique_as(unique_message(kind, &write));
+    match (&event, matches!(db, Conn::Pg(_))) {
+        (Some(e), true) => {
+            let mut sql = format!("WITH u AS ({UPDATE_RESOURCE} RETURNING seq)");
+            sql += &event_cte(&mut args, e, "EXISTS (SELECT 1 FROM u)");
+            sql += " SELECT COUNT(*) FROM u";
+            db.fetch_one(&sql, &args).await.map_err(unique)?;
+        }
+        _ => {
+            db.exec(UPDATE_RESOURCE, &args).await.map_err(unique)?;
+            if let Some(e) = &event {
+                insert_event(db, e).await?;
+            }
+        }
     }
     Ok(Some(stored))
 }

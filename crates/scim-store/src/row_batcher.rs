@@ -17,6 +17,7 @@ use crate::StoreError;
 use crate::conn::Conn;
 use crate::engine::Fut;
 use scim_core::{ResourceKind, StoredResource};
+use sqlx::Executor;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -118,25 +119,29 @@ impl RowBatcher {
         works: Vec<Work>,
     ) -> Result<Vec<Result<Option<StoredResource>, StoreError>>, StoreError> {
         let single = works.len() == 1;
+        let last = works.len().saturating_sub(1);
         let mut tx = self.pool.begin().await?;
         let mut results = Vec::with_capacity(works.len());
-        for work in works {
-            if !single {
-                sqlx::query("SAVEPOINT modification")
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        if !single {
+            tx.execute("SAVEPOINT modification").await?;
+        }
+        for (i, work) in works.into_iter().enumerate() {
             let r = {
                 let mut c = Conn::Pg(&mut tx);
                 work(&mut c).await
             };
-            if !single {
-                let end = if r.is_ok() {
-                    "RELEASE SAVEPOINT modification"
-                } else {
-                    "ROLLBACK TO SAVEPOINT modification"
-                };
-                sqlx::query(end).execute(&mut *tx).await?;
+            // One round trip between two modifications (the simple query protocol runs
+            // both statements): a kept one is released and the next savepoint set; a
+            // refused one is rolled back to its savepoint, which stays set for the next.
+            // The last one kept needs nothing: COMMIT keeps what its savepoint holds.
+            let end = match (&r, i == last) {
+                _ if single => None,
+                (Ok(_), false) => Some("RELEASE SAVEPOINT modification; SAVEPOINT modification"),
+                (Ok(_), true) => None,
+                (Err(_), _) => Some("ROLLBACK TO SAVEPOINT modification"),
+            };
+            if let Some(end) = end {
+                tx.execute(end).await?;
             }
             results.push(r);
         }
