@@ -229,11 +229,6 @@ async fn add_member_id(
     group_seq: i64,
     id: &str,
 ) -> Result<bool, StoreError> {
-    let args = [
-        Arg::Int(tenant_id),
-        Arg::Int(group_seq),
-        Arg::Text(id.to_string()),
-    ];
     let (member_seq, added) = if matches!(db, Conn::Pg(_)) {
         // One round trip: the member resolved and its row inserted in one statement (member
         // PATCHes of one group run one after another in its row batch, so each round trip
@@ -245,7 +240,11 @@ async fn add_member_id(
                  i AS (INSERT INTO group_members (tenant_id, group_seq, member_seq) \
                  SELECT $1, $2, seq FROM m WHERE seq <> $2 ON CONFLICT DO NOTHING RETURNING 1) \
                  SELECT (SELECT seq FROM m), (SELECT COUNT(*) FROM i)",
-                &args,
+                &[
+                    Arg::Int(tenant_id),
+                    Arg::Int(group_seq),
+                    Arg::Text(id.to_string()),
+                ],
             )
             .await?;
         (row.opt_int(0)?, row.int(1)? > 0)
