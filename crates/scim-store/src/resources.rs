@@ -156,6 +156,14 @@ async fn write_emails(
     Ok(())
 }
 
+/// Whether a user's write leaves its email rows as they are: they are derived from the body
+/// (`IndexedFields::from_body`), so the current body says what they hold. Most IdP updates
+/// (an Okta PUT of the whole user, an Entra PATCH of a title) do not touch the emails, and
+/// deleting and re-inserting the same rows costs two index entries each.
+fn emails_unchanged(cur: &StoredResource, write: &Write) -> bool {
+    IndexedFields::from_body(cur.kind, &cur.body).emails == write.fields.emails
+}
+
 /// The net membership change of one write (what the change feed reports): ids added that
 /// were not members, ids removed that were; an id removed and added again is neither.
 /// Linear in the ids touched (a PUT of a 100,000-member group clears and re-adds them all).
@@ -734,7 +742,7 @@ pub(crate) async fn modify(
     args.extend(fields_args(&write.fields));
     args.push(Arg::ts(now));
     args.push(Arg::Int(seq));
-    if kind == ResourceKind::User {
+    if kind == ResourceKind::User && !emails_unchanged(&cur, &write) {
         write_emails(db, tenant_id, seq, &write.fields.emails, true).await?;
     }
     // The member rows first (the row is locked): the event needs their diff, and on
@@ -842,12 +850,13 @@ async fn write_user(
     args.push(Arg::Int(seq)); // $9
     args.push(Arg::Int(tenant_id)); // $10
     args.push(Arg::Int(cur.version)); // $11
-    let mut sql = format!(
-        "WITH u AS ({UPDATE_RESOURCE} AND version = $11 RETURNING seq), \
-         ed AS (DELETE FROM resource_emails WHERE resource_seq = $9 AND EXISTS (SELECT 1 FROM u))"
-    );
+    let mut sql = format!("WITH u AS ({UPDATE_RESOURCE} AND version = $11 RETURNING seq)");
     let f = &write.fields;
-    if !f.emails.is_empty() {
+    let rewrite_emails = !emails_unchanged(&cur, &write);
+    if rewrite_emails {
+        sql += ", ed AS (DELETE FROM resource_emails WHERE resource_seq = $9 AND EXISTS (SELECT 1 FROM u))";
+    }
+    if rewrite_emails && !f.emails.is_empty() {
         sql += &format!(
             ", ei AS (INSERT INTO resource_emails (tenant_id, resource_seq, value_ci) \
              SELECT $10, u.seq, e.v FROM u, {})",
