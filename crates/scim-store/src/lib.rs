@@ -159,9 +159,9 @@ impl SqlStore {
                     .max_connections(max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(30))
                     // sqlx pings every connection it hands out by default: one more round
-                    // trip per request, a third of a lookup's time. A connection in steady
-                    // use is known to be alive; one idle for a while is pinged (a server
-                    // restart or an idle-timeout proxy may have closed it meanwhile).
+                    // trip per request. A connection in steady use is known to be alive;
+                    // one idle for a while is pinged (a server restart or an idle-timeout
+                    // proxy may have closed it meanwhile).
                     .test_before_acquire(false)
                     .before_acquire(|conn, meta| {
                         Box::pin(async move {
