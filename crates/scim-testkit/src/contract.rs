@@ -52,6 +52,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     resources(&store).await;
     relations_and_concurrent_modifies(&store).await;
     concurrent_creates(&store).await;
+    email_rows_follow_writes(&store).await;
     events_and_leases(&store).await;
     fenced_writes(&store).await;
     operators_and_sessions(&store).await;
@@ -605,6 +606,79 @@ async fn relations_and_concurrent_modifies(s: &Arc<dyn Store>) {
         .collect();
     seen.sort_unstable();
     assert_eq!(seen, (0..WRITERS).collect::<Vec<_>>(), "no write was lost");
+}
+
+/// The ids of the tenant's users with this email (`emails.value eq`, which reads the
+/// email rows, not the bodies).
+async fn ids_by_email(s: &Arc<dyn Store>, tenant_id: i64, email: &str) -> Vec<String> {
+    let q = Query {
+        filter: Some(scim_proto::filter::parse(&format!("emails.value eq \"{email}\"")).unwrap()),
+        count: 10,
+        ..Default::default()
+    };
+    let found = s.query(tenant_id, ResourceKind::User, &q).await.unwrap();
+    found.resources.into_iter().map(|r| r.id).collect()
+}
+
+/// A user's email rows follow its writes: a write that leaves the emails as they were
+/// keeps them (once each), one that changes them replaces them, one that drops them
+/// removes them.
+async fn email_rows_follow_writes(s: &Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let t = s.create_tenant("c-mail", "Mail", now).await.unwrap();
+    s.create(t.id, ResourceKind::User, "e-1", &user("eve"), now)
+        .await
+        .unwrap();
+    let with_emails = |emails: serde_json::Value| {
+        move |_: &scim_core::StoredResource| {
+            let mut w = user("eve");
+            w.body["title"] = json!("changed");
+            w.body["emails"] = emails.clone();
+            w.fields = IndexedFields::from_body(ResourceKind::User, &w.body);
+            Ok(w)
+        }
+    };
+    let steps = [
+        (
+            json!([{"value": "eve@x.example"}]),
+            vec!["eve@x.example"],
+            vec![],
+        ),
+        (
+            json!([{"value": "Eve.New@x.example"}, {"value": "eve2@x.example"}]),
+            vec!["eve.new@x.example", "eve2@x.example"],
+            vec!["eve@x.example"],
+        ),
+        (
+            json!([{"value": "Eve.New@x.example"}, {"value": "eve2@x.example"}]),
+            vec!["eve.new@x.example", "eve2@x.example"],
+            vec![],
+        ),
+        (
+            json!([]),
+            vec![],
+            vec!["eve.new@x.example", "eve2@x.example"],
+        ),
+    ];
+    for (i, (emails, present, gone)) in steps.into_iter().enumerate() {
+        s.modify(
+            t.id,
+            ResourceKind::User,
+            "e-1",
+            false,
+            Arc::new(with_emails(emails)),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        for e in present {
+            assert_eq!(ids_by_email(s, t.id, e).await, ["e-1"], "step {i}: {e}");
+        }
+        for e in gone {
+            assert!(ids_by_email(s, t.id, e).await.is_empty(), "step {i}: {e}");
+        }
+    }
 }
 
 /// Creates that arrive together (PostgreSQL writes them in one statement, SQLite in one
