@@ -734,15 +734,7 @@ async fn concurrent_creates(s: &Arc<dyn Store>) {
     let stored = s.query(t.id, ResourceKind::User, &all).await.unwrap();
     assert_eq!(stored.total as usize, unique + 2);
     for (n, id) in &created {
-        let by_email = Query {
-            filter: Some(
-                scim_proto::filter::parse(&format!("emails.value eq \"{n}@x.example\"")).unwrap(),
-            ),
-            count: 10,
-            ..Default::default()
-        };
-        let found = s.query(t.id, ResourceKind::User, &by_email).await.unwrap();
-        let ids: Vec<&str> = found.resources.iter().map(|r| r.id.as_str()).collect();
+        let ids = ids_by_email(s, t.id, &format!("{n}@x.example")).await;
         assert_eq!(ids, [id.as_str()], "the email rows of {n}");
     }
     let logged = s
