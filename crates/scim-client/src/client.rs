@@ -36,6 +36,26 @@ pub struct ClientStats {
     pub retries: AtomicU64,
     /// 429 answers received.
     pub throttled: AtomicU64,
+    /// Until when the target asked to be left alone (the latest end of a `Retry-After` on a
+    /// 429 or 503), in milliseconds since the Unix epoch; 0: never asked.
+    pub quiet_until_ms: AtomicU64,
+}
+
+impl ClientStats {
+    /// The end of the longest `Retry-After` still to come, if any.
+    pub fn quiet_until(&self) -> Option<std::time::SystemTime> {
+        let ms = self.quiet_until_ms.load(Ordering::Relaxed);
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+        (ms > 0 && at > std::time::SystemTime::now()).then_some(at)
+    }
+
+    fn asked_to_wait(&self, d: Duration) {
+        let until = std::time::SystemTime::now() + d;
+        let ms = until
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |x| u64::try_from(x.as_millis()).unwrap_or(u64::MAX));
+        self.quiet_until_ms.fetch_max(ms, Ordering::Relaxed);
+    }
 }
 
 type Pacer = governor::DefaultDirectRateLimiter;
@@ -296,13 +316,21 @@ impl ScimClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/scim+json")
                 .body(b.to_string());
         }
-        let resp = req.send().await.map_err(ClientError::Transport)?;
+        let resp = req.send().await.map_err(ClientError::from)?;
         let status = resp.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         }
         let after = retry_after(resp.headers());
-        let bytes = resp.bytes().await.map_err(ClientError::Transport)?;
+        if let Some(d) = after.filter(|_| {
+            matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            )
+        }) {
+            self.stats.asked_to_wait(d);
+        }
+        let bytes = resp.bytes().await.map_err(ClientError::from)?;
         if status == StatusCode::NOT_FOUND {
             return Ok(Answer {
                 found: false,

@@ -1,10 +1,13 @@
 //! The client's one error type.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
-#[derive(Debug, thiserror::Error)]
+/// Cloneable, so that one failed Bulk request can be every one of its operations' outcome
+/// with its class intact (a lost answer stays a lost answer).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The target answered with an error status (its SCIM error body, when it sent one).
     #[error("{status}{}{}", .scim_type.as_ref().map(|t| format!(" {t}")).unwrap_or_default(), .detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
@@ -17,7 +20,7 @@ pub enum ClientError {
     },
     /// No answer: connection refused, reset, timed out.
     #[error("transport: {0}")]
-    Transport(#[source] reqwest::Error),
+    Transport(#[source] Arc<reqwest::Error>),
     /// An answer that is not the JSON SCIM says it is.
     #[error("unexpected response: {0}")]
     Protocol(String),
@@ -60,8 +63,44 @@ impl ClientError {
         }
     }
 
+    /// The wait the target asked for (`Retry-After` on a 429 or 503).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// 401/403: the credentials do not work (a quarantine reason, not an object's fault).
     pub fn is_auth(&self) -> bool {
         matches!(self.status(), Some(401 | 403))
+    }
+}
+
+impl From<reqwest::Error> for ClientError {
+    fn from(e: reqwest::Error) -> Self {
+        ClientError::Transport(Arc::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lost answer cloned (one per operation of a Bulk request) is still a lost answer:
+    /// it may have been processed, so each object is looked up, never re-sent blind.
+    #[tokio::test]
+    async fn a_cloned_transport_error_keeps_its_class() {
+        let e = reqwest::Client::new()
+            .get("http://127.0.0.1:9/")
+            .send()
+            .await
+            .expect_err("nothing listens on the discard port");
+        let e = ClientError::from(e);
+        let copy = e.clone();
+        assert!(
+            copy.may_have_been_processed() && copy.is_transient(),
+            "{copy:?}"
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! `group.created` and three `group.member_added`); [`ChangeRecord::events`] expands it, in
 //! the order the sequence numbers were given.
 
-use crate::clock::Timestamp;
+pub use crate::change_record::{ChangeRecord, ChangedResource};
 use crate::event::{Event, Operation};
 use crate::resource::ResourceKind;
 use scim_proto::render::{self, Meta};
@@ -155,27 +155,6 @@ impl std::fmt::Display for TypeFilter {
     }
 }
 
-/// A resource as it was right after the change (its stored body and `meta`; members are
-/// never included: they travel as member events).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangedResource {
-    pub body: Value,
-    pub created: Timestamp,
-    pub modified: Timestamp,
-    pub version: i64,
-}
-
-/// What a provisioning-log row says about the change it logged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeRecord {
-    /// The last sequence number of the row's events (given by the store; 0 before).
-    pub last_seq: i64,
-    pub resource: Option<ChangedResource>,
-    /// Member ids that became members, in the order they were added.
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-}
-
 /// One event as the events API and webhooks send it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangeEvent {
@@ -196,62 +175,11 @@ pub struct ChangeEvent {
 }
 
 impl ChangeRecord {
-    pub fn new(
-        resource: Option<ChangedResource>,
-        added: Vec<String>,
-        removed: Vec<String>,
-    ) -> Self {
-        Self {
-            last_seq: 0,
-            resource,
-            added,
-            removed,
-        }
-    }
-
     /// How many events a row of `op` with this record stands for (0: none, e.g. a member add
     /// of someone already a member).
     pub fn count(&self, op: Operation) -> i64 {
         let own = i64::from(ChangeType::of_operation(op).is_some());
         own + self.added.len() as i64 + self.removed.len() as i64
-    }
-
-    /// The stored form (`change_data`).
-    pub fn to_json(&self) -> Value {
-        let resource = self.resource.as_ref().map(|r| {
-            json!({
-                "body": r.body,
-                "created": r.created.as_micros(),
-                "modified": r.modified.as_micros(),
-                "version": r.version,
-            })
-        });
-        json!({"resource": resource, "added": self.added, "removed": self.removed})
-    }
-
-    pub fn from_json(last_seq: i64, v: &Value) -> Option<Self> {
-        let ids = |k: &str| -> Option<Vec<String>> {
-            v.get(k)?
-                .as_array()?
-                .iter()
-                .map(|x| x.as_str().map(str::to_string))
-                .collect()
-        };
-        let resource = match v.get("resource") {
-            None | Some(Value::Null) => None,
-            Some(r) => Some(ChangedResource {
-                body: r.get("body")?.clone(),
-                created: Timestamp::from_micros(r.get("created")?.as_i64()?),
-                modified: Timestamp::from_micros(r.get("modified")?.as_i64()?),
-                version: r.get("version")?.as_i64()?,
-            }),
-        };
-        Some(Self {
-            last_seq,
-            resource,
-            added: ids("added")?,
-            removed: ids("removed")?,
-        })
     }
 }
 
@@ -321,6 +249,7 @@ pub struct ChangeBounds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Timestamp;
     use crate::event::Operation;
 
     fn row(op: Operation, change: ChangeRecord) -> Event {

@@ -6,7 +6,7 @@
 
 use crate::clock::{Timestamp, parse_duration};
 use crate::error::{CoreError, CoreResult};
-use crate::resource::{MemberOp, ResourceKind};
+use scim_proto::ResourceKind;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -119,27 +119,6 @@ impl Operation {
             _ => Operation::UpdateUser,
         }
     }
-
-    /// A group update: membership-only changes are named by their direction.
-    pub fn group_update(body_changed: bool, member_ops: &[MemberOp]) -> Self {
-        if body_changed || member_ops.is_empty() {
-            return Operation::UpdateGroup;
-        }
-        let adds = member_ops.iter().all(|o| matches!(o, MemberOp::Add(_)));
-        let removes = member_ops.iter().all(|o| {
-            matches!(
-                o,
-                MemberOp::Remove(_) | MemberOp::Clear | MemberOp::RemoveMatching(_)
-            )
-        });
-        if adds {
-            Operation::AddMembers
-        } else if removes {
-            Operation::RemoveMembers
-        } else {
-            Operation::UpdateGroup
-        }
-    }
 }
 
 /// Creates, updates (incl. (de)activation and membership), deletes, failures.
@@ -177,7 +156,7 @@ pub struct Event {
     pub client_addr: Option<String>,
     /// A successful change's events (the change feed); `None` for failures.
     #[serde(skip)]
-    pub change: Option<crate::change::ChangeRecord>,
+    pub change: Option<crate::change_record::ChangeRecord>,
 }
 
 /// What the service asks the store to log with a write; the store fills in the resource.
@@ -457,22 +436,6 @@ mod tests {
         assert_eq!(
             Operation::user_update(&json!({}), &json!({"title": "x"})),
             Operation::UpdateUser
-        );
-        assert_eq!(
-            Operation::group_update(false, &[MemberOp::Add(vec![])]),
-            Operation::AddMembers
-        );
-        assert_eq!(
-            Operation::group_update(false, &[MemberOp::Remove(vec![]), MemberOp::Clear]),
-            Operation::RemoveMembers
-        );
-        assert_eq!(
-            Operation::group_update(false, &[MemberOp::Clear, MemberOp::Add(vec![])]),
-            Operation::UpdateGroup
-        );
-        assert_eq!(
-            Operation::group_update(true, &[MemberOp::Add(vec![])]),
-            Operation::UpdateGroup
         );
         assert_eq!(
             Operation::parse("hard-delete-user"),

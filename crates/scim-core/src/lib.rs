@@ -6,6 +6,7 @@
 //! all call. It knows the protocol through `scim-proto` and names no HTTP and no SQL type.
 
 pub mod change;
+pub mod change_record;
 pub mod clock;
 pub mod error;
 pub mod event;
@@ -31,13 +32,33 @@ pub use service::{
 };
 pub use store::{
     DayCount, EventStore, LeaseFence, LeaseStore, OperatorStore, Query, QueryResult, ResourceStore,
-    SchemaStore, SessionStore, Store, TenantStore, TokenStore, WebhookStore,
+    SchemaStore, SessionStore, TenantStore, TokenStore, WebhookStore,
 };
 pub use sync::{
-    CycleRecord, Escrow, JobSnapshot, LedgerEntry, SourceFile, SourceFileInfo, SyncJobRecord,
-    SyncLogQuery, SyncLogRecord, SyncStore,
+    CycleCounts, CycleMode, CycleRecord, CycleStatus, ErrorCode, Escrow, Exported, JobSnapshot,
+    JobState, LastCycle, LedgerEntry, LedgerState, LogChanges, Pending, PendingStep,
+    PropertyChange, Quarantine, QuarantineReason, RunningCycle, SourceFile, SourceFileInfo,
+    SourceObject, Status, Step, StepKind, SyncAction, SyncJobRecord, SyncLogQuery, SyncLogRecord,
+    SyncStore, Trigger, Verb,
 };
 pub use tenant::Tenant;
+
+/// Every store trait: what a database backend implements (`impl Store for MyStore {}` once
+/// the others are).
+pub trait Store:
+    store::TenantStore
+    + store::TokenStore
+    + store::ResourceStore
+    + store::EventStore
+    + store::OperatorStore
+    + store::SessionStore
+    + store::LeaseStore
+    + store::WebhookStore
+    + store::SchemaStore
+    + sync::SyncStore
+    + 'static
+{
+}
 
 /// Every store trait, for callers (tests, tools) that use a store directly.
 pub mod prelude {

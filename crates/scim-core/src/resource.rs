@@ -6,6 +6,7 @@
 //! group of 100,000 touches one row.
 
 use crate::clock::Timestamp;
+use crate::event::Operation;
 use scim_proto::FilterExpr;
 use serde_json::Value;
 
@@ -144,6 +145,27 @@ pub enum MemberOp {
     RemoveMatching(FilterExpr),
 }
 
+/// A group update: membership-only changes are named by their direction.
+pub fn group_operation(body_changed: bool, member_ops: &[MemberOp]) -> Operation {
+    if body_changed || member_ops.is_empty() {
+        return Operation::UpdateGroup;
+    }
+    let adds = member_ops.iter().all(|o| matches!(o, MemberOp::Add(_)));
+    let removes = member_ops.iter().all(|o| {
+        matches!(
+            o,
+            MemberOp::Remove(_) | MemberOp::Clear | MemberOp::RemoveMatching(_)
+        )
+    });
+    if adds {
+        Operation::AddMembers
+    } else if removes {
+        Operation::RemoveMembers
+    } else {
+        Operation::UpdateGroup
+    }
+}
+
 /// What to store for a create or an update.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Write {
@@ -152,4 +174,29 @@ pub struct Write {
     pub member_ops: Vec<MemberOp>,
     /// The provisioning-log event to write in the same transaction, if logging is on.
     pub log: Option<crate::event::LogEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_writes_are_named_by_effect() {
+        assert_eq!(
+            group_operation(false, &[MemberOp::Add(vec![])]),
+            Operation::AddMembers
+        );
+        assert_eq!(
+            group_operation(false, &[MemberOp::Remove(vec![]), MemberOp::Clear]),
+            Operation::RemoveMembers
+        );
+        assert_eq!(
+            group_operation(false, &[MemberOp::Clear, MemberOp::Add(vec![])]),
+            Operation::UpdateGroup
+        );
+        assert_eq!(
+            group_operation(true, &[MemberOp::Add(vec![])]),
+            Operation::UpdateGroup
+        );
+    }
 }

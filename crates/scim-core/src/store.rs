@@ -211,6 +211,15 @@ pub trait LeaseStore: Send + Sync {
         now: Timestamp,
         until: Timestamp,
     ) -> CoreResult<bool>;
+    /// Who holds the named lease and until when (an expired lease is still listed).
+    async fn lease(&self, name: &str) -> CoreResult<Option<LeaseHolder>>;
+}
+
+/// A lease's holder and its expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHolder {
+    pub holder: String,
+    pub expires_at: Timestamp,
 }
 
 /// Webhook endpoints and delivery attempts (scoped by tenant, except the deliverer's
@@ -276,21 +285,4 @@ pub trait SchemaStore: Send + Sync {
     async fn migrate(&self) -> CoreResult<()>;
     /// Checks the database answers (readiness).
     async fn ping(&self) -> CoreResult<()>;
-}
-
-/// Every store trait: what a database backend implements (`impl Store for MyStore {}` once
-/// the others are).
-pub trait Store:
-    TenantStore
-    + TokenStore
-    + ResourceStore
-    + EventStore
-    + OperatorStore
-    + SessionStore
-    + LeaseStore
-    + WebhookStore
-    + SchemaStore
-    + crate::sync::SyncStore
-    + 'static
-{
 }

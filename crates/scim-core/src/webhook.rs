@@ -172,6 +172,17 @@ fn key_of(secret: &str) -> CoreResult<Vec<u8>> {
         .map_err(|_| CoreError::Internal("a webhook secret is not base64".into()))
 }
 
+/// Checks a signing secret a person gave (`whsec_` and base64 of at least 16 bytes; a bare
+/// base64 secret is accepted too).
+pub fn check_secret(secret: &str) -> CoreResult<()> {
+    match key_of(secret.trim()) {
+        Ok(k) if k.len() >= 16 => Ok(()),
+        _ => Err(CoreError::Invalid(
+            "a webhook secret must be whsec_ followed by base64 of at least 16 bytes".into(),
+        )),
+    }
+}
+
 /// `v1,<base64 HMAC-SHA256("{id}.{timestamp}.{body}")>`.
 pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> CoreResult<String> {
     let key = key_of(secret)?;
@@ -229,6 +240,9 @@ mod tests {
         assert!(s.starts_with("whsec_"));
         assert_eq!(key_of(&s).unwrap().len(), 32);
         assert_ne!(generate_secret(), s);
+        assert!(check_secret(&s).is_ok());
+        assert!(check_secret("whsec_c2hvcnQ=").is_err());
+        assert!(check_secret("not base64!").is_err());
         assert!(check_url("https://hooks.example.com/scim").is_ok());
         assert!(check_url("ftp://x").is_err());
         assert!(check_url("not a url").is_err());

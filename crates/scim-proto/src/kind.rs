@@ -1,7 +1,9 @@
 //! The two resource types scimd serves (RFC 7643 §4): their names and endpoints.
 
-/// `User` (`/Users`) or `Group` (`/Groups`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// `User` (`/Users`) or `Group` (`/Groups`); serialised as its resource type name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ResourceKind {
     User,
     Group,

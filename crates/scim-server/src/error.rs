@@ -97,6 +97,8 @@ impl From<scim_sync::SyncError> for AppError {
         match e {
             scim_sync::SyncError::Store(c) => c.into(),
             scim_sync::SyncError::NotFound(m) => Self::new(404, m),
+            scim_sync::SyncError::Conflict(m) => Self::new(409, m),
+            e @ scim_sync::SyncError::Internal(_) => Self::internal(e.to_string()),
             other => Self::new(400, other.to_string()),
         }
     }

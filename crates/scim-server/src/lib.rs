@@ -71,29 +71,110 @@ pub struct AppState {
     pub auth_cache: auth::AuthCache,
     pub rate_limiter: limits::RateLimiter,
     pub sign_in_throttle: console::throttle::SignInThrottle,
-    /// The provisioning engine the console's Apps pages drive (`scimd serve` gives it the
-    /// instance's sync key; without one, tokens typed in the console cannot be stored).
-    pub sync: scim_sync::Engine,
-    /// The lease holder name of cycles started from the console ("Run now").
-    pub sync_node: String,
-    /// The webhook deliverer, for the console's "Send test event" (`scimd serve` sets it).
+    /// The provisioning engine's Apps service, which the console's Apps pages drive.
+    pub apps: scim_sync::Apps,
+    /// The webhook deliverer (over this state's change feed): `scimd serve` runs it, the
+    /// console's "Send test event" sends through it.
     pub deliverer: Option<Arc<scim_webhook::Deliverer>>,
 }
 
-impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
-        let resources = ResourceService::new(store.clone(), config.limits);
+/// What a server is made of besides its store: built once, complete, by whoever runs it
+/// (`scimd serve`, the test kit).
+pub struct AppParts {
+    pub config: ServerConfig,
+    /// The instance key: seals webhook secrets and the engine's credentials. Without one,
+    /// neither can be added in the console.
+    pub key: Option<scim_core::SealingKey>,
+    /// Write provisioning-log events for successful changes (`provisioning_log`).
+    pub log_events: bool,
+    /// How long the provisioning log keeps events.
+    pub log_retention: time::Duration,
+    /// The engine's job lease.
+    pub sync_lease: std::time::Duration,
+    /// Webhook delivery (its retry policy and lease); `None`: no deliverer.
+    pub webhooks: Option<(scim_core::webhook::RetryPolicy, std::time::Duration)>,
+}
+
+impl Default for AppParts {
+    fn default() -> Self {
         Self {
-            services: Services::new(store.clone(), resources.notifier.clone()),
+            config: ServerConfig::default(),
+            key: None,
+            log_events: true,
+            log_retention: time::Duration::days(30),
+            sync_lease: scim_sync::engine::LEASE,
+            webhooks: None,
+        }
+    }
+}
+
+impl AppState {
+    /// The state with the defaults: no instance key, no deliverer.
+    pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        Self::assemble(
+            store,
+            AppParts {
+                config,
+                ..AppParts::default()
+            },
+        )
+        .0
+    }
+
+    /// The state from its parts, complete: services over the store (webhooks with the
+    /// instance key), the engine's Apps service, the deliverer over this state's feed.
+    pub fn build(store: Arc<dyn Store>, parts: AppParts) -> scim_core::CoreResult<Self> {
+        let (mut state, webhooks) = Self::assemble(store.clone(), parts);
+        if let Some((policy, lease)) = webhooks {
+            state.deliverer = Some(Arc::new(scim_webhook::Deliverer::new(
+                store,
+                state.services.changes.clone(),
+                state.services.webhooks.clone(),
+                &state.config.public_url,
+                policy,
+                lease,
+            )?));
+        }
+        Ok(state)
+    }
+
+    /// Everything but the deliverer, and the deliverer's settings.
+    #[allow(clippy::type_complexity)]
+    fn assemble(
+        store: Arc<dyn Store>,
+        parts: AppParts,
+    ) -> (
+        Self,
+        Option<(scim_core::webhook::RetryPolicy, std::time::Duration)>,
+    ) {
+        let AppParts {
+            config,
+            key,
+            log_events,
+            log_retention,
+            sync_lease,
+            webhooks,
+        } = parts;
+        let mut resources = ResourceService::new(store.clone(), config.limits);
+        resources.log_events = log_events;
+        let mut services = Services::new(store.clone(), resources.notifier.clone());
+        services.webhooks = scim_core::service::WebhookService::new(store.clone(), key.clone());
+        let engine =
+            scim_sync::Engine::new(store.clone(), key, log_retention).with_lease(sync_lease);
+        let state = Self {
+            services,
             resources,
             rate_limiter: limits::RateLimiter::new(config.rate_limit),
             config,
             auth_cache: auth::AuthCache::default(),
             sign_in_throttle: console::throttle::SignInThrottle::default(),
-            sync: scim_sync::Engine::new(store.clone(), None, time::Duration::days(30)),
-            sync_node: format!("console-{}", uuid::Uuid::new_v4().simple()),
+            apps: scim_sync::Apps::new(
+                engine,
+                format!("console-{}", uuid::Uuid::new_v4().simple()),
+            ),
             deliverer: None,
-        }
+        };
+        (state, webhooks)
     }
 
     /// The tenant's SCIM base URL.

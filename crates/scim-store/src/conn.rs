@@ -15,6 +15,10 @@ use sqlx::Row as _;
 use sqlx::postgres::{PgArguments, PgRow};
 use std::future::Future;
 
+/// The future of a unit of work, borrowing its connection.
+pub(crate) type Fut<'c, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'c>>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,

@@ -18,7 +18,7 @@
 
 use crate::StoreError;
 use crate::conn::Conn;
-use crate::resources::{NewResource, create_in_one_statement, create_many};
+use crate::resources::write::{NewResource, create_in_one_statement, create_many};
 use scim_core::StoredResource;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;

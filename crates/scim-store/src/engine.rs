@@ -4,13 +4,9 @@
 //! driver directly.
 
 use crate::StoreError;
+pub(crate) use crate::conn::Fut;
 use crate::conn::{Conn, Dialect};
 use crate::sqlite_engine::SqliteEngine;
-use std::future::Future;
-use std::pin::Pin;
-
-/// The future of a unit of work, borrowing its connection.
-pub(crate) type Fut<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
 
 pub(crate) enum Engine {
     /// One writer thread with group commit and a pool of readers (`sqlite_engine.rs`).

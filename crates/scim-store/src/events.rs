@@ -1,11 +1,15 @@
 //! Provisioning-log rows.
 
+use crate::SqlStore;
 use crate::StoreError;
 use crate::conn::{Conn, Row};
 use crate::sql_filter::{Arg, SqlBuf};
+use async_trait::async_trait;
+use scim_core::CoreResult;
 use scim_core::change::{ChangeBounds, ChangeRecord};
 use scim_core::event::{Event, EventQuery, LogEntry, Operation, Outcome};
 use scim_core::resource::fold;
+use scim_core::store::EventStore;
 use scim_core::{DayCount, Timestamp};
 
 const COLUMNS: &str = "seq, tenant_id, at, operation, resource_type, resource_id, resource_name, status, \
@@ -393,4 +397,40 @@ pub(crate) async fn change_bounds(
         .transpose()?
         .unwrap_or(head + 1);
     Ok(ChangeBounds { first, head })
+}
+
+#[async_trait]
+impl EventStore for SqlStore {
+    async fn log_event(&self, event: &Event) -> CoreResult<()> {
+        let e = event.clone();
+        self.write(job!(|c| insert_event(c, &e))).await?;
+        if event.change.is_some() {
+            self.changed(event.tenant_id);
+        }
+        Ok(())
+    }
+    async fn events(&self, tenant_id: i64, q: &EventQuery) -> CoreResult<Vec<Event>> {
+        let q = q.clone();
+        self.read(job!(|c| query(c, tenant_id, &q))).await
+    }
+    async fn event_counts(&self, tenant_id: i64, since: Timestamp) -> CoreResult<Vec<DayCount>> {
+        self.read(job!(|c| counts(c, tenant_id, since))).await
+    }
+    async fn sweep_events(&self, before: Timestamp, batch: u32) -> CoreResult<u64> {
+        if self.sequencer.is_some() {
+            for tenant_id in self.read(job!(|c| unsequenced_tenants(c))).await? {
+                self.settle_changes(tenant_id).await?;
+            }
+        }
+        self.write(job!(|c| sweep(c, before, batch))).await
+    }
+    async fn changes(&self, tenant_id: i64, after: i64, limit: u32) -> CoreResult<Vec<Event>> {
+        self.settle_changes(tenant_id).await?;
+        self.read(job!(|c| changes(c, tenant_id, after, limit)))
+            .await
+    }
+    async fn change_bounds(&self, tenant_id: i64) -> CoreResult<scim_core::change::ChangeBounds> {
+        self.settle_changes(tenant_id).await?;
+        self.read(job!(|c| change_bounds(c, tenant_id))).await
+    }
 }

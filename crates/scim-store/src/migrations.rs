@@ -9,7 +9,11 @@
 //!   their applied versions are recorded in sqlx's table with the embedded checksums, so
 //!   nothing runs twice.
 
+use crate::SqlStore;
 use crate::StoreError;
+use async_trait::async_trait;
+use scim_core::CoreResult;
+use scim_core::store::SchemaStore;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{Connection, Executor};
 use std::str::FromStr;
@@ -104,4 +108,17 @@ where
         .await?;
     tracing::info!("adopted the migration history of an older scimd");
     Ok(())
+}
+
+#[async_trait]
+impl SchemaStore for SqlStore {
+    async fn migrate(&self) -> CoreResult<()> {
+        Ok(run_blocking(self.url.clone()).await?)
+    }
+
+    async fn ping(&self) -> CoreResult<()> {
+        self.read(job!(|c| c.fetch("SELECT 1", &[])))
+            .await
+            .map(drop)
+    }
 }

@@ -1,9 +1,13 @@
 //! Console operators and sessions. Passwords arrive already hashed (Argon2id); sessions are
 //! stored by the SHA-256 of their cookie value.
 
+use crate::SqlStore;
 use crate::StoreError;
 use crate::conn::{Conn, Row};
 use crate::sql_filter::Arg;
+use async_trait::async_trait;
+use scim_core::CoreResult;
+use scim_core::store::{OperatorStore, SessionStore};
 use scim_core::{Operator, SessionRecord, Timestamp};
 
 const COLUMNS: &str =
@@ -195,4 +199,64 @@ pub(crate) async fn sweep_sessions(c: &mut Conn<'_>, now: Timestamp) -> Result<u
         &[Arg::ts(now)],
     )
     .await
+}
+
+#[async_trait]
+impl OperatorStore for SqlStore {
+    async fn create_operator(
+        &self,
+        username: &str,
+        hash: &str,
+        now: Timestamp,
+    ) -> CoreResult<Operator> {
+        let (name, hash) = (username.to_string(), hash.to_string());
+        self.write(job!(|c| insert(c, &name, &hash, now))).await
+    }
+    async fn operator_by_name(&self, username: &str) -> CoreResult<Option<Operator>> {
+        let name = username.to_string();
+        self.read(job!(|c| by_name(c, &name))).await
+    }
+    async fn operators(&self) -> CoreResult<Vec<Operator>> {
+        self.read(job!(|c| all(c))).await
+    }
+    async fn delete_operator(&self, username: &str) -> CoreResult<bool> {
+        let name = username.to_string();
+        self.write(job!(|c| delete(c, &name))).await
+    }
+    async fn set_operator_password(&self, username: &str, hash: &str) -> CoreResult<bool> {
+        let (name, hash) = (username.to_string(), hash.to_string());
+        self.write(job!(|c| set_password(c, &name, &hash))).await
+    }
+    async fn operator_login_failed(&self, id: i64) -> CoreResult<i64> {
+        self.write(job!(|c| login_failed(c, id))).await
+    }
+    async fn lock_operator(&self, id: i64, until: Timestamp) -> CoreResult<()> {
+        self.write(job!(|c| lock(c, id, until))).await
+    }
+    async fn operator_login_succeeded(&self, id: i64, now: Timestamp) -> CoreResult<()> {
+        self.write(job!(|c| login_succeeded(c, id, now))).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn insert_session(&self, session: &SessionRecord) -> CoreResult<()> {
+        let s = session.clone();
+        self.write(job!(|c| insert_session(c, &s))).await
+    }
+    async fn session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> CoreResult<Option<(SessionRecord, Operator)>> {
+        let h = id_hash.to_string();
+        self.read(job!(|c| session(c, &h, now))).await
+    }
+    async fn delete_session(&self, id_hash: &str) -> CoreResult<()> {
+        let h = id_hash.to_string();
+        self.write(job!(|c| delete_session(c, &h))).await
+    }
+    async fn sweep_sessions(&self, now: Timestamp) -> CoreResult<u64> {
+        self.write(job!(|c| sweep_sessions(c, now))).await
+    }
 }

@@ -13,8 +13,7 @@
 //! the whole batch.
 
 use crate::StoreError;
-use crate::conn::{Conn, run_now};
-use crate::engine::Fut;
+use crate::conn::{Conn, Fut, run_now};
 use scim_core::ResourceKind;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};

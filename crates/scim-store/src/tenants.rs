@@ -1,9 +1,13 @@
 //! Tenant rows and leases.
 
+use crate::SqlStore;
 use crate::StoreError;
 use crate::conn::{Conn, Row};
 use crate::sql_filter::Arg;
-use scim_core::{CoreError, LeaseFence, Tenant, Timestamp};
+use async_trait::async_trait;
+use scim_core::CoreResult;
+use scim_core::store::TenantStore;
+use scim_core::{Tenant, Timestamp};
 
 const COLUMNS: &str = "id, slug, name, created_at";
 
@@ -71,47 +75,24 @@ pub(crate) async fn delete(c: &mut Conn<'_>, slug: &str) -> Result<bool, StoreEr
     Ok(true)
 }
 
-/// Refuses the write this transaction makes unless the fence's holder still holds its
-/// lease. The no-op UPDATE takes the lease row's lock (PostgreSQL; SQLite has one writer), so
-/// a takeover waits for this transaction and the new holder plans from what it wrote.
-/// An expired lease nobody took is still the holder's: no other run can be writing.
-pub(crate) async fn check_fence(
-    c: &mut Conn<'_>,
-    fence: Option<&LeaseFence>,
-) -> Result<(), StoreError> {
-    let Some(f) = fence else {
-        return Ok(());
-    };
-    let n = c
-        .exec(
-            "UPDATE leases SET holder = holder WHERE name = $1 AND holder = $2",
-            &[Arg::text(&f.lease), Arg::text(&f.holder)],
-        )
-        .await?;
-    if n == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Domain(CoreError::LeaseLost(format!(
-            "the lease '{}' is held by another node now",
-            f.lease
-        ))))
+#[async_trait]
+impl TenantStore for SqlStore {
+    async fn create_tenant(&self, slug: &str, name: &str, now: Timestamp) -> CoreResult<Tenant> {
+        let (slug, name) = (slug.to_string(), name.to_string());
+        self.write(job!(|c| create(c, &slug, &name, now))).await
     }
-}
-
-pub(crate) async fn try_lease(
-    c: &mut Conn<'_>,
-    name: &str,
-    holder: &str,
-    now: Timestamp,
-    until: Timestamp,
-) -> Result<bool, StoreError> {
-    let n = c
-        .exec(
-            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE leases.expires_at < $4 OR leases.holder = $2",
-            &[Arg::text(name), Arg::text(holder), Arg::ts(until), Arg::ts(now)],
-        )
-        .await?;
-    Ok(n == 1)
+    async fn tenant(&self, slug: &str) -> CoreResult<Option<Tenant>> {
+        let slug = slug.to_string();
+        self.read(job!(|c| by_slug(c, &slug))).await
+    }
+    async fn tenants(&self) -> CoreResult<Vec<Tenant>> {
+        self.read(job!(|c| all(c))).await
+    }
+    async fn delete_tenant(&self, slug: &str) -> CoreResult<bool> {
+        if let Some(e) = self.sqlite() {
+            e.forget_counts();
+        }
+        let slug = slug.to_string();
+        self.write(job!(|c| delete(c, &slug))).await
+    }
 }

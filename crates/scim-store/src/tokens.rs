@@ -1,8 +1,12 @@
 //! Token rows. Only hashes are stored.
 
+use crate::SqlStore;
 use crate::StoreError;
 use crate::conn::{Conn, Row};
 use crate::sql_filter::Arg;
+use async_trait::async_trait;
+use scim_core::CoreResult;
+use scim_core::store::TokenStore;
 use scim_core::{Timestamp, TokenRecord, TokenScopes};
 
 const COLUMNS: &str = "id, tenant_id, name, prefix, secret_hash, scopes, created_at, expires_at, \
@@ -128,4 +132,46 @@ pub(crate) async fn touch(c: &mut Conn<'_>, id: &str, now: Timestamp) -> Result<
     )
     .await?;
     Ok(())
+}
+
+#[async_trait]
+impl TokenStore for SqlStore {
+    async fn insert_token(&self, token: &TokenRecord) -> CoreResult<()> {
+        let token = token.clone();
+        self.write(job!(|c| insert(c, &token))).await
+    }
+    async fn token_by_hash(&self, hash: &str) -> CoreResult<Option<TokenRecord>> {
+        let hash = hash.to_string();
+        self.read(job!(|c| by_hash(c, &hash))).await
+    }
+    async fn tokens(&self, tenant_id: i64) -> CoreResult<Vec<TokenRecord>> {
+        self.read(job!(|c| of_tenant(c, tenant_id))).await
+    }
+    async fn revoke_token(&self, tenant_id: i64, id: &str, now: Timestamp) -> CoreResult<bool> {
+        let id = id.to_string();
+        self.write(job!(|c| revoke(c, tenant_id, &id, now))).await
+    }
+    async fn rotate_token(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        new_hash: &str,
+        new_prefix: &str,
+        grace_until: Timestamp,
+    ) -> CoreResult<bool> {
+        let (id, hash, prefix) = (id.to_string(), new_hash.to_string(), new_prefix.to_string());
+        self.write(job!(|c| rotate(
+            c,
+            tenant_id,
+            &id,
+            &hash,
+            &prefix,
+            grace_until
+        )))
+        .await
+    }
+    async fn touch_token(&self, id: &str, now: Timestamp) -> CoreResult<()> {
+        let id = id.to_string();
+        self.write(job!(|c| touch(c, &id, now))).await
+    }
 }

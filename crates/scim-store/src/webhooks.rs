@@ -1,9 +1,13 @@
 //! Webhook endpoint and delivery rows. Secrets are stored sealed (scim-core's `sealing`).
 
+use crate::SqlStore;
 use crate::StoreError;
 use crate::conn::{Conn, Row};
+use crate::leases::check_fence;
 use crate::sql_filter::Arg;
-use crate::tenants::check_fence;
+use async_trait::async_trait;
+use scim_core::CoreResult;
+use scim_core::store::WebhookStore;
 use scim_core::webhook::{EndpointProgress, WebhookDelivery, WebhookEndpoint};
 use scim_core::{LeaseFence, Timestamp};
 
@@ -287,4 +291,107 @@ pub(crate) async fn sweep(
     batch: u32,
 ) -> Result<u64, StoreError> {
     crate::events::sweep_older(c, "webhook_deliveries", "id", "", before, batch).await
+}
+
+#[async_trait]
+impl WebhookStore for SqlStore {
+    async fn insert_endpoint(&self, ep: &WebhookEndpoint) -> CoreResult<()> {
+        let ep = ep.clone();
+        self.write(job!(|c| insert(c, &ep))).await
+    }
+    async fn endpoints(&self, tenant_id: i64) -> CoreResult<Vec<WebhookEndpoint>> {
+        self.read(job!(|c| of_tenant(c, tenant_id))).await
+    }
+    async fn endpoint(&self, tenant_id: i64, id: &str) -> CoreResult<Option<WebhookEndpoint>> {
+        let id = id.to_string();
+        self.read(job!(|c| one(c, tenant_id, &id))).await
+    }
+    async fn due_endpoints(&self, now: Timestamp) -> CoreResult<Vec<WebhookEndpoint>> {
+        self.read(job!(|c| due(c, now))).await
+    }
+    async fn set_endpoint_enabled(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        enabled: bool,
+        reason: Option<&str>,
+    ) -> CoreResult<bool> {
+        let (id, reason) = (id.to_string(), reason.map(str::to_string));
+        self.write(job!(|c| set_enabled(
+            c,
+            tenant_id,
+            &id,
+            enabled,
+            reason.as_deref()
+        )))
+        .await
+    }
+    async fn reset_endpoint_cursor(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        cursor: i64,
+    ) -> CoreResult<bool> {
+        let id = id.to_string();
+        self.write(job!(|c| reset_cursor(c, tenant_id, &id, cursor)))
+            .await
+    }
+    async fn rotate_endpoint_secret(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        sealed: &str,
+        prefix: &str,
+        previous_until: Timestamp,
+    ) -> CoreResult<bool> {
+        let (id, sealed, prefix) = (id.to_string(), sealed.to_string(), prefix.to_string());
+        self.write(job!(|c| rotate_secret(
+            c,
+            tenant_id,
+            &id,
+            &sealed,
+            &prefix,
+            previous_until
+        )))
+        .await
+    }
+    async fn delete_endpoint(&self, tenant_id: i64, id: &str) -> CoreResult<bool> {
+        let id = id.to_string();
+        self.write(job!(|c| delete(c, tenant_id, &id))).await
+    }
+    async fn record_delivery(
+        &self,
+        fence: Option<&LeaseFence>,
+        tenant_id: i64,
+        endpoint_id: &str,
+        expected: i64,
+        deliveries: &[WebhookDelivery],
+        progress: Option<&EndpointProgress>,
+    ) -> CoreResult<bool> {
+        let (fence, id) = (fence.cloned(), endpoint_id.to_string());
+        let (deliveries, progress) = (deliveries.to_vec(), progress.cloned());
+        self.write(job!(|c| record(
+            c,
+            fence.as_ref(),
+            tenant_id,
+            &id,
+            expected,
+            &deliveries,
+            progress.as_ref()
+        )))
+        .await
+    }
+    async fn deliveries(
+        &self,
+        tenant_id: i64,
+        endpoint_id: &str,
+        limit: u32,
+    ) -> CoreResult<Vec<WebhookDelivery>> {
+        let id = endpoint_id.to_string();
+        self.read(job!(|c| deliveries(c, tenant_id, &id, limit)))
+            .await
+    }
+    async fn sweep_deliveries(&self, before: Timestamp, batch: u32) -> CoreResult<u64> {
+        self.write(job!(|c| sweep(c, before, batch))).await
+    }
 }

@@ -24,6 +24,15 @@ fn csv_safe(s: &str) -> String {
     }
 }
 
+/// A row's steps as one cell: `step: status: detail` per step, separated by ` | `.
+fn steps_text(r: &SyncLogRecord) -> String {
+    r.steps
+        .iter()
+        .map(|s| format!("{}: {}: {}", s.step.as_str(), s.status.as_str(), s.detail))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
 /// The rows as CSV with a header line; object names and changes are formula-safe.
 pub fn log_csv(rows: &[SyncLogRecord]) -> SyncResult<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -31,6 +40,7 @@ pub fn log_csv(rows: &[SyncLogRecord]) -> SyncResult<String> {
     w.write_record([
         "seq",
         "time",
+        "job",
         "cycle_id",
         "change_id",
         "kind",
@@ -41,6 +51,7 @@ pub fn log_csv(rows: &[SyncLogRecord]) -> SyncResult<String> {
         "status",
         "error_code",
         "duration_ms",
+        "steps",
         "changes",
     ])
     .map_err(fail)?;
@@ -48,17 +59,19 @@ pub fn log_csv(rows: &[SyncLogRecord]) -> SyncResult<String> {
         w.write_record([
             r.seq.to_string(),
             r.at.rfc3339(),
+            csv_safe(&r.job),
             r.cycle_id.clone(),
             r.change_id.clone(),
-            r.kind.clone(),
+            r.kind.as_str().to_string(),
             csv_safe(&r.source_id),
             csv_safe(r.target_id.as_deref().unwrap_or("")),
             csv_safe(&r.display),
-            r.action.clone(),
-            r.status.clone(),
-            r.error_code.clone().unwrap_or_default(),
+            r.action.as_str().to_string(),
+            r.status.as_str().to_string(),
+            r.error_code.map_or("", |c| c.as_str()).to_string(),
             r.duration_ms.to_string(),
-            csv_safe(&r.changes.to_string()),
+            csv_safe(&steps_text(r)),
+            csv_safe(&serde_json::to_string(&r.changes).unwrap_or_default()),
         ])
         .map_err(fail)?;
     }

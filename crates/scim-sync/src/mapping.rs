@@ -7,8 +7,8 @@
 use crate::error::{SyncError, SyncResult};
 use crate::expr::{self, EvalContext, Expr, Val};
 use crate::job::{Apply, JobSpec, Mapping, SourceKind};
+use crate::model::{ObjectKind, SourceObject};
 use crate::path::TargetPath;
-use crate::source::{ObjectKind, SourceObject};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
@@ -163,6 +163,11 @@ fn ldap_user_mappings() -> Vec<Mapping> {
         direct(r#"addresses[type eq "work"].postalCode"#, "postalCode"),
         direct("externalId", "objectId"),
         direct(&format!("{ENTERPRISE}:employeeNumber"), "employeeNumber"),
+        // The LDAP source reads `manager` as the manager's source id (its DN resolved).
+        Mapping {
+            reference: true,
+            ..direct(&format!("{ENTERPRISE}:manager.value"), "manager")
+        },
         expression(
             &format!("{ENTERPRISE}:department"),
             "Coalesce([department], [departmentNumber], [ou])",
@@ -189,11 +194,11 @@ fn default_group_mappings() -> Vec<Mapping> {
 /// groups, status and roles columns), `active` from the state when no column says it, and
 /// `externalId` from the source id when no column gives it.
 fn file_user_mappings(spec: &JobSpec, columns: &BTreeSet<String>) -> Vec<Mapping> {
-    let s = &spec.source;
+    let f = spec.source.file();
     let skip: BTreeSet<&str> = [
-        s.id.as_deref(),
-        s.groups.as_deref(),
-        s.status.as_deref(),
+        f.and_then(|f| f.id.as_deref()),
+        f.and_then(|f| f.groups.as_deref()),
+        f.and_then(|f| f.status.as_deref()),
         // The roles column flows to `roles` through the roles mapping (split, as values).
         spec.scope.roles.as_deref(),
         Some("id"),
@@ -265,11 +270,11 @@ impl Mappings {
             ObjectKind::User => &spec.users,
             ObjectKind::Group => &spec.groups,
         };
-        let file = matches!(spec.source.kind, SourceKind::Csv | SourceKind::Json);
+        let file = spec.source.file().is_some();
         let mut list: Vec<Mapping> = if !own.mappings.is_empty() {
             own.mappings.clone()
         } else {
-            match (kind, file, spec.source.kind == SourceKind::Ldap) {
+            match (kind, file, spec.source.kind() == SourceKind::Ldap) {
                 (ObjectKind::User, true, _) => file_user_mappings(spec, columns),
                 (ObjectKind::User, false, true) => ldap_user_mappings(),
                 (ObjectKind::User, false, false) => default_user_mappings(),
@@ -286,8 +291,11 @@ impl Mappings {
             && !list.iter().any(|m| m.target.starts_with("roles"))
         {
             // A CSV cell holds several roles as one text, separated like its groups.
-            let sep = &spec.source.group_separator;
-            let csv = spec.source.kind == SourceKind::Csv
+            let sep = spec
+                .source
+                .file()
+                .map_or(";", |f| f.group_separator.as_str());
+            let csv = spec.source.kind() == SourceKind::Csv
                 && !roles.contains(']')
                 && !sep.is_empty()
                 && !sep.contains(['"', '\\']);
@@ -435,13 +443,9 @@ mod tests {
             "name.familyName": "Lovelace", "emails[type eq \"work\"].value": "ada@example.com",
             "active": "true", "cost": "7"
         });
-        SourceObject {
-            kind: ObjectKind::User,
-            id: "1001".into(),
-            attributes: attributes.as_object().cloned().unwrap_or_default(),
-            suspended: false,
-            members: vec![],
-        }
+        let mut o = SourceObject::new(ObjectKind::User, "1001");
+        o.attributes = attributes.as_object().cloned().unwrap_or_default();
+        o
     }
 
     #[test]

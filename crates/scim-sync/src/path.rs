@@ -6,7 +6,7 @@
 //! form every IdP mapping uses.
 
 use crate::error::{SyncError, SyncResult};
-use crate::source::ObjectKind;
+use scim_core::ResourceKind as ObjectKind;
 use scim_proto::schema::{AttributeType, standard_view};
 use scim_proto::{CompValue, CompareOp, FilterExpr, PatchPath};
 use serde_json::{Map, Value};
@@ -25,17 +25,10 @@ pub struct TargetPath {
     value_elements: bool,
 }
 
-fn kind_of(k: ObjectKind) -> scim_proto::ResourceKind {
-    match k {
-        ObjectKind::User => scim_proto::ResourceKind::User,
-        ObjectKind::Group => scim_proto::ResourceKind::Group,
-    }
-}
-
 impl TargetPath {
     pub fn parse(text: &str, kind: ObjectKind) -> SyncResult<Self> {
         let path = PatchPath::parse(text).map_err(|e| SyncError::Job(e.detail))?;
-        let view = standard_view(kind_of(kind));
+        let view = standard_view(kind);
         let resolved = view.resolve(&path.attr);
         let extension = match (&resolved, &path.attr.urn) {
             (Some(r), _) if r.is_extension => Some(r.schema.to_string()),

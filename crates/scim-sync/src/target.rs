@@ -3,8 +3,8 @@
 //! (`GET /Users?filter=userName eq "…"`, what Entra sends before a create).
 
 use crate::error::SyncResult;
+use crate::model::{ObjectKind, client_kind};
 use crate::path::TargetPath;
-use crate::source::ObjectKind;
 use async_trait::async_trait;
 use scim_client::{ScimClient, TargetProfile};
 use serde_json::Value;
@@ -66,7 +66,7 @@ impl TargetMatcher for Lookups {
         let filter = filter_for(&path.text, value);
         let found = self
             .client
-            .find_filter(kind.client(), &filter, excluded)
+            .find_filter(client_kind(kind), &filter, excluded)
             .await?;
         // A target that ignores part of the filter must not make us adopt the wrong object.
         Ok(found
@@ -101,7 +101,7 @@ impl TargetIndex {
                 ObjectKind::Group => "members",
             };
             let list = client
-                .list_all(kind.client(), profile, None, Some(excluded))
+                .list_all(client_kind(*kind), profile, None, Some(excluded))
                 .await?;
             for (i, r) in list.iter().enumerate() {
                 for p in kind_paths {

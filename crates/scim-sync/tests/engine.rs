@@ -6,160 +6,12 @@
 //! account the engine never created left untouched.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use scim_core::{Store, Timestamp};
-use scim_sync::engine::CycleReport;
-use scim_sync::{Engine, JobSpec};
-use scim_testkit::{Backend, TestServer, both_backends};
-use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+mod support;
 
-struct Fixture {
-    server: TestServer,
-    dir: tempfile::TempDir,
-    engine: Engine,
-    now: Arc<Mutex<Timestamp>>,
-    app: String,
-    app_token: String,
-    http: reqwest::Client,
-}
-
-const HEADER: &str = "employee_id,userName,name.givenName,name.familyName,emails[type eq \"work\"].value,active,dept,groups";
-
-impl Fixture {
-    async fn new(backend: Backend) -> Self {
-        let server = TestServer::start(backend).await;
-        let (_, app_token) = server.tenant("app").await;
-        let app = format!("{}/t/app/scim/v2", server.root);
-        let now = Arc::new(Mutex::new(Timestamp::now()));
-        let clock_now = now.clone();
-        let store: Arc<dyn Store> = server.store.clone();
-        let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
-        let mut engine = Engine::new(store, Some(key), time::Duration::days(30));
-        engine.clock = Arc::new(move || *clock_now.lock().unwrap());
-        Self {
-            server,
-            dir: tempfile::tempdir().unwrap(),
-            engine,
-            now,
-            app,
-            app_token,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn advance(&self, d: time::Duration) {
-        let mut n = self.now.lock().unwrap();
-        *n = *n + d;
-    }
-
-    fn write_people(&self, rows: &[&str]) {
-        let text = format!("{HEADER}\n{}\n", rows.join("\n"));
-        std::fs::write(self.dir.path().join("people.csv"), text).unwrap();
-    }
-
-    fn spec(&self, extra: &str) -> JobSpec {
-        let text = format!(
-            "name = \"hr-to-app\"\n\n[source]\nkind = \"csv\"\npath = \"people.csv\"\nid = \"employee_id\"\ngroups = \"groups\"\n\n\
-             [target]\nurl = \"{}\"\ntoken = \"{}\"\nrate_limit = 0\n\n{extra}",
-            self.app, self.app_token
-        );
-        JobSpec::parse(&text, Some(self.dir.path())).unwrap()
-    }
-
-    async fn run(&self, spec: &JobSpec) -> CycleReport {
-        let record = scim_core::SyncStore::job(self.server.store.as_ref(), &spec.name)
-            .await
-            .unwrap();
-        let r = self.engine.run(spec, record.as_ref()).await.unwrap();
-        assert!(
-            r.counts.statuses.get("Failure").is_none_or(|n| *n == 0) || r.status != "completed",
-            "{r:?}"
-        );
-        r
-    }
-
-    async fn plan(&self, spec: &JobSpec) -> scim_sync::plan::SyncPlan {
-        let record = scim_core::SyncStore::job(self.server.store.as_ref(), &spec.name)
-            .await
-            .unwrap();
-        self.engine
-            .prepare(spec, record.as_ref())
-            .await
-            .unwrap()
-            .plan
-    }
-
-    async fn app(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.app))
-            .bearer_auth(&self.app_token);
-        if let Some(b) = body {
-            r = r
-                .header("content-type", "application/scim+json")
-                .body(b.to_string());
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn user(&self, user_name: &str) -> Option<Value> {
-        let (_, v) = self
-            .app(
-                reqwest::Method::GET,
-                &format!("/Users?filter=userName%20eq%20%22{user_name}%22"),
-                None,
-            )
-            .await;
-        v["Resources"].as_array().and_then(|a| a.first().cloned())
-    }
-
-    async fn users(&self) -> Vec<Value> {
-        let (_, v) = self
-            .app(reqwest::Method::GET, "/Users?count=1000", None)
-            .await;
-        v["Resources"].as_array().cloned().unwrap_or_default()
-    }
-
-    async fn group_members(&self, name: &str) -> Vec<String> {
-        let (_, v) = self
-            .app(
-                reqwest::Method::GET,
-                &format!("/Groups?filter=displayName%20eq%20%22{name}%22"),
-                None,
-            )
-            .await;
-        let mut m: Vec<String> = v["Resources"][0]["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["display"].as_str().map(str::to_string))
-            .collect();
-        m.sort();
-        m
-    }
-
-    async fn create_target_user(&self, user_name: &str, email: &str, title: &str) -> String {
-        let (s, v) = self
-            .app(
-                reqwest::Method::POST,
-                "/Users",
-                Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name,
-                            "title": title, "emails": [{"type": "work", "value": email}]})),
-            )
-            .await;
-        assert_eq!(s, 201, "{v}");
-        v["id"].as_str().unwrap().to_string()
-    }
-}
-
-fn row(id: u32, name: &str, active: bool, dept: &str, groups: &str) -> String {
-    let (given, family) = name.split_once(' ').unwrap();
-    let user = format!("{}@example.com", given.to_lowercase());
-    format!("{id},{user},{given},{family},{user},{active},{dept},{groups}")
-}
+use scim_sync::JobSpec;
+use scim_testkit::{Backend, both_backends};
+use serde_json::json;
+use support::{Fixture, row};
 
 async fn lifecycle(backend: Backend) {
     let f = Fixture::new(backend).await;
@@ -186,14 +38,24 @@ async fn lifecycle(backend: Backend) {
 
     // Plan first: it shows the actions and writes nothing.
     let plan = f.plan(&spec).await;
-    assert_eq!(plan.mode, "initial");
-    assert_eq!(plan.totals.get("Adopt"), Some(&1), "{:?}", plan.totals);
-    assert_eq!(plan.totals.get("Create"), Some(&4), "{:?}", plan.totals);
+    assert_eq!(plan.mode, scim_core::CycleMode::Initial);
+    assert_eq!(
+        plan.totals.get(&scim_core::SyncAction::Adopt),
+        Some(&1),
+        "{:?}",
+        plan.totals
+    );
+    assert_eq!(
+        plan.totals.get(&scim_core::SyncAction::Create),
+        Some(&4),
+        "{:?}",
+        plan.totals
+    );
     assert_eq!(f.users().await.len(), 2, "plan wrote to the target");
 
     // Initial cycle.
     let r = f.run(&spec).await;
-    assert_eq!(r.status, "completed", "{r:?}");
+    assert_eq!(r.status, scim_core::CycleStatus::Completed, "{r:?}");
     let ada = f.user("ada@example.com").await.unwrap();
     assert_eq!(ada["id"], adoptee, "adopted, not duplicated");
     assert_eq!(ada["emails"][0]["value"], "ada@example.com");
@@ -203,8 +65,7 @@ async fn lifecycle(backend: Backend) {
     // scimd offers Bulk: the user creates went in one Bulk request.
     let log = f
         .engine
-        .store
-        .sync_log(
+        .log(
             "hr-to-app",
             &scim_core::SyncLogQuery {
                 object: Some("alan@example.com".into()),
@@ -215,9 +76,8 @@ async fn lifecycle(backend: Backend) {
         .await
         .unwrap();
     assert!(
-        log[0]
-            .steps
-            .to_string()
+        serde_json::to_string(&log[0].steps)
+            .unwrap()
             .contains("POST /Bulk (2 operations)"),
         "{:?}",
         log[0].steps
@@ -262,7 +122,11 @@ async fn lifecycle(backend: Backend) {
     rows[1] = row(1002, "Alan Mathison", true, "R&D", "Engineering");
     write(rows.clone());
     let r = f.run(&spec).await;
-    assert_eq!(r.counts.actions.get("Enable"), Some(&1), "{r:?}");
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Enable),
+        Some(&1),
+        "{r:?}"
+    );
     assert_eq!(f.user("alan@example.com").await.unwrap()["active"], true);
     assert_eq!(
         f.group_members("Engineering").await,
@@ -274,11 +138,19 @@ async fn lifecycle(backend: Backend) {
     out[2] = row(1003, "Grace Hopper", true, "Contractors", "Research");
     write(out.clone());
     let r = f.run(&spec).await;
-    assert_eq!(r.counts.actions.get("Skip"), Some(&1), "{r:?}");
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Skip),
+        Some(&1),
+        "{r:?}"
+    );
     assert_eq!(f.user("grace@example.com").await.unwrap()["active"], true);
     f.advance(time::Duration::days(8));
     let r = f.run(&spec).await;
-    assert_eq!(r.counts.actions.get("Disable"), Some(&1), "{r:?}");
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Disable),
+        Some(&1),
+        "{r:?}"
+    );
     assert_eq!(f.user("grace@example.com").await.unwrap()["active"], false);
     // Back in scope: enabled, membership restored.
     write(rows.clone());
@@ -295,7 +167,11 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(f.user("grace@example.com").await.unwrap()["active"], false);
     f.advance(time::Duration::days(31));
     let r = f.run(&spec).await;
-    assert_eq!(r.counts.actions.get("Delete"), Some(&1), "{r:?}");
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Delete),
+        Some(&1),
+        "{r:?}"
+    );
     assert!(f.user("grace@example.com").await.is_none());
 
     // Conflict: matching by e-mail finds two target users; no duplicate is made.
@@ -310,7 +186,11 @@ async fn lifecycle(backend: Backend) {
     write(rows2.clone());
     let before = f.users().await.len();
     let r = f.run(&spec2).await;
-    assert_eq!(r.counts.actions.get("Conflict"), Some(&1), "{r:?}");
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Conflict),
+        Some(&1),
+        "{r:?}"
+    );
     assert_eq!(f.users().await.len(), before);
 
     // Adopt on 409: matched by e-mail (no match), the create meets an existing userName.
@@ -321,8 +201,16 @@ async fn lifecycle(backend: Backend) {
     write(rows2.clone());
     let r = f.run(&spec2).await;
     // The conflicting object failed last cycle: it is in escrow, not retried for 6 hours.
-    assert_eq!(r.counts.statuses.get("Failure"), None, "{r:?}");
-    assert_eq!(r.counts.actions.get("Conflict"), None, "{r:?}");
+    assert_eq!(
+        r.counts.statuses.get(&scim_core::Status::Failure),
+        None,
+        "{r:?}"
+    );
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Conflict),
+        None,
+        "{r:?}"
+    );
     assert_eq!(f.engine.status("hr-to-app").await.unwrap().escrowed, 1);
     let t = f.user("taken@example.com").await.unwrap();
     assert_eq!(t["id"], taken);
@@ -341,7 +229,11 @@ async fn lifecycle(backend: Backend) {
     write(many[..2].to_vec());
     let r = f.run(&spec2).await;
     assert!(r.breaker.is_some(), "{r:?}");
-    assert_eq!(r.counts.actions.get("StagedDelete"), Some(&9), "{r:?}");
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::StagedDelete),
+        Some(&9),
+        "{r:?}"
+    );
     assert_eq!(
         f.user("bulk0@example.com").await.unwrap()["active"],
         true,
@@ -349,7 +241,10 @@ async fn lifecycle(backend: Backend) {
     );
     let status = f.engine.status("hr-to-app").await.unwrap();
     assert_eq!(status.staged_deletes, 9);
-    assert_eq!(status.state, "waiting for delete approval");
+    assert_eq!(
+        status.state,
+        scim_sync::engine::JobPhase::WaitingForApproval
+    );
     // A second run holds them too (no new approvals).
     let r = f.run(&spec2).await;
     assert_eq!(
@@ -359,7 +254,11 @@ async fn lifecycle(backend: Backend) {
     );
     assert_eq!(f.engine.decide_staged("hr-to-app", true).await.unwrap(), 9);
     let r = f.run(&spec2).await;
-    assert_eq!(r.counts.actions.get("Disable"), Some(&9), "{r:?}");
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Disable),
+        Some(&9),
+        "{r:?}"
+    );
     assert_eq!(f.user("bulk0@example.com").await.unwrap()["active"], false);
 
     // The account the engine never created or adopted is untouched throughout.
@@ -375,7 +274,7 @@ async fn lifecycle(backend: Backend) {
         .log(
             "hr-to-app",
             &scim_core::SyncLogQuery {
-                action: Some("Adopt".into()),
+                action: Some(scim_core::SyncAction::Adopt),
                 limit: 10,
                 ..Default::default()
             },
@@ -384,8 +283,10 @@ async fn lifecycle(backend: Backend) {
         .unwrap();
     assert_eq!(log.len(), 1);
     assert!(
-        log[0].steps.to_string().contains("matched target object"),
-        "{}",
+        serde_json::to_string(&log[0].steps)
+            .unwrap()
+            .contains("matched target object"),
+        "{:?}",
         log[0].steps
     );
     f.server.finish().await;
@@ -420,7 +321,7 @@ async fn tenant_hub(backend: Backend) {
     );
     let spec = JobSpec::parse(&text, None).unwrap();
     let r = f.run(&spec).await;
-    assert_eq!(r.status, "completed", "{r:?}");
+    assert_eq!(r.status, scim_core::CycleStatus::Completed, "{r:?}");
     let w = f.user("worker@example.com").await.unwrap();
     let b = f.user("boss@example.com").await.unwrap();
     assert_eq!(w["externalId"], "w-1");
@@ -447,7 +348,11 @@ async fn tenant_hub(backend: Backend) {
         .await;
     assert_eq!(p.status, 200, "{}", p.body);
     let r = f.run(&spec).await;
-    assert_eq!(r.counts.actions.get("Update"), Some(&1), "{r:?}");
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Update),
+        Some(&1),
+        "{r:?}"
+    );
     assert_eq!(r.counts.requests, 1, "{r:?}");
     assert_eq!(
         f.user("worker@example.com").await.unwrap()["displayName"],
@@ -457,7 +362,11 @@ async fn tenant_hub(backend: Backend) {
     // Deleted at the hub: disabled at the app (deleted after the default 30 days).
     assert_eq!(s.delete(&format!("/Users/{worker}")).await.status, 204);
     let r = f.run(&spec).await;
-    assert_eq!(r.counts.actions.get("Disable"), Some(&1), "{r:?}");
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Disable),
+        Some(&1),
+        "{r:?}"
+    );
     assert_eq!(f.user("worker@example.com").await.unwrap()["active"], false);
     assert_eq!(f.group_members("Staff").await, ["boss@example.com"]);
     f.server.finish().await;
@@ -535,7 +444,7 @@ async fn converges(steps: Vec<Vec<Person>>) {
             .collect();
         f.write_people(&rows.iter().map(String::as_str).collect::<Vec<_>>());
         let r = f.run(&spec).await;
-        assert_eq!(r.status, "completed", "{r:?}");
+        assert_eq!(r.status, scim_core::CycleStatus::Completed, "{r:?}");
         let mut expected_members: std::collections::BTreeMap<&str, Vec<String>> =
             Default::default();
         for (i, p) in people.iter().enumerate() {
@@ -593,239 +502,4 @@ proptest::proptest! {
             .unwrap()
             .block_on(converges(steps));
     }
-}
-
-/// Third-party SCIM servers as targets: `scim2-server` from PyPI and SCIMMY from npm (both
-/// pinned, installed by scripts/test.sh, which exports where they are). Skipped when not
-/// installed, unless SCIMD_REQUIRE_PEERS=1 (the README's test command sets it).
-fn peer(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) => Some(v),
-        Err(_) => {
-            assert!(
-                std::env::var("SCIMD_REQUIRE_PEERS").is_err(),
-                "SCIMD_REQUIRE_PEERS is set but {var} is not"
-            );
-            eprintln!("skipped: {var} is not set (scripts/test.sh installs the peer)");
-            None
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn into_the_scim2_server_peer() {
-    let Some(bin) = peer("SCIMD_SCIM2_SERVER") else {
-        return;
-    };
-    let port = scim_testkit::process::free_port();
-    let child = std::process::Command::new(&bin)
-        .args(["--port", &port.to_string(), "--bearer-token", "peer-secret"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("scim2-server starts");
-    peer_lifecycle(child, port, "").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn into_the_scimmy_peer() {
-    let Some(host) = peer("SCIMD_SCIMMY_HOST") else {
-        return;
-    };
-    let port = scim_testkit::process::free_port();
-    let child = std::process::Command::new("node")
-        .args([host.as_str(), &port.to_string(), "peer-secret"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("node starts the SCIMMY host");
-    peer_lifecycle(child, port, "/scim").await;
-}
-
-/// Initial cycle (users, a group with members), no-change cycle, an update, a suspend, a
-/// delete, and an account the engine did not create left as it was.
-async fn peer_lifecycle(mut peer: std::process::Child, port: u16, path: &str) {
-    let mut f = Fixture::new(Backend::Sqlite).await;
-    f.app = format!("http://127.0.0.1:{port}{path}");
-    f.app_token = "peer-secret".into();
-    for _ in 0..100 {
-        if reqwest::get(format!("{}/ServiceProviderConfig", f.app))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    f.create_target_user(
-        "bystander@example.com",
-        "bystander@example.com",
-        "Untouched",
-    )
-    .await;
-    let bystander = f.user("bystander@example.com").await.unwrap();
-    let rows = [
-        row(1, "Ada Lovelace", true, "R&D", "Engineering"),
-        row(2, "Alan Turing", true, "R&D", "Engineering"),
-    ];
-    f.write_people(&rows.iter().map(String::as_str).collect::<Vec<_>>());
-    let spec = f.spec("[deprovision]\ndeleted = { action = \"delete\" }\n");
-    let r = f.run(&spec).await;
-    assert_eq!(r.status, "completed", "{r:?}");
-    assert_eq!(r.counts.actions.get("Create"), Some(&3), "{r:?}");
-    let ada = f.user("ada@example.com").await.unwrap();
-    assert_eq!(ada["name"]["familyName"], "Lovelace");
-    let (_, g) = f.app(reqwest::Method::GET, "/Groups", None).await;
-    let members: Vec<&str> = g["Resources"][0]["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["value"].as_str())
-        .collect();
-    assert_eq!(members.len(), 2, "{g}");
-    assert!(members.contains(&ada["id"].as_str().unwrap()));
-
-    let r = f.run(&spec).await;
-    assert_eq!(r.counts.requests, 0, "no change, no writes: {r:?}");
-
-    let rows = [
-        row(1, "Ada Byron", true, "R&D", "Engineering"),
-        row(2, "Alan Turing", false, "R&D", "Engineering"),
-    ];
-    f.write_people(&rows.iter().map(String::as_str).collect::<Vec<_>>());
-    let r = f.run(&spec).await;
-    assert_eq!(r.status, "completed", "{r:?}");
-    assert_eq!(
-        f.user("ada@example.com").await.unwrap()["name"]["familyName"],
-        "Byron"
-    );
-    assert_eq!(f.user("alan@example.com").await.unwrap()["active"], false);
-
-    f.write_people(&[rows[0].as_str()]);
-    let r = f.run(&spec).await;
-    assert_eq!(r.counts.actions.get("Delete"), Some(&1), "{r:?}");
-    assert!(f.user("alan@example.com").await.is_none());
-    assert_eq!(f.user("bystander@example.com").await.unwrap(), bystander);
-    let _ = peer.kill();
-    let _ = peer.wait();
-    f.server.finish().await;
-}
-
-/// Any SCIM server as the source (here scimd's tenant `acme`, read over HTTP like any other
-/// server): a full first read, then incremental reads by `meta.lastModified`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scim_server_as_source() {
-    let f = Fixture::new(Backend::Sqlite).await;
-    let s = &f.server;
-    let a = s.user("one@example.com").await;
-    s.user("two@example.com").await;
-    let text = format!(
-        "name = \"scim-to-app\"\n[source]\nkind = \"scim\"\nurl = \"{}\"\ntoken = \"{}\"\n\
-         [target]\nurl = \"{}\"\ntoken = \"{}\"\nrate_limit = 0\n",
-        s.base, s.token, f.app, f.app_token
-    );
-    let spec = JobSpec::parse(&text, None).unwrap();
-    let r = f.run(&spec).await;
-    assert_eq!(r.counts.actions.get("Create"), Some(&2), "{r:?}");
-    let r = f.run(&spec).await;
-    assert_eq!(r.counts.requests, 0, "{r:?}");
-    let p = s
-        .patch(
-            &format!("/Users/{a}"),
-            json!([{"op": "replace", "path": "displayName", "value": "One"}]),
-        )
-        .await;
-    assert_eq!(p.status, 200);
-    let r = f.run(&spec).await;
-    assert_eq!(r.counts.actions.get("Update"), Some(&1), "{r:?}");
-    assert_eq!(
-        f.user("one@example.com").await.unwrap()["displayName"],
-        "One"
-    );
-    f.server.finish().await;
-}
-
-/// A JSON-file source with a second file for groups, app roles with a default role, into a
-/// job that updates by GET + PUT (a target without PATCH): roles arrive as SCIM's
-/// `[{"value": …}]`, a user whose only role is the default one is not provisioned, a
-/// change is one GET and one PUT that keeps everything else, memberships change by PUT.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_source_with_a_groups_file_updated_by_put() {
-    let f = Fixture::new(Backend::Sqlite).await;
-    let people = |jo_title: &str, beth_active: bool| {
-        json!([
-            {"uid": "j1", "userName": "jo@example.com", "title": jo_title, "active": true,
-             "name": {"givenName": "Jo", "familyName": "March"}, "roles": ["Author", "Default Access"]},
-            {"uid": "j2", "userName": "meg@example.com", "active": true,
-             "name": {"givenName": "Meg", "familyName": "March"}, "roles": ["Default Access"]},
-            {"uid": "j3", "userName": "beth@example.com", "active": beth_active,
-             "name": {"givenName": "Beth", "familyName": "March"}, "roles": ["Pianist"]}
-        ])
-        .to_string()
-    };
-    let write = |people: String, members: &[&str]| {
-        std::fs::write(f.dir.path().join("people.json"), people).unwrap();
-        let mut g = String::from("group,member\n");
-        for m in members {
-            g.push_str(&format!("Sisters,{m}\n"));
-        }
-        std::fs::write(f.dir.path().join("groups.csv"), g).unwrap();
-    };
-    write(people("Writer", true), &["j1", "j2", "j3"]);
-    let text = format!(
-        "name = \"json-to-app\"\n[source]\nkind = \"json\"\npath = \"people.json\"\nid = \"uid\"\n\
-         groups_path = \"groups.csv\"\n[target]\nurl = \"{}\"\ntoken = \"{}\"\nrate_limit = 0\n\
-         update = \"put\"\n[scope]\nroles = \"roles\"\ndefault_role = \"Default Access\"\n",
-        f.app, f.app_token
-    );
-    let spec = JobSpec::parse(&text, Some(f.dir.path())).unwrap();
-
-    let r = f.run(&spec).await;
-    assert_eq!(r.status, "completed", "{r:?}");
-    let jo = f.user("jo@example.com").await.expect("jo provisioned");
-    assert_eq!(
-        jo["roles"],
-        json!([{"value": "Author"}, {"value": "Default Access"}])
-    );
-    assert_eq!(jo["name"]["familyName"], "March");
-    assert_eq!(jo["title"], "Writer");
-    assert!(
-        f.user("meg@example.com").await.is_none(),
-        "only the default role: not provisioned"
-    );
-    assert_eq!(
-        f.group_members("Sisters").await,
-        ["beth@example.com", "jo@example.com"]
-    );
-    assert_eq!(
-        f.run(&spec).await.counts.requests,
-        0,
-        "no change, no request"
-    );
-
-    // One attribute changed: GET + PUT, the rest of the user kept.
-    write(people("Novelist", true), &["j1", "j2", "j3"]);
-    let r = f.run(&spec).await;
-    assert_eq!(r.counts.actions.get("Update"), Some(&1), "{r:?}");
-    assert_eq!(r.counts.requests, 2, "GET + PUT: {r:?}");
-    let jo = f.user("jo@example.com").await.unwrap();
-    assert_eq!(jo["title"], "Novelist");
-    assert_eq!(jo["roles"][0]["value"], "Author");
-    assert_eq!(jo["name"]["givenName"], "Jo");
-
-    // Beth leaves the group (GET + PUT of the group), then is suspended (disabled by PUT).
-    write(people("Novelist", true), &["j1", "j2"]);
-    f.run(&spec).await;
-    assert_eq!(f.group_members("Sisters").await, ["jo@example.com"]);
-    write(people("Novelist", false), &["j1", "j2"]);
-    let r = f.run(&spec).await;
-    assert_eq!(r.counts.actions.get("Disable"), Some(&1), "{r:?}");
-    let beth = f.user("beth@example.com").await.unwrap();
-    assert_eq!(beth["active"], false);
-    assert_eq!(
-        beth["roles"],
-        json!([{"value": "Pianist"}]),
-        "kept by the PUT"
-    );
-    f.server.finish().await;
 }

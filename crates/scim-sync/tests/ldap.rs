@@ -32,7 +32,7 @@ impl Fixture {
             .await
             .unwrap();
         let r = self.engine.run(&self.spec, record.as_ref()).await.unwrap();
-        assert_eq!(r.status, "completed", "{r:?}");
+        assert_eq!(r.status, scim_core::CycleStatus::Completed, "{r:?}");
         r
     }
 
@@ -146,7 +146,7 @@ async fn a_directory_reaches_the_tenant(how: Detection) {
 
     // Initial cycle: every user and group, memberships by DN, by uid, by uniqueMember.
     let r = f.run().await;
-    assert_eq!(r.mode, "initial");
+    assert_eq!(r.mode, scim_core::CycleMode::Initial);
     assert_eq!((r.source_users, r.source_groups), (3, 3), "{r:?}");
     let ada = f.user("ada@example.com").await;
     assert_eq!(ada["name"]["familyName"], "Lovelace");
@@ -173,8 +173,9 @@ async fn a_directory_reaches_the_tenant(how: Detection) {
                 .await
                 .unwrap()
                 .unwrap()
-                .state["watermark"]
-                .clone()
+                .state
+                .watermark
+                .unwrap_or_default()
         }
     };
     let first = watermark(&f).await;
@@ -200,8 +201,12 @@ async fn a_directory_reaches_the_tenant(how: Detection) {
         "dn: uid=alan,ou=People,{SUFFIX}\nchangetype: modify\nreplace: title\ntitle: Codebreaker\n"
     ));
     let r = f.run().await;
-    assert_eq!(r.mode, "incremental");
-    assert_eq!(r.counts.actions.get("Update"), Some(&1), "{r:?}");
+    assert_eq!(r.mode, scim_core::CycleMode::Incremental);
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Update),
+        Some(&1),
+        "{r:?}"
+    );
     assert_eq!(f.user("alan@example.com").await["title"], "Codebreaker");
 
     // A disable.
@@ -209,7 +214,11 @@ async fn a_directory_reaches_the_tenant(how: Detection) {
         "dn: uid=grace,ou=People,{SUFFIX}\nchangetype: modify\nadd: employeeType\nemployeeType: disabled\n"
     ));
     let r = f.run().await;
-    assert_eq!(r.counts.actions.get("Disable"), Some(&1), "{r:?}");
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Disable),
+        Some(&1),
+        "{r:?}"
+    );
     assert_eq!(f.user("grace@example.com").await["active"], false);
 
     // Membership changes: a new user into engineering, ada out of it.
@@ -218,7 +227,11 @@ async fn a_directory_reaches_the_tenant(how: Detection) {
         "dn: cn=engineering,ou=Groups,{SUFFIX}\nchangetype: modify\nadd: member\nmember: uid=linus,ou=People,{SUFFIX}\n-\ndelete: member\nmember: uid=ada,ou=People,{SUFFIX}\n"
     ));
     let r = f.run().await;
-    assert_eq!(r.counts.actions.get("Create"), Some(&1), "{r:?}");
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Create),
+        Some(&1),
+        "{r:?}"
+    );
     assert_eq!(
         f.members("engineering").await,
         ["alan@example.com", "linus@example.com"]
@@ -228,8 +241,12 @@ async fn a_directory_reaches_the_tenant(how: Detection) {
     // disables at once and deletes after 30 days.
     ldap.delete(&format!("uid=alan,ou=People,{SUFFIX}"));
     let r = f.run().await;
-    assert_eq!(r.mode, "incremental");
-    assert_eq!(r.counts.actions.get("Disable"), Some(&1), "{r:?}");
+    assert_eq!(r.mode, scim_core::CycleMode::Incremental);
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Disable),
+        Some(&1),
+        "{r:?}"
+    );
     assert_eq!(f.user("alan@example.com").await["active"], false);
     // Every read after the first was incremental (no full re-read within a day).
     let last = watermark(&f).await;
@@ -303,7 +320,7 @@ async fn tls_connections_verify_the_directory() {
         ),
     ] {
         let r = engine.run(&job(name, url, &extra), None).await.unwrap();
-        assert_eq!(r.status, "completed", "{name}: {r:?}");
+        assert_eq!(r.status, scim_core::CycleStatus::Completed, "{name}: {r:?}");
         assert_eq!(r.source_users, 1, "{name}");
     }
     server.finish().await;

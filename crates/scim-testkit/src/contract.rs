@@ -5,10 +5,7 @@ use scim_core::event::{Event, EventQuery, LogEntry, Operation, RequestContext};
 use scim_core::operator::SessionRecord;
 use scim_core::resource::IndexedFields;
 use scim_core::token::{hash_secret, issue};
-use scim_core::{
-    CoreError, CycleRecord, LeaseFence, LedgerEntry, MemberOp, Query, ResourceKind, SourceFile,
-    SourceFileInfo, Store, SyncJobRecord, Timestamp, TokenScopes, Write,
-};
+use scim_core::{CoreError, MemberOp, Query, ResourceKind, Store, Timestamp, TokenScopes, Write};
 use scim_proto::cursor::Cursor;
 use serde_json::json;
 use std::sync::Arc;
@@ -54,249 +51,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_creates(&store).await;
     email_rows_follow_writes(&store).await;
     events_and_leases(&store).await;
-    fenced_writes(&store).await;
+    crate::contract_sync::run_all(&store).await;
     operators_and_sessions(&store).await;
-    source_files(&store).await;
-}
-
-/// An uploaded source file is kept per job, replaced by the next upload, and deleted with
-/// its job; another job's file is untouched.
-async fn source_files(s: &Arc<dyn Store>) {
-    let now = Timestamp::now();
-    let file = |name: &str, content: &str| SourceFile {
-        name: name.into(),
-        content: content.into(),
-        uploaded_at: now,
-    };
-    for job in ["c-up-a", "c-up-b"] {
-        s.put_job(&SyncJobRecord {
-            name: job.into(),
-            spec: "{}".into(),
-            sealed_secret: None,
-            enabled: false,
-            state: json!({}),
-            created_at: now,
-            updated_at: now,
-        })
-        .await
-        .unwrap();
-    }
-    assert_eq!(s.source_file("c-up-a").await.unwrap(), None);
-    // Large enough to span many SQLite pages, with text that needs no escaping by anyone.
-    let big = "id,userName\n".to_string() + &"1,é\u{1F600}'\"\n".repeat(50_000);
-    s.put_source_file("c-up-a", &file("people.csv", &big))
-        .await
-        .unwrap();
-    s.put_source_file("c-up-b", &file("b.json", "[]"))
-        .await
-        .unwrap();
-    assert_eq!(
-        s.source_file("c-up-a").await.unwrap(),
-        Some(file("people.csv", &big))
-    );
-    assert_eq!(
-        s.source_file_info("c-up-a").await.unwrap(),
-        Some(SourceFileInfo {
-            name: "people.csv".into(),
-            bytes: big.len() as u64,
-            uploaded_at: now,
-        })
-    );
-    assert_eq!(s.source_file_info("c-up-none").await.unwrap(), None);
-    s.put_source_file("c-up-a", &file("people-v2.csv", "id\n2\n"))
-        .await
-        .unwrap();
-    assert_eq!(
-        s.source_file("c-up-a").await.unwrap().unwrap().name,
-        "people-v2.csv"
-    );
-    assert!(s.delete_job("c-up-a").await.unwrap());
-    assert_eq!(s.source_file("c-up-a").await.unwrap(), None);
-    assert_eq!(
-        s.source_file("c-up-b").await.unwrap(),
-        Some(file("b.json", "[]"))
-    );
-    assert!(s.delete_job("c-up-b").await.unwrap());
-}
-
-/// A write fenced by a lease lands while its holder holds the lease (or holds it expired),
-/// and is refused, writing nothing, once another holder has taken it.
-async fn fenced_writes(s: &Arc<dyn Store>) {
-    let now = Timestamp::now();
-    s.put_job(&SyncJobRecord {
-        name: "c-fenced".into(),
-        spec: "{}".into(),
-        sealed_secret: None,
-        enabled: true,
-        state: json!({}),
-        created_at: now,
-        updated_at: now,
-    })
-    .await
-    .unwrap();
-    let row = |state: &str| LedgerEntry {
-        job: "c-fenced".into(),
-        kind: "User".into(),
-        source_id: "s1".into(),
-        target_id: None,
-        state: state.into(),
-        source: json!({}),
-        exported: json!({}),
-        pending: None,
-        due_at: None,
-        escrow: None,
-        updated_at: now,
-    };
-    let fence = |holder: &str| LeaseFence {
-        lease: "c-fence".into(),
-        holder: holder.into(),
-    };
-    let until = now + Duration::seconds(5);
-    assert!(s.try_lease("c-fence", "a", now, until).await.unwrap());
-    s.record_sync(Some(&fence("a")), &[row("creating")], &[])
-        .await
-        .unwrap();
-    assert!(matches!(
-        s.record_sync(Some(&fence("b")), &[row("active")], &[])
-            .await,
-        Err(CoreError::LeaseLost(_))
-    ));
-    let later = until + Duration::seconds(1);
-    s.set_job_state(Some(&fence("a")), "c-fenced", &json!({"n": 1}), later)
-        .await
-        .expect("an expired lease nobody took is still a's");
-    assert!(
-        s.try_lease("c-fence", "b", later, later + Duration::seconds(5))
-            .await
-            .unwrap()
-    );
-    assert!(matches!(
-        s.record_sync(Some(&fence("a")), &[row("active")], &[])
-            .await,
-        Err(CoreError::LeaseLost(_))
-    ));
-    assert!(matches!(
-        s.set_job_state(Some(&fence("a")), "c-fenced", &json!({"n": 2}), later)
-            .await,
-        Err(CoreError::LeaseLost(_))
-    ));
-    let ledger = s.ledger("c-fenced").await.unwrap();
-    assert_eq!(ledger.len(), 1);
-    assert_eq!(
-        ledger[0].state, "creating",
-        "the refused write left nothing"
-    );
-    let job = s.job("c-fenced").await.unwrap().unwrap();
-    assert_eq!(job.state, json!({"n": 1}));
-    s.record_sync(Some(&fence("b")), &[row("active")], &[])
-        .await
-        .unwrap();
-    s.record_sync(None, &[row("active")], &[]).await.unwrap();
-    // A cycle's end, fenced: refused, it writes neither the record nor the state.
-    let cycle = |status: &str| CycleRecord {
-        job: "c-fenced".into(),
-        cycle_id: "c1".into(),
-        started_at: now,
-        finished_at: Some(later),
-        mode: "initial".into(),
-        status: status.into(),
-        counts: json!({}),
-    };
-    assert!(matches!(
-        s.finish_cycle(
-            Some(&fence("a")),
-            &cycle("completed"),
-            &json!({"n": 3}),
-            later
-        )
-        .await,
-        Err(CoreError::LeaseLost(_))
-    ));
-    assert!(s.cycles("c-fenced", 5).await.unwrap().is_empty());
-    s.finish_cycle(
-        Some(&fence("b")),
-        &cycle("completed"),
-        &json!({"n": 4}),
-        later,
-    )
-    .await
-    .unwrap();
-    let snap = s.job_snapshot("c-fenced", 5).await.unwrap().unwrap();
-    assert_eq!(snap.record.state, json!({"n": 4}));
-    assert_eq!(snap.cycles.len(), 1);
-    assert_eq!(snap.cycles[0].status, "completed");
-    assert_eq!(snap.ledger.len(), 1);
-    assert!(s.job_snapshot("c-none", 5).await.unwrap().is_none());
-    assert!(s.delete_job("c-fenced").await.unwrap());
-    snapshot_reads(s).await;
-}
-
-/// A job snapshot is one instant: while a writer records ledger row k and then cycle k
-/// (separate transactions, as a cycle does), no snapshot shows cycle k without row k.
-/// Reading the job, the ledger and the cycles as three statements fails this quickly.
-async fn snapshot_reads(s: &Arc<dyn Store>) {
-    let now = Timestamp::now();
-    s.put_job(&SyncJobRecord {
-        name: "c-snap".into(),
-        spec: "{}".into(),
-        sealed_secret: None,
-        enabled: true,
-        state: json!({}),
-        created_at: now,
-        updated_at: now,
-    })
-    .await
-    .unwrap();
-    const ROUNDS: i64 = 300;
-    let writer = {
-        let s = s.clone();
-        tokio::spawn(async move {
-            for k in 1..=ROUNDS {
-                let entry = LedgerEntry {
-                    job: "c-snap".into(),
-                    kind: "User".into(),
-                    source_id: format!("s{k:04}"),
-                    target_id: None,
-                    state: "active".into(),
-                    source: json!({}),
-                    exported: json!({}),
-                    pending: None,
-                    due_at: None,
-                    escrow: None,
-                    updated_at: now,
-                };
-                s.record_sync(None, &[entry], &[]).await.unwrap();
-                s.save_cycle(&CycleRecord {
-                    job: "c-snap".into(),
-                    cycle_id: format!("{k:04}"),
-                    started_at: now + Duration::microseconds(k),
-                    finished_at: Some(now + Duration::microseconds(k)),
-                    mode: "incremental".into(),
-                    status: "completed".into(),
-                    counts: json!({}),
-                })
-                .await
-                .unwrap();
-            }
-        })
-    };
-    let mut reads = 0;
-    while !writer.is_finished() {
-        let snap = s.job_snapshot("c-snap", 1).await.unwrap().unwrap();
-        let shown: usize = snap
-            .cycles
-            .first()
-            .map_or(0, |c| c.cycle_id.parse().unwrap());
-        assert!(
-            snap.ledger.len() >= shown,
-            "cycle {shown} shown with {} ledger rows",
-            snap.ledger.len()
-        );
-        reads += 1;
-    }
-    writer.await.unwrap();
-    assert!(reads > 0);
-    assert!(s.delete_job("c-snap").await.unwrap());
 }
 
 async fn tenants(s: &Arc<dyn Store>) {
@@ -822,6 +578,12 @@ async fn events_and_leases(s: &Arc<dyn Store>) {
         .unwrap(),
         "expired"
     );
+    let held = s.lease("c-lease").await.unwrap().unwrap();
+    assert_eq!(
+        (held.holder.as_str(), held.expires_at),
+        ("b", until + Duration::minutes(2))
+    );
+    assert!(s.lease("c-no-lease").await.unwrap().is_none());
     s.ping().await.unwrap();
 }
 

@@ -18,7 +18,11 @@
 //! - `refuse_bulk`: `POST /Bulk` answers this status, not forwarded (an app whose
 //!   ServiceProviderConfig advertises Bulk that it does not actually serve);
 //! - `revoke_after`: after that many requests the caller's token is refused with 401 until
-//!   [`FaultTarget::accept_token`] names the new one (a token revoked mid-cycle).
+//!   [`FaultTarget::accept_token`] names the new one (a token revoked mid-cycle);
+//! - `reset_bulk_every`: every n-th `POST /Bulk` is forwarded, then its connection dropped
+//!   without an answer (the target made every create in it; the answer was lost);
+//! - `throttle_writes_until`: until that instant every write answers 429 with a
+//!   `Retry-After` of the seconds left (a target that asks for a pause longer than a run).
 //!
 //! Faults are chosen by the request's sequence number, so a retry of the same request gets
 //! a different number: the schedule is deterministic and every fault is transient except the
@@ -47,6 +51,12 @@ pub struct Faults {
     pub refuse_bulk: Option<u16>,
     /// Requests after which the current token is refused.
     pub revoke_after: Option<u64>,
+    /// Every n-th Bulk request is processed and its answer lost.
+    pub reset_bulk_every: u64,
+    /// Writes are throttled (429, `Retry-After`: the seconds left) until then.
+    pub throttle_writes_until: Option<std::time::Instant>,
+    /// The `Retry-After` of `throttle_every`'s 429s, in seconds (default 1).
+    pub throttle_retry_after: Option<u64>,
 }
 
 /// What the target saw.
@@ -63,6 +73,8 @@ pub struct FaultCounts {
     pub refused: u64,
     /// Bulk requests answered with `refuse_bulk`.
     pub bulk_refused: u64,
+    /// Bulk requests seen.
+    pub bulk: u64,
 }
 
 struct Shared {
@@ -73,6 +85,8 @@ struct Shared {
     accepted: Mutex<String>,
     seq: AtomicU64,
     counts: Mutex<FaultCounts>,
+    /// Bulk requests seen, for `reset_bulk_every`.
+    bulk_seq: AtomicU64,
     http: reqwest::Client,
 }
 
@@ -105,6 +119,7 @@ impl FaultTarget {
             accepted: Mutex::new(token.to_string()),
             seq: AtomicU64::new(0),
             counts: Mutex::default(),
+            bulk_seq: AtomicU64::new(0),
             http: reqwest::Client::new(),
         });
         let s = shared.clone();
@@ -222,9 +237,27 @@ async fn handle(s: &Shared, req: Request<hyper::body::Incoming>) -> Answer {
         return Answer::Reply(scim_error(401, None, "token revoked"));
     }
     let write = parts.method != hyper::Method::GET;
+    let bulk = parts.method == hyper::Method::POST && parts.uri.path().ends_with("/Bulk");
+    let bulk_n = if bulk {
+        count(s, |c| c.bulk += 1);
+        s.bulk_seq.fetch_add(1, Ordering::SeqCst) + 1
+    } else {
+        0
+    };
+    if let Some(until) = faults.throttle_writes_until
+        && write
+        && let Some(left) = until.checked_duration_since(std::time::Instant::now())
+    {
+        count(s, |c| c.throttled += 1);
+        let mut r = scim_error(429, None, "slow down");
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        }
+        return Answer::Reply(r);
+    }
     if let Some(status) = faults.refuse_bulk
-        && parts.method == hyper::Method::POST
-        && parts.uri.path().ends_with("/Bulk")
+        && bulk
     {
         count(s, |c| c.bulk_refused += 1);
         return Answer::Reply(scim_error(status, None, "no Bulk here"));
@@ -232,10 +265,10 @@ async fn handle(s: &Shared, req: Request<hyper::body::Incoming>) -> Answer {
     if due(faults.throttle_every, n, 1) {
         count(s, |c| c.throttled += 1);
         let mut r = scim_error(429, None, "slow down");
-        r.headers_mut().insert(
-            hyper::header::RETRY_AFTER,
-            hyper::header::HeaderValue::from_static("1"),
-        );
+        let after = faults.throttle_retry_after.unwrap_or(1).to_string();
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&after) {
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        }
         return Answer::Reply(r);
     }
     if due(faults.unavailable_every, n, 5) {
@@ -298,6 +331,13 @@ async fn handle(s: &Shared, req: Request<hyper::body::Incoming>) -> Answer {
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.bytes().await.unwrap_or_default();
+    if bulk
+        && faults.reset_bulk_every > 0
+        && bulk_n % faults.reset_bulk_every == 1 % faults.reset_bulk_every
+    {
+        count(s, |c| c.resets += 1);
+        return Answer::Reset;
+    }
     if parts.method == hyper::Method::POST && due(faults.reset_every, n, 3) {
         count(s, |c| c.resets += 1);
         return Answer::Reset;

@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 pub mod contract;
+pub mod contract_sync;
 pub mod faults;
 pub mod ldap;
 pub mod mail;

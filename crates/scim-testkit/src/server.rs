@@ -3,7 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 use scim_core::{Services, Tenant, TokenScopes};
-use scim_server::{AppState, ServerConfig};
+use scim_server::{AppParts, AppState, ServerConfig};
 use scim_store::SqlStore;
 use serde_json::Value;
 use std::sync::Arc;
@@ -86,34 +86,30 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let root = format!("http://{}", listener.local_addr().unwrap());
         config.public_url = root.clone();
-        let mut state = AppState::new(store.clone(), config);
         // An instance key of its own, so the console's Apps forms can seal target tokens and
-        // webhook endpoints can be added.
+        // webhook endpoints can be added; the deliverer runs as under `scimd serve`, with
+        // quick retries.
         let key = scim_core::SealingKey::from_text(&scim_core::SealingKey::generate())
             .expect("a generated key reads back");
-        state.sync.key = Some(key.clone());
-        state.services.webhooks =
-            scim_core::service::WebhookService::new(store.clone(), Some(key.clone()));
-        // The deliverer, running as under `scimd serve`, with quick retries.
         let policy = scim_core::webhook::RetryPolicy {
             first_retry: std::time::Duration::from_millis(100),
             max_interval: std::time::Duration::from_millis(500),
             timeout: std::time::Duration::from_secs(2),
             ..Default::default()
         };
-        let deliverer = Arc::new(
-            scim_webhook::Deliverer::new(
-                store.clone(),
-                state.services.changes.clone(),
-                state.services.webhooks.clone(),
-                &root,
-                policy,
-                std::time::Duration::from_secs(3),
-            )
-            .expect("the webhook deliverer starts"),
-        );
-        state.deliverer = Some(deliverer.clone());
-        tokio::spawn(deliverer.run());
+        let state = AppState::build(
+            store.clone(),
+            AppParts {
+                config,
+                key: Some(key.clone()),
+                webhooks: Some((policy, std::time::Duration::from_secs(3))),
+                ..AppParts::default()
+            },
+        )
+        .expect("the app state builds");
+        if let Some(d) = &state.deliverer {
+            tokio::spawn(d.clone().run());
+        }
         let state = Arc::new(state);
         tokio::spawn(async move {
             axum::serve(

@@ -346,11 +346,18 @@ pub enum SyncCmd {
         job: String,
     },
     /// Run one cycle now: apply exactly what `plan` shows.
-    Run { job: String },
+    Run {
+        /// A job file or a stored job's name.
+        job: String,
+    },
     /// Check the target (discovery and the empty-filter probe), the source and the mappings.
-    Test { job: String },
+    Test {
+        /// A job file or a stored job's name.
+        job: String,
+    },
     /// Provision one source user now and print each step.
     Provision {
+        /// A job file or a stored job's name.
         job: String,
         /// The user's source id.
         #[arg(long)]
@@ -358,6 +365,7 @@ pub enum SyncCmd {
     },
     /// The per-object provisioning log of a job (newest first).
     Log {
+        /// A job file or a stored job's name.
         job: String,
         #[arg(long)]
         cycle: Option<String>,
@@ -377,33 +385,53 @@ pub enum SyncCmd {
         format: String,
     },
     /// State, last cycle, ledger counts, staged deletes and the next timers.
-    Status { job: String },
+    Status {
+        /// A job file or a stored job's name.
+        job: String,
+    },
     /// Pause a job: a cycle in flight stops after the objects it is sending, keeping its
     /// position; `scimd serve` starts no new cycle until `resume`.
-    Pause { job: String },
+    Pause {
+        /// A job file or a stored job's name.
+        job: String,
+    },
     /// Resume a paused job (an interrupted cycle carries on where it stopped).
-    Resume { job: String },
+    Resume {
+        /// A job file or a stored job's name.
+        job: String,
+    },
     /// Clear part of a job's state: watermark (re-read the whole source), escrows (retry
     /// failing objects now), quarantine, links (match the target again; nothing is
     /// deleted), or full.
     Restart {
+        /// A job file or a stored job's name.
         job: String,
+        /// watermark, escrows, quarantine, links or full.
         #[arg(long, default_value = "watermark")]
         scope: String,
     },
     /// Store a new target token (sealed), test it, and lift the quarantine if it works.
     /// The token is read from --token-env, --token-file, or standard input.
     Reauthorize {
+        /// A job file or a stored job's name.
         job: String,
+        /// The environment variable that holds the new token.
         #[arg(long)]
         token_env: Option<String>,
+        /// A file that holds the new token (its surrounding whitespace is not part of it).
         #[arg(long)]
         token_file: Option<std::path::PathBuf>,
     },
     /// Let the deletes and disables the breaker held go ahead in the next cycle.
-    ApproveDeletes { job: String },
+    ApproveDeletes {
+        /// A job file or a stored job's name.
+        job: String,
+    },
     /// Cancel the deletes and disables the breaker held.
-    RejectDeletes { job: String },
+    RejectDeletes {
+        /// A job file or a stored job's name.
+        job: String,
+    },
     /// Write a synthetic directory (CSV) for benchmarks.
     Generate {
         #[arg(long, default_value_t = 1000)]

@@ -6,9 +6,9 @@
 //! ([`ChangeNotifier`], signalled by the resource service after each commit), or until the
 //! next poll of the database (changes made through another node), or its deadline.
 
+use crate::Store;
 use crate::change::{ChangeBounds, ChangeEvent, TypeFilter, events_of};
 use crate::error::{CoreError, CoreResult};
-use crate::store::Store;
 use crate::tenant::Tenant;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -105,7 +105,7 @@ pub struct ChangePage {
 
 #[derive(Clone)]
 pub struct ChangeFeed {
-    store: Arc<dyn Store>,
+    store: Arc<dyn crate::store::EventStore>,
     pub notifier: Arc<ChangeNotifier>,
 }
 

@@ -1,16 +1,17 @@
 //! Reading the provisioning log: the CLI (`scimd log`), the console's log page and its export
 //! API all read through here, with the same filters.
 
+use crate::Store;
 use crate::clock::Timestamp;
 use crate::error::CoreResult;
 use crate::event::{Event, EventFilter, EventQuery};
-use crate::store::{DayCount, Store};
+use crate::store::DayCount;
 use crate::tenant::Tenant;
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct EventService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn crate::store::EventStore>,
 }
 
 impl EventService {

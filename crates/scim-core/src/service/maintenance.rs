@@ -3,9 +3,9 @@
 //! [`Maintenance::sweep_log`]. With several nodes on one database one of them sweeps: the
 //! holder of the `log-sweeper` lease.
 
+use crate::Store;
 use crate::clock::Timestamp;
 use crate::error::CoreResult;
-use crate::store::Store;
 use std::sync::Arc;
 use time::Duration;
 
@@ -17,14 +17,25 @@ const LEASE: Duration = Duration::minutes(11);
 
 #[derive(Clone)]
 pub struct Maintenance {
-    store: Arc<dyn Store>,
+    events: Arc<dyn crate::store::EventStore>,
+    sessions: Arc<dyn crate::store::SessionStore>,
+    deliveries: Arc<dyn crate::store::WebhookStore>,
+    sync: Arc<dyn crate::sync::SyncStore>,
+    leases: Arc<dyn crate::store::LeaseStore>,
     /// How long the provisioning log keeps events.
     pub retention: Duration,
 }
 
 impl Maintenance {
     pub fn new(store: Arc<dyn Store>, retention: Duration) -> Self {
-        Self { store, retention }
+        Self {
+            events: store.clone(),
+            sessions: store.clone(),
+            deliveries: store.clone(),
+            sync: store.clone(),
+            leases: store,
+            retention,
+        }
     }
 
     /// Deletes every event (of the provisioning log — the change feed with it —, of the
@@ -33,9 +44,12 @@ impl Maintenance {
         let before = Timestamp::now() - self.retention;
         let mut total = 0;
         loop {
-            let n = self.store.sweep_events(before, SWEEP_BATCH).await?
-                + self.store.sweep_sync_log(before, SWEEP_BATCH).await?
-                + self.store.sweep_deliveries(before, SWEEP_BATCH).await?;
+            let n = self.events.sweep_events(before, SWEEP_BATCH).await?
+                + self.sync.sweep_sync_log(before, SWEEP_BATCH).await?
+                + self
+                    .deliveries
+                    .sweep_deliveries(before, SWEEP_BATCH)
+                    .await?;
             total += n;
             if n < u64::from(SWEEP_BATCH) {
                 return Ok(total);
@@ -48,14 +62,14 @@ impl Maintenance {
     pub async fn round(&self, node: &str) -> CoreResult<bool> {
         let now = Timestamp::now();
         if !self
-            .store
+            .leases
             .try_lease("log-sweeper", node, now, now + LEASE)
             .await?
         {
             return Ok(false);
         }
         tracing::info!(node = %node, "provisioning log sweeper: this node holds the lease");
-        let sessions = self.store.sweep_sessions(now).await?;
+        let sessions = self.sessions.sweep_sessions(now).await?;
         if sessions > 0 {
             tracing::info!(deleted = sessions, "expired console sessions removed");
         }

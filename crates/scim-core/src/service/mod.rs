@@ -19,7 +19,7 @@ pub use tenants::TenantService;
 pub use tokens::TokenService;
 pub use webhooks::{DEFAULT_SECRET_OVERLAP, MAX_SECRET_OVERLAP, NewEndpoint, WebhookService};
 
-use crate::store::Store;
+use crate::Store;
 use std::sync::Arc;
 
 /// Every service over one store.

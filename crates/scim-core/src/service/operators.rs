@@ -1,13 +1,13 @@
 //! Console operators and their sessions: create, reset, sign in (with the lockout policy),
 //! sign out. Used by `scimd admin` and the console alike.
 
+use crate::Store;
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::operator::{
     Operator, SESSION_TTL, SessionRecord, SignInError, decoy_hash, hash_password,
     normalize_username, random_token, validate_password, verify_password,
 };
-use crate::store::Store;
 use crate::token::hash_secret;
 use std::sync::Arc;
 
@@ -21,22 +21,26 @@ pub struct NewSession {
 /// Operator accounts and sessions over the store.
 #[derive(Clone)]
 pub struct OperatorService {
-    store: Arc<dyn Store>,
+    operators: Arc<dyn crate::store::OperatorStore>,
+    sessions: Arc<dyn crate::store::SessionStore>,
 }
 
 impl OperatorService {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self {
+            operators: store.clone(),
+            sessions: store,
+        }
     }
 
     pub async fn list(&self) -> CoreResult<Vec<Operator>> {
-        self.store.operators().await
+        self.operators.operators().await
     }
 
     /// Deletes an operator (its sessions go with it); `NotFound` when there is none.
     pub async fn delete(&self, username: &str) -> CoreResult<()> {
         let name = normalize_username(username)?;
-        if self.store.delete_operator(&name).await? {
+        if self.operators.delete_operator(&name).await? {
             Ok(())
         } else {
             Err(CoreError::NotFound(format!("operator '{name}'")))
@@ -48,7 +52,7 @@ impl OperatorService {
         validate_password(password)?;
         let pw = password.to_string();
         let hash = blocking(move || hash_password(&pw)).await?;
-        self.store
+        self.operators
             .create_operator(&username, &hash, Timestamp::now())
             .await
     }
@@ -59,7 +63,11 @@ impl OperatorService {
         validate_password(password)?;
         let pw = password.to_string();
         let hash = blocking(move || hash_password(&pw)).await?;
-        if self.store.set_operator_password(&username, &hash).await? {
+        if self
+            .operators
+            .set_operator_password(&username, &hash)
+            .await?
+        {
             Ok(())
         } else {
             Err(CoreError::NotFound(format!("operator '{username}'")))
@@ -76,7 +84,7 @@ impl OperatorService {
         let Ok(username) = normalize_username(username) else {
             return Err(SignInError::BadCredentials);
         };
-        let operator = self.store.operator_by_name(&username).await?;
+        let operator = self.operators.operator_by_name(&username).await?;
         // An unknown name is checked against a decoy hash and a wrong password writes
         // nothing: both answers take the same time and look the same. Repeated attempts are
         // throttled by the caller per (client address, name) before this runs, so nobody can
@@ -90,7 +98,7 @@ impl OperatorService {
         let Some(operator) = operator.filter(|_| ok) else {
             return Err(SignInError::BadCredentials);
         };
-        self.store
+        self.operators
             .operator_login_succeeded(operator.id, now)
             .await?;
         let cookie_value = random_token();
@@ -101,7 +109,7 @@ impl OperatorService {
             created_at: now,
             expires_at: now + SESSION_TTL,
         };
-        self.store.insert_session(&record).await?;
+        self.sessions.insert_session(&record).await?;
         Ok(NewSession {
             cookie_value,
             record,
@@ -115,11 +123,13 @@ impl OperatorService {
         cookie_value: &str,
         now: Timestamp,
     ) -> CoreResult<Option<(SessionRecord, Operator)>> {
-        self.store.session(&hash_secret(cookie_value), now).await
+        self.sessions.session(&hash_secret(cookie_value), now).await
     }
 
     pub async fn sign_out(&self, cookie_value: &str) -> CoreResult<()> {
-        self.store.delete_session(&hash_secret(cookie_value)).await
+        self.sessions
+            .delete_session(&hash_secret(cookie_value))
+            .await
     }
 }
 

@@ -6,11 +6,12 @@
 //! turned into [`MemberOp`]s the store applies as row inserts and deletes, in the same
 //! transaction as the rest of the change.
 
+use crate::Store;
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::event::{Event, LogEntry, Operation, RequestContext};
 use crate::resource::{IndexedFields, MemberOp, ResourceKind, StoredResource, Write};
-use crate::store::{Query, QueryResult, Store};
+use crate::store::{Query, QueryResult};
 use crate::tenant::Tenant;
 use scim_proto::cursor::Cursor;
 use scim_proto::etag::EntityTags;
@@ -47,7 +48,8 @@ impl Default for Limits {
 }
 
 pub struct ResourceService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn crate::store::ResourceStore>,
+    events: Arc<dyn crate::store::EventStore>,
     pub limits: Limits,
     /// Whether successful changes write provisioning-log events.
     pub log_events: bool,
@@ -265,6 +267,7 @@ fn log_entry(
 impl ResourceService {
     pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
         Self {
+            events: store.clone(),
             store,
             limits,
             log_events: true,
@@ -282,10 +285,6 @@ impl ResourceService {
 
     fn log(&self, operation: Operation, status: u16, ctx: &RequestContext) -> Option<LogEntry> {
         log_entry(self.log_events, operation, status, ctx)
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     pub async fn create(
@@ -411,7 +410,9 @@ impl ResourceService {
             };
             let operation = match kind {
                 ResourceKind::User => Operation::user_update(&cur.body, &new_body),
-                ResourceKind::Group => Operation::group_update(new_body != cur.body, &member_ops),
+                ResourceKind::Group => {
+                    crate::resource::group_operation(new_body != cur.body, &member_ops)
+                }
             };
             let status = if kind == ResourceKind::Group {
                 204
@@ -554,7 +555,7 @@ impl ResourceService {
             client_addr: ctx.client_addr.clone(),
             change: None,
         };
-        if let Err(e) = self.store.log_event(&event).await {
+        if let Err(e) = self.events.log_event(&event).await {
             tracing::warn!(error = %e, "could not write a Failure event");
         }
     }

@@ -1,15 +1,15 @@
 //! Creating, finding and deleting tenants: the one code path the CLI, the console and the
 //! first start use.
 
+use crate::Store;
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
-use crate::store::Store;
 use crate::tenant::{Tenant, normalize_name, normalize_slug};
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct TenantService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn crate::store::TenantStore>,
 }
 
 impl TenantService {

@@ -1,9 +1,9 @@
 //! Issuing, listing, revoking and rotating bearer tokens: the one code path the CLI, the
 //! console and the first start use. Secrets are returned once, here, and never again.
 
+use crate::Store;
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
-use crate::store::Store;
 use crate::tenant::Tenant;
 use crate::token::{IssuedToken, TokenRecord, TokenScopes, generate_secret, issue};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ pub const MAX_ROTATION_GRACE: Duration = Duration::days(30);
 
 #[derive(Clone)]
 pub struct TokenService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn crate::store::TokenStore>,
 }
 
 impl TokenService {

@@ -2,11 +2,11 @@
 //! Webhooks page. A signing secret is returned once, when made (add, rotate), and stored
 //! only sealed under the instance key.
 
+use crate::Store;
 use crate::change::TypeFilter;
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::sealing::SealingKey;
-use crate::store::Store;
 use crate::tenant::Tenant;
 use crate::webhook::{WebhookDelivery, WebhookEndpoint, check_url, generate_secret};
 use std::sync::Arc;
@@ -26,7 +26,8 @@ pub struct NewEndpoint {
 
 #[derive(Clone)]
 pub struct WebhookService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn crate::store::WebhookStore>,
+    feed: Arc<dyn crate::store::EventStore>,
     key: Option<SealingKey>,
 }
 
@@ -41,7 +42,11 @@ fn prefix_of(secret: &str) -> String {
 impl WebhookService {
     /// `key`: the instance key (`sync_key_file`); without one, endpoints cannot be added.
     pub fn new(store: Arc<dyn Store>, key: Option<SealingKey>) -> Self {
-        Self { store, key }
+        Self {
+            feed: store.clone(),
+            store,
+            key,
+        }
     }
 
     fn key(&self) -> CoreResult<&SealingKey> {
@@ -73,7 +78,7 @@ impl WebhookService {
         let id = format!("we_{}", uuid::Uuid::new_v4().simple());
         let secret = generate_secret();
         let sealed = self.key()?.seal(&sealing_owner(&id), &secret)?;
-        let head = self.store.change_bounds(tenant.id).await?.head;
+        let head = self.feed.change_bounds(tenant.id).await?.head;
         let endpoint = WebhookEndpoint {
             id,
             tenant_id: tenant.id,
@@ -132,7 +137,7 @@ impl WebhookService {
     /// Delivers again from sequence `from` (inclusive) and re-enables the endpoint.
     pub async fn replay(&self, tenant: &Tenant, id: &str, from: i64) -> CoreResult<()> {
         let ep = self.get(tenant, id).await?;
-        let bounds = self.store.change_bounds(tenant.id).await?;
+        let bounds = self.feed.change_bounds(tenant.id).await?;
         if from < 1 || from > bounds.head + 1 {
             return Err(CoreError::Invalid(format!(
                 "replay from a sequence between 1 and {} (the next event)",

@@ -305,7 +305,7 @@ async fn apps_rules(backend: Backend) {
     let (st, h, body) = c.get(&format!("{app}/log?format=csv")).await;
     assert_eq!(st, StatusCode::OK);
     assert!(h["content-type"].to_str().unwrap().starts_with("text/csv"));
-    assert!(body.starts_with("seq,time,cycle_id"), "{body}");
+    assert!(body.starts_with("seq,time,job,cycle_id"), "{body}");
     assert!(body.contains("'=HYPERLINK"), "formula-safe: {body}");
     let (st, _, body) = c.get(&format!("{app}/log?format=json&action=Create")).await;
     assert_eq!(st, StatusCode::OK);

@@ -3,15 +3,96 @@
 //! The file is a path on this node, or a file uploaded in the console and kept in the
 //! database with its app (read from there at each cycle, so every node sees the same file).
 
-use super::{ObjectKind, Source, SourceBatch, SourceObject, group_id_for_name};
+use super::{BuildContext, Source, SourceBatch, group_id_for_name};
 use crate::error::{SyncError, SyncResult};
-use crate::job::{SourceKind, SourceSpec};
+use crate::model::{ObjectKind, SourceObject};
 use async_trait::async_trait;
 use scim_core::{SourceFile, Store};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// `[source]` of `kind = "csv"` or `"json"`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    /// The file on this node (relative to the job file).
+    pub path: Option<PathBuf>,
+    /// Instead of `path`: the job reads the file uploaded in the console, kept in the
+    /// database with the job (every node reads the same file). The value is the name of
+    /// the first upload; a new export replaces the file, not this name.
+    pub upload: Option<String>,
+    /// The column or field with the stable source id.
+    pub id: Option<String>,
+    /// A column (list separated by `group_separator`) or field (array) of group display
+    /// names.
+    pub groups: Option<String>,
+    #[serde(default = "default_separator")]
+    pub group_separator: String,
+    /// A second file of `group,member` rows (member = the user's source id).
+    pub groups_path: Option<PathBuf>,
+    /// A column whose value says the user is suspended (`false`, `0`, `no`, `suspended`,
+    /// `disabled`, `inactive`, `terminated` mean suspended); `active` when not named.
+    pub status: Option<String>,
+}
+
+fn default_separator() -> String {
+    ";".into()
+}
+
+impl FileSpec {
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.path, &self.upload) {
+            (None, None) => {
+                return Err(
+                    "a csv or json source needs source.path (or a file uploaded in the console)"
+                        .into(),
+                );
+            }
+            (Some(_), Some(_)) => {
+                return Err(
+                    "source.path and source.upload are two ways to give the file: keep one".into(),
+                );
+            }
+            _ => {}
+        }
+        if self.id.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            return Err("source.id (the column with the stable source id) is required".into());
+        }
+        Ok(())
+    }
+
+    /// The source: the file in hand, the uploaded one, or the path.
+    pub fn build(&self, json: bool, ctx: &BuildContext) -> SyncResult<FileSource> {
+        let resolve = |p: &std::path::Path| match &ctx.base_dir {
+            Some(b) if p.is_relative() => b.join(p),
+            _ => p.to_path_buf(),
+        };
+        let origin = match (&ctx.file, &self.path) {
+            (Some(f), _) => FileOrigin::Given(f.clone()),
+            (None, Some(p)) => FileOrigin::Path(resolve(p)),
+            (None, None) => FileOrigin::Stored {
+                job: ctx.job.clone(),
+                store: ctx.store.clone(),
+            },
+        };
+        Ok(FileSource {
+            json,
+            origin,
+            groups_path: self.groups_path.as_deref().map(resolve),
+            id: self
+                .id
+                .clone()
+                .ok_or_else(|| SyncError::Job("source.id is required".into()))?,
+            groups: self.groups.clone(),
+            separator: self.group_separator.clone(),
+            // An `active` column says the state when no status column is named.
+            status: self.status.clone().or_else(|| Some("active".into())),
+        })
+    }
+}
 
 /// Where the file's text comes from.
 #[derive(Clone)]
@@ -26,7 +107,7 @@ pub enum FileOrigin {
 
 #[derive(Clone)]
 pub struct FileSource {
-    kind: SourceKind,
+    json: bool,
     origin: FileOrigin,
     groups_path: Option<PathBuf>,
     id: String,
@@ -49,27 +130,6 @@ fn means_suspended(v: &Value) -> bool {
 }
 
 impl FileSource {
-    /// `origin` is where the text comes from (the spec's `path`, resolved, or its upload).
-    pub fn new(
-        spec: &SourceSpec,
-        origin: FileOrigin,
-        resolve: impl Fn(&std::path::Path) -> PathBuf,
-    ) -> SyncResult<Self> {
-        Ok(Self {
-            kind: spec.kind,
-            origin,
-            groups_path: spec.groups_path.as_deref().map(&resolve),
-            id: spec
-                .id
-                .clone()
-                .ok_or_else(|| SyncError::Job("source.id is required".into()))?,
-            groups: spec.groups.clone(),
-            separator: spec.group_separator.clone(),
-            // An `active` column says the state when no status column is named.
-            status: spec.status.clone().or_else(|| Some("active".into())),
-        })
-    }
-
     /// The file's name as the log and errors show it.
     fn name(&self) -> String {
         match &self.origin {
@@ -96,8 +156,8 @@ impl FileSource {
         let name = self.name();
         let open_err =
             |e: &dyn std::fmt::Display| SyncError::Source(format!("cannot read {name}: {e}"));
-        match self.kind {
-            SourceKind::Json => {
+        match self.json {
+            true => {
                 let v: Value = serde_json::from_str(text).map_err(|e| open_err(&e))?;
                 let list = match v {
                     Value::Array(a) => a,
@@ -119,7 +179,7 @@ impl FileSource {
                     })
                     .collect()
             }
-            _ => {
+            false => {
                 let mut r = csv::ReaderBuilder::new()
                     .trim(csv::Trim::All)
                     .from_reader(text.as_bytes());
@@ -149,15 +209,13 @@ impl FileSource {
             if id.is_empty() {
                 return;
             }
-            let g = groups.entry(id.clone()).or_insert_with(|| SourceObject {
-                kind: ObjectKind::Group,
-                id,
-                attributes: Map::from_iter([(
+            let g = groups.entry(id.clone()).or_insert_with(|| {
+                let mut g = SourceObject::new(ObjectKind::Group, &id);
+                g.attributes.insert(
                     "displayName".to_string(),
                     Value::String(name.trim().to_string()),
-                )]),
-                suspended: false,
-                members: Vec::new(),
+                );
+                g
             });
             if !member.is_empty() && !g.members.iter().any(|m| m == member) {
                 g.members.push(member.to_string());
@@ -248,17 +306,13 @@ impl Source for FileSource {
             me.read_all(&text)
         })
         .await
-        .map_err(|e| SyncError::Source(format!("reader task failed: {e}")))?
+        .map_err(|e| SyncError::Internal(format!("the file reader task failed: {e}")))?
     }
 
     fn describe(&self) -> String {
         format!(
             "{} file {}",
-            if self.kind == SourceKind::Json {
-                "json"
-            } else {
-                "csv"
-            },
+            if self.json { "json" } else { "csv" },
             self.name()
         )
     }

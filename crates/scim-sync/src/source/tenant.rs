@@ -5,16 +5,60 @@
 //! full read happens again every 24 hours, and whenever the log was swept past the
 //! watermark.
 
-use super::{ObjectKind, Source, SourceBatch, SourceObject};
+use super::{BuildContext, Source, SourceBatch, watermark_of, watermark_value};
 use crate::error::{SyncError, SyncResult};
+use crate::model::{Clock, SourceObject};
 use async_trait::async_trait;
 use scim_core::store::Query;
 use scim_core::{ResourceKind, Store, StoredResource, Timestamp};
 use scim_proto::cursor::Cursor;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use time::Duration;
+
+/// `[source]` of `kind = "tenant"`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSpec {
+    /// The scimd tenant on this instance.
+    pub tenant: String,
+}
+
+impl TenantSpec {
+    pub fn check(&self) -> Result<(), String> {
+        if self.tenant.trim().is_empty() {
+            return Err("source.tenant is required for a tenant source".into());
+        }
+        Ok(())
+    }
+
+    pub fn build(&self, ctx: &BuildContext) -> TenantSource {
+        TenantSource {
+            reader: TenantReader {
+                store: ctx.store.clone(),
+                tenant: self.tenant.clone(),
+            },
+            retention: ctx.log_retention,
+            clock: ctx.clock.clone(),
+        }
+    }
+}
+
+/// The change-feed position in a tenant source's watermark (the scheduler's debounce
+/// compares it with the tenant's newest change).
+pub fn tenant_position(watermark: Option<&Value>) -> Option<i64> {
+    watermark_of::<Mark>(watermark).map(|m| m.change_seq)
+}
+
+/// Where the last read got to in the tenant's change feed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Mark {
+    change_seq: i64,
+    full_at: Timestamp,
+    read_at: Timestamp,
+}
 
 /// How often a full read repairs drift even when the change feed is intact.
 const FULL_EVERY: Duration = Duration::hours(24);
@@ -31,38 +75,26 @@ pub struct TenantSource {
     reader: TenantReader,
     /// How long the provisioning log keeps events (a watermark older than this → full read).
     retention: Duration,
-}
-
-fn kind_of(k: ResourceKind) -> ObjectKind {
-    match k {
-        ResourceKind::User => ObjectKind::User,
-        ResourceKind::Group => ObjectKind::Group,
-    }
+    clock: Clock,
 }
 
 /// A stored resource as a source object (the SCIM JSON the tenant would serve).
 pub fn object_of(r: &StoredResource) -> SourceObject {
-    let mut attributes = r.body.as_object().cloned().unwrap_or_default();
-    attributes.insert("id".into(), Value::String(r.id.clone()));
-    SourceObject {
-        kind: kind_of(r.kind),
-        id: r.id.clone(),
-        suspended: r.kind == ResourceKind::User
-            && r.body.get("active").and_then(Value::as_bool) == Some(false),
-        members: r
-            .members
-            .as_ref()
-            .map(|m| m.iter().map(|m| m.value.clone()).collect())
-            .unwrap_or_default(),
-        attributes,
-    }
+    let mut o = SourceObject::new(r.kind, &r.id);
+    o.attributes = r.body.as_object().cloned().unwrap_or_default();
+    o.attributes
+        .insert("id".into(), Value::String(r.id.clone()));
+    o.suspended = r.kind == ResourceKind::User
+        && r.body.get("active").and_then(Value::as_bool) == Some(false);
+    o.members = r
+        .members
+        .as_ref()
+        .map(|m| m.iter().map(|m| m.value.clone()).collect())
+        .unwrap_or_default();
+    o
 }
 
 impl TenantSource {
-    pub fn new(reader: TenantReader, retention: Duration) -> Self {
-        Self { reader, retention }
-    }
-
     async fn tenant_id(&self) -> SyncResult<i64> {
         Ok(self
             .reader
@@ -103,11 +135,12 @@ impl TenantSource {
         Ok(SourceBatch {
             full: true,
             objects,
-            deleted: Vec::new(),
-            present: Default::default(),
-            watermark: Some(
-                json!({"change_seq": seq, "full_at": now.as_micros(), "read_at": now.as_micros()}),
-            ),
+            watermark: watermark_value(&Mark {
+                change_seq: seq,
+                full_at: now,
+                read_at: now,
+            }),
+            ..SourceBatch::default()
         })
     }
 }
@@ -116,18 +149,16 @@ impl TenantSource {
 impl Source for TenantSource {
     async fn read(&self, watermark: Option<&Value>) -> SyncResult<SourceBatch> {
         let tenant_id = self.tenant_id().await?;
-        let now = Timestamp::now();
-        let field = |k: &str| watermark.and_then(|w| w.get(k)).and_then(Value::as_i64);
+        let now = (self.clock)();
         // A watermark without `change_seq` is from before the change feed: read in full once.
-        let (Some(seq), Some(full_at), Some(read_at)) =
-            (field("change_seq"), field("full_at"), field("read_at"))
+        let Some(Mark {
+            change_seq: seq,
+            full_at,
+            read_at,
+        }) = watermark_of::<Mark>(watermark)
         else {
             return self.full(tenant_id, now).await;
         };
-        let (full_at, read_at) = (
-            Timestamp::from_micros(full_at),
-            Timestamp::from_micros(read_at),
-        );
         let bounds = self.reader.store.change_bounds(tenant_id).await?;
         if now - full_at > FULL_EVERY
             || now - read_at > self.retention
@@ -157,9 +188,11 @@ impl Source for TenantSource {
         }
         let mut batch = SourceBatch {
             full: false,
-            watermark: Some(
-                json!({"change_seq": last, "full_at": full_at.as_micros(), "read_at": now.as_micros()}),
-            ),
+            watermark: watermark_value(&Mark {
+                change_seq: last,
+                full_at,
+                read_at: now,
+            }),
             ..Default::default()
         };
         for (kind, id) in changed {
@@ -170,7 +203,7 @@ impl Source for TenantSource {
                 .await?
             {
                 Some(r) => batch.objects.push(object_of(&r)),
-                None => batch.deleted.push((kind_of(kind), id)),
+                None => batch.deleted.push((kind, id)),
             }
         }
         Ok(batch)

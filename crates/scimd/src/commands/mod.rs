@@ -8,6 +8,7 @@ mod log;
 mod metrics;
 mod serve;
 mod sync;
+mod sync_show;
 mod tenant;
 mod token;
 mod webhook;

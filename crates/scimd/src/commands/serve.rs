@@ -98,29 +98,33 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         metrics: s.metrics_listen.is_some(),
         ..Default::default()
     };
-    let mut state = scim_server::AppState::new(env.store.clone(), config);
-    state.resources.log_events = s.provisioning_log;
-    // The scheduler (made first) creates the sync key if there is none, so the console's
-    // engine can seal the tokens typed into its New app and Reauthorize forms.
+    // The instance key is made on first start if there is none (a node racing another to
+    // make it reads the other's): it seals the credentials typed into the console's New app
+    // and Reauthorize forms and the webhook secrets.
+    let key = super::sync::sync_key_with(env, true, &|path| {
+        tracing::info!(path = %path.display(), "created the sync key (back it up: stored target tokens need it)");
+    })?;
+    let state = scim_server::AppState::build(
+        env.store.clone(),
+        scim_server::AppParts {
+            config,
+            key,
+            log_events: s.provisioning_log,
+            log_retention: time::Duration::days(i64::from(s.log_retention_days)),
+            sync_lease: std::time::Duration::from_secs(s.sync_lease_secs),
+            webhooks: Some((s.webhook_policy, s.webhook_lease)),
+        },
+    )?;
     let scheduler = if s.sync_scheduler {
-        Some(super::sync::scheduler(env, s)?)
+        Some(super::sync::scheduler(s, state.apps.engine().clone())?)
     } else {
         None
     };
-    state.sync = match &scheduler {
-        Some(sch) => sch.engine.clone(),
-        None => super::sync::engine(env, false)?,
-    };
-    // Webhook secrets are sealed with the same instance key as sync credentials.
-    state.services.webhooks = super::webhook::service(env, true)?;
-    let deliverer = Arc::new(super::webhook::deliverer(
-        env,
-        state.services.changes.clone(),
-        state.services.webhooks.clone(),
-    )?);
-    state.deliverer = Some(deliverer.clone());
+    let deliverer = state.deliverer.clone();
     let state = Arc::new(state);
-    let deliveries = s.webhooks.then(|| tokio::spawn(deliverer.run()));
+    let deliveries = deliverer
+        .filter(|_| s.webhooks)
+        .map(|d| tokio::spawn(d.run()));
     let maintenance = tokio::spawn(
         Maintenance::new(
             env.store.clone(),
@@ -129,6 +133,7 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         .run(),
     );
     let scheduler = scheduler.map(|sch| tokio::spawn(sch.run()));
+    let apps = state.apps.clone();
     scim_server::listener::serve(
         listener,
         scim_server::app(state),
@@ -136,6 +141,8 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         shutdown,
     )
     .await?;
+    // Cycles started from the console stop after their objects in flight and are recorded.
+    apps.shutdown().await;
     maintenance.abort();
     if let Some(s) = scheduler {
         s.abort();

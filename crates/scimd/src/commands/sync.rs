@@ -1,16 +1,31 @@
 //! `scimd sync …`: the provisioning engine's commands, over `scim_sync::Engine`.
 
 use super::Env;
-use super::log::terminal_safe;
+use super::sync_show as show;
 use crate::cli::{JobCmd, SyncCmd};
 use anyhow::{Context, Result, bail};
-use scim_core::{SyncLogQuery, SyncStore};
-use scim_sync::plan::SyncPlan;
+use scim_core::CycleStatus;
 use scim_sync::{Engine, SyncKey};
 use std::path::Path;
 
-/// The sync key from SCIMD_SYNC_KEY, else the key file; created (mode 0600) when `create`.
+/// The sync key from SCIMD_SYNC_KEY, else the key file; created (mode 0600) when `create`,
+/// which is said on standard error.
 pub(super) fn sync_key(env: &Env, create: bool) -> Result<Option<SyncKey>> {
+    sync_key_with(env, create, &|path| {
+        eprintln!(
+            "created the sync key {} (back it up: stored target tokens need it)",
+            path.display()
+        );
+    })
+}
+
+/// [`sync_key`], saying that it created the key through `announce` (`serve` logs it: its
+/// standard error may be JSON lines).
+pub(super) fn sync_key_with(
+    env: &Env,
+    create: bool,
+    announce: &dyn Fn(&Path),
+) -> Result<Option<SyncKey>> {
     if let Ok(text) = std::env::var("SCIMD_SYNC_KEY") {
         return Ok(Some(SyncKey::from_text(&text)?));
     }
@@ -22,11 +37,15 @@ pub(super) fn sync_key(env: &Env, create: bool) -> Result<Option<SyncKey>> {
             })?))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-            let text = create_key_file(path)?;
-            eprintln!(
-                "created the sync key {} (back it up: stored target tokens need it)",
-                path.display()
-            );
+            let text = match create_key_file(path) {
+                Ok(t) => t,
+                // Another node (or command) made it first: theirs is the key.
+                Err(_) if path.exists() => {
+                    return Ok(Some(SyncKey::from_text(&std::fs::read_to_string(path)?)?));
+                }
+                Err(e) => return Err(e),
+            };
+            announce(path);
             Ok(Some(SyncKey::from_text(&text)?))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -59,22 +78,22 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 pub fn engine(env: &Env, create_key: bool) -> Result<Engine> {
-    let mut engine = Engine::new(
+    Ok(Engine::new(
         env.store.clone(),
         sync_key(env, create_key)?,
         time::Duration::days(i64::from(env.settings.log_retention_days)),
-    );
-    engine.lease = std::time::Duration::from_secs(env.settings.sync_lease_secs);
-    Ok(engine)
+    )
+    .with_lease(std::time::Duration::from_secs(env.settings.sync_lease_secs)))
 }
 
-/// The scheduler `serve` runs: the enabled jobs on their schedules, under leases, with
-/// notifications to each job's webhook, and by e-mail when SMTP is configured.
+/// The scheduler `serve` runs over `engine` (the console's): the enabled jobs on their
+/// schedules, under leases, with notifications to each job's webhook, and by e-mail when
+/// SMTP is configured.
 pub fn scheduler(
-    env: &Env,
     s: &crate::config::Settings,
-) -> Result<std::sync::Arc<scim_sync::schedule::Scheduler>> {
-    use scim_sync::notify::{Notifier, Notifiers, SmtpNotifier, WebhookNotifier};
+    engine: Engine,
+) -> Result<std::sync::Arc<scim_sync::runtime::schedule::Scheduler>> {
+    use scim_sync::runtime::notify::{Notifier, Notifiers, SmtpNotifier, WebhookNotifier};
     let mut notifiers: Vec<std::sync::Arc<dyn Notifier>> =
         vec![std::sync::Arc::new(WebhookNotifier::new()?)];
     if let Some(url) = &s.smtp_url {
@@ -86,49 +105,42 @@ pub fn scheduler(
     let notifier: Option<std::sync::Arc<dyn Notifier>> =
         Some(std::sync::Arc::new(Notifiers(notifiers)));
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into());
-    // The key is made now if there is none, so a job imported with an inline token after
-    // serve started can be opened by this node. Told in the log (serve's stderr may be JSON
-    // lines); a node racing another to make it reads the other's.
-    let path = &env.settings.sync_key_file;
-    if std::env::var_os("SCIMD_SYNC_KEY").is_none()
-        && !path.exists()
-        && create_key_file(path).is_ok()
-    {
-        tracing::info!(path = %path.display(), "created the sync key (back it up: stored target tokens need it)");
-    }
-    let engine = engine(env, false)?;
-    Ok(std::sync::Arc::new(scim_sync::schedule::Scheduler {
-        engine,
-        node: format!(
-            "{host}-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ),
-        tick: std::time::Duration::from_secs(s.sync_tick_secs),
-        notifier,
-    }))
+    Ok(std::sync::Arc::new(
+        scim_sync::runtime::schedule::Scheduler {
+            engine,
+            node: format!(
+                "{host}-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            tick: std::time::Duration::from_secs(s.sync_tick_secs),
+            notifier,
+        },
+    ))
 }
 
-/// One line per connection check: verdict, name, detail.
-fn print_checks(checks: &[scim_sync::engine::Check]) {
-    for c in checks {
-        println!(
-            "{} {:<16} {}",
-            if c.ok { "ok  " } else { "FAIL" },
-            c.name,
-            terminal_safe(&c.detail)
-        );
-    }
-}
-
-/// Whether a job named on the command line carries an inline token (a key is then needed).
+/// Whether a job named on the command line carries an inline credential (a key is then
+/// needed to seal it).
 fn needs_key(job: &str) -> bool {
     Path::new(job).is_file()
         && std::fs::read_to_string(job).is_ok_and(|t| {
             t.lines().any(|l| {
-                l.trim_start().starts_with("token") && l.contains('=') && !l.contains("token_")
+                let l = l.trim_start();
+                (l.starts_with("token") || l.starts_with("password"))
+                    && l.contains('=')
+                    && !l.contains("_env")
+                    && !l.contains("_file")
             })
         })
+}
+
+/// The stored job a command acts on: the name itself, or the name of the job in the file.
+fn job_name(job: &str) -> Result<String> {
+    let p = Path::new(job);
+    if p.is_file() {
+        return Ok(scim_sync::JobSpec::load(p)?.name);
+    }
+    Ok(job.to_string())
 }
 
 pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
@@ -155,129 +167,39 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
         }
         SyncCmd::Job(c) => job(env, c).await,
         SyncCmd::Pause { job } => {
-            engine(env, false)?.set_paused(&job, true).await?;
-            println!("paused '{job}': a cycle in flight stops after its current objects");
+            let name = job_name(&job)?;
+            engine(env, false)?.set_paused(&name, true).await?;
+            println!("paused '{name}': a cycle in flight stops after its current objects");
             Ok(())
         }
         SyncCmd::Resume { job } => {
-            engine(env, false)?.set_paused(&job, false).await?;
-            println!("resumed '{job}'");
+            let name = job_name(&job)?;
+            engine(env, false)?.set_paused(&name, false).await?;
+            println!("resumed '{name}'");
             Ok(())
         }
         SyncCmd::Restart { job, scope } => {
+            let name = job_name(&job)?;
             let scope = scim_sync::engine::RestartScope::parse(&scope)?;
-            let done = engine(env, false)?.restart(&job, scope).await?;
-            println!("{job}: {done}");
+            let done = engine(env, false)?.restart(&name, scope).await?;
+            println!("{name}: {done}");
             Ok(())
         }
         SyncCmd::Reauthorize {
             job,
             token_env,
             token_file,
-        } => {
-            let token = match (token_env, token_file) {
-                (Some(v), _) => std::env::var(&v).with_context(|| format!("{v} is not set"))?,
-                (None, Some(f)) => std::fs::read_to_string(&f)
-                    .with_context(|| format!("cannot read {}", f.display()))?,
-                (None, None) => {
-                    let mut t = String::new();
-                    std::io::stdin().read_line(&mut t)?;
-                    t
-                }
-            };
-            let checks = engine(env, true)?.reauthorize(&job, token.trim()).await?;
-            let ok = checks.iter().all(|c| c.ok);
-            print_checks(&checks);
-            if !ok {
-                bail!("the new token is stored but a check failed: the job stays quarantined");
-            }
-            println!("new token stored; quarantine lifted");
-            Ok(())
-        }
+        } => reauthorize(env, &job, token_env, token_file).await,
         SyncCmd::Plan { job } => {
             let e = engine(env, false)?;
             let (spec, record) = e.resolve(&job).await?;
             let prepared = e.prepare(&spec, record.as_ref()).await?;
-            print_plan(env, &prepared.plan)
-        }
-        SyncCmd::Run { job } => {
-            let e = engine(env, needs_key(&job))?;
-            let (spec, _) = e.resolve(&job).await?;
-            // Ctrl-C stops the cycle as a pause does: what is in flight finishes and is
-            // recorded, and the next run carries on.
-            let halt = std::sync::Arc::new(scim_sync::apply::Halt::default());
-            let stopper = {
-                let halt = halt.clone();
-                tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        eprintln!("stopping after the objects in flight (Ctrl-C again to abort)");
-                        halt.stop("interrupted");
-                        let _ = tokio::signal::ctrl_c().await;
-                        std::process::exit(130);
-                    }
-                })
-            };
-            let node = format!("cli-{}", std::process::id());
-            let report = scim_sync::schedule::run_leased(&e, &spec, &node, halt).await;
-            stopper.abort();
-            let Some(report) = report? else {
-                bail!(
-                    "job '{}' is running elsewhere (scimd serve or another `sync run` holds its lease); try again when that cycle ends",
-                    spec.name
-                );
-            };
-            if env.json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!(
-                    "cycle {} ({}) {} in {} ms: {} source users, {} groups; {} requests",
-                    report.cycle_id,
-                    report.mode,
-                    report.status,
-                    report.duration_ms,
-                    report.source_users,
-                    report.source_groups,
-                    report.counts.requests
-                );
-                for (a, n) in &report.counts.actions {
-                    println!("  {a}: {n}");
-                }
-                for (s, n) in &report.counts.statuses {
-                    println!("  [{s}] {n}");
-                }
-                if let Some(why) = &report.counts.stopped {
-                    println!(
-                        "stopped early: {why}; {} object(s) left for the next cycle",
-                        report.counts.not_started
-                    );
-                }
-                if let Some(q) = &report.quarantine {
-                    println!(
-                        "{}: {} ({})",
-                        if q.entered {
-                            "quarantined"
-                        } else {
-                            "quarantine lifted"
-                        },
-                        q.reason,
-                        terminal_safe(&q.detail)
-                    );
-                }
-                if report.counts.retries > 0 || report.counts.throttled > 0 {
-                    println!(
-                        "  retries: {} ({} throttled answers)",
-                        report.counts.retries, report.counts.throttled
-                    );
-                }
-                if let Some(b) = &report.breaker {
-                    println!(
-                        "deletion breaker: {b}\n  approve with: scimd sync approve-deletes {}",
-                        report.job
-                    );
-                }
+            if record.is_none() {
+                warn_new_state(env, &spec.name, &prepared.plan);
             }
-            Ok(())
+            show::plan(env, &prepared.plan)
         }
+        SyncCmd::Run { job } => run_cycle(env, &job).await,
         SyncCmd::Test { job } => {
             let e = engine(env, false)?;
             let (spec, record) = e.resolve(&job).await?;
@@ -289,7 +211,7 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
                     serde_json::to_string(&serde_json::json!({"ok": ok, "checks": checks}))?
                 );
             } else {
-                print_checks(&checks);
+                show::checks(&checks);
                 println!(
                     "{}",
                     if ok {
@@ -308,40 +230,8 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
             let e = engine(env, needs_key(&job))?;
             let (spec, record) = e.resolve(&job).await?;
             let (action, out) = e.provision_one(&spec, record.as_ref(), &user).await?;
-            if env.json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&serde_json::json!({
-                        "action": action, "status": out.status, "target_id": out.target_id,
-                        "error_code": out.error_code, "steps": action.steps.iter().chain(out.steps.iter()).collect::<Vec<_>>(),
-                    }))?
-                );
-            } else {
-                println!(
-                    "{} {} '{}': {}",
-                    action.action.as_str(),
-                    action.kind.as_str(),
-                    terminal_safe(&action.display),
-                    out.status
-                );
-                for s in action.steps.iter().chain(out.steps.iter()) {
-                    println!(
-                        "  {:<20} {:<8} {}",
-                        s.step,
-                        s.status,
-                        terminal_safe(&s.detail)
-                    );
-                }
-                for c in &out.changes {
-                    println!(
-                        "  {}: {} → {}",
-                        c.path,
-                        show(&c.old, c.redacted),
-                        show(&c.new, c.redacted)
-                    );
-                }
-            }
-            if out.status == "Failure" {
+            show::provisioned(env, &action, &out)?;
+            if out.status == scim_core::Status::Failure {
                 std::process::exit(1);
             }
             Ok(())
@@ -355,152 +245,132 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
             limit,
             format,
         } => {
-            let e = engine(env, false)?;
-            let rows = e
-                .log(
-                    &job,
-                    &SyncLogQuery {
-                        cycle_id: cycle,
-                        action,
-                        status,
-                        object,
-                        before_seq: None,
-                        limit,
-                    },
-                )
-                .await?;
-            let format = if env.json { "json" } else { format.as_str() };
-            match format {
-                "json" => {
-                    let out: Vec<_> = rows.iter().map(scim_sync::export::log_json).collect();
-                    println!("{}", serde_json::to_string(&out)?);
-                }
-                "csv" => print!("{}", scim_sync::export::log_csv(&rows)?),
-                "table" => {
-                    println!("SEQ\tTIME\tCYCLE\tACTION\tSTATUS\tKIND\tOBJECT\tERROR\tDETAIL");
-                    for r in &rows {
-                        let detail = r
-                            .steps
-                            .as_array()
-                            .and_then(|s| s.last())
-                            .and_then(|s| s.get("detail"))
-                            .and_then(|d| d.as_str())
-                            .unwrap_or("");
-                        println!(
-                            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                            r.seq,
-                            r.at,
-                            &r.cycle_id[..r.cycle_id.len().min(8)],
-                            r.action,
-                            r.status,
-                            r.kind,
-                            terminal_safe(&r.display),
-                            r.error_code.clone().unwrap_or_default(),
-                            terminal_safe(detail)
-                        );
-                    }
-                }
-                other => bail!("--format must be table, json or csv, not '{other}'"),
-            }
-            Ok(())
+            let name = job_name(&job)?;
+            let q = show::log_query(cycle, action, status, object, limit)?;
+            let rows = engine(env, false)?.log(&name, &q).await?;
+            show::log(env, &rows, &format)
         }
         SyncCmd::Status { job } => {
-            let s = engine(env, false)?.status(&job).await?;
-            if env.json {
-                println!("{}", serde_json::to_string(&s)?);
-            } else {
-                println!(
-                    "{}: {} ({})",
-                    s.name,
-                    s.state,
-                    if s.enabled { "on" } else { "off" }
-                );
-                match &s.last_cycle {
-                    Some(c) => println!("last cycle: {c}"),
-                    None => println!("no cycle yet"),
-                }
-                for (k, n) in &s.ledger {
-                    println!("  {k}: {n}");
-                }
-                println!("staged deletes: {}", s.staged_deletes);
-                for t in &s.next_timers {
-                    println!("  timer: {t}");
-                }
-            }
-            Ok(())
+            let name = job_name(&job)?;
+            let s = engine(env, false)?.status(&name).await?;
+            show::status(env, &s)
         }
         SyncCmd::ApproveDeletes { job } => {
-            let n = engine(env, false)?.decide_staged(&job, true).await?;
+            let name = job_name(&job)?;
+            let n = engine(env, false)?.decide_staged(&name, true).await?;
             println!(
-                "{n} staged delete(s) approved: they are applied in the next cycle (scimd sync run {job})"
+                "{n} staged delete(s) approved: they are applied in the next cycle (scimd sync run {name})"
             );
             Ok(())
         }
         SyncCmd::RejectDeletes { job } => {
-            let n = engine(env, false)?.decide_staged(&job, false).await?;
+            let name = job_name(&job)?;
+            let n = engine(env, false)?.decide_staged(&name, false).await?;
             println!("{n} staged delete(s) rejected: those objects stay on the target");
             Ok(())
         }
     }
 }
 
-fn show(v: &Option<serde_json::Value>, redacted: bool) -> String {
-    match v {
-        None => "(none)".into(),
-        Some(_) if redacted => "***".into(),
-        Some(v) => terminal_safe(&v.to_string()),
+async fn reauthorize(
+    env: &Env,
+    job: &str,
+    token_env: Option<String>,
+    token_file: Option<std::path::PathBuf>,
+) -> Result<()> {
+    let name = job_name(job)?;
+    let token = match (token_env, token_file) {
+        (Some(v), _) => std::env::var(&v).with_context(|| format!("{v} is not set"))?,
+        (None, Some(f)) => {
+            std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?
+        }
+        (None, None) => {
+            let mut t = String::new();
+            std::io::stdin().read_line(&mut t)?;
+            t
+        }
+    };
+    let checks = engine(env, true)?.reauthorize(&name, token.trim()).await?;
+    let ok = checks.iter().all(|c| c.ok);
+    show::checks(&checks);
+    if !ok {
+        bail!("the new token is stored but a check failed: the job stays quarantined");
+    }
+    println!(
+        "new token stored; quarantine lifted (it is used from now on, also when the job is run from its file)"
+    );
+    Ok(())
+}
+
+/// Which database keeps a job's state, and — for a job this database has never seen whose
+/// target already holds matching objects — that the state of an earlier run may be in
+/// another database (each directory's `./data/` is its own).
+fn warn_new_state(env: &Env, name: &str, plan: &scim_sync::plan::SyncPlan) {
+    let adopt = plan
+        .totals
+        .get(&scim_core::SyncAction::Adopt)
+        .copied()
+        .unwrap_or(0);
+    eprintln!(
+        "job '{name}' has no state in {} yet: this is its first cycle here",
+        env.settings.redacted_database_url()
+    );
+    if adopt > 0 {
+        eprintln!(
+            "warning: the target already holds {adopt} object(s) that match; they will be adopted. \
+             If this job ran before from another directory, its state (ledger) is in that \
+             directory's database: run from there, or set SCIMD_DATABASE_URL to it."
+        );
     }
 }
 
-fn print_plan(env: &Env, plan: &SyncPlan) -> Result<()> {
-    if env.json {
-        println!("{}", serde_json::to_string(plan)?);
-        return Ok(());
-    }
-    println!(
-        "plan for {} ({} cycle): {} action(s)",
-        plan.job,
-        plan.mode,
-        plan.actions.len()
-    );
-    for a in &plan.actions {
-        println!(
-            "{:<12} {:<5} {:<30} {}",
-            a.action.as_str(),
-            a.kind.as_str(),
-            terminal_safe(&a.display),
-            terminal_safe(&a.detail)
+async fn run_cycle(env: &Env, job: &str) -> Result<()> {
+    let e = engine(env, needs_key(job))?;
+    let (spec, record) = e.resolve(job).await?;
+    if record.is_none() {
+        eprintln!(
+            "job '{}': state kept in {} (new here)",
+            spec.name,
+            env.settings.redacted_database_url()
         );
-        for c in &a.changes {
-            println!(
-                "    {}: {} → {}",
-                c.path,
-                show(&c.old, c.redacted),
-                show(&c.new, c.redacted)
-            );
-        }
-        if !a.members_add.is_empty() {
-            println!("    members +{}", a.members_add.len());
-        }
-        if !a.members_remove.is_empty() {
-            println!("    members -{}", a.members_remove.len());
-        }
     }
-    let totals: Vec<String> = plan
-        .totals
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    println!(
-        "totals: {}",
-        if totals.is_empty() {
-            "nothing to do".into()
-        } else {
-            totals.join(", ")
-        }
-    );
-    if let Some(b) = &plan.breaker {
-        println!("deletion breaker: {b}");
+    // Ctrl-C stops the cycle as a pause does: what is in flight finishes and is recorded,
+    // and the next run carries on.
+    let halt = std::sync::Arc::new(scim_sync::apply::Halt::default());
+    let stopper = {
+        let halt = halt.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("stopping after the objects in flight (Ctrl-C again to abort)");
+                halt.stop("interrupted");
+                let _ = tokio::signal::ctrl_c().await;
+                std::process::exit(130);
+            }
+        })
+    };
+    let node = format!("cli-{}", std::process::id());
+    let report = scim_sync::runtime::schedule::run_leased(&e, &spec, &node, halt).await;
+    stopper.abort();
+    let Some(report) = report? else {
+        let held = scim_sync::runtime::schedule::lease_holder(&e, &spec.name).await?;
+        let until = held.map_or_else(String::new, |h| {
+            format!(
+                " ({} holds it until {}; a run that died keeps it until then)",
+                h.holder,
+                h.expires_at.rfc3339()
+            )
+        });
+        bail!(
+            "job '{}' is running elsewhere (scimd serve or another `sync run` holds its lease{until}); try again when that cycle ends",
+            spec.name
+        );
+    };
+    show::report(env, &report)?;
+    // Refused credentials fail the run however far it got (at discovery or mid-cycle).
+    if report.status == CycleStatus::Stopped
+        && report.counts.stopped.as_deref() == Some(scim_sync::apply::HALT_UNAUTHORIZED)
+    {
+        std::process::exit(1);
     }
     Ok(())
 }
@@ -522,7 +392,7 @@ async fn job(env: &Env, c: JobCmd) -> Result<()> {
             );
         }
         JobCmd::List => {
-            let jobs = env.store.jobs().await?;
+            let jobs = engine(env, false)?.jobs().await?;
             if env.json {
                 let v: Vec<_> = jobs
                     .iter()
@@ -532,24 +402,15 @@ async fn job(env: &Env, c: JobCmd) -> Result<()> {
             } else {
                 println!("NAME\tENABLED\tLAST CYCLE");
                 for j in jobs {
-                    println!(
-                        "{}\t{}\t{}",
-                        j.name,
-                        j.enabled,
-                        j.state
-                            .get("last_cycle")
-                            .map(|c| c.to_string())
-                            .unwrap_or_default()
-                    );
+                    let last = j.state.last_cycle.as_ref().map_or_else(String::new, |c| {
+                        format!("{} {}", c.at.rfc3339(), c.status.as_str())
+                    });
+                    println!("{}\t{}\t{last}", j.name, j.enabled);
                 }
             }
         }
         JobCmd::Export { name } => {
-            let j = env
-                .store
-                .job(&name)
-                .await?
-                .with_context(|| format!("no stored job named '{name}'"))?;
+            let j = engine(env, false)?.stored(&job_name(&name)?).await?;
             print!("{}", j.spec);
         }
         JobCmd::Delete { name, yes } => {
@@ -558,31 +419,19 @@ async fn job(env: &Env, c: JobCmd) -> Result<()> {
                     "deleting job '{name}' removes its configuration, ledger and log (the target's users stay): add --yes"
                 );
             }
-            if !env.store.delete_job(&name).await? {
-                bail!("no stored job named '{name}'");
-            }
+            engine(env, false)?.delete(&job_name(&name)?).await?;
             println!(
                 "job '{name}' deleted; the users and groups it provisioned stay on the target"
             );
         }
         JobCmd::Enable { name } => {
-            if !env
-                .store
-                .set_job_enabled(&name, true, scim_core::Timestamp::now())
-                .await?
-            {
-                bail!("no stored job named '{name}'");
-            }
-            println!("job '{name}' is on");
+            let name = job_name(&name)?;
+            engine(env, false)?.set_enabled(&name, true).await?;
+            println!("job '{name}' is on: `scimd serve` runs it on its schedule");
         }
         JobCmd::Disable { name } => {
-            if !env
-                .store
-                .set_job_enabled(&name, false, scim_core::Timestamp::now())
-                .await?
-            {
-                bail!("no stored job named '{name}'");
-            }
+            let name = job_name(&name)?;
+            engine(env, false)?.set_enabled(&name, false).await?;
             println!("job '{name}' is off; its configuration and ledger are kept");
         }
     }

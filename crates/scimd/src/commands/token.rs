@@ -71,11 +71,13 @@ pub async fn run(env: &Env, cmd: TokenCmd) -> Result<()> {
         }
         TokenCmd::Revoke { tenant, id } => {
             let t = find(env, &tenant).await?;
+            let within = scim_server::auth::TOKEN_CACHE_TTL.as_secs();
             match tokens.revoke(&t, &id).await {
-                Ok(()) => println!(
-                    "token {id} revoked; every node rejects it within {} s",
-                    scim_server::auth::TOKEN_CACHE_TTL.as_secs()
+                Ok(()) if env.json => println!(
+                    "{}",
+                    serde_json::json!({"id": id, "tenant": tenant, "revoked": true, "effective_within_secs": within})
                 ),
+                Ok(()) => println!("token {id} revoked; every node rejects it within {within} s"),
                 Err(CoreError::NotFound(_)) => {
                     bail!("token '{id}' does not exist in tenant '{tenant}'")
                 }

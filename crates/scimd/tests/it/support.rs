@@ -67,3 +67,14 @@ pub fn engine_token(dir: &std::path::Path, database_url: Option<&str>, tenant: &
         .unwrap()
         .to_string()
 }
+
+/// A count of `sync status --json`'s ledger: rows of `kind` in `state`.
+pub fn ledger_count(status: &serde_json::Value, kind: &str, state: &str) -> u64 {
+    status["ledger"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["kind"] == kind && c["state"] == state)
+        .and_then(|c| c["count"].as_u64())
+        .unwrap_or(0)
+}

@@ -50,10 +50,10 @@ struct UploadRow {
 
 impl UploadRow {
     async fn of(state: &AppState, spec: &JobSpec) -> ApiResult<Option<Self>> {
-        if spec.source.upload.is_none() {
+        if spec.source.file().is_none_or(|f| f.upload.is_none()) {
             return Ok(None);
         }
-        let file = state.sync.store.source_file_info(&spec.name).await?;
+        let file = state.apps.source_file(&spec.name).await?;
         Ok(Some(match file {
             Some(f) => Self {
                 uploaded: view::fmt_time(f.uploaded_at),
@@ -85,11 +85,18 @@ fn token_text(spec: &JobSpec, sealed: bool) -> String {
 
 impl CycleRow {
     fn of(c: &scim_core::CycleRecord) -> Self {
-        let seconds = |f: Timestamp| format!("{:.1} s", (f - c.started_at).as_seconds_f64());
+        let seconds = |f: Timestamp| {
+            let ms = (f - c.started_at).whole_milliseconds();
+            if ms < 1_000 {
+                format!("{ms} ms")
+            } else {
+                format!("{:.1} s", (f - c.started_at).as_seconds_f64())
+            }
+        };
         CycleRow {
             started: view::fmt_time(c.started_at),
-            mode: c.mode.clone(),
-            status: c.status.clone(),
+            mode: c.mode.as_str().to_string(),
+            status: c.status.as_str().to_string(),
             duration: c
                 .finished_at
                 .map(seconds)
@@ -101,16 +108,16 @@ impl CycleRow {
 
 /// When the running cycle started; a cycle just started from this page may not have said
 /// so yet, and is shown as started "just now" so that the page polls all the same.
-fn running_since(state: &Value, starting: bool) -> Option<String> {
-    let started = state.get("running").and_then(|r| r["started_us"].as_i64());
-    started
-        .map(|us| view::fmt_time(Timestamp::from_micros(us)))
+fn running_since(state: &scim_core::JobState, starting: bool) -> Option<String> {
+    state
+        .running
+        .as_ref()
+        .map(|r| view::fmt_time(r.started))
         .or_else(|| starting.then(|| "just now".to_string()))
 }
 
-fn quarantine_text(q: &Value) -> String {
-    let reason = q["reason"].as_str().unwrap_or("?");
-    format!("{reason} — {}", q["detail"].as_str().unwrap_or(""))
+fn quarantine_text(q: &scim_sync::engine::QuarantineView) -> String {
+    format!("{} — {}", q.reason.as_str(), q.detail)
 }
 
 async fn app_page(
@@ -125,7 +132,7 @@ async fn app_page(
     let (spec, _) = stored(state, name).await?;
     // One snapshot for the badge, the counts, the cycles and the chart: a cycle shown
     // as finished has its outcomes counted. A 30-day chart: 40-minute cycles make ~1,100.
-    let (st, snapshot) = state.sync.status_with_cycles(name, 1_500).await?;
+    let (st, snapshot) = state.apps.engine().status_with_cycles(name, 1_500).await?;
     let (record, cycles) = (snapshot.record, snapshot.cycles);
     let (badge_class, badge) = badge(&st);
     let starting = message.as_deref() == Some(CYCLE_STARTED);
@@ -138,12 +145,16 @@ async fn app_page(
         token: token_text(&spec, record.sealed_secret.is_some()),
         enabled: st.enabled,
         // Read from the state itself: a paused job can show as quarantined or held.
-        paused: record.state.get("paused").and_then(Value::as_bool) == Some(true),
+        paused: record.state.paused,
         badge_class,
         badge,
         quarantine: st.quarantine.as_ref().map(quarantine_text),
         running: running_since(&record.state, starting),
-        ledger: st.ledger.iter().map(|(k, n)| (k.clone(), *n)).collect(),
+        ledger: st
+            .ledger
+            .iter()
+            .map(|c| (format!("{} {}", c.kind.as_str(), c.state.as_str()), c.count))
+            .collect(),
         staged: st.staged_deletes,
         escrowed: st.escrowed,
         abandoned: st.abandoned,
@@ -162,11 +173,11 @@ async fn app_page(
 fn daily_actions(cycles: &[scim_core::CycleRecord], now: Timestamp) -> Chart {
     view::chart_of(
         cycles.iter().map(|c| {
-            let changed: u64 = CHANGING
+            let changed: u64 = SyncAction::CHANGING
                 .iter()
-                .filter_map(|k| c.counts["actions"][*k].as_u64())
+                .map(|k| c.counts.action(*k))
                 .sum();
-            let failed = c.counts["statuses"]["Failure"].as_u64().unwrap_or(0);
+            let failed = c.counts.failures();
             let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             (
                 c.started_at.days_since_epoch(),
@@ -265,14 +276,17 @@ async fn perform(
     record: scim_core::SyncJobRecord,
     form: &AppForm,
 ) -> ApiResult<Acted> {
-    let engine = &state.sync;
+    let engine = state.apps.engine();
     match form.action.as_str() {
-        "turn-on" | "turn-off" => shown(turn(engine, name, form.action == "turn-on").await),
+        "turn-on" | "turn-off" => shown(turn(state, name, form.action == "turn-on").await),
         "pause" | "resume" => shown(pause(engine, name, form.action == "pause").await),
-        "run" => {
-            start_cycle(state, spec);
-            shown(Ok(CYCLE_STARTED.into()))
-        }
+        "run" => shown(
+            state
+                .apps
+                .run_now(name)
+                .await
+                .map(|_| CYCLE_STARTED.to_string()),
+        ),
         "test" => Ok(checked(
             engine.test(&spec, Some(&record)).await,
             "Every connection check passed.",
@@ -284,7 +298,7 @@ async fn perform(
         "provision" => provision(state, name, &spec, &record, form.source_id.trim()).await,
         "upload" => replace_file(state, &spec, form.upload.as_ref()).await,
         "delete" => {
-            engine.store.delete_job(name).await?;
+            state.apps.delete(name).await?;
             let to_list = Redirect::to("/console/apps?deleted=1").into_response();
             Ok(Acted::Elsewhere(to_list))
         }
@@ -300,11 +314,6 @@ async fn replace_file(
     spec: &JobSpec,
     file: Option<&UploadedFile>,
 ) -> ApiResult<Acted> {
-    if spec.source.upload.is_none() {
-        return shown(Err(SyncError::Job(
-            "this app does not read an uploaded file".into(),
-        )));
-    }
     let Some(file) = file else {
         return shown(Err(SyncError::Job("choose the file to upload".into())));
     };
@@ -312,17 +321,18 @@ async fn replace_file(
         Ok(u) => u.stored(),
         Err(e) => return shown(Err(e)),
     };
-    let check = state.sync.test_source(spec, None, Some(file.clone())).await;
-    if !check.ok {
-        let kept = "the file was not stored (the app keeps reading its current file)";
-        return Ok(Acted::Shown(vec![check], Err(SyncError::Job(kept.into()))));
+    let name = scim_proto::error::excerpt(&file.name).to_string();
+    match state.apps.replace_file(spec, file).await {
+        Ok(Ok(check)) => Ok(Acted::Shown(
+            vec![check],
+            Ok(format!("{name} stored; the next cycle reads it.")),
+        )),
+        Ok(Err(check)) => {
+            let kept = "the file was not stored (the app keeps reading its current file)";
+            Ok(Acted::Shown(vec![check], Err(SyncError::Job(kept.into()))))
+        }
+        Err(e) => shown(Err(e)),
     }
-    state.sync.store.put_source_file(&spec.name, &file).await?;
-    let done = format!(
-        "{} stored; the next cycle reads it.",
-        scim_proto::error::excerpt(&file.name)
-    );
-    Ok(Acted::Shown(vec![check], Ok(done)))
 }
 
 async fn pause(engine: &scim_sync::Engine, name: &str, on: bool) -> Result<String, SyncError> {
@@ -357,17 +367,19 @@ async fn provision(
     record: &scim_core::SyncJobRecord,
     id: &str,
 ) -> ApiResult<Acted> {
-    match state.sync.provision_one(spec, Some(record), id).await {
+    match state
+        .apps
+        .engine()
+        .provision_one(spec, Some(record), id)
+        .await
+    {
         Ok(_) => Ok(Acted::Elsewhere(on_demand_row(state, name, id).await?)),
         Err(e) => shown(Err(e)),
     }
 }
 
-async fn turn(engine: &scim_sync::Engine, name: &str, on: bool) -> Result<String, SyncError> {
-    engine
-        .store
-        .set_job_enabled(name, on, Timestamp::now())
-        .await?;
+async fn turn(state: &AppState, name: &str, on: bool) -> Result<String, SyncError> {
+    state.apps.set_enabled(name, on).await?;
     Ok(if on {
         "Provisioning is on: scimd serve runs the app on its schedule.".into()
     } else {
@@ -390,28 +402,11 @@ async fn decide(
 
 const CYCLE_STARTED: &str = "A cycle started. This page shows its progress.";
 
-/// Runs one cycle in the background, under the job's lease like any other node's cycle.
-fn start_cycle(state: &AppState, spec: JobSpec) {
-    let engine = state.sync.clone();
-    let node = state.sync_node.clone();
-    tokio::spawn(async move {
-        let halt = Arc::new(scim_sync::apply::Halt::default());
-        match scim_sync::schedule::run_leased(&engine, &spec, &node, halt).await {
-            Ok(Some(r)) => {
-                tracing::info!(job = %spec.name, cycle = %r.cycle_id, status = %r.status, "console cycle ended");
-            }
-            Ok(None) => {
-                tracing::info!(job = %spec.name, "console cycle not started: another node runs the job")
-            }
-            Err(e) => tracing::warn!(job = %spec.name, error = %e, "console cycle failed"),
-        }
-    });
-}
-
 /// After a provision on demand: the log row it wrote, with its steps.
 async fn on_demand_row(state: &AppState, name: &str, source_id: &str) -> ApiResult<Response> {
     let rows = state
-        .sync
+        .apps
+        .engine()
         .log(
             name,
             &SyncLogQuery {

@@ -36,8 +36,8 @@ fn log_query(pairs: &[(String, String)], limit: u32) -> SyncLogQuery {
     let opt = |k: &str| Some(param(pairs, k)).filter(|v| !v.is_empty());
     SyncLogQuery {
         cycle_id: opt("cycle"),
-        action: opt("action"),
-        status: opt("status"),
+        action: opt("action").and_then(|a| SyncAction::parse(&a)),
+        status: opt("status").and_then(|s| scim_core::Status::parse(&s)),
         object: opt("object"),
         before_seq: opt("before").and_then(|b| b.parse().ok()),
         limit,
@@ -54,11 +54,11 @@ impl LogRow {
             } else {
                 r.cycle_id.chars().take(8).collect()
             },
-            kind: r.kind.clone(),
+            kind: r.kind.as_str().to_string(),
             display: r.display.clone(),
-            action: r.action.clone(),
-            status: r.status.clone(),
-            error: r.error_code.clone().unwrap_or_default(),
+            action: r.action.as_str().to_string(),
+            status: r.status.as_str().to_string(),
+            error: r.error_code.map_or("", |c| c.as_str()).to_string(),
         }
     }
 }
@@ -105,11 +105,15 @@ pub async fn app_log(
     let pairs = pairs(q);
     let format = param(&pairs, "format");
     if format == "csv" || format == "json" {
-        let rows = state.sync.log(&name, &log_query(&pairs, 10_000)).await?;
+        let rows = state
+            .apps
+            .engine()
+            .log(&name, &log_query(&pairs, 10_000))
+            .await?;
         return export(&name, &format, &rows);
     }
     let query = log_query(&pairs, APP_LOG_PAGE);
-    let rows = state.sync.log(&name, &query).await?;
+    let rows = state.apps.engine().log(&name, &query).await?;
     let href = app_href(&name);
     let links = Links::of(&href, &pairs, &rows);
     let page = AppLogPage {
@@ -117,8 +121,11 @@ pub async fn app_log(
         name: name.clone(),
         rows: rows.iter().map(|r| LogRow::of(&href, r)).collect(),
         href,
-        action: query.action.unwrap_or_default(),
-        status: query.status.unwrap_or_default(),
+        action: query.action.map_or("", SyncAction::as_str).to_string(),
+        status: query
+            .status
+            .map_or("", scim_core::Status::as_str)
+            .to_string(),
         object: query.object.unwrap_or_default(),
         cycle: query.cycle_id.unwrap_or_default(),
         next_href: links.next,
@@ -198,53 +205,52 @@ fn shown(v: &Value, redacted: bool) -> String {
     }
 }
 
-/// A JSON string field of a log row's detail, `""` when absent.
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().into()
-}
-
 impl StepRow {
-    /// The row's steps (`[{"step", "status", "detail"}]`).
-    fn all(steps: &Value) -> Vec<StepRow> {
-        let list = steps.as_array().into_iter().flatten();
-        list.map(|st| StepRow {
-            step: text(st, "step"),
-            status: text(st, "status"),
-            detail: text(st, "detail"),
-        })
-        .collect()
+    fn all(steps: &[scim_core::Step]) -> Vec<StepRow> {
+        steps
+            .iter()
+            .map(|st| StepRow {
+                step: st.step.as_str().to_string(),
+                status: st.status.as_str().to_string(),
+                detail: st.detail.clone(),
+            })
+            .collect()
     }
 }
 
 impl ChangeRow {
-    /// The modified properties (`changes.attributes`), secrets shown as dots.
-    fn all(changes: &Value) -> Vec<ChangeRow> {
-        let list = changes["attributes"].as_array().into_iter().flatten();
-        list.map(|c| {
-            let redacted = c["redacted"].as_bool() == Some(true);
-            ChangeRow {
-                path: text(c, "path"),
-                old: shown(&c["old"], redacted),
-                new: shown(&c["new"], redacted),
-            }
-        })
-        .collect()
+    /// The modified properties, secrets shown as dots.
+    fn all(changes: &scim_core::LogChanges) -> Vec<ChangeRow> {
+        let show =
+            |v: &Option<Value>, redacted: bool| shown(v.as_ref().unwrap_or(&Value::Null), redacted);
+        changes
+            .attributes
+            .iter()
+            .map(|c| ChangeRow {
+                path: c.path.clone(),
+                old: show(&c.old, c.redacted),
+                new: show(&c.new, c.redacted),
+            })
+            .collect()
     }
 }
 
-/// The rest of a row's changes (group memberships and the like), as pretty JSON.
-fn other_changes(changes: &Value) -> String {
-    let mut other = changes.clone();
-    match other.as_object_mut() {
-        Some(o) => {
-            o.remove("attributes");
-            if o.is_empty() {
-                return String::new();
-            }
-        }
-        None => return String::new(),
+/// A group's membership changes (source ids), as text.
+fn other_changes(changes: &scim_core::LogChanges) -> String {
+    let mut out = Vec::new();
+    if !changes.members_added.is_empty() {
+        out.push(format!(
+            "members added: {}",
+            changes.members_added.join(", ")
+        ));
     }
-    serde_json::to_string_pretty(&other).unwrap_or_default()
+    if !changes.members_removed.is_empty() {
+        out.push(format!(
+            "members removed: {}",
+            changes.members_removed.join(", ")
+        ));
+    }
+    out.join("\n")
 }
 
 /// `GET /console/apps/{name}/log/{seq}`: one row's steps and modified properties.
@@ -260,7 +266,7 @@ pub async fn app_log_row(
         limit: 1,
         ..Default::default()
     };
-    let rows = state.sync.log(&name, &query).await?;
+    let rows = state.apps.engine().log(&name, &query).await?;
     let r = rows
         .into_iter()
         .find(|r| r.seq == seq)
@@ -276,13 +282,13 @@ pub async fn app_log_row(
         other_changes: other_changes(&r.changes),
         cycle: r.cycle_id,
         change_id: r.change_id,
-        kind: r.kind,
+        kind: r.kind.as_str().to_string(),
         source_id: r.source_id,
         target_id: r.target_id.unwrap_or_default(),
         display: r.display,
-        action: r.action,
-        status: r.status,
-        error: r.error_code.unwrap_or_default(),
+        action: r.action.as_str().to_string(),
+        status: r.status.as_str().to_string(),
+        error: r.error_code.map_or("", |c| c.as_str()).to_string(),
         duration_ms: r.duration_ms,
     };
     html(StatusCode::OK, &page)

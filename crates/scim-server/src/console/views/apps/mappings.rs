@@ -232,7 +232,7 @@ async fn preview(
     form: &MappingsForm,
 ) -> ApiResult<(UserPreview, Option<String>)> {
     let (user, expression) = (form.user.trim(), form.expression.trim());
-    let sync = &state.sync;
+    let sync = state.apps.engine();
     match sync
         .preview_user(spec, Some(record), Some(user), Some(expression))
         .await
@@ -310,7 +310,7 @@ pub async fn app_mappings_edit(
     let (status, message, error) = match checked(&state, spec, &record, &form).await? {
         Err(e) => (StatusCode::BAD_REQUEST, None, Some(e)),
         Ok(next) => {
-            state.sync.import(&next).await?;
+            state.apps.save(&next).await?;
             tracing::info!(operator = %s.operator.username, job = %name, action = %form.action, target = %form.target, "app mappings edited in the console");
             (StatusCode::OK, Some(saved(&form)), None)
         }
@@ -332,7 +332,8 @@ async fn checked(
         Err(e) => return Ok(Err(e)),
     };
     let preview = state
-        .sync
+        .apps
+        .engine()
         .preview_user(&next, Some(record), None, None)
         .await?;
     if let Some(e) = preview.error {

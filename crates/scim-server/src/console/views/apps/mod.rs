@@ -26,13 +26,11 @@ use axum::Form;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use scim_core::{SourceFile, SyncLogQuery, SyncLogRecord, Timestamp};
-use scim_sync::engine::{Check, JobStatus, RestartScope, UserPreview};
-use scim_sync::job::SourceKind;
+use scim_core::{CycleCounts, SourceFile, SyncAction, SyncLogQuery, SyncLogRecord, Timestamp};
+use scim_sync::engine::{Check, JobPhase, JobStatus, RestartScope, UserPreview};
 use scim_sync::{JobSpec, SyncError};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// Where a console link for an app goes (names are free text: encoded).
 fn app_href(name: &str) -> String {
@@ -40,30 +38,7 @@ fn app_href(name: &str) -> String {
 }
 
 fn source_text(spec: &JobSpec) -> String {
-    let s = &spec.source;
-    let path = || {
-        s.path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    };
-    // The file's current name is on the app page's Source file card: a new export
-    // replaces the file under the same app.
-    if s.upload.is_some() {
-        let kind = if s.kind == SourceKind::Json {
-            "JSON"
-        } else {
-            "CSV"
-        };
-        return format!("{kind} file uploaded in the console");
-    }
-    match s.kind {
-        SourceKind::Csv => format!("CSV file {}", path()),
-        SourceKind::Json => format!("JSON file {}", path()),
-        SourceKind::Scim => format!("SCIM server {}", s.url.clone().unwrap_or_default()),
-        SourceKind::Tenant => format!("scimd tenant {}", s.tenant.clone().unwrap_or_default()),
-        SourceKind::Ldap => format!("LDAP {}", s.url.clone().unwrap_or_default()),
-    }
+    spec.source.describe()
 }
 
 /// An uploaded source file as the engine reads it: UTF-8 text, JSON when its name ends in
@@ -106,39 +81,37 @@ impl Upload {
 
 /// The status badge of the app list and page (the engine's state, in the guides' words).
 fn badge(st: &JobStatus) -> (&'static str, String) {
-    match st.state.as_str() {
-        "waiting for delete approval" => ("waiting", "Waiting for delete approval".into()),
-        "quarantined" => {
-            let q = st.quarantine.as_ref();
-            let why = q.and_then(|q| q["reason"].as_str()).unwrap_or("failing");
+    match st.state {
+        JobPhase::WaitingForApproval => ("waiting", "Waiting for delete approval".into()),
+        JobPhase::Quarantined => {
+            let why = st
+                .quarantine
+                .as_ref()
+                .map_or("failing", |q| q.reason.as_str());
             ("quarantined", format!("Quarantined: {why}"))
         }
-        "off" => ("off", "Off".into()),
-        "paused" => ("paused", "Paused".into()),
-        "initial" => ("initial", "Initial cycle".into()),
-        _ => ("active", "Active".into()),
+        JobPhase::Off => ("off", "Off".into()),
+        JobPhase::Paused => ("paused", "Paused".into()),
+        JobPhase::Initial => ("initial", "Initial cycle".into()),
+        JobPhase::Active => ("active", "Active".into()),
     }
 }
 
-/// The actions that change the target, in the order the log lists them.
-const CHANGING: [&str; 6] = ["Create", "Adopt", "Update", "Enable", "Disable", "Delete"];
-
 /// `Create 3 · Update 1 · 1 failed` from a cycle's counts.
-fn counts_text(counts: &Value) -> String {
-    if let Some(e) = counts.get("error").and_then(Value::as_str) {
+fn counts_text(counts: &CycleCounts) -> String {
+    if let Some(e) = &counts.error {
         return format!("error: {e}");
     }
-    let n = |map: &str, key: &str| counts[map][key].as_u64().unwrap_or(0);
-    let mut parts: Vec<String> = CHANGING
+    let mut parts: Vec<String> = SyncAction::CHANGING
         .iter()
-        .chain(["StagedDelete", "Conflict"].iter())
-        .filter(|a| n("actions", a) > 0)
-        .map(|a| format!("{a} {}", n("actions", a)))
+        .chain([SyncAction::StagedDelete, SyncAction::Conflict].iter())
+        .filter(|a| counts.action(**a) > 0)
+        .map(|a| format!("{} {}", a.as_str(), counts.action(*a)))
         .collect();
-    if n("statuses", "Failure") > 0 {
-        parts.push(format!("{} failed", n("statuses", "Failure")));
+    if counts.failures() > 0 {
+        parts.push(format!("{} failed", counts.failures()));
     }
-    if let Some(why) = counts.get("stopped").and_then(Value::as_str) {
+    if let Some(why) = &counts.stopped {
         parts.push(format!("stopped: {why}"));
     }
     if parts.is_empty() {
@@ -179,18 +152,17 @@ struct AppsPage {
 
 /// `GET /console/apps`.
 pub async fn apps(State(state): AppStateRef, s: ConsoleSession) -> ApiResult<Response> {
-    let engine = &state.sync;
     let mut apps = Vec::new();
     let mut broken = Vec::new();
-    for r in engine.store.jobs().await? {
-        let spec = match JobSpec::parse(&r.spec, None) {
-            Ok(spec) => spec,
-            Err(e) => {
-                broken.push((r.name.clone(), e.to_string()));
+    for r in state.apps.list().await? {
+        let (spec, st) = match (r.spec, r.status) {
+            (Ok(spec), Some(st)) => (spec, st),
+            (Err(e), _) => {
+                broken.push((r.name.clone(), e));
                 continue;
             }
+            (Ok(_), None) => continue,
         };
-        let st = engine.status(&r.name).await?;
         let (badge_class, badge) = badge(&st);
         apps.push(AppRow {
             href: app_href(&r.name),
@@ -199,13 +171,7 @@ pub async fn apps(State(state): AppStateRef, s: ConsoleSession) -> ApiResult<Res
             last_cycle: st
                 .last_cycle
                 .as_ref()
-                .map(|c| {
-                    format!(
-                        "{} · {}",
-                        c["status"].as_str().unwrap_or("?"),
-                        counts_text(&c["counts"])
-                    )
-                })
+                .map(|c| format!("{} · {}", c.status.as_str(), counts_text(&c.counts)))
                 .unwrap_or_else(|| "no cycle yet".into()),
             next_run: next_run_text(&st),
             name: r.name,
@@ -225,14 +191,13 @@ pub async fn apps(State(state): AppStateRef, s: ConsoleSession) -> ApiResult<Res
 
 /// The stored app and its parsed job, or a 404 page.
 async fn stored(state: &AppState, name: &str) -> ApiResult<(JobSpec, scim_core::SyncJobRecord)> {
-    let record = state.sync.store.job(name).await?.ok_or_else(|| {
-        AppError::new(
+    state.apps.get(name).await.map_err(|e| match e {
+        SyncError::NotFound(_) => AppError::new(
             404,
             format!("there is no app '{}'", scim_proto::error::excerpt(name)),
-        )
-    })?;
-    let spec = JobSpec::parse(&record.spec, None)?;
-    Ok((spec, record))
+        ),
+        other => other.into(),
+    })
 }
 
 mod app;

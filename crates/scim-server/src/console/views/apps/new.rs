@@ -245,7 +245,13 @@ pub async fn new_app(
     form.upload = files.into_iter().find(|f| f.field == "source_file");
     if form.action == "test-source" {
         let checks = match form.source_only() {
-            Ok(spec) => vec![state.sync.test_source(&spec, None, form.in_hand()).await],
+            Ok(spec) => vec![
+                state
+                    .apps
+                    .engine()
+                    .test_source(&spec, None, form.in_hand())
+                    .await,
+            ],
             Err(e) => vec![settings_check(e)],
         };
         return new_app_page(&state, &s, StatusCode::OK, form, checks, None).await;
@@ -259,33 +265,39 @@ pub async fn new_app(
         }
         Err(e) => return refused(&state, &s, form, e).await,
     };
-    let engine = &state.sync;
     match form.action.as_str() {
         "test" => {
-            let checks = engine.test_with(&spec, None, form.in_hand()).await;
+            let checks = state
+                .apps
+                .engine()
+                .test_with(&spec, None, form.in_hand())
+                .await;
             new_app_page(&state, &s, StatusCode::OK, form, checks, None).await
         }
         "create" => {
-            if engine.store.job(&spec.name).await?.is_some() {
-                let e = format!("an app named '{}' exists already", spec.name);
-                return new_app_page(&state, &s, StatusCode::CONFLICT, form, Vec::new(), Some(e))
-                    .await;
-            }
-            // The file first: an app is never stored without the file it reads; if the
-            // import is then refused, the file goes again (nothing is kept under a name
-            // that has no app).
-            if form.source_kind == "upload" {
-                let file = match form.uploaded() {
-                    Ok(f) => f.stored(),
+            // The app and its file in one transaction: never one without the other.
+            let file = if form.source_kind == "upload" {
+                match form.uploaded() {
+                    Ok(f) => Some(f.stored()),
                     Err(e) => return refused(&state, &s, form, e).await,
-                };
-                engine.store.put_source_file(&spec.name, &file).await?;
-            }
-            if let Err(e) = engine.import(&spec).await {
-                if form.source_kind == "upload" {
-                    engine.store.delete_job(&spec.name).await?;
                 }
-                return refused(&state, &s, form, e).await;
+            } else {
+                None
+            };
+            match state.apps.create(&spec, file).await {
+                Ok(()) => {}
+                Err(SyncError::Conflict(e)) => {
+                    return new_app_page(
+                        &state,
+                        &s,
+                        StatusCode::CONFLICT,
+                        form,
+                        Vec::new(),
+                        Some(e),
+                    )
+                    .await;
+                }
+                Err(e) => return refused(&state, &s, form, e).await,
             }
             tracing::info!(operator = %s.operator.username, job = %spec.name, "app created in the console");
             Ok(Redirect::to(&format!("{}?created=1", app_href(&spec.name))).into_response())
@@ -333,10 +345,21 @@ mod tests {
     #[test]
     fn counts_read_as_words() {
         assert_eq!(
-            counts_text(&json!({"actions": {"Create": 3, "Skip": 9}, "statuses": {"Failure": 1}})),
+            counts_text(
+                &serde_json::from_value(
+                    json!({"actions": {"Create": 3, "Skip": 9}, "statuses": {"Failure": 1}})
+                )
+                .unwrap()
+            ),
             "Create 3 · 1 failed"
         );
-        assert_eq!(counts_text(&json!({})), "no changes");
-        assert_eq!(counts_text(&json!({"error": "boom"})), "error: boom");
+        assert_eq!(counts_text(&CycleCounts::default()), "no changes");
+        assert_eq!(
+            counts_text(&CycleCounts {
+                error: Some("boom".into()),
+                ..CycleCounts::default()
+            }),
+            "error: boom"
+        );
     }
 }

@@ -71,7 +71,7 @@ impl TimeFrame {
             key,
             label,
             action: action_key(r.action),
-            after: r.after.clone(),
+            after: r.after.text().to_string(),
         };
         vec![
             frame("out_of_scope", "A user leaves the scope", &d.out_of_scope),
@@ -94,7 +94,7 @@ impl FilterRow {
     fn of(index: usize, f: &scim_sync::job::ScopingFilter) -> Self {
         let clause = |c: &scim_sync::job::ScopingClause| {
             let value = c.value.as_deref().unwrap_or_default();
-            format!("{} {} {value}", c.attribute, c.operator)
+            format!("{} {} {value}", c.attribute, c.operator.as_str())
                 .trim_end()
                 .to_string()
         };
@@ -131,7 +131,8 @@ async fn scope_page(
 ) -> ApiResult<Response> {
     let (spec, record) = stored(state, name).await?;
     let preview = state
-        .sync
+        .apps
+        .engine()
         .preview_user(&spec, Some(&record), None, None)
         .await?;
     let scope = &spec.scope;
@@ -184,7 +185,7 @@ pub async fn app_scope_edit(
     let (status, message, error) = match edited {
         Err(e) => (StatusCode::BAD_REQUEST, None, Some(e)),
         Ok(next) => {
-            state.sync.import(&next).await?;
+            state.apps.save(&next).await?;
             tracing::info!(operator = %s.operator.username, job = %name, action = %action, "app scope edited in the console");
             (StatusCode::OK, Some(scope_saved(&action).into()), None)
         }
@@ -242,9 +243,10 @@ fn scope_edited(
             }
             let clause = ScopingClause {
                 attribute,
-                operator,
+                operator: scim_sync::scope::Operator::parse(&operator)?,
                 value: Some(param(form, "value")).filter(|v| !v.is_empty()),
             };
+            clause.check()?;
             match param(form, "filter").parse::<usize>() {
                 Ok(i) if i < spec.scope.filters.len() => spec.scope.filters[i].clauses.push(clause),
                 _ => spec.scope.filters.push(ScopingFilter {
@@ -282,8 +284,8 @@ fn scope_edited(
                     }
                 };
                 let after = param(form, &format!("{key}_after"));
-                rule.after = if after.is_empty() { "0s".into() } else { after };
-                rule.delay().map_err(|e| e.to_string())?;
+                rule.after =
+                    scim_sync::duration::Dur::parse(&after).map_err(|e| format!("{key}: {e}"))?;
             }
         }
         other => {

@@ -4,7 +4,7 @@
 //! (SMTP, a signed webhook) by a [`Notifier`].
 
 use crate::engine::{CycleReport, QuarantineChange};
-use crate::error::SyncResult;
+use crate::error::{SyncError, SyncResult};
 use crate::job::JobSpec;
 use async_trait::async_trait;
 use serde::Serialize;
@@ -46,7 +46,10 @@ impl Notice {
     pub fn subject(&self, job: &str) -> String {
         match self {
             Notice::Quarantine(q) if q.entered => {
-                format!("[scimd] {job}: provisioning quarantined ({})", q.reason)
+                format!(
+                    "[scimd] {job}: provisioning quarantined ({})",
+                    q.reason.as_str()
+                )
             }
             Notice::Quarantine(_) => format!("[scimd] {job}: quarantine lifted"),
             Notice::Breaker { .. } => format!("[scimd] {job}: deletes held for approval"),
@@ -61,7 +64,8 @@ impl Notice {
         match self {
             Notice::Quarantine(q) if q.entered => format!(
                 "The provisioning job '{job}' is in quarantine: {}.\n\n{}\n\nWhile quarantined it runs once a day. Fix the cause, then run\n  scimd sync reauthorize {job}   (for a refused token)\n  scimd sync restart {job} --scope quarantine\n",
-                q.reason, q.detail
+                q.reason.as_str(),
+                q.detail
             ),
             Notice::Quarantine(q) => {
                 format!(
@@ -113,8 +117,7 @@ impl SmtpNotifier {
     /// `url` in lettre's forms: `smtp://host:port` (plain), `smtp://host:port?tls=required`
     /// (STARTTLS), `smtps://host:port` (TLS), with `user:password@` for a login.
     pub fn new(url: &str, from: &str) -> SyncResult<Self> {
-        let bad =
-            |what: &str, e: &dyn std::fmt::Display| crate::SyncError::Job(format!("{what}: {e}"));
+        let bad = |what: &str, e: &dyn std::fmt::Display| SyncError::Job(format!("{what}: {e}"));
         let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
             .map_err(|e| bad("smtp_url is not an SMTP URL", &e))?
             .timeout(Some(std::time::Duration::from_secs(30)))
@@ -139,17 +142,17 @@ impl Notifier for SmtpNotifier {
             .header(lettre::message::header::ContentType::TEXT_PLAIN);
         for to in &spec.notify.email {
             let to = to.parse().map_err(|e| {
-                crate::SyncError::Job(format!("notify.email '{to}' is not an address: {e}"))
+                SyncError::Job(format!("notify.email '{to}' is not an address: {e}"))
             })?;
             m = m.to(to);
         }
         let message = m
             .body(notice.body(&spec.name))
-            .map_err(|e| crate::SyncError::Job(format!("cannot build the e-mail: {e}")))?;
+            .map_err(|e| SyncError::Job(format!("cannot build the e-mail: {e}")))?;
         self.transport
             .send(message)
             .await
-            .map_err(|e| crate::SyncError::Job(format!("SMTP: {e}")))?;
+            .map_err(|e| SyncError::Job(format!("SMTP: {e}")))?;
         Ok(())
     }
 }
@@ -189,7 +192,7 @@ impl WebhookNotifier {
             .timeout(std::time::Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| crate::SyncError::Job(format!("webhook client: {e}")))?;
+            .map_err(|e| SyncError::Job(format!("webhook client: {e}")))?;
         Ok(Self {
             http,
             backoff: std::time::Duration::from_secs(1),
@@ -207,66 +210,15 @@ fn webhook_type(n: &Notice) -> &'static str {
     }
 }
 
-/// The signing key of a Standard Webhooks secret (`whsec_` + base64; a bare base64 secret
-/// is accepted too).
-pub fn webhook_key(secret: &str) -> SyncResult<Vec<u8>> {
-    use base64::Engine as _;
-    let b64 = secret.trim();
-    let b64 = b64.strip_prefix("whsec_").unwrap_or(b64);
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .ok()
-        .filter(|k| k.len() >= 16)
-        .ok_or_else(|| {
-            crate::SyncError::Job(
-                "the webhook secret must be whsec_ followed by base64 of at least 16 bytes".into(),
-            )
-        })
-}
-
-/// `v1,<signature>` of one message.
-pub fn webhook_signature(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
-    use base64::Engine as _;
-    use hmac::Mac as _;
-    // HMAC accepts keys of any length: this cannot fail.
-    let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body.as_bytes());
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    )
-}
-
-fn webhook_secret(spec: &JobSpec) -> SyncResult<String> {
-    let n = &spec.notify;
-    if let Some(f) = &n.webhook_secret_file {
-        let path = spec.resolve_path(f);
-        return std::fs::read_to_string(&path)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| {
-                crate::SyncError::Job(format!(
-                    "cannot read notify.webhook_secret_file {}: {e}",
-                    path.display()
-                ))
-            });
-    }
-    if let Some(v) = &n.webhook_secret_env {
-        return std::env::var(v)
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| {
-                crate::SyncError::Job(format!(
-                    "notify.webhook_secret_env: the variable {v} is not set"
-                ))
-            });
-    }
-    Err(crate::SyncError::Job(
-        "notify.webhook has no signing secret".into(),
-    ))
+/// The job's webhook signing secret, checked: `whsec_` and base64 of at least 16 bytes
+/// (Standard Webhooks). Signing itself is scim-core's, the same as the events API's.
+pub fn webhook_secret(spec: &JobSpec) -> SyncResult<String> {
+    let secret = spec
+        .notify
+        .webhook_secret()
+        .require(spec.base_dir.as_deref(), None)?;
+    scim_core::webhook::check_secret(&secret).map_err(|e| SyncError::Job(e.to_string()))?;
+    Ok(secret)
 }
 
 #[async_trait]
@@ -275,7 +227,7 @@ impl Notifier for WebhookNotifier {
         let Some(url) = &spec.notify.webhook else {
             return Ok(());
         };
-        let key = webhook_key(&webhook_secret(spec)?)?;
+        let secret = webhook_secret(spec)?;
         let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
         let body = serde_json::json!({
             "type": webhook_type(notice),
@@ -294,7 +246,11 @@ impl Notifier for WebhookNotifier {
                 .header("content-type", "application/json")
                 .header("webhook-id", &id)
                 .header("webhook-timestamp", ts.to_string())
-                .header("webhook-signature", webhook_signature(&key, &id, ts, &body))
+                .header(
+                    "webhook-signature",
+                    scim_core::webhook::sign(&secret, &id, ts, body.as_bytes())
+                        .map_err(|e| SyncError::Job(e.to_string()))?,
+                )
                 .body(body.clone())
                 .send()
                 .await;
@@ -310,7 +266,7 @@ impl Notifier for WebhookNotifier {
                 wait *= 2;
             }
         }
-        Err(crate::SyncError::Job(format!(
+        Err(SyncError::Job(format!(
             "webhook {url}: {last} after {WEBHOOK_ATTEMPTS} attempts"
         )))
     }
@@ -324,10 +280,14 @@ mod tests {
     fn notices_say_what_to_do() {
         let q = Notice::Quarantine(QuarantineChange {
             entered: true,
-            reason: "credentials".into(),
+            reason: scim_core::QuarantineReason::Credentials,
             detail: "401".into(),
         });
-        assert!(q.subject("hr").contains("quarantined (credentials)"));
+        assert!(
+            q.subject("hr").contains("quarantined (credentials)"),
+            "{}",
+            q.subject("hr")
+        );
         assert!(q.body("hr").contains("scimd sync reauthorize hr"));
         let f = Notice::Failures {
             cycle_id: "c1".into(),
@@ -336,18 +296,5 @@ mod tests {
         };
         assert!(f.body("hr").contains("and 2 more"));
         assert!(f.subject("hr").contains("3 object(s) failed"));
-    }
-
-    /// The Standard Webhooks example (standard-webhooks spec, "Signature scheme").
-    #[test]
-    fn webhook_signature_matches_the_spec_example() {
-        let key = webhook_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("key");
-        let sig = webhook_signature(
-            &key,
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            r#"{"test": 2432232314}"#,
-        );
-        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 }

@@ -11,61 +11,27 @@
 //! While it runs, the lease keeper also re-reads the job: a pause, a turn-off or a delete
 //! stops the cycle after the objects in flight.
 
-use crate::apply::Halt;
-use crate::engine::{CycleReport, Engine};
-use crate::error::{SyncError, SyncResult};
-use crate::job::{JobSpec, SourceKind};
-use crate::notify::{Notice, Notifier};
+use super::notify::{Notice, Notifier};
+use crate::apply::{HALT_LEASE_LOST, Halt};
+use crate::engine::{CycleReport, Engine, QuarantineChange};
+use crate::error::SyncResult;
+use crate::job::JobSpec;
 use scim_core::event::EventQuery;
-use scim_core::{LeaseFence, SyncJobRecord, Timestamp};
-use serde_json::Value;
+use scim_core::{LeaseFence, Status, SyncJobRecord, SyncLogQuery, Timestamp};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use time::Duration;
-
-/// How long a node holds a job's lease without renewing it, by default.
-pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
-/// A cycle that failed outright (source unreadable, target down) is tried again after
-/// this long, or the interval if that is shorter.
-const RETRY_FAILED: Duration = Duration::minutes(5);
 
 fn lease_name(job: &str) -> String {
     format!("sync-job:{job}")
 }
 
-fn micros(v: Option<&Value>, key: &str) -> Option<Timestamp> {
-    v?.get(key)?.as_i64().map(Timestamp::from_micros)
-}
-
-/// When the job's next cycle is due by its schedule; `None` while off or paused.
-pub fn next_run(spec: &JobSpec, record: &SyncJobRecord, now: Timestamp) -> Option<Timestamp> {
-    let state = &record.state;
-    if !record.enabled || state.get("paused").and_then(Value::as_bool) == Some(true) {
-        return None;
-    }
-    let last = state.get("last_cycle");
-    let at = micros(last, "at_us");
-    // Quarantined: once per quarantine interval, whatever the last cycle did (a cycle
-    // stopped by a refused token must not be retried at once).
-    if state.get("quarantine").is_some() {
-        let every = crate::job::duration(&spec.quarantine.interval, "quarantine.interval")
-            .unwrap_or(Duration::hours(24));
-        return Some(at.map_or(now, |at| at + every));
-    }
-    // A cycle that started and never finished (a node died, a pause was lifted): resume.
-    if state.get("running").is_some() {
-        return Some(now);
-    }
-    let Some(at) = at else {
-        return Some(now);
-    };
-    let status = last.and_then(|l| l.get("status")).and_then(Value::as_str);
-    let interval = spec.interval().unwrap_or(Duration::minutes(40));
-    Some(match status {
-        Some("stopped") => now,
-        Some("failed") => at + interval.min(RETRY_FAILED),
-        _ => at + interval,
-    })
+/// Who holds a job's lease and until when (a run that died keeps it until then).
+pub async fn lease_holder(
+    engine: &Engine,
+    job: &str,
+) -> SyncResult<Option<scim_core::store::LeaseHolder>> {
+    Ok(engine.store().lease(&lease_name(job)).await?)
 }
 
 /// For a scimd-tenant source: whether changes are waiting and the tenant has been quiet
@@ -76,35 +42,26 @@ async fn change_waiting(
     record: &SyncJobRecord,
     now: Timestamp,
 ) -> SyncResult<bool> {
-    let (SourceKind::Tenant, Some(debounce), Some(tenant)) = (
-        spec.source.kind,
-        spec.debounce()?,
-        spec.source.tenant.as_deref(),
-    ) else {
+    let (Some(debounce), Some(tenant)) = (spec.debounce(), spec.source.tenant()) else {
         return Ok(false);
     };
-    if record.state.get("quarantine").is_some() {
+    if record.state.quarantine.is_some() {
         return Ok(false);
     }
     // The tenant source's watermark is a position in the tenant's change feed.
-    let Some(seq) = record
-        .state
-        .get("watermark")
-        .and_then(|w| w.get("change_seq"))
-        .and_then(Value::as_i64)
-    else {
+    let Some(seq) = crate::source::tenant_position(record.state.watermark.as_ref()) else {
         return Ok(false);
     };
-    let Some(t) = engine.store.tenant(tenant).await? else {
+    let store = engine.store();
+    let Some(t) = store.tenant(tenant).await? else {
         return Ok(false);
     };
-    if engine.store.change_bounds(t.id).await?.head <= seq {
+    if store.change_bounds(t.id).await?.head <= seq {
         return Ok(false);
     }
     // Quiet for the debounce since the newest log row, or the oldest unread change waited
     // six debounces: run.
-    let newest = engine
-        .store
+    let newest = store
         .events(
             t.id,
             &EventQuery {
@@ -116,7 +73,7 @@ async fn change_waiting(
     if newest.first().is_some_and(|e| now - e.at >= debounce) {
         return Ok(true);
     }
-    let oldest = engine.store.changes(t.id, seq, 1).await?;
+    let oldest = store.changes(t.id, seq, 1).await?;
     Ok(oldest.first().is_some_and(|e| now - e.at >= debounce * 6))
 }
 
@@ -130,16 +87,16 @@ pub async fn run_leased(
     halt: Arc<Halt>,
 ) -> SyncResult<Option<CycleReport>> {
     let name = spec.name.as_str();
-    if engine.store.job(name).await?.is_none() {
+    let store = engine.store();
+    if store.job(name).await?.is_none() {
         engine.import(spec).await?;
     }
-    let lease = Duration::try_from(engine.lease).unwrap_or(Duration::minutes(1));
+    let lease = Duration::try_from(engine.lease()).unwrap_or(Duration::minutes(1));
     // The holder names this run, not only the node: a run that lost the lease stays fenced
     // out even when its node later takes the lease again for a new run.
     let holder = format!("{node} run {}", uuid::Uuid::new_v4());
     let now = Timestamp::now();
-    if !engine
-        .store
+    if !store
         .try_lease(&lease_name(name), &holder, now, now + lease)
         .await?
     {
@@ -149,15 +106,11 @@ pub async fn run_leased(
         lease: lease_name(name),
         holder: holder.clone(),
     });
-    let record = engine
-        .store
-        .job(name)
-        .await?
-        .ok_or_else(|| SyncError::NotFound(format!("no stored job named '{name}'")))?;
+    let record = engine.stored(name).await?;
     // A turn-off or pause while the cycle runs stops it; a job already off or paused is
     // run when asked by name (`scimd sync run`), which the scheduler never does.
     let was_enabled = record.enabled;
-    let was_paused = record.state.get("paused").and_then(Value::as_bool) == Some(true);
+    let was_paused = record.state.paused;
     let keeper = {
         let (engine, name, holder, halt) = (
             engine.clone(),
@@ -166,29 +119,24 @@ pub async fn run_leased(
             halt.clone(),
         );
         tokio::spawn(async move {
+            let store = engine.store();
             loop {
-                tokio::time::sleep(engine.lease / 6).await;
+                tokio::time::sleep(engine.lease() / 6).await;
                 let now = Timestamp::now();
-                match engine
-                    .store
+                match store
                     .try_lease(&lease_name(&name), &holder, now, now + lease)
                     .await
                 {
                     Ok(true) => {}
-                    Ok(false) => halt.stop(crate::apply::HALT_LEASE_LOST),
+                    Ok(false) => halt.stop(HALT_LEASE_LOST),
                     Err(e) => tracing::warn!(job = %name, error = %e, "cannot renew the job lease"),
                 }
-                match engine.store.job(&name).await {
+                match store.job(&name).await {
                     Ok(None) => halt.stop("the job was deleted"),
                     Ok(Some(r)) if was_enabled && !r.enabled => {
                         halt.stop("the job was turned off");
                     }
-                    Ok(Some(r))
-                        if !was_paused
-                            && r.state.get("paused").and_then(Value::as_bool) == Some(true) =>
-                    {
-                        halt.stop("paused");
-                    }
+                    Ok(Some(r)) if !was_paused && r.state.paused => halt.stop("paused"),
                     _ => {}
                 }
             }
@@ -198,11 +146,7 @@ pub async fn run_leased(
     keeper.abort();
     // Released by expiring it now: the next cycle may run anywhere.
     let now = Timestamp::now();
-    if let Err(e) = engine
-        .store
-        .try_lease(&lease_name(name), &holder, now, now)
-        .await
-    {
+    if let Err(e) = store.try_lease(&lease_name(name), &holder, now, now).await {
         tracing::warn!(job = %name, error = %e, "cannot release the job lease");
     }
     result.map(Some)
@@ -233,8 +177,8 @@ impl Scheduler {
     }
 
     async fn start_due(self: &Arc<Self>, running: &Arc<Mutex<HashSet<String>>>) -> SyncResult<()> {
-        let now = Timestamp::now();
-        for record in self.engine.store.jobs().await? {
+        let now = self.engine.now();
+        for record in self.engine.jobs().await? {
             if running
                 .lock()
                 .map(|r| r.contains(&record.name))
@@ -249,7 +193,7 @@ impl Scheduler {
                     continue;
                 }
             };
-            let Some(due) = next_run(&spec, &record, now) else {
+            let Some(due) = crate::due::next_run(&spec, record.enabled, &record.state, now) else {
                 continue;
             };
             let trigger = if due <= now {
@@ -278,9 +222,9 @@ impl Scheduler {
     /// it, or the cycle could not run (logged).
     pub async fn run_now(&self, name: &str, trigger: &str) -> Option<CycleReport> {
         let before = self.quarantine_of(name).await;
-        let spec = match self.engine.store.job(name).await {
-            Ok(Some(r)) => JobSpec::parse(&r.spec, None),
-            _ => return None,
+        let spec = match self.engine.stored(name).await {
+            Ok(r) => JobSpec::parse(&r.spec, None),
+            Err(_) => return None,
         };
         let result = match spec {
             Ok(spec) => run_leased(&self.engine, &spec, &self.node, Arc::default()).await,
@@ -290,7 +234,7 @@ impl Scheduler {
             Ok(None) => return None,
             Ok(Some(report)) => {
                 tracing::info!(
-                    job = name, trigger, cycle = %report.cycle_id, status = %report.status,
+                    job = name, trigger, cycle = %report.cycle_id, status = report.status.as_str(),
                     requests = report.counts.requests, "sync cycle finished"
                 );
                 let mut n = Notice::of_report(report);
@@ -309,9 +253,9 @@ impl Scheduler {
             }
             (Some(q), None) => notices.insert(
                 0,
-                Notice::Quarantine(crate::engine::QuarantineChange {
+                Notice::Quarantine(QuarantineChange {
                     entered: false,
-                    reason: q.reason.clone(),
+                    reason: q.reason,
                     detail: "a cycle completed: quarantine lifted".into(),
                 }),
             ),
@@ -321,32 +265,25 @@ impl Scheduler {
         result.ok().flatten()
     }
 
-    async fn quarantine_of(&self, name: &str) -> Option<crate::engine::QuarantineChange> {
-        let r = self.engine.store.job(name).await.ok()??;
-        let q = r.state.get("quarantine")?;
-        let text = |k: &str| {
-            q.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        Some(crate::engine::QuarantineChange {
+    async fn quarantine_of(&self, name: &str) -> Option<QuarantineChange> {
+        let q = self.engine.stored(name).await.ok()?.state.quarantine?;
+        Some(QuarantineChange {
             entered: true,
-            reason: text("reason"),
-            detail: text("detail"),
+            reason: q.reason,
+            detail: q.detail,
         })
     }
 
     /// The failure digest of a cycle, if it had failures and the job wants one.
     async fn digest(&self, name: &str, report: &CycleReport) -> Option<Notice> {
-        let count = report.counts.statuses.get("Failure").copied().unwrap_or(0);
+        let count = report.counts.failures();
         if count == 0 {
             return None;
         }
-        let q = scim_core::SyncLogQuery {
+        let q = SyncLogQuery {
             cycle_id: Some(report.cycle_id.clone()),
-            status: Some("Failure".into()),
-            limit: crate::notify::DIGEST_LINES as u32,
+            status: Some(Status::Failure),
+            limit: super::notify::DIGEST_LINES as u32,
             ..Default::default()
         };
         let rows = self.engine.log(name, &q).await.ok()?;
@@ -356,23 +293,13 @@ impl Scheduler {
             lines: rows
                 .iter()
                 .map(|r| {
-                    let detail = r
-                        .steps
-                        .as_array()
-                        .and_then(|s| {
-                            s.iter().rev().find(|s| {
-                                s.get("status").and_then(Value::as_str) == Some("Failure")
-                            })
-                        })
-                        .and_then(|s| s.get("detail"))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
                     format!(
-                        "{} {} ({}): {}: {detail}",
-                        r.kind,
+                        "{} {} ({}): {}: {}",
+                        r.kind.as_str(),
                         r.display,
                         r.source_id,
-                        r.error_code.as_deref().unwrap_or("Failure")
+                        r.error_code.map_or("Failure", |c| c.as_str()),
+                        r.detail()
                     )
                 })
                 .collect(),
@@ -384,7 +311,7 @@ impl Scheduler {
         if notices.is_empty() {
             return;
         }
-        let Ok(Some(record)) = self.engine.store.job(name).await else {
+        let Ok(record) = self.engine.stored(name).await else {
             return;
         };
         let Ok(spec) = JobSpec::parse(&record.spec, None) else {
@@ -397,76 +324,6 @@ impl Scheduler {
             if let Err(e) = n.notify(&spec, &notice).await {
                 tracing::warn!(job = name, error = %e, "notification not sent");
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn record(state: Value, enabled: bool) -> (JobSpec, SyncJobRecord) {
-        let spec = JobSpec::parse(
-            "name = \"j\"\n[source]\nkind = \"tenant\"\ntenant = \"hub\"\n[target]\nurl = \"http://x/scim/v2\"\ntoken_env = \"T\"\n[schedule]\ninterval = \"30m\"\n",
-            None,
-        )
-        .expect("parses");
-        let r = SyncJobRecord {
-            name: "j".into(),
-            spec: spec.to_stored_toml().expect("toml"),
-            sealed_secret: None,
-            enabled,
-            state,
-            created_at: Timestamp::from_micros(0),
-            updated_at: Timestamp::from_micros(0),
-        };
-        (spec, r)
-    }
-
-    #[test]
-    fn schedule_follows_the_state() {
-        let now = Timestamp::from_micros(10_000_000_000_000);
-        let at = now - Duration::minutes(10);
-        let last = |status: &str| json!({"at_us": at.as_micros(), "status": status});
-        let cases = [
-            (json!({}), true, Some(now)),
-            (json!({"last_cycle": last("completed")}), false, None),
-            (
-                json!({"last_cycle": last("completed"), "paused": true}),
-                true,
-                None,
-            ),
-            (
-                json!({"last_cycle": last("completed")}),
-                true,
-                Some(at + Duration::minutes(30)),
-            ),
-            (
-                json!({"last_cycle": last("failed")}),
-                true,
-                Some(at + Duration::minutes(5)),
-            ),
-            (json!({"last_cycle": last("stopped")}), true, Some(now)),
-            (
-                json!({"last_cycle": last("completed"), "running": {}}),
-                true,
-                Some(now),
-            ),
-            (
-                json!({"last_cycle": last("completed"), "quarantine": {"reason": "failures"}}),
-                true,
-                Some(at + Duration::hours(24)),
-            ),
-            (
-                json!({"last_cycle": last("stopped"), "quarantine": {"reason": "credentials"}}),
-                true,
-                Some(at + Duration::hours(24)),
-            ),
-        ];
-        for (state, enabled, want) in cases {
-            let (spec, r) = record(state.clone(), enabled);
-            assert_eq!(next_run(&spec, &r, now), want, "{state}");
         }
     }
 }

@@ -1,0 +1,293 @@
+//! The checks an administrator runs before turning a job on (Entra's Test Connection and
+//! Provision on demand): the credentials, discovery, the compliance probe, the source and
+//! the mappings, each with a verdict; the mapping editor's preview; one user provisioned now.
+
+use super::Engine;
+use super::cycle::probe;
+use super::prepare::missing_required;
+use crate::apply::{Applier, ApplyConfig, Outcome};
+use crate::error::{SyncError, SyncResult};
+use crate::job::{JobSpec, Mapping};
+use crate::mapping::Mappings;
+use crate::model::{ObjectKind, SourceObject};
+use crate::plan::PlannedAction;
+use crate::source::{Source, SourceBatch};
+use scim_core::{SourceFile, SyncJobRecord};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// The mapping editor's view of a job's user mappings.
+#[derive(Debug, Clone)]
+pub struct UserPreview {
+    pub mappings: Vec<Mapping>,
+    /// Matching attributes, in precedence order.
+    pub matching: Vec<String>,
+    /// The attribute names the source's objects carry.
+    pub columns: Vec<String>,
+    /// The source's groups by display name (the scope's group picker).
+    pub groups: Vec<String>,
+    /// What the mappings give the chosen user (target path → value).
+    pub values: Option<BTreeMap<String, Value>>,
+    /// The tested expression's value for the chosen user, or why it failed.
+    pub expression: Option<Result<Value, String>>,
+    /// Why the mappings cannot be compiled or evaluated.
+    pub error: Option<String>,
+}
+
+fn columns_of(objects: &[SourceObject]) -> BTreeSet<String> {
+    objects
+        .iter()
+        .filter(|o| o.kind == ObjectKind::User)
+        .flat_map(|o| o.attributes.keys().cloned())
+        .collect()
+}
+
+impl Engine {
+    /// Discovery plus Entra's probe (engine-behaviour §1.4), each with a verdict.
+    pub async fn test(&self, spec: &JobSpec, record: Option<&SyncJobRecord>) -> Vec<Check> {
+        self.test_with(spec, record, None).await
+    }
+
+    /// [`Engine::test`], reading `file` (a CSV or JSON file in hand: uploaded in the
+    /// console, not stored yet) instead of the job's stored or named file.
+    pub async fn test_with(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+        file: Option<SourceFile>,
+    ) -> Vec<Check> {
+        let mut checks = Vec::new();
+        let mut check = |name: &str, r: Result<String, String>| {
+            let ok = r.is_ok();
+            checks.push(Check {
+                name: name.into(),
+                ok,
+                detail: r.unwrap_or_else(|e| e),
+            });
+            ok
+        };
+        let client = match self.token(spec, record).and_then(|t| self.client(spec, &t)) {
+            Ok(c) => {
+                check(
+                    "credentials",
+                    Ok(format!("a token is set for {}", spec.target.url)),
+                );
+                c
+            }
+            Err(e) => {
+                check("credentials", Err(e.to_string()));
+                return checks;
+            }
+        };
+        let profile = match client.discover().await {
+            Ok(p) => {
+                let d = if p.discovered {
+                    format!(
+                        "ServiceProviderConfig: patch {}, bulk {}, filter {} (max {}), groups {}",
+                        p.patch, p.bulk, p.filter, p.max_results, p.groups
+                    )
+                } else {
+                    "no ServiceProviderConfig: assuming PATCH and filtering".into()
+                };
+                check("discovery", Ok(d));
+                p
+            }
+            Err(e) => {
+                let hint = if e.is_auth() {
+                    " (the token was refused: check the tenant URL and the token)"
+                } else {
+                    ""
+                };
+                check("discovery", Err(format!("{e}{hint}")));
+                return checks;
+            }
+        };
+        for (name, r) in probe(&client, &profile, spec).await {
+            check(&name, r);
+        }
+        let (source, batch) = self.read_source(spec, record, file).await;
+        let detail = source.detail;
+        check("source", if source.ok { Ok(detail) } else { Err(detail) });
+        if let Some(b) = batch {
+            let r = Mappings::compile(spec, ObjectKind::User, &columns_of(&b.objects))
+                .map_err(|e| e.to_string())
+                .and_then(|m| {
+                    let missing = missing_required(&profile, &m);
+                    if missing.is_empty() {
+                        Ok(format!(
+                            "{} mappings; required target attributes mapped",
+                            m.list.len()
+                        ))
+                    } else {
+                        Err(format!(
+                            "required target attributes not mapped: {}",
+                            missing.join(", ")
+                        ))
+                    }
+                });
+            check("mappings", r);
+        }
+        checks
+    }
+
+    /// The source check alone (the console's "Test source"): it connects, reads everything
+    /// once and counts users and groups; nothing is written anywhere. `file`: as in
+    /// [`Engine::test_with`].
+    pub async fn test_source(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+        file: Option<SourceFile>,
+    ) -> Check {
+        self.read_source(spec, record, file).await.0
+    }
+
+    /// Reads a source once: a check that says what it found (or why not), and what it read.
+    async fn read_source(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+        file: Option<SourceFile>,
+    ) -> (Check, Option<SourceBatch>) {
+        let result = |ok: bool, detail: String| Check {
+            name: "source".into(),
+            ok,
+            detail,
+        };
+        let s: Box<dyn Source> = match self.source(spec, record, file) {
+            Ok(s) => s,
+            Err(e) => return (result(false, e.to_string()), None),
+        };
+        let d = s.describe();
+        match s.read(None).await {
+            Ok(b) => {
+                let users = b
+                    .objects
+                    .iter()
+                    .filter(|o| o.kind == ObjectKind::User)
+                    .count();
+                let suspended = b.objects.iter().filter(|o| o.suspended).count();
+                let groups = b.objects.len() - users;
+                let mut detail = format!("{d}: {users} users, {groups} groups");
+                if suspended > 0 {
+                    detail.push_str(&format!(" ({suspended} users suspended)"));
+                }
+                (result(true, detail), Some(b))
+            }
+            Err(e) => (result(false, format!("{d}: {e}")), None),
+        }
+    }
+
+    /// The user mappings in force and, for `source_id`, what they give that source user
+    /// now as for a create (the mapping editor's preview). Reads the source, not the target.
+    pub async fn preview_user(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+        source_id: Option<&str>,
+        expression: Option<&str>,
+    ) -> SyncResult<UserPreview> {
+        let batch = self.source(spec, record, None)?.read(None).await?;
+        let columns = columns_of(&batch.objects);
+        let mappings = Mappings::effective(spec, ObjectKind::User, &columns);
+        let compiled = Mappings::compile(spec, ObjectKind::User, &columns);
+        let matching = match &compiled {
+            Ok(m) => m.matching.iter().map(|p| p.text.clone()).collect(),
+            Err(_) => spec.users.matching.clone(),
+        };
+        let mut preview = UserPreview {
+            mappings,
+            matching,
+            columns: columns.into_iter().collect(),
+            groups: batch
+                .objects
+                .iter()
+                .filter(|o| o.kind == ObjectKind::Group)
+                .map(SourceObject::display)
+                .collect(),
+            values: None,
+            expression: None,
+            error: compiled.as_ref().err().map(ToString::to_string),
+        };
+        let (Some(id), Ok(m)) = (source_id.filter(|i| !i.is_empty()), &compiled) else {
+            return Ok(preview);
+        };
+        let obj = batch
+            .objects
+            .iter()
+            .find(|o| o.kind == ObjectKind::User && o.id == id)
+            .ok_or_else(|| SyncError::NotFound(format!("no user '{id}' in the source")))?;
+        let now = self.now().to_datetime();
+        match m.evaluate(obj, now, true) {
+            Ok(mapped) => preview.values = Some(mapped.values),
+            Err(e) => preview.error = Some(e),
+        }
+        if let Some(text) = expression.filter(|t| !t.trim().is_empty()) {
+            preview.expression = Some(match crate::expr::parse(text) {
+                Ok(e) => crate::expr::evaluate(&e, &crate::expr::EvalContext::new(obj, now))
+                    .map(|v| v.to_json())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("at {}: {}", e.pos, e.message)),
+            });
+        }
+        Ok(preview)
+    }
+
+    /// Provisions one source user now (and nothing else), returning the planned action and
+    /// what happened. The watermark does not move: the next cycle still sees every change.
+    pub async fn provision_one(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+        source_id: &str,
+    ) -> SyncResult<(PlannedAction, Outcome)> {
+        if record.is_none() {
+            self.import(spec).await?;
+        }
+        let record = self.stored(&spec.name).await?;
+        let prepared = self.prepare(spec, Some(&record)).await?;
+        let Some(action) = prepared
+            .plan
+            .actions
+            .iter()
+            .find(|a| a.source_id == source_id && a.kind == ObjectKind::User)
+            .cloned()
+        else {
+            let known = prepared
+                .ledger
+                .contains_key(&(ObjectKind::User, source_id.to_string()));
+            return Err(SyncError::NotFound(if known {
+                format!("user '{source_id}' is already up to date on the target: nothing to do")
+            } else {
+                format!("no user '{source_id}' in the source")
+            }));
+        };
+        let applier = Applier::new(
+            ApplyConfig {
+                spec: prepared.spec.clone(),
+                users: prepared.users,
+                groups: prepared.groups,
+                client: prepared.client,
+                profile: prepared.profile,
+                cycle_id: format!("on-demand-{}", uuid::Uuid::new_v4()),
+            },
+            &prepared.ledger,
+            self.store.clone(),
+            self.clock.clone(),
+            Arc::default(),
+        );
+        let started = std::time::Instant::now();
+        let out = applier.execute(&action).await;
+        applier.record_now(&action, &out, started).await?;
+        Ok((action, out))
+    }
+}

@@ -1,0 +1,228 @@
+//! One cycle's inputs, read once: the source (a full read, or what changed since the
+//! watermark laid over the ledger's live snapshots), the ledger, the mappings, and the
+//! target (one paged read on an initial cycle, lookups after); then the plan. Nothing is
+//! written.
+
+use super::Engine;
+use crate::error::{SyncError, SyncResult};
+use crate::job::JobSpec;
+use crate::mapping::Mappings;
+use crate::model::{Key, ObjectKind, SourceObject};
+use crate::plan::{PlanInput, Planner, SyncPlan};
+use crate::source::SourceBatch;
+use crate::target::{Lookups, TargetIndex, TargetMatcher};
+use scim_client::{ScimClient, TargetProfile};
+use scim_core::{LedgerEntry, SyncJobRecord};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Everything a cycle needs, read once.
+pub struct Prepared {
+    pub spec: JobSpec,
+    pub plan: SyncPlan,
+    pub client: ScimClient,
+    pub profile: TargetProfile,
+    pub users: Mappings,
+    pub groups: Mappings,
+    pub ledger: BTreeMap<Key, LedgerEntry>,
+    pub watermark: Option<Value>,
+    pub source_counts: (usize, usize),
+    /// Of the mappings and scope this plan was made with.
+    pub fingerprint: String,
+}
+
+/// What the plan depends on besides the source: the job definition and, for a file source,
+/// its columns (which choose the default mappings). SHA-256, hex.
+fn config_fingerprint(spec: &JobSpec, columns: &BTreeSet<String>) -> SyncResult<String> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(spec.to_stored_toml()?.as_bytes());
+    for c in columns {
+        h.update([0]);
+        h.update(c.as_bytes());
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The source as it is now: a full read as it is; an incremental one laid over the
+/// ledger's live snapshots (never over an object the source reported gone, or one the
+/// engine deleted: only the source itself brings those back).
+pub fn objects_now(
+    batch: SourceBatch,
+    ledger: &BTreeMap<Key, LedgerEntry>,
+) -> BTreeMap<Key, SourceObject> {
+    let mut objects: BTreeMap<Key, SourceObject> = BTreeMap::new();
+    if !batch.full {
+        for e in ledger.values() {
+            if let Some(o) = e.live_snapshot() {
+                objects.insert((o.kind, o.id.clone()), o.clone());
+            }
+        }
+        for (k, id) in &batch.deleted {
+            objects.remove(&(*k, id.clone()));
+        }
+        objects.retain(|k, _| batch.present.get(&k.0).is_none_or(|ids| ids.contains(&k.1)));
+    }
+    for o in batch.objects {
+        objects.insert((o.kind, o.id.clone()), o);
+    }
+    objects
+}
+
+impl Engine {
+    /// Reads the source, the ledger and (to match) the target; plans. Writes nothing.
+    pub async fn prepare(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+    ) -> SyncResult<Prepared> {
+        let token = self.token(spec, record)?;
+        let client = self.client(spec, &token)?;
+        let profile = client.discover().await?;
+        let ledger: BTreeMap<Key, LedgerEntry> = self
+            .store
+            .ledger(&spec.name)
+            .await?
+            .into_iter()
+            .map(|e| ((e.kind, e.source_id.clone()), e))
+            .collect();
+        let state = record.map(|r| &r.state);
+        // A job whose ledger is empty starts from scratch, whatever its state says.
+        let watermark = state
+            .and_then(|s| s.watermark.as_ref())
+            .filter(|_| !ledger.is_empty());
+        let batch = self.source(spec, record, None)?.read(watermark).await?;
+        let next_watermark = batch.watermark.clone();
+        let objects = objects_now(batch, &ledger);
+        let columns: BTreeSet<String> = objects
+            .values()
+            .filter(|o| o.kind == ObjectKind::User)
+            .flat_map(|o| o.attributes.keys().cloned())
+            .collect();
+        let users = Mappings::compile(spec, ObjectKind::User, &columns)?;
+        let groups = Mappings::compile(spec, ObjectKind::Group, &columns)?;
+        let missing = missing_required(&profile, &users);
+        if !missing.is_empty() {
+            return Err(SyncError::Job(format!(
+                "the target requires {} but no user mapping writes it (mandatory attributes)",
+                missing.join(", ")
+            )));
+        }
+        let source_counts = (
+            objects.keys().filter(|k| k.0 == ObjectKind::User).count(),
+            objects.keys().filter(|k| k.0 == ObjectKind::Group).count(),
+        );
+        // Initial until one initial cycle went through its whole plan: a resumed initial
+        // cycle still matches against one read of the target.
+        let initial = match state.and_then(|s| s.initial_done) {
+            Some(done) => !done || ledger.is_empty(),
+            None => !ledger.values().any(|e| e.target_id.is_some()),
+        };
+        // Initial cycle: read the target once and match locally; later: lookups.
+        let index;
+        let lookups = Lookups {
+            client: client.clone(),
+        };
+        let matcher: &dyn TargetMatcher = if initial {
+            index = TargetIndex::read(
+                &client,
+                &profile,
+                &[
+                    (ObjectKind::User, users.matching.clone()),
+                    (ObjectKind::Group, groups.matching.clone()),
+                ],
+            )
+            .await?;
+            &index
+        } else {
+            &lookups
+        };
+        let fingerprint = config_fingerprint(spec, &columns)?;
+        let planner = Planner {
+            spec,
+            users: &users,
+            groups: &groups,
+            now: self.now(),
+            config_unchanged: state.and_then(|s| s.fingerprint.as_deref())
+                == Some(fingerprint.as_str()),
+        };
+        let plan = planner
+            .plan(&PlanInput {
+                objects: &objects,
+                ledger: &ledger,
+                matcher,
+                initial,
+            })
+            .await?;
+        Ok(Prepared {
+            spec: spec.clone(),
+            plan,
+            client,
+            profile,
+            users,
+            groups,
+            ledger,
+            watermark: next_watermark,
+            source_counts,
+            fingerprint,
+        })
+    }
+}
+
+/// Attributes the target's schema requires that no user mapping writes.
+pub(super) fn missing_required(profile: &TargetProfile, users: &Mappings) -> Vec<String> {
+    profile
+        .required_user_attributes
+        .iter()
+        .filter(|r| {
+            !users
+                .targets()
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(r) || t.starts_with(&format!("{r}.")))
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scim_core::Timestamp;
+
+    fn user(id: &str) -> SourceObject {
+        SourceObject::new(ObjectKind::User, id)
+    }
+
+    /// An incremental read builds on the ledger's snapshots, but never on the snapshot of
+    /// an object the source reported gone: a leaver never comes back from the ledger.
+    #[test]
+    fn a_gone_object_is_not_rebuilt_from_its_snapshot() {
+        let mut ledger = BTreeMap::new();
+        for (id, gone) in [("a", false), ("b", true), ("c", false)] {
+            let mut e = LedgerEntry::new("j", ObjectKind::User, id, Timestamp::EPOCH);
+            e.source = Some(user(id));
+            e.gone_since = gone.then_some(Timestamp::EPOCH);
+            ledger.insert((ObjectKind::User, id.to_string()), e);
+        }
+        let batch = SourceBatch {
+            full: false,
+            deleted: vec![(ObjectKind::User, "c".into())],
+            ..SourceBatch::default()
+        };
+        let now: Vec<String> = objects_now(batch, &ledger)
+            .into_values()
+            .map(|o| o.id)
+            .collect();
+        assert_eq!(now, ["a"]);
+        let restored = SourceBatch {
+            full: false,
+            objects: vec![user("b")],
+            ..SourceBatch::default()
+        };
+        let now: Vec<String> = objects_now(restored, &ledger)
+            .into_values()
+            .map(|o| o.id)
+            .collect();
+        assert_eq!(now, ["a", "b", "c"], "the source itself brings b back");
+    }
+}

@@ -1,0 +1,191 @@
+//! The model's directory published to a real source: a CSV file (and a `group,member`
+//! file), or a scimd tenant (`acme`) that the job reads through its change feed or as a
+//! SCIM server.
+
+use crate::directory::{Dir, GROUPS, Member, PEOPLE};
+use scim_testkit::TestServer;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Tenant,
+    Scim,
+}
+
+pub struct Driver {
+    kind: Kind,
+    dir: PathBuf,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    /// Hub ids of the people's current identities and of the groups.
+    users: BTreeMap<usize, String>,
+    groups: BTreeMap<usize, String>,
+}
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+impl Driver {
+    pub fn new(kind: Kind, server: &TestServer, dir: &Path) -> Self {
+        Self {
+            kind,
+            dir: dir.to_path_buf(),
+            base: server.base.clone(),
+            token: server.token.clone(),
+            http: reqwest::Client::new(),
+            users: BTreeMap::new(),
+            groups: BTreeMap::new(),
+        }
+    }
+
+    /// The job's `[source]`.
+    pub fn source_toml(&self) -> String {
+        match self.kind {
+            Kind::File => "[source]\nkind = \"csv\"\npath = \"people.csv\"\nid = \"id\"\ngroups_path = \"groups.csv\"\nstatus = \"active\"\n".into(),
+            Kind::Tenant => "[source]\nkind = \"tenant\"\ntenant = \"acme\"\n".into(),
+            Kind::Scim => format!(
+                "[source]\nkind = \"scim\"\nurl = \"{}\"\ntoken = \"{}\"\n",
+                self.base, self.token
+            ),
+        }
+    }
+
+    /// Makes the source say what `now` says (it said `before`).
+    pub async fn publish(&mut self, before: &Dir, now: &Dir) {
+        match self.kind {
+            Kind::File => self.write_files(now),
+            Kind::Tenant | Kind::Scim => self.publish_hub(before, now).await,
+        }
+    }
+
+    fn write_files(&self, d: &Dir) {
+        let mut people = String::from("id,userName,name.givenName,name.familyName,active,dept\n");
+        for p in (0..PEOPLE).filter(|p| d.people[*p].present) {
+            let x = &d.people[p];
+            people.push_str(&format!(
+                "p{p},{},{},{},{},{}\n",
+                d.user_name(p),
+                x.given,
+                x.family,
+                !x.suspended,
+                x.dept
+            ));
+        }
+        std::fs::write(self.dir.join("people.csv"), people).unwrap();
+        let mut groups = String::from("group,member\n");
+        for g in (0..GROUPS).filter(|g| d.groups[*g].present) {
+            let name = &d.groups[g].name;
+            groups.push_str(&format!("{name},\n"));
+            for m in &d.groups[g].members {
+                match *m {
+                    Member::P(p) => groups.push_str(&format!("{name},p{p}\n")),
+                    Member::G(sub) => {
+                        groups.push_str(&format!("{name},{}\n", d.groups[sub].name));
+                    }
+                }
+            }
+        }
+        std::fs::write(self.dir.join("groups.csv"), groups).unwrap();
+    }
+
+    async fn hub(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "hub {method} {path}: {status} {v}");
+        v
+    }
+
+    fn user_body(d: &Dir, p: usize) -> Value {
+        let x = &d.people[p];
+        json!({"schemas": [USER, ENTERPRISE], "userName": d.user_name(p),
+               "name": {"givenName": x.given, "familyName": x.family},
+               "active": !x.suspended, ENTERPRISE: {"department": x.dept}})
+    }
+
+    async fn publish_hub(&mut self, before: &Dir, now: &Dir) {
+        // People: gone first (a re-created person is a new identity), then new and changed.
+        for p in 0..PEOPLE {
+            let (b, n) = (&before.people[p], &now.people[p]);
+            let same_identity = b.present && n.present && b.generation == n.generation;
+            if b.present
+                && !same_identity
+                && let Some(id) = self.users.remove(&p)
+            {
+                self.hub("DELETE", &format!("/Users/{id}"), None).await;
+            }
+            if n.present && !same_identity {
+                let v = self
+                    .hub("POST", "/Users", Some(Self::user_body(now, p)))
+                    .await;
+                self.users.insert(p, v["id"].as_str().unwrap().to_string());
+            } else if same_identity && b != n {
+                let id = self.users[&p].clone();
+                self.hub(
+                    "PUT",
+                    &format!("/Users/{id}"),
+                    Some(Self::user_body(now, p)),
+                )
+                .await;
+            }
+        }
+        // Groups: deleted, created (empty), then every present group's name and members.
+        for g in 0..GROUPS {
+            if before.groups[g].present
+                && !now.groups[g].present
+                && let Some(id) = self.groups.remove(&g)
+            {
+                self.hub("DELETE", &format!("/Groups/{id}"), None).await;
+            }
+        }
+        for g in 0..GROUPS {
+            if now.groups[g].present && !self.groups.contains_key(&g) {
+                let v = self
+                    .hub(
+                        "POST",
+                        "/Groups",
+                        Some(json!({"schemas": [GROUP], "displayName": now.groups[g].name})),
+                    )
+                    .await;
+                self.groups.insert(g, v["id"].as_str().unwrap().to_string());
+            }
+        }
+        for g in 0..GROUPS {
+            let Some(id) = self.groups.get(&g).cloned() else {
+                continue;
+            };
+            if before.groups[g] == now.groups[g] && before.people == now.people {
+                continue;
+            }
+            let members: Vec<Value> = now.groups[g]
+                .members
+                .iter()
+                .filter_map(|m| match *m {
+                    Member::P(p) => self.users.get(&p),
+                    Member::G(sub) => self.groups.get(&sub),
+                })
+                .map(|id| json!({"value": id}))
+                .collect();
+            self.hub(
+                "PUT",
+                &format!("/Groups/{id}"),
+                Some(json!({"schemas": [GROUP], "displayName": now.groups[g].name, "members": members})),
+            )
+            .await;
+        }
+    }
+}
