@@ -269,6 +269,108 @@ async fn a_directory_reaches_the_tenant(how: Detection) {
     f.server.finish().await;
 }
 
+/// Defect 3 of issue 30: a user's `manager` (a DN) is provisioned as the manager's target id
+/// (Entra's manager reference), by the LDAP defaults; a manager outside the user filter
+/// cannot be written, and a cycle that has nothing to send logs nothing (it logged an
+/// `Update` every cycle while sending no request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managers_are_provisioned_by_reference_polled() {
+    managers_are_provisioned_by_reference(Detection::Poll).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managers_are_provisioned_by_reference_syncrepl() {
+    managers_are_provisioned_by_reference(Detection::SyncreplDeletes).await;
+}
+
+async fn managers_are_provisioned_by_reference(how: Detection) {
+    let ldap = match how {
+        Detection::Poll => Slapd::start(),
+        _ => Slapd::start_syncrepl(true),
+    };
+    let Some(ldap) = ldap else { return };
+    let managed = |uid: &str, given: &str, manager: &str| {
+        person(uid, given, "Staff", "Engineer")
+            .trim_end()
+            .to_string()
+            + &format!("\nmanager: uid={manager},ou=People,{SUFFIX}\n\n")
+    };
+    ldap.add(&format!(
+        "{}{}{}",
+        person("grace", "Grace", "Hopper", "Rear Admiral"),
+        managed("ada", "Ada", "grace"),
+        // A manager the source does not read (no such entry): nothing can be written.
+        managed("alan", "Alan", "nobody"),
+    ));
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (_, token) = server.tenant("app").await;
+    let spec = JobSpec::parse(
+        &format!(
+            "name = \"managers\"\n\n[source]\nkind = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\n\
+             password = \"{ADMIN_PASSWORD}\"\nbase_dn = \"{SUFFIX}\"\n\n\
+             [target]\nurl = \"{}/t/app/scim/v2\"\ntoken = \"{token}\"\nrate_limit = 0\n",
+            ldap.url, server.root
+        ),
+        None,
+    )
+    .unwrap();
+    let store: Arc<dyn Store> = server.store.clone();
+    let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
+    let engine = Engine::new(store, Some(key), time::Duration::days(30));
+    engine.import(&spec).await.unwrap();
+    let f = Fixture {
+        server,
+        token,
+        engine,
+        spec,
+    };
+    f.run().await;
+    let grace = f.user("grace@example.com").await;
+    let ada = f.user("ada@example.com").await;
+    assert_eq!(ada[ENTERPRISE]["manager"]["value"], grace["id"], "{ada}");
+    let alan = f.user("alan@example.com").await;
+    assert!(alan[ENTERPRISE]["manager"].is_null(), "{alan}");
+    let rows = |f: &Fixture| {
+        let e = f.engine.clone();
+        async move {
+            let q = scim_core::SyncLogQuery {
+                limit: 1000,
+                ..Default::default()
+            };
+            e.log("managers", &q).await.unwrap().len()
+        }
+    };
+    let logged = rows(&f).await;
+    for round in 0..2 {
+        let r = f.run().await;
+        assert_eq!(r.counts.requests, 0, "round {round}: {r:?}");
+        assert!(
+            r.counts.actions.is_empty(),
+            "round {round}: nothing to log: {r:?}"
+        );
+        assert_eq!(
+            rows(&f).await,
+            logged,
+            "round {round}: a log row for no change"
+        );
+    }
+    // A new manager: the reference follows (its DN resolved in an incremental read).
+    ldap.modify(&format!(
+        "dn: uid=alan,ou=People,{SUFFIX}\nchangetype: modify\nreplace: manager\nmanager: uid=ada,ou=People,{SUFFIX}\n"
+    ));
+    let r = f.run().await;
+    assert_eq!(
+        r.counts.actions.get(&scim_core::SyncAction::Update),
+        Some(&1),
+        "{r:?}"
+    );
+    let alan = f.user("alan@example.com").await;
+    assert_eq!(alan[ENTERPRISE]["manager"]["value"], ada["id"], "{alan}");
+    f.server.finish().await;
+}
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
 /// ldaps:// and StartTLS against slapd with a certificate from a private CA: trusted through
 /// `tls_ca_file`, refused (with a clear error, nothing provisioned) without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

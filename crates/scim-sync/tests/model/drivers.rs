@@ -4,6 +4,7 @@
 
 use crate::directory::{Dir, GROUPS, Member, PEOPLE};
 use scim_testkit::TestServer;
+use scim_testkit::ldap::{ADMIN_DN, ADMIN_PASSWORD, SUFFIX, Slapd};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,31 @@ pub enum Kind {
     File,
     Tenant,
     Scim,
+    /// slapd, polled (no syncprov).
+    LdapPoll,
+    /// slapd with syncprov: syncrepl, deletes from its session log.
+    LdapSyncreplDeletes,
+    /// slapd with syncprov and no session log: syncrepl's present phase.
+    LdapSyncreplPresent,
+}
+
+impl Kind {
+    /// Whether a deleted person comes back as a new identity (a deleted SCIM user, scimd
+    /// user or LDAP entry cannot come back; a file row can).
+    pub fn new_identities(self) -> bool {
+        self != Kind::File
+    }
+
+    /// The source attribute the scoping filter reads.
+    pub fn dept_attribute(self) -> &'static str {
+        match self {
+            Kind::File => "dept",
+            Kind::Tenant | Kind::Scim => {
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+            }
+            _ => "departmentNumber",
+        }
+    }
 }
 
 pub struct Driver {
@@ -24,6 +50,8 @@ pub struct Driver {
     /// Hub ids of the people's current identities and of the groups.
     users: BTreeMap<usize, String>,
     groups: BTreeMap<usize, String>,
+    /// The directory of an LDAP kind (stopped when the driver is dropped).
+    slapd: Option<Slapd>,
 }
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -31,8 +59,16 @@ const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 impl Driver {
-    pub fn new(kind: Kind, server: &TestServer, dir: &Path) -> Self {
-        Self {
+    /// `None` for an LDAP kind where slapd is not installed.
+    pub fn new(kind: Kind, server: &TestServer, dir: &Path) -> Option<Self> {
+        let slapd = match kind {
+            Kind::LdapPoll => Some(Slapd::start()?),
+            Kind::LdapSyncreplDeletes => Some(Slapd::start_syncrepl(true)?),
+            Kind::LdapSyncreplPresent => Some(Slapd::start_syncrepl(false)?),
+            _ => None,
+        };
+        Some(Self {
+            slapd,
             kind,
             dir: dir.to_path_buf(),
             base: server.base.clone(),
@@ -40,7 +76,7 @@ impl Driver {
             http: reqwest::Client::new(),
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
-        }
+        })
     }
 
     /// The job's `[source]`.
@@ -52,6 +88,11 @@ impl Driver {
                 "[source]\nkind = \"scim\"\nurl = \"{}\"\ntoken = \"{}\"\n",
                 self.base, self.token
             ),
+            _ => format!(
+                "[source]\nkind = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\npassword = \"{ADMIN_PASSWORD}\"\n\
+                 base_dn = \"{SUFFIX}\"\ndisabled = \"employeeType=disabled\"\npage_size = 3\n",
+                self.slapd.as_ref().map(|s| s.url.as_str()).unwrap_or_default()
+            ),
         }
     }
 
@@ -60,6 +101,114 @@ impl Driver {
         match self.kind {
             Kind::File => self.write_files(now),
             Kind::Tenant | Kind::Scim => self.publish_hub(before, now).await,
+            _ => self.publish_ldap(before, now),
+        }
+    }
+
+    fn person_dn(d: &Dir, p: usize) -> String {
+        format!("uid=p{p}g{},ou=People,{SUFFIX}", d.people[p].generation)
+    }
+
+    fn group_dn(d: &Dir, g: usize) -> String {
+        format!("cn={},ou=Groups,{SUFFIX}", d.groups[g].name)
+    }
+
+    /// An LDAP entry's attributes for a person (`mail` is the userName the defaults map).
+    fn person_attrs(d: &Dir, p: usize) -> String {
+        let x = &d.people[p];
+        let mut a = format!(
+            "cn: {} {}\ngivenName: {}\nsn: {}\nmail: {}\ndepartmentNumber: {}\n",
+            x.given,
+            x.family,
+            x.given,
+            x.family,
+            d.user_name(p),
+            x.dept
+        );
+        if x.suspended {
+            a.push_str("employeeType: disabled\n");
+        }
+        a
+    }
+
+    /// A group's members as DNs; groupOfNames needs one, so a DN of no entry (never a
+    /// member the source resolves) is always there.
+    fn group_members(d: &Dir, g: usize) -> String {
+        let mut out = format!("member: cn=nobody,{SUFFIX}\n");
+        for m in &d.groups[g].members {
+            match *m {
+                Member::P(p) => out.push_str(&format!("member: {}\n", Self::person_dn(d, p))),
+                Member::G(sub) => out.push_str(&format!("member: {}\n", Self::group_dn(d, sub))),
+            }
+        }
+        out
+    }
+
+    fn publish_ldap(&self, before: &Dir, now: &Dir) {
+        let Some(ldap) = &self.slapd else { return };
+        for p in 0..PEOPLE {
+            let (b, n) = (&before.people[p], &now.people[p]);
+            let same = b.present && n.present && b.generation == n.generation;
+            if b.present && !same {
+                ldap.delete(&Self::person_dn(before, p));
+            }
+            if n.present && !same {
+                ldap.add(&format!(
+                    "dn: {}\nobjectClass: inetOrgPerson\nuid: p{p}g{}\n{}\n",
+                    Self::person_dn(now, p),
+                    n.generation,
+                    Self::person_attrs(now, p)
+                ));
+            } else if same && b != n {
+                let x = &n;
+                let mut ldif = format!(
+                    "dn: {}\nchangetype: modify\nreplace: givenName\ngivenName: {}\n-\nreplace: sn\nsn: {}\n-\n\
+                     replace: cn\ncn: {} {}\n-\nreplace: departmentNumber\ndepartmentNumber: {}\n-\n",
+                    Self::person_dn(now, p),
+                    x.given,
+                    x.family,
+                    x.given,
+                    x.family,
+                    x.dept
+                );
+                ldif.push_str(if x.suspended {
+                    "replace: employeeType\nemployeeType: disabled\n"
+                } else {
+                    "replace: employeeType\n"
+                });
+                ldap.modify(&ldif);
+            }
+        }
+        for g in 0..GROUPS {
+            let (b, n) = (&before.groups[g], &now.groups[g]);
+            if b.present && !n.present {
+                ldap.delete(&Self::group_dn(before, g));
+            } else if b.present && n.present && b.name != n.name {
+                ldap.modify(&format!(
+                    "dn: {}\nchangetype: modrdn\nnewrdn: cn={}\ndeleteoldrdn: 1\n",
+                    Self::group_dn(before, g),
+                    n.name
+                ));
+            }
+        }
+        for g in 0..GROUPS {
+            let (b, n) = (&before.groups[g], &now.groups[g]);
+            if n.present && !b.present {
+                ldap.add(&format!(
+                    "dn: {}\nobjectClass: groupOfNames\ncn: {}\n{}\n",
+                    Self::group_dn(now, g),
+                    n.name,
+                    Self::group_members(now, g)
+                ));
+            } else if n.present
+                && (b != n || before.people != now.people || before.groups != now.groups)
+            {
+                ldap.modify(&format!(
+                    "dn: {}\nchangetype: modify\nreplace: member\n{}\n",
+                    Self::group_dn(now, g),
+                    Self::group_members(now, g)
+                ));
+            }
         }
     }
 
