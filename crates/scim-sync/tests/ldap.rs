@@ -179,6 +179,9 @@ async fn a_directory_reaches_the_tenant(how: Detection) {
         }
     };
     let first = watermark(&f).await;
+    // `sync status --json` says which change detection the source uses (§11).
+    let status = serde_json::to_value(f.engine.status("ldap-to-app").await.unwrap()).unwrap();
+    assert_eq!(status["watermark"]["mode"], first["mode"], "{status}");
     if how == Detection::Poll {
         assert_eq!(first["mode"], "poll", "{first}");
         assert!(

@@ -78,13 +78,16 @@ impl Engine {
         let client = match self.token(spec, record).and_then(|t| self.client(spec, &t)) {
             Ok(c) => {
                 check(
-                    "credentials",
-                    Ok(format!("a token is set for {}", spec.target.url)),
+                    "token",
+                    Ok(format!(
+                        "a token is set for {} (discovery below tries it)",
+                        spec.target.url
+                    )),
                 );
                 c
             }
             Err(e) => {
-                check("credentials", Err(e.to_string()));
+                check("token", Err(e.to_string()));
                 return checks;
             }
         };
@@ -102,10 +105,17 @@ impl Engine {
                 p
             }
             Err(e) => {
-                let hint = if e.is_auth() {
-                    " (the token was refused: check the tenant URL and the token)"
-                } else {
-                    ""
+                let hint = match e.status() {
+                    Some(401) => {
+                        " — the target refused the token: check that the URL names the right \
+                         tenant (a scimd target: …/t/<tenant>/scim/v2, and the tenant exists) \
+                         and that the token was made for that tenant and is not revoked or expired"
+                    }
+                    Some(403) => {
+                        " — the token may not read users: give it users:rw (and groups:rw)"
+                    }
+                    Some(404) => " — no SCIM endpoint at this URL: check its path (…/scim/v2)",
+                    _ => "",
                 };
                 check("discovery", Err(format!("{e}{hint}")));
                 return checks;

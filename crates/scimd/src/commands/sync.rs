@@ -328,11 +328,10 @@ async fn run_cycle(env: &Env, job: &str) -> Result<()> {
     let e = engine(env, needs_key(job))?;
     let (spec, record) = e.resolve(job).await?;
     if record.is_none() {
-        eprintln!(
-            "job '{}': state kept in {} (new here)",
-            spec.name,
-            env.settings.redacted_database_url()
-        );
+        // A job this database has never seen: say where its state goes, and whether its
+        // target already holds objects it would adopt (its earlier state may be elsewhere).
+        let plan = e.prepare(&spec, None).await?.plan;
+        warn_new_state(env, &spec.name, &plan);
     }
     // Ctrl-C stops the cycle as a pause does: what is in flight finishes and is recorded,
     // and the next run carries on.

@@ -7,6 +7,7 @@ mod listener;
 mod multinode;
 mod support;
 mod sync;
+mod sync_cli;
 mod sync_resume;
 mod sync_serve;
 mod webhooks;
