@@ -38,126 +38,26 @@ impl Applier {
     /// used again this cycle. A 401 is the credentials, as for any request.
     pub(super) async fn create_in_bulk(&self, batch: Vec<PlannedAction>) -> Vec<SyncResult<Done>> {
         let started = Instant::now();
-        let rk = client_kind(ObjectKind::User);
+        let prepared: Vec<Prepared> = batch
+            .into_iter()
+            .map(|a| {
+                let (values, unresolved, body) = self.create_body(&a);
+                Prepared {
+                    a,
+                    values,
+                    unresolved,
+                    body,
+                }
+            })
+            .collect();
         let limit = self.cfg.profile.bulk_max_payload.saturating_mul(9) / 10;
-        let mut prepared = Vec::with_capacity(batch.len());
-        for a in batch {
-            let (values, unresolved, body) = self.create_body(&a);
-            prepared.push((a, values, unresolved, body));
-        }
-        // Requests within the payload limit: greedy, in order.
-        let mut requests: Vec<Vec<usize>> = vec![Vec::new()];
-        let mut size = 0;
-        for (i, (.., body)) in prepared.iter().enumerate() {
-            let n = body.to_string().len() + 96;
-            if let Some(last) = requests.last_mut()
-                && !last.is_empty()
-                && size + n > limit
-            {
-                requests.push(Vec::new());
-                size = 0;
-            }
-            size += n;
-            if let Some(last) = requests.last_mut() {
-                last.push(i);
-            }
-        }
-        // Each object's answer (or the follow-up it needs: a lookup, an adoption, a create
-        // on its own) is a future; they run together, bounded by the client's in-flight
-        // limit, so one faulty Bulk answer does not serialise a hundred lookups.
         let mut outcomes: Vec<(usize, Result<Outcome, ClientError>)> = Vec::new();
-        for part in requests {
-            let ops: Vec<Value> = part
-                .iter()
-                .map(|i| {
-                    json!({"method": "POST", "path": format!("/{}", rk.endpoint()),
-                           "bulkId": format!("c{i}"), "data": prepared[*i].3})
-                })
-                .collect();
-            let n = ops.len();
-            let answer = self.cfg.client.bulk(ops).await;
-            let bulk_error = answer.as_ref().err().cloned();
-            if bulk_error
-                .as_ref()
-                .is_some_and(ClientError::may_have_been_processed)
-            {
-                self.shrink_bulk(n);
-            }
-            let mut answers = match answer {
-                // Matched by bulkId; a target that echoes none is read in order, if it
-                // answered every operation.
-                Ok(results) => {
-                    let in_order =
-                        results.len() == n && results.iter().all(|r| r.bulk_id.is_none());
-                    results
-                        .into_iter()
-                        .enumerate()
-                        .filter_map(|(k, r)| {
-                            let key = match &r.bulk_id {
-                                Some(b) => b.clone(),
-                                None if in_order => format!("c{}", part[k]),
-                                None => return None,
-                            };
-                            Some((key, r))
-                        })
-                        .collect::<HashMap<String, scim_client::BulkResult>>()
-                }
-                Err(_) => HashMap::new(),
-            };
-            if let Some(e) = &bulk_error
-                && !e.may_have_been_processed()
-                && !matches!(e.status(), Some(401 | 429 | 503))
-                && !self.bulk.refused.swap(true, Ordering::Relaxed)
-            {
-                tracing::warn!(job = %self.spec().name, error = %e,
-                    "the target refused a Bulk request: creates are sent one by one");
-            }
-            let follow_ups = part.into_iter().map(|i| {
-                let (a, values, unresolved, _) = &prepared[i];
-                let answer = answers.remove(&format!("c{i}"));
-                let bulk_error = bulk_error.clone();
-                async move {
-                    let r = match (bulk_error, answer) {
-                        // Lost answer: some operations may have been applied.
-                        (Some(e), _) if e.may_have_been_processed() => {
-                            self.create_after_lost_answer(a, &format!("Bulk: {e}"))
-                                .await
-                        }
-                        // Not processed, and not Bulk's fault: the credentials, or the
-                        // target throttling or down (the object fails, retried later).
-                        (Some(e), _) if matches!(e.status(), Some(401 | 429 | 503)) => Err(e),
-                        // Refused as a whole (400, 404, 413, 501…), or 403: this token may
-                        // not use Bulk (scimd's `bulk` scope). Not processed: one by one,
-                        // where a token that may not write at all is refused again.
-                        (Some(_), _) => self.create(a).await,
-                        (None, Some(r)) if r.is_success() => match r.id() {
-                            Some(id) => {
-                                let step = export_step(
-                                    Status::Success,
-                                    format!("POST /Bulk ({n} operations) → {id}"),
-                                );
-                                self.created(a, values.clone(), *unresolved, id, vec![step])
-                                    .await
-                            }
-                            None => {
-                                self.create_after_lost_answer(a, "the Bulk answer named no id")
-                                    .await
-                            }
-                        },
-                        (None, Some(r)) => self.create_refused(a, r.error()).await,
-                        (None, None) => {
-                            self.create_after_lost_answer(a, "the Bulk answer had nothing for it")
-                                .await
-                        }
-                    };
-                    (i, r)
-                }
-            });
-            outcomes.extend(futures_util::future::join_all(follow_ups).await);
+        for part in requests(&prepared, limit) {
+            outcomes.extend(self.bulk_request(&prepared, part).await);
         }
         let mut results = Vec::with_capacity(outcomes.len());
         for (i, r) in outcomes {
-            let a = &prepared[i].0;
+            let a = &prepared[i].a;
             let out = match r {
                 Ok(out) => out,
                 Err(e) => self.failed(a, &e),
@@ -167,4 +67,145 @@ impl Applier {
         }
         results
     }
+
+    /// One Bulk request of the operations `part` (indexes into `prepared`), and each
+    /// object's outcome. Each object's follow-up (a lookup, an adoption, a create on its
+    /// own) is a future; they run together, bounded by the client's in-flight limit, so one
+    /// faulty Bulk answer does not serialise a hundred lookups.
+    async fn bulk_request(
+        &self,
+        prepared: &[Prepared],
+        part: Vec<usize>,
+    ) -> Vec<(usize, Result<Outcome, ClientError>)> {
+        let rk = client_kind(ObjectKind::User);
+        let ops: Vec<Value> = part
+            .iter()
+            .map(|i| {
+                json!({"method": "POST", "path": format!("/{}", rk.endpoint()),
+                       "bulkId": format!("c{i}"), "data": prepared[*i].body})
+            })
+            .collect();
+        let n = ops.len();
+        let answer = self.cfg.client.bulk(ops).await;
+        let bulk_error = answer.as_ref().err().cloned();
+        if bulk_error
+            .as_ref()
+            .is_some_and(ClientError::may_have_been_processed)
+        {
+            self.shrink_bulk(n);
+        }
+        let mut answers = match answer {
+            Ok(results) => by_bulk_id(results, &part),
+            Err(_) => HashMap::new(),
+        };
+        if let Some(e) = &bulk_error
+            && !e.may_have_been_processed()
+            && !matches!(e.status(), Some(401 | 429 | 503))
+            && !self.bulk.refused.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(job = %self.spec().name, error = %e,
+                "the target refused a Bulk request: creates are sent one by one");
+        }
+        let follow_ups = part.into_iter().map(|i| {
+            let answer = answers.remove(&format!("c{i}"));
+            let bulk_error = bulk_error.clone();
+            async move { (i, self.follow_up(&prepared[i], n, bulk_error, answer).await) }
+        });
+        futures_util::future::join_all(follow_ups).await
+    }
+
+    /// One operation's outcome from the Bulk request's answer (or its failure).
+    async fn follow_up(
+        &self,
+        p: &Prepared,
+        n: usize,
+        bulk_error: Option<ClientError>,
+        answer: Option<scim_client::BulkResult>,
+    ) -> Result<Outcome, ClientError> {
+        let a = &p.a;
+        match (bulk_error, answer) {
+            // Lost answer: some operations may have been applied.
+            (Some(e), _) if e.may_have_been_processed() => {
+                self.create_after_lost_answer(a, &format!("Bulk: {e}"))
+                    .await
+            }
+            // Not processed, and not Bulk's fault: the credentials, or the target
+            // throttling or down (the object fails, retried later).
+            (Some(e), _) if matches!(e.status(), Some(401 | 429 | 503)) => Err(e),
+            // Refused as a whole (400, 404, 413, 501…), or 403: this token may not use Bulk
+            // (scimd's `bulk` scope). Not processed: one by one, where a token that may not
+            // write at all is refused again.
+            (Some(_), _) => self.create(a).await,
+            (None, Some(r)) if r.is_success() => match r.id() {
+                Some(id) => {
+                    let step = export_step(
+                        Status::Success,
+                        format!("POST /Bulk ({n} operations) → {id}"),
+                    );
+                    self.created(a, p.values.clone(), p.unresolved, id, vec![step])
+                        .await
+                }
+                None => {
+                    self.create_after_lost_answer(a, "the Bulk answer named no id")
+                        .await
+                }
+            },
+            (None, Some(r)) => self.create_refused(a, r.error()).await,
+            (None, None) => {
+                self.create_after_lost_answer(a, "the Bulk answer had nothing for it")
+                    .await
+            }
+        }
+    }
+}
+
+/// A create ready to send: the action, the values it sends, whether a reference was left
+/// out, its body.
+struct Prepared {
+    a: PlannedAction,
+    values: std::collections::BTreeMap<String, Value>,
+    unresolved: bool,
+    body: Value,
+}
+
+/// The creates as Bulk requests within the payload limit: greedy, in order.
+fn requests(prepared: &[Prepared], limit: usize) -> Vec<Vec<usize>> {
+    let mut requests: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut size = 0;
+    for (i, p) in prepared.iter().enumerate() {
+        let n = p.body.to_string().len() + 96;
+        if let Some(last) = requests.last_mut()
+            && !last.is_empty()
+            && size + n > limit
+        {
+            requests.push(Vec::new());
+            size = 0;
+        }
+        size += n;
+        if let Some(last) = requests.last_mut() {
+            last.push(i);
+        }
+    }
+    requests
+}
+
+/// The answers by bulkId; a target that echoes none is read in order, if it answered every
+/// operation.
+fn by_bulk_id(
+    results: Vec<scim_client::BulkResult>,
+    part: &[usize],
+) -> HashMap<String, scim_client::BulkResult> {
+    let in_order = results.len() == part.len() && results.iter().all(|r| r.bulk_id.is_none());
+    results
+        .into_iter()
+        .enumerate()
+        .filter_map(|(k, r)| {
+            let key = match &r.bulk_id {
+                Some(b) => b.clone(),
+                None if in_order => format!("c{}", part[k]),
+                None => return None,
+            };
+            Some((key, r))
+        })
+        .collect()
 }

@@ -146,7 +146,7 @@ impl Engine {
             });
         })
         .await?;
-        let mut prepared = match self.prepare(spec, Some(&record)).await {
+        let prepared = match self.prepare(spec, Some(&record)).await {
             Ok(p) => p,
             Err(e) => {
                 self.mark_failed(fence, &spec.name, &cycle_id, &e).await?;
@@ -180,6 +180,21 @@ impl Engine {
                 return Err(e);
             }
         }
+        self.apply_prepared(spec, fence, halt, cycle_id, prepared, started)
+            .await
+    }
+
+    /// Applies a prepared cycle's plan and records the cycle with the job's new state.
+    async fn apply_prepared(
+        &self,
+        spec: &JobSpec,
+        fence: Option<&LeaseFence>,
+        halt: Arc<Halt>,
+        cycle_id: String,
+        mut prepared: super::Prepared,
+        started: std::time::Instant,
+    ) -> SyncResult<CycleReport> {
+        let mode = prepared.plan.mode;
         let breaker = prepared.plan.breaker.clone();
         let mut cycle = CycleRecord {
             job: spec.name.clone(),
