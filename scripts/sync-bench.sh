@@ -25,7 +25,8 @@ else
   . scripts/serve-fresh.sh
 fi
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
-export SCIMD_DATABASE_URL="sqlite://$work/engine.db" APP_TOKEN="$token"
+# The target listens on this machine: allow loopback for the engine (docs/security.md).
+export SCIMD_DATABASE_URL="sqlite://$work/engine.db" APP_TOKEN="$token" SCIMD_OUTBOUND_ALLOW_LOOPBACK=true
 cat >"$work/job.toml" <<JOB
 name = "bench"
 [source]

@@ -25,7 +25,14 @@ pub struct ClientOptions {
     /// Requests per second at most (0 = unpaced): the target's rate limit, kept by the
     /// client so that 429s are the exception.
     pub rate_limit: u32,
+    /// Where the client may connect (docs/security.md, "Outbound connections").
+    pub outbound: scim_net::Policy,
+    /// The largest answer read; a larger one is an error, never held in memory.
+    pub max_answer_bytes: usize,
 }
+
+/// The default answer limit: a page of 1,000 large users is a few MiB.
+pub const MAX_ANSWER_BYTES: usize = 32 << 20;
 
 /// What a client sent, for the cycle report and the fault tests.
 #[derive(Debug, Default)]
@@ -69,6 +76,8 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(30),
             user_agent: concat!("scimd-sync/", env!("CARGO_PKG_VERSION")).into(),
             rate_limit: 0,
+            outbound: scim_net::Policy::default(),
+            max_answer_bytes: MAX_ANSWER_BYTES,
         }
     }
 }
@@ -209,7 +218,15 @@ impl ScimClient {
         if token.trim().is_empty() {
             return Err(ClientError::Config("the target token is empty".into()));
         }
-        let http = reqwest::Client::builder()
+        let url = reqwest::Url::parse(&base)
+            .map_err(|e| ClientError::Config(format!("target URL '{base}': {e}")))?;
+        options
+            .outbound
+            .check_url(&url)
+            .map_err(|e| ClientError::Refused(e.to_string()))?;
+        // Redirects within the origin only: a target cannot send a request (or, with
+        // 307/308, its body) to another host.
+        let http = scim_net::builder(&options.outbound)
             .timeout(options.timeout)
             .user_agent(options.user_agent.clone())
             .build()
@@ -330,7 +347,29 @@ impl ScimClient {
         }) {
             self.stats.asked_to_wait(d);
         }
-        let bytes = resp.bytes().await.map_err(ClientError::from)?;
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
+        let bytes = match scim_net::read_capped(resp, self.options.max_answer_bytes).await {
+            Ok(b) => b,
+            Err(scim_net::ReadError::Http(e)) => return Err(e.into()),
+            Err(scim_net::ReadError::TooLarge { limit }) => {
+                return Err(ClientError::TooLarge { limit });
+            }
+        };
+        if status.is_redirection() {
+            return Err(ClientError::Status {
+                status: status.as_u16(),
+                scim_type: None,
+                detail: Some(format!(
+                    "redirected to {}; scimd follows redirects only within the same origin: use the final URL",
+                    location.as_deref().unwrap_or("another origin")
+                )),
+                retry_after: None,
+            });
+        }
         if status == StatusCode::NOT_FOUND {
             return Ok(Answer {
                 found: false,

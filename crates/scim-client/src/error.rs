@@ -27,6 +27,12 @@ pub enum ClientError {
     /// A URL or setting that cannot work.
     #[error("{0}")]
     Config(String),
+    /// A destination the outbound policy refuses (never sent).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// An answer over the client's byte limit (not read past it).
+    #[error("the answer is larger than {limit} bytes")]
+    TooLarge { limit: usize },
 }
 
 impl ClientError {
@@ -37,7 +43,10 @@ impl ClientError {
                 matches!(status, 408 | 429) || (500..600).contains(status)
             }
             ClientError::Transport(_) => true,
-            ClientError::Protocol(_) | ClientError::Config(_) => false,
+            ClientError::Protocol(_)
+            | ClientError::Config(_)
+            | ClientError::Refused(_)
+            | ClientError::TooLarge { .. } => false,
         }
     }
 
@@ -57,7 +66,8 @@ impl ClientError {
     /// came, or a gateway error or timeout (not 429/503, which mean "not processed").
     pub fn may_have_been_processed(&self) -> bool {
         match self {
-            ClientError::Transport(_) => true,
+            // An answer too large to read came from a request that was processed.
+            ClientError::Transport(_) | ClientError::TooLarge { .. } => true,
             ClientError::Status { status, .. } => matches!(status, 408 | 500 | 502 | 504),
             _ => false,
         }
@@ -79,6 +89,11 @@ impl ClientError {
 
 impl From<reqwest::Error> for ClientError {
     fn from(e: reqwest::Error) -> Self {
+        // The outbound policy refused the address a name resolved to: nothing was sent,
+        // and sending again cannot help.
+        if let Some(r) = scim_net::refusal_in(&e) {
+            return ClientError::Refused(r.to_string());
+        }
         ClientError::Transport(Arc::new(e))
     }
 }

@@ -350,6 +350,26 @@ const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 /// others).
 const SEPARATORS: [char; 4] = [',', ';', '\t', '|'];
 
+/// A CSV cell safe for spreadsheets and terminals: control characters (ESC, BEL, CR, line
+/// breaks: from client-sent ids, source data) written as escapes (`\u{1b}`, `\r`, `\n`), then
+/// formulas neutralised.
+pub fn csv_cell(s: &str) -> String {
+    let escaped: String = if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| match c {
+                '\n' => "\\n".to_string(),
+                '\r' => "\\r".to_string(),
+                '\t' => "\\t".to_string(),
+                c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
+                c => c.to_string(),
+            })
+            .collect()
+    } else {
+        s.to_string()
+    };
+    neutralise(&escaped).into_owned()
+}
+
 /// Neutralises formulas (OWASP's CSV injection advice): a `'` before a formula character at
 /// the start of the cell and after every separator, so `a;=1+1` cannot become a formula in
 /// a locale that splits on `;` either.
@@ -409,7 +429,7 @@ pub fn to_csv(events: &[Event]) -> CoreResult<String> {
             e.request_id.clone(),
             e.client_addr.clone().unwrap_or_default(),
         ];
-        w.write_record(cells.iter().map(|c| neutralise(c).into_owned()))
+        w.write_record(cells.iter().map(|c| csv_cell(c)))
             .map_err(fail)?;
     }
     let bytes = w
@@ -482,7 +502,14 @@ mod tests {
         let row = csv.split("\r\n").nth(1).unwrap();
         assert_eq!(
             row,
-            "1970-01-01T00:00:00Z,Failure,User,,\"'=HYPERLINK(\"\"x\"\")\",409,uniqueness,\"a, \"\"b\"\"\nc\",Entra,r1,"
+            "1970-01-01T00:00:00Z,Failure,User,,\"'=HYPERLINK(\"\"x\"\")\",409,uniqueness,\"a, \"\"b\"\"\\nc\",Entra,r1,"
         );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_terminals() {
+        assert_eq!(csv_cell("a\u{1b}[2Jb\u{7}\r"), "a\\u{1b}[2Jb\\u{7}\\r");
+        assert_eq!(csv_cell("\t=1"), "\\t=1");
+        assert_eq!(csv_cell("=x"), "'=x");
     }
 }

@@ -74,10 +74,9 @@ pub struct IndexedFields {
     pub emails: Vec<String>,
 }
 
-/// Lower-casing used for every case-insensitive comparison, in SQL columns and in memory.
-pub fn fold(s: &str) -> String {
-    s.to_lowercase()
-}
+/// The fold used for every case-insensitive comparison, in SQL columns and in memory
+/// (lower case and Unicode NFC: `scim_proto::text`).
+pub use scim_proto::text::fold;
 
 impl IndexedFields {
     pub fn from_body(kind: ResourceKind, body: &Value) -> Self {
@@ -104,6 +103,37 @@ impl IndexedFields {
             emails,
         }
     }
+}
+
+/// A resource's stored size must stay under `max` bytes (its JSON, counted without being
+/// built): a PATCH that adds to a user again and again cannot grow it without bound.
+/// `413` otherwise.
+pub fn check_size(
+    kind: ResourceKind,
+    body: &Value,
+    max: usize,
+) -> Result<(), scim_proto::ScimError> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    // Writing a Value to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut n, body);
+    if n.0 > max {
+        return Err(scim_proto::ScimError::payload_too_large(format!(
+            "the {} would be {} bytes; a resource may hold at most {max}",
+            kind.as_str().to_lowercase(),
+            n.0
+        )));
+    }
+    Ok(())
 }
 
 /// The names people and logs read must be readable: `userName` (users) and `displayName`

@@ -28,6 +28,14 @@ impl SealingKey {
         STANDARD.encode(k)
     }
 
+    /// A new random key, in memory only (what a process without a key file uses for
+    /// values that need not outlive it).
+    pub fn random() -> Self {
+        let mut k = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut k);
+        Self(*chacha20poly1305::Key::from_slice(&k))
+    }
+
     /// From the key file's or variable's text (base64 of 32 bytes).
     pub fn from_text(text: &str) -> CoreResult<Self> {
         let bytes = STANDARD
@@ -40,6 +48,24 @@ impl SealingKey {
             )));
         }
         Ok(Self(*chacha20poly1305::Key::from_slice(&bytes)))
+    }
+
+    /// HMAC-SHA256 of `msg` under a key derived from this one for `purpose`: a value only
+    /// this instance (every node sharing its key) can make, such as a console device cookie.
+    pub fn mac(&self, purpose: &str, msg: &[u8]) -> [u8; 32] {
+        use hmac::digest::KeyInit;
+        use hmac::{Hmac, Mac};
+        type H = Hmac<sha2::Sha256>;
+        let derive = |key: &[u8], data: &[u8]| -> [u8; 32] {
+            // A 32-byte key zero-padded to SHA-256's block, as HMAC pads it (RFC 2104).
+            let mut block = [0u8; 64];
+            block[..key.len().min(64)].copy_from_slice(&key[..key.len().min(64)]);
+            let mut m = <H as KeyInit>::new(&block.into());
+            m.update(data);
+            m.finalize().into_bytes().into()
+        };
+        let sub = derive(self.0.as_slice(), purpose.as_bytes());
+        derive(&sub, msg)
     }
 
     pub fn seal(&self, owner: &str, secret: &str) -> CoreResult<String> {

@@ -34,6 +34,9 @@ pub struct Query {
     pub cursor: Option<Option<Cursor>>,
     /// Load each resource's relations with it: a group's `members`, a user's `groups`.
     pub related: bool,
+    /// The page ends early once its resources' stored bytes pass this (at least one is
+    /// always returned); `None`: no byte budget.
+    pub max_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default)]

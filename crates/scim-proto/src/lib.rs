@@ -36,6 +36,7 @@ pub mod resource;
 pub mod schema;
 pub mod search;
 pub mod sort;
+pub mod text;
 pub mod urn;
 pub mod wire;
 

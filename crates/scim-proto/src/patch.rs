@@ -443,7 +443,7 @@ fn same_value(def: &AttributeDef, a: &Value, b: &Value) -> bool {
     match (value_def, a.get("value"), b.get("value")) {
         (Some(vd), Some(x), Some(y)) => {
             let eq = match (x.as_str(), y.as_str()) {
-                (Some(x), Some(y)) if !vd.case_exact => x.to_lowercase() == y.to_lowercase(),
+                (Some(x), Some(y)) if !vd.case_exact => crate::text::fold_eq(x, y),
                 _ => x == y,
             };
             let type_eq = match (

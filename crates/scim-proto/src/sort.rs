@@ -45,7 +45,7 @@ pub fn sort_key(view: &ResourceView<'_>, resource: &Value, path: &AttrPath) -> O
             datetime::parse(s).map(|t| SortKey::Num(t.unix_timestamp_nanos() as f64))
         }
         Value::String(s) if resolved.leaf().case_exact => Some(SortKey::Text(s.clone())),
-        Value::String(s) => Some(SortKey::Text(s.to_lowercase())),
+        Value::String(s) => Some(SortKey::Text(crate::text::fold(s))),
         _ => None,
     }
 }

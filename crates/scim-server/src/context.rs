@@ -43,8 +43,14 @@ pub fn context_of(extensions: &axum::http::Extensions) -> RequestContext {
             .unwrap_or_default()
             .to_string(),
         client_addr: extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
+            .get::<crate::client_addr::ClientAddr>()
+            .map(|c| c.0)
+            .or_else(|| {
+                extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip())
+            })
+            .map(|ip| ip.to_string()),
     }
 }
 

@@ -54,11 +54,16 @@ pub async fn list(
     }
     let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
     let cursor = FeedCursor::parse(get("after"))?;
+    // Out of range is refused, as documented, rather than quietly clamped.
     let limit = match get("limit").trim() {
         "" => DEFAULT_LIMIT,
-        l => l.parse::<u32>().map_err(|_| {
-            CoreError::Invalid(format!("limit must be a number from 1 to {}", MAX_PAGE))
-        })?,
+        l => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                CoreError::Invalid(format!("limit must be a number from 1 to {MAX_PAGE}"))
+            })?,
     };
     let types = TypeFilter::parse(get("types")).map_err(CoreError::Invalid)?;
     let ceiling = state
@@ -67,6 +72,11 @@ pub async fn list(
         .saturating_sub(Duration::from_secs(2))
         .min(MAX_WAIT);
     let wait = parse_wait(get("wait"))?.min(ceiling);
+    // A long poll holds a connection: a few per token and per tenant at once.
+    let _place = match wait.is_zero() {
+        true => None,
+        false => Some(state.long_polls.enter(auth.tenant.id, &auth.token)?),
+    };
     let base = state.base_url(&auth.tenant);
     let page = state
         .services

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod bulk;
+pub mod client_addr;
 pub mod console;
 pub mod context;
 pub mod discovery;
@@ -46,6 +47,14 @@ pub struct ServerConfig {
     pub request_timeout: std::time::Duration,
     /// Record per-request metrics (when a Prometheus listener is configured).
     pub metrics: bool,
+    /// Where webhooks, the engine's targets and sources, and notices may connect
+    /// (docs/security.md, "Outbound connections").
+    pub outbound: scim_net::Policy,
+    /// Proxies whose forwarded client address is believed (`client_addr`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Events long polls waiting at once, per token and per tenant (past them, `429`).
+    pub max_waits_per_token: usize,
+    pub max_waits_per_tenant: usize,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +67,10 @@ impl Default for ServerConfig {
             rate_limit: limits::RateLimit::default(),
             request_timeout: std::time::Duration::from_secs(30),
             metrics: false,
+            outbound: scim_net::Policy::default(),
+            trusted_proxies: Vec::new(),
+            max_waits_per_token: 4,
+            max_waits_per_tenant: 16,
         }
     }
 }
@@ -70,7 +83,12 @@ pub struct AppState {
     pub config: ServerConfig,
     pub auth_cache: auth::AuthCache,
     pub rate_limiter: limits::RateLimiter,
+    pub long_polls: limits::LongPolls,
+    /// Console uploads being read at once (`console::upload::PARALLEL_UPLOADS`).
+    pub uploads: tokio::sync::Semaphore,
     pub sign_in_throttle: console::throttle::SignInThrottle,
+    /// Signs the console's known-device cookies: the instance key, else one of this process.
+    pub device_key: scim_core::SealingKey,
     /// The provisioning engine's Apps service, which the console's Apps pages drive.
     pub apps: scim_sync::Apps,
     /// The webhook deliverer (over this state's change feed): `scimd serve` runs it, the
@@ -93,6 +111,8 @@ pub struct AppParts {
     pub sync_lease: std::time::Duration,
     /// Webhook delivery (its retry policy and lease); `None`: no deliverer.
     pub webhooks: Option<(scim_core::webhook::RetryPolicy, std::time::Duration)>,
+    /// The only folder whose files apps made in the console may read (`sync_source_dir`).
+    pub sync_source_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for AppParts {
@@ -104,6 +124,7 @@ impl Default for AppParts {
             log_retention: time::Duration::days(30),
             sync_lease: scim_sync::engine::LEASE,
             webhooks: None,
+            sync_source_dir: None,
         }
     }
 }
@@ -133,6 +154,7 @@ impl AppState {
                 &state.config.public_url,
                 policy,
                 lease,
+                state.config.outbound.clone(),
             )?));
         }
         Ok(state)
@@ -154,24 +176,38 @@ impl AppState {
             log_retention,
             sync_lease,
             webhooks,
+            sync_source_dir,
         } = parts;
+        let device_key = key.clone();
         let mut resources = ResourceService::new(store.clone(), config.limits);
         resources.log_events = log_events;
         let mut services = Services::new(store.clone(), resources.notifier.clone());
-        services.webhooks = scim_core::service::WebhookService::new(store.clone(), key.clone());
-        let engine =
-            scim_sync::Engine::new(store.clone(), key, log_retention).with_lease(sync_lease);
+        let outbound = config.outbound.clone();
+        services.webhooks = scim_core::service::WebhookService::new(store.clone(), key.clone())
+            .with_destination_check(Arc::new(move |u: &scim_net::Url| {
+                outbound.check_url(u).map_err(|e| e.to_string())
+            }));
+        let engine = scim_sync::Engine::new(store.clone(), key, log_retention)
+            .with_lease(sync_lease)
+            .with_outbound(config.outbound.clone());
         let state = Self {
             services,
             resources,
             rate_limiter: limits::RateLimiter::new(config.rate_limit),
+            uploads: tokio::sync::Semaphore::new(console::upload::PARALLEL_UPLOADS),
+            long_polls: limits::LongPolls::new(
+                config.max_waits_per_token,
+                config.max_waits_per_tenant,
+            ),
             config,
             auth_cache: auth::AuthCache::default(),
             sign_in_throttle: console::throttle::SignInThrottle::default(),
+            device_key: device_key.unwrap_or_else(scim_core::SealingKey::random),
             apps: scim_sync::Apps::new(
                 engine,
                 format!("console-{}", uuid::Uuid::new_v4().simple()),
-            ),
+            )
+            .with_source_dir(sync_source_dir),
             deliverer: None,
         };
         (state, webhooks)
@@ -249,20 +285,50 @@ fn explain_timeout(resp: Response, limit: std::time::Duration) -> Response {
     resp
 }
 
+/// A request method as a metrics label: the methods HTTP defines, else `other` (hyper
+/// accepts any token as a method; a label per made-up method would be a series per request).
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .iter()
+    .find(|k| *k == m)
+    .map_or("other", |k| k.as_str())
+}
+
+/// A status as a metrics label: the code when it is one HTTP defines (100–599), else
+/// `other`. Every label here comes from a closed set (docs/security.md, "Metrics").
+fn status_label(s: StatusCode) -> String {
+    match s.as_u16() {
+        c @ 100..=599 => c.to_string(),
+        _ => "other".into(),
+    }
+}
+
 /// Counts every request by route pattern, method and status, and times it (Prometheus names
 /// `scimd_http_requests_total`, `scimd_http_request_duration_seconds`; `/metrics` in
-/// `docs/deploy.md`). Route patterns, not paths: ids never become label values.
+/// `docs/deploy.md`). Route patterns, not paths: ids never become label values; methods and
+/// statuses from closed sets, so no request can add a series of its own.
 async fn record_metrics(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
+    let method = method_label(req.method());
     let start = std::time::Instant::now();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("scimd_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+    let status = status_label(resp.status());
+    metrics::counter!("scimd_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
     metrics::histogram!("scimd_http_request_duration_seconds", "route" => route, "method" => method)
         .record(start.elapsed().as_secs_f64());
@@ -345,5 +411,46 @@ pub fn app(state: Arc<AppState>) -> Router {
         ))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(tower::util::MapRequestLayer::new(sanitize_request_id))
+        .layer(tower::util::MapRequestLayer::new(client_addr_of(
+            state.config.trusted_proxies.clone(),
+        )))
         .with_state(state)
+}
+
+/// Puts the request's [`client_addr::ClientAddr`] in its extensions (the TCP peer, or the
+/// forwarded address when the peer is a trusted proxy).
+fn client_addr_of(
+    trusted: Vec<ipnet::IpNet>,
+) -> impl Fn(axum::extract::Request) -> axum::extract::Request + Clone {
+    move |mut req| {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(peer) = peer {
+            let ip = client_addr::client_ip(peer, req.headers(), &trusted);
+            req.extensions_mut().insert(client_addr::ClientAddr(ip));
+        }
+        req
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Method;
+
+    #[test]
+    fn metric_labels_come_from_closed_sets() {
+        for (m, want) in [
+            (Method::GET, "GET"),
+            (Method::PATCH, "PATCH"),
+            (Method::from_bytes(b"X-MADE-UP").unwrap(), "other"),
+            (Method::from_bytes(&[b'A'; 4096]).unwrap(), "other"),
+        ] {
+            assert_eq!(method_label(&m), want);
+        }
+        assert_eq!(status_label(StatusCode::METHOD_NOT_ALLOWED), "405");
+        assert_eq!(status_label(StatusCode::from_u16(999).unwrap()), "other");
+    }
 }

@@ -65,9 +65,113 @@ impl RateLimiter {
     }
 }
 
+/// Long polls waiting at once (`GET /events?wait=…`): each holds a connection for up to a
+/// minute, so one token (or one tenant's tokens) may hold only a few; past that, `429`.
+pub struct LongPolls {
+    per_token: usize,
+    per_tenant: usize,
+    waiting: std::sync::Mutex<Waiting>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    tokens: std::collections::HashMap<String, usize>,
+    tenants: std::collections::HashMap<i64, usize>,
+}
+
+/// A waiting long poll's place; dropping it frees the place.
+pub struct LongPoll<'a> {
+    polls: &'a LongPolls,
+    token: String,
+    tenant: i64,
+}
+
+impl Drop for LongPoll<'_> {
+    fn drop(&mut self) {
+        let mut w = self.polls.lock();
+        release(&mut w.tokens, &self.token);
+        release(&mut w.tenants, &self.tenant);
+    }
+}
+
+/// One place fewer under `key`; the key goes when none is left.
+fn release<K: std::hash::Hash + Eq>(counts: &mut std::collections::HashMap<K, usize>, key: &K) {
+    if let Some(n) = counts.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
+}
+
+impl LongPolls {
+    pub fn new(per_token: usize, per_tenant: usize) -> Self {
+        Self {
+            per_token: per_token.max(1),
+            per_tenant: per_tenant.max(1),
+            waiting: std::sync::Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A place for one more long poll of `token` in `tenant`, or `429` saying why.
+    pub fn enter(&self, tenant: i64, token: &TokenRecord) -> Result<LongPoll<'_>, AppError> {
+        let mut w = self.lock();
+        let by_token = w.tokens.get(&token.id).copied().unwrap_or(0);
+        let by_tenant = w.tenants.get(&tenant).copied().unwrap_or(0);
+        let refuse = |what: String| {
+            Err(AppError::new(
+                429,
+                format!("{what}; retry after 1 s, or poll without wait"),
+            )
+            .with_retry_after(1))
+        };
+        if by_token >= self.per_token {
+            return refuse(format!(
+                "token '{}' has {by_token} long polls waiting already (at most {}: one consumer per token is enough)",
+                token.name, self.per_token
+            ));
+        }
+        if by_tenant >= self.per_tenant {
+            return refuse(format!(
+                "this tenant has {by_tenant} long polls waiting already (at most {})",
+                self.per_tenant
+            ));
+        }
+        *w.tokens.entry(token.id.clone()).or_insert(0) += 1;
+        *w.tenants.entry(tenant).or_insert(0) += 1;
+        Ok(LongPoll {
+            polls: self,
+            token: token.id.clone(),
+            tenant,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_polls_are_capped_per_token_and_per_tenant() {
+        let polls = LongPolls::new(2, 3);
+        let (a, b) = (token("a"), token("b"));
+        let a1 = polls.enter(1, &a).unwrap();
+        let _a2 = polls.enter(1, &a).unwrap();
+        let e = polls.enter(1, &a).err().unwrap();
+        assert_eq!((e.error.status, e.retry_after), (429, Some(1)));
+        let _b1 = polls.enter(1, &b).unwrap();
+        assert!(polls.enter(1, &b).is_err(), "the tenant has three waiting");
+        assert!(polls.enter(2, &token("c")).is_ok(), "another tenant");
+        drop(a1);
+        assert!(
+            polls.enter(1, &a).is_ok(),
+            "a finished poll frees its place"
+        );
+    }
 
     fn token(id: &str) -> TokenRecord {
         scim_core::token::issue(

@@ -35,6 +35,7 @@ mod events;
 mod leases;
 mod migrations;
 mod operators;
+mod rekey;
 mod resources;
 mod row_batcher;
 mod sequencer;

@@ -113,7 +113,15 @@ where
 #[async_trait]
 impl SchemaStore for SqlStore {
     async fn migrate(&self) -> CoreResult<()> {
-        Ok(run_blocking(self.url.clone()).await?)
+        run_blocking(self.url.clone()).await?;
+        let n = self.write(job!(|c| crate::rekey::rekey_nfc(c))).await?;
+        if n > 0 {
+            tracing::info!(
+                rows = n,
+                "recomputed the name keys of rows written before names were normalised"
+            );
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> CoreResult<()> {

@@ -239,9 +239,27 @@ fn run_batch(
     Ok(())
 }
 
+/// A new database file is created readable by its owner only (0600): it holds token hashes,
+/// sealed secrets and every identity. SQLite gives its `-wal` and `-shm` files the database
+/// file's permissions. An existing file keeps the permissions it has.
+fn create_private(path: &str) -> Result<(), StoreError> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    match o.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Config(format!(
+            "cannot create the database file {path}: {e}"
+        ))),
+    }
+}
+
 impl SqliteEngine {
     /// Opens the writer and prepares up to `readers` reader connections (opened on demand).
     pub fn start(path: &str, power_loss_durable: bool) -> Result<Self, StoreError> {
+        create_private(path)?;
         let synchronous = if power_loss_durable { "FULL" } else { "NORMAL" };
         let conn = open(path, synchronous, WRITER_CACHE_KIB)?;
         // Checkpoints run beside the writer (below), not inside its commits: an in-line

@@ -12,6 +12,7 @@
 //!   it; [`Apps::shutdown`] stops and waits for every one (a server shutting down).
 
 use crate::apply::Halt;
+use crate::confine::{Confinement, local_credentials};
 use crate::engine::{Check, CycleReport, Engine, JobStatus};
 use crate::error::{SyncError, SyncResult};
 use crate::job::JobSpec;
@@ -41,6 +42,8 @@ impl RunHandle {
 #[derive(Clone)]
 pub struct Apps {
     engine: Engine,
+    /// What apps made here may name on this server.
+    confinement: Confinement,
     /// The lease holder name of cycles started here.
     node: String,
     running: Arc<Mutex<Runs>>,
@@ -56,13 +59,38 @@ impl Apps {
     pub fn new(engine: Engine, node: impl Into<String>) -> Self {
         Self {
             engine,
+            confinement: Confinement::default(),
             node: node.into(),
             running: Arc::default(),
         }
     }
 
+    /// The same service letting apps read files inside `dir` (`sync_source_dir`).
+    pub fn with_source_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.confinement.source_dir = dir;
+        self
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// An app definition from the console, checked for what it names on this server
+    /// (crate::confine): files only inside the source directory, typed credentials.
+    pub fn vet(&self, spec: &JobSpec) -> SyncResult<JobSpec> {
+        self.confinement.vet(spec)
+    }
+
+    /// Test connection for a new app, after [`vet`](Self::vet).
+    pub async fn test(&self, spec: &JobSpec, file: Option<SourceFile>) -> SyncResult<Vec<Check>> {
+        let spec = self.vet(spec)?;
+        Ok(self.engine.test_with(&spec, None, file).await)
+    }
+
+    /// Test source for a new app, after [`vet`](Self::vet).
+    pub async fn test_source(&self, spec: &JobSpec, file: Option<SourceFile>) -> SyncResult<Check> {
+        let spec = self.vet(spec)?;
+        Ok(self.engine.test_source(&spec, None, file).await)
     }
 
     /// Every app, with its status.
@@ -92,6 +120,7 @@ impl Apps {
 
     /// A new app, off, with its uploaded file if it reads one. The name must be free.
     pub async fn create(&self, spec: &JobSpec, file: Option<SourceFile>) -> SyncResult<()> {
+        let spec = &self.vet(spec)?;
         let record = self.engine.record_of(spec, None)?;
         match self.engine.store().create_job(&record, file.as_ref()).await {
             Ok(()) => Ok(()),
@@ -104,9 +133,22 @@ impl Apps {
     }
 
     /// An edited definition, checked as a job file is; the app's state and ledger stay.
+    /// What it names on this server is vetted when it differs from the stored definition
+    /// (an app imported from a job file keeps its own paths and variables).
     pub async fn save(&self, spec: &JobSpec) -> SyncResult<()> {
+        let (stored, _) = self.get(&spec.name).await?;
+        let same_locals = stored.source == spec.source
+            && local_credentials(&stored) == local_credentials(spec)
+            && stored.target.token_file == spec.target.token_file
+            && stored.target.token_env == spec.target.token_env
+            && stored.notify.webhook_secret_env == spec.notify.webhook_secret_env
+            && stored.notify.webhook_secret_file == spec.notify.webhook_secret_file;
+        let spec = &if same_locals {
+            spec.clone()
+        } else {
+            self.vet(spec)?
+        };
         let checked = spec.as_stored()?;
-        self.engine.stored(&spec.name).await?;
         self.engine.import(&checked).await?;
         Ok(())
     }

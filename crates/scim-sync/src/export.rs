@@ -15,13 +15,10 @@ pub fn log_json(r: &SyncLogRecord) -> Value {
     })
 }
 
-/// A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection).
+/// A CSV cell a spreadsheet will not run as a formula and a terminal will not obey (the
+/// provisioning log's rule, `scim_core::event::csv_cell`).
 fn csv_safe(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    }
+    scim_core::event::csv_cell(s)
 }
 
 /// A row's steps as one cell: `step: status: detail` per step, separated by ` | `.

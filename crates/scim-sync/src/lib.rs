@@ -8,6 +8,7 @@
 //! | module | job |
 //! |---|---|
 //! | `apps` | the Apps service the console and the CLI share: create, turn on/off, run now, upload, delete, typed views |
+//! | `confine` | what an app made in the console may name on this server: files in the source directory, typed credentials |
 //! | `runtime` | running jobs unattended: `schedule` (due jobs under leases), `notify` (e-mail, signed webhooks) |
 //! | `engine` | the facade: import, plan, run a cycle, test, provision on demand, status, admin |
 //! | `apply` | executes a plan, records ledger and log per object |
@@ -23,6 +24,7 @@
 
 pub mod apply;
 pub mod apps;
+pub mod confine;
 pub mod due;
 pub mod duration;
 pub mod engine;

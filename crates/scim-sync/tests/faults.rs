@@ -323,7 +323,8 @@ async fn a_refused_bulk_request_falls_back_to_single_creates() {
     )
     .unwrap();
     let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
-    let engine = Engine::new(server.store.clone(), Some(key), time::Duration::days(30));
+    let engine = Engine::new(server.store.clone(), Some(key), time::Duration::days(30))
+        .with_outbound(scim_net::Policy::allow_local());
     let r = engine.run(&spec, None).await.unwrap();
     assert_eq!(r.status, scim_core::CycleStatus::Completed, "{r:?}");
     assert_eq!(
@@ -409,6 +410,7 @@ async fn converge_through_faults(bulk: usize) {
     let store: Arc<dyn Store> = server.store.clone();
     let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
     let engine = Engine::new(store, Some(key), time::Duration::days(30))
+        .with_outbound(scim_net::Policy::allow_local())
         .with_clock(Arc::new(move || *clock_now.lock().unwrap()));
     engine.import(&spec).await.unwrap();
     server
@@ -416,7 +418,7 @@ async fn converge_through_faults(bulk: usize) {
         .set_job_enabled(JOB, true, Timestamp::now())
         .await
         .unwrap();
-    let mut webhook = WebhookNotifier::new().unwrap();
+    let mut webhook = WebhookNotifier::new(scim_net::Policy::allow_local()).unwrap();
     webhook.backoff = Duration::from_millis(100);
     let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(webhook)];
     if let Some(s) = &smtp {

@@ -135,7 +135,8 @@ async fn a_directory_reaches_the_tenant(how: Detection) {
     .unwrap();
     let store: Arc<dyn Store> = server.store.clone();
     let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
-    let engine = Engine::new(store, Some(key), time::Duration::days(30));
+    let engine = Engine::new(store, Some(key), time::Duration::days(30))
+        .with_outbound(scim_net::Policy::allow_local());
     engine.import(&spec).await.unwrap();
     let f = Fixture {
         server,
@@ -319,7 +320,8 @@ async fn managers_are_provisioned_by_reference(how: Detection) {
     .unwrap();
     let store: Arc<dyn Store> = server.store.clone();
     let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
-    let engine = Engine::new(store, Some(key), time::Duration::days(30));
+    let engine = Engine::new(store, Some(key), time::Duration::days(30))
+        .with_outbound(scim_net::Policy::allow_local());
     engine.import(&spec).await.unwrap();
     let f = Fixture {
         server,
@@ -386,7 +388,8 @@ async fn tls_connections_verify_the_directory() {
     let (_, token) = server.tenant("app").await;
     let store: Arc<dyn Store> = server.store.clone();
     let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
-    let engine = Engine::new(store, Some(key), time::Duration::days(30));
+    let engine = Engine::new(store, Some(key), time::Duration::days(30))
+        .with_outbound(scim_net::Policy::allow_local());
     let ca = ldap.ca_file.clone().unwrap();
     let job = |name: &str, url: &str, extra: &str| {
         JobSpec::parse(

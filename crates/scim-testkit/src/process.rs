@@ -4,12 +4,17 @@
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 
+/// The tests' receivers, emulators and peers listen on loopback, which scimd's outbound
+/// policy refuses by default: test processes allow it (the security tests set it back).
+const ALLOW_LOOPBACK: (&str, &str) = ("SCIMD_OUTBOUND_ALLOW_LOOPBACK", "true");
+
 /// Runs a CLI command in `dir`; returns (success, stdout, stderr).
 pub fn scimd(bin: &str, dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin)
         .args(args)
         .current_dir(dir)
         .env_remove("SCIMD_DATABASE_URL")
+        .env(ALLOW_LOOPBACK.0, ALLOW_LOOPBACK.1)
         .output()
         .unwrap();
     (
@@ -66,6 +71,7 @@ impl Server {
         cmd.args(&args)
             .current_dir(dir)
             .env_remove("SCIMD_DATABASE_URL")
+            .env(ALLOW_LOOPBACK.0, ALLOW_LOOPBACK.1)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {

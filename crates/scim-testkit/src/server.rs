@@ -66,11 +66,29 @@ impl Resp {
 }
 
 impl TestServer {
+    /// A server whose outbound policy allows loopback (the tests' receivers and targets
+    /// listen there); [`start_with`](Self::start_with) takes the configuration as given.
     pub async fn start(backend: Backend) -> Self {
-        Self::start_with(backend, ServerConfig::default()).await
+        let config = ServerConfig {
+            outbound: scim_net::Policy::allow_local(),
+            ..ServerConfig::default()
+        };
+        Self::start_with(backend, config).await
     }
 
-    pub async fn start_with(backend: Backend, mut config: ServerConfig) -> Self {
+    /// The tests' source files are written to temporary folders: the system's temporary
+    /// directory is the server's source directory (`sync_source_dir`).
+    pub async fn start_with(backend: Backend, config: ServerConfig) -> Self {
+        Self::start_full(backend, config, Some(std::env::temp_dir())).await
+    }
+
+    /// [`start_with`](Self::start_with) with the source directory given (`None`: console
+    /// apps read uploaded files only).
+    pub async fn start_full(
+        backend: Backend,
+        mut config: ServerConfig,
+        source_dir: Option<std::path::PathBuf>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg_db) = match backend {
             Backend::Sqlite => (format!("sqlite://{}/scimd.db", dir.path().display()), None),
@@ -103,6 +121,7 @@ impl TestServer {
                 config,
                 key: Some(key.clone()),
                 webhooks: Some((policy, std::time::Duration::from_secs(3))),
+                sync_source_dir: source_dir,
                 ..AppParts::default()
             },
         )

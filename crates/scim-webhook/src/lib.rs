@@ -40,6 +40,8 @@ pub struct Deliverer {
     feed: ChangeFeed,
     webhooks: WebhookService,
     client: reqwest::Client,
+    /// Where endpoints may be (checked before every attempt, and at connect time).
+    outbound: scim_net::Policy,
     policy: RetryPolicy,
     /// How long an endpoint's lease lasts unless renewed.
     lease: Duration,
@@ -81,10 +83,12 @@ impl Deliverer {
         public_url: &str,
         policy: RetryPolicy,
         lease: Duration,
+        outbound: scim_net::Policy,
     ) -> CoreResult<Self> {
-        let client = reqwest::Client::builder()
+        let client = scim_net::builder(&outbound)
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout)
+            // A receiver answers; it does not send the event elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("scimd-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -94,6 +98,7 @@ impl Deliverer {
             feed,
             webhooks,
             client,
+            outbound,
             policy,
             // Renewed every third of the lease, between attempts of at most `timeout`.
             lease: lease.max(Duration::from_secs(3)).max(policy.timeout * 3),
@@ -355,6 +360,19 @@ impl Deliverer {
                 }
             }
         }
+        // Refused destinations get no request (and so show no answer): the check runs here
+        // for literal addresses and again at connect time for names.
+        if let Err(e) = reqwest::Url::parse(url)
+            .map_err(|e| e.to_string())
+            .and_then(|u| self.outbound.check_url(&u).map_err(|e| e.to_string()))
+        {
+            return Answer {
+                status: None,
+                latency_ms: 0,
+                error: Some(format!("refused: {e}")),
+                response: None,
+            };
+        }
         let started = Instant::now();
         let sent = self
             .client
@@ -469,7 +487,9 @@ fn elapsed_ms(t: Instant) -> i64 {
 
 /// A transport failure in words (never the URL's query, which may hold a token).
 fn transport_error(e: reqwest::Error) -> String {
-    if e.is_timeout() {
+    if let Some(r) = scim_net::refusal_in(&e) {
+        format!("refused: {r}")
+    } else if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
         "could not connect".into()

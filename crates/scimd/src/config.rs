@@ -35,6 +35,11 @@ struct FileConfig {
     webhook_max_retry_interval: Option<String>,
     webhook_retry_for: Option<String>,
     webhook_lease: Option<String>,
+    outbound_allow_loopback: Option<bool>,
+    max_connections_per_address: Option<usize>,
+    trusted_proxies: Option<Vec<String>>,
+    outbound_allow_private: Option<bool>,
+    sync_source_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +86,75 @@ pub struct Settings {
     /// How long a node holds an endpoint's delivery lease without renewing it (default 30s):
     /// a node that dies mid-delivery has its endpoints taken over after this long.
     pub webhook_lease: std::time::Duration,
+    /// Where webhooks, the engine's targets and sources, and notices may connect
+    /// (docs/security.md): loopback refused unless `outbound_allow_loopback` (this scimd's
+    /// own URL excepted), private networks allowed unless `outbound_allow_private = false`.
+    pub outbound: scim_net::Policy,
+    /// The only folder whose files apps made in the console may read (none by default:
+    /// console apps then read uploaded files only).
+    pub sync_source_dir: Option<std::path::PathBuf>,
+}
+
+/// A yes/no setting from the environment (`1`, `true`, `on` / `0`, `false`, `off`), else
+/// the file, else the default.
+fn flag(var: &str, file: Option<bool>, default: bool) -> Result<bool> {
+    match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        None => Ok(file.unwrap_or(default)),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "on" | "yes" => Ok(true),
+            "0" | "false" | "off" | "no" => Ok(false),
+            _ => anyhow::bail!("{var}='{v}' is not a yes/no value (true or false)"),
+        },
+    }
+}
+
+/// `trusted_proxies`: addresses or networks (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`), from
+/// `SCIMD_TRUSTED_PROXIES` (comma-separated) or the file's list.
+fn trusted_proxies(file: Option<Vec<String>>) -> Result<Vec<ipnet::IpNet>> {
+    let listed: Vec<String> = match std::env::var("SCIMD_TRUSTED_PROXIES") {
+        Ok(v) => v.split(',').map(str::to_string).collect(),
+        Err(_) => file.unwrap_or_default(),
+    };
+    listed
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "trusted_proxies: '{s}' is not an address or a network (10.0.0.5, 10.0.0.0/8)"
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The origins that are this scimd itself (allowed even on loopback): the public URL, and
+/// the listen address (an unspecified one is reached as `127.0.0.1`, `localhost`, `[::1]`).
+fn own_origins(public_url: &str, listen: &str) -> Vec<(String, u16)> {
+    let mut own = Vec::new();
+    if let Ok(u) = scim_net::Url::parse(public_url)
+        && let (Some(h), Some(p)) = (u.host_str(), u.port_or_known_default())
+    {
+        own.push((h.to_ascii_lowercase(), p));
+    }
+    if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
+        let port = addr.port();
+        if addr.ip().is_unspecified() {
+            for h in ["127.0.0.1", "localhost", "[::1]"] {
+                own.push((h.to_string(), port));
+            }
+        } else {
+            let host = match addr.ip() {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                ip => ip.to_string(),
+            };
+            own.push((host, port));
+        }
+    }
+    own
 }
 
 /// A duration setting (`10s`, `3d`) from the environment, else the file, else the default.
@@ -178,6 +252,7 @@ impl Settings {
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let own = own_origins(&public_url, &listen);
         Ok(Self {
             sync_key_file: env_var("SCIMD_SYNC_KEY_FILE")
                 .map(std::path::PathBuf::from)
@@ -219,6 +294,12 @@ impl Settings {
                     file.max_connections,
                     listen_defaults.max_connections,
                 )?,
+                max_connections_per_address: env_or(
+                    "SCIMD_MAX_CONNECTIONS_PER_ADDRESS",
+                    file.max_connections_per_address,
+                    listen_defaults.max_connections_per_address,
+                )?,
+                trusted_proxies: trusted_proxies(file.trusted_proxies)?,
                 header_read_timeout: std::time::Duration::from_secs(
                     env_or(
                         "SCIMD_HEADER_READ_TIMEOUT_SECS",
@@ -277,6 +358,22 @@ impl Settings {
                 Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
                 Err(_) => file.provisioning_log.unwrap_or(true),
             },
+            outbound: scim_net::Policy {
+                allow_loopback: flag(
+                    "SCIMD_OUTBOUND_ALLOW_LOOPBACK",
+                    file.outbound_allow_loopback,
+                    false,
+                )?,
+                allow_private: flag(
+                    "SCIMD_OUTBOUND_ALLOW_PRIVATE",
+                    file.outbound_allow_private,
+                    true,
+                )?,
+                own,
+            },
+            sync_source_dir: env_var("SCIMD_SYNC_SOURCE_DIR")
+                .map(std::path::PathBuf::from)
+                .or(file.sync_source_dir),
         })
     }
 

@@ -19,8 +19,11 @@ use tokio::sync::Notify;
 const POLL: Duration = Duration::from_millis(500);
 /// Log rows read per query (a row may hold many member events).
 const ROWS_PER_QUERY: u32 = 200;
-/// Queries per page before a page that the type filter left empty is answered anyway.
-const QUERIES_PER_PAGE: usize = 20;
+/// Queries per page before a page that the type filter left empty is answered anyway (with
+/// `has_more` and the position reached): a filtered read scans at most 1,000 rows.
+const QUERIES_PER_PAGE: usize = 5;
+/// The most event bytes in one page; past it the page ends early (`has_more`).
+const MAX_PAGE_BYTES: usize = 8 << 20;
 /// The most events in one page.
 pub const MAX_PAGE: u32 = 1000;
 
@@ -174,6 +177,7 @@ impl ChangeFeed {
     ) -> CoreResult<ChangePage> {
         let mut events = Vec::new();
         let mut next = after;
+        let mut bytes = 0usize;
         for _ in 0..QUERIES_PER_PAGE {
             let rows = self.store.changes(tenant.id, next, ROWS_PER_QUERY).await?;
             let full = rows.len() as u32 == ROWS_PER_QUERY;
@@ -195,6 +199,7 @@ impl ChangeFeed {
                     if e.sequence <= next {
                         continue;
                     }
+                    let e_seq = e.sequence;
                     if events.len() == limit {
                         return Ok(ChangePage {
                             events,
@@ -202,10 +207,20 @@ impl ChangeFeed {
                             has_more: true,
                         });
                     }
-                    next = e.sequence;
                     if types.allows(e.kind) {
+                        // A page ends early past its byte budget (never before one event).
+                        let size = serde_json::to_vec(&e).map_or(0, |v| v.len());
+                        bytes = bytes.saturating_add(size);
+                        if !events.is_empty() && bytes > MAX_PAGE_BYTES {
+                            return Ok(ChangePage {
+                                events,
+                                next,
+                                has_more: true,
+                            });
+                        }
                         events.push(e);
                     }
+                    next = e_seq;
                 }
             }
             if !full {

@@ -3,6 +3,7 @@
 
 mod changes;
 mod events;
+mod group_patch;
 mod maintenance;
 mod operators;
 mod resources;

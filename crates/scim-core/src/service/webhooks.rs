@@ -24,11 +24,16 @@ pub struct NewEndpoint {
     pub secret: String,
 }
 
+/// Where endpoints may be: the server's outbound policy, applied when one is added (and
+/// again by the deliverer before each attempt). `Err` says why a destination is refused.
+pub type DestinationCheck = Arc<dyn Fn(&url::Url) -> Result<(), String> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct WebhookService {
     store: Arc<dyn crate::store::WebhookStore>,
     feed: Arc<dyn crate::store::EventStore>,
     key: Option<SealingKey>,
+    destination: Option<DestinationCheck>,
 }
 
 fn sealing_owner(endpoint_id: &str) -> String {
@@ -46,7 +51,14 @@ impl WebhookService {
             feed: store.clone(),
             store,
             key,
+            destination: None,
         }
+    }
+
+    /// The same service refusing endpoints `check` refuses.
+    pub fn with_destination_check(mut self, check: DestinationCheck) -> Self {
+        self.destination = Some(check);
+        self
     }
 
     fn key(&self) -> CoreResult<&SealingKey> {
@@ -68,6 +80,9 @@ impl WebhookService {
         description: &str,
     ) -> CoreResult<NewEndpoint> {
         let url = check_url(url)?;
+        if let (Some(check), Ok(parsed)) = (&self.destination, url::Url::parse(&url)) {
+            check(&parsed).map_err(|why| CoreError::Invalid(format!("{url}: {why}")))?;
+        }
         let types = TypeFilter::parse(types).map_err(CoreError::Invalid)?;
         let description = description.trim();
         if description.chars().count() > 200 || description.chars().any(char::is_control) {

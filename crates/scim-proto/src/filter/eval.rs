@@ -351,7 +351,7 @@ pub fn compare_values(def: &AttributeDef, actual: &Value, op: CompareOp, lit: &C
             let (a, b) = if def.case_exact {
                 (a.to_string(), b)
             } else {
-                (a.to_lowercase(), b.to_lowercase())
+                (crate::text::fold(a), crate::text::fold(&b))
             };
             match op {
                 CompareOp::Co => a.contains(&b),

@@ -10,9 +10,10 @@
 //! bodies and runs searches as the operator types, and `console.js` adds the copy buttons. The
 //! Content-Security-Policy forbids inline script and style, so nothing here uses either.
 
+pub mod devices;
 pub mod session;
 pub mod throttle;
-mod upload;
+pub mod upload;
 mod view;
 mod views;
 

@@ -174,16 +174,23 @@ pub async fn csrf_guard(
         Some(_) if !login => upload::MAX_UPLOAD_BYTES,
         _ => MAX_FORM_BYTES,
     };
+    // A few uploads are read at a time (each is held, then parsed): the rest wait their turn
+    // on the client's side, told so.
+    let _upload = match &boundary {
+        Some(_) if !login => Some(state.uploads.try_acquire().map_err(|_| {
+            AppError::new(
+                503,
+                "other uploads are being read right now; send the form again in a few seconds",
+            )
+            .with_retry_after(3)
+        })?),
+        _ => None,
+    };
     let bytes = to_bytes(body, limit)
         .await
         .map_err(|_| upload::too_large(limit))?;
     let presented = match &boundary {
-        Some(b) => upload::parse(bytes.clone(), b)
-            .await?
-            .fields
-            .into_iter()
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v),
+        Some(b) => upload::text_field(bytes.clone(), b, "csrf").await?,
         None => form_csrf(&bytes),
     }
     .unwrap_or_default();

@@ -12,6 +12,11 @@ use serde::de::DeserializeOwned;
 /// The largest console upload (a source file of a few hundred thousand people).
 pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
 
+/// Uploads read at once (each holds its body, then what it parses into).
+pub const PARALLEL_UPLOADS: usize = 2;
+/// The longest file name kept (a file system's usual limit).
+pub const MAX_FILE_NAME: usize = 255;
+
 /// A file sent with a form.
 #[derive(Debug, Clone)]
 pub struct UploadedFile {
@@ -53,6 +58,14 @@ pub async fn parse(body: Bytes, boundary: &str) -> Result<Parts, AppError> {
                     .next()
                     .unwrap_or_default()
                     .to_string();
+                if file.len() > MAX_FILE_NAME {
+                    return Err(AppError::new(
+                        400,
+                        format!(
+                            "the file name is longer than {MAX_FILE_NAME} bytes: rename the file"
+                        ),
+                    ));
+                }
                 if !file.is_empty() || !content.is_empty() {
                     parts.files.push(UploadedFile {
                         field: name,
@@ -68,6 +81,24 @@ pub async fn parse(body: Bytes, boundary: &str) -> Result<Parts, AppError> {
         }
     }
     Ok(parts)
+}
+
+/// One text field of a multipart body, read without copying the files it carries (the CSRF
+/// guard's look at `csrf`).
+pub async fn text_field(
+    body: Bytes,
+    boundary: &str,
+    want: &str,
+) -> Result<Option<String>, AppError> {
+    let bad = |e: multer::Error| AppError::new(400, format!("the form could not be read: {e}"));
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut m = multer::Multipart::new(stream, boundary);
+    while let Some(field) = m.next_field().await.map_err(bad)? {
+        if field.file_name().is_none() && field.name() == Some(want) {
+            return Ok(Some(field.text().await.map_err(bad)?));
+        }
+    }
+    Ok(None)
 }
 
 /// A console form as `T` (from a urlencoded or a multipart body) with the files it carried.

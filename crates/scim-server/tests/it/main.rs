@@ -20,5 +20,7 @@ mod scim_errors;
 mod scim_groups;
 mod scim_lists;
 mod scim_users;
+mod security;
+mod security_signin;
 mod storage_failure;
 mod tenant_isolation;

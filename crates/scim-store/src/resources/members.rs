@@ -48,6 +48,13 @@ pub(crate) struct MemberDiff {
 }
 
 impl MemberDiff {
+    /// One member removed.
+    pub(crate) fn removed(id: &str) -> Self {
+        let mut d = Self::default();
+        d.remove(id);
+        d
+    }
+
     fn add(&mut self, id: &str) {
         if !self.live_removed.remove(id) && self.live_added.insert(id.to_string()) {
             self.added.push(id.to_string());

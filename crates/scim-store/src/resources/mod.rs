@@ -75,14 +75,23 @@ pub(crate) fn resource_from_cols(
     kind: ResourceKind,
     related: bool,
 ) -> Result<(i64, StoredResource), StoreError> {
-    let (seq, mut r) = resource_from(row)?;
+    sized_resource_from_cols(row, kind, related).map(|(seq, r, _)| (seq, r))
+}
+
+/// [`resource_from_cols`] with the stored body's length (list pages are capped by bytes).
+pub(crate) fn sized_resource_from_cols(
+    row: &Row,
+    kind: ResourceKind,
+    related: bool,
+) -> Result<(i64, StoredResource, usize), StoreError> {
+    let (seq, mut r, len) = sized_resource_from(row)?;
     if related && kind == ResourceKind::User {
         r.groups = Some(groups_from(row)?);
     }
-    Ok((seq, r))
+    Ok((seq, r, len))
 }
 
-pub(crate) fn resource_from(row: &Row) -> Result<(i64, StoredResource), StoreError> {
+fn sized_resource_from(row: &Row) -> Result<(i64, StoredResource, usize), StoreError> {
     let kind = row.text(2)?;
     let body = row.text(3)?;
     Ok((
@@ -99,6 +108,7 @@ pub(crate) fn resource_from(row: &Row) -> Result<(i64, StoredResource), StoreErr
             members: None,
             groups: None,
         },
+        body.len(),
     ))
 }
 

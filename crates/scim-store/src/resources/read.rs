@@ -163,21 +163,29 @@ pub(crate) async fn query_sql(
     };
     let mut resources = Vec::with_capacity(rows.len());
     let mut last_seq = 0;
+    let (mut bytes, mut cut) = (0usize, false);
     for row in rows
         .iter()
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
     {
-        let (seq, mut r) = resource_from_cols(row, kind, q.related)?;
+        let (seq, mut r, len) = sized_resource_from_cols(row, kind, q.related)?;
+        // The page ends early past its byte budget (never before its first resource).
+        bytes = bytes.saturating_add(len);
+        if !resources.is_empty() && q.max_bytes.is_some_and(|max| bytes > max) {
+            cut = true;
+            break;
+        }
         if q.related && kind == ResourceKind::Group {
             r.members = Some(load_members(db, seq).await?);
         }
         last_seq = seq;
         resources.push(r);
     }
-    let next_cursor = match (q.cursor, more) {
+    let taken = i64::try_from(resources.len()).unwrap_or(i64::MAX);
+    let next_cursor = match (q.cursor, more || cut) {
         (Some(_), true) if keyset => Some(Cursor::After(last_seq)),
         (Some(_), true) => Some(Cursor::Offset(
-            u64::try_from(offset.saturating_add(limit)).unwrap_or(u64::MAX),
+            u64::try_from(offset.saturating_add(taken)).unwrap_or(u64::MAX),
         )),
         _ => None,
     };
@@ -188,6 +196,9 @@ pub(crate) async fn query_sql(
     })
 }
 
+/// The most resource bytes a filter or sort evaluated in memory may read.
+const MEMORY_SCAN_BYTES: usize = 256 << 20;
+
 pub(crate) async fn query_memory(
     db: &mut Conn<'_>,
     kind: ResourceKind,
@@ -196,6 +207,41 @@ pub(crate) async fn query_memory(
     where_sql: String,
     memory_scan_max: usize,
 ) -> Result<QueryResult, StoreError> {
+    // What the scan would read, measured before it is read: its rows and their bytes.
+    let (count, bytes) = match db
+        .fetch(
+            &format!(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(r.body)), 0) FROM resources r WHERE {where_sql}"
+            ),
+            &buf.args,
+        )
+        .await?
+        .first()
+    {
+        Some(row) => (row.int(0)?, row.int(1)?),
+        None => (0, 0),
+    };
+    let too_many = |what: String| {
+        StoreError::Scim(ScimError::too_many(format!(
+            "this filter or sortBy needs {what} evaluated in memory; narrow it with an indexed \
+             attribute (id, userName, displayName, externalId, active, emails.value, \
+             members.value, meta.created, meta.lastModified)"
+        )))
+    };
+    if usize::try_from(bytes).unwrap_or(usize::MAX) > MEMORY_SCAN_BYTES {
+        return Err(too_many(format!(
+            "{} MiB of {}s (more than {} MiB)",
+            bytes >> 20,
+            kind.as_str(),
+            MEMORY_SCAN_BYTES >> 20
+        )));
+    }
+    if usize::try_from(count).unwrap_or(usize::MAX) > memory_scan_max {
+        return Err(too_many(format!(
+            "more than {memory_scan_max} {}s",
+            kind.as_str()
+        )));
+    }
     let rows = db
         .fetch(
             &format!(
@@ -217,7 +263,7 @@ pub(crate) async fn query_memory(
     // Users' groups are not read here: every scanned row would pay for them; the page's are
     // read by the caller (`groups_of`).
     for row in &rows {
-        let (seq, mut r) = resource_from(row)?;
+        let (seq, mut r, len) = sized_resource_from_cols(row, kind, false)?;
         if kind == ResourceKind::Group {
             // The filter or the response may need members.
             r.members = Some(load_members(db, seq).await?);
@@ -226,14 +272,14 @@ pub(crate) async fn query_memory(
             .as_ref()
             .is_none_or(|f| f.matches(&standard_view(kind), &r.to_scim("")))
         {
-            matched.push(r);
+            matched.push((r, len));
         }
     }
     if let Some(p) = &q.sort_by {
         let view = standard_view(kind);
-        let mut keyed: Vec<(Option<SortKey>, StoredResource)> = matched
+        let mut keyed: Vec<(Option<SortKey>, (StoredResource, usize))> = matched
             .into_iter()
-            .map(|r| (sort_key(&view, &r.to_scim(""), p), r))
+            .map(|r| (sort_key(&view, &r.0.to_scim(""), p), r))
             .collect();
         keyed.sort_by(|a, b| compare_keys(&a.0, &b.0, q.descending));
         matched = keyed.into_iter().map(|(_, r)| r).collect();
@@ -243,17 +289,22 @@ pub(crate) async fn query_memory(
         Some(c) => Cursor::offset(c).map_err(StoreError::Scim)?,
         None => q.offset,
     };
-    let page: Vec<StoredResource> = matched
+    let mut page: Vec<StoredResource> = Vec::new();
+    let mut bytes = 0usize;
+    for (mut r, len) in matched
         .into_iter()
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(usize::try_from(q.count).unwrap_or(usize::MAX))
-        .map(|mut r| {
-            if !q.related {
-                r.members = None;
-            }
-            r
-        })
-        .collect();
+    {
+        bytes = bytes.saturating_add(len);
+        if !page.is_empty() && q.max_bytes.is_some_and(|max| bytes > max) {
+            break;
+        }
+        if !q.related {
+            r.members = None;
+        }
+        page.push(r);
+    }
     let next_cursor = match q.cursor {
         Some(_) if offset + (page.len() as u64) < total => {
             Some(Cursor::Offset(offset + page.len() as u64))

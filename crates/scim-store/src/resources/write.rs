@@ -498,6 +498,66 @@ pub(crate) async fn write_user(
     Ok((written == 1).then_some(stored))
 }
 
+/// A user deleted leaves its groups: each is a new version of the group (a client holding
+/// the group's ETag must see it change, RFC 7644 §3.14) with its `Remove Members` event in
+/// the change feed, as if the member had been removed by a PATCH in the same request.
+async fn leave_groups(
+    db: &mut Conn<'_>,
+    tenant_id: i64,
+    member_seq: i64,
+    member_id: &str,
+    log: Option<&LogEntry>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let groups = db
+        .fetch(
+            "SELECT g.id FROM group_members gm JOIN resources g ON g.seq = gm.group_seq \
+             WHERE gm.member_seq = $1 ORDER BY g.seq",
+            &[Arg::Int(member_seq)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.text(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    if groups.is_empty() {
+        return Ok(());
+    }
+    db.exec(
+        "UPDATE resources SET version = version + 1, modified_at = $1 \
+         WHERE seq IN (SELECT group_seq FROM group_members WHERE member_seq = $2)",
+        &[Arg::ts(now), Arg::Int(member_seq)],
+    )
+    .await?;
+    let Some(log) = log else {
+        return Ok(());
+    };
+    let entry = LogEntry {
+        operation: scim_core::Operation::RemoveMembers,
+        status: 204,
+        ctx: log.ctx.clone(),
+    };
+    for gid in groups {
+        let Some((_, g)) =
+            fetch_resource(db, tenant_id, ResourceKind::Group, &gid, false, "").await?
+        else {
+            continue;
+        };
+        let name = IndexedFields::from_body(ResourceKind::Group, &g.body).unique_name;
+        let change = change_record(&g, MemberDiff::removed(member_id));
+        let e = success_event(
+            tenant_id,
+            now,
+            &entry,
+            "Group",
+            &gid,
+            name.as_deref(),
+            change,
+        );
+        insert_event(db, &e).await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn delete(
     db: &mut Conn<'_>,
     tenant_id: i64,
@@ -509,6 +569,9 @@ pub(crate) async fn delete(
     let Some((seq, last)) = fetch_resource(db, tenant_id, kind, id, false, "").await? else {
         return Ok(false);
     };
+    if kind == ResourceKind::User {
+        leave_groups(db, tenant_id, seq, id, log, now).await?;
+    }
     // Explicit deletes (not only ON DELETE CASCADE) so the outcome does not depend on a
     // connection's foreign_keys setting.
     for sql in [

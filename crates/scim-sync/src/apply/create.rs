@@ -184,6 +184,20 @@ impl Applier {
         steps: Vec<Step>,
     ) -> Result<Outcome, ClientError> {
         let free = self.unowned_matches(a).await?;
+        if let [one] = free.as_slice()
+            && !self.spec().matching.adopt_privileged
+            && crate::plan::matching::privileged(one)
+        {
+            let step = "the existing object holds an administrator's role; not adopted";
+            return Ok(not_adopted(
+                a,
+                steps,
+                step.into(),
+                ErrorCode::ExistingTargetObject,
+                "the target has this object already, holding an administrator's role: \
+                 not adopted (matching.adopt_privileged = false)",
+            ));
+        }
         self.adopt_match(a, &free, steps).await
     }
 
@@ -239,31 +253,17 @@ impl Applier {
     ) -> Result<Outcome, ClientError> {
         let kind = a.kind;
         if free.len() != 1 {
-            steps.push(export_step(
-                Status::Failure,
+            return Ok(not_adopted(
+                a,
+                steps,
                 format!("{} unowned object(s) match; not adopted", free.len()),
-            ));
-            return Ok(Outcome {
-                status: Status::Failure,
-                target_id: None,
-                entry: LedgerEntry {
-                    state: LedgerState::Conflict,
-                    ..a.on_failure.clone()
-                },
-                error_code: Some(if free.len() > 1 {
+                if free.len() > 1 {
                     ErrorCode::DuplicateTargetEntries
                 } else {
                     ErrorCode::TargetConflict
-                }),
-                detail:
-                    "the target reports the object exists, but it cannot be matched to one object"
-                        .into(),
-                steps,
-                changes: a.changes.clone(),
-                unresolved: false,
-                quiet: false,
-                retry_after: None,
-            });
+                },
+                "the target reports the object exists, but it cannot be matched to one object",
+            ));
         }
         let id = free[0]
             .get("id")
@@ -300,5 +300,31 @@ impl Applier {
         steps.append(&mut out.steps);
         out.steps = steps;
         Ok(out)
+    }
+}
+
+/// A create that met an existing object it may not adopt: a conflict, nothing linked.
+fn not_adopted(
+    a: &PlannedAction,
+    mut steps: Vec<Step>,
+    step: String,
+    code: ErrorCode,
+    detail: &str,
+) -> Outcome {
+    steps.push(export_step(Status::Failure, step));
+    Outcome {
+        status: Status::Failure,
+        target_id: None,
+        entry: LedgerEntry {
+            state: LedgerState::Conflict,
+            ..a.on_failure.clone()
+        },
+        error_code: Some(code),
+        detail: detail.into(),
+        steps,
+        changes: a.changes.clone(),
+        unresolved: false,
+        quiet: false,
+        retry_after: None,
     }
 }

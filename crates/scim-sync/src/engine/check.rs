@@ -235,20 +235,33 @@ impl Engine {
             .objects
             .iter()
             .find(|o| o.kind == ObjectKind::User && o.id == id)
-            .ok_or_else(|| SyncError::NotFound(format!("no user '{id}' in the source")))?;
+            .ok_or_else(|| SyncError::NotFound(format!("no user '{id}' in the source")))?
+            .clone();
         let now = self.now().to_datetime();
-        match m.evaluate(obj, now, true) {
+        let (m, text) = (m.clone(), expression.map(str::to_string));
+        // CPU work with a bounded cost (expr::budget), kept off the async workers all the
+        // same: the console's tester is where hostile expressions are typed first.
+        let (mapped, tested) = tokio::task::spawn_blocking(move || {
+            let mapped = m.evaluate(&obj, now, true);
+            let tested =
+                text.filter(|t| !t.trim().is_empty())
+                    .map(|text| match crate::expr::parse(&text) {
+                        Ok(e) => {
+                            crate::expr::evaluate(&e, &crate::expr::EvalContext::new(&obj, now))
+                                .map(|v| v.to_json())
+                                .map_err(|e| e.to_string())
+                        }
+                        Err(e) => Err(format!("at {}: {}", e.pos, e.message)),
+                    });
+            (mapped, tested)
+        })
+        .await
+        .map_err(|e| SyncError::Internal(format!("the preview task failed: {e}")))?;
+        match mapped {
             Ok(mapped) => preview.values = Some(mapped.values),
             Err(e) => preview.error = Some(e),
         }
-        if let Some(text) = expression.filter(|t| !t.trim().is_empty()) {
-            preview.expression = Some(match crate::expr::parse(text) {
-                Ok(e) => crate::expr::evaluate(&e, &crate::expr::EvalContext::new(obj, now))
-                    .map(|v| v.to_json())
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(format!("at {}: {}", e.pos, e.message)),
-            });
-        }
+        preview.expression = tested;
         Ok(preview)
     }
 

@@ -120,6 +120,7 @@ impl Engine {
             rate_limit: spec.target.rate_limit,
             attempts: spec.target.attempts,
             timeout: spec.target.timeout.std(),
+            outbound: self.outbound.clone(),
             ..ClientOptions::default()
         };
         Ok(ScimClient::new(&spec.target.url, token, options)?)
@@ -141,6 +142,7 @@ impl Engine {
             clock: self.clock.clone(),
             log_retention: self.log_retention,
             file: file.map(Arc::new),
+            outbound: self.outbound.clone(),
         };
         spec.source.build(&ctx)
     }

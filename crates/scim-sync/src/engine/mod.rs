@@ -46,6 +46,8 @@ pub struct Engine {
     /// How long a node holds a job's lease without renewing it (renewed every sixth of
     /// it while a cycle runs); a dead node's job is taken over after this long.
     lease: std::time::Duration,
+    /// Where the target, SCIM and LDAP sources and notices may be (docs/security.md).
+    outbound: scim_net::Policy,
 }
 
 /// What `restart --scope` clears (Entra's restart options, engine-behaviour §1.6).
@@ -89,7 +91,18 @@ impl Engine {
             log_retention,
             clock: system_clock(),
             lease: LEASE,
+            outbound: scim_net::Policy::default(),
         }
+    }
+
+    /// The same engine connecting under `policy`.
+    pub fn with_outbound(mut self, policy: scim_net::Policy) -> Self {
+        self.outbound = policy;
+        self
+    }
+
+    pub fn outbound(&self) -> &scim_net::Policy {
+        &self.outbound
     }
 
     /// The same engine reading the time from `clock` (tests move it forward).

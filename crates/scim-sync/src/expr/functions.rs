@@ -5,6 +5,7 @@
 //! condition takes its *else* branch (Entra fails there, engine-behaviour §1.3); `Coalesce`,
 //! `Join` and `Append` skip nulls; the `Is*` tests never give null.
 
+use super::limits::{MAX_ITEMS, room, size_of};
 use super::value::Val;
 use super::{EvalContext, EvalError};
 use unicode_normalization::UnicodeNormalization;
@@ -114,17 +115,169 @@ fn chars_of(s: &str) -> Vec<char> {
 /// Applies `f` to evaluated arguments. `IIF` is lazy and handled by the evaluator.
 pub fn call(f: Function, args: Vec<Val>, pos: usize, ctx: &EvalContext<'_>) -> R {
     use Function as F;
+    match f {
+        F::Replace => replace(&args, None, pos, ctx),
+        F::Append
+        | F::InStr
+        | F::Join
+        | F::Left
+        | F::Len
+        | F::Mid
+        | F::NormalizeDiacritics
+        | F::PCase
+        | F::Split
+        | F::StripSpaces
+        | F::ToLower
+        | F::ToUpper
+        | F::Word => text_call(f, args, pos, ctx),
+        F::BitAnd
+        | F::CBool
+        | F::CStr
+        | F::IsNull
+        | F::IsNullOrEmpty
+        | F::IsPresent
+        | F::IsString
+        | F::Not
+        | F::Guid
+        | F::Iif => value_call(f, args, pos),
+        F::Coalesce
+        | F::Item
+        | F::Redact
+        | F::RemoveDuplicates
+        | F::SelectUniqueValue
+        | F::Switch
+        | F::DateAdd
+        | F::FormatDateTime
+        | F::Now => choice_call(f, args, pos, ctx),
+    }
+}
+
+/// Functions of text.
+fn text_call(f: Function, args: Vec<Val>, pos: usize, ctx: &EvalContext<'_>) -> R {
+    use Function as F;
     let text = |i: usize| args.get(i).and_then(Val::as_text);
     let fail = |msg: String| EvalError::new(pos, format!("{}: {msg}", f.name()));
     Ok(match f {
         F::Append => match (text(0), text(1)) {
             (None, None) => Val::Null,
-            (a, b) => Val::Str(format!(
-                "{}{}",
-                a.unwrap_or_default(),
-                b.unwrap_or_default()
-            )),
+            (a, b) => {
+                let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
+                room(ctx, f.name(), pos, a.len() + b.len())?;
+                Val::Str(a + &b)
+            }
         },
+        F::InStr => {
+            let (Some(value), Some(find)) = (text(0), text(1)) else {
+                return Ok(Val::Null);
+            };
+            let start = args
+                .get(2)
+                .map(|v| int_arg(f, v, "start", pos))
+                .transpose()?
+                .flatten()
+                .unwrap_or(1)
+                .max(1);
+            let ci = text(3).is_some_and(|c| c.eq_ignore_ascii_case("textCompare"));
+            let (hay, needle) = if ci {
+                (value.to_lowercase(), find.to_lowercase())
+            } else {
+                (value, find)
+            };
+            let hay = chars_of(&hay);
+            let skip = usize::try_from(start - 1)
+                .unwrap_or(usize::MAX)
+                .min(hay.len());
+            let rest: String = hay[skip..].iter().collect();
+            Val::Int(
+                rest.find(&needle)
+                    .map_or(0, |b| (skip + rest[..b].chars().count() + 1) as i64),
+            )
+        }
+        F::Join => {
+            let Some(sep) = text(0) else {
+                return Err(fail("the separator is null".into()));
+            };
+            let parts: Vec<String> = args[1..]
+                .iter()
+                .flat_map(|v| v.clone().into_list())
+                .filter_map(|v| v.as_text())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if parts.is_empty() {
+                Val::Null
+            } else {
+                let total = parts.iter().map(String::len).sum::<usize>()
+                    + sep.len().saturating_mul(parts.len() - 1);
+                room(ctx, f.name(), pos, total)?;
+                Val::Str(parts.join(&sep))
+            }
+        }
+        F::Left => match (text(0), int_arg(f, &args[1], "length", pos)?) {
+            (Some(s), Some(n)) => Val::Str(
+                s.chars()
+                    .take(usize::try_from(n.max(0)).unwrap_or(0))
+                    .collect(),
+            ),
+            _ => Val::Null,
+        },
+        F::Len => text(0).map_or(Val::Null, |s| Val::Int(s.chars().count() as i64)),
+        F::Mid => match (
+            text(0),
+            int_arg(f, &args[1], "start", pos)?,
+            int_arg(f, &args[2], "length", pos)?,
+        ) {
+            (Some(s), Some(start), Some(len)) => {
+                let start = usize::try_from(start.max(1) - 1).unwrap_or(0);
+                let len = usize::try_from(len.max(0)).unwrap_or(0);
+                Val::Str(s.chars().skip(start).take(len).collect())
+            }
+            _ => Val::Null,
+        },
+        F::NormalizeDiacritics => text(0).map_or(Val::Null, |s| Val::Str(normalize_diacritics(&s))),
+        F::PCase => text(0).map_or(Val::Null, |s| Val::Str(proper_case(&s))),
+        F::Split => match (text(0), text(1)) {
+            (Some(s), Some(d)) if !d.is_empty() => {
+                if s.matches(d.as_str()).nth(MAX_ITEMS).is_some() {
+                    return Err(fail(format!("over {MAX_ITEMS} parts")));
+                }
+                Val::List(
+                    s.split(d.as_str())
+                        .map(|p| Val::Str(p.to_string()))
+                        .collect(),
+                )
+            }
+            (Some(s), _) => Val::List(vec![Val::Str(s)]),
+            _ => Val::Null,
+        },
+        F::StripSpaces => text(0).map_or(Val::Null, |s| {
+            Val::Str(s.chars().filter(|c| *c != ' ').collect())
+        }),
+        F::ToLower => text(0).map_or(Val::Null, |s| Val::Str(s.to_lowercase())),
+        F::ToUpper => text(0).map_or(Val::Null, |s| Val::Str(s.to_uppercase())),
+        F::Word => {
+            let (Some(s), Some(n), Some(delims)) =
+                (text(0), int_arg(f, &args[1], "number", pos)?, text(2))
+            else {
+                return Ok(Val::Null);
+            };
+            let words: Vec<&str> = s
+                .split(|c| delims.contains(c))
+                .filter(|w| !w.is_empty())
+                .collect();
+            usize::try_from(n - 1)
+                .ok()
+                .and_then(|i| words.get(i))
+                .map_or(Val::Null, |w| Val::Str((*w).to_string()))
+        }
+        _ => return Err(fail("not one of this group's functions".into())),
+    })
+}
+
+/// Conversions and tests of one value.
+fn value_call(f: Function, args: Vec<Val>, pos: usize) -> R {
+    use Function as F;
+    let fail = |msg: String| EvalError::new(pos, format!("{}: {msg}", f.name()));
+    Ok(match f {
         F::BitAnd => match (
             int_arg(f, &args[0], "value", pos)?,
             int_arg(f, &args[1], "mask", pos)?,
@@ -146,11 +299,79 @@ pub fn call(f: Function, args: Vec<Val>, pos: usize, ctx: &EvalContext<'_>) -> R
                 _ => return Err(fail("value is not a boolean".into())),
             },
         },
+        F::CStr => args[0].as_text().map_or(Val::Null, Val::Str),
+        F::IsNull => Val::Bool(args[0].is_null()),
+        F::IsNullOrEmpty => Val::Bool(args[0].is_null_or_empty()),
+        F::IsPresent => Val::Bool(!args[0].is_null_or_empty()),
+        F::IsString => Val::Bool(matches!(args[0], Val::Str(_))),
+        F::Not => match &args[0] {
+            Val::Null => Val::Null,
+            v => Val::Bool(!v.truthy()),
+        },
+        F::Guid => Val::Str(uuid::Uuid::new_v4().to_string()),
+        F::Iif => Val::Null,
+        _ => return Err(fail("not one of this group's functions".into())),
+    })
+}
+
+/// Functions that choose among values, and the date functions.
+fn choice_call(f: Function, args: Vec<Val>, pos: usize, ctx: &EvalContext<'_>) -> R {
+    use Function as F;
+    let text = |i: usize| args.get(i).and_then(Val::as_text);
+    let fail = |msg: String| EvalError::new(pos, format!("{}: {msg}", f.name()));
+    Ok(match f {
         F::Coalesce => args
             .into_iter()
             .find(|v| !v.is_null_or_empty())
             .unwrap_or(Val::Null),
-        F::CStr => args[0].as_text().map_or(Val::Null, Val::Str),
+        F::Item => {
+            let Some(i) = int_arg(f, &args[1], "index", pos)? else {
+                return Ok(Val::Null);
+            };
+            let list = args[0].clone().into_list();
+            // 1-based, like the rest of the positional functions (Mid, Word).
+            usize::try_from(i - 1)
+                .ok()
+                .and_then(|i| list.into_iter().nth(i))
+                .unwrap_or(Val::Null)
+        }
+        F::Redact => {
+            ctx.redacted.set(true);
+            args.into_iter().next().unwrap_or(Val::Null)
+        }
+        F::RemoveDuplicates => {
+            // Hashed by JSON text: linear, where comparing each to each was quadratic.
+            let mut seen = std::collections::HashSet::new();
+            let list = args[0].clone().into_list();
+            Val::List(
+                list.into_iter()
+                    .filter(|v| seen.insert(v.to_json().to_string()))
+                    .collect(),
+            )
+        }
+        F::SelectUniqueValue => {
+            room(ctx, f.name(), pos, args.iter().map(size_of).sum())?;
+            Val::Candidates(
+                args.iter()
+                    .filter_map(Val::as_text)
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            )
+        }
+        F::Switch => {
+            // Switch(source, default, key1, value1, ...): a null source gives the default.
+            let source = text(0);
+            let mut out = args[1].clone();
+            if let Some(src) = source {
+                for pair in args[2..].chunks(2) {
+                    if pair[0].as_text().as_deref() == Some(src.as_str()) {
+                        out = pair[1].clone();
+                        break;
+                    }
+                }
+            }
+            out
+        }
         F::DateAdd => {
             let (Some(interval), Some(n), Some(date)) =
                 (text(0), int_arg(f, &args[1], "value", pos)?, text(2))
@@ -181,164 +402,24 @@ pub fn call(f: Function, args: Vec<Val>, pos: usize, ctx: &EvalContext<'_>) -> R
                 .map_err(|m| fail(format!("'{src}' does not match '{input}': {m}")))?;
             Val::Str(super::dates::format_with(t, &output).map_err(fail)?)
         }
-        F::Guid => Val::Str(uuid::Uuid::new_v4().to_string()),
-        F::Iif => Val::Null,
-        F::InStr => {
-            let (Some(value), Some(find)) = (text(0), text(1)) else {
-                return Ok(Val::Null);
-            };
-            let start = args
-                .get(2)
-                .map(|v| int_arg(f, v, "start", pos))
-                .transpose()?
-                .flatten()
-                .unwrap_or(1)
-                .max(1);
-            let ci = text(3).is_some_and(|c| c.eq_ignore_ascii_case("textCompare"));
-            let (hay, needle) = if ci {
-                (value.to_lowercase(), find.to_lowercase())
-            } else {
-                (value, find)
-            };
-            let hay = chars_of(&hay);
-            let skip = usize::try_from(start - 1)
-                .unwrap_or(usize::MAX)
-                .min(hay.len());
-            let rest: String = hay[skip..].iter().collect();
-            Val::Int(
-                rest.find(&needle)
-                    .map_or(0, |b| (skip + rest[..b].chars().count() + 1) as i64),
-            )
-        }
-        F::IsNull => Val::Bool(args[0].is_null()),
-        F::IsNullOrEmpty => Val::Bool(args[0].is_null_or_empty()),
-        F::IsPresent => Val::Bool(!args[0].is_null_or_empty()),
-        F::IsString => Val::Bool(matches!(args[0], Val::Str(_))),
-        F::Item => {
-            let Some(i) = int_arg(f, &args[1], "index", pos)? else {
-                return Ok(Val::Null);
-            };
-            let list = args[0].clone().into_list();
-            // 1-based, like the rest of the positional functions (Mid, Word).
-            usize::try_from(i - 1)
-                .ok()
-                .and_then(|i| list.into_iter().nth(i))
-                .unwrap_or(Val::Null)
-        }
-        F::Join => {
-            let Some(sep) = text(0) else {
-                return Err(fail("the separator is null".into()));
-            };
-            let parts: Vec<String> = args[1..]
-                .iter()
-                .flat_map(|v| v.clone().into_list())
-                .filter_map(|v| v.as_text())
-                .filter(|s| !s.is_empty())
-                .collect();
-            if parts.is_empty() {
-                Val::Null
-            } else {
-                Val::Str(parts.join(&sep))
-            }
-        }
-        F::Left => match (text(0), int_arg(f, &args[1], "length", pos)?) {
-            (Some(s), Some(n)) => Val::Str(
-                s.chars()
-                    .take(usize::try_from(n.max(0)).unwrap_or(0))
-                    .collect(),
-            ),
-            _ => Val::Null,
-        },
-        F::Len => text(0).map_or(Val::Null, |s| Val::Int(s.chars().count() as i64)),
-        F::Mid => match (
-            text(0),
-            int_arg(f, &args[1], "start", pos)?,
-            int_arg(f, &args[2], "length", pos)?,
-        ) {
-            (Some(s), Some(start), Some(len)) => {
-                let start = usize::try_from(start.max(1) - 1).unwrap_or(0);
-                let len = usize::try_from(len.max(0)).unwrap_or(0);
-                Val::Str(s.chars().skip(start).take(len).collect())
-            }
-            _ => Val::Null,
-        },
-        F::NormalizeDiacritics => text(0).map_or(Val::Null, |s| Val::Str(normalize_diacritics(&s))),
-        F::Not => match &args[0] {
-            Val::Null => Val::Null,
-            v => Val::Bool(!v.truthy()),
-        },
         F::Now => Val::Str(super::dates::rfc3339(ctx.now)),
-        F::PCase => text(0).map_or(Val::Null, |s| Val::Str(proper_case(&s))),
-        F::Redact => {
-            ctx.redacted.set(true);
-            args.into_iter().next().unwrap_or(Val::Null)
-        }
-        F::RemoveDuplicates => {
-            let mut seen: Vec<Val> = Vec::new();
-            for v in args[0].clone().into_list() {
-                if !seen.contains(&v) {
-                    seen.push(v);
-                }
-            }
-            Val::List(seen)
-        }
-        F::Replace => replace(&args, pos)?,
-        F::SelectUniqueValue => Val::Candidates(
-            args.iter()
-                .filter_map(Val::as_text)
-                .filter(|s| !s.is_empty())
-                .collect(),
-        ),
-        F::Split => match (text(0), text(1)) {
-            (Some(s), Some(d)) if !d.is_empty() => Val::List(
-                s.split(d.as_str())
-                    .map(|p| Val::Str(p.to_string()))
-                    .collect(),
-            ),
-            (Some(s), _) => Val::List(vec![Val::Str(s)]),
-            _ => Val::Null,
-        },
-        F::StripSpaces => text(0).map_or(Val::Null, |s| {
-            Val::Str(s.chars().filter(|c| *c != ' ').collect())
-        }),
-        F::Switch => {
-            // Switch(source, default, key1, value1, ...): a null source gives the default.
-            let source = text(0);
-            let mut out = args[1].clone();
-            if let Some(src) = source {
-                for pair in args[2..].chunks(2) {
-                    if pair[0].as_text().as_deref() == Some(src.as_str()) {
-                        out = pair[1].clone();
-                        break;
-                    }
-                }
-            }
-            out
-        }
-        F::ToLower => text(0).map_or(Val::Null, |s| Val::Str(s.to_lowercase())),
-        F::ToUpper => text(0).map_or(Val::Null, |s| Val::Str(s.to_uppercase())),
-        F::Word => {
-            let (Some(s), Some(n), Some(delims)) =
-                (text(0), int_arg(f, &args[1], "number", pos)?, text(2))
-            else {
-                return Ok(Val::Null);
-            };
-            let words: Vec<&str> = s
-                .split(|c| delims.contains(c))
-                .filter(|w| !w.is_empty())
-                .collect();
-            usize::try_from(n - 1)
-                .ok()
-                .and_then(|i| words.get(i))
-                .map_or(Val::Null, |w| Val::Str((*w).to_string()))
-        }
+        _ => return Err(fail("not one of this group's functions".into())),
     })
 }
 
 /// `Replace(source, oldValue, regexPattern, regexGroupName, replacementValue,
 /// replacementAttributeName, template)`, Entra's seven positional arguments; the
-/// replacement is `replacementValue`, else the value of `replacementAttributeName`.
-fn replace(args: &[Val], pos: usize) -> R {
+/// replacement is `replacementValue`, else the value of `replacementAttributeName`. The
+/// pattern is `compiled` when it was a literal (compiled once, when parsed); one from an
+/// attribute is compiled here, within the same size limit. Every result is sized before it
+/// is built (docs/security.md).
+pub fn replace(
+    args: &[Val],
+    compiled: Option<&regex::Regex>,
+    pos: usize,
+    ctx: &EvalContext<'_>,
+) -> R {
+    let f = Function::Replace;
     let t = |i: usize| args.get(i).and_then(Val::as_text);
     let Some(source) = t(0) else {
         return Ok(Val::Null);
@@ -349,29 +430,82 @@ fn replace(args: &[Val], pos: usize) -> R {
         if old.is_empty() {
             return Ok(Val::Str(template));
         }
+        let hits = template.matches(old.as_str()).count();
+        room(
+            ctx,
+            f.name(),
+            pos,
+            template.len() + hits.saturating_mul(source.len()),
+        )?;
         return Ok(Val::Str(template.replace(&old, &source)));
     }
-    if let Some(pattern) = t(2) {
-        let re = regex::Regex::new(&pattern)
-            .map_err(|e| EvalError::new(pos, format!("Replace: bad regexPattern: {e}")))?;
+    let dynamic;
+    let re = match (compiled, t(2)) {
+        (Some(re), _) => Some(re),
+        (None, Some(pattern)) => {
+            dynamic = super::limits::compile_regex(&pattern)
+                .map_err(|e| EvalError::new(pos, format!("Replace: bad regexPattern: {e}")))?;
+            Some(&dynamic)
+        }
+        (None, None) => None,
+    };
+    if let Some(re) = re {
         if let Some(group) = t(3) {
             // Replace what the named group matched, everywhere it occurs.
             let found = re
                 .captures(&source)
                 .and_then(|c| c.name(&group).map(|m| m.as_str().to_string()));
             return Ok(Val::Str(match found {
-                Some(g) if !g.is_empty() => source.replace(&g, &replacement),
+                Some(g) if !g.is_empty() => literal_replace(&source, &g, &replacement, pos, ctx)?,
                 _ => source,
             }));
         }
-        return Ok(Val::Str(
-            re.replace_all(&source, replacement.as_str()).into_owned(),
-        ));
+        return regex_replace(re, &source, &replacement, pos, ctx).map(Val::Str);
     }
     match t(1) {
-        Some(old) if !old.is_empty() => Ok(Val::Str(source.replace(&old, &replacement))),
+        Some(old) if !old.is_empty() => {
+            literal_replace(&source, &old, &replacement, pos, ctx).map(Val::Str)
+        }
         _ => Ok(Val::Str(source)),
     }
+}
+
+/// `source` with every `old` replaced, sized first.
+fn literal_replace(
+    source: &str,
+    old: &str,
+    new: &str,
+    pos: usize,
+    ctx: &EvalContext<'_>,
+) -> Result<String, EvalError> {
+    let hits = source.matches(old).count();
+    let size = (source.len() - hits * old.len()).saturating_add(hits.saturating_mul(new.len()));
+    room(ctx, "Replace", pos, size)?;
+    Ok(source.replace(old, new))
+}
+
+/// `replace_all`, built match by match so a growing result stops at the limit.
+fn regex_replace(
+    re: &regex::Regex,
+    source: &str,
+    replacement: &str,
+    pos: usize,
+    ctx: &EvalContext<'_>,
+) -> Result<String, EvalError> {
+    let mut out = String::new();
+    let mut last = 0;
+    for caps in re.captures_iter(source) {
+        let Some(m) = caps.get(0) else { continue };
+        out.push_str(&source[last..m.start()]);
+        caps.expand(replacement, &mut out);
+        last = m.end();
+        if out.len() > super::limits::MAX_TEXT {
+            break;
+        }
+    }
+    out.push_str(&source[last..]);
+    room(ctx, "Replace", pos, out.len())?;
+    Ok(out)
 }
 
 /// Letters with diacritics to their base letters (`Zoë` → `Zoe`), plus the letters Unicode

@@ -1,13 +1,24 @@
 //! The mapping expression language: Entra's functions with a real parser (errors carry a
 //! position) and fixed null rules. `parse` once, `evaluate` per object.
 
+mod budget;
 mod dates;
 mod functions;
+mod limits;
 mod parser;
 mod value;
 
 pub use functions::{Function, NAMES, normalize_diacritics};
-pub use parser::{Expr, MAX_LEN, ParseError, parse};
+pub use limits::{FUEL, MAX_ITEMS, MAX_TEXT};
+pub use parser::{Expr, MAX_LEN, ParseError, Pattern};
+
+/// Parses one expression and checks what it may cost (`budget`): the parse error, or the
+/// call that could build a value over [`MAX_TEXT`].
+pub fn parse(src: &str) -> Result<Expr, ParseError> {
+    let e = parser::parse(src)?;
+    budget::check_bounds(&e).map_err(|(pos, message)| ParseError { pos, message })?;
+    Ok(e)
+}
 pub use value::Val;
 
 use std::cell::Cell;
@@ -36,12 +47,14 @@ pub trait AttributeSource {
     fn attribute(&self, name: &str) -> Val;
 }
 
-/// What one evaluation sees: the object's attributes, the time, and whether `Redact` was
-/// called (the value is then masked in logs and plans).
+/// What one evaluation sees: the object's attributes, the time, whether `Redact` was
+/// called (the value is then masked in logs and plans), and the bytes produced so far
+/// (bounded by [`FUEL`]).
 pub struct EvalContext<'a> {
     pub source: &'a dyn AttributeSource,
     pub now: OffsetDateTime,
     pub redacted: Cell<bool>,
+    spent: Cell<usize>,
 }
 
 impl<'a> EvalContext<'a> {
@@ -50,6 +63,7 @@ impl<'a> EvalContext<'a> {
             source,
             now,
             redacted: Cell::new(false),
+            spent: Cell::new(0),
         }
     }
 }
@@ -62,6 +76,7 @@ pub fn evaluate(e: &Expr, ctx: &EvalContext<'_>) -> Result<Val, EvalError> {
         Expr::Int(n) => Ok(Val::Int(*n)),
         Expr::Bool(b) => Ok(Val::Bool(*b)),
         Expr::Null => Ok(Val::Null),
+        Expr::Regex(p) => Ok(Val::Str(p.source().to_string())),
         Expr::Call {
             function: Function::Iif,
             args,
@@ -80,7 +95,14 @@ pub fn evaluate(e: &Expr, ctx: &EvalContext<'_>) -> Result<Val, EvalError> {
                 .iter()
                 .map(|a| evaluate(a, ctx))
                 .collect::<Result<Vec<_>, _>>()?;
-            functions::call(*function, vals, *pos, ctx)
+            let out = match (function, args.get(2)) {
+                (Function::Replace, Some(Expr::Regex(p))) => {
+                    functions::replace(&vals, Some(p.regex()), *pos, ctx)?
+                }
+                _ => functions::call(*function, vals, *pos, ctx)?,
+            };
+            limits::check_value(&out, function.name(), *pos)?;
+            Ok(out)
         }
     }
 }

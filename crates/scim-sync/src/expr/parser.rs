@@ -12,6 +12,7 @@
 //! Positions in errors are character offsets (0-based) into the source text.
 
 use super::functions::{Function, arity_ok};
+use super::limits::compile_regex;
 
 /// The longest expression accepted (Entra's limit, engine-behaviour §1.3).
 pub const MAX_LEN: usize = 10_000;
@@ -29,11 +30,55 @@ pub enum Expr {
     Bool(bool),
     /// An argument left empty.
     Null,
+    /// `Replace`'s literal `regexPattern`, compiled once when parsed.
+    Regex(Pattern),
     Call {
         function: Function,
         args: Vec<Expr>,
         pos: usize,
     },
+}
+
+/// A compiled regex with its source text (equal when the sources are).
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: String,
+    regex: regex::Regex,
+    min_len: usize,
+}
+
+impl Pattern {
+    fn compile(source: String) -> Result<Self, String> {
+        let regex = compile_regex(&source).map_err(|e| e.to_string())?;
+        let min_len = regex_syntax::parse(&source)
+            .ok()
+            .and_then(|h| h.properties().minimum_len())
+            .unwrap_or(0);
+        Ok(Self {
+            source,
+            regex,
+            min_len,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn regex(&self) -> &regex::Regex {
+        &self.regex
+    }
+
+    /// The fewest bytes a match spans (0 when it can match nothing).
+    pub fn min_len(&self) -> usize {
+        self.min_len
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -181,12 +226,14 @@ impl Parser {
         }
         self.at += 1;
         let mut args = Vec::new();
+        let mut starts = Vec::new();
         self.skip_ws();
         if self.peek() == Some(')') {
             self.at += 1;
         } else {
             loop {
                 self.skip_ws();
+                starts.push(self.at);
                 let arg = if matches!(self.peek(), Some(',' | ')')) {
                     Expr::Null
                 } else {
@@ -210,6 +257,14 @@ impl Parser {
             return err(
                 pos,
                 format!("{} takes {expected}, {} given", function.name(), args.len()),
+            );
+        }
+        if function == Function::Replace
+            && let Expr::Str(source) = &args[2]
+        {
+            args[2] = Expr::Regex(
+                Pattern::compile(source.clone())
+                    .or_else(|e| err(starts[2], format!("Replace: bad regexPattern: {e}")))?,
             );
         }
         Ok(Expr::Call {

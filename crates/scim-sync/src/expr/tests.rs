@@ -193,8 +193,11 @@ fn redact_is_noticed() {
 
 #[test]
 fn runtime_errors_carry_the_call_position() {
-    let e = eval(r#"ToLower(Replace([dept], , "(", , "x", , ))"#).expect_err("bad regex");
+    let e = eval(r#"ToLower(FormatDateTime([dept], , "yyyy", "yyyy"))"#).expect_err("no date");
     assert!(e.starts_with("eval at 8:"), "{e}");
+    // A literal pattern is compiled when parsed: its error points at the pattern.
+    let e = eval(r#"ToLower(Replace([dept], , "(", , "x", , ))"#).expect_err("bad regex");
+    assert!(e.starts_with("parse at 26:"), "{e}");
     let e = eval(r#"FormatDateTime([dept], , "yyyy", "yyyy")"#).expect_err("not a date");
     assert!(e.contains("does not match"), "{e}");
 }
@@ -203,7 +206,7 @@ fn runtime_errors_carry_the_call_position() {
 fn iif_is_lazy() {
     // The else branch holds an error that must not be reached.
     assert_eq!(
-        eval(r#"IIF([active], "ok", Replace([dept], , "(", , "x", , ))"#),
+        eval(r#"IIF([active], "ok", FormatDateTime([dept], , "yyyy", "yyyy"))"#),
         Ok(s("ok"))
     );
 }

@@ -131,6 +131,10 @@ pub enum ConflictPolicy {
 pub struct MatchingSpec {
     #[serde(default)]
     pub on_conflict: ConflictPolicy,
+    /// Adopt a matching target account that holds an administrator's role (off by default:
+    /// such an account is reported, not taken over; docs/security.md, "Adoption").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt_privileged: bool,
 }
 
 /// When `scimd serve` runs the job (docs/sync.md §10).

@@ -13,6 +13,9 @@ pub enum Match {
     Adopt { id: String, object: Value },
     /// One has it and the policy is `report`: leave it alone, log a conflict.
     Report { id: String },
+    /// One has it, but it holds an administrator's role and `adopt_privileged` is off:
+    /// left alone, logged (an identity named like an admin must not take the account over).
+    Privileged { id: String },
     /// Several have it: none is adopted.
     Duplicates { ids: Vec<String> },
 }
@@ -21,7 +24,12 @@ pub enum Match {
 /// source object owns; `None` when matching is off). `ours`: the object may already have
 /// been created by this job (an interrupted cycle, a lost answer), so a match is its own
 /// whatever the policy.
-pub fn decide(candidates: Option<Vec<Value>>, policy: ConflictPolicy, ours: bool) -> Match {
+pub fn decide(
+    candidates: Option<Vec<Value>>,
+    policy: ConflictPolicy,
+    ours: bool,
+    adopt_privileged: bool,
+) -> Match {
     let Some(mut c) = candidates else {
         return Match::Create;
     };
@@ -38,6 +46,8 @@ pub fn decide(candidates: Option<Vec<Value>>, policy: ConflictPolicy, ours: bool
             let id = id_of(&object);
             if !ours && policy == ConflictPolicy::Report {
                 Match::Report { id }
+            } else if !ours && !adopt_privileged && privileged(&object) {
+                Match::Privileged { id }
             } else {
                 Match::Adopt { id, object }
             }
@@ -46,6 +56,31 @@ pub fn decide(candidates: Option<Vec<Value>>, policy: ConflictPolicy, ours: bool
             ids: c.iter().map(id_of).collect(),
         },
     }
+}
+
+/// Words that mark a role as an administrator's.
+const PRIVILEGED: [&str; 5] = ["admin", "owner", "root", "superuser", "administrator"];
+
+/// Whether a target object holds an administrator's role: a `roles` or `entitlements` value
+/// (or display) naming one. Such an account pre-dates the job (someone made it by hand) and
+/// is not adopted by matching unless the job says so (docs/security.md, "Adoption").
+pub fn privileged(object: &Value) -> bool {
+    ["roles", "entitlements"].iter().any(|attr| {
+        object
+            .get(*attr)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .flat_map(|v| ["value", "display", "type"].map(|k| v.get(k).and_then(Value::as_str)))
+            .flatten()
+            .any(|text| {
+                let t = text.to_lowercase();
+                PRIVILEGED.iter().any(|w| {
+                    t.split(|c: char| !c.is_alphanumeric())
+                        .any(|part| part == *w)
+                })
+            })
+    })
 }
 
 /// Whether the planner looks candidates up at all.
@@ -84,7 +119,37 @@ mod tests {
             ),
         ];
         for (c, p, ours, want) in cases {
-            assert_eq!(decide(c.clone(), p, ours), want, "{c:?} {p:?} {ours}");
+            assert_eq!(
+                decide(c.clone(), p, ours, false),
+                want,
+                "{c:?} {p:?} {ours}"
+            );
+        }
+        let admin = || {
+            Some(vec![
+                json!({"id": "t1", "roles": [{"value": "Global Admin"}]}),
+            ])
+        };
+        assert_eq!(
+            decide(admin(), P::Adopt, false, false),
+            Match::Privileged { id: "t1".into() }
+        );
+        assert!(matches!(
+            decide(admin(), P::Adopt, false, true),
+            Match::Adopt { .. }
+        ));
+        assert!(
+            matches!(decide(admin(), P::Adopt, true, false), Match::Adopt { .. }),
+            "our own"
+        );
+        for (object, want) in [
+            (json!({"roles": [{"value": "tenant-owner"}]}), true),
+            (json!({"entitlements": [{"display": "Root access"}]}), true),
+            (json!({"roles": [{"value": "reader"}]}), false),
+            (json!({"roles": [{"value": "badminton"}]}), false),
+            (json!({"userName": "admin@example.com"}), false),
+        ] {
+            assert_eq!(privileged(&object), want, "{object}");
         }
         assert!(!looks_up(P::CreateOnly, false));
         assert!(looks_up(P::CreateOnly, true));

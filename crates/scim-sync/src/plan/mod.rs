@@ -197,6 +197,8 @@ impl Planner<'_> {
                 },
             };
             let stays = trigger.is_none();
+            // Planning is CPU work between awaits; give the worker back now and then.
+            tokio::task::consume_budget().await;
             let planned = self.plan_object(&ctx, key, obj, entry, trigger).await?;
             let created = matches!(&planned, Planned::Action(a)
                 if matches!(a.action, SyncAction::Create | SyncAction::Adopt));
@@ -223,6 +225,7 @@ impl Planner<'_> {
                 Some(_) => None,
             };
             let stays = trigger.is_none();
+            tokio::task::consume_budget().await;
             let mut planned = self.plan_object(&ctx, key, obj, entry, trigger).await?;
             if let Some(g) = obj.filter(|_| stays) {
                 let members = |m: &String| active_users.contains(m) || active_groups.contains(m);

@@ -277,7 +277,12 @@ impl Planner<'_> {
             }
         }
         let by = found.as_ref().map(|(by, _)| by.clone());
-        let outcome = matching::decide(found.map(|(_, c)| c), policy, ours);
+        let outcome = matching::decide(
+            found.map(|(_, c)| c),
+            policy,
+            ours,
+            self.spec.matching.adopt_privileged,
+        );
         Ok(self.matched(d, desired, outcome, by, ours))
     }
 
@@ -328,6 +333,18 @@ impl Planner<'_> {
                     format!("target object {id} has {by}; policy is report"),
                     format!(
                         "a target object ({id}) already has {by}; not adopted (on_conflict = report)"
+                    ),
+                    ErrorCode::ExistingTargetObject,
+                );
+            }
+            Match::Privileged { id } => {
+                return conflict(
+                    d,
+                    Status::Warning,
+                    format!("target object {id} has {by} and an administrator's role"),
+                    format!(
+                        "a target object ({id}) already has {by} and holds an administrator's role; \
+                         not adopted (matching.adopt_privileged = false)"
                     ),
                     ErrorCode::ExistingTargetObject,
                 );

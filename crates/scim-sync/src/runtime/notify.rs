@@ -182,19 +182,22 @@ const WEBHOOK_ATTEMPTS: u32 = 6;
 /// "{id}.{timestamp}.{body}">`, keyed with the base64 part of a `whsec_…` secret.
 pub struct WebhookNotifier {
     http: reqwest::Client,
+    /// Where notice webhooks may be (docs/security.md).
+    outbound: scim_net::Policy,
     /// The first retry's wait (doubled each time); tests shorten it.
     pub backoff: std::time::Duration,
 }
 
 impl WebhookNotifier {
-    pub fn new() -> SyncResult<Self> {
-        let http = reqwest::Client::builder()
+    pub fn new(outbound: scim_net::Policy) -> SyncResult<Self> {
+        let http = scim_net::builder(&outbound)
             .timeout(std::time::Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SyncError::Job(format!("webhook client: {e}")))?;
         Ok(Self {
             http,
+            outbound,
             backoff: std::time::Duration::from_secs(1),
         })
     }
@@ -228,6 +231,11 @@ impl Notifier for WebhookNotifier {
             return Ok(());
         };
         let secret = webhook_secret(spec)?;
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| SyncError::Job(format!("notify.webhook '{url}': {e}")))?;
+        self.outbound
+            .check_url(&parsed)
+            .map_err(|e| SyncError::Job(format!("notify.webhook refused: {e}")))?;
         let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
         let body = serde_json::json!({
             "type": webhook_type(notice),
@@ -257,8 +265,13 @@ impl Notifier for WebhookNotifier {
             match r {
                 Ok(resp) if resp.status().is_success() => return Ok(()),
                 Ok(resp) => last = format!("answered {}", resp.status().as_u16()),
-                // The error names the URL, never the secret.
-                Err(e) => last = format!("not delivered: {e}"),
+                Err(e) => {
+                    if let Some(r) = scim_net::refusal_in(&e) {
+                        return Err(SyncError::Job(format!("notify.webhook refused: {r}")));
+                    }
+                    // The error names the URL, never the secret.
+                    last = format!("not delivered: {e}");
+                }
             }
             if attempt < WEBHOOK_ATTEMPTS {
                 tracing::debug!(job = %spec.name, attempt, %last, "webhook retry");

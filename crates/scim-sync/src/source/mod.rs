@@ -114,6 +114,8 @@ pub struct BuildContext {
     pub log_retention: time::Duration,
     /// A file in hand (uploaded in the console, not stored yet) instead of the job's own.
     pub file: Option<Arc<SourceFile>>,
+    /// Where a SCIM or LDAP source may be.
+    pub outbound: scim_net::Policy,
 }
 
 impl SourceSpec {

@@ -55,7 +55,14 @@ impl ScimSpec {
             .token_ref()
             .require(ctx.base_dir.as_deref(), ctx.sealed.clone())?;
         Ok(ScimSource {
-            client: ScimClient::new(&self.url, &token, ClientOptions::default())?,
+            client: ScimClient::new(
+                &self.url,
+                &token,
+                ClientOptions {
+                    outbound: ctx.outbound.clone(),
+                    ..ClientOptions::default()
+                },
+            )?,
             clock: ctx.clock.clone(),
         })
     }

@@ -62,6 +62,7 @@ impl World {
         let store: Arc<dyn Store> = server.store.clone();
         let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
         let engine = Engine::new(store, Some(key), time::Duration::days(30))
+            .with_outbound(scim_net::Policy::allow_local())
             .with_clock(Arc::new(move || *clock.lock().unwrap()));
         let dir = tempfile::tempdir().unwrap();
         let driver = Driver::new(kind, &server, dir.path())?;

@@ -33,6 +33,7 @@ impl Fixture {
         let store: Arc<dyn Store> = server.store.clone();
         let key = scim_sync::SyncKey::from_text(&scim_sync::SyncKey::generate()).unwrap();
         let engine = Engine::new(store, Some(key), time::Duration::days(30))
+            .with_outbound(scim_net::Policy::allow_local())
             .with_clock(Arc::new(move || *clock_now.lock().unwrap()));
         Self {
             server,

@@ -1,6 +1,7 @@
 //! Prometheus metrics on a listener of their own (`--metrics-listen`): the request, sign-in,
 //! rate-limit and SQLite writer figures the server records, plus gauges sampled every 15 s
-//! here (tenants, users, groups, database connections).
+//! here (tenants, users, groups, database connections). Served through the main listener's
+//! code (header timeout, connection caps), with a cap of its own: it is for a scraper.
 
 use anyhow::{Context, Result};
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -8,8 +9,15 @@ use scim_core::{Query, ResourceKind, ResourceStore, TenantStore};
 use scim_store::SqlStore;
 use std::sync::Arc;
 
+/// Connections the metrics listener accepts at once.
+const MAX_CONNECTIONS: usize = 16;
+
 /// Installs the recorder, serves `/metrics` on `addr`, and samples the gauges.
-pub async fn start(addr: &str, store: Arc<SqlStore>) -> Result<()> {
+pub async fn start(
+    addr: &str,
+    store: Arc<SqlStore>,
+    listen: &scim_server::listener::ListenOptions,
+) -> Result<()> {
     let handle = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
@@ -24,8 +32,15 @@ pub async fn start(addr: &str, store: Arc<SqlStore>) -> Result<()> {
             async move { h.render() }
         }),
     );
+    let opts = scim_server::listener::ListenOptions {
+        max_connections: MAX_CONNECTIONS,
+        max_connections_per_address: MAX_CONNECTIONS / 2,
+        tls: None,
+        ..listen.clone()
+    };
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        let forever = std::future::pending::<()>();
+        if let Err(e) = scim_server::listener::serve(listener, app, opts, forever).await {
             tracing::error!(error = %e, "the metrics listener stopped");
         }
     });

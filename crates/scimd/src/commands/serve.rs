@@ -74,7 +74,7 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
          `scimd token create --tenant default --name <idp> --scope users:rw --scope groups:rw`"
     );
     if let Some(addr) = &s.metrics_listen {
-        super::metrics::start(addr, env.store.clone()).await?;
+        super::metrics::start(addr, env.store.clone(), &s.listen_options).await?;
     }
     let shutdown = shutdown_signal();
     let scheme = if s.listen_options.tls.is_some() {
@@ -96,6 +96,8 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         },
         request_timeout: std::time::Duration::from_secs(s.request_timeout_secs.max(1)),
         metrics: s.metrics_listen.is_some(),
+        outbound: s.outbound.clone(),
+        trusted_proxies: s.listen_options.trusted_proxies.clone(),
         ..Default::default()
     };
     // The instance key is made on first start if there is none (a node racing another to
@@ -113,6 +115,7 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
             log_retention: time::Duration::days(i64::from(s.log_retention_days)),
             sync_lease: std::time::Duration::from_secs(s.sync_lease_secs),
             webhooks: Some((s.webhook_policy, s.webhook_lease)),
+            sync_source_dir: s.sync_source_dir.clone(),
         },
     )?;
     let scheduler = if s.sync_scheduler {

@@ -83,7 +83,8 @@ pub fn engine(env: &Env, create_key: bool) -> Result<Engine> {
         sync_key(env, create_key)?,
         time::Duration::days(i64::from(env.settings.log_retention_days)),
     )
-    .with_lease(std::time::Duration::from_secs(env.settings.sync_lease_secs)))
+    .with_lease(std::time::Duration::from_secs(env.settings.sync_lease_secs))
+    .with_outbound(env.settings.outbound.clone()))
 }
 
 /// The scheduler `serve` runs over `engine` (the console's): the enabled jobs on their
@@ -94,8 +95,9 @@ pub fn scheduler(
     engine: Engine,
 ) -> Result<std::sync::Arc<scim_sync::runtime::schedule::Scheduler>> {
     use scim_sync::runtime::notify::{Notifier, Notifiers, SmtpNotifier, WebhookNotifier};
-    let mut notifiers: Vec<std::sync::Arc<dyn Notifier>> =
-        vec![std::sync::Arc::new(WebhookNotifier::new()?)];
+    let mut notifiers: Vec<std::sync::Arc<dyn Notifier>> = vec![std::sync::Arc::new(
+        WebhookNotifier::new(s.outbound.clone())?,
+    )];
     if let Some(url) = &s.smtp_url {
         notifiers.push(std::sync::Arc::new(
             SmtpNotifier::new(url, &s.smtp_from)

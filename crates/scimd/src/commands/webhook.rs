@@ -16,7 +16,12 @@ use serde_json::json;
 /// The service with the instance key (created when `create` and there is none yet).
 pub fn service(env: &Env, create: bool) -> Result<WebhookService> {
     let key = super::sync::sync_key(env, create)?;
-    Ok(WebhookService::new(env.store.clone(), key))
+    let outbound = env.settings.outbound.clone();
+    Ok(
+        WebhookService::new(env.store.clone(), key).with_destination_check(std::sync::Arc::new(
+            move |u: &scim_net::Url| outbound.check_url(u).map_err(|e| e.to_string()),
+        )),
+    )
 }
 
 /// The deliverer `serve` runs (over the server's feed, whose notifier its writes signal),
@@ -30,6 +35,7 @@ pub fn deliverer(env: &Env, feed: ChangeFeed, webhooks: WebhookService) -> Resul
         &s.public_url,
         s.webhook_policy,
         s.webhook_lease,
+        s.outbound.clone(),
     )?)
 }
 

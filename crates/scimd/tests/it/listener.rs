@@ -1,6 +1,7 @@
 //! The listener's limits and TLS, on a real scimd process: HTTPS with a self-signed
-//! certificate (reloaded on SIGHUP), a header-read timeout that also closes idle connections,
-//! and the connection cap.
+//! certificate (reloaded on SIGHUP, answers with HSTS), a header-read timeout that also closes
+//! idle connections, the connection cap (idle connections make room, busy ones do not), and
+//! each address's share.
 
 use crate::support::Server;
 use std::io::{Read, Write};
@@ -62,8 +63,9 @@ fn header_timeout_closes_slow_and_idle_connections_and_connections_are_capped() 
         closed_within(&mut idle, Duration::from_secs(4)),
         "idle not closed"
     );
-    // Two connections held open: a third waits until one goes.
-    let a = TcpStream::connect(&addr).unwrap();
+    // Two idle connections: a third takes the place of the one idle the longest.
+    let mut a = TcpStream::connect(&addr).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
     let _b = TcpStream::connect(&addr).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let mut third = TcpStream::connect(&addr).unwrap();
@@ -71,15 +73,86 @@ fn header_timeout_closes_slow_and_idle_connections_and_connections_are_capped() 
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     third
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    assert!(third.read(&mut buf).is_err(), "served past the cap");
-    drop(a);
-    third
-        .set_read_timeout(Some(Duration::from_secs(3)))
+        .set_read_timeout(Some(Duration::from_secs(2)))
         .unwrap();
     let n = third.read(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(
+        closed_within(&mut a, Duration::from_secs(2)),
+        "the longest-idle connection made room"
+    );
+    drop((_b, third));
+    std::thread::sleep(Duration::from_millis(200));
+    // Two connections with a request in flight (a body still coming): a third waits until
+    // one of them is done.
+    let busy = || {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(
+            b"POST /console/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=",
+        )
+        .unwrap();
+        s
+    };
+    let first = busy();
+    let _second = busy();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut waiting = TcpStream::connect(&addr).unwrap();
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(waiting.read(&mut buf).is_err(), "served past the cap");
+    drop(first);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let n = waiting.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    server.stop();
+}
+
+/// A connection from `source` (another loopback address, for a second client).
+fn connect_from(source: &str, addr: &str) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&source.parse::<std::net::SocketAddr>().unwrap().into())
+        .unwrap();
+    s.connect(&addr.parse::<std::net::SocketAddr>().unwrap().into())
+        .unwrap();
+    s.into()
+}
+
+#[test]
+fn one_address_holds_only_its_share_of_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        None,
+        &[("SCIMD_MAX_CONNECTIONS_PER_ADDRESS", "3")],
+    );
+    let addr = port_of(&server.url);
+    let held: Vec<TcpStream> = (0..3).map(|_| connect_from("127.0.0.1:0", &addr)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // A fourth from the same address is told so and closed at once.
+    let mut over = connect_from("127.0.0.1:0", &addr);
+    over.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut text = String::new();
+    let _ = over.read_to_string(&mut text);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("too many connections from your address"));
+    // Another address is served meanwhile.
+    let mut other = connect_from("127.0.0.2:0", &addr);
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = other.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(held);
     server.stop();
 }
 
@@ -129,9 +202,20 @@ fn tls_serves_https_and_reloads_on_sighup() {
         let target = target.clone();
         tokio::runtime::Runtime::new()
             .unwrap()
-            .block_on(async move { client.get(target).send().await.map(|r| r.status().as_u16()) })
+            .block_on(async move {
+                client.get(target).send().await.map(|r| {
+                    let hsts = r
+                        .headers()
+                        .get("strict-transport-security")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    (r.status().as_u16(), hsts)
+                })
+            })
     };
-    assert_eq!(get(&pem).unwrap(), 200);
+    let (status, hsts) = get(&pem).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(hsts.as_deref(), Some("max-age=31536000"), "HSTS over HTTPS");
     // A new certificate in place, then SIGHUP: new connections get it.
     let (_, _, pem2) = self_signed(dir.path(), "one");
     std::process::Command::new("kill")
@@ -139,7 +223,7 @@ fn tls_serves_https_and_reloads_on_sighup() {
         .status()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(get(&pem2).unwrap(), 200);
+    assert_eq!(get(&pem2).unwrap().0, 200);
     assert!(
         get(&pem).is_err(),
         "the old certificate is no longer served"

@@ -5,6 +5,7 @@ mod crash;
 mod examples;
 mod listener;
 mod multinode;
+mod security;
 mod support;
 mod sync;
 mod sync_cli;

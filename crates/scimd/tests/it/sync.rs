@@ -12,6 +12,7 @@ fn sync(dir: &std::path::Path, token: &str, args: &[&str]) -> (bool, String, Str
         .args(args)
         .current_dir(dir)
         .env_remove("SCIMD_DATABASE_URL")
+        .env("SCIMD_OUTBOUND_ALLOW_LOOPBACK", "true")
         .env("APP_TOKEN", token)
         .output()
         .unwrap();

@@ -8,15 +8,34 @@ use crate::support::{BIN, Server, scimd};
 use std::path::Path;
 use std::process::Command;
 
-/// Runs `scimd` in `dir` with `APP_TOKEN` set; (success, stdout, stderr).
+/// Runs `scimd` in `dir` with `APP_TOKEN` set, allowed to connect to the test servers on
+/// loopback; (success, stdout, stderr).
 fn run(dir: &Path, token: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
+    run_with(
+        dir,
+        token,
+        args,
+        &[("SCIMD_OUTBOUND_ALLOW_LOOPBACK", "true")],
+    )
+}
+
+/// [`run`] with the environment given instead.
+fn run_with(
+    dir: &Path,
+    token: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .current_dir(dir)
         .env_remove("SCIMD_DATABASE_URL")
-        .env("APP_TOKEN", token)
-        .output()
-        .unwrap();
+        .env_remove("SCIMD_OUTBOUND_ALLOW_LOOPBACK")
+        .env("APP_TOKEN", token);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -80,7 +99,11 @@ fn the_quick_start_works_as_documented() {
             continue;
         };
         let args: Vec<&str> = args.split_whitespace().collect();
-        let (ok, out, err) = run(d, &token, &args);
+        // As a user whose scimd listens elsewhere than 127.0.0.1:8080 runs it: with the
+        // listen address set, so the engine knows the target is this scimd (loopback is
+        // otherwise refused: docs/security.md).
+        let listen = root(&server).trim_start_matches("http://").to_string();
+        let (ok, out, err) = run_with(d, &token, &args, &[("SCIMD_LISTEN", &listen)]);
         assert!(ok, "`{command}` as written failed: {out}{err}");
         ran += 1;
         if args[..2] == ["token", "create"] {

@@ -15,6 +15,7 @@ fn cli(dir: &std::path::Path, db: Option<&str>, args: &[&str]) -> (bool, String,
         .args(args)
         .current_dir(dir)
         .env_remove("SCIMD_DATABASE_URL")
+        .env("SCIMD_OUTBOUND_ALLOW_LOOPBACK", "true")
         .envs(db.map(|u| ("SCIMD_DATABASE_URL", u)))
         .output()
         .unwrap();

@@ -1,14 +1,16 @@
 //! Sign-in and sign-out.
 
+use super::super::devices::{self, DEVICE_COOKIE, DEVICE_TTL};
 use super::super::session::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use super::super::view;
 use super::common::{AppStateRef, html, pairs, param};
+use crate::client_addr::ClientAddr;
 use crate::error::ApiResult;
 use askama::Template;
-use axum::Form;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use axum_extra::extract::cookie::CookieJar;
 use scim_core::Timestamp;
 use scim_core::operator::{SESSION_TTL, SignInError, random_token};
@@ -77,6 +79,7 @@ pub struct LoginForm {
 
 pub async fn login(
     State(state): AppStateRef,
+    client: Option<Extension<ClientAddr>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     jar: CookieJar,
@@ -84,9 +87,17 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let next = view::safe_next(&form.next).unwrap_or_else(|| "/console/".into());
     let who = form.username.escape_debug().take(64).collect::<String>();
+    let addr = client.map_or(peer.ip(), |c| c.0.0);
+    // A browser that signed in as this name before: its own allowance.
+    let device = jar
+        .get(DEVICE_COOKIE)
+        .and_then(|c| devices::verify(&state.device_key, c.value(), &form.username));
     // Throttled before any password is checked (atomic: governor's cells).
-    if let Err(wait) = state.sign_in_throttle.check(peer.ip(), &form.username) {
-        tracing::warn!(username = %who, client = %peer.ip(), "console sign-in throttled");
+    if let Err(wait) = state
+        .sign_in_throttle
+        .check(addr, &form.username, device.as_deref())
+    {
+        tracing::warn!(username = %who, client = %addr, "console sign-in throttled");
         metrics::counter!("scimd_sign_ins_total", "outcome" => "throttled").increment(1);
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         let message = format!("Too many failed sign-ins. Try again in {secs} seconds.");
@@ -107,10 +118,19 @@ pub async fn login(
             tracing::info!(operator = %new.operator.username, "console sign-in");
             metrics::counter!("scimd_sign_ins_total", "outcome" => "success").increment(1);
             let secure = session::secure(&state, &headers);
+            let jar = match device {
+                Some(_) => jar,
+                None => jar.add(session::cookie(
+                    DEVICE_COOKIE,
+                    devices::issue(&state.device_key, &form.username),
+                    DEVICE_TTL,
+                    secure,
+                )),
+            };
             Ok(signed_in(jar, new.cookie_value, secure, &next))
         }
         Err(SignInError::BadCredentials) => {
-            tracing::info!(username = %who, client = %peer.ip(), "console sign-in refused");
+            tracing::info!(username = %who, client = %addr, "console sign-in refused");
             metrics::counter!("scimd_sign_ins_total", "outcome" => "failed").increment(1);
             let message = "Wrong username or password.".to_string();
             refused(&form, next, StatusCode::UNAUTHORIZED, message, None)

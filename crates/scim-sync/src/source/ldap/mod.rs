@@ -174,6 +174,7 @@ impl LdapSpec {
                 .map_or(time::Duration::hours(24), Dur::get),
             change_detection: self.change_detection,
             clock: ctx.clock.clone(),
+            outbound: ctx.outbound.clone(),
         })
     }
 }
@@ -208,10 +209,45 @@ pub struct LdapSource {
     full_scan: time::Duration,
     change_detection: ChangeDetection,
     clock: Clock,
+    outbound: scim_net::Policy,
 }
 
 impl LdapSource {
+    /// The directory's address under the outbound policy (docs/security.md): a literal
+    /// address as it is, a name by what it resolves to now. (ldap3 resolves the name again
+    /// to connect; the window between the two is the resolver's cache.)
+    async fn check_destination(&self) -> SyncResult<()> {
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|e| SyncError::Job(format!("source.url '{}': {e}", self.url)))?;
+        let refused = |e: &dyn std::fmt::Display| SyncError::Source(format!("refused: {e}"));
+        if url.scheme() == "ldapi" {
+            return match self.outbound.allow_loopback {
+                true => Ok(()),
+                false => Err(refused(
+                    &"ldapi:// is a socket on this machine, and outbound_allow_loopback is off",
+                )),
+            };
+        }
+        let host = url.host_str().unwrap_or_default();
+        let port = url
+            .port()
+            .unwrap_or(if url.scheme() == "ldaps" { 636 } else { 389 });
+        match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+            Ok(ip) => self
+                .outbound
+                .allows(ip)
+                .map_err(|c| refused(&format!("{ip} is {}", c.describe()))),
+            Err(_) => match self.outbound.resolve(host, port).await {
+                Ok(_) => Ok(()),
+                Err(scim_net::ResolveError::Refused(r)) => Err(refused(&r)),
+                // An unknown name is ldap3's to report, as it always has.
+                Err(scim_net::ResolveError::Lookup(..)) => Ok(()),
+            },
+        }
+    }
+
     async fn connect(&self) -> SyncResult<ldap3::Ldap> {
+        self.check_destination().await?;
         let mut settings = LdapConnSettings::new()
             .set_conn_timeout(Duration::from_secs(30))
             .set_starttls(self.starttls);

@@ -245,13 +245,10 @@ pub async fn new_app(
     form.upload = files.into_iter().find(|f| f.field == "source_file");
     if form.action == "test-source" {
         let checks = match form.source_only() {
-            Ok(spec) => vec![
-                state
-                    .apps
-                    .engine()
-                    .test_source(&spec, None, form.in_hand())
-                    .await,
-            ],
+            Ok(spec) => match state.apps.test_source(&spec, form.in_hand()).await {
+                Ok(check) => vec![check],
+                Err(e) => vec![settings_check(e)],
+            },
             Err(e) => vec![settings_check(e)],
         };
         return new_app_page(&state, &s, StatusCode::OK, form, checks, None).await;
@@ -267,11 +264,10 @@ pub async fn new_app(
     };
     match form.action.as_str() {
         "test" => {
-            let checks = state
-                .apps
-                .engine()
-                .test_with(&spec, None, form.in_hand())
-                .await;
+            let checks = match state.apps.test(&spec, form.in_hand()).await {
+                Ok(checks) => checks,
+                Err(e) => vec![settings_check(e)],
+            };
             new_app_page(&state, &s, StatusCode::OK, form, checks, None).await
         }
         "create" => {
