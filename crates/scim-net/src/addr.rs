@@ -30,11 +30,12 @@ impl Class {
     }
 }
 
-/// Metadata services at addresses outside the link-local range (Alibaba Cloud, AWS's IPv6
-/// endpoint, Oracle Cloud's second address).
-const METADATA_V4: [Ipv4Addr; 2] = [
+/// Metadata services at addresses outside the link-local range (Alibaba Cloud, Oracle
+/// Cloud's second address, Azure's WireServer).
+const METADATA_V4: [Ipv4Addr; 3] = [
     Ipv4Addr::new(100, 100, 100, 200),
     Ipv4Addr::new(192, 0, 0, 192),
+    Ipv4Addr::new(168, 63, 129, 16),
 ];
 const METADATA_V6: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)];
 
@@ -58,10 +59,12 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     }
     let s = v6.segments();
     let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    // IPv4-compatible (deprecated, ::a.b.c.d except :: and ::1) and NAT64 (64:ff9b::/96).
+    // IPv4-compatible (deprecated, ::a.b.c.d except :: and ::1), NAT64 (64:ff9b::/96) and
+    // NAT64 for local use (64:ff9b:1::/48, RFC 8215: the IPv4 address in the last 32 bits).
     let compatible = s[..6] == [0; 6] && !(s[6] == 0 && s[7] <= 1);
     let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
-    (compatible || nat64).then_some(tail)
+    let local_nat64 = s[..3] == [0x64, 0xff9b, 1];
+    (compatible || nat64 || local_nat64).then_some(tail)
 }
 
 fn classify_v4(ip: Ipv4Addr) -> Class {
@@ -130,6 +133,8 @@ mod tests {
             ("::169.254.169.254", Class::Metadata),
             ("fd00:ec2::254", Class::Metadata),
             ("100.100.100.200", Class::Metadata),
+            ("168.63.129.16", Class::Metadata),
+            ("64:ff9b:1::a9fe:a9fe", Class::Metadata),
             ("169.254.1.1", Class::LinkLocal),
             ("fe80::1", Class::LinkLocal),
             ("127.0.0.1", Class::Loopback),

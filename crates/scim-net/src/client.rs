@@ -13,9 +13,13 @@ const MAX_REDIRECTS: usize = 5;
 /// (`HTTPS_PROXY`) is still used (egress through a proxy is common); names are then resolved
 /// by the proxy, whose own rules apply (docs/security.md).
 pub fn builder(policy: &Policy) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
+    let mut b = reqwest::Client::builder()
         .dns_resolver(Arc::new(GuardedResolver::new(policy.clone())))
-        .redirect(redirect_policy())
+        .redirect(redirect_policy());
+    for (name, addr) in policy.own_loopback_names() {
+        b = b.resolve(&name, addr);
+    }
+    b
 }
 
 /// Follows a redirect only to the same scheme, host and port, at most five times.

@@ -89,10 +89,25 @@ impl Policy {
         }
     }
 
+    /// Whether (host, port) is this scimd's own origin: both must match (a name on another
+    /// port is another service of this machine).
     fn is_own(&self, host: &str, port: Option<u16>) -> bool {
+        port.is_some_and(|port| {
+            self.own
+                .iter()
+                .any(|(h, p)| h.eq_ignore_ascii_case(host) && port == *p)
+        })
+    }
+
+    /// The own origins named `localhost`, pinned to the loopback address (the resolver
+    /// refuses loopback for every name: only a URL that passed [`check_url`](Self::check_url)
+    /// for the exact port gets there).
+    pub fn own_loopback_names(&self) -> Vec<(String, SocketAddr)> {
         self.own
             .iter()
-            .any(|(h, p)| h.eq_ignore_ascii_case(host) && port.is_none_or(|port| port == *p))
+            .filter(|(h, _)| h == "localhost" || h.ends_with(".localhost"))
+            .map(|(h, p)| (h.clone(), SocketAddr::from(([127, 0, 0, 1], *p))))
+            .collect()
     }
 
     /// Checks a URL before it is used: its scheme, a literal address in any spelling, and
@@ -122,36 +137,56 @@ impl Policy {
             return Err(Refused::new(name, Class::Metadata));
         }
         let loopback = name == "localhost" || name.ends_with(".localhost");
-        if loopback && !self.allow_loopback && !self.is_own(&name, None) {
+        if loopback && !self.allow_loopback {
             return Err(Refused::new(name, Class::Loopback));
         }
         Ok(())
     }
 
-    /// Resolves `host` and keeps the addresses the policy allows (for connections made
-    /// without reqwest, such as LDAP's). Refused when none is left.
-    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, ResolveError> {
-        self.check_name(host)?;
+    /// Resolves `host` for a connection made without reqwest (LDAP's): every address it
+    /// resolves to must be allowed (the connection is made by name, to any of them), and a
+    /// name that does not resolve is refused too.
+    pub async fn resolve_all(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, ResolveError> {
         let own = self.is_own(&host.to_ascii_lowercase(), Some(port));
+        if !own {
+            self.check_name(host)?;
+        }
         let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
             .map_err(|e| ResolveError::Lookup(host.to_string(), e.to_string()))?
             .collect();
-        self.keep_allowed(host, found, own)
+        if found.is_empty() {
+            return Err(ResolveError::Lookup(host.to_string(), "no address".into()));
+        }
+        for a in &found {
+            match self.allows(a.ip()) {
+                Ok(()) => {}
+                Err(Class::Loopback) if own => {}
+                Err(c) => {
+                    return Err(ResolveError::Refused(Refused::new(
+                        format!("{host} (resolves to {})", a.ip()),
+                        c,
+                    )));
+                }
+            }
+        }
+        Ok(found)
     }
 
     fn keep_allowed(
         &self,
         host: &str,
         found: Vec<SocketAddr>,
-        own: bool,
     ) -> Result<Vec<SocketAddr>, ResolveError> {
         let mut refused = None;
         let kept: Vec<SocketAddr> = found
             .into_iter()
             .filter(|a| match self.allows(a.ip()) {
                 Ok(()) => true,
-                Err(Class::Loopback) if own => true,
                 Err(c) => {
                     refused.get_or_insert((a.ip(), c));
                     false
@@ -215,17 +250,14 @@ impl Resolve for GuardedResolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            // The port is not known here; reqwest sets it on the addresses it returns.
-            let own = policy
-                .own
-                .iter()
-                .any(|(h, _)| h.eq_ignore_ascii_case(&host));
+            // The port is not known here, so no name is anyone's own: scimd's own
+            // `localhost` origins are pinned in the client (`builder`), past this resolver.
             policy.check_name(&host).map_err(ResolveError::Refused)?;
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
                 .map_err(|e| ResolveError::Lookup(host.clone(), e.to_string()))?
                 .collect();
-            let kept = policy.keep_allowed(&host, found, own)?;
+            let kept = policy.keep_allowed(&host, found)?;
             let addrs: Addrs = Box::new(kept.into_iter());
             Ok(addrs)
         })
@@ -289,7 +321,7 @@ mod tests {
     #[tokio::test]
     async fn names_are_checked_by_what_they_resolve_to() {
         let p = Policy::default();
-        let e = p.resolve("localhost", 80).await.expect_err("loopback");
+        let e = p.resolve_all("localhost", 80).await.expect_err("loopback");
         assert!(e.to_string().contains("loopback"), "{e}");
         let resolver = GuardedResolver::new(p);
         let e = resolver
@@ -298,6 +330,22 @@ mod tests {
             .err()
             .expect("refused");
         assert!(e.to_string().contains("loopback"), "{e}");
-        assert!(Policy::allow_local().resolve("localhost", 80).await.is_ok());
+        assert!(
+            Policy::allow_local()
+                .resolve_all("localhost", 80)
+                .await
+                .is_ok()
+        );
+        // scimd's own origin is its own only on its own port.
+        let own = Policy {
+            own: vec![("localhost".into(), 8080)],
+            ..Policy::default()
+        };
+        assert!(own.resolve_all("localhost", 8080).await.is_ok());
+        assert!(own.resolve_all("localhost", 2375).await.is_err());
+        let url = |u: &str| Url::parse(u).unwrap();
+        assert!(own.check_url(&url("http://localhost:8080/t/a")).is_ok());
+        assert!(own.check_url(&url("http://localhost:9100/")).is_err());
+        assert!(own.check_url(&url("http://localhost/")).is_err());
     }
 }

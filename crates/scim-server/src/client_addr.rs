@@ -1,6 +1,7 @@
 //! Who the client is: the TCP peer, or — when the peer is a trusted proxy
-//! (`trusted_proxies`) — the address the proxies forwarded (`Forwarded`, RFC 7239, else
-//! `X-Forwarded-For`), read from the right past every trusted hop. Headers from any other
+//! (`trusted_proxies`) — the address the proxies forwarded in the one header they write
+//! (`forwarded_header`: `X-Forwarded-For` by default, or RFC 7239's `Forwarded`), read from
+//! the right past every trusted hop. Headers from any other
 //! peer are ignored: a client cannot name its own address. Sign-in throttling and the
 //! provisioning log use this address.
 
@@ -12,18 +13,43 @@ use std::net::{IpAddr, SocketAddr};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
-/// The hops a proxy chain reported, leftmost (the original client) first; `None` for a hop
-/// that does not parse (a proxy's `unknown`, an obfuscated name, garbage).
-fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !forwarded.is_empty() {
-        return forwarded
+/// Which header the trusted proxies write (`forwarded_header`). Only that one is read: a
+/// proxy passes the other on from the client unchanged, so reading both would let a client
+/// name its own address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, AWS ALB, Traefik, Caddy).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Some(Self::XForwardedFor),
+            "forwarded" => Some(Self::Forwarded),
+            _ => None,
+        }
+    }
+}
+
+/// The hops a proxy chain reported in `which`, leftmost (the original client) first; `None`
+/// for a hop that does not parse (a proxy's `unknown`, an obfuscated name, garbage).
+fn forwarded_hops(headers: &HeaderMap, which: ForwardedHeader) -> Vec<Option<IpAddr>> {
+    let values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
             .iter()
-            .flat_map(|v| v.split(','))
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect()
+    };
+    match which {
+        ForwardedHeader::Forwarded => values("forwarded")
+            .iter()
+            .flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
             .map(|element| {
                 element
                     .split(';')
@@ -31,15 +57,13 @@ fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
                     .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
                     .and_then(|(_, v)| parse_node(v.trim().trim_matches('"')))
             })
-            .collect();
+            .collect(),
+        ForwardedHeader::XForwardedFor => values("x-forwarded-for")
+            .iter()
+            .flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
+            .map(|hop| parse_node(hop.trim()))
+            .collect(),
     }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|hop| parse_node(hop.trim()))
-        .collect()
 }
 
 /// `192.0.2.1`, `192.0.2.1:4711`, `[2001:db8::1]`, `[2001:db8::1]:4711`, `2001:db8::1`.
@@ -56,13 +80,18 @@ fn parse_node(s: &str) -> Option<IpAddr> {
 }
 
 /// The client address of a request from `peer`.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+    which: ForwardedHeader,
+) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
     let mut client = peer;
-    for hop in forwarded_hops(headers).into_iter().rev() {
+    for hop in forwarded_hops(headers, which).into_iter().rev() {
         match hop {
             Some(ip) if is_trusted(&ip) => client = ip,
             Some(ip) => return ip,
@@ -87,62 +116,87 @@ mod tests {
 
     #[test]
     fn forwarded_addresses_count_only_from_trusted_proxies() {
+        use ForwardedHeader::{Forwarded, XForwardedFor};
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let proxy = ip("10.0.0.2");
-        type Case<'a> = (IpAddr, &'a [(&'static str, &'a str)], &'a str);
-        let cases: &[Case] = &[
+        let xff = |v: &'static str| vec![("x-forwarded-for", v)];
+        type Case<'a> = (
+            IpAddr,
+            Vec<(&'static str, &'a str)>,
+            ForwardedHeader,
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
             // A direct client cannot name its own address.
             (
                 ip("198.51.100.7"),
-                &[("x-forwarded-for", "203.0.113.9")],
+                xff("203.0.113.9"),
+                XForwardedFor,
                 "198.51.100.7",
             ),
-            (proxy, &[("x-forwarded-for", "203.0.113.9")], "203.0.113.9"),
+            (proxy, xff("203.0.113.9"), XForwardedFor, "203.0.113.9"),
             // A client-sent value at the left is skipped: the rightmost untrusted hop wins.
             (
                 proxy,
-                &[("x-forwarded-for", "1.2.3.4, 203.0.113.9, 10.0.0.3")],
+                xff("1.2.3.4, 203.0.113.9, 10.0.0.3"),
+                XForwardedFor,
                 "203.0.113.9",
             ),
             (
                 proxy,
-                &[
+                vec![
                     ("x-forwarded-for", "1.2.3.4"),
                     ("x-forwarded-for", "203.0.113.9"),
                 ],
+                XForwardedFor,
+                "203.0.113.9",
+            ),
+            // Only the configured header counts: a client's own `Forwarded` passed on by
+            // an X-Forwarded-For proxy changes nothing.
+            (
+                proxy,
+                vec![
+                    ("forwarded", "for=1.2.3.4"),
+                    ("x-forwarded-for", "203.0.113.9"),
+                ],
+                XForwardedFor,
                 "203.0.113.9",
             ),
             (
                 proxy,
-                &[(
+                vec![(
                     "forwarded",
                     "for=192.0.2.60;proto=https, for=\"[2001:db8::1]:4711\"",
                 )],
+                Forwarded,
                 "2001:db8::1",
             ),
             (
                 proxy,
-                &[
+                vec![
                     ("forwarded", "for=unknown"),
                     ("x-forwarded-for", "203.0.113.9"),
                 ],
+                Forwarded,
                 "10.0.0.2",
             ),
-            (
-                proxy,
-                &[("x-forwarded-for", "garbage, 10.0.0.3")],
-                "10.0.0.3",
-            ),
-            (proxy, &[], "10.0.0.2"),
+            (proxy, xff("garbage, 10.0.0.3"), XForwardedFor, "10.0.0.3"),
+            (proxy, vec![], XForwardedFor, "10.0.0.2"),
         ];
-        for (peer, h, want) in cases {
-            assert_eq!(client_ip(*peer, &headers(h), &trusted), ip(want), "{h:?}");
+        for (peer, h, which, want) in cases {
+            assert_eq!(
+                client_ip(peer, &headers(&h), &trusted, which),
+                ip(want),
+                "{h:?}"
+            );
         }
         assert_eq!(
-            client_ip(proxy, &headers(&[("x-forwarded-for", "203.0.113.9")]), &[]),
+            client_ip(proxy, &headers(&xff("203.0.113.9")), &[], XForwardedFor),
             proxy,
             "no trusted proxies: the peer"
         );
+        assert_eq!(ForwardedHeader::parse("Forwarded"), Some(Forwarded));
+        assert_eq!(ForwardedHeader::parse("x-real-ip"), None);
     }
 }

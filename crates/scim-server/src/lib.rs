@@ -50,8 +50,10 @@ pub struct ServerConfig {
     /// Where webhooks, the engine's targets and sources, and notices may connect
     /// (docs/security.md, "Outbound connections").
     pub outbound: scim_net::Policy,
-    /// Proxies whose forwarded client address is believed (`client_addr`).
+    /// Proxies whose forwarded client address is believed (`client_addr`), and the one
+    /// header they write it in.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub forwarded_header: client_addr::ForwardedHeader,
     /// Events long polls waiting at once, per token and per tenant (past them, `429`).
     pub max_waits_per_token: usize,
     pub max_waits_per_tenant: usize,
@@ -69,6 +71,7 @@ impl Default for ServerConfig {
             metrics: false,
             outbound: scim_net::Policy::default(),
             trusted_proxies: Vec::new(),
+            forwarded_header: client_addr::ForwardedHeader::default(),
             max_waits_per_token: 4,
             max_waits_per_tenant: 16,
         }
@@ -413,6 +416,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(tower::util::MapRequestLayer::new(sanitize_request_id))
         .layer(tower::util::MapRequestLayer::new(client_addr_of(
             state.config.trusted_proxies.clone(),
+            state.config.forwarded_header,
         )))
         .with_state(state)
 }
@@ -421,6 +425,7 @@ pub fn app(state: Arc<AppState>) -> Router {
 /// forwarded address when the peer is a trusted proxy).
 fn client_addr_of(
     trusted: Vec<ipnet::IpNet>,
+    which: client_addr::ForwardedHeader,
 ) -> impl Fn(axum::extract::Request) -> axum::extract::Request + Clone {
     move |mut req| {
         let peer = req
@@ -428,7 +433,7 @@ fn client_addr_of(
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip());
         if let Some(peer) = peer {
-            let ip = client_addr::client_ip(peer, req.headers(), &trusted);
+            let ip = client_addr::client_ip(peer, req.headers(), &trusted, which);
             req.extensions_mut().insert(client_addr::ClientAddr(ip));
         }
         req

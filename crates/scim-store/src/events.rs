@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use scim_core::CoreResult;
 use scim_core::change::{ChangeBounds, ChangeRecord};
 use scim_core::event::{Event, EventQuery, LogEntry, Operation, Outcome};
-use scim_core::resource::fold;
 use scim_core::store::EventStore;
 use scim_core::{DayCount, Timestamp};
 
@@ -253,9 +252,11 @@ pub(crate) async fn query(
         sql += &format!(" AND resource_type = {}", buf.bind(Arg::text(k.as_str())));
     }
     if let Some(r) = &q.resource {
+        // The same SQL function on both sides (SQLite's LOWER folds ASCII only: a name in
+        // another script is then found as spelled).
         let id = buf.bind(Arg::text(r));
-        let name = buf.bind(Arg::Text(fold(r)));
-        sql += &format!(" AND (resource_id = {id} OR LOWER(resource_name) = {name})");
+        let name = buf.bind(Arg::text(r));
+        sql += &format!(" AND (resource_id = {id} OR LOWER(resource_name) = LOWER({name}))");
     }
     if let Some(tok) = &q.token_name {
         sql += &format!(" AND token_name = {}", buf.bind(Arg::text(tok)));

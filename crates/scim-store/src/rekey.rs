@@ -88,7 +88,11 @@ pub(crate) async fn rekey_nfc(db: &mut Conn<'_>) -> Result<u64, StoreError> {
             .await?;
         }
     }
-    db.exec("INSERT INTO scimd_rekeys (name) VALUES ('nfc')", &[])
-        .await?;
+    // Two nodes starting together may both get here: the second one's row is a no-op.
+    db.exec(
+        "INSERT INTO scimd_rekeys (name) VALUES ('nfc') ON CONFLICT DO NOTHING",
+        &[],
+    )
+    .await?;
     Ok(changed)
 }

@@ -23,7 +23,7 @@ pub trait TargetMatcher: Send + Sync {
 
 fn key(v: &Value) -> String {
     match v {
-        Value::String(s) => s.to_lowercase(),
+        Value::String(s) => scim_proto::text::fold(s),
         other => other.to_string(),
     }
 }

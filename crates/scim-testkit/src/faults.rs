@@ -209,6 +209,70 @@ fn due(every: u64, n: u64, offset: u64) -> bool {
     every > 0 && n % every == offset % every
 }
 
+/// The faults answered before the request is forwarded (throttling, refusals, errors), if
+/// one is due.
+fn injected(
+    s: &Shared,
+    faults: &Faults,
+    n: u64,
+    write: bool,
+    bulk: bool,
+    body: &[u8],
+) -> Option<Answer> {
+    if let Some(until) = faults.throttle_writes_until
+        && write
+        && let Some(left) = until.checked_duration_since(std::time::Instant::now())
+    {
+        count(s, |c| c.throttled += 1);
+        let mut r = scim_error(429, None, "slow down");
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        }
+        return Some(Answer::Reply(r));
+    }
+    if let Some(status) = faults.refuse_bulk
+        && bulk
+    {
+        count(s, |c| c.bulk_refused += 1);
+        return Some(Answer::Reply(scim_error(status, None, "no Bulk here")));
+    }
+    if due(faults.throttle_every, n, 1) {
+        count(s, |c| c.throttled += 1);
+        let mut r = scim_error(429, None, "slow down");
+        let after = faults.throttle_retry_after.unwrap_or(1).to_string();
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&after) {
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        }
+        return Some(Answer::Reply(r));
+    }
+    if due(faults.unavailable_every, n, 5) {
+        count(s, |c| c.unavailable += 1);
+        let mut r = scim_error(503, None, "deploying");
+        let at = std::time::SystemTime::now() + Duration::from_secs(2);
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        }
+        return Some(Answer::Reply(r));
+    }
+    if due(faults.error_every, n, 2) {
+        count(s, |c| c.errors += 1);
+        return Some(Answer::Reply(scim_error(500, None, "internal error")));
+    }
+    let refused_name = faults.reject_user_name.as_ref().is_some_and(|name| {
+        std::str::from_utf8(body).is_ok_and(|b| b.contains(&format!("\"{name}\"")))
+    });
+    if write && (faults.reject_writes || refused_name) {
+        count(s, |c| c.rejected += 1);
+        return Some(Answer::Reply(scim_error(
+            400,
+            Some("invalidValue"),
+            "this app refuses that userName",
+        )));
+    }
+    None
+}
+
 async fn handle(s: &Shared, req: Request<hyper::body::Incoming>) -> Answer {
     let n = s.seq.fetch_add(1, Ordering::SeqCst) + 1;
     count(s, |c| c.requests += 1);
@@ -244,56 +308,8 @@ async fn handle(s: &Shared, req: Request<hyper::body::Incoming>) -> Answer {
     } else {
         0
     };
-    if let Some(until) = faults.throttle_writes_until
-        && write
-        && let Some(left) = until.checked_duration_since(std::time::Instant::now())
-    {
-        count(s, |c| c.throttled += 1);
-        let mut r = scim_error(429, None, "slow down");
-        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&secs.to_string()) {
-            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
-        }
-        return Answer::Reply(r);
-    }
-    if let Some(status) = faults.refuse_bulk
-        && bulk
-    {
-        count(s, |c| c.bulk_refused += 1);
-        return Answer::Reply(scim_error(status, None, "no Bulk here"));
-    }
-    if due(faults.throttle_every, n, 1) {
-        count(s, |c| c.throttled += 1);
-        let mut r = scim_error(429, None, "slow down");
-        let after = faults.throttle_retry_after.unwrap_or(1).to_string();
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&after) {
-            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
-        }
-        return Answer::Reply(r);
-    }
-    if due(faults.unavailable_every, n, 5) {
-        count(s, |c| c.unavailable += 1);
-        let mut r = scim_error(503, None, "deploying");
-        let at = std::time::SystemTime::now() + Duration::from_secs(2);
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
-            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
-        }
-        return Answer::Reply(r);
-    }
-    if due(faults.error_every, n, 2) {
-        count(s, |c| c.errors += 1);
-        return Answer::Reply(scim_error(500, None, "internal error"));
-    }
-    let refused_name = faults.reject_user_name.as_ref().is_some_and(|name| {
-        std::str::from_utf8(&body).is_ok_and(|b| b.contains(&format!("\"{name}\"")))
-    });
-    if write && (faults.reject_writes || refused_name) {
-        count(s, |c| c.rejected += 1);
-        return Answer::Reply(scim_error(
-            400,
-            Some("invalidValue"),
-            "this app refuses that userName",
-        ));
+    if let Some(answer) = injected(s, &faults, n, write, bulk, &body) {
+        return answer;
     }
     let mut path = parts
         .uri

@@ -193,28 +193,8 @@ impl Deliverer {
             if !ep.enabled || ep.next_attempt_at.is_some_and(|t| t > now) {
                 return Ok(());
             }
-            let page = match self
-                .feed
-                .page(
-                    tenant,
-                    FeedCursor::After(ep.cursor),
-                    BATCH,
-                    &ep.type_filter(),
-                    Duration::ZERO,
-                    &base,
-                )
-                .await
-            {
-                Ok(p) => p,
-                Err(CoreError::Gone(why)) => {
-                    let reason = format!("undelivered events expired: {why}");
-                    self.store
-                        .set_endpoint_enabled(tenant.id, &ep.id, false, Some(&reason))
-                        .await?;
-                    tracing::warn!(endpoint = %ep.id, %reason, "webhook endpoint disabled");
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
+            let Some(page) = self.next_page(tenant, &ep, &base).await? else {
+                return Ok(());
             };
             if page.events.is_empty() {
                 if page.next > ep.cursor {
@@ -283,6 +263,39 @@ impl Deliverer {
             {
                 self.advance(&fence, &ep, page.next).await?;
             }
+        }
+    }
+
+    /// The endpoint's next page of events; `None` (and the endpoint disabled, with the
+    /// reason) when undelivered events have expired.
+    async fn next_page(
+        &self,
+        tenant: &Tenant,
+        ep: &WebhookEndpoint,
+        base: &str,
+    ) -> CoreResult<Option<scim_core::service::ChangePage>> {
+        let page = self
+            .feed
+            .page(
+                tenant,
+                FeedCursor::After(ep.cursor),
+                BATCH,
+                &ep.type_filter(),
+                Duration::ZERO,
+                base,
+            )
+            .await;
+        match page {
+            Ok(p) => Ok(Some(p)),
+            Err(CoreError::Gone(why)) => {
+                let reason = format!("undelivered events expired: {why}");
+                self.store
+                    .set_endpoint_enabled(tenant.id, &ep.id, false, Some(&reason))
+                    .await?;
+                tracing::warn!(endpoint = %ep.id, %reason, "webhook endpoint disabled");
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -38,6 +38,7 @@ struct FileConfig {
     outbound_allow_loopback: Option<bool>,
     max_connections_per_address: Option<usize>,
     trusted_proxies: Option<Vec<String>>,
+    forwarded_header: Option<String>,
     outbound_allow_private: Option<bool>,
     sync_source_dir: Option<std::path::PathBuf>,
 }
@@ -86,6 +87,9 @@ pub struct Settings {
     /// How long a node holds an endpoint's delivery lease without renewing it (default 30s):
     /// a node that dies mid-delivery has its endpoints taken over after this long.
     pub webhook_lease: std::time::Duration,
+    /// The header the trusted proxies write the client's address in (`x-forwarded-for`, the
+    /// default, or `forwarded`).
+    pub forwarded_header: scim_server::client_addr::ForwardedHeader,
     /// Where webhooks, the engine's targets and sources, and notices may connect
     /// (docs/security.md): loopback refused unless `outbound_allow_loopback` (this scimd's
     /// own URL excepted), private networks allowed unless `outbound_allow_private = false`.
@@ -202,17 +206,106 @@ fn default_sync_key_file(url: &str) -> std::path::PathBuf {
     dir.join("sync.key")
 }
 
+/// The config file, if one is given.
+fn read_file(global: &GlobalArgs) -> Result<FileConfig> {
+    Ok(match &global.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config file {}", p.display()))?;
+            toml::from_str::<FileConfig>(&text)
+                .with_context(|| format!("invalid config file {}", p.display()))?
+        }
+        None => FileConfig::default(),
+    })
+}
+
+/// The listener's limits and TLS files.
+fn listen_options(
+    file: &mut FileConfig,
+    serve: &ServeArgs,
+) -> Result<scim_server::listener::ListenOptions> {
+    let listen_defaults = scim_server::listener::ListenOptions::default();
+    let tls = match (
+        serve.tls_cert.clone().or(file.tls_cert.take()),
+        serve.tls_key.clone().or(file.tls_key.take()),
+    ) {
+        (Some(cert), Some(key)) => Some(scim_server::listener::TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
+    };
+    Ok(scim_server::listener::ListenOptions {
+        max_connections: env_or(
+            "SCIMD_MAX_CONNECTIONS",
+            file.max_connections.take(),
+            listen_defaults.max_connections,
+        )?,
+        max_connections_per_address: env_or(
+            "SCIMD_MAX_CONNECTIONS_PER_ADDRESS",
+            file.max_connections_per_address.take(),
+            listen_defaults.max_connections_per_address,
+        )?,
+        trusted_proxies: trusted_proxies(file.trusted_proxies.take())?,
+        header_read_timeout: std::time::Duration::from_secs(
+            env_or(
+                "SCIMD_HEADER_READ_TIMEOUT_SECS",
+                file.header_read_timeout_secs.take(),
+                listen_defaults.header_read_timeout.as_secs(),
+            )?
+            .max(1),
+        ),
+        tls,
+    })
+}
+
+/// Webhook attempts: time limit, backoff, how long before a failing endpoint is disabled.
+fn webhook_policy(file: &mut FileConfig) -> Result<scim_core::webhook::RetryPolicy> {
+    Ok({
+        let d = scim_core::webhook::RetryPolicy::default();
+        scim_core::webhook::RetryPolicy {
+            timeout: duration_setting(
+                "SCIMD_WEBHOOK_TIMEOUT",
+                file.webhook_timeout.take(),
+                d.timeout,
+            )?,
+            first_retry: duration_setting(
+                "SCIMD_WEBHOOK_FIRST_RETRY",
+                file.webhook_first_retry.take(),
+                d.first_retry,
+            )?,
+            max_interval: duration_setting(
+                "SCIMD_WEBHOOK_MAX_RETRY_INTERVAL",
+                file.webhook_max_retry_interval.take(),
+                d.max_interval,
+            )?,
+            give_up_after: duration_setting(
+                "SCIMD_WEBHOOK_RETRY_FOR",
+                file.webhook_retry_for.take(),
+                d.give_up_after,
+            )?,
+        }
+    })
+}
+
+/// Where outbound connections may go (`docs/security.md`).
+fn outbound(file: &mut FileConfig, own: Vec<(String, u16)>) -> Result<scim_net::Policy> {
+    Ok(scim_net::Policy {
+        allow_loopback: flag(
+            "SCIMD_OUTBOUND_ALLOW_LOOPBACK",
+            file.outbound_allow_loopback.take(),
+            false,
+        )?,
+        allow_private: flag(
+            "SCIMD_OUTBOUND_ALLOW_PRIVATE",
+            file.outbound_allow_private.take(),
+            true,
+        )?,
+        own,
+    })
+}
+
 impl Settings {
     pub fn resolve(global: &GlobalArgs, serve: &ServeArgs) -> Result<Self> {
-        let file = match &global.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read config file {}", p.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("invalid config file {}", p.display()))?
-            }
-            None => FileConfig::default(),
-        };
+        let mut file = read_file(global)?;
         // `serve` reads SCIMD_LISTEN / SCIMD_PUBLIC_URL through its flags; other commands
         // (which print URLs) read the same variables here.
         let env_var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -220,13 +313,13 @@ impl Settings {
             .listen
             .clone()
             .or_else(|| env_var("SCIMD_LISTEN"))
-            .or(file.listen)
+            .or(file.listen.take())
             .unwrap_or_else(|| DEFAULT_LISTEN.into());
         let public_url = serve
             .public_url
             .clone()
             .or_else(|| env_var("SCIMD_PUBLIC_URL"))
-            .or(file.public_url)
+            .or(file.public_url.take())
             .unwrap_or_else(|| {
                 let scheme = if serve.tls_cert.is_some() {
                     "https"
@@ -238,21 +331,14 @@ impl Settings {
             .trim_end_matches('/')
             .to_string();
         let server = scim_server::ServerConfig::default();
-        let listen_defaults = scim_server::listener::ListenOptions::default();
-        let tls = match (
-            serve.tls_cert.clone().or(file.tls_cert),
-            serve.tls_key.clone().or(file.tls_key),
-        ) {
-            (Some(cert), Some(key)) => Some(scim_server::listener::TlsFiles { cert, key }),
-            (None, None) => None,
-            _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
-        };
+        let listen_options = listen_options(&mut file, serve)?;
+        let webhook_policy = webhook_policy(&mut file)?;
+        let outbound = outbound(&mut file, own_origins(&public_url, &listen))?;
         let database_url = global
             .database_url
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        let own = own_origins(&public_url, &listen);
         Ok(Self {
             sync_key_file: env_var("SCIMD_SYNC_KEY_FILE")
                 .map(std::path::PathBuf::from)
@@ -288,28 +374,7 @@ impl Settings {
                 server.request_timeout.as_secs(),
             )?,
             metrics_listen: serve.metrics_listen.clone().or(file.metrics_listen),
-            listen_options: scim_server::listener::ListenOptions {
-                max_connections: env_or(
-                    "SCIMD_MAX_CONNECTIONS",
-                    file.max_connections,
-                    listen_defaults.max_connections,
-                )?,
-                max_connections_per_address: env_or(
-                    "SCIMD_MAX_CONNECTIONS_PER_ADDRESS",
-                    file.max_connections_per_address,
-                    listen_defaults.max_connections_per_address,
-                )?,
-                trusted_proxies: trusted_proxies(file.trusted_proxies)?,
-                header_read_timeout: std::time::Duration::from_secs(
-                    env_or(
-                        "SCIMD_HEADER_READ_TIMEOUT_SECS",
-                        file.header_read_timeout_secs,
-                        listen_defaults.header_read_timeout.as_secs(),
-                    )?
-                    .max(1),
-                ),
-                tls,
-            },
+            listen_options,
             sync_scheduler: match std::env::var("SCIMD_SYNC_SCHEDULER") {
                 Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
                 Err(_) => file.sync_scheduler.unwrap_or(true),
@@ -324,31 +389,7 @@ impl Settings {
                 Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
                 Err(_) => file.webhooks.unwrap_or(true),
             },
-            webhook_policy: {
-                let d = scim_core::webhook::RetryPolicy::default();
-                scim_core::webhook::RetryPolicy {
-                    timeout: duration_setting(
-                        "SCIMD_WEBHOOK_TIMEOUT",
-                        file.webhook_timeout,
-                        d.timeout,
-                    )?,
-                    first_retry: duration_setting(
-                        "SCIMD_WEBHOOK_FIRST_RETRY",
-                        file.webhook_first_retry,
-                        d.first_retry,
-                    )?,
-                    max_interval: duration_setting(
-                        "SCIMD_WEBHOOK_MAX_RETRY_INTERVAL",
-                        file.webhook_max_retry_interval,
-                        d.max_interval,
-                    )?,
-                    give_up_after: duration_setting(
-                        "SCIMD_WEBHOOK_RETRY_FOR",
-                        file.webhook_retry_for,
-                        d.give_up_after,
-                    )?,
-                }
-            },
+            webhook_policy,
             webhook_lease: duration_setting(
                 "SCIMD_WEBHOOK_LEASE",
                 file.webhook_lease,
@@ -358,18 +399,19 @@ impl Settings {
                 Ok(v) => !matches!(v.as_str(), "0" | "false" | "off"),
                 Err(_) => file.provisioning_log.unwrap_or(true),
             },
-            outbound: scim_net::Policy {
-                allow_loopback: flag(
-                    "SCIMD_OUTBOUND_ALLOW_LOOPBACK",
-                    file.outbound_allow_loopback,
-                    false,
-                )?,
-                allow_private: flag(
-                    "SCIMD_OUTBOUND_ALLOW_PRIVATE",
-                    file.outbound_allow_private,
-                    true,
-                )?,
-                own,
+            outbound,
+            forwarded_header: {
+                let text = env_var("SCIMD_FORWARDED_HEADER").or(file.forwarded_header);
+                match text {
+                    None => Default::default(),
+                    Some(t) => {
+                        scim_server::client_addr::ForwardedHeader::parse(&t).with_context(|| {
+                            format!(
+                                "forwarded_header must be x-forwarded-for or forwarded, not '{t}'"
+                            )
+                        })?
+                    }
+                }
             },
             sync_source_dir: env_var("SCIMD_SYNC_SOURCE_DIR")
                 .map(std::path::PathBuf::from)

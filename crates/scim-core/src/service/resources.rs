@@ -100,7 +100,6 @@ fn parse_body(
     let view = view_of(kind);
     let mut parsed = parse_resource(&view, body)?;
     crate::resource::check_names(kind, &parsed)?;
-    crate::resource::check_size(kind, &parsed, max_bytes)?;
     let mut members = None;
     if let Value::Object(o) = &mut parsed {
         // scimd does not keep passwords: changePassword is unsupported and IdP-provisioned
@@ -111,6 +110,8 @@ fn parse_body(
             members = Some(member_ids(m.as_ref())?);
         }
     }
+    // What is stored: members are rows of their own, not part of the body's size.
+    crate::resource::check_size(kind, &parsed, max_bytes)?;
     Ok((parsed, members))
 }
 

@@ -40,11 +40,22 @@ pub struct Conn {
     idle_since: Mutex<Instant>,
     /// Asks the connection to close (as soon as nothing is in flight).
     pub close: Notify,
+    /// The server is stopping (a longer grace than an eviction's).
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Conn {
     pub fn busy(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) > 0
+    }
+
+    /// How long the connection may take to close once asked.
+    pub fn grace(&self) -> std::time::Duration {
+        if self.stopping.load(Ordering::Acquire) {
+            super::SHUTDOWN_GRACE
+        } else {
+            super::EVICT_GRACE
+        }
     }
 
     /// A request's head has arrived: the connection is busy until its answer is sent.
@@ -171,6 +182,7 @@ impl Registry {
             in_flight: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
             close: Notify::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         });
         inner.open.insert(id, conn.clone());
         Some(Registered {
@@ -203,6 +215,7 @@ impl Registry {
     /// requests.
     pub fn close_all(&self) {
         for c in self.lock().open.values() {
+            c.stopping.store(true, Ordering::Release);
             c.close.notify_one();
         }
     }

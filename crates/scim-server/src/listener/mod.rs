@@ -90,6 +90,11 @@ const OVER_SHARE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: te
 Retry-After: 5\r\nConnection: close\r\nContent-Length: 52\r\n\r\n\
 too many connections from your address; retry later\n";
 
+/// How long an evicted idle connection may take to close before it is dropped.
+pub(crate) const EVICT_GRACE: Duration = Duration::from_secs(2);
+/// How long in-flight requests have to finish on shutdown.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
 /// One year, the usual `max-age` (RFC 6797).
 const HSTS: &str = "max-age=31536000";
 
@@ -136,14 +141,19 @@ pub async fn serve(
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                // Full: the longest-idle connection makes room; if all are busy, wait.
-                registry.evict_idle(&registered);
-                tokio::select! {
-                    p = slots.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                    () = &mut shutdown => break,
+                // Full: the longest-idle connection makes room; if all are busy, wait (and
+                // look again: a busy one may have become idle).
+                let permit = loop {
+                    registry.evict_idle(&registered);
+                    tokio::select! {
+                        p = slots.clone().acquire_owned() => break p.ok(),
+                        () = &mut shutdown => break None,
+                        () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    }
+                };
+                match permit {
+                    Some(p) => p,
+                    None => break,
                 }
             }
         };
@@ -162,10 +172,14 @@ pub async fn serve(
     }
     drop(listener);
     registry.close_all();
-    // Every connection gives its slot back when it ends.
-    let _all = slots
-        .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
-        .await;
+    // Every connection gives its slot back when it ends (each within its grace).
+    let all = slots.acquire_many(u32::try_from(max).unwrap_or(u32::MAX));
+    if tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(5), all)
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace; stopping anyway");
+    }
     Ok(())
 }
 
@@ -183,10 +197,15 @@ impl Connection {
             return self.drive(TokioIo::new(stream), false).await;
         };
         let accept = tokio_rustls::TlsAcceptor::from(cfg).accept(stream);
-        match tokio::time::timeout(self.header_timeout, accept).await {
-            Ok(Ok(tls_stream)) => self.drive(TokioIo::new(tls_stream), true).await,
-            Ok(Err(e)) => tracing::debug!(error = %e, peer = %self.peer, "TLS handshake failed"),
-            Err(_) => {}
+        let state = self.state.clone();
+        // A handshake is no request: asked to close, it is dropped.
+        tokio::select! {
+            r = tokio::time::timeout(self.header_timeout, accept) => match r {
+                Ok(Ok(tls_stream)) => self.drive(TokioIo::new(tls_stream), true).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, peer = %self.peer, "TLS handshake failed"),
+                Err(_) => {}
+            },
+            () = state.close.notified() => {}
         }
     }
 
@@ -222,18 +241,24 @@ impl Connection {
             .keep_alive(true);
         let conn = http.serve_connection(io, service);
         let mut conn = std::pin::pin!(conn);
-        let mut closing = false;
+        // Asked to close: hyper finishes what is in flight (and the answer's last bytes),
+        // then closes; a connection that does not finish within its grace is dropped (one
+        // that never sent a request, or a client that does not read its answer).
+        let mut deadline: Option<tokio::time::Instant> = None;
         let done = loop {
+            let grace = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 r = conn.as_mut() => break r,
-                () = state.close.notified(), if !closing => {
-                    if !state.busy() {
-                        // Nothing in flight: closing loses nothing.
-                        break Ok(());
-                    }
+                () = state.close.notified(), if deadline.is_none() => {
                     conn.as_mut().graceful_shutdown();
-                    closing = true;
+                    deadline = Some(tokio::time::Instant::now() + state.grace());
                 }
+                () = grace => break Ok(()),
             }
         };
         if let Err(e) = done {

@@ -169,15 +169,19 @@ pub(crate) async fn query_sql(
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
     {
         let (seq, mut r, len) = sized_resource_from_cols(row, kind, q.related)?;
-        // The page ends early past its byte budget (never before its first resource).
-        bytes = bytes.saturating_add(len);
+        let members = match q.related && kind == ResourceKind::Group {
+            true => Some(load_members(db, seq).await?),
+            false => None,
+        };
+        // The page ends early past its byte budget (never before its first resource): the
+        // body, and a group's members as they will be rendered.
+        let rendered = members.as_ref().map_or(0, |m| m.len() * MEMBER_BYTES);
+        bytes = bytes.saturating_add(len).saturating_add(rendered);
         if !resources.is_empty() && q.max_bytes.is_some_and(|max| bytes > max) {
             cut = true;
             break;
         }
-        if q.related && kind == ResourceKind::Group {
-            r.members = Some(load_members(db, seq).await?);
-        }
+        r.members = members;
         last_seq = seq;
         resources.push(r);
     }
@@ -195,6 +199,10 @@ pub(crate) async fn query_sql(
         next_cursor,
     })
 }
+
+/// What one group member takes in a rendered page (`value`, `display`, `type`, `$ref`), for
+/// the page's byte budget.
+const MEMBER_BYTES: usize = 160;
 
 /// The most resource bytes a filter or sort evaluated in memory may read.
 const MEMORY_SCAN_BYTES: usize = 256 << 20;

@@ -196,6 +196,23 @@ mod runtime_tests {
     }
 
     #[test]
+    fn a_regex_replacement_is_sized_before_it_is_expanded() {
+        let big = One(Val::Str("a".repeat(600_000)));
+        let ctx = EvalContext::new(&big, time::OffsetDateTime::UNIX_EPOCH);
+        let e = parse(r#"Replace([x], , "(?s)^.+$", , "$0$0", , )"#).expect("small when parsed");
+        let err = evaluate(&e, &ctx).expect_err("1.2 MB");
+        assert!(err.message.contains("over the limit"), "{err}");
+        // Case changes of long text count against the fuel too.
+        let e = parse(&format!(
+            "Join(\"\", {})",
+            vec!["ToUpper([x])"; 40].join(", ")
+        ))
+        .expect("parses");
+        let err = evaluate(&e, &ctx).expect_err("24 MB of upper case");
+        assert!(err.message.contains("one evaluation"), "{err}");
+    }
+
+    #[test]
     fn lists_are_bounded_and_duplicates_removed_in_linear_time() {
         let many = One(Val::Str(",".repeat(MAX_ITEMS + 5)));
         let ctx = EvalContext::new(&many, time::OffsetDateTime::UNIX_EPOCH);

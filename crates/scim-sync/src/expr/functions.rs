@@ -494,14 +494,24 @@ fn regex_replace(
 ) -> Result<String, EvalError> {
     let mut out = String::new();
     let mut last = 0;
+    // What one expansion can add at most: the replacement's text, and each `$` reference
+    // standing for at most the whole match (every group lies inside it).
+    let refs = replacement.matches('$').count();
     for caps in re.captures_iter(source) {
         let Some(m) = caps.get(0) else { continue };
+        let most = replacement.len() + refs.saturating_mul(m.len());
+        if out.len() + (m.start() - last) + most > super::limits::MAX_TEXT {
+            return Err(EvalError::new(
+                pos,
+                format!(
+                    "Replace: the value would pass {} bytes, over the limit",
+                    super::limits::MAX_TEXT
+                ),
+            ));
+        }
         out.push_str(&source[last..m.start()]);
         caps.expand(replacement, &mut out);
         last = m.end();
-        if out.len() > super::limits::MAX_TEXT {
-            break;
-        }
     }
     out.push_str(&source[last..]);
     room(ctx, "Replace", pos, out.len())?;

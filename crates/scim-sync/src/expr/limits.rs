@@ -62,7 +62,9 @@ pub fn room(ctx: &EvalContext<'_>, f: &str, pos: usize, bytes: usize) -> Result<
 }
 
 /// Checks a value a function produced against the limits.
-pub fn check_value(v: &Val, f: &str, pos: usize) -> Result<(), EvalError> {
+/// Also takes the value's bytes from the evaluation's fuel (every function's output counts,
+/// so case changes of long text add up too).
+pub fn check_value(ctx: &EvalContext<'_>, v: &Val, f: &str, pos: usize) -> Result<(), EvalError> {
     let items = match v {
         Val::List(l) => l.len(),
         Val::Candidates(c) => c.len(),
@@ -79,6 +81,6 @@ pub fn check_value(v: &Val, f: &str, pos: usize) -> Result<(), EvalError> {
             pos,
             format!("{}: a value over {MAX_TEXT} bytes", f),
         )),
-        _ => Ok(()),
+        _ => room(ctx, f, pos, size_of(v).min(MAX_TEXT)),
     }
 }

@@ -101,7 +101,7 @@ pub fn evaluate(e: &Expr, ctx: &EvalContext<'_>) -> Result<Val, EvalError> {
                 }
                 _ => functions::call(*function, vals, *pos, ctx)?,
             };
-            limits::check_value(&out, function.name(), *pos)?;
+            limits::check_value(ctx, &out, function.name(), *pos)?;
             Ok(out)
         }
     }

@@ -58,29 +58,38 @@ pub fn decide(
     }
 }
 
-/// Words that mark a role as an administrator's.
-const PRIVILEGED: [&str; 5] = ["admin", "owner", "root", "superuser", "administrator"];
+/// Whether a role's text names an administrator's: `admin` anywhere (Admins, GlobalAdmin,
+/// sysadmin; a rare false positive such as "badminton" only means a report instead of an
+/// adoption), or the words owner, root, superuser.
+fn privileged_text(text: &str) -> bool {
+    let t = text.to_lowercase();
+    t.contains("admin")
+        || t.split(|c: char| !c.is_alphanumeric())
+            .any(|w| matches!(w, "owner" | "owners" | "root" | "superuser" | "superusers"))
+}
 
-/// Whether a target object holds an administrator's role: a `roles` or `entitlements` value
-/// (or display) naming one. Such an account pre-dates the job (someone made it by hand) and
-/// is not adopted by matching unless the job says so (docs/security.md, "Adoption").
+/// Whether a target object holds an administrator's role: a `roles` or `entitlements`
+/// value, display or type, or a group it is in (`groups[].display`), naming one. Such an
+/// account pre-dates the job (someone made it by hand) and is not adopted by matching unless
+/// the job says so (docs/security.md, "Adoption").
 pub fn privileged(object: &Value) -> bool {
-    ["roles", "entitlements"].iter().any(|attr| {
+    let items = |attr: &str| {
         object
-            .get(*attr)
+            .get(attr)
             .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .flat_map(|v| ["value", "display", "type"].map(|k| v.get(k).and_then(Value::as_str)))
-            .flatten()
-            .any(|text| {
-                let t = text.to_lowercase();
-                PRIVILEGED.iter().any(|w| {
-                    t.split(|c: char| !c.is_alphanumeric())
-                        .any(|part| part == *w)
-                })
-            })
-    })
+            .cloned()
+            .unwrap_or_default()
+    };
+    let named = |v: &Value, keys: &[&str]| {
+        keys.iter()
+            .filter_map(|k| v.get(*k).and_then(Value::as_str))
+            .any(privileged_text)
+    };
+    let role_like = ["roles", "entitlements"]
+        .iter()
+        .flat_map(|a| items(a))
+        .any(|v| named(&v, &["value", "display", "type"]));
+    role_like || items("groups").iter().any(|g| named(g, &["display"]))
 }
 
 /// Whether the planner looks candidates up at all.
@@ -146,7 +155,16 @@ mod tests {
             (json!({"roles": [{"value": "tenant-owner"}]}), true),
             (json!({"entitlements": [{"display": "Root access"}]}), true),
             (json!({"roles": [{"value": "reader"}]}), false),
-            (json!({"roles": [{"value": "badminton"}]}), false),
+            (json!({"roles": [{"value": "GlobalAdmin"}]}), true),
+            (json!({"roles": [{"display": "Administrators"}]}), true),
+            (
+                json!({"groups": [{"value": "g1", "display": "Domain Admins"}]}),
+                true,
+            ),
+            (
+                json!({"groups": [{"value": "admin-id", "display": "Sales"}]}),
+                false,
+            ),
             (json!({"userName": "admin@example.com"}), false),
         ] {
             assert_eq!(privileged(&object), want, "{object}");

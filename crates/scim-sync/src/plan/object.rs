@@ -308,6 +308,7 @@ impl Planner<'_> {
                 a.error_code = Some(code);
                 Planned::Action(Box::new(a))
             };
+        let privileged = matches!(outcome, Match::Privileged { .. });
         let (action, matched, detail) = match outcome {
             Match::Create if by.is_empty() => (
                 SyncAction::Create,
@@ -326,26 +327,20 @@ impl Planner<'_> {
                     format!("create: no target object with {by}"),
                 )
             }
-            Match::Report { id } => {
+            Match::Report { id } | Match::Privileged { id } => {
+                let (why, rule) = if privileged {
+                    (
+                        " and an administrator's role",
+                        "matching.adopt_privileged = false",
+                    )
+                } else {
+                    ("", "on_conflict = report")
+                };
                 return conflict(
                     d,
                     Status::Warning,
-                    format!("target object {id} has {by}; policy is report"),
-                    format!(
-                        "a target object ({id}) already has {by}; not adopted (on_conflict = report)"
-                    ),
-                    ErrorCode::ExistingTargetObject,
-                );
-            }
-            Match::Privileged { id } => {
-                return conflict(
-                    d,
-                    Status::Warning,
-                    format!("target object {id} has {by} and an administrator's role"),
-                    format!(
-                        "a target object ({id}) already has {by} and holds an administrator's role; \
-                         not adopted (matching.adopt_privileged = false)"
-                    ),
+                    format!("target object {id} has {by}{why}; not adopted"),
+                    format!("a target object ({id}) already has {by}{why}; not adopted ({rule})"),
                     ErrorCode::ExistingTargetObject,
                 );
             }

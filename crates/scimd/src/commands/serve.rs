@@ -23,13 +23,10 @@ fn write_secret_file(path: &std::path::Path, secret: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
-    let s = &env.settings;
+/// On the first start: the tenant `default` and its bootstrap token, printed once (or
+/// written to the file asked for).
+async fn first_start(env: &Env, args: &ServeArgs) -> Result<()> {
     let services = &env.services;
-    if let Some(files) = &s.listen_options.tls {
-        // A bad certificate or key stops the start here, with the reason.
-        scim_server::listener::tls_config(files)?;
-    }
     if services.tenants.list().await?.is_empty() {
         let t = services
             .tenants
@@ -55,9 +52,12 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         }
         println!();
     }
-    let listener = tokio::net::TcpListener::bind(&s.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", s.listen))?;
+    Ok(())
+}
+
+/// The SCIM URLs, the console, how to make a token.
+async fn print_urls(env: &Env) -> Result<()> {
+    let (s, services) = (&env.settings, &env.services);
     for t in services.tenants.list().await? {
         println!("SCIM base URL ({}): {}", t.slug, env.scim_url(&t.slug));
     }
@@ -73,6 +73,20 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         "New token:  in the console (SCIM integration → Add token) or \
          `scimd token create --tenant default --name <idp> --scope users:rw --scope groups:rw`"
     );
+    Ok(())
+}
+
+pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
+    let s = &env.settings;
+    if let Some(files) = &s.listen_options.tls {
+        // A bad certificate or key stops the start here, with the reason.
+        scim_server::listener::tls_config(files)?;
+    }
+    first_start(env, args).await?;
+    let listener = tokio::net::TcpListener::bind(&s.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", s.listen))?;
+    print_urls(env).await?;
     if let Some(addr) = &s.metrics_listen {
         super::metrics::start(addr, env.store.clone(), &s.listen_options).await?;
     }
@@ -98,6 +112,7 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         metrics: s.metrics_listen.is_some(),
         outbound: s.outbound.clone(),
         trusted_proxies: s.listen_options.trusted_proxies.clone(),
+        forwarded_header: s.forwarded_header,
         ..Default::default()
     };
     // The instance key is made on first start if there is none (a node racing another to

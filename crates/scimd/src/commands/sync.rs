@@ -153,20 +153,15 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
             members,
             variant,
             out,
-        } => {
+        } => generate(
             scim_sync::generate::Directory {
                 users,
                 groups,
                 members,
                 variant,
-            }
-            .write_csv(&out)?;
-            println!(
-                "wrote {users} users in {groups} groups to {}",
-                out.display()
-            );
-            Ok(())
-        }
+            },
+            &out,
+        ),
         SyncCmd::Job(c) => job(env, c).await,
         SyncCmd::Pause { job } => {
             let name = job_name(&job)?;
@@ -202,32 +197,7 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
             show::plan(env, &prepared.plan)
         }
         SyncCmd::Run { job } => run_cycle(env, &job).await,
-        SyncCmd::Test { job } => {
-            let e = engine(env, false)?;
-            let (spec, record) = e.resolve(&job).await?;
-            let checks = e.test(&spec, record.as_ref()).await;
-            let ok = checks.iter().all(|c| c.ok);
-            if env.json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&serde_json::json!({"ok": ok, "checks": checks}))?
-                );
-            } else {
-                show::checks(&checks);
-                println!(
-                    "{}",
-                    if ok {
-                        "all checks passed"
-                    } else {
-                        "some checks failed"
-                    }
-                );
-            }
-            if !ok {
-                std::process::exit(1);
-            }
-            Ok(())
-        }
+        SyncCmd::Test { job } => test(env, &job).await,
         SyncCmd::Provision { job, user } => {
             let e = engine(env, needs_key(&job))?;
             let (spec, record) = e.resolve(&job).await?;
@@ -272,6 +242,46 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `scimd sync generate`: a synthetic directory as CSV.
+fn generate(d: scim_sync::generate::Directory, out: &Path) -> Result<()> {
+    d.write_csv(out)?;
+    println!(
+        "wrote {} users in {} groups to {}",
+        d.users,
+        d.groups,
+        out.display()
+    );
+    Ok(())
+}
+
+/// `scimd sync test`: the checks, and exit 1 when one failed.
+async fn test(env: &Env, job: &str) -> Result<()> {
+    let e = engine(env, false)?;
+    let (spec, record) = e.resolve(job).await?;
+    let checks = e.test(&spec, record.as_ref()).await;
+    let ok = checks.iter().all(|c| c.ok);
+    if env.json {
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({"ok": ok, "checks": checks}))?
+        );
+    } else {
+        show::checks(&checks);
+        println!(
+            "{}",
+            if ok {
+                "all checks passed"
+            } else {
+                "some checks failed"
+            }
+        );
+    }
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn reauthorize(

@@ -214,8 +214,10 @@ pub struct LdapSource {
 
 impl LdapSource {
     /// The directory's address under the outbound policy (docs/security.md): a literal
-    /// address as it is, a name by what it resolves to now. (ldap3 resolves the name again
-    /// to connect; the window between the two is the resolver's cache.)
+    /// address as it is, a name by every address it resolves to now (ldap3 connects by name
+    /// to any of them). ldap3 resolves the name again to connect: a name that changes its
+    /// answer in between (DNS rebinding) is the one gap left, narrowed by the resolver's
+    /// cache; reqwest's connections have none (their resolver is the check).
     async fn check_destination(&self) -> SyncResult<()> {
         let url = reqwest::Url::parse(&self.url)
             .map_err(|e| SyncError::Job(format!("source.url '{}': {e}", self.url)))?;
@@ -237,11 +239,12 @@ impl LdapSource {
                 .outbound
                 .allows(ip)
                 .map_err(|c| refused(&format!("{ip} is {}", c.describe()))),
-            Err(_) => match self.outbound.resolve(host, port).await {
+            Err(_) => match self.outbound.resolve_all(host, port).await {
                 Ok(_) => Ok(()),
                 Err(scim_net::ResolveError::Refused(r)) => Err(refused(&r)),
-                // An unknown name is ldap3's to report, as it always has.
-                Err(scim_net::ResolveError::Lookup(..)) => Ok(()),
+                Err(e @ scim_net::ResolveError::Lookup(..)) => {
+                    Err(SyncError::Source(format!("cannot connect: {e}")))
+                }
             },
         }
     }
