@@ -349,3 +349,39 @@ mod tests {
         assert!(own.check_url(&url("http://localhost/")).is_err());
     }
 }
+
+#[cfg(test)]
+mod spelling {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// However an IPv4 address is spelled in a URL (dotted, one number, hexadecimal,
+        /// IPv4-mapped IPv6), the policy's verdict is the verdict on the address itself.
+        #[test]
+        fn every_spelling_of_an_address_gets_the_same_verdict(ip in any::<u32>()) {
+            let p = Policy::default();
+            let v4 = std::net::Ipv4Addr::from(ip);
+            let want = p.allows(IpAddr::V4(v4)).err();
+            let o = v4.octets();
+            for spelled in [
+                format!("http://{v4}/"),
+                format!("http://{ip}/"),
+                format!("http://0x{ip:x}/"),
+                format!("http://0x{:x}.{}.{}/", o[0], o[1], u16::from(o[2]) << 8 | u16::from(o[3])),
+                format!("http://[::ffff:{v4}]/"),
+            ] {
+                let got = p.check_url(&Url::parse(&spelled).unwrap()).err().map(|r| r.class);
+                prop_assert_eq!(got, want, "{}", spelled);
+            }
+        }
+
+        /// Any text as a URL: checked or refused, never a panic.
+        #[test]
+        fn any_url_is_checked_without_panicking(s in "\\PC{0,64}") {
+            if let Ok(u) = Url::parse(&format!("http://{s}")) {
+                let _ = Policy::default().check_url(&u);
+            }
+        }
+    }
+}

@@ -200,3 +200,34 @@ mod tests {
         assert_eq!(ForwardedHeader::parse("x-real-ip"), None);
     }
 }
+
+#[cfg(test)]
+mod any_header {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a proxy chain (or a client) writes, the address is the peer or one the
+        /// header names, and nothing panics.
+        #[test]
+        fn any_forwarded_text_gives_the_peer_or_a_named_address(v in "[ -~]{0,120}") {
+            let peer: IpAddr = "10.0.0.1".parse().unwrap();
+            let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+            for (name, which) in [
+                ("x-forwarded-for", ForwardedHeader::XForwardedFor),
+                ("forwarded", ForwardedHeader::Forwarded),
+            ] {
+                let mut h = HeaderMap::new();
+                if let Ok(value) = v.parse() {
+                    h.insert(name, value);
+                }
+                let got = client_ip(peer, &h, &trusted, which);
+                let named: Vec<IpAddr> = v
+                    .split([',', ';', '=', ' ', '"'])
+                    .filter_map(parse_node)
+                    .collect();
+                prop_assert!(got == peer || named.contains(&got), "{v:?} gave {got}");
+            }
+        }
+    }
+}

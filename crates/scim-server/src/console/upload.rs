@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
 
 /// Uploads read at once (each holds its body, then what it parses into).
-pub const PARALLEL_UPLOADS: usize = 2;
+pub const PARALLEL_UPLOADS: usize = 1;
 /// The longest file name kept (a file system's usual limit).
 pub const MAX_FILE_NAME: usize = 255;
 

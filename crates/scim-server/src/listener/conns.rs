@@ -42,6 +42,8 @@ pub struct Conn {
     pub close: Notify,
     /// The server is stopping (a longer grace than an eviction's).
     stopping: std::sync::atomic::AtomicBool,
+    /// Already asked to make room (not picked again while it closes).
+    evicted: std::sync::atomic::AtomicBool,
 }
 
 impl Conn {
@@ -183,6 +185,7 @@ impl Registry {
             idle_since: Mutex::new(Instant::now()),
             close: Notify::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            evicted: std::sync::atomic::AtomicBool::new(false),
         });
         inner.open.insert(id, conn.clone());
         Some(Registered {
@@ -199,11 +202,14 @@ impl Registry {
         let victim = inner
             .open
             .iter()
-            .filter(|(id, c)| **id != newcomer.id && !c.busy())
+            .filter(|(id, c)| {
+                **id != newcomer.id && !c.busy() && !c.evicted.load(Ordering::Acquire)
+            })
             .map(|(_, c)| c)
             .min_by_key(|c| c.idle_since());
         match victim {
             Some(c) => {
+                c.evicted.store(true, Ordering::Release);
                 c.close.notify_one();
                 true
             }

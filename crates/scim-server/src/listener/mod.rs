@@ -166,7 +166,9 @@ pub async fn serve(
             state: registered.conn.clone(),
         };
         tokio::spawn(async move {
-            let _held = (permit, registered);
+            // Unregistered before the slot is given back (a tuple drops in order), so the
+            // next newcomer never picks this closing connection to make room.
+            let _held = (registered, permit);
             conn.run(stream, tls).await;
         });
     }
