@@ -121,6 +121,10 @@ pub fn local_credentials(spec: &JobSpec) -> Vec<&'static str> {
             named("source.password_env", l.password_env.is_some());
             named("source.password_file", l.password_file.is_some());
         }
+        SourceSpec::Google(g) => {
+            named("source.credentials_env", g.credentials_env.is_some());
+            named("source.credentials_file", g.credentials_file.is_some());
+        }
         SourceSpec::Csv(_) | SourceSpec::Json(_) | SourceSpec::Tenant(_) => {}
     }
     keys
@@ -142,7 +146,7 @@ fn local_paths(source: &mut SourceSpec) -> Vec<(&'static str, &mut PathBuf)> {
             .map(|p| ("source.tls_ca_file", p))
             .into_iter()
             .collect(),
-        SourceSpec::Scim(_) | SourceSpec::Tenant(_) => Vec::new(),
+        SourceSpec::Scim(_) | SourceSpec::Tenant(_) | SourceSpec::Google(_) => Vec::new(),
     }
 }
 

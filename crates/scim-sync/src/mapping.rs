@@ -183,6 +183,54 @@ fn ldap_group_mappings() -> Vec<Mapping> {
     ]
 }
 
+/// Google Workspace users as the Directory API sends them (`source/google`), mapped as
+/// Google's own SCIM apps map them.
+fn google_user_mappings() -> Vec<Mapping> {
+    vec![
+        direct("userName", "primaryEmail"),
+        expression("active", ACTIVE_EXPRESSION),
+        expression(
+            "displayName",
+            "Coalesce([name.displayName], [name.fullName], [primaryEmail])",
+        ),
+        direct("name.givenName", "name.givenName"),
+        direct("name.familyName", "name.familyName"),
+        direct("name.formatted", "name.fullName"),
+        direct(r#"emails[type eq "work"].value"#, "primaryEmail"),
+        direct("title", "organizations[primary eq true].title"),
+        direct(
+            r#"phoneNumbers[type eq "work"].value"#,
+            r#"phones[type eq "work"].value"#,
+        ),
+        direct(
+            r#"phoneNumbers[type eq "mobile"].value"#,
+            r#"phones[type eq "mobile"].value"#,
+        ),
+        direct("externalId", "id"),
+        direct(
+            &format!("{ENTERPRISE}:employeeNumber"),
+            r#"externalIds[type eq "organization"].value"#,
+        ),
+        direct(
+            &format!("{ENTERPRISE}:department"),
+            "organizations[primary eq true].department",
+        ),
+        direct(
+            &format!("{ENTERPRISE}:costCenter"),
+            "organizations[primary eq true].costCenter",
+        ),
+        // The Google source reads `manager` as the manager's source id (its address resolved).
+        Mapping {
+            reference: true,
+            ..direct(&format!("{ENTERPRISE}:manager.value"), "manager")
+        },
+    ]
+}
+
+fn google_group_mappings() -> Vec<Mapping> {
+    vec![direct("displayName", "name"), direct("externalId", "id")]
+}
+
 fn default_group_mappings() -> Vec<Mapping> {
     vec![
         direct("displayName", "displayName"),
@@ -274,12 +322,14 @@ impl Mappings {
         let mut list: Vec<Mapping> = if !own.mappings.is_empty() {
             own.mappings.clone()
         } else {
-            match (kind, file, spec.source.kind() == SourceKind::Ldap) {
+            match (kind, file, spec.source.kind()) {
                 (ObjectKind::User, true, _) => file_user_mappings(spec, columns),
-                (ObjectKind::User, false, true) => ldap_user_mappings(),
-                (ObjectKind::User, false, false) => default_user_mappings(),
-                (ObjectKind::Group, _, true) => ldap_group_mappings(),
-                (ObjectKind::Group, _, false) => default_group_mappings(),
+                (ObjectKind::User, false, SourceKind::Ldap) => ldap_user_mappings(),
+                (ObjectKind::User, false, SourceKind::Google) => google_user_mappings(),
+                (ObjectKind::User, false, _) => default_user_mappings(),
+                (ObjectKind::Group, _, SourceKind::Ldap) => ldap_group_mappings(),
+                (ObjectKind::Group, _, SourceKind::Google) => google_group_mappings(),
+                (ObjectKind::Group, _, _) => default_group_mappings(),
             }
         };
         for extra in &own.extra {

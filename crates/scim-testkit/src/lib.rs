@@ -6,6 +6,7 @@
 //! - [`pg`]: the local PostgreSQL: whether tests run on it, and fresh databases.
 //! - [`faults`]: a SCIM target that forwards to scimd and injects faults (429, 500, slow,
 //!   reset, a revoked token).
+//! - [`google`]: a Google Workspace emulator (token endpoint and Directory API reads).
 //! - [`ldap`]: a real OpenLDAP (slapd) on loopback, changed with ldapmodify.
 //! - [`mail`]: a real SMTP server (aiosmtpd) on loopback and the messages it received.
 //! - [`contract`]: the store contract, run against both backends.
@@ -16,6 +17,7 @@
 pub mod contract;
 pub mod contract_sync;
 pub mod faults;
+pub mod google;
 pub mod ldap;
 pub mod mail;
 pub mod pg;

@@ -93,6 +93,7 @@ impl Engine {
             .filter(|_| !ledger.is_empty());
         let batch = self.source(spec, record, None)?.read(watermark).await?;
         let next_watermark = batch.watermark.clone();
+        let guarded = batch.guarded;
         let objects = objects_now(batch, &ledger);
         let columns: BTreeSet<String> = objects
             .values()
@@ -152,6 +153,7 @@ impl Engine {
                 ledger: &ledger,
                 matcher,
                 initial,
+                guarded,
             })
             .await?;
         Ok(Prepared {

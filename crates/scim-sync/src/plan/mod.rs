@@ -134,6 +134,43 @@ pub struct Planner<'a> {
     pub config_unchanged: bool,
 }
 
+/// A disable or delete the breaker would hold (not one an operator approved).
+fn held(a: &PlannedAction) -> bool {
+    matches!(a.action, SyncAction::Disable | SyncAction::Delete) && !a.approved
+}
+
+/// The complete-read guard over a guarded source's full read, per kind: the objects this
+/// cycle would disable or delete for being absent, with those already staged for it, against
+/// what the ledger manages and what was read ([`breaker::guard`]).
+fn guard(actions: &[PlannedAction], input: &PlanInput<'_>) -> Option<String> {
+    [(ObjectKind::User, "users"), (ObjectKind::Group, "groups")]
+        .into_iter()
+        .find_map(|(kind, noun)| {
+            let new = actions
+                .iter()
+                .filter(|a| a.kind == kind && held(a) && a.trigger == Some(Trigger::Deleted))
+                .count() as u64;
+            if new == 0 {
+                return None;
+            }
+            let staged = input
+                .ledger
+                .iter()
+                .filter(|(k, e)| {
+                    k.0 == kind
+                        && !input.objects.contains_key(*k)
+                        && e.pending.is_some_and(|p| {
+                            p.step == PendingStep::Staged && p.trigger == Trigger::Deleted
+                        })
+                })
+                .count() as u64;
+            let of_kind = |e: &&LedgerEntry| e.kind == kind && e.target_id.is_some();
+            let managed = input.ledger.values().filter(of_kind).count() as u64;
+            let read = input.objects.keys().filter(|k| k.0 == kind).count() as u64;
+            breaker::guard(noun, new + staged, managed, read)
+        })
+}
+
 /// Inputs the planner reads.
 pub struct PlanInput<'a> {
     /// The source as it is now.
@@ -142,6 +179,8 @@ pub struct PlanInput<'a> {
     pub matcher: &'a dyn TargetMatcher,
     /// The initial cycle has not completed yet (a resumed initial cycle is still initial).
     pub initial: bool,
+    /// The source's full read is under the complete-read guard ([`breaker::guard`]).
+    pub guarded: bool,
 }
 
 fn linked(e: Option<&LedgerEntry>) -> Option<&str> {
@@ -233,7 +272,12 @@ impl Planner<'_> {
             }
             keep(planned, &mut actions);
         }
-        let breaker = self.breaker(&mut actions, input.ledger);
+        let guard = if input.guarded {
+            guard(&actions, input)
+        } else {
+            None
+        };
+        let breaker = self.breaker(&mut actions, input.ledger, guard);
         let mut totals = BTreeMap::new();
         for a in &actions {
             *totals.entry(a.action).or_insert(0) += 1;
@@ -252,18 +296,17 @@ impl Planner<'_> {
         })
     }
 
-    /// The deletion breaker: too many disables + deletes this cycle → all staged.
+    /// The deletion breaker: too many disables + deletes this cycle → all staged; `guard`
+    /// (the complete-read guard's reason) stages them whatever the breaker's settings.
     fn breaker(
         &self,
         actions: &mut [PlannedAction],
         ledger: &BTreeMap<Key, LedgerEntry>,
+        guard: Option<String>,
     ) -> Option<String> {
-        let held = |a: &PlannedAction| {
-            matches!(a.action, SyncAction::Disable | SyncAction::Delete) && !a.approved
-        };
         let count = actions.iter().filter(|a| held(a)).count() as u64;
         let managed = ledger.values().filter(|e| e.target_id.is_some()).count() as u64;
-        let reason = breaker::trips(&self.spec.breaker, count, managed)?;
+        let reason = guard.or_else(|| breaker::trips(&self.spec.breaker, count, managed))?;
         for a in actions.iter_mut().filter(|a| held(a)) {
             let verb = if a.action == SyncAction::Delete {
                 scim_core::Verb::Delete

@@ -10,13 +10,16 @@
 //! | `scim` | `scim` | any SCIM 2.0 server |
 //! | `tenant` | `tenant` | a tenant of this scimd, by its change feed |
 //! | `ldap` | `ldap` | OpenLDAP, Active Directory, 389 DS (syncrepl or polling) |
+//! | `google` | `google` | Google Workspace (Admin SDK Directory API, full reads) |
 
 mod file;
+pub mod google;
 mod ldap;
 mod scim;
 mod tenant;
 
 pub use file::{FileSource, FileSpec};
+pub use google::{GoogleSource, GoogleSpec};
 pub use ldap::{ChangeDetection, DisabledRule, LdapSource, LdapSpec};
 pub use scim::{ScimSource, ScimSpec};
 pub use tenant::{TenantReader, TenantSource, TenantSpec, tenant_position};
@@ -45,6 +48,10 @@ pub struct SourceBatch {
     pub present: HashMap<ObjectKind, HashSet<String>>,
     /// What to hand back next cycle (the source's own type, as JSON in the job's state).
     pub watermark: Option<Value>,
+    /// A full read of a remote directory, under the complete-read guard: when it would
+    /// disable or delete as if the directory were empty or had shrunk sharply, those are
+    /// staged for approval whatever the breaker's settings (`plan::breaker::guard`).
+    pub guarded: bool,
 }
 
 #[async_trait]
@@ -75,6 +82,7 @@ pub enum SourceSpec {
     Scim(ScimSpec),
     Tenant(TenantSpec),
     Ldap(LdapSpec),
+    Google(GoogleSpec),
 }
 
 /// The source kinds, by name.
@@ -86,6 +94,7 @@ pub enum SourceKind {
     Scim,
     Tenant,
     Ldap,
+    Google,
 }
 
 impl SourceKind {
@@ -96,6 +105,7 @@ impl SourceKind {
             SourceKind::Scim => "scim",
             SourceKind::Tenant => "tenant",
             SourceKind::Ldap => "ldap",
+            SourceKind::Google => "google",
         }
     }
 }
@@ -126,6 +136,7 @@ impl SourceSpec {
             SourceSpec::Scim(_) => SourceKind::Scim,
             SourceSpec::Tenant(_) => SourceKind::Tenant,
             SourceSpec::Ldap(_) => SourceKind::Ldap,
+            SourceSpec::Google(_) => SourceKind::Google,
         }
     }
 
@@ -159,14 +170,17 @@ impl SourceSpec {
             SourceSpec::Scim(s) => s.check(),
             SourceSpec::Tenant(t) => t.check(),
             SourceSpec::Ldap(l) => l.check(),
+            SourceSpec::Google(g) => g.check(),
         }
     }
 
-    /// The source's credential (a SCIM source's token, an LDAP bind password).
+    /// The source's credential (a SCIM source's token, an LDAP bind password, a Google
+    /// service account's key file).
     pub fn secret(&self) -> Option<SecretRef<'_>> {
         match self {
             SourceSpec::Scim(s) => Some(s.token_ref()),
             SourceSpec::Ldap(l) => Some(l.password_ref()),
+            SourceSpec::Google(g) => Some(g.credentials_ref()),
             _ => None,
         }
     }
@@ -176,6 +190,7 @@ impl SourceSpec {
         match self {
             SourceSpec::Scim(s) => s.token.take(),
             SourceSpec::Ldap(l) => l.password.take(),
+            SourceSpec::Google(g) => g.credentials.take(),
             _ => None,
         }
     }
@@ -197,6 +212,7 @@ impl SourceSpec {
                 abs(&mut l.password_file);
                 abs(&mut l.tls_ca_file);
             }
+            SourceSpec::Google(g) => abs(&mut g.credentials_file),
             SourceSpec::Tenant(_) => {}
         }
     }
@@ -209,6 +225,7 @@ impl SourceSpec {
             SourceSpec::Scim(s) => Box::new(s.build(ctx)?),
             SourceSpec::Tenant(t) => Box::new(t.build(ctx)),
             SourceSpec::Ldap(l) => Box::new(l.build(ctx)?),
+            SourceSpec::Google(g) => Box::new(g.build(ctx)?),
         })
     }
 
@@ -230,6 +247,7 @@ impl SourceSpec {
             SourceSpec::Scim(s) => format!("SCIM server {}", s.url),
             SourceSpec::Tenant(t) => format!("scimd tenant {}", t.tenant),
             SourceSpec::Ldap(l) => format!("LDAP {}", l.url),
+            SourceSpec::Google(g) => g.describe(),
         }
     }
 }
