@@ -125,6 +125,10 @@ pub fn local_credentials(spec: &JobSpec) -> Vec<&'static str> {
             named("source.credentials_env", g.credentials_env.is_some());
             named("source.credentials_file", g.credentials_file.is_some());
         }
+        SourceSpec::Entra(e) => {
+            named("source.client_secret_env", e.client_secret_env.is_some());
+            named("source.client_secret_file", e.client_secret_file.is_some());
+        }
         SourceSpec::Csv(_) | SourceSpec::Json(_) | SourceSpec::Tenant(_) => {}
     }
     keys
@@ -146,7 +150,10 @@ fn local_paths(source: &mut SourceSpec) -> Vec<(&'static str, &mut PathBuf)> {
             .map(|p| ("source.tls_ca_file", p))
             .into_iter()
             .collect(),
-        SourceSpec::Scim(_) | SourceSpec::Tenant(_) | SourceSpec::Google(_) => Vec::new(),
+        SourceSpec::Scim(_)
+        | SourceSpec::Tenant(_)
+        | SourceSpec::Google(_)
+        | SourceSpec::Entra(_) => Vec::new(),
     }
 }
 

@@ -231,6 +231,46 @@ fn google_group_mappings() -> Vec<Mapping> {
     vec![direct("displayName", "name"), direct("externalId", "id")]
 }
 
+/// Entra ID users as Graph sends them (`source/entra`), mapped as Entra's own provisioning
+/// maps them to a SCIM app (`userName` is the UPN, a guest's address for B2B guests).
+fn entra_user_mappings() -> Vec<Mapping> {
+    vec![
+        direct("userName", "userName"),
+        expression("active", ACTIVE_EXPRESSION),
+        direct("displayName", "displayName"),
+        direct("title", "jobTitle"),
+        direct(r#"emails[type eq "work"].value"#, "mail"),
+        direct("preferredLanguage", "preferredLanguage"),
+        direct("name.givenName", "givenName"),
+        direct("name.familyName", "surname"),
+        direct(r#"phoneNumbers[type eq "mobile"].value"#, "mobilePhone"),
+        direct(
+            r#"addresses[type eq "work"].streetAddress"#,
+            "streetAddress",
+        ),
+        direct(r#"addresses[type eq "work"].locality"#, "city"),
+        direct(r#"addresses[type eq "work"].region"#, "state"),
+        direct(r#"addresses[type eq "work"].postalCode"#, "postalCode"),
+        direct(r#"addresses[type eq "work"].country"#, "country"),
+        direct("externalId", "mailNickname"),
+        direct(&format!("{ENTERPRISE}:employeeNumber"), "employeeId"),
+        direct(&format!("{ENTERPRISE}:department"), "department"),
+        direct(&format!("{ENTERPRISE}:organization"), "companyName"),
+        // The Entra source reads `manager` as the manager's id (from `manager@delta`).
+        Mapping {
+            reference: true,
+            ..direct(&format!("{ENTERPRISE}:manager.value"), "manager")
+        },
+    ]
+}
+
+fn entra_group_mappings() -> Vec<Mapping> {
+    vec![
+        direct("displayName", "displayName"),
+        direct("externalId", "id"),
+    ]
+}
+
 fn default_group_mappings() -> Vec<Mapping> {
     vec![
         direct("displayName", "displayName"),
@@ -326,9 +366,11 @@ impl Mappings {
                 (ObjectKind::User, true, _) => file_user_mappings(spec, columns),
                 (ObjectKind::User, false, SourceKind::Ldap) => ldap_user_mappings(),
                 (ObjectKind::User, false, SourceKind::Google) => google_user_mappings(),
+                (ObjectKind::User, false, SourceKind::Entra) => entra_user_mappings(),
                 (ObjectKind::User, false, _) => default_user_mappings(),
                 (ObjectKind::Group, _, SourceKind::Ldap) => ldap_group_mappings(),
                 (ObjectKind::Group, _, SourceKind::Google) => google_group_mappings(),
+                (ObjectKind::Group, _, SourceKind::Entra) => entra_group_mappings(),
                 (ObjectKind::Group, _, _) => default_group_mappings(),
             }
         };

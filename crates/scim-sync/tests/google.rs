@@ -63,51 +63,8 @@ impl Fixture {
         r
     }
 
-    async fn get(&self, path: &str) -> Value {
-        self.f.app(reqwest::Method::GET, path, None).await.1
-    }
-
     async fn user(&self, name: &str) -> Value {
         self.f.user(name).await.expect(name)
-    }
-
-    async fn active(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .f
-            .users()
-            .await
-            .iter()
-            .filter(|u| u["active"] == true)
-            .map(|u| u["userName"].as_str().unwrap().to_string())
-            .collect();
-        out.sort();
-        out
-    }
-
-    /// A group's members, by userName (users) or displayName (groups).
-    async fn members(&self, group: &str) -> Vec<String> {
-        let v = self
-            .get(&format!("/Groups?filter=displayName%20eq%20%22{group}%22"))
-            .await;
-        assert_eq!(v["totalResults"], 1, "{group}: {v}");
-        let mut out = Vec::new();
-        for m in v["Resources"][0]["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let id = m["value"].as_str().unwrap();
-            let u = self.get(&format!("/Users/{id}")).await;
-            match u["userName"].as_str() {
-                Some(n) => out.push(n.to_string()),
-                None => {
-                    let g = self.get(&format!("/Groups/{id}")).await;
-                    out.push(format!("group {}", g["displayName"].as_str().unwrap()));
-                }
-            }
-        }
-        out.sort();
-        out
     }
 }
 
@@ -167,7 +124,7 @@ async fn a_google_directory_reaches_the_tenant() {
     let grace = f.user("grace@example.com").await;
     let manager = &grace["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"];
     assert_eq!(manager["value"], ada["id"], "{grace}");
-    let engineering = f.members("Engineering").await;
+    let engineering = f.f.members_of("Engineering").await;
     assert!(
         engineering.starts_with(&["ada@example.com".into(), "alan@example.com".into()]),
         "{engineering:?}"
@@ -175,12 +132,12 @@ async fn a_google_directory_reaches_the_tenant() {
     // A nested group created in the same cycle as its parent may join it on the next one.
     f.run().await;
     assert_eq!(
-        f.members("Engineering").await,
+        f.f.members_of("Engineering").await,
         ["ada@example.com", "alan@example.com", "group Operations"]
     );
     // The external member is skipped; the whole-domain member is every user.
-    assert_eq!(f.members("Operations").await, ["grace@example.com"]);
-    assert_eq!(f.members("Everyone").await.len(), 5);
+    assert_eq!(f.f.members_of("Operations").await, ["grace@example.com"]);
+    assert_eq!(f.f.members_of("Everyone").await.len(), 5);
     let seen = f.google.counts();
     assert_eq!(seen.tokens, 1, "one token for the whole read: {seen:?}");
 
@@ -202,13 +159,19 @@ async fn a_google_directory_reaches_the_tenant() {
         f.user("ada@example.com").await["name"]["familyName"],
         "King"
     );
-    assert_eq!(f.active().await, ["ada@example.com", "grace@example.com"]);
+    assert_eq!(
+        f.f.active_users().await,
+        ["ada@example.com", "grace@example.com"]
+    );
     // The nested group left; a suspended member leaves the target's groups too.
-    assert_eq!(f.members("Engineering").await, ["ada@example.com"]);
+    assert_eq!(f.f.members_of("Engineering").await, ["ada@example.com"]);
     // Deleted stays deleted: the next cycles do not bring Ken back.
     f.run().await;
     let r = f.run().await;
-    assert_eq!(f.active().await, ["ada@example.com", "grace@example.com"]);
+    assert_eq!(
+        f.f.active_users().await,
+        ["ada@example.com", "grace@example.com"]
+    );
     assert_eq!(r.counts.requests, 0, "{r:?}");
 
     // An access token that expired (or was revoked) is fetched again once.
@@ -218,7 +181,7 @@ async fn a_google_directory_reaches_the_tenant() {
     f.run().await;
     assert_eq!(f.google.counts().tokens, 2);
     assert_eq!(
-        f.active().await,
+        f.f.active_users().await,
         ["ada@example.com", "alan@example.com", "grace@example.com"]
     );
 
@@ -251,7 +214,7 @@ async fn a_partial_or_empty_read_deprovisions_nothing() {
     d.add_member("g1", "200000", "USER");
     let f = Fixture::start(d, "").await;
     f.run().await;
-    assert_eq!(f.active().await.len(), 12);
+    assert_eq!(f.f.active_users().await.len(), 12);
 
     // A member list that fails past its retries fails the read: nothing is applied.
     f.google.set_faults(GoogleFaults {
@@ -261,7 +224,7 @@ async fn a_partial_or_empty_read_deprovisions_nothing() {
     f.google.change(|d| d.remove_user("200011"));
     let e = f.try_run().await.expect_err("the read failed");
     assert!(e.contains("nothing is deprovisioned"), "{e}");
-    assert_eq!(f.active().await.len(), 12);
+    assert_eq!(f.f.active_users().await.len(), 12);
 
     // A users list that ends early without saying so: held by the complete-read guard,
     // whatever the breaker's settings.
@@ -272,7 +235,7 @@ async fn a_partial_or_empty_read_deprovisions_nothing() {
     let r = f.try_run().await.unwrap();
     let why = r.breaker.clone().unwrap_or_default();
     assert!(why.contains("complete-read guard"), "{r:?}");
-    assert_eq!(f.active().await.len(), 12);
+    assert_eq!(f.f.active_users().await.len(), 12);
 
     // An empty directory: the same.
     f.google.set_faults(GoogleFaults {
@@ -288,24 +251,24 @@ async fn a_partial_or_empty_read_deprovisions_nothing() {
             .contains("with no users"),
         "{r:?}"
     );
-    assert_eq!(f.active().await.len(), 12);
+    assert_eq!(f.f.active_users().await.len(), 12);
 
     // A whole read again: those back in it are staged no more; the one really gone stays
     // staged until an operator approves (as the breaker's are).
     f.google.set_faults(GoogleFaults::default());
     f.google.change(|d| d.add_member("g1", "200000", "USER"));
     f.run().await;
-    assert_eq!(f.active().await.len(), 12);
+    assert_eq!(f.f.active_users().await.len(), 12);
     let approved = f.f.engine.decide_staged(&f.spec.name, true).await.unwrap();
     assert_eq!(approved, 1);
     f.run().await;
-    assert_eq!(f.active().await.len(), 11);
-    assert!(!f.active().await.contains(&email("p11")));
+    assert_eq!(f.f.active_users().await.len(), 11);
+    assert!(!f.f.active_users().await.contains(&email("p11")));
 
     // An ordinary leaver in a whole read is disabled at once (under the guard's floor).
     f.google.change(|d| d.remove_user("200010"));
     f.run().await;
-    assert_eq!(f.active().await.len(), 10);
+    assert_eq!(f.f.active_users().await.len(), 10);
 }
 
 /// `sync test` (and the console's Test source) say what is wrong with the setup in words an

@@ -153,13 +153,7 @@ type Shared = Arc<Mutex<Inner>>;
 pub struct GoogleFake {
     pub url: String,
     inner: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for GoogleFake {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _served: crate::loopback::Served,
 }
 
 fn now() -> i64 {
@@ -174,10 +168,7 @@ impl GoogleFake {
         let pair = ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).expect("rsa");
         use ring::signature::KeyPair;
         let public_key = pair.public_key().as_ref().to_vec();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (listener, url) = crate::loopback::bind().await;
         let inner = Arc::new(Mutex::new(Inner {
             dir,
             faults: GoogleFaults::default(),
@@ -192,10 +183,12 @@ impl GoogleFake {
             .route("/admin/directory/v1/groups", get(groups))
             .route("/admin/directory/v1/groups/{key}/members", get(members))
             .with_state(inner.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { url, inner, task }
+        let _served = crate::loopback::serve_on(listener, url.clone(), app);
+        Self {
+            url,
+            inner,
+            _served,
+        }
     }
 
     /// A service-account key file whose `token_uri` points here (how Fleet points its

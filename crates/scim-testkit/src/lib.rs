@@ -6,7 +6,9 @@
 //! - [`pg`]: the local PostgreSQL: whether tests run on it, and fresh databases.
 //! - [`faults`]: a SCIM target that forwards to scimd and injects faults (429, 500, slow,
 //!   reset, a revoked token).
+//! - [`entra`]: a Microsoft Entra ID emulator (token endpoint and Graph delta queries).
 //! - [`google`]: a Google Workspace emulator (token endpoint and Directory API reads).
+//! - [`loopback`]: a router served on a loopback port while its handle lives.
 //! - [`ldap`]: a real OpenLDAP (slapd) on loopback, changed with ldapmodify.
 //! - [`mail`]: a real SMTP server (aiosmtpd) on loopback and the messages it received.
 //! - [`contract`]: the store contract, run against both backends.
@@ -16,9 +18,11 @@
 
 pub mod contract;
 pub mod contract_sync;
+pub mod entra;
 pub mod faults;
 pub mod google;
 pub mod ldap;
+pub mod loopback;
 pub mod mail;
 pub mod pg;
 pub mod process;

@@ -74,37 +74,43 @@ impl Applier {
     /// The answer to a create was lost (or never said what happened): the object may have
     /// been made. Look it up before sending it again, so a retry never makes a duplicate.
     ///
-    /// Whatever happens next (the lookup throttled, the second create refused), the object
-    /// may be on the target: its ledger row stays `creating`, so the next cycle looks it up
-    /// again and adopts what it finds as the engine's own, whatever `on_conflict` says.
+    /// While that stays unsettled (the lookup failed, or the second create's answer was lost
+    /// too) the object may be on the target: its ledger row stays `creating`, so the next
+    /// cycle looks it up again and adopts what it finds as the engine's own, whatever
+    /// `on_conflict` says. A lookup that found nothing settles it: a second create refused
+    /// outright is an ordinary failure.
     pub(super) async fn create_after_lost_answer(
         &self,
         a: &PlannedAction,
         why: &str,
     ) -> Result<Outcome, ClientError> {
-        match self.look_up_then_create(a, why).await {
-            Ok(out) => Ok(out),
-            Err(e) => {
-                let mut out = self.failed(a, &e);
-                out.entry.state = LedgerState::Creating;
-                Ok(out)
-            }
-        }
-    }
-
-    async fn look_up_then_create(
-        &self,
-        a: &PlannedAction,
-        why: &str,
-    ) -> Result<Outcome, ClientError> {
-        let mut steps = vec![export_step(
+        let steps = vec![export_step(
             Status::Warning,
             format!("no answer to the create ({why}): looking it up before sending it again"),
         )];
-        let free = self.unowned_matches(a).await?;
+        let free = match self.unowned_matches(a).await {
+            Ok(free) => free,
+            Err(e) => {
+                let mut out = self.failed(a, &e);
+                out.entry.state = LedgerState::Creating;
+                return Ok(out);
+            }
+        };
         if !free.is_empty() {
             return self.adopt_match(a, &free, steps).await;
         }
+        match self.create_again(a, steps).await {
+            Ok(out) => Ok(out),
+            // `failed` keeps `creating` only for an answer that may hide a done create.
+            Err(e) => Ok(self.failed(a, &e)),
+        }
+    }
+
+    async fn create_again(
+        &self,
+        a: &PlannedAction,
+        mut steps: Vec<Step>,
+    ) -> Result<Outcome, ClientError> {
         let rk = client_kind(a.kind);
         let (values, unresolved, body) = self.create_body(a);
         let created = self.cfg.client.create(rk, &body).await?;

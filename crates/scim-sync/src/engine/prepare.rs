@@ -63,8 +63,33 @@ pub fn objects_now(
         }
         objects.retain(|k, _| batch.present.get(&k.0).is_none_or(|ids| ids.contains(&k.1)));
     }
-    for o in batch.objects {
-        objects.insert((o.kind, o.id.clone()), o);
+    for mut o in batch.objects {
+        let key = (o.kind, o.id.clone());
+        if batch.merge
+            && let Some(old) = objects.get(&key)
+        {
+            let mut attributes = old.attributes.clone();
+            for (k, v) in std::mem::take(&mut o.attributes) {
+                if v.is_null() {
+                    attributes.remove(&k);
+                } else {
+                    attributes.insert(k, v);
+                }
+            }
+            o.attributes = attributes;
+            o.members = old.members.clone();
+        }
+        objects.insert(key, o);
+    }
+    for (id, change) in &batch.member_changes {
+        if let Some(g) = objects.get_mut(&(ObjectKind::Group, id.clone())) {
+            g.members = change.apply(&g.members);
+        }
+    }
+    for id in &batch.suspended {
+        if let Some(u) = objects.get_mut(&(ObjectKind::User, id.clone())) {
+            u.suspended = true;
+        }
     }
     objects
 }
@@ -226,5 +251,54 @@ mod tests {
             .map(|o| o.id)
             .collect();
         assert_eq!(now, ["a", "b", "c"], "the source itself brings b back");
+    }
+
+    /// A delta source's objects carry what changed: laid over the snapshot (null clears),
+    /// members through their changes, a suspension alone as a flag.
+    #[test]
+    fn a_delta_is_laid_over_the_snapshot() {
+        use crate::source::MemberChange;
+        use serde_json::json;
+        let mut ledger = BTreeMap::new();
+        let mut u = user("u");
+        u.attributes.insert("mail".into(), json!("u@x.com"));
+        u.attributes.insert("jobTitle".into(), json!("Engineer"));
+        u.attributes.insert("manager".into(), json!("m"));
+        let mut g = SourceObject::new(ObjectKind::Group, "g");
+        g.members = vec!["u".into(), "v".into()];
+        for o in [u, g, user("v")] {
+            let mut e = LedgerEntry::new("j", o.kind, &o.id, Timestamp::EPOCH);
+            e.source = Some(o.clone());
+            ledger.insert((o.kind, o.id.clone()), e);
+        }
+        let mut changed = user("u");
+        changed.attributes.insert("jobTitle".into(), json!("Lead"));
+        changed
+            .attributes
+            .insert("manager".into(), serde_json::Value::Null);
+        let batch = SourceBatch {
+            objects: vec![changed, SourceObject::new(ObjectKind::Group, "g")],
+            merge: true,
+            member_changes: [(
+                "g".to_string(),
+                MemberChange {
+                    added: vec!["w".into(), "u".into()],
+                    removed: vec!["v".into()],
+                },
+            )]
+            .into(),
+            suspended: vec!["v".into()],
+            ..SourceBatch::default()
+        };
+        let now = objects_now(batch, &ledger);
+        let u = &now[&(ObjectKind::User, "u".to_string())];
+        assert_eq!(u.attributes["mail"], "u@x.com", "kept");
+        assert_eq!(u.attributes["jobTitle"], "Lead", "changed");
+        assert!(!u.attributes.contains_key("manager"), "cleared");
+        assert_eq!(
+            now[&(ObjectKind::Group, "g".to_string())].members,
+            ["u", "w"]
+        );
+        assert!(now[&(ObjectKind::User, "v".to_string())].suspended);
     }
 }

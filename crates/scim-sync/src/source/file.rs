@@ -287,7 +287,7 @@ impl FileSource {
             deleted: Vec::new(),
             present: Default::default(),
             watermark: None,
-            guarded: false,
+            ..SourceBatch::default()
         })
     }
 }

@@ -11,13 +11,18 @@
 //! | `tenant` | `tenant` | a tenant of this scimd, by its change feed |
 //! | `ldap` | `ldap` | OpenLDAP, Active Directory, 389 DS (syncrepl or polling) |
 //! | `google` | `google` | Google Workspace (Admin SDK Directory API, full reads) |
+//! | `entra` | `entra` | Microsoft Entra ID (Graph delta queries) |
 
+pub mod entra;
 mod file;
 pub mod google;
 mod ldap;
+pub mod rest;
 mod scim;
 mod tenant;
+pub mod token;
 
+pub use entra::{EntraSource, EntraSpec};
 pub use file::{FileSource, FileSpec};
 pub use google::{GoogleSource, GoogleSpec};
 pub use ldap::{ChangeDetection, DisabledRule, LdapSource, LdapSpec};
@@ -52,6 +57,42 @@ pub struct SourceBatch {
     /// disable or delete as if the directory were empty or had shrunk sharply, those are
     /// staged for approval whatever the breaker's settings (`plan::breaker::guard`).
     pub guarded: bool,
+    /// In an incremental batch, objects carry only what changed: their attributes are laid
+    /// over the last snapshot's (a key absent keeps its value; one sent as null clears it),
+    /// and their `members` are replaced only through `member_changes`.
+    pub merge: bool,
+    /// In an incremental batch, per group id, the members added and removed since the last
+    /// read (Graph's `members@delta`).
+    pub member_changes: HashMap<String, MemberChange>,
+    /// In an incremental batch, users known to be suspended now whose other attributes did
+    /// not change (a soft delete read as a suspension).
+    pub suspended: Vec<String>,
+}
+
+/// A group's members added and removed since the last read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl MemberChange {
+    /// `members` with this change applied (order kept, no duplicates).
+    pub fn apply(&self, members: &[String]) -> Vec<String> {
+        let gone: HashSet<&str> = self.removed.iter().map(String::as_str).collect();
+        let mut out: Vec<String> = members
+            .iter()
+            .filter(|m| !gone.contains(m.as_str()))
+            .cloned()
+            .collect();
+        let mut have: HashSet<String> = out.iter().cloned().collect();
+        for a in &self.added {
+            if !gone.contains(a.as_str()) && have.insert(a.clone()) {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
 }
 
 #[async_trait]
@@ -83,6 +124,7 @@ pub enum SourceSpec {
     Tenant(TenantSpec),
     Ldap(LdapSpec),
     Google(GoogleSpec),
+    Entra(EntraSpec),
 }
 
 /// The source kinds, by name.
@@ -95,6 +137,7 @@ pub enum SourceKind {
     Tenant,
     Ldap,
     Google,
+    Entra,
 }
 
 impl SourceKind {
@@ -106,6 +149,7 @@ impl SourceKind {
             SourceKind::Tenant => "tenant",
             SourceKind::Ldap => "ldap",
             SourceKind::Google => "google",
+            SourceKind::Entra => "entra",
         }
     }
 }
@@ -137,6 +181,7 @@ impl SourceSpec {
             SourceSpec::Tenant(_) => SourceKind::Tenant,
             SourceSpec::Ldap(_) => SourceKind::Ldap,
             SourceSpec::Google(_) => SourceKind::Google,
+            SourceSpec::Entra(_) => SourceKind::Entra,
         }
     }
 
@@ -171,6 +216,7 @@ impl SourceSpec {
             SourceSpec::Tenant(t) => t.check(),
             SourceSpec::Ldap(l) => l.check(),
             SourceSpec::Google(g) => g.check(),
+            SourceSpec::Entra(e) => e.check(),
         }
     }
 
@@ -181,6 +227,7 @@ impl SourceSpec {
             SourceSpec::Scim(s) => Some(s.token_ref()),
             SourceSpec::Ldap(l) => Some(l.password_ref()),
             SourceSpec::Google(g) => Some(g.credentials_ref()),
+            SourceSpec::Entra(e) => Some(e.secret_ref()),
             _ => None,
         }
     }
@@ -191,6 +238,7 @@ impl SourceSpec {
             SourceSpec::Scim(s) => s.token.take(),
             SourceSpec::Ldap(l) => l.password.take(),
             SourceSpec::Google(g) => g.credentials.take(),
+            SourceSpec::Entra(e) => e.client_secret.take(),
             _ => None,
         }
     }
@@ -213,6 +261,7 @@ impl SourceSpec {
                 abs(&mut l.tls_ca_file);
             }
             SourceSpec::Google(g) => abs(&mut g.credentials_file),
+            SourceSpec::Entra(e) => abs(&mut e.client_secret_file),
             SourceSpec::Tenant(_) => {}
         }
     }
@@ -226,6 +275,7 @@ impl SourceSpec {
             SourceSpec::Tenant(t) => Box::new(t.build(ctx)),
             SourceSpec::Ldap(l) => Box::new(l.build(ctx)?),
             SourceSpec::Google(g) => Box::new(g.build(ctx)?),
+            SourceSpec::Entra(e) => Box::new(e.build(ctx)?),
         })
     }
 
@@ -248,6 +298,7 @@ impl SourceSpec {
             SourceSpec::Tenant(t) => format!("scimd tenant {}", t.tenant),
             SourceSpec::Ldap(l) => format!("LDAP {}", l.url),
             SourceSpec::Google(g) => g.describe(),
+            SourceSpec::Entra(e) => e.describe(),
         }
     }
 }

@@ -131,6 +131,48 @@ impl Fixture {
         v["Resources"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The userNames of the target's active users, sorted.
+    pub async fn active_users(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .users()
+            .await
+            .iter()
+            .filter(|u| u["active"] == true)
+            .filter_map(|u| u["userName"].as_str().map(str::to_string))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A group's members read back one by one: a user by userName, a group as
+    /// `group <displayName>`; sorted.
+    pub async fn members_of(&self, name: &str) -> Vec<String> {
+        let get = async |path: String| self.app(reqwest::Method::GET, &path, None).await;
+        let (_, v) = get(format!("/Groups?filter=displayName%20eq%20%22{name}%22")).await;
+        assert_eq!(v["totalResults"], 1, "{name}: {v}");
+        let mut out = Vec::new();
+        for m in v["Resources"][0]["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let id = m["value"].as_str().unwrap_or_default();
+            let (_, u) = get(format!("/Users/{id}")).await;
+            match u["userName"].as_str() {
+                Some(n) => out.push(n.to_string()),
+                None => {
+                    let (_, g) = get(format!("/Groups/{id}")).await;
+                    out.push(format!(
+                        "group {}",
+                        g["displayName"].as_str().unwrap_or("?")
+                    ));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     pub async fn group_members(&self, name: &str) -> Vec<String> {
         let (_, v) = self
             .app(

@@ -6,6 +6,7 @@
 //! once when the API answers 401.
 
 use crate::error::{SyncError, SyncResult};
+use crate::source::token::{self, TokenCache};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
@@ -13,9 +14,7 @@ use rustls::pki_types::PrivatePkcs8KeyDer;
 use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
 use std::fmt;
-use tokio::sync::Mutex;
 
 /// The read-only scopes the source asks for (what ssosync and idp-scim-sync use).
 pub const SCOPES: [&str; 3] = [
@@ -26,8 +25,6 @@ pub const SCOPES: [&str; 3] = [
 
 /// The assertion's life (Google's maximum).
 const ASSERTION_LIFE: i64 = 3600;
-/// Answers of the token endpoint read at most.
-const MAX_TOKEN_ANSWER: usize = 64 * 1024;
 
 /// The fields of a service-account key file the source uses.
 #[derive(Deserialize)]
@@ -145,135 +142,63 @@ impl Signer {
     }
 }
 
-/// The token endpoint's answer.
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default = "default_life")]
-    expires_in: i64,
-}
-
-fn default_life() -> i64 {
-    3600
-}
-
-/// An OAuth error answer (`{"error": "...", "error_description": "..."}`).
-#[derive(Deserialize)]
-struct OAuthError {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
-}
-
-/// Tokens by service account, subject and token endpoint, kept across cycles (a source is
-/// built for each cycle; a token lives an hour). Only this process holds them.
-static TOKENS: std::sync::LazyLock<std::sync::Mutex<HashMap<String, Cached>>> =
-    std::sync::LazyLock::new(Default::default);
-
-/// A cached access token.
-#[derive(Clone)]
-struct Cached {
-    token: String,
-    /// When to fetch a new one (unix seconds): at 80% of its life.
-    renew_at: i64,
-}
-
 /// Fetches and caches the access token.
 pub struct TokenSource {
+    clock: crate::model::Clock,
     signer: Signer,
     subject: String,
     http: reqwest::Client,
-    /// One fetch at a time.
-    fetching: Mutex<()>,
+    cache: TokenCache,
 }
 
 impl TokenSource {
-    pub fn new(signer: Signer, subject: String, http: reqwest::Client) -> Self {
+    pub fn new(
+        signer: Signer,
+        subject: String,
+        http: reqwest::Client,
+        clock: crate::model::Clock,
+    ) -> Self {
+        let cache = TokenCache::new(format!(
+            "google\n{}\n{}\n{}\n{subject}",
+            signer.token_uri,
+            signer.client_email,
+            signer.key_id.as_deref().unwrap_or_default(),
+        ));
         Self {
+            clock,
             signer,
             subject,
             http,
-            fetching: Mutex::new(()),
+            cache,
         }
     }
 
-    fn cache_key(&self) -> String {
-        format!(
-            "{}\n{}\n{}\n{}",
-            self.signer.token_uri,
-            self.signer.client_email,
-            self.signer.key_id.as_deref().unwrap_or_default(),
-            self.subject
-        )
-    }
-
-    fn cached(&self) -> Option<Cached> {
-        TOKENS
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&self.cache_key()).cloned())
-    }
-
-    /// The current token, fetched when there is none or it is due for renewal; `stale` (the
-    /// API refused it) forces a new one.
-    pub async fn token(&self, now: i64, stale: Option<&str>) -> SyncResult<String> {
-        let usable = |c: &Cached| now < c.renew_at && stale != Some(c.token.as_str());
-        if let Some(c) = self.cached().filter(usable) {
-            return Ok(c.token);
-        }
-        let _one = self.fetching.lock().await;
-        if let Some(c) = self.cached().filter(usable) {
-            return Ok(c.token);
-        }
-        let fresh = self.fetch(now).await?;
-        let token = fresh.token.clone();
-        if let Ok(mut m) = TOKENS.lock() {
-            m.retain(|_, c| c.renew_at > now);
-            m.insert(self.cache_key(), fresh);
-        }
-        Ok(token)
-    }
-
-    async fn fetch(&self, now: i64) -> SyncResult<Cached> {
+    async fn fetch(&self, now: i64) -> SyncResult<(String, i64)> {
         let assertion = self.signer.assertion(&self.subject, &SCOPES, now)?;
-        let resp = self
-            .http
-            .post(&self.signer.token_uri)
-            .form(&[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                ("assertion", assertion.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| {
-                SyncError::Source(format!(
-                    "Google token endpoint {}: {}",
-                    self.signer.token_uri,
-                    scim_client::ClientError::from(e)
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion.as_str()),
+        ];
+        let who = "Google token endpoint";
+        token::request(&self.http, &self.signer.token_uri, &form, who)
+            .await?
+            .map_err(|(status, e)| {
+                SyncError::Source(explain_token_error(
+                    status,
+                    Some(e.error.as_str()).filter(|e| !e.is_empty()),
+                    e.error_description.as_deref(),
+                    &self.signer.client_email,
+                    &self.subject,
                 ))
-            })?;
-        let status = resp.status();
-        let body = scim_net::read_capped(resp, MAX_TOKEN_ANSWER)
-            .await
-            .map_err(|e| SyncError::Source(format!("Google token endpoint: {e}")))?;
-        if !status.is_success() {
-            let err = serde_json::from_slice::<OAuthError>(&body).ok();
-            return Err(SyncError::Source(explain_token_error(
-                status.as_u16(),
-                err.as_ref().map(|e| e.error.as_str()),
-                err.as_ref().and_then(|e| e.error_description.as_deref()),
-                &self.signer.client_email,
-                &self.subject,
-            )));
-        }
-        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
-            SyncError::Source("Google token endpoint: the answer has no access_token".into())
-        })?;
-        let life = answer.expires_in.clamp(60, 24 * 3600);
-        Ok(Cached {
-            token: answer.access_token,
-            renew_at: now + life * 4 / 5,
-        })
+            })
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::source::rest::Auth for TokenSource {
+    async fn token(&self, stale: Option<&str>) -> SyncResult<String> {
+        let now = (self.clock)().to_datetime().unix_timestamp();
+        self.cache.get(now, stale, || self.fetch(now)).await
     }
 }
 

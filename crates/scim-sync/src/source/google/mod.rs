@@ -20,9 +20,10 @@ mod api;
 mod auth;
 mod convert;
 
-pub use api::{backoff, explain, is_transient};
+pub use api::{explain, is_transient};
 pub use auth::{SCOPES, Signer, explain_token_error};
 
+use super::rest::{self, Rest, Stats};
 use super::{BuildContext, Source, SourceBatch};
 use crate::error::{SyncError, SyncResult};
 use crate::model::SourceObject;
@@ -32,7 +33,6 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Google's quota is 2,400 requests a minute per impersonated user: 30 a second leaves a
@@ -131,18 +131,26 @@ impl GoogleSpec {
             .connect_timeout(Duration::from_secs(15))
             .build()
             .map_err(|e| SyncError::Source(format!("the HTTP client: {e}")))?;
-        let tokens = auth::TokenSource::new(signer, self.subject.clone(), http.clone());
+        let tokens = auth::TokenSource::new(
+            signer,
+            self.subject.clone(),
+            http.clone(),
+            ctx.clock.clone(),
+        );
         Ok(GoogleSource {
             spec: self.clone(),
             api: api::Directory {
-                http,
+                rest: Rest {
+                    http,
+                    pacer: rest::pacer(self.rate_limit.unwrap_or(DEFAULT_RATE)),
+                    attempts: self.attempts.unwrap_or(8).max(1),
+                    backoff: Duration::from_secs(1),
+                    stats: Stats::default(),
+                    api: "Google Directory API",
+                    classify: api::classify,
+                },
                 api_url,
                 tokens,
-                pacer: api::pacer(self.rate_limit.unwrap_or(DEFAULT_RATE)),
-                clock: ctx.clock.clone(),
-                attempts: self.attempts.unwrap_or(8).max(1),
-                backoff: Duration::from_secs(1),
-                stats: api::Stats::default(),
             },
         })
     }
@@ -245,14 +253,14 @@ impl Source for GoogleSource {
         let started = std::time::Instant::now();
         let users = self.users().await?;
         let (groups, skipped) = self.groups(&users).await?;
-        let s = &self.api.stats;
+        let (requests, throttled, retries) = self.api.rest.stats.get();
         tracing::info!(
             users = users.len(),
             groups = groups.len(),
             external_members_skipped = skipped,
-            requests = s.requests.load(Ordering::Relaxed),
-            throttled = s.throttled.load(Ordering::Relaxed),
-            retries = s.retries.load(Ordering::Relaxed),
+            requests,
+            throttled,
+            retries,
             ms = started.elapsed().as_millis() as u64,
             "read {}",
             self.describe()

@@ -118,7 +118,7 @@ impl LdapSource {
             deleted,
             present,
             watermark: watermark_value(&watermark),
-            guarded: false,
+            ..SourceBatch::default()
         }
     }
 }
