@@ -225,6 +225,9 @@ struct Inner {
     counts: EntraCounts,
     tokens: HashMap<String, ()>,
     base: String,
+    /// The items of a read in progress, by stream and log positions (a read's pages come
+    /// from one snapshot, and a large one is not rebuilt for every page).
+    snapshots: HashMap<(String, Option<usize>, usize), Arc<Vec<Value>>>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -244,6 +247,7 @@ impl EntraFake {
             counts: EntraCounts::default(),
             tokens: HashMap::new(),
             base: url.clone(),
+            snapshots: HashMap::new(),
         }));
         let app = Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
@@ -539,7 +543,24 @@ fn delta(s: Shared, stream: &str, headers: HeaderMap, q: HashMap<String, String>
     } else {
         (None, now, 0)
     };
-    let all = items(&inner.dir, stream, from, to, inner.faults.members_per_page);
+    let key = (stream.to_string(), from, to);
+    let all = match inner.snapshots.get(&key) {
+        Some(a) => a.clone(),
+        None => {
+            let a = Arc::new(items(
+                &inner.dir,
+                stream,
+                from,
+                to,
+                inner.faults.members_per_page,
+            ));
+            if inner.snapshots.len() > 8 {
+                inner.snapshots.clear();
+            }
+            inner.snapshots.insert(key, a.clone());
+            a
+        }
+    };
     let size = inner.faults.page_size.max(1);
     let end = (offset + size).min(all.len());
     let mut page: Vec<Value> = all

@@ -126,6 +126,9 @@ pub struct GoogleFaults {
     pub users_cut_at: Option<usize>,
     /// Access tokens' life in seconds (0: Google's 3,599).
     pub token_life: i64,
+    /// The quota: API requests a minute (a sliding window); past it, `403
+    /// userRateLimitExceeded` (0: none; Google's default is 2,400).
+    pub per_minute: usize,
 }
 
 /// What the emulator saw.
@@ -146,6 +149,8 @@ struct Inner {
     tokens: HashMap<String, i64>,
     public_key: Vec<u8>,
     token_uri: String,
+    /// When the last requests came (for the quota).
+    recent: std::collections::VecDeque<std::time::Instant>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -176,6 +181,7 @@ impl GoogleFake {
             tokens: HashMap::new(),
             public_key,
             token_uri: format!("{url}/token"),
+            recent: std::collections::VecDeque::new(),
         }));
         let app = Router::new()
             .route("/token", post(token))
@@ -372,6 +378,26 @@ fn admit(inner: &mut Inner, headers: &HeaderMap, route: &str) -> Result<(), Refu
             "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
         ));
     }
+    let quota = inner.faults.per_minute;
+    if quota > 0 {
+        let now = std::time::Instant::now();
+        while inner
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t).as_secs() >= 60)
+        {
+            inner.recent.pop_front();
+        }
+        if inner.recent.len() >= quota {
+            inner.counts.throttled += 1;
+            return Err(api_error(
+                StatusCode::FORBIDDEN,
+                "userRateLimitExceeded",
+                "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'",
+            ));
+        }
+        inner.recent.push_back(now);
+    }
     let n = inner.counts.requests;
     let f = &inner.faults;
     if f.throttle_every > 0 && n.is_multiple_of(f.throttle_every) {
@@ -421,10 +447,8 @@ fn check_scope(q: &HashMap<String, String>) -> Result<(), Refusal> {
 fn page(
     q: &HashMap<String, String>,
     items: &[Value],
-    max: usize,
-    list: &str,
-    key: &str,
-    kind: &str,
+    (max, list, key, kind): (usize, &str, &str, &str),
+    shape: impl Fn(&Value) -> Value,
 ) -> Response {
     let size = match q.get("maxResults").map(|m| m.parse::<usize>()) {
         None => 100.min(max),
@@ -460,7 +484,7 @@ fn page(
     let end = (start + size).min(items.len());
     let mut body = json!({"kind": kind, "etag": "\"list\""});
     if start < end {
-        body[key] = json!(items[start..end]);
+        body[key] = Value::Array(items[start..end].iter().map(shape).collect());
     }
     if end < items.len() {
         body["nextPageToken"] = json!(STANDARD.encode(format!("{list}:{end}")));
@@ -481,18 +505,21 @@ async fn users(
         q.get("projection").map(String::as_str),
         Some("full" | "custom")
     );
-    let mut list: Vec<Value> = inner.dir.users.clone();
-    if !full {
-        for u in &mut list {
-            if let Some(o) = u.as_object_mut() {
-                o.remove("customSchemas");
-            }
+    let users = &inner.dir.users;
+    let cut = inner
+        .faults
+        .users_cut_at
+        .unwrap_or(usize::MAX)
+        .min(users.len());
+    let shape = |u: &Value| {
+        let mut u = u.clone();
+        if let Some(o) = u.as_object_mut().filter(|_| !full) {
+            o.remove("customSchemas");
         }
-    }
-    if let Some(n) = inner.faults.users_cut_at {
-        list.truncate(n);
-    }
-    page(&q, &list, 500, "users", "users", "admin#directory#users")
+        u
+    };
+    let what = (500, "users", "users", "admin#directory#users");
+    page(&q, &users[..cut], what, shape)
 }
 
 async fn groups(
@@ -504,19 +531,16 @@ async fn groups(
     if let Err(r) = admit(&mut inner, &headers, "groups").and_then(|()| check_scope(&q)) {
         return r;
     }
-    let list: Vec<Value> = inner
-        .dir
-        .groups
-        .iter()
-        .map(|g| {
-            let mut g = g.clone();
-            let id = g["id"].as_str().unwrap_or_default().to_string();
-            let n = inner.dir.members.get(&id).map_or(0, Vec::len);
-            g["directMembersCount"] = json!(n.to_string());
-            g
-        })
-        .collect();
-    page(&q, &list, 200, "groups", "groups", "admin#directory#groups")
+    let dir = &inner.dir;
+    let shape = |g: &Value| {
+        let mut g = g.clone();
+        let id = g["id"].as_str().unwrap_or_default();
+        let n = dir.members.get(id).map_or(0, Vec::len);
+        g["directMembersCount"] = json!(n.to_string());
+        g
+    };
+    let what = (200, "groups", "groups", "admin#directory#groups");
+    page(&q, &dir.groups, what, shape)
 }
 
 async fn members(
@@ -550,13 +574,8 @@ async fn members(
             "Backend Error",
         );
     }
-    let list = inner.dir.members.get(&id).cloned().unwrap_or_default();
-    page(
-        &q,
-        &list,
-        200,
-        &format!("members-{id}"),
-        "members",
-        "admin#directory#members",
-    )
+    let list = inner.dir.members.get(&id).map_or(&[][..], Vec::as_slice);
+    let name = format!("members-{id}");
+    let what = (200, name.as_str(), "members", "admin#directory#members");
+    page(&q, list, what, Value::clone)
 }

@@ -323,13 +323,21 @@ fn warn_new_state(env: &Env, name: &str, plan: &scim_sync::plan::SyncPlan) {
         .get(&scim_core::SyncAction::Adopt)
         .copied()
         .unwrap_or(0);
+    say_new_state(env, name);
+    warn_adoptions(adopt, "they will be adopted");
+}
+
+fn say_new_state(env: &Env, name: &str) {
     eprintln!(
         "job '{name}' has no state in {} yet: this is its first cycle here",
         env.settings.redacted_database_url()
     );
+}
+
+fn warn_adoptions(adopt: u64, what: &str) {
     if adopt > 0 {
         eprintln!(
-            "warning: the target already holds {adopt} object(s) that match; they will be adopted. \
+            "warning: the target already holds {adopt} object(s) that match; {what}. \
              If this job ran before from another directory, its state (ledger) is in that \
              directory's database: run from there, or set SCIMD_DATABASE_URL to it."
         );
@@ -339,11 +347,13 @@ fn warn_new_state(env: &Env, name: &str, plan: &scim_sync::plan::SyncPlan) {
 async fn run_cycle(env: &Env, job: &str) -> Result<()> {
     let e = engine(env, needs_key(job))?;
     let (spec, record) = e.resolve(job).await?;
-    if record.is_none() {
-        // A job this database has never seen: say where its state goes, and whether its
-        // target already holds objects it would adopt (its earlier state may be elsewhere).
-        let plan = e.prepare(&spec, None).await?.plan;
-        warn_new_state(env, &spec.name, &plan);
+    // A job this database has never seen: say where its state goes and, after its first
+    // cycle, whether it adopted objects the target already held (its earlier state may be
+    // elsewhere). `sync plan` says so before anything is written; reading the source twice
+    // here would double a large directory's first cycle.
+    let first = record.is_none();
+    if first {
+        say_new_state(env, &spec.name);
     }
     // Ctrl-C stops the cycle as a pause does: what is in flight finishes and is recorded,
     // and the next run carries on.
@@ -376,6 +386,12 @@ async fn run_cycle(env: &Env, job: &str) -> Result<()> {
             spec.name
         );
     };
+    if first {
+        warn_adoptions(
+            report.counts.action(scim_core::SyncAction::Adopt),
+            "they were adopted",
+        );
+    }
     show::report(env, &report)?;
     // Refused credentials fail the run however far it got (at discovery or mid-cycle).
     if report.status == CycleStatus::Stopped

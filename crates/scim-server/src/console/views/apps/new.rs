@@ -32,6 +32,26 @@ pub struct NewAppForm {
     /// ldap: the bind password; scim: the bearer token. Sealed on save, never shown again.
     #[serde(default)]
     source_secret: String,
+    /// google: the service account's JSON key. Sealed on save, never shown again.
+    #[serde(default)]
+    source_key: String,
+    /// google: the administrator the service account acts as.
+    #[serde(default)]
+    source_subject: String,
+    /// google: a domain (empty: the whole customer).
+    #[serde(default)]
+    source_domain: String,
+    /// entra: the Directory (tenant) ID and the Application (client) ID.
+    #[serde(default)]
+    source_tenant_id: String,
+    #[serde(default)]
+    source_client_id: String,
+    /// entra: the client secret. Sealed on save, never shown again.
+    #[serde(default)]
+    source_client_secret: String,
+    /// google, entra: the API's base URL, only behind a proxy (empty: the vendor's).
+    #[serde(default)]
+    source_api_url: String,
     #[serde(default)]
     target_url: String,
     #[serde(default)]
@@ -115,9 +135,24 @@ impl NewAppForm {
                 "url": text(&self.source_url),
                 "token": text(&self.source_secret),
             }),
+            "google" => json!({
+                "kind": "google",
+                "credentials": text(&self.source_key),
+                "subject": self.source_subject.trim(),
+                "domain": text(&self.source_domain),
+                "api_url": text(&self.source_api_url),
+            }),
+            "entra" => json!({
+                "kind": "entra",
+                "tenant_id": self.source_tenant_id.trim(),
+                "client_id": self.source_client_id.trim(),
+                "client_secret": text(&self.source_client_secret),
+                "authority_url": text(&self.source_api_url),
+                "graph_url": text(&self.source_api_url),
+            }),
             other => {
                 return Err(SyncError::Job(format!(
-                    "choose a source (a CSV or JSON file, LDAP, a SCIM server or a scimd tenant), not '{}'",
+                    "choose a source (a CSV or JSON file, LDAP, a SCIM server, a scimd tenant, Google Workspace or Entra ID), not '{}'",
                     scim_proto::error::excerpt(other)
                 )));
             }
@@ -336,6 +371,52 @@ mod tests {
             ..f
         };
         assert!(nameless.spec().is_err());
+    }
+
+    /// The directory sources' steps give the job file's keys; what is left empty stays out.
+    #[test]
+    fn directory_sources_from_the_form() {
+        let base = NewAppForm {
+            name: "gw".into(),
+            target_url: "https://app.example/scim/v2".into(),
+            token: "t".into(),
+            ..Default::default()
+        };
+        let google = NewAppForm {
+            source_kind: "google".into(),
+            source_key: "{\"type\": \"service_account\"}".into(),
+            source_subject: " admin@example.com ".into(),
+            ..base.clone()
+        };
+        let s = google.source().unwrap();
+        assert_eq!(
+            s,
+            json!({"kind": "google", "credentials": "{\"type\": \"service_account\"}",
+                   "subject": "admin@example.com"})
+        );
+        assert!(google.spec().is_ok());
+        let entra = NewAppForm {
+            source_kind: "entra".into(),
+            source_tenant_id: "8e3c4d2a-1b2c-4d5e-8f90-123456789abc".into(),
+            source_client_id: "0b1c2d3e-aaaa-bbbb-cccc-1234567890ab".into(),
+            source_client_secret: "s3cret".into(),
+            source_api_url: "https://graph.proxy.example".into(),
+            ..base.clone()
+        };
+        let s = entra.source().unwrap();
+        assert_eq!(s["client_secret"], "s3cret");
+        assert_eq!(s["graph_url"], "https://graph.proxy.example");
+        assert!(entra.spec().is_ok());
+        let bad = NewAppForm {
+            source_subject: "admin".into(),
+            ..google
+        };
+        assert!(
+            bad.spec()
+                .unwrap_err()
+                .to_string()
+                .contains("source.subject")
+        );
     }
 
     #[test]
