@@ -128,6 +128,14 @@ pub fn local_credentials(spec: &JobSpec) -> Vec<&'static str> {
         SourceSpec::Entra(e) => {
             named("source.client_secret_env", e.client_secret_env.is_some());
             named("source.client_secret_file", e.client_secret_file.is_some());
+            named(
+                "source.certificate_key_env",
+                e.certificate_key_env.is_some(),
+            );
+            named(
+                "source.certificate_key_file",
+                e.certificate_key_file.is_some(),
+            );
         }
         SourceSpec::Csv(_) | SourceSpec::Json(_) | SourceSpec::Tenant(_) => {}
     }
@@ -150,10 +158,13 @@ fn local_paths(source: &mut SourceSpec) -> Vec<(&'static str, &mut PathBuf)> {
             .map(|p| ("source.tls_ca_file", p))
             .into_iter()
             .collect(),
-        SourceSpec::Scim(_)
-        | SourceSpec::Tenant(_)
-        | SourceSpec::Google(_)
-        | SourceSpec::Entra(_) => Vec::new(),
+        SourceSpec::Entra(e) => e
+            .certificate_file
+            .as_mut()
+            .map(|p| ("source.certificate_file", p))
+            .into_iter()
+            .collect(),
+        SourceSpec::Scim(_) | SourceSpec::Tenant(_) | SourceSpec::Google(_) => Vec::new(),
     }
 }
 

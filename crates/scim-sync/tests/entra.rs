@@ -262,3 +262,64 @@ async fn setup_mistakes_are_explained() {
         assert!(!source.detail.contains(secret), "{}", source.detail);
     }
 }
+
+/// A group of 1,001 members: Graph sends it as several items over several pages, merged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_a_thousand_members() {
+    let mut d = Directory::default();
+    d.add_group("big", "Everyone");
+    for i in 0..1001 {
+        let id = format!("m{i:04}");
+        d.add_user(&id, &format!("{id}@contoso.com"), "M", &format!("{i}"));
+        d.add_member("big", &id, false);
+    }
+    let f = Fixture::start(d).await;
+    f.entra.set_faults(EntraFaults {
+        page_size: 50,
+        members_per_page: 100,
+        ..EntraFaults::default()
+    });
+    f.run().await;
+    assert_eq!(f.f.group_size("Everyone").await, 1001);
+    // And one member leaving shows as one change.
+    f.entra.change(|d| d.remove_member("big", "m0007"));
+    f.run().await;
+    assert_eq!(f.f.group_size("Everyone").await, 1000);
+}
+
+/// A certificate credential (a client assertion signed with the certificate's key) instead
+/// of a secret; a job naming both is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_instead_of_a_secret() {
+    let entra = EntraFake::start(directory()).await;
+    let f = support::Fixture::new(Backend::Sqlite).await;
+    std::fs::write(
+        f.dir.path().join("app.cert.pem"),
+        scim_testkit::entra::TEST_CERT_PEM,
+    )
+    .unwrap();
+    std::fs::write(
+        f.dir.path().join("app.key.pem"),
+        scim_testkit::entra::TEST_KEY_PEM,
+    )
+    .unwrap();
+    let text = format!(
+        "name = \"entra-cert\"\n\n[source]\nkind = \"entra\"\ntenant_id = \"{TENANT_ID}\"\n\
+         client_id = \"{CLIENT_ID}\"\ncertificate_file = \"app.cert.pem\"\n\
+         certificate_key_file = \"app.key.pem\"\nauthority_url = \"{0}\"\ngraph_url = \"{0}\"\n\n\
+         [target]\nurl = \"{1}\"\ntoken = \"{2}\"\nrate_limit = 0\n",
+        entra.url, f.app, f.app_token
+    );
+    let spec = JobSpec::parse(&text, Some(f.dir.path())).unwrap();
+    let r = f.run(&spec).await;
+    assert_eq!(r.status, CycleStatus::Completed, "{r:?}");
+    assert_eq!(f.active_users().await, ALL);
+    let both = text.replace(
+        "certificate_file",
+        "client_secret_env = \"X\"\ncertificate_file",
+    );
+    let e = JobSpec::parse(&both, Some(f.dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not both"), "{e}");
+}

@@ -297,3 +297,20 @@ async fn setup_mistakes_are_explained() {
         assert!(!source.detail.contains("PRIVATE KEY"), "{}", source.detail);
     }
 }
+
+/// A group of 1,001 members: its member list spans six pages of 200, all of them read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_a_thousand_members() {
+    let mut d = Directory::default();
+    d.add_group("big", "all@example.com", "Everyone");
+    for i in 0..1001 {
+        let id = format!("3{i:05}");
+        d.add_user(&id, &email(&format!("m{i:04}")), "M", &format!("{i}"));
+        d.add_member("big", &id, "USER");
+    }
+    let f = Fixture::start(d, "").await;
+    f.run().await;
+    assert_eq!(f.f.group_size("Everyone").await, 1001);
+    let pages = f.google.counts().by_route["members"];
+    assert_eq!(pages, 6, "1,001 members at 200 a page");
+}

@@ -29,6 +29,10 @@ use std::sync::{Arc, Mutex};
 pub const TENANT_ID: &str = "8e3c4d2a-1b2c-4d5e-8f90-123456789abc";
 pub const CLIENT_ID: &str = "0b1c2d3e-aaaa-bbbb-cccc-1234567890ab";
 pub const CLIENT_SECRET: &str = "test~secret.for-the-emulator";
+/// The certificate "uploaded to the app registration" (self-signed over the test kit's test
+/// key, `google::TEST_KEY_PEM`; it guards nothing).
+pub const TEST_CERT_PEM: &str = include_str!("../fixtures/entra/test-app.cert.pem");
+pub use crate::google::TEST_KEY_PEM;
 
 /// A member of a group: its id and whether it is a group.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +118,12 @@ impl Directory {
         );
         self.members.entry(id.to_string()).or_default();
         self.log.push(Change::Group(id.to_string()));
+    }
+
+    /// Changes a group (logged as a change).
+    pub fn group_mut(&mut self, id: &str) -> &mut Value {
+        self.log.push(Change::Group(id.to_string()));
+        self.groups.get_mut(id).expect("a group of the directory")
     }
 
     pub fn delete_group(&mut self, id: &str) {
@@ -329,7 +339,17 @@ async fn token(
             "The provided value for scope is not valid.",
         );
     }
-    if f("client_secret") != CLIENT_SECRET {
+    if f("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+        let aud = format!("{}/{tenant}/oauth2/v2.0/token", inner.base);
+        if !assertion_ok(f("client_assertion"), &aud) {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                700027,
+                "Client assertion failed signature validation.",
+            );
+        }
+    } else if f("client_secret") != CLIENT_SECRET {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -349,6 +369,46 @@ async fn token(
                       "access_token": token}),
     )
     .into_response()
+}
+
+/// A certificate credential's client assertion, checked as Entra does: RS256 over the
+/// uploaded certificate's key, `x5t` its SHA-1 thumbprint, `aud` the token endpoint, `iss`
+/// and `sub` the application, not expired.
+fn assertion_ok(jwt: &str, aud: &str) -> bool {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, sig] = parts.as_slice() else {
+        return false;
+    };
+    let Ok(cert) = CertificateDer::from_pem_slice(TEST_CERT_PEM.as_bytes()) else {
+        return false;
+    };
+    let thumbprint = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &cert);
+    let (Some(header), Some(claims), Some(sig)) =
+        (decode(h), decode(c), URL_SAFE_NO_PAD.decode(sig).ok())
+    else {
+        return false;
+    };
+    let Ok(der) = PrivatePkcs8KeyDer::from_pem_slice(TEST_KEY_PEM.as_bytes()) else {
+        return false;
+    };
+    let Ok(pair) = ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()) else {
+        return false;
+    };
+    use ring::signature::KeyPair;
+    let key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        pair.public_key().as_ref(),
+    );
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    header["alg"] == "RS256"
+        && header["x5t"] == URL_SAFE_NO_PAD.encode(thumbprint.as_ref())
+        && key.verify(format!("{h}.{c}").as_bytes(), &sig).is_ok()
+        && claims["aud"] == aud
+        && claims["iss"] == CLIENT_ID
+        && claims["sub"] == CLIENT_ID
+        && claims["exp"].as_i64().is_some_and(|e| e > now)
 }
 
 fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {

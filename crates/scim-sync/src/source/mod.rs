@@ -238,7 +238,7 @@ impl SourceSpec {
             SourceSpec::Scim(s) => s.token.take(),
             SourceSpec::Ldap(l) => l.password.take(),
             SourceSpec::Google(g) => g.credentials.take(),
-            SourceSpec::Entra(e) => e.client_secret.take(),
+            SourceSpec::Entra(e) => e.take_inline_secret(),
             _ => None,
         }
     }
@@ -261,7 +261,11 @@ impl SourceSpec {
                 abs(&mut l.tls_ca_file);
             }
             SourceSpec::Google(g) => abs(&mut g.credentials_file),
-            SourceSpec::Entra(e) => abs(&mut e.client_secret_file),
+            SourceSpec::Entra(e) => {
+                abs(&mut e.client_secret_file);
+                abs(&mut e.certificate_file);
+                abs(&mut e.certificate_key_file);
+            }
             SourceSpec::Tenant(_) => {}
         }
     }

@@ -5,7 +5,13 @@
 //! the tokens; they are never logged or stored.
 
 use crate::error::{SyncError, SyncResult};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rustls::pki_types::PrivatePkcs8KeyDer;
+use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{LazyLock, Mutex as SyncMutex};
@@ -21,6 +27,44 @@ struct Cached {
     token: String,
     /// When to fetch a new one (unix seconds).
     renew_at: i64,
+}
+
+/// An RSA private key from a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`); `what` names it
+/// in errors, which never quote the key.
+pub fn rsa_key(pem: &str, what: &str) -> SyncResult<RsaKeyPair> {
+    let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| {
+        SyncError::Job(format!(
+            "{what} is not a PKCS#8 PEM key (-----BEGIN PRIVATE KEY-----)"
+        ))
+    })?;
+    RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+        .map_err(|e| SyncError::Job(format!("{what} is not a usable RSA key ({e})")))
+}
+
+/// A JWT signed RS256 (RFC 7515 compact form) with `header` (`alg` set here) and `claims`.
+pub fn sign_rs256(key: &RsaKeyPair, mut header: Value, claims: &Value) -> SyncResult<String> {
+    header["alg"] = Value::from("RS256");
+    header["typ"] = Value::from("JWT");
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut sig = vec![0; key.public().modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut sig,
+    )
+    .map_err(|_| SyncError::Source("signing a token assertion failed".into()))?;
+    Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+}
+
+/// Now, in unix seconds, by the system's clock: tokens and assertions are checked by other
+/// hosts against real time, whatever clock the engine runs on (tests move the engine's).
+pub fn wall_clock() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// A token endpoint's answer.

@@ -1,10 +1,11 @@
 //! The model's directory published to a real source: a CSV file (and a `group,member`
-//! file), or a scimd tenant (`acme`) that the job reads through its change feed or as a
-//! SCIM server.
+//! file), a scimd tenant (`acme`) that the job reads through its change feed or as a SCIM
+//! server, slapd, or the Google Workspace and Entra ID emulators of the test kit.
 
 use crate::directory::{Dir, GROUPS, Member, PEOPLE};
 use scim_testkit::TestServer;
 use scim_testkit::ldap::{ADMIN_DN, ADMIN_PASSWORD, SUFFIX, Slapd};
+use scim_testkit::{entra, google};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,10 @@ pub enum Kind {
     LdapSyncreplDeletes,
     /// slapd with syncprov and no session log: syncrepl's present phase.
     LdapSyncreplPresent,
+    /// The Google Workspace emulator: a full read every cycle, under the complete-read guard.
+    Google,
+    /// The Entra ID emulator: Graph delta queries.
+    Entra,
 }
 
 impl Kind {
@@ -36,8 +41,16 @@ impl Kind {
             Kind::Tenant | Kind::Scim => {
                 "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
             }
+            Kind::Google => "organizations[primary eq true].department",
+            Kind::Entra => "department",
             _ => "departmentNumber",
         }
+    }
+
+    /// Whether the source's full reads are under the complete-read guard (what it holds
+    /// an operator approves, as the model's operator does after each cycle).
+    pub fn guarded(self) -> bool {
+        matches!(self, Kind::Google | Kind::Entra)
     }
 }
 
@@ -52,6 +65,8 @@ pub struct Driver {
     groups: BTreeMap<usize, String>,
     /// The directory of an LDAP kind (stopped when the driver is dropped).
     slapd: Option<Slapd>,
+    google: Option<google::GoogleFake>,
+    entra: Option<entra::EntraFake>,
 }
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -60,15 +75,32 @@ const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 
 impl Driver {
     /// `None` for an LDAP kind where slapd is not installed.
-    pub fn new(kind: Kind, server: &TestServer, dir: &Path) -> Option<Self> {
+    pub async fn new(kind: Kind, server: &TestServer, dir: &Path) -> Option<Self> {
         let slapd = match kind {
             Kind::LdapPoll => Some(Slapd::start()?),
             Kind::LdapSyncreplDeletes => Some(Slapd::start_syncrepl(true)?),
             Kind::LdapSyncreplPresent => Some(Slapd::start_syncrepl(false)?),
             _ => None,
         };
+        let google = match kind {
+            Kind::Google => {
+                let g = google::GoogleFake::start(google::Directory::default()).await;
+                std::fs::write(dir.join("sa.json"), g.key_file()).unwrap();
+                Some(g)
+            }
+            _ => None,
+        };
+        let entra = match kind {
+            Kind::Entra => {
+                std::fs::write(dir.join("graph.secret"), entra::CLIENT_SECRET).unwrap();
+                Some(entra::EntraFake::start(entra::Directory::default()).await)
+            }
+            _ => None,
+        };
         Some(Self {
             slapd,
+            google,
+            entra,
             kind,
             dir: dir.to_path_buf(),
             base: server.base.clone(),
@@ -88,6 +120,19 @@ impl Driver {
                 "[source]\nkind = \"scim\"\nurl = \"{}\"\ntoken = \"{}\"\n",
                 self.base, self.token
             ),
+            Kind::Google => format!(
+                "[source]\nkind = \"google\"\ncredentials_file = \"sa.json\"\nsubject = \"{}\"\n\
+                 api_url = \"{}\"\nattempts = 2\n",
+                google::ADMIN,
+                self.google.as_ref().map(|g| g.url.as_str()).unwrap_or_default()
+            ),
+            Kind::Entra => format!(
+                "[source]\nkind = \"entra\"\ntenant_id = \"{}\"\nclient_id = \"{}\"\n\
+                 client_secret_file = \"graph.secret\"\nauthority_url = \"{url}\"\ngraph_url = \"{url}\"\nattempts = 2\n",
+                entra::TENANT_ID,
+                entra::CLIENT_ID,
+                url = self.entra.as_ref().map(|e| e.url.as_str()).unwrap_or_default()
+            ),
             _ => format!(
                 "[source]\nkind = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\npassword = \"{ADMIN_PASSWORD}\"\n\
                  base_dn = \"{SUFFIX}\"\ndisabled = \"employeeType=disabled\"\npage_size = 3\n",
@@ -101,6 +146,8 @@ impl Driver {
         match self.kind {
             Kind::File => self.write_files(now),
             Kind::Tenant | Kind::Scim => self.publish_hub(before, now).await,
+            Kind::Google => self.publish_google(now),
+            Kind::Entra => self.publish_entra(before, now),
             _ => self.publish_ldap(before, now),
         }
     }
@@ -336,5 +383,101 @@ impl Driver {
             )
             .await;
         }
+    }
+
+    /// A person's current identity's id at a directory source.
+    fn directory_id(d: &Dir, p: usize) -> String {
+        format!("p{p}g{}", d.people[p].generation)
+    }
+
+    /// Google's directory as `now` says, whole (Google is read whole every cycle).
+    fn publish_google(&self, now: &Dir) {
+        let Some(g) = &self.google else { return };
+        g.change(|d| {
+            *d = google::Directory::default();
+            for p in (0..PEOPLE).filter(|p| now.people[*p].present) {
+                let x = &now.people[p];
+                let u = d.add_user(
+                    &Self::directory_id(now, p),
+                    &now.user_name(p),
+                    x.given,
+                    x.family,
+                );
+                u["suspended"] = json!(x.suspended);
+                u["organizations"] = json!([{"department": x.dept, "primary": true}]);
+            }
+            for (i, grp) in now.groups.iter().enumerate().filter(|(_, g)| g.present) {
+                let id = format!("g{i}");
+                d.add_group(&id, &format!("g{i}@model.test"), &grp.name);
+                for m in &grp.members {
+                    match *m {
+                        Member::P(p) => d.add_member(&id, &Self::directory_id(now, p), "USER"),
+                        Member::G(sub) => d.add_member(&id, &format!("g{sub}"), "GROUP"),
+                    }
+                }
+            }
+        });
+    }
+
+    /// Entra's directory changed from `before` to `now`, change by change (Graph reports
+    /// the changes since the last delta link); a deleted person is soft-deleted.
+    fn publish_entra(&self, before: &Dir, now: &Dir) {
+        let Some(e) = &self.entra else { return };
+        e.change(|d| {
+            for p in 0..PEOPLE {
+                let (b, n) = (&before.people[p], &now.people[p]);
+                let same = b.present && n.present && b.generation == n.generation;
+                if b.present && !same {
+                    d.soft_delete(&Self::directory_id(before, p));
+                }
+                if n.present && (!same || b != n) {
+                    let id = Self::directory_id(now, p);
+                    if !same {
+                        d.add_user(&id, &now.user_name(p), n.given, n.family);
+                    }
+                    let u = d.user_mut(&id);
+                    u["givenName"] = json!(n.given);
+                    u["surname"] = json!(n.family);
+                    u["department"] = json!(n.dept);
+                    u["accountEnabled"] = json!(!n.suspended);
+                }
+            }
+            for g in 0..GROUPS {
+                let id = format!("g{g}");
+                let (b, n) = (&before.groups[g], &now.groups[g]);
+                if b.present && !n.present {
+                    d.delete_group(&id);
+                }
+                if n.present && !b.present {
+                    d.add_group(&id, &n.name);
+                } else if n.present && b.name != n.name {
+                    d.group_mut(&id)["displayName"] = json!(n.name);
+                }
+                if !n.present {
+                    continue;
+                }
+                let want: Vec<(String, bool)> = n
+                    .members
+                    .iter()
+                    .map(|m| match *m {
+                        Member::P(p) => (Self::directory_id(now, p), false),
+                        Member::G(sub) => (format!("g{sub}"), true),
+                    })
+                    .collect();
+                let have: Vec<String> = d
+                    .members
+                    .get(&id)
+                    .into_iter()
+                    .flatten()
+                    .map(|m| m.id.clone())
+                    .collect();
+                for old in have.iter().filter(|h| !want.iter().any(|(w, _)| w == *h)) {
+                    d.remove_member(&id, old);
+                }
+                for (new, is_group) in want.iter().filter(|(w, _)| !have.contains(w)) {
+                    d.add_member(&id, new, *is_group);
+                }
+            }
+        });
     }
 }

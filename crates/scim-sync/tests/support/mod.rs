@@ -173,6 +173,13 @@ impl Fixture {
         out
     }
 
+    /// How many members the target's group `name` has.
+    pub async fn group_size(&self, name: &str) -> usize {
+        let path = format!("/Groups?filter=displayName%20eq%20%22{name}%22");
+        let (_, v) = self.app(reqwest::Method::GET, &path, None).await;
+        v["Resources"][0]["members"].as_array().map_or(0, Vec::len)
+    }
+
     pub async fn group_members(&self, name: &str) -> Vec<String> {
         let (_, v) = self
             .app(

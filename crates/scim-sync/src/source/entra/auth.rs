@@ -1,22 +1,65 @@
 //! Entra's client-credentials grant (Microsoft identity platform, "OAuth 2.0 client
 //! credentials flow"): `POST {authority}/{tenant}/oauth2/v2.0/token` with the application's
-//! id, the `https://graph.microsoft.com/.default` scope and its client secret. The token is
-//! cached across cycles (`source::token`). Refusals are explained by their AADSTS code.
+//! id, the `https://graph.microsoft.com/.default` scope and either its client secret or a
+//! client assertion ("certificate credentials"): a JWT signed RS256 with the certificate's
+//! key, its `x5t` header the certificate's SHA-1 thumbprint, `aud` the token endpoint, `iss`
+//! and `sub` the application, ten minutes. The token is cached across cycles
+//! (`source::token`). Refusals are explained by their AADSTS code.
 
 use crate::error::{SyncError, SyncResult};
-use crate::model::Clock;
 use crate::source::rest::Auth;
 use crate::source::token::{self, OAuthError, TokenCache};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::RsaKeyPair;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde_json::json;
 
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How the application proves who it is.
+pub enum Credential {
+    Secret(String),
+    /// The certificate's key and its SHA-1 thumbprint (base64url), as uploaded to the app
+    /// registration.
+    Certificate {
+        key: Box<RsaKeyPair>,
+        x5t: String,
+    },
+}
+
+impl Credential {
+    /// A certificate credential from the PEM certificate and its PKCS#8 PEM key.
+    pub fn certificate(cert_pem: &[u8], key_pem: &str) -> SyncResult<Self> {
+        let cert = CertificateDer::from_pem_slice(cert_pem).map_err(|_| {
+            SyncError::Job("source.certificate_file is not a PEM certificate".into())
+        })?;
+        let thumbprint = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &cert);
+        Ok(Credential::Certificate {
+            key: Box::new(token::rsa_key(key_pem, "source.certificate_key")?),
+            x5t: URL_SAFE_NO_PAD.encode(thumbprint.as_ref()),
+        })
+    }
+}
 
 pub struct ClientCredentials {
     pub token_url: String,
     pub client_id: String,
-    pub secret: String,
+    pub credential: Credential,
     pub http: reqwest::Client,
-    pub clock: Clock,
     pub cache: TokenCache,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Neither the secret nor the key is ever printed.
+        match self {
+            Credential::Secret(_) => f.write_str("Secret(…)"),
+            Credential::Certificate { x5t, .. } => write!(f, "Certificate(x5t {x5t})"),
+        }
+    }
 }
 
 impl std::fmt::Debug for ClientCredentials {
@@ -30,13 +73,34 @@ impl std::fmt::Debug for ClientCredentials {
 }
 
 impl ClientCredentials {
-    async fn fetch(&self) -> SyncResult<(String, i64)> {
-        let form = [
-            ("client_id", self.client_id.as_str()),
-            ("scope", GRAPH_SCOPE),
-            ("client_secret", self.secret.as_str()),
-            ("grant_type", "client_credentials"),
+    /// The client assertion for a certificate credential.
+    fn assertion(&self, key: &RsaKeyPair, x5t: &str, now: i64) -> SyncResult<String> {
+        let claims = json!({
+            "aud": self.token_url,
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "nbf": now,
+            "iat": now,
+            "exp": now + 600,
+        });
+        token::sign_rs256(key, json!({"x5t": x5t}), &claims)
+    }
+
+    async fn fetch(&self, now: i64) -> SyncResult<(String, i64)> {
+        let mut form = vec![
+            ("client_id", self.client_id.clone()),
+            ("scope", GRAPH_SCOPE.to_string()),
+            ("grant_type", "client_credentials".to_string()),
         ];
+        match &self.credential {
+            Credential::Secret(s) => form.push(("client_secret", s.clone())),
+            Credential::Certificate { key, x5t } => {
+                form.push(("client_assertion_type", ASSERTION_TYPE.to_string()));
+                form.push(("client_assertion", self.assertion(key, x5t, now)?));
+            }
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         token::request(&self.http, &self.token_url, &form, "Entra token endpoint")
             .await?
             .map_err(|(status, e)| SyncError::Source(explain_token_error(status, &e)))
@@ -46,8 +110,9 @@ impl ClientCredentials {
 #[async_trait::async_trait]
 impl Auth for ClientCredentials {
     async fn token(&self, stale: Option<&str>) -> SyncResult<String> {
-        let now = (self.clock)().to_datetime().unix_timestamp();
-        self.cache.get(now, stale, || self.fetch()).await
+        // The wall clock, not the engine's: a token's life is real time.
+        let now = token::wall_clock();
+        self.cache.get(now, stale, || self.fetch(now)).await
     }
 }
 

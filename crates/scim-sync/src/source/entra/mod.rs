@@ -94,6 +94,12 @@ pub struct EntraSpec {
     pub client_secret: Option<String>,
     pub client_secret_env: Option<String>,
     pub client_secret_file: Option<PathBuf>,
+    /// Or a certificate uploaded to the app registration (PEM) and its private key (PKCS#8
+    /// PEM: inline, sealed at import, or from a file or a variable).
+    pub certificate_file: Option<PathBuf>,
+    pub certificate_key: Option<String>,
+    pub certificate_key_env: Option<String>,
+    pub certificate_key_file: Option<PathBuf>,
     pub authority_url: Option<String>,
     pub graph_url: Option<String>,
     /// User properties read besides the usual ones (for mappings).
@@ -145,6 +151,18 @@ impl EntraSpec {
                 ));
             }
         }
+        let secret = self.client_secret.is_some()
+            || self.client_secret_env.is_some()
+            || self.client_secret_file.is_some();
+        let key = self.certificate_key.is_some()
+            || self.certificate_key_env.is_some()
+            || self.certificate_key_file.is_some();
+        if secret && (key || self.certificate_file.is_some()) {
+            return Err("source: give a client secret or a certificate, not both".into());
+        }
+        if key && self.certificate_file.is_none() {
+            return Err("source.certificate_key needs source.certificate_file (the certificate uploaded to the app registration)".into());
+        }
         if let Some(a) = self
             .extra_attributes
             .iter()
@@ -158,12 +176,30 @@ impl EntraSpec {
         Ok(())
     }
 
+    /// The credential: the certificate's key when a certificate is named, else the secret.
     pub fn secret_ref(&self) -> SecretRef<'_> {
+        if self.certificate_file.is_some() {
+            return SecretRef {
+                key: "source.certificate_key",
+                inline: self.certificate_key.as_deref(),
+                env: self.certificate_key_env.as_deref(),
+                file: self.certificate_key_file.as_deref(),
+            };
+        }
         SecretRef {
             key: "source.client_secret",
             inline: self.client_secret.as_deref(),
             env: self.client_secret_env.as_deref(),
             file: self.client_secret_file.as_deref(),
+        }
+    }
+
+    /// Takes the inline credential out (it is sealed apart).
+    pub fn take_inline_secret(&mut self) -> Option<String> {
+        if self.certificate_file.is_some() {
+            self.certificate_key.take()
+        } else {
+            self.client_secret.take()
         }
     }
 
@@ -183,6 +219,22 @@ impl EntraSpec {
         let secret = self
             .secret_ref()
             .require(ctx.base_dir.as_deref(), ctx.sealed.clone())?;
+        let credential = match &self.certificate_file {
+            None => auth::Credential::Secret(secret),
+            Some(path) => {
+                let path = match &ctx.base_dir {
+                    Some(b) if path.is_relative() => b.join(path),
+                    _ => path.clone(),
+                };
+                let pem = std::fs::read(&path).map_err(|e| {
+                    SyncError::Job(format!(
+                        "cannot read source.certificate_file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                auth::Credential::certificate(&pem, &secret)?
+            }
+        };
         let authority = self
             .authority_url
             .as_deref()
@@ -209,9 +261,8 @@ impl EntraSpec {
             auth: auth::ClientCredentials {
                 token_url,
                 client_id: self.client_id.clone(),
-                secret,
+                credential,
                 http: http.clone(),
-                clock: ctx.clock.clone(),
                 cache,
             },
             rest: Rest {

@@ -7,11 +7,7 @@
 
 use crate::error::{SyncError, SyncResult};
 use crate::source::token::{self, TokenCache};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-use rustls::pki_types::PrivatePkcs8KeyDer;
-use rustls::pki_types::pem::PemObject;
+use ring::signature::RsaKeyPair;
 use serde::Deserialize;
 use serde_json::json;
 use std::fmt;
@@ -89,19 +85,7 @@ impl Signer {
                 scim_proto::error::excerpt(k)
             )));
         }
-        let der =
-            PrivatePkcs8KeyDer::from_pem_slice(file.private_key.as_bytes()).map_err(|_| {
-                SyncError::Job(
-                    "source.credentials: private_key is not a PKCS#8 PEM key \
-                 (-----BEGIN PRIVATE KEY-----)"
-                        .into(),
-                )
-            })?;
-        let key = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|e| {
-            SyncError::Job(format!(
-                "source.credentials: private_key is not a usable RSA key ({e})"
-            ))
-        })?;
+        let key = token::rsa_key(&file.private_key, "source.credentials: private_key")?;
         Ok(Self {
             client_email: file.client_email,
             token_uri: file.token_uri,
@@ -112,7 +96,7 @@ impl Signer {
 
     /// The signed assertion for `subject`, issued at `iat` (unix seconds).
     pub fn assertion(&self, subject: &str, scopes: &[&str], iat: i64) -> SyncResult<String> {
-        let mut header = json!({"alg": "RS256", "typ": "JWT"});
+        let mut header = json!({});
         if let Some(kid) = &self.key_id {
             header["kid"] = json!(kid);
         }
@@ -124,27 +108,12 @@ impl Signer {
             "iat": iat,
             "exp": iat + ASSERTION_LIFE,
         });
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut sig = vec![0; self.key.public().modulus_len()];
-        self.key
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &ring::rand::SystemRandom::new(),
-                signing_input.as_bytes(),
-                &mut sig,
-            )
-            .map_err(|_| SyncError::Source("signing the token assertion failed".into()))?;
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+        token::sign_rs256(&self.key, header, &claims)
     }
 }
 
 /// Fetches and caches the access token.
 pub struct TokenSource {
-    clock: crate::model::Clock,
     signer: Signer,
     subject: String,
     http: reqwest::Client,
@@ -152,12 +121,7 @@ pub struct TokenSource {
 }
 
 impl TokenSource {
-    pub fn new(
-        signer: Signer,
-        subject: String,
-        http: reqwest::Client,
-        clock: crate::model::Clock,
-    ) -> Self {
+    pub fn new(signer: Signer, subject: String, http: reqwest::Client) -> Self {
         let cache = TokenCache::new(format!(
             "google\n{}\n{}\n{}\n{subject}",
             signer.token_uri,
@@ -165,7 +129,6 @@ impl TokenSource {
             signer.key_id.as_deref().unwrap_or_default(),
         ));
         Self {
-            clock,
             signer,
             subject,
             http,
@@ -197,7 +160,8 @@ impl TokenSource {
 #[async_trait::async_trait]
 impl crate::source::rest::Auth for TokenSource {
     async fn token(&self, stale: Option<&str>) -> SyncResult<String> {
-        let now = (self.clock)().to_datetime().unix_timestamp();
+        // The wall clock, not the engine's: Google checks the assertion against real time.
+        let now = token::wall_clock();
         self.cache.get(now, stale, || self.fetch(now)).await
     }
 }

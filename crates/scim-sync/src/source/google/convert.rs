@@ -1,7 +1,8 @@
 //! Directory API resources as source objects (pure; table-tested with the documented shapes).
 //!
 //! - A user's attributes are its resource as Google sends it (`primaryEmail`, `name`,
-//!   `orgUnitPath`, `emails`, `phones`, `organizations`, `relations`, `customSchemas`…), plus
+//!   `orgUnitPath`, `emails`, `phones`, `organizations`, `relations`, `customSchemas`…),
+//!   each custom schema field also by its full name (`customSchemas.Dept.code`), plus
 //!   `manager`: the source id of the user its `relations[type=manager]` names (Google gives
 //!   an e-mail address), for a `reference = true` mapping. `suspended` or `archived` is the
 //!   user's suspended state; an absent boolean is false.
@@ -28,6 +29,15 @@ pub fn user(u: &Value) -> Option<SourceObject> {
     let id = u.get("id")?.as_str()?;
     let mut o = SourceObject::new(ObjectKind::User, id);
     o.attributes = u.as_object()?.clone();
+    // Custom schema fields by their full name (`[customSchemas.Dept.code]`): an attribute
+    // path has two levels at most.
+    let custom = u.get("customSchemas").and_then(Value::as_object);
+    for (schema, fields) in custom.into_iter().flatten() {
+        for (field, v) in fields.as_object().into_iter().flatten() {
+            o.attributes
+                .insert(format!("customSchemas.{schema}.{field}"), v.clone());
+        }
+    }
     let flag = |k: &str| u.get(k).and_then(Value::as_bool).unwrap_or(false);
     o.suspended = flag("suspended") || flag("archived");
     Some(o)
@@ -144,8 +154,12 @@ mod tests {
         for (u, suspended) in cases {
             assert_eq!(user(&u).map(|o| o.suspended), suspended, "{u}");
         }
-        let o = user(&json!({"id": "1", "name": {"givenName": "Ann"}})).expect("a user");
+        let o = user(&json!({"id": "1", "name": {"givenName": "Ann"},
+            "customSchemas": {"Dept": {"code": "R7", "sites": [{"value": "Oslo", "type": "work"}]}}}))
+        .expect("a user");
         assert_eq!(o.attributes["name"]["givenName"], "Ann");
+        assert_eq!(o.attributes["customSchemas.Dept.code"], "R7");
+        assert_eq!(o.attributes["customSchemas.Dept.sites"][0]["value"], "Oslo");
     }
 
     #[test]

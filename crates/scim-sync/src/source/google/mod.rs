@@ -131,12 +131,7 @@ impl GoogleSpec {
             .connect_timeout(Duration::from_secs(15))
             .build()
             .map_err(|e| SyncError::Source(format!("the HTTP client: {e}")))?;
-        let tokens = auth::TokenSource::new(
-            signer,
-            self.subject.clone(),
-            http.clone(),
-            ctx.clock.clone(),
-        );
+        let tokens = auth::TokenSource::new(signer, self.subject.clone(), http.clone());
         Ok(GoogleSource {
             spec: self.clone(),
             api: api::Directory {
