@@ -101,6 +101,13 @@ impl Applier {
         }
         match self.create_again(a, steps).await {
             Ok(out) => Ok(out),
+            // A 409 now may be the first create, landed but not yet found by the target's
+            // search: still ours, looked up again next cycle.
+            Err(e) if e.is_conflict() => {
+                let mut out = self.failed(a, &e);
+                out.entry.state = LedgerState::Creating;
+                Ok(out)
+            }
             // `failed` keeps `creating` only for an answer that may hide a done create.
             Err(e) => Ok(self.failed(a, &e)),
         }

@@ -65,9 +65,15 @@ pub fn objects_now(
     }
     for mut o in batch.objects {
         let key = (o.kind, o.id.clone());
-        if batch.merge
-            && let Some(old) = objects.get(&key)
-        {
+        // The base a change is laid over: the live snapshot, or (an object that comes back)
+        // the last one the ledger kept — never nothing for a known object, which would
+        // turn a group's membership into just the delta.
+        let base = batch.merge.then(|| {
+            objects
+                .get(&key)
+                .or_else(|| ledger.get(&key).and_then(|e| e.source.as_ref()))
+        });
+        if let Some(Some(old)) = base {
             let mut attributes = old.attributes.clone();
             for (k, v) in std::mem::take(&mut o.attributes) {
                 if v.is_null() {
@@ -181,6 +187,7 @@ impl Engine {
                 guarded,
             })
             .await?;
+        let held_read = guarded && plan.breaker.is_some();
         Ok(Prepared {
             spec: spec.clone(),
             plan,
@@ -189,7 +196,9 @@ impl Engine {
             users,
             groups,
             ledger,
-            watermark: next_watermark,
+            // A guarded read whose disables and deletes were held is read whole again next
+            // cycle: a delta source's position must not move past what it may have missed.
+            watermark: if held_read { None } else { next_watermark },
             source_counts,
             fingerprint,
         })

@@ -79,6 +79,29 @@ pub struct Rest {
     pub classify: Classify,
 }
 
+/// A URL a directory source sends credentials or tokens to: parsed, allowed by the
+/// outbound policy, and `https` (plain `http` only to this machine's loopback, for tests
+/// and local proxies: a secret is never sent in clear over a network).
+pub fn checked_url(policy: &scim_net::Policy, url: &str) -> SyncResult<()> {
+    let parsed = scim_net::Url::parse(url)
+        .map_err(|e| SyncError::Job(format!("source: '{url}' is not a URL: {e}")))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback());
+    if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+        return Err(SyncError::Job(format!(
+            "source: {url} must be an https URL (credentials and tokens are sent to it)"
+        )));
+    }
+    policy
+        .check_url(&parsed)
+        .map_err(|e| SyncError::Job(format!("source: {url}: {e}")))
+}
+
 /// A pacer letting `per_second` requests through (none for 0).
 pub fn pacer(per_second: u32) -> Option<Arc<Pacer>> {
     let n = std::num::NonZeroU32::new(per_second)?;
@@ -217,6 +240,24 @@ impl Rest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_over_https_only() {
+        let p = scim_net::Policy::allow_local();
+        let cases = [
+            ("https://graph.microsoft.com", true),
+            ("http://127.0.0.1:8080", true),
+            ("http://localhost:8080/token", true),
+            ("http://[::1]:8080", true),
+            ("http://graph.microsoft.com", false),
+            ("http://10.0.0.5/token", false),
+            ("ftp://x", false),
+            ("not a url", false),
+        ];
+        for (url, ok) in cases {
+            assert_eq!(checked_url(&p, url).is_ok(), ok, "{url}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_up_to_the_cap() {

@@ -128,10 +128,15 @@ pub struct TokenCache {
 }
 
 impl TokenCache {
-    /// `key` names the credential (endpoint, client, subject): never the secret itself.
-    pub fn new(key: String) -> Self {
+    /// `key` names the credential (endpoint, client, subject); `material` is the secret or
+    /// key itself, kept only as a SHA-256 in the key: a job that names the same client with
+    /// another (or a wrong) secret never gets this one's token.
+    pub fn new(key: String, material: &[u8]) -> Self {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(material);
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
         Self {
-            key,
+            key: format!("{key}\n{hex}"),
             fetching: Mutex::new(()),
         }
     }
@@ -177,7 +182,8 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_are_reused_until_due_or_refused() {
-        let cache = TokenCache::new("test\ntokens_are_reused".into());
+        let cache = TokenCache::new("test\ntokens_are_reused".into(), b"secret");
+        let other = TokenCache::new("test\ntokens_are_reused".into(), b"another secret");
         let fetches = std::sync::atomic::AtomicU32::new(0);
         let fetch = || async {
             let n = fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -200,5 +206,7 @@ mod tests {
             "refused"
         );
         assert_eq!(cache.get(1082, Some("t1"), fetch).await.expect("t2"), "t2");
+        // The same client with another secret: not this token.
+        assert_eq!(other.get(1083, None, fetch).await.expect("t3"), "t3");
     }
 }

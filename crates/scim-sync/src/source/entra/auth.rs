@@ -31,6 +31,19 @@ pub enum Credential {
 }
 
 impl Credential {
+    /// What proves this credential, for the token cache's key (hashed there).
+    pub fn material(&self) -> Vec<u8> {
+        use ring::signature::KeyPair;
+        match self {
+            Credential::Secret(s) => s.as_bytes().to_vec(),
+            Credential::Certificate { key, x5t } => {
+                let mut m = key.public_key().as_ref().to_vec();
+                m.extend_from_slice(x5t.as_bytes());
+                m
+            }
+        }
+    }
+
     /// A certificate credential from the PEM certificate and its PKCS#8 PEM key.
     pub fn certificate(cert_pem: &[u8], key_pem: &str) -> SyncResult<Self> {
         let cert = CertificateDer::from_pem_slice(cert_pem).map_err(|_| {

@@ -81,7 +81,15 @@ pub async fn read(
 ) -> SyncResult<Outcome> {
     let mut url = start;
     let mut items = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for _ in 0..MAX_PAGES {
+        if !seen.insert(url.clone()) {
+            return Err(SyncError::Source(format!(
+                "Microsoft Graph, {what}: a paging link repeated after {} pages; the read is \
+                 abandoned and nothing is deprovisioned",
+                seen.len()
+            )));
+        }
         if !same_origin(graph, &url) {
             return Err(SyncError::Source(format!(
                 "Microsoft Graph, {what}: a paging link leads away from {graph}; the read is \

@@ -82,8 +82,8 @@ pub enum SoftDeleted {
     Suspended,
 }
 
-/// `[source]` of `kind = "entra"`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+/// `[source]` of `kind = "entra"` (its Debug never prints an inline secret or key).
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EntraSpec {
     /// The Directory (tenant) ID.
@@ -118,11 +118,31 @@ struct Mark {
     groups: String,
 }
 
+/// A GUID, or a tenant's domain (`contoso.onmicrosoft.com`): letters, digits, `-` and `.`,
+/// starting with a letter or digit, no empty label.
 fn is_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
+    s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !s.contains("..")
+        && !s.ends_with('.')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+}
+
+impl std::fmt::Debug for EntraSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "(inline, redacted)");
+        f.debug_struct("EntraSpec")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("client_secret_env", &self.client_secret_env)
+            .field("client_secret_file", &self.client_secret_file)
+            .field("certificate_file", &self.certificate_file)
+            .field("certificate_key", &redacted(&self.certificate_key))
+            .field("graph_url", &self.graph_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EntraSpec {
@@ -243,18 +263,17 @@ impl EntraSpec {
         let token_url = format!("{authority}/{}/oauth2/v2.0/token", self.tenant_id);
         let graph = self.graph();
         for url in [&token_url, &graph] {
-            let parsed = scim_net::Url::parse(url)
-                .map_err(|e| SyncError::Job(format!("source: '{url}' is not a URL: {e}")))?;
-            ctx.outbound
-                .check_url(&parsed)
-                .map_err(|e| SyncError::Job(format!("source: {url}: {e}")))?;
+            rest::checked_url(&ctx.outbound, url)?;
         }
         let http = scim_net::builder(&ctx.outbound)
             .timeout(Duration::from_secs(120))
             .connect_timeout(Duration::from_secs(15))
             .build()
             .map_err(|e| SyncError::Source(format!("the HTTP client: {e}")))?;
-        let cache = TokenCache::new(format!("entra\n{token_url}\n{}", self.client_id));
+        let cache = TokenCache::new(
+            format!("entra\n{token_url}\n{}", self.client_id),
+            &credential.material(),
+        );
         Ok(EntraSource {
             spec: self.clone(),
             graph,
@@ -534,6 +553,10 @@ mod tests {
         )
         .expect("minimal");
         assert_eq!(ok.soft_deleted, SoftDeleted::Deleted);
+        let inline =
+            parse("tenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"secret-material\"\n")
+                .expect("inline");
+        assert!(!format!("{inline:?}").contains("secret-material"));
         assert_eq!(
             ok.describe(),
             "Microsoft Entra ID (tenant 8e3c4d2a-1b2c-4d5e-8f90-123456789abc)"
@@ -541,6 +564,14 @@ mod tests {
         let cases = [
             (
                 "tenant_id = \"a/b\"\nclient_id = \"c\"\n",
+                "source.tenant_id",
+            ),
+            (
+                "tenant_id = \"..\"\nclient_id = \"c\"\n",
+                "source.tenant_id",
+            ),
+            (
+                "tenant_id = \".x\"\nclient_id = \"c\"\n",
                 "source.tenant_id",
             ),
             (

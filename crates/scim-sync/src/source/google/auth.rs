@@ -122,12 +122,16 @@ pub struct TokenSource {
 
 impl TokenSource {
     pub fn new(signer: Signer, subject: String, http: reqwest::Client) -> Self {
-        let cache = TokenCache::new(format!(
-            "google\n{}\n{}\n{}\n{subject}",
-            signer.token_uri,
-            signer.client_email,
-            signer.key_id.as_deref().unwrap_or_default(),
-        ));
+        let material = signer.key.public().as_ref().to_vec();
+        let cache = TokenCache::new(
+            format!(
+                "google\n{}\n{}\n{}\n{subject}",
+                signer.token_uri,
+                signer.client_email,
+                signer.key_id.as_deref().unwrap_or_default(),
+            ),
+            &material,
+        );
         Self {
             signer,
             subject,

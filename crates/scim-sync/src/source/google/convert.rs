@@ -25,10 +25,22 @@ pub struct Members {
     pub customer: bool,
 }
 
+/// Fields that change without the person changing (each sign-in, each read): kept out, so
+/// a quiet directory reads as unchanged and its ledger is not rewritten every cycle.
+const VOLATILE: [&str; 4] = ["etag", "lastLoginTime", "thumbnailPhotoEtag", "kind"];
+
+fn stable(v: &Value) -> Option<serde_json::Map<String, Value>> {
+    let mut m = v.as_object()?.clone();
+    for k in VOLATILE {
+        m.remove(k);
+    }
+    Some(m)
+}
+
 pub fn user(u: &Value) -> Option<SourceObject> {
     let id = u.get("id")?.as_str()?;
     let mut o = SourceObject::new(ObjectKind::User, id);
-    o.attributes = u.as_object()?.clone();
+    o.attributes = stable(u)?;
     // Custom schema fields by their full name (`[customSchemas.Dept.code]`): an attribute
     // path has two levels at most.
     let custom = u.get("customSchemas").and_then(Value::as_object);
@@ -46,7 +58,7 @@ pub fn user(u: &Value) -> Option<SourceObject> {
 pub fn group(g: &Value) -> Option<SourceObject> {
     let id = g.get("id")?.as_str()?;
     let mut o = SourceObject::new(ObjectKind::Group, id);
-    o.attributes = g.as_object()?.clone();
+    o.attributes = stable(g)?;
     Some(o)
 }
 
@@ -154,11 +166,13 @@ mod tests {
         for (u, suspended) in cases {
             assert_eq!(user(&u).map(|o| o.suspended), suspended, "{u}");
         }
-        let o = user(&json!({"id": "1", "name": {"givenName": "Ann"},
+        let o = user(&json!({"id": "1", "name": {"givenName": "Ann"}, "etag": "\"e1\"",
+            "lastLoginTime": "2026-12-07T08:00:00.000Z",
             "customSchemas": {"Dept": {"code": "R7", "sites": [{"value": "Oslo", "type": "work"}]}}}))
         .expect("a user");
         assert_eq!(o.attributes["name"]["givenName"], "Ann");
         assert_eq!(o.attributes["customSchemas.Dept.code"], "R7");
+        assert!(!o.attributes.contains_key("etag") && !o.attributes.contains_key("lastLoginTime"));
         assert_eq!(o.attributes["customSchemas.Dept.sites"][0]["value"], "Oslo");
     }
 

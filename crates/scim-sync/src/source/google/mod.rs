@@ -41,8 +41,8 @@ const DEFAULT_RATE: u32 = 30;
 const DEFAULT_IN_FLIGHT: usize = 4;
 const DEFAULT_API: &str = "https://admin.googleapis.com";
 
-/// `[source]` of `kind = "google"`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+/// `[source]` of `kind = "google"` (its Debug never prints an inline key).
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GoogleSpec {
     /// The service-account key file's JSON (inline: sealed at import), or from a file or a
@@ -63,6 +63,23 @@ pub struct GoogleSpec {
     pub max_in_flight: Option<usize>,
     /// Tries of one page through throttling and server errors (the first included).
     pub attempts: Option<u32>,
+}
+
+impl std::fmt::Debug for GoogleSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleSpec")
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "(inline, redacted)"),
+            )
+            .field("credentials_env", &self.credentials_env)
+            .field("credentials_file", &self.credentials_file)
+            .field("subject", &self.subject)
+            .field("customer", &self.customer)
+            .field("domain", &self.domain)
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GoogleSpec {
@@ -120,11 +137,7 @@ impl GoogleSpec {
         let signer = Signer::from_json(&key)?;
         let api_url = self.api_url.clone().unwrap_or_else(|| DEFAULT_API.into());
         for url in [&api_url, &signer.token_uri] {
-            let parsed = scim_net::Url::parse(url)
-                .map_err(|e| SyncError::Job(format!("source: '{url}' is not a URL: {e}")))?;
-            ctx.outbound
-                .check_url(&parsed)
-                .map_err(|e| SyncError::Job(format!("source: {url}: {e}")))?;
+            rest::checked_url(&ctx.outbound, url)?;
         }
         let http = scim_net::builder(&ctx.outbound)
             .timeout(Duration::from_secs(120))
@@ -318,6 +331,16 @@ mod tests {
             let e = spec(text).expect_err(text);
             assert!(e.contains(expect), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn an_inline_key_is_never_printed() {
+        let s = spec("credentials = \"secret-material\"\nsubject = \"a@x.com\"\n").expect("spec");
+        let text = format!("{s:?}");
+        assert!(
+            !text.contains("secret-material") && text.contains("redacted"),
+            "{text}"
+        );
     }
 
     #[test]
