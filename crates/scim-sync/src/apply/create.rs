@@ -74,50 +74,37 @@ impl Applier {
     /// The answer to a create was lost (or never said what happened): the object may have
     /// been made. Look it up before sending it again, so a retry never makes a duplicate.
     ///
-    /// While that stays unsettled (the lookup failed, or the second create's answer was lost
-    /// too) the object may be on the target: its ledger row stays `creating`, so the next
-    /// cycle looks it up again and adopts what it finds as the engine's own, whatever
-    /// `on_conflict` says. A lookup that found nothing settles it: a second create refused
-    /// outright is an ordinary failure.
+    /// Whatever happens next (the lookup throttled, the second create refused), the object
+    /// may be on the target: its ledger row stays `creating`, so the next cycle looks it up
+    /// again and adopts what it finds as the engine's own, whatever `on_conflict` says.
     pub(super) async fn create_after_lost_answer(
         &self,
         a: &PlannedAction,
         why: &str,
     ) -> Result<Outcome, ClientError> {
-        let steps = vec![export_step(
-            Status::Warning,
-            format!("no answer to the create ({why}): looking it up before sending it again"),
-        )];
-        let free = match self.unowned_matches(a).await {
-            Ok(free) => free,
-            Err(e) => {
-                let mut out = self.failed(a, &e);
-                out.entry.state = LedgerState::Creating;
-                return Ok(out);
-            }
-        };
-        if !free.is_empty() {
-            return self.adopt_match(a, &free, steps).await;
-        }
-        match self.create_again(a, steps).await {
+        match self.look_up_then_create(a, why).await {
             Ok(out) => Ok(out),
-            // A 409 now may be the first create, landed but not yet found by the target's
-            // search: still ours, looked up again next cycle.
-            Err(e) if e.is_conflict() => {
+            Err(e) => {
                 let mut out = self.failed(a, &e);
                 out.entry.state = LedgerState::Creating;
                 Ok(out)
             }
-            // `failed` keeps `creating` only for an answer that may hide a done create.
-            Err(e) => Ok(self.failed(a, &e)),
         }
     }
 
-    async fn create_again(
+    async fn look_up_then_create(
         &self,
         a: &PlannedAction,
-        mut steps: Vec<Step>,
+        why: &str,
     ) -> Result<Outcome, ClientError> {
+        let mut steps = vec![export_step(
+            Status::Warning,
+            format!("no answer to the create ({why}): looking it up before sending it again"),
+        )];
+        let free = self.unowned_matches(a).await?;
+        if !free.is_empty() {
+            return self.adopt_match(a, &free, steps).await;
+        }
         let rk = client_kind(a.kind);
         let (values, unresolved, body) = self.create_body(a);
         let created = self.cfg.client.create(rk, &body).await?;

@@ -176,10 +176,6 @@ impl Applier {
         if a.action == SyncAction::Create && e.may_have_been_processed() {
             // It may be on the target: the next cycle looks it up first.
             entry.state = LedgerState::Creating;
-        } else if a.action == SyncAction::Create && entry.state == LedgerState::Creating {
-            // An earlier create's lost answer was settled when planning looked the object up
-            // and found nothing; this create was refused outright: nothing of ours is there.
-            entry.state = LedgerState::New;
         }
         if code == ErrorCode::TargetObjectMissing {
             // Gone from the target behind our back: unlink, so the next cycle

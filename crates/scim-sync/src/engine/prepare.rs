@@ -65,15 +65,11 @@ pub fn objects_now(
     }
     for mut o in batch.objects {
         let key = (o.kind, o.id.clone());
-        // The base a change is laid over: the live snapshot, or (an object that comes back)
-        // the last one the ledger kept — never nothing for a known object, which would
-        // turn a group's membership into just the delta.
-        let base = batch.merge.then(|| {
-            objects
-                .get(&key)
-                .or_else(|| ledger.get(&key).and_then(|e| e.source.as_ref()))
-        });
-        if let Some(Some(old)) = base {
+        // The base a change is laid over: the live snapshot. An object that comes back
+        // after it was gone (a restored or re-created one) starts from what the change
+        // says: Graph lists a returning group's members again.
+        let base = batch.merge.then(|| objects.get(&key)).flatten();
+        if let Some(old) = base {
             let mut attributes = old.attributes.clone();
             for (k, v) in std::mem::take(&mut o.attributes) {
                 if v.is_null() {
