@@ -468,8 +468,7 @@ async fn converge_through_faults(bulk: usize) {
     assert_eq!(status.escrowed, 1, "{status:?}");
     assert_eq!(status.abandoned, 0);
     let ledger = server.store.ledger(JOB).await.unwrap();
-    // (The refused user may keep one: an attempt of it lost its answer, and a create is
-    // settled only by a lookup of the same values.)
+    // (Not the refused user's: its lost answers are settled only by a lookup of its values.)
     let creating = |e: &&scim_core::LedgerEntry| {
         e.state == scim_core::LedgerState::Creating && e.source_id != POISON_ID
     };
