@@ -193,7 +193,8 @@ pub fn filter_literal(s: &str) -> String {
     Value::String(s.to_string()).to_string()
 }
 
-fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+/// The wait a `Retry-After` header asks for (seconds or an HTTP date; RFC 9110 §10.2.3).
+pub fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));

@@ -13,6 +13,7 @@ mod profile;
 
 pub use client::{
     Answer, BulkResult, ClientOptions, ClientStats, ListPage, ScimClient, filter_literal,
+    retry_after,
 };
 pub use error::{ClientError, ClientResult};
 pub use profile::{ResourceKind, TargetProfile};

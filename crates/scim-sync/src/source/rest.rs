@@ -153,9 +153,7 @@ impl Rest {
             }
         };
         let status = resp.status().as_u16();
-        let wait = header(&resp, reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let wait = scim_client::retry_after(resp.headers());
         let location = header(&resp, reqwest::header::LOCATION);
         let body = match scim_net::read_capped(resp, MAX_PAGE_BYTES).await {
             Ok(b) => b,
