@@ -9,6 +9,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// What `scimd generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generated {
+    /// The manual page, scimd(1), in roff.
+    Man,
+}
+
 #[derive(Parser)]
 #[command(
     name = "scimd",
@@ -70,6 +77,15 @@ pub enum Command {
     SweepLog,
     /// Load-test a SCIM server (scimd or any other) with identity-provider workloads.
     Bench(BenchArgs),
+    /// Ask this node's /readyz (the address `serve` listens on); exit 0 when ready, 1
+    /// otherwise. The container image's health check; takes serve's flags and variables.
+    Health(ServeArgs),
+    /// Print generated files: `scimd generate man` writes the manual page (roff) to stdout.
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        what: Generated,
+    },
     /// Parse a SCIM filter and print its canonical form, or the invalidFilter error.
     Filter {
         /// The filter, e.g. 'userName eq "bjensen"'.

@@ -191,6 +191,17 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/scimd.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
 
+/// The public URL when none is set: the listen address, except that an unspecified one
+/// (`0.0.0.0`, `[::]`, as in the container image) is no address a client can use, so
+/// `localhost` and the port stand in for it until `public_url` is set.
+pub fn default_public_url(listen: &str, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => format!("{scheme}://localhost:{}", addr.port()),
+        _ => format!("{scheme}://{listen}"),
+    }
+}
+
 /// Beside the SQLite file, else `./data/sync.key`.
 fn default_sync_key_file(url: &str) -> std::path::PathBuf {
     let dir = url
@@ -320,14 +331,7 @@ impl Settings {
             .clone()
             .or_else(|| env_var("SCIMD_PUBLIC_URL"))
             .or(file.public_url.take())
-            .unwrap_or_else(|| {
-                let scheme = if serve.tls_cert.is_some() {
-                    "https"
-                } else {
-                    "http"
-                };
-                format!("{scheme}://{listen}")
-            })
+            .unwrap_or_else(|| default_public_url(&listen, serve.tls_cert.is_some()))
             .trim_end_matches('/')
             .to_string();
         let server = scim_server::ServerConfig::default();
@@ -347,7 +351,11 @@ impl Settings {
             database_url,
             listen,
             public_url,
-            max_body_bytes: file.max_body_bytes.unwrap_or(server.max_body_bytes),
+            max_body_bytes: env_or(
+                "SCIMD_MAX_BODY_BYTES",
+                file.max_body_bytes,
+                server.max_body_bytes,
+            )?,
             log_retention_days: match std::env::var("SCIMD_LOG_RETENTION_DAYS") {
                 Ok(v) => v.parse().with_context(|| {
                     format!("SCIMD_LOG_RETENTION_DAYS='{v}' is not a number of days")
@@ -462,5 +470,56 @@ impl Settings {
             }
             _ => self.database_url.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileConfig;
+
+    /// The commented default config the package and image ship (deploy/scimd.toml).
+    const SHIPPED: &str = include_str!("../../../deploy/scimd.toml");
+
+    /// The file as shipped parses, and so does every commented `key = value` line turned
+    /// on: each key it documents is a real one, with a value of the right type.
+    #[test]
+    fn shipped_config_parses_with_every_documented_key_on() {
+        let shipped: FileConfig = toml::from_str(SHIPPED).expect("the shipped file parses");
+        assert_eq!(
+            shipped.database_url.as_deref(),
+            Some("sqlite:///var/lib/scimd/scimd.db")
+        );
+        let mut keys = 0;
+        let all_on: String = SHIPPED
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.split_once(" = ").is_some_and(|(k, _)| is_key(k)) => {
+                    keys += 1;
+                    rest
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let on: FileConfig = toml::from_str(&all_on).expect("every documented key parses");
+        assert!(keys >= 25, "only {keys} documented keys");
+        assert!(on.tls_cert.is_some() && on.webhook_retry_for.is_some());
+    }
+
+    #[test]
+    fn default_public_url_never_names_an_unspecified_address() {
+        let cases = [
+            ("127.0.0.1:8080", false, "http://127.0.0.1:8080"),
+            ("0.0.0.0:8080", false, "http://localhost:8080"),
+            ("[::]:8443", true, "https://localhost:8443"),
+            ("scim.internal:80", false, "http://scim.internal:80"),
+        ];
+        for (listen, tls, want) in cases {
+            assert_eq!(super::default_public_url(listen, tls), want, "{listen}");
+        }
+    }
+
+    fn is_key(k: &str) -> bool {
+        !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
     }
 }

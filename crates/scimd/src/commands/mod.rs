@@ -4,6 +4,7 @@
 mod admin;
 mod bench;
 mod events;
+mod health;
 mod log;
 mod metrics;
 mod serve;
@@ -66,7 +67,12 @@ pub async fn run(cli: Cli) -> Result<()> {
     let json = cli.global.json;
     match cli.command {
         Command::Filter { expr } => return filter(&expr),
+        Command::Generate { what } => return generate(what),
         Command::Bench(args) => return bench::run(args, json).await,
+        // The same flags and `SCIMD_*` variables as `serve`, so it asks where serve listens.
+        Command::Health(args) => {
+            return health::check(&Settings::resolve(&cli.global, &args)?).await;
+        }
         _ => {}
     }
     let serve_args = match &cli.command {
@@ -75,7 +81,10 @@ pub async fn run(cli: Cli) -> Result<()> {
     };
     let env = Env::open(Settings::resolve(&cli.global, &serve_args)?, json).await?;
     let r = match cli.command {
-        Command::Filter { .. } | Command::Bench(_) => Ok(()),
+        Command::Filter { .. }
+        | Command::Generate { .. }
+        | Command::Bench(_)
+        | Command::Health(_) => Ok(()),
         Command::Serve(args) => serve::run(&env, &args).await,
         Command::Migrate => {
             println!(
@@ -95,6 +104,20 @@ pub async fn run(cli: Cli) -> Result<()> {
     };
     env.store.close().await;
     r
+}
+
+/// `scimd generate man`: the manual page from the same definitions as `--help` (the Debian
+/// package ships it as scimd(1)).
+fn generate(what: crate::cli::Generated) -> Result<()> {
+    match what {
+        crate::cli::Generated::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = std::io::stdout().lock();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            std::io::Write::flush(&mut out)?;
+        }
+    }
+    Ok(())
 }
 
 /// `scimd filter`: the canonical form of a filter, or its invalidFilter error.

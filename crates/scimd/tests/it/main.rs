@@ -3,6 +3,7 @@
 
 mod crash;
 mod examples;
+mod health;
 mod listener;
 mod multinode;
 mod security;
