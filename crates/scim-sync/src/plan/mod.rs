@@ -23,6 +23,7 @@ pub mod breaker;
 pub mod deprovision;
 pub mod diff;
 pub mod matching;
+mod members;
 mod object;
 pub mod scoping;
 
@@ -268,7 +269,8 @@ impl Planner<'_> {
             let mut planned = self.plan_object(&ctx, key, obj, entry, trigger).await?;
             if let Some(g) = obj.filter(|_| stays) {
                 let members = |m: &String| active_users.contains(m) || active_groups.contains(m);
-                planned = object::with_members(planned, key, g, entry, &members);
+                let held = entry.is_some_and(|e| self.held_in_escrow(e));
+                planned = members::with_members(planned, key, g, entry, held, &members);
             }
             keep(planned, &mut actions);
         }

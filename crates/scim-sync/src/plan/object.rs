@@ -15,7 +15,7 @@ use scim_core::{
     SyncAction, Trigger, Verb,
 };
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// What every object's plan reads.
 pub(super) struct Ctx<'a> {
@@ -101,14 +101,18 @@ fn source_changed(entry: Option<&LedgerEntry>, obj: Option<&SourceObject>) -> bo
 }
 
 impl Planner<'_> {
+    /// In escrow and not due for its next try (or abandoned after the ladder).
+    pub(super) fn held_in_escrow(&self, e: &LedgerEntry) -> bool {
+        e.escrow.is_some_and(|x| {
+            self.now < x.retry_at || self.now - x.since >= self.spec.escrow.abandon()
+        })
+    }
+
     /// An object the source did not change and that needs no look: in escrow until its
     /// next try, active and linked on a cycle whose mappings did not change, out of scope
     /// and never provisioned, or gone and unlinked.
     fn unchanged(&self, e: &LedgerEntry, obj: Option<&SourceObject>, trigger: bool) -> bool {
-        if let Some(x) = e.escrow
-            && obj.is_some()
-            && (self.now < x.retry_at || self.now - x.since >= self.spec.escrow.abandon())
-        {
+        if obj.is_some() && self.held_in_escrow(e) {
             return true;
         }
         let quiet_linked = self.config_unchanged
@@ -624,76 +628,5 @@ impl Planner<'_> {
             }];
         }
         Planned::Action(Box::new(a))
-    }
-}
-
-/// A group that stays: its membership delta (members the engine added that left, members
-/// that stay and are not in yet) on its action, or an update of its own.
-pub(super) fn with_members(
-    planned: Planned,
-    key: &Key,
-    g: &SourceObject,
-    entry: Option<&LedgerEntry>,
-    stays: &dyn Fn(&String) -> bool,
-) -> Planned {
-    let exported = entry.map(|e| &e.exported);
-    let desired: BTreeSet<&String> = g.members.iter().filter(|m| stays(m)).collect();
-    let add: Vec<String> = desired
-        .iter()
-        .filter(|m| exported.is_none_or(|x| !x.members.contains_key(**m)))
-        .map(|m| (*m).clone())
-        .collect();
-    let remove: Vec<String> = exported
-        .map(|x| {
-            x.members
-                .keys()
-                .filter(|m| !desired.contains(m))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    if add.is_empty() && remove.is_empty() {
-        return planned;
-    }
-    match planned {
-        Planned::Action(mut a) => {
-            a.members_add = add;
-            a.members_remove = remove;
-            Planned::Action(a)
-        }
-        other => {
-            let Some(target_id) = linked(entry) else {
-                return other;
-            };
-            let base = match other {
-                Planned::Quiet(e) => *e,
-                _ => entry.cloned().unwrap_or_else(|| {
-                    LedgerEntry::new("", key.0, &key.1, scim_core::Timestamp::EPOCH)
-                }),
-            };
-            Planned::Action(Box::new(PlannedAction {
-                kind: ObjectKind::Group,
-                source_id: key.1.clone(),
-                display: g.display(),
-                action: SyncAction::Update,
-                target_id: Some(target_id.to_string()),
-                changes: Vec::new(),
-                members_add: add,
-                members_remove: remove,
-                detail: "membership changed".into(),
-                error_code: None,
-                steps: vec![step(
-                    StepKind::Processing,
-                    Status::Success,
-                    "membership changed",
-                )],
-                desired: Mapped::default(),
-                matched: None,
-                approved: false,
-                trigger: None,
-                on_failure: base.clone(),
-                entry: base,
-            }))
-        }
     }
 }

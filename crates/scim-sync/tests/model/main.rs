@@ -501,3 +501,51 @@ proptest::proptest! {
         run(Kind::Entra, h);
     }
 }
+
+/// A recorded history (found by the tests above): a group's create succeeds, its membership
+/// write answers 500, so it waits in escrow; once due, its members must still be sent (a
+/// group held in escrow sends nothing, a due one its members alone).
+#[test]
+fn a_group_whose_membership_write_failed_gets_its_members() {
+    use directory::{DeletedRule, FaultPlan, History, Member::*, Op::*, Step};
+    let faults = |error_every, reset_every| FaultPlan {
+        throttle_every: 0,
+        error_every,
+        reset_every,
+        reset_bulk_every: 0,
+    };
+    let mut first: Vec<directory::Op> = (0..7).map(Create).collect();
+    first.extend([CreateGroup(0), CreateGroup(1), CreateGroup(2)]);
+    first.extend([Add(0, P(0)), Add(0, P(1)), Add(1, G(0)), Add(2, P(2))]);
+    first.extend([CreateGroup(2), Create(0), Delete(6), Add(1, P(2))]);
+    first.extend([RenameGroup(0, 0), DeleteGroup(0)]);
+    let second = vec![
+        DeleteGroup(0),
+        CreateGroup(2),
+        CreateGroup(0),
+        Rename(2, "Cy", "Brown"),
+        Suspend(4),
+        CreateGroup(2),
+    ];
+    let h = History {
+        rule: DeletedRule::Delete,
+        report_conflicts: false,
+        bulk: false,
+        steps: vec![
+            Step {
+                ops: first,
+                advance_hours: 0,
+                faults: faults(3, 0),
+            },
+            Step {
+                ops: second,
+                advance_hours: 1,
+                faults: faults(7, 6),
+            },
+        ],
+    };
+    // The faults land on different requests from run to run: a few runs.
+    for _ in 0..3 {
+        run(Kind::Tenant, h.clone());
+    }
+}
