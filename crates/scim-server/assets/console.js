@@ -43,6 +43,51 @@
     setTimeout(function () { button.textContent = label; }, 4000);
   });
 
+  // Narrow screens: the main navigation folds behind a Menu button (shown by the CSS only
+  // when this script runs, so without it the links stay visible).
+  document.documentElement.classList.add("js");
+  document.addEventListener("click", function (ev) {
+    var toggle = ev.target.closest("button.menu-toggle");
+    if (!toggle) { return; }
+    var header = toggle.closest("header");
+    var open = header.classList.toggle("open");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
+  // Mappings: Edit fills the "Add or change a mapping" form with the row's mapping.
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest("button.edit-mapping");
+    if (!b) { return; }
+    var set = function (id, v) { var el = document.getElementById(id); if (el) { el.value = v; } };
+    set("m-target", b.getAttribute("data-target"));
+    set("m-kind", b.getAttribute("data-kind"));
+    set("m-value", b.getAttribute("data-value"));
+    set("m-default", b.getAttribute("data-default"));
+    set("m-apply", b.getAttribute("data-apply"));
+    var form = document.getElementById("mapping-form");
+    if (form) { form.scrollIntoView({ block: "start" }); }
+    var first = document.getElementById("m-value");
+    if (first) { first.focus(); }
+  });
+
+  // Narrow screens show each table row as a stack of cells: each cell is labelled with its
+  // column's header (data-label, read by the CSS), on load and after every htmx swap.
+  function labelCells(root) {
+    var tables = (root.querySelectorAll ? root : document).querySelectorAll("table");
+    Array.prototype.forEach.call(tables, function (table) {
+      var heads = table.querySelectorAll("thead th");
+      if (!heads.length) { return; }
+      var names = Array.prototype.map.call(heads, function (th) { return th.textContent.trim(); });
+      Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (tr) {
+        Array.prototype.forEach.call(tr.children, function (cell, i) {
+          if (names[i] && !cell.hasAttribute("data-label")) { cell.setAttribute("data-label", names[i]); }
+        });
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { labelCells(document); });
+  document.addEventListener("htmx:afterSettle", function (ev) { labelCells(document); });
+
   document.addEventListener("submit", function (ev) {
     var button = ev.submitter || ev.target.querySelector("button[data-confirm]");
     var message = button && button.getAttribute("data-confirm");

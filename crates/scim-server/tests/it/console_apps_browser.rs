@@ -198,6 +198,43 @@ async fn apps_in_chromium() {
     click(&c, "#save-mapping").await;
     wait_text(&c, "#message", "Mapping for displayName saved").await;
     wait_text(&c, "#mappings", "Join(").await;
+    // A target attribute of the enterprise extension: its full URN must not widen the page.
+    let urn = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber";
+    fill(&c, "#m-target", urn).await;
+    c.find(Locator::Css("#m-kind"))
+        .await
+        .unwrap()
+        .select_by_value("direct")
+        .await
+        .unwrap();
+    fill(&c, "#m-value", "employee_id").await;
+    click(&c, "#save-mapping").await;
+    wait_text(&c, "#message", "saved").await;
+    wait_text(&c, "#mappings", "employeeNumber").await;
+    let label = c
+        .find(Locator::Css("#mappings code[title$=':employeeNumber']"))
+        .await
+        .unwrap();
+    assert_eq!(
+        label.text().await.unwrap(),
+        "employeeNumber",
+        "the URN on hover only"
+    );
+    // Edit fills the form with the row's mapping.
+    click(
+        &c,
+        "#mappings button.edit-mapping[data-target='displayName']",
+    )
+    .await;
+    let value = c
+        .find(Locator::Css("#m-value"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(value.starts_with("Join("), "{value}");
     // Matching precedence: externalId first, then userName.
     c.find(Locator::Css("#match-target"))
         .await

@@ -87,20 +87,55 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
-/// Saves a full-page screenshot (the window grows to the page's height first).
+/// The widths every console page must fit without scrolling sideways: a laptop and a phone
+/// (issue "The console, second pass").
+pub(crate) const WIDTHS: [u32; 2] = [1366, 390];
+
+/// How far the page scrolls sideways at the window's width, and the widest elements past
+/// its right edge (for the failure message).
+const OVERFLOW_JS: &str = r#"
+const doc = document.documentElement, vw = doc.clientWidth;
+const wide = [];
+for (const el of document.querySelectorAll('body *')) {
+  const r = el.getBoundingClientRect();
+  if (r.width > 0 && r.right > vw + 1) {
+    wide.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : ''} (right ${Math.round(r.right)})`);
+  }
+}
+return [doc.scrollWidth - vw, wide.slice(-4).join(', ')];
+"#;
+
+/// Saves full-page screenshots at each of `WIDTHS` (the window grows to the page's height
+/// first; `{name}.png` at 1366 px, `{name}-390.png` at 390) and asserts the page does not
+/// scroll sideways at either width.
 pub(crate) async fn shot(c: &Client, name: &str) {
-    let h = c
-        .execute("return document.documentElement.scrollHeight;", vec![])
-        .await
-        .unwrap()
-        .as_u64()
-        .unwrap_or(1000)
-        .clamp(600, 4000);
-    c.set_window_size(1280, u32::try_from(h).unwrap() + 140)
-        .await
-        .unwrap();
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+    for width in WIDTHS {
+        c.set_window_size(width, 1000).await.unwrap();
+        let h = c
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap_or(1000)
+            .clamp(600, 6000);
+        c.set_window_size(width, u32::try_from(h).unwrap() + 140)
+            .await
+            .unwrap();
+        let measured = c.execute(OVERFLOW_JS, vec![]).await.unwrap();
+        let overflow = measured[0].as_i64().unwrap_or(0);
+        let png = c.screenshot().await.unwrap();
+        let file = if width == WIDTHS[0] {
+            format!("{name}.png")
+        } else {
+            format!("{name}-{width}.png")
+        };
+        std::fs::write(screenshot_dir().join(file), png).unwrap();
+        assert!(
+            overflow <= 0,
+            "{name} scrolls sideways at {width} px: {overflow} px too wide; past the edge: {}",
+            measured[1]
+        );
+    }
     c.set_window_size(1280, 1000).await.unwrap();
 }
 

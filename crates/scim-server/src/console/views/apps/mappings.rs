@@ -9,8 +9,13 @@ const REQUIRED_USER_ATTRIBUTES: [&str; 1] = ["userName"];
 
 struct MappingRow {
     target: String,
+    /// The target without its schema URN (`employeeNumber` for the enterprise extension's
+    /// `urn:…:User:employeeNumber`); the full path is the cell's title.
+    short: String,
     required: bool,
     kind: &'static str,
+    /// The mapping type as the form's `kind` value (for the row's Edit button).
+    kind_form: &'static str,
     value: String,
     default: String,
     apply: &'static str,
@@ -56,7 +61,9 @@ fn mapping_row(m: &scim_sync::job::Mapping) -> MappingRow {
         required: REQUIRED_USER_ATTRIBUTES
             .iter()
             .any(|r| r.eq_ignore_ascii_case(&m.target)),
+        short: short_target(&m.target).to_string(),
         target: m.target.clone(),
+        kind_form: kind_value(kind),
         kind,
         value,
         default: m.default.clone().unwrap_or_default(),
@@ -64,6 +71,26 @@ fn mapping_row(m: &scim_sync::job::Mapping) -> MappingRow {
             scim_sync::job::Apply::Always => "Always",
             scim_sync::job::Apply::OnCreate => "Only on create",
         },
+    }
+}
+
+/// A target path without its schema URN: what follows the URN's last `:` (the attribute
+/// names of RFC 7643 hold none); other paths as they are.
+fn short_target(target: &str) -> &str {
+    if target.starts_with("urn:") {
+        target.rsplit(':').next().unwrap_or(target)
+    } else {
+        target
+    }
+}
+
+/// The `kind` form value for a row's mapping type.
+fn kind_value(kind: &str) -> &'static str {
+    match kind {
+        "Direct" => "direct",
+        "Constant" => "constant",
+        "Expression" => "expression",
+        _ => "none",
     }
 }
 
@@ -357,5 +384,30 @@ fn saved(form: &MappingsForm) -> String {
         "save" => format!("Mapping for {target} saved; the next cycle applies it."),
         "remove" => format!("{target} is no longer mapped."),
         _ => "Matching precedence saved.".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_targets_drop_the_schema_urn_only() {
+        let cases = [
+            (
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+                "employeeNumber",
+            ),
+            (
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+                "manager.value",
+            ),
+            ("name.givenName", "name.givenName"),
+            (
+                "emails[type eq \"work\"].value",
+                "emails[type eq \"work\"].value",
+            ),
+        ];
+        for (target, short) in cases {
+            assert_eq!(super::short_target(target), short);
+        }
     }
 }
