@@ -5,7 +5,9 @@
 //! deletes, revoke the target token and see the app quarantined, then reauthorize it.
 //! Screenshots land in `target/console-screenshots/` as `apps-*.png`.
 
-use crate::console_browser::{browser, click, fill, page_start, shot, start_driver, wait_text};
+use crate::console_browser::{
+    browser, click, fill, page_start, select, shot, start_driver, wait_text,
+};
 use crate::console_http::{OPERATOR, PASSWORD, operator};
 use fantoccini::{Client, Locator};
 use reqwest::Method;
@@ -183,12 +185,7 @@ async fn apps_in_chromium() {
     wait_text(&c, "#expression-value", "User Number7").await;
     wait_text(&c, "#mappings", "user7@example.com").await;
     fill(&c, "#m-target", "displayName").await;
-    c.find(Locator::Css("#m-kind"))
-        .await
-        .unwrap()
-        .select_by_value("expression")
-        .await
-        .unwrap();
+    select(&c, "#m-kind", "expression").await;
     fill(
         &c,
         "#m-value",
@@ -201,12 +198,7 @@ async fn apps_in_chromium() {
     // A target attribute of the enterprise extension: its full URN must not widen the page.
     let urn = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber";
     fill(&c, "#m-target", urn).await;
-    c.find(Locator::Css("#m-kind"))
-        .await
-        .unwrap()
-        .select_by_value("direct")
-        .await
-        .unwrap();
+    select(&c, "#m-kind", "direct").await;
     fill(&c, "#m-value", "employee_id").await;
     click(&c, "#save-mapping").await;
     wait_text(&c, "#message", "saved").await;
@@ -236,12 +228,7 @@ async fn apps_in_chromium() {
         .unwrap_or_default();
     assert!(value.starts_with("Join("), "{value}");
     // Matching precedence: externalId first, then userName.
-    c.find(Locator::Css("#match-target"))
-        .await
-        .unwrap()
-        .select_by_value("externalId")
-        .await
-        .unwrap();
+    select(&c, "#match-target", "externalId").await;
     click(&c, "#add-matching").await;
     wait_text(&c, "#matching", "externalId").await;
     click(&c, "#matching button[aria-label='Move externalId up']").await;
@@ -274,12 +261,7 @@ async fn apps_in_chromium() {
     click(&c, "#open-scope").await;
     wait_text(&c, "h1", "Scope and deprovisioning").await;
     fill(&c, "#c-attribute", "userName").await;
-    c.find(Locator::Css("#c-operator"))
-        .await
-        .unwrap()
-        .select_by_value("ENDS_WITH")
-        .await
-        .unwrap();
+    select(&c, "#c-operator", "ENDS_WITH").await;
     fill(&c, "#c-value", "@example.com").await;
     click(&c, "#add-clause").await;
     wait_text(&c, "#filters", "userName ENDS_WITH @example.com").await;
@@ -315,12 +297,7 @@ async fn apps_in_chromium() {
     // The log: filter by action, open a row.
     click(&c, "#open-log").await;
     wait_text(&c, "h1", "Provisioning logs").await;
-    c.find(Locator::Css("#f-action"))
-        .await
-        .unwrap()
-        .select_by_value("Create")
-        .await
-        .unwrap();
+    select(&c, "#f-action", "Create").await;
     click(&c, ".filters button.primary").await;
     wait_text(&c, "#app-log", "user12@example.com").await;
     shot(&c, "apps-08-log").await;

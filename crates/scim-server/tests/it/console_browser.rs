@@ -164,6 +164,16 @@ pub(crate) async fn wait_text(c: &Client, css: &str, want: &str) -> String {
     }
 }
 
+/// Chooses the option with `value` in the select at `css`.
+pub(crate) async fn select(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
 pub(crate) async fn click(c: &Client, css: &str) {
     c.wait()
         .for_element(Locator::Css(css))
@@ -239,12 +249,7 @@ async fn console_end_to_end(backend: Backend) {
     shot(&c, "04-integration").await;
     click(&c, "#add-token summary").await;
     fill(&c, "#token-name", "Entra ID (browser test)").await;
-    c.find(Locator::Css("#scope-groups"))
-        .await
-        .unwrap()
-        .select_by_value("r")
-        .await
-        .unwrap();
+    select(&c, "#scope-groups", "r").await;
     shot(&c, "05-add-token-dialog").await;
     click(&c, "#create-token").await;
     let secret = wait_text(&c, "#new-secret", "scimd_")
@@ -344,12 +349,7 @@ async fn console_end_to_end(backend: Backend) {
         .unwrap();
     assert_eq!(bars.len(), 30);
     shot(&c, "12-provisioning-log").await;
-    c.find(Locator::Css("#outcome"))
-        .await
-        .unwrap()
-        .select_by_value("failure")
-        .await
-        .unwrap();
+    select(&c, "#outcome", "failure").await;
     click(&c, ".filters button[type=submit]").await;
     wait_text(&c, "#log-events", "uniqueness").await;
     shot(&c, "13-provisioning-log-failures").await;

@@ -4,7 +4,7 @@
 //! provisioned on demand. Screenshots land in `target/console-screenshots/` as
 //! `directory-*.png`.
 
-use crate::console_browser::{browser, click, fill, shot, start_driver, wait_text};
+use crate::console_browser::{browser, click, fill, select, shot, start_driver, wait_text};
 use crate::console_http::{OPERATOR, PASSWORD, operator};
 use fantoccini::{Client, Locator};
 use scim_testkit::{Backend, TestServer, entra, google};
@@ -19,15 +19,6 @@ async fn paste(c: &Client, css: &str, text: &str) {
     )
     .await
     .unwrap();
-}
-
-async fn choose(c: &Client, css: &str, value: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .select_by_value(value)
-        .await
-        .unwrap();
 }
 
 /// Saves the form's app (its page describes the source as `source`) and provisions `user`
@@ -75,7 +66,7 @@ async fn directory_sources_in_chromium() {
 
     // Google Workspace: the key pasted, the administrator, the API (here: the emulator).
     fill(&c, "#app-name", "Workspace").await;
-    choose(&c, "#source-kind", "google").await;
+    select(&c, "#source-kind", "google").await;
     let key = g.key_file();
     paste(&c, "#source-key", &key).await;
     fill(&c, "#source-subject", "nobody@example.com").await;
@@ -103,7 +94,7 @@ async fn directory_sources_in_chromium() {
     // Entra ID: tenant, application and secret.
     c.goto(&format!("{root}/console/apps/new")).await.unwrap();
     fill(&c, "#app-name", "Directory").await;
-    choose(&c, "#source-kind", "entra").await;
+    select(&c, "#source-kind", "entra").await;
     fill(&c, "#source-tenant-id", entra::TENANT_ID).await;
     fill(&c, "#source-client-id", entra::CLIENT_ID).await;
     fill(&c, "#source-client-secret", entra::CLIENT_SECRET).await;
