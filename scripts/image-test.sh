@@ -56,7 +56,9 @@ trap cleanup EXIT
 cleanup
 rm -rf "$work" && mkdir -p "$work"
 
-archive="target/image/scimd_${version}_$(dpkg --print-architecture).image.tar"
+# The released file when there is one (scripts/release.sh), else the one image.sh wrote.
+archive="target/dist/$version/scimd_${version}_$(dpkg --print-architecture).image.tar"
+[ -f "$archive" ] || archive="target/image/scimd_${version}_$(dpkg --print-architecture).image.tar"
 if [ -z "${1:-}" ] && [ -f "$archive" ]; then
   step "podman load -i $archive"
   podman load -q -i "$archive" >/dev/null || fail "podman load"

@@ -30,7 +30,9 @@ mkdir -p "$rootfs" "$work/context" "$work/debs"
 # Debian's packages, as the apt sources of this machine have them (the same glibc the
 # binary was linked against), unpacked; their control data under /var/lib/dpkg/status.d
 # (one file per package, as distroless images keep it) so image scanners see the versions.
-packages=(libc6 libgcc-s1 ca-certificates)
+# libgcc-s1's copyright lives in its gcc-N-base package (its doc directory is a link there).
+gcc_base="$(apt-cache depends libgcc-s1 2>/dev/null | sed -n 's/^ *Depends: \(gcc-[0-9]*-base\).*/\1/p' | head -1)"
+packages=(libc6 libgcc-s1 ${gcc_base:+"$gcc_base"} ca-certificates)
 rm -f "$work"/debs/*.deb
 if ! (cd "$work/debs" && apt-get download -qq "${packages[@]}" 2>/dev/null); then
   apt-get update -qq
@@ -50,6 +52,10 @@ rm -rf "$rootfs/usr/sbin" "$rootfs/usr/share/lintian" "$rootfs/usr/share/man"
 mkdir -p "$rootfs/usr/bin"
 objcopy --strip-debug target/release/scimd "$rootfs/usr/bin/scimd"
 chmod 755 "$rootfs/usr/bin/scimd"
+# scimd's own licence and notice; the crates it is built from, with theirs, are in the
+# release's SBOM.
+mkdir -p "$rootfs/usr/share/doc/scimd"
+cp deploy/debian/copyright "$rootfs/usr/share/doc/scimd/copyright"
 
 # The user, the data directory (the volume), /tmp.
 mkdir -p "$rootfs/etc" "$rootfs/tmp" "$rootfs/var/lib/scimd"

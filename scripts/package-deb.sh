@@ -12,7 +12,9 @@ cargo build --release --locked -p scimd
 if ! cargo deb --version 2>/dev/null | grep -qx "cargo-deb $cargo_deb_version"; then
   cargo install cargo-deb --locked --version "$cargo_deb_version"
 fi
-target/release/scimd generate man | gzip -9n > target/release/scimd.1.gz
+rm -rf target/release/man && mkdir -p target/release/man
+target/release/scimd generate man --dir target/release/man
+gzip -9n target/release/man/*.1
 rm -f target/debian/scimd_*.deb target/debian/scimd-dbgsym_*.ddeb
 cargo deb -p scimd --no-build --dbgsym --locked
 ls target/debian/scimd_*.deb

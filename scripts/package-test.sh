@@ -74,7 +74,7 @@ unit="$root/usr/lib/systemd/system/scimd.service"
 # any remark fails (an unknown key is only "ignoring" to systemd).
 if command -v systemd-analyze >/dev/null 2>&1; then
   sed "s#=/usr/bin/scimd#=$root/usr/bin/scimd#" "$unit" >"$work/scimd.service"
-  remarks="$(systemd-analyze verify "$work/scimd.service" 2>&1)" || fail "systemd-analyze verify: $remarks"
+  remarks="$(systemd-analyze verify --man=no "$work/scimd.service" 2>&1)" || fail "systemd-analyze verify: $remarks"
   [ -z "$remarks" ] || fail "systemd-analyze verify: $remarks"
 fi
 # Every program the unit runs is there after dpkg -i (a minimal Debian has no /bin/kill).
@@ -101,9 +101,16 @@ start_server() {
   python3 scripts/scim-probe.py ready "$port" || { cat "$work/server.log"; fail "no /readyz answer"; }
   kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; fail "scimd serve exited"; }
 }
+# The scimd of this root only (not another scimd on this machine, in a container or not).
+root_pids() {
+  for p in $(pgrep -f '^/usr/bin/scimd serve' || true); do
+    [ "$(readlink "/proc/$p/root" 2>/dev/null)" = "$root" ] && echo "$p"
+  done
+  return 0
+}
 stop_server() {
   [ -n "$server" ] || return 0
-  pkill -TERM -f "^/usr/bin/scimd serve" 2>/dev/null || true
+  for p in $(root_pids); do kill -TERM "$p" 2>/dev/null || true; done
   wait "$server" 2>/dev/null || true
   server=""
 }
@@ -117,6 +124,16 @@ check_stat /var/lib/scimd/bootstrap.token "600 scimd scimd"
 if grep -qF "$(cat "$token_file")" "$work/server.log"; then fail "the token is in the log"; fi
 scim_create() { python3 scripts/scim-probe.py create "$port" "$(cat "$token_file")" "$1"; }
 [ "$(scim_create first@example.com)" = 201 ] || fail "SCIM create"
+# `systemctl reload scimd`: the unit's ExecReload as systemd runs it ($$ is a literal $ to
+# systemd, MAINPID is in the command's environment); the service must keep serving.
+reload="$(unit_value ExecReload | sed 's/\$\$/$/g')"
+main_pid="$(root_pids | head -1)"
+[ -n "$reload" ] && [ -n "$main_pid" ] || fail "no ExecReload or no server process"
+MAINPID="$main_pid" eval "$reload" || fail "ExecReload failed"
+sleep 0.5
+kill -0 "$main_pid" 2>/dev/null || { cat "$work/server.log"; fail "the reload ended the service"; }
+[ "$(scim_create after-reload@example.com)" = 201 ] || fail "SCIM create after a reload"
+grep -q "nothing to reload" "$work/server.log" || fail "the reload was not seen"
 in_root /usr/sbin/runuser -u "$user" -- /usr/bin/env SCIMD_CONFIG=/etc/scimd/scimd.toml \
   /usr/bin/scimd health || fail "scimd health"
 echo 'a long enough passphrase 42' | in_root /usr/sbin/runuser -u "$user" -- /usr/bin/env \
@@ -147,5 +164,12 @@ left="$(comm -13 "$work/before" "$work/after" \
 [ -z "$left" ] || fail "purge left: $left"
 [ -f "$root/var/lib/scimd/scimd.db" ] || fail "data gone after purge"
 in_root id -u scimd >/dev/null || fail "user gone after purge"
+step "a scimd user made by hand (no scimd group) before the install"
+in_root deluser --quiet --system scimd >/dev/null 2>&1 || true
+in_root adduser --quiet --system --no-create-home scimd >/dev/null
+in_root dpkg -i /tmp/scimd.deb >/dev/null || fail "dpkg -i with a scimd user without its group"
+in_root getent group scimd >/dev/null || fail "no scimd group"
+check_stat /etc/scimd/scimd.toml "640 root scimd"
+in_root dpkg -P scimd >/dev/null
 echo "package-test: ok ($(basename "$deb"), $(du -k "$deb" | cut -f1) KiB)"
 rm -rf "$work"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A release in target/dist/<version>/: the Debian package (and its -dbgsym), the container
-# image as a gzipped archive `podman load` / `docker load` read, a plain binary tarball, CycloneDX
+# image as an archive `podman load` / `docker load` read, a plain binary tarball, CycloneDX
 # SBOMs (the binary's crates; the image's crates and Debian packages), SHA256SUMS; then a
 # table of sizes and checksums. Needs root (the image). Tools from crates.io (cargo-deb,
 # cargo-cyclonedx, pinned) and Debian (buildah) are installed when missing.
@@ -9,17 +9,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cyclonedx_version=0.5.9
 
+# What is released is a commit: refuse changes that are not in one (the image's revision
+# label, the file times and SOURCE_DATE_EPOCH all name the commit).
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && [ -z "${SCIMD_RELEASE_ALLOW_DIRTY:-}" ]; then
+  echo "release.sh: the work tree has changes that are not committed; commit them (or set" \
+    "SCIMD_RELEASE_ALLOW_DIRTY=1 for a trial build)" >&2
+  exit 1
+fi
+# Before anything is built: cargo-deb, tar and buildah take their file times from it.
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
 bash scripts/package-deb.sh >/dev/null
 bash scripts/image.sh >/dev/null
 version="$(target/release/scimd --version | awk '{print $2}')"
 arch="$(dpkg --print-architecture)"
 triple="$(rustc -vV | sed -n 's/^host: //p')"
-export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
 dist="$PWD/target/dist/$version"
 rm -rf "$dist" && mkdir -p "$dist"
 
 cp target/debian/scimd_"$version"-*_"$arch".deb target/debian/scimd-dbgsym_"$version"-*_"$arch".ddeb "$dist/"
-gzip -9n -c "target/image/scimd_${version}_${arch}.image.tar" >"$dist/scimd_${version}_${arch}.image.tar.gz"
+# Uncompressed: Debian 12's podman (4.3) cannot load a gzipped archive.
+cp "target/image/scimd_${version}_${arch}.image.tar" "$dist/"
 
 # The binary with what it needs beside it, for hosts that take neither package nor image.
 bundle="scimd-$version-$triple"
@@ -27,6 +36,7 @@ stage="$PWD/target/dist/$bundle"
 rm -rf "$stage" && mkdir -p "$stage"
 objcopy --strip-debug target/release/scimd "$stage/scimd"
 cp README.md docs/deploy.md deploy/scimd.service deploy/scimd.toml "$stage/"
+cp deploy/debian/copyright "$stage/COPYRIGHT"
 tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
   -C target/dist -czf "$dist/$bundle.tar.gz" "$bundle"
 rm -rf "$stage"

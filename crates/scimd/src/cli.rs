@@ -80,11 +80,15 @@ pub enum Command {
     /// Ask this node's /readyz (the address `serve` listens on); exit 0 when ready, 1
     /// otherwise. The container image's health check; takes serve's flags and variables.
     Health(ServeArgs),
-    /// Print generated files: `scimd generate man` writes the manual page (roff) to stdout.
+    /// Print generated files: `scimd generate man` writes the manual page (roff) to stdout;
+    /// with `--dir`, scimd(1) and a page per command (scimd-serve(1), …) into that directory.
     #[command(hide = true)]
     Generate {
         #[arg(value_enum)]
         what: Generated,
+        /// Write every page into this directory instead.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
     },
     /// Parse a SCIM filter and print its canonical form, or the invalidFilter error.
     Filter {

@@ -202,6 +202,21 @@ pub fn default_public_url(listen: &str, tls: bool) -> String {
     }
 }
 
+/// The public URL is in every `meta.location` (RFC 7643 §3.1: an absolute URI): an
+/// `http://` or `https://` URL with a host.
+fn check_public_url(url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(()),
+        _ => anyhow::bail!(
+            "public_url must be an absolute http:// or https:// URL, e.g. \
+             https://scim.example.com, not '{url}'"
+        ),
+    }
+}
+
 /// Beside the SQLite file, else `./data/sync.key`.
 fn default_sync_key_file(url: &str) -> std::path::PathBuf {
     let dir = url
@@ -217,12 +232,41 @@ fn default_sync_key_file(url: &str) -> std::path::PathBuf {
     dir.join("sync.key")
 }
 
-/// The config file, if one is given.
+/// The settings file the Debian package installs: read when no other file is named, so a
+/// command run on a packaged host (`sudo -u scimd scimd admin create alice`) uses the
+/// service's database rather than a new one under `./data`.
+pub const PACKAGED_CONFIG: &str = "/etc/scimd/scimd.toml";
+
+/// The file to read: the one named (`--config`, `SCIMD_CONFIG`), else the package's if it
+/// is there, else none.
+fn config_path(
+    named: Option<&std::path::Path>,
+    packaged_exists: bool,
+) -> Option<std::path::PathBuf> {
+    match named {
+        Some(p) => Some(p.to_path_buf()),
+        None if packaged_exists => Some(PACKAGED_CONFIG.into()),
+        None => None,
+    }
+}
+
+/// The config file, if one is given (or the package's is there).
 fn read_file(global: &GlobalArgs) -> Result<FileConfig> {
-    Ok(match &global.config {
+    let path = config_path(
+        global.config.as_deref(),
+        std::path::Path::new(PACKAGED_CONFIG).exists(),
+    );
+    Ok(match &path {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read config file {}", p.display()))?;
+            let text = std::fs::read_to_string(p).with_context(|| {
+                let hint = if global.config.is_none() {
+                    " (the Debian package's settings, read when no --config or SCIMD_CONFIG \
+                     names a file: run as root or as scimd)"
+                } else {
+                    ""
+                };
+                format!("cannot read config file {}{hint}", p.display())
+            })?;
             toml::from_str::<FileConfig>(&text)
                 .with_context(|| format!("invalid config file {}", p.display()))?
         }
@@ -334,6 +378,7 @@ impl Settings {
             .unwrap_or_else(|| default_public_url(&listen, serve.tls_cert.is_some()))
             .trim_end_matches('/')
             .to_string();
+        check_public_url(&public_url)?;
         let server = scim_server::ServerConfig::default();
         let listen_options = listen_options(&mut file, serve)?;
         let webhook_policy = webhook_policy(&mut file)?;
@@ -516,6 +561,46 @@ mod tests {
         ];
         for (listen, tls, want) in cases {
             assert_eq!(super::default_public_url(listen, tls), want, "{listen}");
+        }
+    }
+
+    #[test]
+    fn the_packaged_file_is_read_only_when_none_is_named() {
+        use std::path::{Path, PathBuf};
+        let named = Path::new("/srv/scimd.toml");
+        let cases = [
+            (Some(named), true, Some(PathBuf::from("/srv/scimd.toml"))),
+            (Some(named), false, Some(PathBuf::from("/srv/scimd.toml"))),
+            (None, true, Some(PathBuf::from(super::PACKAGED_CONFIG))),
+            (None, false, None),
+        ];
+        for (named, exists, want) in cases {
+            assert_eq!(
+                super::config_path(named, exists),
+                want,
+                "{named:?} {exists}"
+            );
+        }
+    }
+
+    #[test]
+    fn public_urls_must_be_absolute() {
+        for ok in [
+            "https://scim.example.com",
+            "http://127.0.0.1:8080",
+            "https://h/scim",
+        ] {
+            assert!(super::check_public_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "scim.example.com",
+            "https://",
+            "ftp://x",
+            "//x",
+            "https:///x",
+            "",
+        ] {
+            assert!(super::check_public_url(bad).is_err(), "{bad}");
         }
     }
 

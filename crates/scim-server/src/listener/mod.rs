@@ -108,10 +108,13 @@ pub async fn serve(
     let tls = match &opts.tls {
         Some(files) => {
             let shared: SharedTls = Arc::new(RwLock::new(Arc::new(tls_config(files)?)));
-            reload_on_sighup(files.clone(), shared.clone())?;
+            reload_on_sighup(Some((files.clone(), shared.clone())))?;
             Some(shared)
         }
-        None => None,
+        None => {
+            reload_on_sighup(None)?;
+            None
+        }
     };
     let max = opts.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max));

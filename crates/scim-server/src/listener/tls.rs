@@ -40,11 +40,18 @@ pub fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, ListenError>
 pub(super) type SharedTls = Arc<RwLock<Arc<rustls::ServerConfig>>>;
 
 #[cfg(unix)]
-pub(super) fn reload_on_sighup(files: TlsFiles, shared: SharedTls) -> Result<(), ListenError> {
+pub(super) fn reload_on_sighup(tls: Option<(TlsFiles, SharedTls)>) -> Result<(), ListenError> {
+    // Always handled: SIGHUP's default action ends the process, and `systemctl reload`
+    // sends it whether or not scimd serves TLS itself (systemd counts that death as a clean
+    // exit, so `Restart=on-failure` would not bring it back).
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            match tls_config(&files) {
+            let Some((files, shared)) = &tls else {
+                tracing::info!("SIGHUP: nothing to reload (no TLS files are configured)");
+                continue;
+            };
+            match tls_config(files) {
                 Ok(cfg) => {
                     if let Ok(mut w) = shared.write() {
                         *w = Arc::new(cfg);
@@ -61,6 +68,6 @@ pub(super) fn reload_on_sighup(files: TlsFiles, shared: SharedTls) -> Result<(),
 }
 
 #[cfg(not(unix))]
-pub(super) fn reload_on_sighup(_: TlsFiles, _: SharedTls) -> Result<(), ListenError> {
+pub(super) fn reload_on_sighup(_: Option<(TlsFiles, SharedTls)>) -> Result<(), ListenError> {
     Ok(())
 }

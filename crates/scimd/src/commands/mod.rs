@@ -67,7 +67,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let json = cli.global.json;
     match cli.command {
         Command::Filter { expr } => return filter(&expr),
-        Command::Generate { what } => return generate(what),
+        Command::Generate { what, dir } => return generate(what, dir.as_deref()),
         Command::Bench(args) => return bench::run(args, json).await,
         // The same flags and `SCIMD_*` variables as `serve`, so it asks where serve listens.
         Command::Health(args) => {
@@ -76,7 +76,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         _ => {}
     }
     let serve_args = match &cli.command {
-        Command::Serve(a) => a.clone(),
+        Command::Serve(a) => {
+            serve::keep_sighup_from_ending_the_process()?;
+            a.clone()
+        }
         _ => Default::default(),
     };
     let env = Env::open(Settings::resolve(&cli.global, &serve_args)?, json).await?;
@@ -106,15 +109,21 @@ pub async fn run(cli: Cli) -> Result<()> {
     r
 }
 
-/// `scimd generate man`: the manual page from the same definitions as `--help` (the Debian
-/// package ships it as scimd(1)).
-fn generate(what: crate::cli::Generated) -> Result<()> {
+/// `scimd generate man`: the manual pages from the same definitions as `--help` (the Debian
+/// package ships them: scimd(1) and one per command).
+fn generate(what: crate::cli::Generated, dir: Option<&std::path::Path>) -> Result<()> {
     match what {
         crate::cli::Generated::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
-            let mut out = std::io::stdout().lock();
-            clap_mangen::Man::new(cmd).render(&mut out)?;
-            std::io::Write::flush(&mut out)?;
+            match dir {
+                Some(dir) => clap_mangen::generate_to(cmd, dir)
+                    .with_context(|| format!("cannot write manual pages to {}", dir.display()))?,
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    clap_mangen::Man::new(cmd).render(&mut out)?;
+                    std::io::Write::flush(&mut out)?;
+                }
+            }
         }
     }
     Ok(())

@@ -8,50 +8,77 @@ use anyhow::{Context, Result};
 use scim_core::{Maintenance, TokenScopes};
 use std::sync::Arc;
 
-/// Creates `path` readable by its owner only and writes the secret; refuses to overwrite.
-fn write_secret_file(path: &std::path::Path, secret: &str) -> Result<()> {
-    use std::io::Write;
+/// Creates `path` readable by its owner only; refuses to overwrite.
+fn create_secret_file(path: &std::path::Path) -> Result<std::fs::File> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot create the bootstrap token file {}", path.display()))?;
-    writeln!(f, "{secret}")?;
-    f.sync_all()?;
-    Ok(())
+    opts.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!(
+                "the bootstrap token file {} already exists (left by a first start on another \
+                 database?): nothing was created; move it away, then start again",
+                path.display()
+            )
+        } else {
+            anyhow::Error::new(e).context(format!(
+                "cannot create the bootstrap token file {}",
+                path.display()
+            ))
+        }
+    })
 }
 
 /// On the first start: the tenant `default` and its bootstrap token, printed once (or
-/// written to the file asked for).
+/// written to the file asked for, which is made first: a file that cannot be made stops the
+/// start before anything is stored, so no token is ever issued that nobody can read).
 async fn first_start(env: &Env, args: &ServeArgs) -> Result<()> {
+    use std::io::Write;
     let services = &env.services;
-    if services.tenants.list().await?.is_empty() {
+    if !services.tenants.list().await?.is_empty() {
+        return Ok(());
+    }
+    let file = match &args.bootstrap_token_file {
+        Some(path) => Some((path, create_secret_file(path)?)),
+        None => None,
+    };
+    let issued = async {
         let t = services
             .tenants
             .create("default", Some("Default tenant"))
             .await?;
-        let issued = services
+        services
             .tokens
             .create(&t, "bootstrap", TokenScopes::all(), None)
-            .await?;
-        println!(
-            "First start: created tenant 'default' and a bootstrap token (all scopes, read+write)."
-        );
-        match &args.bootstrap_token_file {
-            Some(path) => {
-                write_secret_file(path, &issued.secret)?;
-                println!(
-                    "The bootstrap token's secret is in {} (mode 0600), not printed here. SCIM URL: {}",
-                    path.display(),
-                    env.scim_url("default")
-                );
-            }
-            None => print_secret(false, &issued, &env.scim_url("default")),
-        }
-        println!();
+            .await
     }
+    .await;
+    let issued = match issued {
+        Ok(i) => i,
+        Err(e) => {
+            if let Some((path, _)) = &file {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e.into());
+        }
+    };
+    println!(
+        "First start: created tenant 'default' and a bootstrap token (all scopes, read+write)."
+    );
+    match file {
+        Some((path, mut f)) => {
+            writeln!(f, "{}", issued.secret)?;
+            f.sync_all()?;
+            println!(
+                "The bootstrap token's secret is in {} (mode 0600), not printed here. SCIM URL: {}",
+                path.display(),
+                env.scim_url("default")
+            );
+        }
+        None => print_secret(false, &issued, &env.scim_url("default")),
+    }
+    println!();
     Ok(())
 }
 
@@ -72,6 +99,18 @@ async fn print_urls(env: &Env) -> Result<()> {
     println!(
         "New token:  in the console (SCIM integration → Add token) or \
          `scimd token create --tenant default --name <idp> --scope users:rw --scope groups:rw`"
+    );
+    Ok(())
+}
+
+/// SIGHUP (`systemctl reload`) must never end `serve`, not even while it opens and migrates
+/// the database, before the listener's own handler is there: once a handler is installed,
+/// the default action (terminate) is gone for good, even after this stream is dropped.
+pub fn keep_sighup_from_ending_the_process() -> Result<()> {
+    #[cfg(unix)]
+    drop(
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot handle SIGHUP")?,
     );
     Ok(())
 }
