@@ -74,6 +74,8 @@ image="localhost/scimd:$version"
 buildah bud --quiet --format docker --timestamp "$SOURCE_DATE_EPOCH" \
   --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
   -f deploy/container/Containerfile -t "$image" "$work/context" >/dev/null
+# The build before this one, now untagged, goes (untagged images only).
+podman image prune -f >/dev/null 2>&1 || true
 archive="$work/scimd_${version}_${arch}.image.tar"
 rm -f "$archive"
 buildah push --quiet "$image" "docker-archive:$archive:$image" >/dev/null
