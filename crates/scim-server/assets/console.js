@@ -70,6 +70,27 @@
     if (first) { first.focus(); }
   });
 
+  // Add token: a preset sets the scopes and the expiry; changing one of them makes it Custom.
+  var presets = {
+    idp: { "scope-users": "rw", "scope-groups": "rw", "scope-bulk": "rw", "scope-events": "none", "token-expires": "never" },
+    read: { "scope-users": "r", "scope-groups": "r", "scope-bulk": "none", "scope-events": "none", "token-expires": "365d" },
+    events: { "scope-users": "none", "scope-groups": "none", "scope-bulk": "none", "scope-events": "r", "token-expires": "never" }
+  };
+  document.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (el.id === "token-preset") {
+      var p = presets[el.value];
+      if (!p) { return; }
+      Object.keys(p).forEach(function (id) {
+        var field = document.getElementById(id);
+        if (field) { field.value = p[id]; }
+      });
+    } else if (el.closest && el.closest("#add-token form") && el.id !== "token-name") {
+      var preset = document.getElementById("token-preset");
+      if (preset && el.tagName === "SELECT") { preset.value = "custom"; }
+    }
+  });
+
   // Narrow screens show each table row as a stack of cells: each cell is labelled with its
   // column's header (data-label, read by the CSS), on load and after every htmx swap.
   function labelCells(root) {

@@ -248,8 +248,34 @@ async fn console_end_to_end(backend: Backend) {
     wait_text(&c, "#scim-url", &format!("{root}/t/acme/scim/v2")).await;
     shot(&c, "04-integration").await;
     click(&c, "#add-token summary").await;
+    // The default preset is what an identity provider needs: Bulk read+write (Entra and
+    // scimd's engine use it), no expiry; another preset sets the scopes, in place.
+    let value = |css: &'static str| {
+        let c = c.clone();
+        async move {
+            c.find(Locator::Css(css))
+                .await
+                .unwrap()
+                .prop("value")
+                .await
+                .unwrap()
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(value("#scope-bulk").await, "rw");
+    assert_eq!(value("#token-expires").await, "never");
+    select(&c, "#token-preset", "events").await;
+    assert_eq!(value("#scope-users").await, "none");
+    assert_eq!(value("#scope-events").await, "r");
+    select(&c, "#token-preset", "idp").await;
+    assert_eq!(value("#scope-users").await, "rw");
     fill(&c, "#token-name", "Entra ID (browser test)").await;
     select(&c, "#scope-groups", "r").await;
+    assert_eq!(
+        value("#token-preset").await,
+        "custom",
+        "a changed scope makes it Custom"
+    );
     shot(&c, "05-add-token-dialog").await;
     click(&c, "#create-token").await;
     let secret = wait_text(&c, "#new-secret", "scimd_")

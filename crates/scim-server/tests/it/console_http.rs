@@ -474,6 +474,14 @@ async fn tokens_tenants_and_browsers(backend: Backend) {
         .unwrap()
         .to_string();
     assert_ne!(new_secret, secret);
+    assert!(
+        page.contains("The previous secret keeps working until <strong id=\"old-valid-until\">"),
+        "the rotation says until when the old secret works: {page}"
+    );
+    assert!(
+        page.contains("data-confirm=\"Rotate "),
+        "rotation asks first"
+    );
     for sec in [&secret, &new_secret] {
         let r = s
             .client

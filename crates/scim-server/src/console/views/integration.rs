@@ -30,6 +30,8 @@ struct NewSecret {
     name: String,
     secret: String,
     rotated: bool,
+    /// A rotation's grace: until when the previous secret still works (none: it ended).
+    old_valid_until: Option<String>,
 }
 
 #[derive(Template)]
@@ -211,6 +213,7 @@ async fn create(
         name: issued.record.name.clone(),
         secret: issued.secret,
         rotated: false,
+        old_valid_until: None,
     };
     Ok(Outcome::Done(StatusCode::CREATED, Some(secret), None))
 }
@@ -264,7 +267,10 @@ async fn rotate(
     let secret = NewSecret {
         name,
         secret,
-        rotated: grace.is_positive(),
+        rotated: true,
+        old_valid_until: grace
+            .is_positive()
+            .then(|| view::fmt_time(scim_core::Timestamp::now() + grace)),
     };
     Ok(Outcome::Done(StatusCode::OK, Some(secret), None))
 }
