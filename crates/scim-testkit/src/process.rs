@@ -46,6 +46,8 @@ pub struct Server {
     pub child: Child,
     /// The tenant `default`'s SCIM base URL.
     pub url: String,
+    /// The address it listens on (`127.0.0.1:port`).
+    pub listen: String,
     /// The bootstrap secret, printed on the first start only.
     pub secret: Option<String>,
     /// What it printed on stdout up to "Listening on".
@@ -104,6 +106,7 @@ impl Server {
         Self {
             child,
             url,
+            listen,
             secret,
             printed,
             stderr,

@@ -23,16 +23,7 @@ fn health(dir: &std::path::Path, listen: &str) -> (bool, String, String) {
 fn health_asks_readyz_where_serve_listens() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), None, &[]);
-    let port = server
-        .url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_string();
+    let port = server.listen.rsplit(':').next().unwrap().to_string();
     // As in the image: the server on every address, the check on loopback.
     let (ok, out, err) = health(dir.path(), &format!("0.0.0.0:{port}"));
     assert!(ok, "{err}");
@@ -93,13 +84,7 @@ fn generate_man_prints_the_manual_page() {
 fn sighup_without_tls_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), None, &[]);
-    let listen = server
-        .url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let listen = server.listen.clone();
     // A SIGHUP at once, during the start-up, then two while serving.
     for _ in 0..3 {
         let sent = Command::new("kill")

@@ -495,13 +495,7 @@ fn sigterm_drains_in_flight_requests() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), None, &[]);
     let token = server.secret.clone().unwrap();
-    let addr = server
-        .url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let addr = server.listen.clone();
     let body = r#"{"userName": "in-flight@example.com"}"#;
     let mut conn = std::net::TcpStream::connect(&addr).unwrap();
     write!(

@@ -28,13 +28,7 @@ fn made_up_methods_add_no_metrics_series_and_the_metrics_listener_has_timeouts()
             ("SCIMD_HEADER_READ_TIMEOUT_SECS", "1"),
         ],
     );
-    let addr = server
-        .url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let addr = server.listen.clone();
     let scrape = || {
         request(
             &metrics,

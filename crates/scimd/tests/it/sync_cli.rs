@@ -102,8 +102,7 @@ fn the_quick_start_works_as_documented() {
         // As a user whose scimd listens elsewhere than 127.0.0.1:8080 runs it: with the
         // listen address set, so the engine knows the target is this scimd (loopback is
         // otherwise refused: docs/security.md).
-        let listen = root(&server).trim_start_matches("http://").to_string();
-        let (ok, out, err) = run_with(d, &token, &args, &[("SCIMD_LISTEN", &listen)]);
+        let (ok, out, err) = run_with(d, &token, &args, &[("SCIMD_LISTEN", &server.listen)]);
         assert!(ok, "`{command}` as written failed: {out}{err}");
         ran += 1;
         if args[..2] == ["token", "create"] {
