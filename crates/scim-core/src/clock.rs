@@ -63,6 +63,19 @@ impl Timestamp {
     pub fn from_days_since_epoch(day: i64) -> Self {
         Self(day.saturating_mul(MICROS_PER_DAY))
     }
+
+    /// `2027-01-06 13:31 UTC`: to the minute, for people (log details).
+    pub fn minutes_text(&self) -> String {
+        let d = self.to_datetime();
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute()
+        )
+    }
 }
 
 /// Microseconds in a duration, saturating.

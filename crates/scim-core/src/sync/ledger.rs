@@ -99,6 +99,14 @@ pub enum Verb {
 }
 
 impl Verb {
+    /// Capitalised, for log details (`Delete scheduled for …`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Verb::Disable => "Disable",
+            Verb::Delete => "Delete",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verb::Disable => "disable",

@@ -20,10 +20,14 @@ pub enum SyncAction {
     StagedDelete,
     Conflict,
     Skip,
+    /// A disable set for later by a deprovisioning time frame (nothing sent yet).
+    DisableScheduled,
+    /// A delete set for later by a deprovisioning time frame (nothing sent yet).
+    DeleteScheduled,
 }
 
 impl SyncAction {
-    pub const ALL: [SyncAction; 9] = [
+    pub const ALL: [SyncAction; 11] = [
         SyncAction::Create,
         SyncAction::Adopt,
         SyncAction::Update,
@@ -33,6 +37,8 @@ impl SyncAction {
         SyncAction::StagedDelete,
         SyncAction::Conflict,
         SyncAction::Skip,
+        SyncAction::DisableScheduled,
+        SyncAction::DeleteScheduled,
     ];
 
     /// The actions that change the target, in the order the log lists them.
@@ -56,6 +62,18 @@ impl SyncAction {
             SyncAction::StagedDelete => "StagedDelete",
             SyncAction::Conflict => "Conflict",
             SyncAction::Skip => "Skip",
+            SyncAction::DisableScheduled => "DisableScheduled",
+            SyncAction::DeleteScheduled => "DeleteScheduled",
+        }
+    }
+
+    /// In words, for people (the console's log).
+    pub fn label(self) -> &'static str {
+        match self {
+            SyncAction::StagedDelete => "Held by the breaker",
+            SyncAction::DisableScheduled => "Disable scheduled",
+            SyncAction::DeleteScheduled => "Delete scheduled",
+            other => other.as_str(),
         }
     }
 

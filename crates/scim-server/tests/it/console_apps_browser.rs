@@ -154,7 +154,7 @@ async fn apps_in_chromium() {
     shot(&c, "apps-04-app").await;
 
     // Provision on demand: one user, its steps and modified properties.
-    fill(&c, "#od-user", "7").await;
+    fill(&c, "#od-user", "user7@example.com").await;
     click(&c, "#provision-now").await;
     wait_text(&c, "#message", "Provisioned on demand").await;
     wait_text(&c, "h1", "Create").await;
@@ -281,6 +281,24 @@ async fn apps_in_chromium() {
     wait_text(&c, "#ledger", "30").await;
     wait_text(&c, "#app-status", "Active").await;
     shot(&c, "apps-07b-cycle-done").await;
+
+    // One person leaves the scope (a clause added to the filter): disabled in 7 days, a
+    // timer the app page lists; cancelled there, the person stays.
+    c.goto(&format!("{app}/scope")).await.unwrap();
+    select(&c, "#c-filter", "0").await;
+    fill(&c, "#c-attribute", "userName").await;
+    select(&c, "#c-operator", "NOT_EQUALS").await;
+    fill(&c, "#c-value", "user3@example.com").await;
+    click(&c, "#add-clause").await;
+    wait_text(&c, "#filters", "user3@example.com").await;
+    c.goto(&app).await.unwrap();
+    click(&c, "#run-now").await;
+    reload_until(&c, &app, "#scheduled", "Scheduled deprovisioning (1)").await;
+    wait_text(&c, "#timers", "out of scope").await;
+    shot(&c, "apps-07c-scheduled").await;
+    click(&c, "#timers button[value='timer-cancel']").await;
+    wait_text(&c, "#message", "Cancelled: 3 stays on the target").await;
+    assert_eq!(active_users(&s, &scim, &token).await, (30, 30));
     assert_eq!(active_users(&s, &scim, &token).await, (30, 30));
     let named = s
         .send(

@@ -284,9 +284,9 @@ async fn apps_rules(backend: Backend) {
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{page}");
     assert!(
-        page.contains("no user &#x27;99&#x27;")
-            || page.contains("no user '99'")
-            || page.contains("no user &#39;99&#39;"),
+        page.contains("no source user matches &#x27;99&#x27;")
+            || page.contains("no source user matches '99'")
+            || page.contains("no source user matches &#39;99&#39;"),
         "{page}"
     );
     // One user on demand, then the exports.

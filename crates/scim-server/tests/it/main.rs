@@ -3,6 +3,7 @@
 //! and the backends come from `scim-testkit`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod console_app_journeys;
 mod console_apps_browser;
 mod console_apps_http;
 mod console_browser;

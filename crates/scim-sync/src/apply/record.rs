@@ -111,6 +111,11 @@ impl Applier {
                 },
             ),
             SyncAction::StagedDelete => Outcome::planned(a, Status::Warning),
+            // A time frame's timer is set; nothing was sent (and, as for a skip, the
+            // row does not count as an attempt in the quarantine's share).
+            SyncAction::DisableScheduled | SyncAction::DeleteScheduled => {
+                Outcome::planned(a, Status::Skipped)
+            }
             _ => match self.write(a).await {
                 Ok(out) => out,
                 Err(e) => self.failed(a, &e),

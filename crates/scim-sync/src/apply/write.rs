@@ -50,9 +50,11 @@ impl Applier {
             SyncAction::Update | SyncAction::Enable => self.update(a, id).await,
             SyncAction::Disable => self.disable(a, id).await,
             SyncAction::Delete => self.delete(a, id).await,
-            SyncAction::Skip | SyncAction::Conflict | SyncAction::StagedDelete => {
-                Ok(Outcome::quiet(a, a.entry.clone()))
-            }
+            SyncAction::Skip
+            | SyncAction::Conflict
+            | SyncAction::StagedDelete
+            | SyncAction::DisableScheduled
+            | SyncAction::DeleteScheduled => Ok(Outcome::quiet(a, a.entry.clone())),
         }
     }
 

@@ -1,11 +1,14 @@
 //! What an operator does to a job besides running it: turn it on or off, pause and resume,
 //! restart (clear its position, escrows, quarantine or links), reauthorize with a new
-//! token, approve or reject the deletes the breaker held, read its log.
+//! token, approve or reject the deletes the breaker held and the time frames' timers, read
+//! its log.
 
 use super::{Check, Engine, RestartScope};
 use crate::error::{SyncError, SyncResult};
 use crate::job::JobSpec;
-use scim_core::{Exported, LedgerState, Pending, PendingStep, SyncLogQuery, SyncLogRecord};
+use scim_core::{
+    Exported, LedgerState, Pending, PendingStep, ResourceKind, SyncLogQuery, SyncLogRecord,
+};
 
 impl Engine {
     /// Turns a stored job on (scheduled by `scimd serve`) or off.
@@ -126,13 +129,43 @@ impl Engine {
 
     /// Approves (or rejects) every delete the breaker staged for this job.
     pub async fn decide_staged(&self, name: &str, approve: bool) -> SyncResult<u64> {
+        self.decide_pending(name, PendingStep::Staged, None, approve)
+            .await
+    }
+
+    /// An operator's word on scheduled deprovisioning (a time frame's timers), for one
+    /// object (`only`: its kind and source id) or all of them. Applied, the disable or
+    /// delete goes out in the next cycle, as an approved held delete does (the breaker
+    /// lets it through); cancelled, the object stays on the target until its state at the
+    /// source changes again (back in scope clears it, as for a rejected delete).
+    pub async fn decide_timers(
+        &self,
+        name: &str,
+        only: Option<(ResourceKind, &str)>,
+        apply: bool,
+    ) -> SyncResult<u64> {
+        self.decide_pending(name, PendingStep::Timer, only, apply)
+            .await
+    }
+
+    /// Moves the ledger's pending steps `from` to approved or rejected.
+    async fn decide_pending(
+        &self,
+        name: &str,
+        from: PendingStep,
+        only: Option<(ResourceKind, &str)>,
+        approve: bool,
+    ) -> SyncResult<u64> {
         self.stored(name).await?;
         let now = self.now();
         let mut changed = Vec::new();
         for mut e in self.store.ledger(name).await? {
-            let Some(p) = e.pending.filter(|p| p.step == PendingStep::Staged) else {
+            let Some(p) = e.pending.filter(|p| p.step == from) else {
                 continue;
             };
+            if only.is_some_and(|(kind, id)| e.kind != kind || e.source_id != id) {
+                continue;
+            }
             e.pending = Some(Pending {
                 step: if approve {
                     PendingStep::Approved
@@ -141,8 +174,14 @@ impl Engine {
                 },
                 ..p
             });
+            e.due_at = None;
             e.updated_at = now;
             changed.push(e);
+        }
+        if only.is_some() && changed.is_empty() {
+            return Err(SyncError::NotFound(
+                "no scheduled action for that object (it may have run or been cancelled)".into(),
+            ));
         }
         for chunk in changed.chunks(500) {
             self.store.record_sync(None, chunk, &[]).await?;

@@ -1,22 +1,22 @@
 //! The checks an administrator runs before turning a job on (Entra's Test Connection and
 //! Provision on demand): the credentials, discovery, the compliance probe, the source and
-//! the mappings, each with a verdict; the mapping editor's preview; one user provisioned now.
+//! the mappings, each with a verdict; the mapping editor's preview (provision on demand
+//! is `on_demand`).
 
 use super::Engine;
 use super::cycle::probe;
 use super::prepare::missing_required;
-use crate::apply::{Applier, ApplyConfig, Outcome};
 use crate::error::{SyncError, SyncResult};
 use crate::job::{JobSpec, Mapping};
 use crate::mapping::Mappings;
+use crate::model::client_kind;
 use crate::model::{ObjectKind, SourceObject};
-use crate::plan::PlannedAction;
 use crate::source::{Source, SourceBatch};
+use scim_client::{ScimClient, TargetProfile};
 use scim_core::{SourceFile, SyncJobRecord};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -122,6 +122,9 @@ impl Engine {
             }
         };
         for (name, r) in probe(&client, &profile, spec).await {
+            check(&name, r);
+        }
+        for (name, r) in write_access(&client, &profile, spec).await {
             check(&name, r);
         }
         let (source, batch) = self.read_source(spec, record, file).await;
@@ -264,53 +267,81 @@ impl Engine {
         preview.expression = tested;
         Ok(preview)
     }
+}
 
-    /// Provisions one source user now (and nothing else), returning the planned action and
-    /// what happened. The watermark does not move: the next cycle still sees every change.
-    pub async fn provision_one(
-        &self,
-        spec: &JobSpec,
-        record: Option<&SyncJobRecord>,
-        source_id: &str,
-    ) -> SyncResult<(PlannedAction, Outcome)> {
-        if record.is_none() {
-            self.import(spec).await?;
-        }
-        let record = self.stored(&spec.name).await?;
-        let prepared = self.prepare(spec, Some(&record)).await?;
-        let Some(action) = prepared
-            .plan
-            .actions
-            .iter()
-            .find(|a| a.source_id == source_id && a.kind == ObjectKind::User)
-            .cloned()
-        else {
-            let known = prepared
-                .ledger
-                .contains_key(&(ObjectKind::User, source_id.to_string()));
-            return Err(SyncError::NotFound(if known {
-                format!("user '{source_id}' is already up to date on the target: nothing to do")
-            } else {
-                format!("no user '{source_id}' in the source")
-            }));
+/// Whether the token may write, without writing anything: a PATCH (and, where the engine
+/// would use Bulk, a Bulk request holding one) of a random id that exists nowhere. A target
+/// that checks permissions first answers 403 when the token may only read, 404 when it may
+/// write. An answer that says neither is reported as "not tested", never as a pass. The
+/// target logs the 404s.
+async fn write_access(
+    client: &ScimClient,
+    profile: &TargetProfile,
+    spec: &JobSpec,
+) -> Vec<(String, Result<String, String>)> {
+    let probe = uuid::Uuid::new_v4().to_string();
+    let mut kinds = vec![(
+        ObjectKind::User,
+        json!({"op": "replace", "path": "active", "value": true}),
+    )];
+    if profile.groups && spec.target.groups {
+        kinds.push((
+            ObjectKind::Group,
+            json!({"op": "replace", "path": "displayName", "value": "scimd write check"}),
+        ));
+    }
+    let mut out = Vec::new();
+    for (kind, op) in kinds {
+        let rk = client_kind(kind);
+        let name = format!("write /{}", rk.endpoint());
+        let r = client.patch(rk, &probe, std::slice::from_ref(&op)).await;
+        out.push((name, write_verdict(rk.endpoint(), r.map(|a| a.found))));
+    }
+    if profile.bulk && spec.target.bulk > 0 {
+        let op = json!({
+            "method": "PATCH",
+            "path": format!("/Users/{probe}"),
+            "data": {"schemas": [scim_client::PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": true}]},
+        });
+        let r = match client.bulk(vec![op]).await {
+            Ok(_) => Ok("a Bulk request (one PATCH of a random id) was accepted".to_string()),
+            Err(e) if e.status() == Some(403) => Ok(format!(
+                "Bulk refused for this token ({e}): the engine sends one request per object instead (slower); give the token Bulk read+write to use it"
+            )),
+            Err(e) if e.is_auth() => Err(format!("Bulk: {e}")),
+            Err(e) => Ok(format!(
+                "Bulk not tested ({e}): the engine falls back to one request per object if Bulk fails"
+            )),
         };
-        let applier = Applier::new(
-            ApplyConfig {
-                spec: prepared.spec.clone(),
-                users: prepared.users,
-                groups: prepared.groups,
-                client: prepared.client,
-                profile: prepared.profile,
-                cycle_id: format!("on-demand-{}", uuid::Uuid::new_v4()),
-            },
-            &prepared.ledger,
-            self.store.clone(),
-            self.clock.clone(),
-            Arc::default(),
-        );
-        let started = std::time::Instant::now();
-        let out = applier.execute(&action).await;
-        applier.record_now(&action, &out, started).await?;
-        Ok((action, out))
+        out.push(("write /Bulk".to_string(), r));
+    }
+    out
+}
+
+/// What a PATCH of a random id says of the token's write access. Pure.
+fn write_verdict(
+    endpoint: &str,
+    r: Result<bool, scim_client::ClientError>,
+) -> Result<String, String> {
+    let lower = endpoint.to_ascii_lowercase();
+    match r {
+        Ok(false) => Ok(format!(
+            "PATCH of a random id → 404: the token may write {endpoint} (nothing was changed)"
+        )),
+        Ok(true) => Ok(
+            "PATCH of a random id answered 2xx: write access not really tested (the target did not say the id is unknown)"
+                .to_string(),
+        ),
+        Err(e) => match e.status() {
+            Some(403) => Err(format!(
+                "PATCH of a random id → {e} — the token may read but not write {endpoint}: give it {lower}:rw (an Identity provider token)"
+            )),
+            Some(401) => Err(format!(
+                "PATCH of a random id → {e} — the target refused the token"
+            )),
+            _ => Ok(format!(
+                "write access not tested: PATCH of a random id → {e}"
+            )),
+        },
     }
 }

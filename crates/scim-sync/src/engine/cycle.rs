@@ -146,10 +146,28 @@ impl Engine {
             });
         })
         .await?;
+        // A cycle that fails before its plan (source unreadable, target refusing the
+        // token, a failed probe) is recorded all the same: the console and `sync status`
+        // list it, in red, with its reason.
+        let failed_start = |mode| CycleRecord {
+            job: spec.name.clone(),
+            cycle_id: cycle_id.clone(),
+            started_at: now,
+            finished_at: None,
+            mode,
+            status: CycleStatus::Failed,
+            counts: CycleCounts::default(),
+        };
+        let mode_before = if record.state.initial_done == Some(true) {
+            CycleMode::Incremental
+        } else {
+            CycleMode::Initial
+        };
         let prepared = match self.prepare(spec, Some(&record)).await {
             Ok(p) => p,
             Err(e) => {
-                self.mark_failed(fence, &spec.name, &cycle_id, &e).await?;
+                self.record_failed_start(fence, failed_start(mode_before), &e)
+                    .await?;
                 return Err(e);
             }
         };
@@ -176,7 +194,8 @@ impl Engine {
                 .collect();
             if !failed.is_empty() {
                 let e = SyncError::Compliance(failed.join("; "));
-                self.mark_failed(fence, &spec.name, &cycle_id, &e).await?;
+                self.record_failed_start(fence, failed_start(mode), &e)
+                    .await?;
                 return Err(e);
             }
         }
@@ -388,6 +407,24 @@ impl Engine {
 
     /// A cycle that failed as a whole: remembered (the scheduler tries again later), and
     /// a refused credential or a failed probe quarantines the job.
+    /// A cycle that failed before its plan ran: its record (with the reason), then the
+    /// job's state. A run fenced out by another node records nothing: the job is theirs.
+    async fn record_failed_start(
+        &self,
+        fence: Option<&LeaseFence>,
+        mut cycle: CycleRecord,
+        e: &SyncError,
+    ) -> SyncResult<()> {
+        if matches!(e, SyncError::Store(CoreError::LeaseLost(_))) {
+            return Ok(());
+        }
+        cycle.finished_at = Some(self.now());
+        cycle.counts.error = Some(e.to_string());
+        self.store.save_cycle(&cycle).await?;
+        self.mark_failed(fence, &cycle.job, &cycle.cycle_id, e)
+            .await
+    }
+
     async fn mark_failed(
         &self,
         fence: Option<&LeaseFence>,

@@ -18,12 +18,14 @@ mod admin;
 mod check;
 mod cycle;
 mod jobs;
+mod on_demand;
 mod prepare;
 pub mod quarantine;
 mod status;
 
 pub use check::{Check, UserPreview};
 pub use cycle::{CycleReport, QuarantineChange};
+pub use on_demand::{CANDIDATES, Candidate, OnDemand};
 pub use prepare::Prepared;
 pub use status::{CycleView, JobPhase, JobStatus, LedgerCount, QuarantineView, TimerView};
 

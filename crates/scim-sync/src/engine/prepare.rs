@@ -122,11 +122,22 @@ impl Engine {
         let next_watermark = batch.watermark.clone();
         let guarded = batch.guarded;
         let objects = objects_now(batch, &ledger);
-        let columns: BTreeSet<String> = objects
+        let mut columns: BTreeSet<String> = objects
             .values()
             .filter(|o| o.kind == ObjectKind::User)
             .flat_map(|o| o.attributes.keys().cloned())
             .collect();
+        if columns.is_empty() {
+            // No user read (an export with only its header): the mappings stay those of
+            // the last read, so that the complete-read guard holds the deletes, rather
+            // than the default mappings failing for want of columns.
+            columns = ledger
+                .values()
+                .filter(|e| e.kind == ObjectKind::User)
+                .filter_map(|e| e.source.as_ref())
+                .flat_map(|o| o.attributes.keys().cloned())
+                .collect();
+        }
         let users = Mappings::compile(spec, ObjectKind::User, &columns)?;
         let groups = Mappings::compile(spec, ObjectKind::Group, &columns)?;
         let missing = missing_required(&profile, &users);

@@ -62,6 +62,8 @@ pub struct CycleView {
 pub struct TimerView {
     pub kind: ResourceKind,
     pub source_id: String,
+    /// Its name as last read (userName, displayName, …; the id if none).
+    pub display: String,
     pub action: Verb,
     pub trigger: Trigger,
     pub due: Option<String>,
@@ -94,7 +96,9 @@ pub struct JobStatus {
     /// Until when the target asked to be left alone (its Retry-After).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throttled_until: Option<String>,
+    /// The soonest deprovisioning timers (at most 10), and how many there are in all.
     pub next_timers: Vec<TimerView>,
+    pub timers: u64,
     /// The source's position (its shape is the source kind's: an LDAP source says whether
     /// it uses syncrepl or polling in `mode`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,6 +167,10 @@ impl Engine {
                     TimerView {
                         kind: e.kind,
                         source_id: e.source_id.clone(),
+                        display: e
+                            .source
+                            .as_ref()
+                            .map_or_else(|| e.source_id.clone(), |o| o.display()),
                         action: p.verb,
                         trigger: p.trigger,
                         due: e.due_at.map(|d| d.rfc3339()),
@@ -198,6 +206,7 @@ impl Engine {
         } else {
             JobPhase::Active
         };
+        let timers_total = timers.len() as u64;
         let status = JobStatus {
             name: name.into(),
             enabled: record.enabled,
@@ -215,6 +224,7 @@ impl Engine {
             next_run: crate::due::next_run(&spec, record.enabled, st, now).map(|t| t.rfc3339()),
             throttled_until: st.throttled_until.filter(|t| *t > now).map(|t| t.rfc3339()),
             next_timers: timers.into_iter().take(10).map(|(_, v)| v).collect(),
+            timers: timers_total,
             watermark: st.watermark.clone(),
             running_since: st.running.as_ref().map(|r| r.started.rfc3339()),
         };

@@ -540,14 +540,13 @@ impl Planner<'_> {
                 let mut e = d.keep.clone();
                 e.pending = Some(Pending::timer(verb, t));
                 e.due_at = Some(at);
-                let scheduled = format!("{} scheduled for {at}", verb.as_str());
+                let scheduled = format!("{} scheduled for {}", verb.label(), at.minutes_text());
                 d.push(StepKind::Processing, Status::Success, scheduled.clone());
-                let mut a = d.action(
-                    SyncAction::Skip,
-                    format!("{why}; {scheduled}"),
-                    e.clone(),
-                    e,
-                );
+                let action = match verb {
+                    Verb::Disable => SyncAction::DisableScheduled,
+                    Verb::Delete => SyncAction::DeleteScheduled,
+                };
+                let mut a = d.action(action, format!("{why}; {scheduled}"), e.clone(), e);
                 a.target_id = Some(target_id);
                 a.trigger = Some(t);
                 Planned::Action(Box::new(a))
@@ -580,9 +579,10 @@ impl Planner<'_> {
             (true, _) => format!("{} (approved by an operator): {why}", action.as_str()),
             (false, Some((next, at))) => {
                 format!(
-                    "{}: {why}; {} scheduled for {at}",
+                    "{}: {why}; {} scheduled for {}",
                     action.as_str(),
-                    next.as_str()
+                    next.label(),
+                    at.minutes_text()
                 )
             }
             (false, None) => format!("{}: {why}", action.as_str()),

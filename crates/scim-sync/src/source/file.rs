@@ -287,6 +287,10 @@ impl FileSource {
             deleted: Vec::new(),
             present: Default::default(),
             watermark: None,
+            // An export that comes back empty or sharply shrunk is far likelier a failed
+            // export than a company that let most of its people go: the complete-read
+            // guard holds those disables and deletes for approval.
+            guarded: true,
             ..SourceBatch::default()
         })
     }

@@ -53,7 +53,7 @@ pub struct SourceBatch {
     pub present: HashMap<ObjectKind, HashSet<String>>,
     /// What to hand back next cycle (the source's own type, as JSON in the job's state).
     pub watermark: Option<Value>,
-    /// A full read of a remote directory, under the complete-read guard: when it would
+    /// A full read of a remote directory or an export file, under the complete-read guard: when it would
     /// disable or delete as if the directory were empty or had shrunk sharply, those are
     /// staged for approval whatever the breaker's settings (`plan::breaker::guard`).
     pub guarded: bool,

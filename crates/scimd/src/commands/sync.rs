@@ -201,7 +201,13 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
         SyncCmd::Provision { job, user } => {
             let e = engine(env, needs_key(&job))?;
             let (spec, record) = e.resolve(&job).await?;
-            let (action, out) = e.provision_one(&spec, record.as_ref(), &user).await?;
+            let (action, out) = match e.provision_one(&spec, record.as_ref(), &user).await? {
+                scim_sync::engine::OnDemand::Done(action, out) => (action, out),
+                scim_sync::engine::OnDemand::NothingToDo(why) => {
+                    println!("{why}");
+                    return Ok(());
+                }
+            };
             show::provisioned(env, &action, &out)?;
             if out.status == scim_core::Status::Failure {
                 std::process::exit(1);

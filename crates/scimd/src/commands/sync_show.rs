@@ -319,5 +319,11 @@ pub fn status(env: &Env, s: &JobStatus) -> Result<()> {
             t.due.as_deref().unwrap_or("?")
         );
     }
+    if s.timers > s.next_timers.len() as u64 {
+        println!(
+            "  … {} timer(s) in all (the console's app page lists them)",
+            s.timers
+        );
+    }
     Ok(())
 }

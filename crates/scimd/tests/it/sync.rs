@@ -91,12 +91,12 @@ fn the_minimal_job_file_works_as_written() {
         out.contains("userName: (none) → \"alan@example.com\""),
         "{out}"
     );
-    let (ok, _, err) = sync(
+    let (ok, out, err) = sync(
         d,
         &token,
         &["sync", "provision", "hr-to-app", "--user", "1001"],
     );
-    assert!(!ok && err.contains("already up to date"), "{err}");
+    assert!(ok && out.contains("already up to date"), "{out}{err}");
     let (ok, _, err) = sync(
         d,
         &token,

@@ -4,13 +4,8 @@
 use super::*;
 use crate::console::upload::{UploadForm, UploadedFile};
 
-struct CycleRow {
-    started: String,
-    mode: String,
-    status: String,
-    duration: String,
-    counts: String,
-}
+use super::details::{CycleRow, TimerRow, Usage};
+use scim_sync::engine::{Candidate, OnDemand};
 
 #[derive(Template)]
 #[template(path = "console/app.html")]
@@ -32,13 +27,22 @@ struct AppPage {
     escrowed: u64,
     abandoned: u64,
     next_run: String,
+    /// The page polls (a cycle runs, or one is due now).
+    poll: bool,
     cycles: Vec<CycleRow>,
+    usage: Usage,
     chart: Chart,
+    /// Scheduled deprovisioning: the soonest timers, and how many in all.
+    timers: Vec<TimerRow>,
+    timers_total: u64,
+    timers_more: bool,
+    delete_confirm: String,
     /// The uploaded source file (name, when, size), for an app that reads one.
     upload: Option<UploadRow>,
     checks: Vec<Check>,
     message: Option<String>,
     error: Option<String>,
+    picks: Option<Picks>,
 }
 
 /// What the app page says of its uploaded source file.
@@ -83,29 +87,6 @@ fn token_text(spec: &JobSpec, sealed: bool) -> String {
     }
 }
 
-impl CycleRow {
-    fn of(c: &scim_core::CycleRecord) -> Self {
-        let seconds = |f: Timestamp| {
-            let ms = (f - c.started_at).whole_milliseconds();
-            if ms < 1_000 {
-                format!("{ms} ms")
-            } else {
-                format!("{:.1} s", (f - c.started_at).as_seconds_f64())
-            }
-        };
-        CycleRow {
-            started: view::fmt_time(c.started_at),
-            mode: c.mode.as_str().to_string(),
-            status: c.status.as_str().to_string(),
-            duration: c
-                .finished_at
-                .map(seconds)
-                .unwrap_or_else(|| "running".into()),
-            counts: counts_text(&c.counts),
-        }
-    }
-}
-
 /// When the running cycle started; a cycle just started from this page may not have said
 /// so yet, and is shown as started "just now" so that the page polls all the same.
 fn running_since(state: &scim_core::JobState, starting: bool) -> Option<String> {
@@ -120,15 +101,65 @@ fn quarantine_text(q: &scim_sync::engine::QuarantineView) -> String {
     format!("{} — {}", q.reason.as_str(), q.detail)
 }
 
+/// What the app page says besides the app itself: an action's checks, message or
+/// refusal, and provision on demand's choices.
+#[derive(Default)]
+struct Said {
+    checks: Vec<Check>,
+    message: Option<String>,
+    error: Option<String>,
+    picks: Option<Picks>,
+}
+
+/// Provision on demand matched several source users: the administrator picks one.
+struct Picks {
+    query: String,
+    rows: Vec<PickRow>,
+}
+
+struct PickRow {
+    id: String,
+    display: String,
+    email: String,
+    in_scope: bool,
+    scope: String,
+    suspended: bool,
+}
+
+impl PickRow {
+    fn of(c: &Candidate) -> Self {
+        PickRow {
+            id: c.id.clone(),
+            display: c.display.clone(),
+            email: c.email.clone().unwrap_or_default(),
+            in_scope: c.scope.is_ok(),
+            scope: scope_text(c),
+            suspended: c.suspended,
+        }
+    }
+}
+
+/// `in scope (assigned to the application)`, `out of scope: not assigned…`.
+fn scope_text(c: &Candidate) -> String {
+    match &c.scope {
+        Ok(why) => format!("in scope ({why})"),
+        Err(why) => format!("out of scope: {why}"),
+    }
+}
+
 async fn app_page(
     state: &AppState,
     s: &ConsoleSession,
     name: &str,
     status: StatusCode,
-    checks: Vec<Check>,
-    message: Option<String>,
-    error: Option<String>,
+    said: Said,
 ) -> ApiResult<Response> {
+    let Said {
+        checks,
+        message,
+        error,
+        picks,
+    } = said;
     let (spec, _) = stored(state, name).await?;
     // One snapshot for the badge, the counts, the cycles and the chart: a cycle shown
     // as finished has its outcomes counted. A 30-day chart: 40-minute cycles make ~1,100.
@@ -136,9 +167,12 @@ async fn app_page(
     let (record, cycles) = (snapshot.record, snapshot.cycles);
     let (badge_class, badge) = badge(&st);
     let starting = message.as_deref() == Some(CYCLE_STARTED);
+    let running = running_since(&record.state, starting);
+    let poll = details::keeps_fresh(&st, running.is_some(), Timestamp::now());
+    let (now, href) = (Timestamp::now(), app_href(name));
     let page = AppPage {
         chrome: chrome(s, None, "apps"),
-        href: app_href(name),
+        href: href.clone(),
         name: name.to_string(),
         source: source_text(&spec),
         target: spec.target.url.clone(),
@@ -149,7 +183,7 @@ async fn app_page(
         badge_class,
         badge,
         quarantine: st.quarantine.as_ref().map(quarantine_text),
-        running: running_since(&record.state, starting),
+        running,
         ledger: st
             .ledger
             .iter()
@@ -159,35 +193,25 @@ async fn app_page(
         escrowed: st.escrowed,
         abandoned: st.abandoned,
         next_run: next_run_text(&st),
-        cycles: cycles.iter().take(10).map(CycleRow::of).collect(),
-        chart: daily_actions(&cycles, Timestamp::now()),
+        poll,
+        cycles: cycles
+            .iter()
+            .take(10)
+            .map(|c| CycleRow::of(&href, c))
+            .collect(),
+        usage: Usage::of(&cycles, now),
+        chart: details::daily_actions(&cycles, now),
+        timers: st.next_timers.iter().map(TimerRow::of).collect(),
+        timers_total: st.timers,
+        timers_more: st.timers > st.next_timers.len() as u64,
+        delete_confirm: details::delete_confirmation(name, &st),
         upload: UploadRow::of(state, &spec).await?,
         checks,
         message,
         error,
+        picks,
     };
     html(status, &page)
-}
-
-/// Objects changed (and failed) per day over the last 30 days, from the cycles' counts.
-fn daily_actions(cycles: &[scim_core::CycleRecord], now: Timestamp) -> Chart {
-    view::chart_of(
-        cycles.iter().map(|c| {
-            let changed: u64 = SyncAction::CHANGING
-                .iter()
-                .map(|k| c.counts.action(*k))
-                .sum();
-            let failed = c.counts.failures();
-            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-            (
-                c.started_at.days_since_epoch(),
-                n(changed.saturating_sub(failed)),
-                n(failed),
-            )
-        }),
-        now.days_since_epoch(),
-        "objects changed",
-    )
 }
 
 /// `GET /console/apps/{name}`.
@@ -201,7 +225,11 @@ pub async fn app(
     let message = created.then(|| {
         "App saved, turned off. Test the connection, provision one user on demand, then turn provisioning on.".to_string()
     });
-    app_page(&state, &s, &name, StatusCode::OK, Vec::new(), message, None).await
+    let said = Said {
+        message,
+        ..Said::default()
+    };
+    app_page(&state, &s, &name, StatusCode::OK, said).await
 }
 
 #[derive(Deserialize, Default)]
@@ -214,6 +242,11 @@ pub struct AppForm {
     token: String,
     #[serde(default)]
     source_id: String,
+    /// `timer-apply` / `timer-cancel`: one object's kind and source id (none: all).
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    object: String,
     /// `upload`: the new source file.
     #[serde(skip)]
     upload: Option<UploadedFile>,
@@ -232,26 +265,47 @@ pub async fn app_action(
     tracing::info!(operator = %who, job = %name, action = %form.action, "app action in the console");
     let (checks, result) = match perform(&state, &name, spec, record, &form).await? {
         Acted::Shown(checks, result) => (checks, result),
+        Acted::Picked(picks) => {
+            let said = Said {
+                picks: Some(picks),
+                ..Said::default()
+            };
+            return app_page(&state, &s, &name, StatusCode::OK, said).await;
+        }
         Acted::Elsewhere(page) => return Ok(page),
     };
-    match result {
-        Ok(m) => app_page(&state, &s, &name, StatusCode::OK, checks, Some(m), None).await,
-        Err(SyncError::Store(e)) => Err(e.into()),
-        Err(e) => {
-            let status = if matches!(e, SyncError::NotFound(_)) {
+    let (status, said) = match result {
+        Ok(m) => (
+            StatusCode::OK,
+            Said {
+                checks,
+                message: Some(m),
+                ..Said::default()
+            },
+        ),
+        Err(SyncError::Store(e)) => return Err(e.into()),
+        Err(e) => (
+            if matches!(e, SyncError::NotFound(_)) {
                 StatusCode::NOT_FOUND
             } else {
                 StatusCode::BAD_REQUEST
-            };
-            app_page(&state, &s, &name, status, checks, None, Some(e.to_string())).await
-        }
-    }
+            },
+            Said {
+                checks,
+                error: Some(e.to_string()),
+                ..Said::default()
+            },
+        ),
+    };
+    app_page(&state, &s, &name, status, said).await
 }
 
 /// What an action left: a message or a refusal for the app page, with the checks it ran;
 /// or a page of its own (the on-demand log row, the apps list after a delete).
 enum Acted {
     Shown(Vec<Check>, Result<String, SyncError>),
+    /// Provision on demand found several users.
+    Picked(Picks),
     Elsewhere(Response),
 }
 
@@ -279,14 +333,11 @@ async fn perform(
     let engine = state.apps.engine();
     match form.action.as_str() {
         "turn-on" | "turn-off" => shown(turn(state, name, form.action == "turn-on").await),
-        "pause" | "resume" => shown(pause(engine, name, form.action == "pause").await),
-        "run" => shown(
-            state
-                .apps
-                .run_now(name)
-                .await
-                .map(|_| CYCLE_STARTED.to_string()),
-        ),
+        "pause" | "resume" => shown(pause(engine, &record, name, form.action == "pause").await),
+        "run" => shown(run_now(state, &record, name).await),
+        "timer-apply" | "timer-cancel" => {
+            shown(timers(engine, name, form, form.action == "timer-apply").await)
+        }
         "test" => Ok(checked(
             engine.test(&spec, Some(&record)).await,
             "Every connection check passed.",
@@ -335,7 +386,69 @@ async fn replace_file(
     }
 }
 
-async fn pause(engine: &scim_sync::Engine, name: &str, on: bool) -> Result<String, SyncError> {
+/// A cycle now, for an app that is on and not paused (an app that is off runs nothing;
+/// Provision on demand tries one user without turning it on).
+async fn run_now(
+    state: &AppState,
+    record: &scim_core::SyncJobRecord,
+    name: &str,
+) -> Result<String, SyncError> {
+    if !record.enabled {
+        return Err(SyncError::Job(
+            "provisioning is off: turn it on to run cycles (Provision on demand tries one user while it is off)".into(),
+        ));
+    }
+    if record.state.paused {
+        return Err(SyncError::Job(
+            "provisioning is paused: resume it to run cycles".into(),
+        ));
+    }
+    state.apps.run_now(name).await?;
+    Ok(CYCLE_STARTED.to_string())
+}
+
+/// Apply now or cancel scheduled deprovisioning, for one object or all.
+async fn timers(
+    engine: &scim_sync::Engine,
+    name: &str,
+    form: &AppForm,
+    apply: bool,
+) -> Result<String, SyncError> {
+    let kind = match form.kind.as_str() {
+        "" => None,
+        k => Some(scim_core::ResourceKind::parse(k).ok_or_else(|| {
+            SyncError::Job(format!(
+                "unknown object type '{}'",
+                scim_proto::error::excerpt(k)
+            ))
+        })?),
+    };
+    let only = kind.map(|k| (k, form.object.as_str()));
+    let n = engine.decide_timers(name, only, apply).await?;
+    Ok(match (apply, only) {
+        (true, Some((_, id))) => format!("The scheduled action for {id} runs in the next cycle."),
+        (false, Some((_, id))) => format!(
+            "Cancelled: {id} stays on the target until its state at the source changes again."
+        ),
+        (true, None) => format!("{n} scheduled action(s) run in the next cycle."),
+        (false, None) => {
+            format!("{n} scheduled action(s) cancelled: those objects stay on the target.")
+        }
+    })
+}
+
+/// Pause or resume; an app that is off has nothing to pause.
+async fn pause(
+    engine: &scim_sync::Engine,
+    record: &scim_core::SyncJobRecord,
+    name: &str,
+    on: bool,
+) -> Result<String, SyncError> {
+    if on && !record.enabled {
+        return Err(SyncError::Job(
+            "provisioning is off: there is nothing to pause".into(),
+        ));
+    }
     engine.set_paused(name, on).await?;
     Ok(if on {
         "Paused: a cycle in flight stops after the objects it is sending.".into()
@@ -359,27 +472,54 @@ async fn reauthorize(engine: &scim_sync::Engine, name: &str, token: &str) -> Act
     }
 }
 
-/// Provision one source user now; its log row is the answer.
+/// Provision on demand: the user typed (id, name or e-mail) is looked up first; several
+/// matches are offered to pick from, one is provisioned and its log row is the answer
+/// (with its scoping step), and a user with nothing to send gets the reason and what the
+/// scope says of them.
 async fn provision(
     state: &AppState,
     name: &str,
     spec: &JobSpec,
     record: &scim_core::SyncJobRecord,
-    id: &str,
+    query: &str,
 ) -> ApiResult<Acted> {
-    match state
-        .apps
-        .engine()
-        .provision_one(spec, Some(record), id)
-        .await
-    {
-        Ok(_) => Ok(Acted::Elsewhere(on_demand_row(state, name, id).await?)),
+    let engine = state.apps.engine();
+    let found = match engine.find_users(spec, Some(record), query).await {
+        Ok(f) => f,
+        Err(e) => return shown(Err(e)),
+    };
+    let one = match found.as_slice() {
+        [] => {
+            return shown(Err(SyncError::NotFound(format!(
+                "no source user matches '{}' by id, name or e-mail",
+                scim_proto::error::excerpt(query)
+            ))));
+        }
+        [one] => one,
+        many => {
+            return Ok(Acted::Picked(Picks {
+                query: query.to_string(),
+                rows: many.iter().map(PickRow::of).collect(),
+            }));
+        }
+    };
+    match engine.provision_one(spec, Some(record), &one.id).await {
+        Ok(OnDemand::Done(..)) => Ok(Acted::Elsewhere(on_demand_row(state, name, &one.id).await?)),
+        Ok(OnDemand::NothingToDo(why)) => shown(Ok(format!(
+            "{} ({}): {}. {why}.",
+            one.display,
+            one.id,
+            scope_text(one)
+        ))),
         Err(e) => shown(Err(e)),
     }
 }
 
 async fn turn(state: &AppState, name: &str, on: bool) -> Result<String, SyncError> {
     state.apps.set_enabled(name, on).await?;
+    if !on {
+        state.apps.engine().set_paused(name, false).await?;
+    }
     Ok(if on {
         "Provisioning is on: scimd serve runs the app on its schedule.".into()
     } else {

@@ -12,6 +12,9 @@ struct LogRow {
     action: String,
     status: String,
     error: String,
+    /// What the row's last step (or failure) says: `deleted at the source; Delete
+    /// scheduled for …`, the target's error.
+    detail: String,
 }
 
 #[derive(Template)]
@@ -25,6 +28,8 @@ struct AppLogPage {
     object: String,
     cycle: String,
     rows: Vec<LogRow>,
+    /// The action filter's options: value and label.
+    actions: Vec<(&'static str, &'static str)>,
     next_href: Option<String>,
     csv_href: String,
     json_href: String,
@@ -56,9 +61,10 @@ impl LogRow {
             },
             kind: r.kind.as_str().to_string(),
             display: r.display.clone(),
-            action: r.action.as_str().to_string(),
+            action: r.action.label().to_string(),
             status: r.status.as_str().to_string(),
             error: r.error_code.map_or("", |c| c.as_str()).to_string(),
+            detail: scim_proto::error::excerpt(r.detail()),
         }
     }
 }
@@ -120,6 +126,10 @@ pub async fn app_log(
         chrome: chrome(&s, None, "apps"),
         name: name.clone(),
         rows: rows.iter().map(|r| LogRow::of(&href, r)).collect(),
+        actions: SyncAction::ALL
+            .iter()
+            .map(|a| (a.as_str(), a.label()))
+            .collect(),
         href,
         action: query.action.map_or("", SyncAction::as_str).to_string(),
         status: query
@@ -190,6 +200,8 @@ struct LogRowPage {
     action: String,
     status: String,
     error: String,
+    /// The last failure's (or step's) detail: said in the banner of a failed on-demand row.
+    detail: String,
     duration_ms: i64,
     steps: Vec<StepRow>,
     changes: Vec<ChangeRow>,
@@ -277,6 +289,7 @@ pub async fn app_log_row(
         name,
         on_demand: param(&pairs(q), "on_demand") == "1",
         time: view::fmt_time(r.at),
+        detail: r.detail().to_string(),
         steps: StepRow::all(&r.steps),
         changes: ChangeRow::all(&r.changes),
         other_changes: other_changes(&r.changes),
@@ -286,7 +299,7 @@ pub async fn app_log_row(
         source_id: r.source_id,
         target_id: r.target_id.unwrap_or_default(),
         display: r.display,
-        action: r.action.as_str().to_string(),
+        action: r.action.label().to_string(),
         status: r.status.as_str().to_string(),
         error: r.error_code.map_or("", |c| c.as_str()).to_string(),
         duration_ms: r.duration_ms,

@@ -11,6 +11,7 @@
 //! | here | the Apps list and what the pages share |
 //! | `new` | New app |
 //! | `app` | one app: status, details, actions |
+//! | `details` | what the app page shows: cycles, 30-day usage, chart, scheduled deprovisioning |
 //! | `log` | its provisioning log and exports |
 //! | `mappings` | attribute mappings, matching, expression tester |
 //! | `scope` | scope, scoping filters, deprovisioning time frames |
@@ -104,9 +105,17 @@ fn counts_text(counts: &CycleCounts) -> String {
     }
     let mut parts: Vec<String> = SyncAction::CHANGING
         .iter()
-        .chain([SyncAction::StagedDelete, SyncAction::Conflict].iter())
+        .chain(
+            [
+                SyncAction::DisableScheduled,
+                SyncAction::DeleteScheduled,
+                SyncAction::StagedDelete,
+                SyncAction::Conflict,
+            ]
+            .iter(),
+        )
         .filter(|a| counts.action(**a) > 0)
-        .map(|a| format!("{} {}", a.as_str(), counts.action(*a)))
+        .map(|a| format!("{} {}", a.label(), counts.action(*a)))
         .collect();
     if counts.failures() > 0 {
         parts.push(format!("{} failed", counts.failures()));
@@ -123,12 +132,7 @@ fn counts_text(counts: &CycleCounts) -> String {
 
 /// When `scimd serve` runs the app next, in the console's time format.
 fn next_run_text(st: &JobStatus) -> String {
-    let Some(at) = &st.next_run else {
-        return "—".into();
-    };
-    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-        .map(|t| view::fmt_time(Timestamp::from_datetime(t)))
-        .unwrap_or_else(|_| at.clone())
+    details::rfc3339_text(st.next_run.as_deref())
 }
 
 struct AppRow {
@@ -201,6 +205,7 @@ async fn stored(state: &AppState, name: &str) -> ApiResult<(JobSpec, scim_core::
 }
 
 mod app;
+mod details;
 mod log;
 mod mappings;
 mod new;
