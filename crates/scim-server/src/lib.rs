@@ -116,6 +116,9 @@ pub struct AppParts {
     pub webhooks: Option<(scim_core::webhook::RetryPolicy, std::time::Duration)>,
     /// The only folder whose files apps made in the console may read (`sync_source_dir`).
     pub sync_source_dir: Option<std::path::PathBuf>,
+    /// The SMTP server notices are e-mailed through (`smtp_url`, `smtp_from`): the
+    /// console's app page sends test e-mails with it and warns when it is unset.
+    pub smtp: Option<(String, String)>,
 }
 
 impl Default for AppParts {
@@ -128,6 +131,7 @@ impl Default for AppParts {
             sync_lease: scim_sync::engine::LEASE,
             webhooks: None,
             sync_source_dir: None,
+            smtp: None,
         }
     }
 }
@@ -147,8 +151,14 @@ impl AppState {
 
     /// The state from its parts, complete: services over the store (webhooks with the
     /// instance key), the engine's Apps service, the deliverer over this state's feed.
-    pub fn build(store: Arc<dyn Store>, parts: AppParts) -> scim_core::CoreResult<Self> {
+    pub fn build(store: Arc<dyn Store>, mut parts: AppParts) -> scim_core::CoreResult<Self> {
+        let smtp = parts.smtp.take();
         let (mut state, webhooks) = Self::assemble(store.clone(), parts);
+        if let Some((url, from)) = smtp {
+            let mailer = scim_sync::runtime::notify::SmtpNotifier::new(&url, &from)
+                .map_err(|e| scim_core::CoreError::Invalid(e.to_string()))?;
+            state.apps = state.apps.clone().with_mailer(Some(Arc::new(mailer)));
+        }
         if let Some((policy, lease)) = webhooks {
             state.deliverer = Some(Arc::new(scim_webhook::Deliverer::new(
                 store,
@@ -180,6 +190,7 @@ impl AppState {
             sync_lease,
             webhooks,
             sync_source_dir,
+            smtp: _,
         } = parts;
         let device_key = key.clone();
         let mut resources = ResourceService::new(store.clone(), config.limits);

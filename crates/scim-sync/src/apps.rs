@@ -9,13 +9,16 @@
 //! - **set_enabled**, **delete**, **source_file**, **replace_file** (read in full first:
 //!   a bad export never replaces a good one);
 //! - **run_now**: a cycle under the job's lease in the background, with a handle to stop
-//!   it; [`Apps::shutdown`] stops and waits for every one (a server shutting down).
+//!   it; [`Apps::shutdown`] stops and waits for every one (a server shutting down);
+//! - **send_test_email**: a test notice to the app's addresses through the instance's SMTP
+//!   settings (`mail_configured` says whether there are any).
 
 use crate::apply::Halt;
 use crate::confine::{Confinement, local_credentials};
 use crate::engine::{Check, CycleReport, Engine, JobStatus};
 use crate::error::{SyncError, SyncResult};
 use crate::job::JobSpec;
+use crate::runtime::notify::{Notice, Notifier, SmtpNotifier};
 use scim_core::{SourceFile, SourceFileInfo, SyncJobRecord};
 use std::sync::{Arc, Mutex};
 
@@ -47,6 +50,8 @@ pub struct Apps {
     /// The lease holder name of cycles started here.
     node: String,
     running: Arc<Mutex<Runs>>,
+    /// Where notices are e-mailed through (`smtp_url`); none when SMTP is not set.
+    mailer: Option<Arc<SmtpNotifier>>,
 }
 
 #[derive(Default)]
@@ -62,7 +67,35 @@ impl Apps {
             confinement: Confinement::default(),
             node: node.into(),
             running: Arc::default(),
+            mailer: None,
         }
+    }
+
+    /// The same service e-mailing through `mailer` (the instance's SMTP settings).
+    pub fn with_mailer(mut self, mailer: Option<Arc<SmtpNotifier>>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// Whether notices can be e-mailed at all (SMTP is configured).
+    pub fn mail_configured(&self) -> bool {
+        self.mailer.is_some()
+    }
+
+    /// A test notice to the app's notification addresses, now; how many it went to.
+    pub async fn send_test_email(&self, spec: &JobSpec) -> SyncResult<usize> {
+        let Some(m) = &self.mailer else {
+            return Err(SyncError::Job(
+                "no SMTP server is configured (smtp_url, SCIMD_SMTP_URL): notices cannot be e-mailed".into(),
+            ));
+        };
+        if spec.notify.email.is_empty() {
+            return Err(SyncError::Job(
+                "the app has no notification address: add one first".into(),
+            ));
+        }
+        m.notify(spec, &Notice::Test).await?;
+        Ok(spec.notify.email.len())
     }
 
     /// The same service letting apps read files inside `dir` (`sync_source_dir`).

@@ -86,8 +86,27 @@ impl TestServer {
     /// apps read uploaded files only).
     pub async fn start_full(
         backend: Backend,
+        config: ServerConfig,
+        source_dir: Option<std::path::PathBuf>,
+    ) -> Self {
+        Self::start_parts(backend, config, source_dir, None).await
+    }
+
+    /// A server whose console e-mails notices through `smtp_url` (from `scimd@example.com`).
+    pub async fn start_with_smtp(backend: Backend, smtp_url: &str) -> Self {
+        let smtp = Some((smtp_url.to_string(), "scimd@example.com".to_string()));
+        let config = ServerConfig {
+            outbound: scim_net::Policy::allow_local(),
+            ..ServerConfig::default()
+        };
+        Self::start_parts(backend, config, Some(std::env::temp_dir()), smtp).await
+    }
+
+    async fn start_parts(
+        backend: Backend,
         mut config: ServerConfig,
         source_dir: Option<std::path::PathBuf>,
+        smtp: Option<(String, String)>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg_db) = match backend {
@@ -122,6 +141,7 @@ impl TestServer {
                 key: Some(key.clone()),
                 webhooks: Some((policy, std::time::Duration::from_secs(3))),
                 sync_source_dir: source_dir,
+                smtp,
                 ..AppParts::default()
             },
         )

@@ -7,7 +7,9 @@
 
 use crate::console_http::{Console, OPERATOR, PASSWORD, operator};
 use reqwest::StatusCode;
+use scim_core::SyncStore;
 use scim_core::TokenScopes;
+use scim_testkit::mail::SmtpServer;
 use scim_testkit::{Backend, TestServer, both_backends};
 use std::time::Duration;
 
@@ -113,6 +115,13 @@ async fn journeys(backend: Backend) {
     assert_eq!(st, StatusCode::OK, "{page}");
     assert!(page.contains("✓ write /Users"), "{page}");
     assert!(page.contains("the token may write Users"), "{page}");
+
+    // No SMTP here: the page says so, and a test e-mail is refused.
+    let (_, _, page) = c.get(&app).await;
+    assert!(page.contains("id=\"no-smtp\""), "{page}");
+    let (st, page) = act(&c, &app, &[("action", "notify-test")]).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(page.contains("no SMTP server is configured"), "{page}");
 
     // Off: no Run or Pause offered, and both refused if sent.
     let (_, _, page) = c.get(&app).await;
@@ -285,6 +294,71 @@ async fn refused(c: &Console, s: &TestServer, csv: &str) {
     assert!(!page.contains("Provisioned on demand"), "{page}");
 }
 
+/// Notification e-mail on the app page: shown, edited, a bad address refused (nothing
+/// stored), a test e-mail delivered by a real SMTP server.
+async fn notification_email(backend: Backend) {
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let s = TestServer::start_with_smtp(backend, &smtp.url).await;
+    operator(&s).await;
+    let (_, token) = s.tenant("payroll").await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(&csv, PEOPLE).unwrap();
+    let mut c = Console::new(&s.root);
+    c.sign_in(OPERATOR, PASSWORD).await;
+    let app = new_app(&c, &s, "HR", &csv.display().to_string(), &token).await;
+    let (_, _, page) = c.get(&app).await;
+    assert!(!page.contains("id=\"no-smtp\""), "{page}");
+    assert!(page.contains("id=\"notify-none\""), "{page}");
+    let (st, page) = act(
+        &c,
+        &app,
+        &[
+            ("action", "notify-email"),
+            ("email", "it@example.com, ops@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(page.contains("Notices go to 2 address(es)."), "{page}");
+    assert!(page.contains("it@example.com, ops@example.com"), "{page}");
+    let (st, page) = act(
+        &c,
+        &app,
+        &[
+            ("action", "notify-email"),
+            ("email", "it@example.com, not-an-address@"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("is not an e-mail address"), "{page}");
+    let stored = s.store.jobs().await.unwrap()[0].spec.clone();
+    assert!(stored.contains("ops@example.com"), "kept: {stored}");
+    let (st, page) = act(&c, &app, &[("action", "notify-test")]).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("A test e-mail went to 2 address(es)"),
+        "{page}"
+    );
+    let mail = smtp
+        .wait_for("test notice", Duration::from_secs(10))
+        .await
+        .expect("the test e-mail arrives");
+    assert!(mail.subject.contains("HR: test notice"), "{mail:?}");
+    assert!(mail.to.contains("ops@example.com"), "{mail:?}");
+    // Emptied: no e-mail, and the test is refused.
+    let (st, page) = act(&c, &app, &[("action", "notify-email"), ("email", "")]).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(page.contains("Notification e-mail turned off."), "{page}");
+    let (st, _) = act(&c, &app, &[("action", "notify-test")]).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    s.finish().await;
+}
+
 both_backends! {
     app_page_journeys => super::journeys;
+    app_notification_email => super::notification_email;
 }

@@ -157,12 +157,17 @@ impl JobSpec {
         if !(0.0..=100.0).contains(&self.quarantine.failure_percent) {
             return bad("quarantine.failure_percent must be between 0 and 100".into());
         }
-        if let Some(bad_addr) = self.notify.email.iter().find(|a| {
-            let a = a.trim();
-            a.is_empty() || !a.contains('@') || a.contains(char::is_whitespace)
-        }) {
+        // As SMTP will take it (RFC 5321 via lettre), so a notice never fails on an
+        // address that was accepted here.
+        if let Some(bad_addr) = self
+            .notify
+            .email
+            .iter()
+            .find(|a| a.trim().parse::<lettre::Address>().is_err())
+        {
             return bad(format!(
-                "notify.email '{bad_addr}' is not an e-mail address"
+                "notify.email '{}' is not an e-mail address",
+                scim_proto::error::excerpt(bad_addr)
             ));
         }
         if !(0.0..=100.0).contains(&self.breaker.max_percent) {

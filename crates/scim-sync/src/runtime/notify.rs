@@ -26,6 +26,8 @@ pub enum Notice {
         /// `display: error code: detail`, at most [`DIGEST_LINES`].
         lines: Vec<String>,
     },
+    /// An administrator asked for a test (the console's "Send a test e-mail").
+    Test,
 }
 
 /// Failures listed in one digest.
@@ -56,6 +58,7 @@ impl Notice {
             Notice::Failures { count, .. } => {
                 format!("[scimd] {job}: {count} object(s) failed to provision")
             }
+            Notice::Test => format!("[scimd] {job}: test notice"),
         }
     }
 
@@ -97,6 +100,9 @@ impl Notice {
                 }
                 b
             }
+            Notice::Test => format!(
+                "This is a test notice for the provisioning app '{job}', sent from the console.\n\nThis address receives its notices: quarantine entered and lifted, deletes held for approval, and a digest of each cycle that ended with failures.\n"
+            ),
         }
     }
 }
@@ -210,6 +216,7 @@ fn webhook_type(n: &Notice) -> &'static str {
         Notice::Quarantine(_) => "sync.quarantine.lifted",
         Notice::Breaker { .. } => "sync.breaker.tripped",
         Notice::Failures { .. } => "sync.cycle.failures",
+        Notice::Test => "sync.test",
     }
 }
 

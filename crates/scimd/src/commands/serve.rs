@@ -170,6 +170,7 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
             sync_lease: std::time::Duration::from_secs(s.sync_lease_secs),
             webhooks: Some((s.webhook_policy, s.webhook_lease)),
             sync_source_dir: s.sync_source_dir.clone(),
+            smtp: s.smtp_url.clone().map(|u| (u, s.smtp_from.clone())),
         },
     )?;
     let scheduler = if s.sync_scheduler {

@@ -37,6 +37,9 @@ struct AppPage {
     timers_total: u64,
     timers_more: bool,
     delete_confirm: String,
+    /// The notification addresses, as typed back into the form, and whether SMTP is set.
+    emails: String,
+    smtp: bool,
     /// The uploaded source file (name, when, size), for an app that reads one.
     upload: Option<UploadRow>,
     checks: Vec<Check>,
@@ -205,6 +208,8 @@ async fn app_page(
         timers_total: st.timers,
         timers_more: st.timers > st.next_timers.len() as u64,
         delete_confirm: details::delete_confirmation(name, &st),
+        emails: spec.notify.email.join(", "),
+        smtp: state.apps.mail_configured(),
         upload: UploadRow::of(state, &spec).await?,
         checks,
         message,
@@ -247,6 +252,9 @@ pub struct AppForm {
     kind: String,
     #[serde(default)]
     object: String,
+    /// `notify-email`: the addresses, separated by commas, spaces or lines.
+    #[serde(default)]
+    email: String,
     /// `upload`: the new source file.
     #[serde(skip)]
     upload: Option<UploadedFile>,
@@ -335,6 +343,10 @@ async fn perform(
         "turn-on" | "turn-off" => shown(turn(state, name, form.action == "turn-on").await),
         "pause" | "resume" => shown(pause(engine, &record, name, form.action == "pause").await),
         "run" => shown(run_now(state, &record, name).await),
+        "notify-email" => shown(notify_email(state, spec, &form.email).await),
+        "notify-test" => shown(state.apps.send_test_email(&spec).await.map(|n| {
+            format!("A test e-mail went to {n} address(es): check the inbox (and the spam folder).")
+        })),
         "timer-apply" | "timer-cancel" => {
             shown(timers(engine, name, form, form.action == "timer-apply").await)
         }
@@ -405,6 +417,38 @@ async fn run_now(
     }
     state.apps.run_now(name).await?;
     Ok(CYCLE_STARTED.to_string())
+}
+
+/// How many notification addresses an app may have.
+const MAX_EMAILS: usize = 20;
+
+/// The app's notification addresses replaced by those typed (none: no e-mail).
+async fn notify_email(
+    state: &AppState,
+    mut spec: JobSpec,
+    typed: &str,
+) -> Result<String, SyncError> {
+    let emails: Vec<String> = typed
+        .split([',', ';', ' ', '\n', '\r', '\t'])
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect();
+    if emails.len() > MAX_EMAILS {
+        return Err(SyncError::Job(format!(
+            "at most {MAX_EMAILS} notification addresses (a list address reaches more people)"
+        )));
+    }
+    spec.notify.email = emails;
+    state.apps.save(&spec).await?;
+    let smtp = if state.apps.mail_configured() {
+        ""
+    } else {
+        " No SMTP server is configured, so nothing is e-mailed until one is (smtp_url)."
+    };
+    Ok(match spec.notify.email.len() {
+        0 => "Notification e-mail turned off.".to_string(),
+        n => format!("Notices go to {n} address(es).{smtp}"),
+    })
 }
 
 /// Apply now or cancel scheduled deprovisioning, for one object or all.
