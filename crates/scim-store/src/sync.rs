@@ -409,8 +409,20 @@ async fn cycles(c: &mut Conn<'_>, job: &str, limit: u32) -> Result<Vec<CycleReco
     .collect()
 }
 
+/// The engine's per-object log rows, and the cycles, older than `before` (a batch of
+/// each). A job's newest cycle is kept whatever its age: it is the job's "last cycle".
 async fn sweep_log(c: &mut Conn<'_>, before: Timestamp, batch: u32) -> Result<u64, StoreError> {
-    crate::events::sweep_older(c, "sync_log", "seq", "", before, batch).await
+    let rows = crate::events::sweep_older(c, "sync_log", "seq", "", before, batch).await?;
+    let cycles = c
+        .exec(
+            "DELETE FROM sync_cycles WHERE (job, cycle_id) IN \
+             (SELECT o.job, o.cycle_id FROM sync_cycles o WHERE o.started_at < $1 \
+              AND o.started_at < (SELECT MAX(n.started_at) FROM sync_cycles n WHERE n.job = o.job) \
+              ORDER BY o.started_at LIMIT $2)",
+            &[Arg::ts(before), Arg::Int(i64::from(batch.max(1)))],
+        )
+        .await?;
+    Ok(rows + cycles)
 }
 
 #[async_trait]

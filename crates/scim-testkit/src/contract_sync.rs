@@ -18,6 +18,49 @@ pub async fn run_all(s: &Arc<dyn Store>) {
     source_files(s).await;
     typed_records_read_back(s).await;
     a_new_job_and_its_file_together(s).await;
+    old_cycles_are_swept(s).await;
+}
+
+/// The retention sweep removes cycles older than the cut, but never a job's newest one
+/// (its "last cycle"), and no other job's.
+async fn old_cycles_are_swept(s: &Arc<dyn Store>) {
+    let now = Timestamp::from_micros(1_700_000_000_000_000);
+    let cycle = |job: &str, id: &str, days_ago: i64| CycleRecord {
+        job: job.into(),
+        cycle_id: id.into(),
+        started_at: now - Duration::days(days_ago),
+        finished_at: Some(now - Duration::days(days_ago)),
+        mode: CycleMode::Incremental,
+        status: CycleStatus::Failed,
+        counts: CycleCounts::default(),
+    };
+    for name in ["sweep-a", "sweep-b"] {
+        s.put_job(&job(name, now)).await.unwrap();
+    }
+    for c in [
+        cycle("sweep-a", "a-old-1", 60),
+        cycle("sweep-a", "a-old-2", 45),
+        cycle("sweep-a", "a-new", 1),
+        cycle("sweep-b", "b-only", 90),
+    ] {
+        s.save_cycle(&c).await.unwrap();
+    }
+    let mut swept = 0;
+    loop {
+        let n = s.sweep_sync_log(now - Duration::days(30), 1).await.unwrap();
+        swept += n;
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(swept, 2);
+    let ids = |v: Vec<CycleRecord>| v.into_iter().map(|c| c.cycle_id).collect::<Vec<_>>();
+    assert_eq!(ids(s.cycles("sweep-a", 10).await.unwrap()), ["a-new"]);
+    assert_eq!(
+        ids(s.cycles("sweep-b", 10).await.unwrap()),
+        ["b-only"],
+        "a job's newest cycle stays"
+    );
 }
 
 /// A state that says which write it came from.

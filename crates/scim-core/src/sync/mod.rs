@@ -112,6 +112,7 @@ pub trait SyncStore: Send + Sync {
     /// The job, its ledger and its `cycles` newest cycles, read in one snapshot.
     async fn job_snapshot(&self, name: &str, cycles: u32) -> CoreResult<Option<JobSnapshot>>;
     async fn cycles(&self, job: &str, limit: u32) -> CoreResult<Vec<CycleRecord>>;
-    /// Deletes log rows older than `before`, at most `batch`.
+    /// Deletes log rows and cycles older than `before`, at most `batch` of each (a job's
+    /// newest cycle stays); how many.
     async fn sweep_sync_log(&self, before: Timestamp, batch: u32) -> CoreResult<u64>;
 }

@@ -294,6 +294,7 @@ async fn apps_in_chromium() {
     c.goto(&app).await.unwrap();
     click(&c, "#run-now").await;
     reload_until(&c, &app, "#scheduled", "Scheduled deprovisioning (1)").await;
+    reload_until(&c, &app, "#cycles tbody tr:first-child", "completed").await;
     wait_text(&c, "#timers", "out of scope").await;
     shot(&c, "apps-07c-scheduled").await;
     click(&c, "#timers button[value='timer-cancel']").await;
@@ -342,6 +343,7 @@ async fn apps_in_chromium() {
     click(&c, "#run-now").await;
     reload_until(&c, &app, "#app-status", "Waiting for delete approval").await;
     wait_text(&c, "#staged", "10 delete(s) held").await;
+    reload_until(&c, &app, "#cycles tbody tr:first-child", "completed").await;
     shot(&c, "apps-10-breaker").await;
     assert_eq!(active_users(&s, &scim, &token).await, (30, 30));
     click(&c, "#approve-deletes").await;

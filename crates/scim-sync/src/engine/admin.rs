@@ -134,10 +134,11 @@ impl Engine {
     }
 
     /// An operator's word on scheduled deprovisioning (a time frame's timers), for one
-    /// object (`only`: its kind and source id) or all of them. Applied, the disable or
-    /// delete goes out in the next cycle, as an approved held delete does (the breaker
-    /// lets it through); cancelled, the object stays on the target until its state at the
-    /// source changes again (back in scope clears it, as for a rejected delete).
+    /// object (`only`: its kind and source id) or all of them. Applied, the timer is due
+    /// now: the disable or delete goes out in the next cycle, under the deletion breaker
+    /// and the complete-read guard like any other (many at once are held for approval);
+    /// cancelled, the object stays on the target until its state at the source changes
+    /// again (back in scope clears it, as for a rejected delete).
     pub async fn decide_timers(
         &self,
         name: &str,
@@ -148,7 +149,9 @@ impl Engine {
             .await
     }
 
-    /// Moves the ledger's pending steps `from` to approved or rejected.
+    /// Moves the ledger's pending steps `from` on: a staged delete to approved or
+    /// rejected, a timer to due now or rejected. Refused while a cycle runs: it writes the
+    /// same ledger rows, and one of the two would be lost.
     async fn decide_pending(
         &self,
         name: &str,
@@ -156,7 +159,11 @@ impl Engine {
         only: Option<(ResourceKind, &str)>,
         approve: bool,
     ) -> SyncResult<u64> {
-        self.stored(name).await?;
+        if self.stored(name).await?.state.running.is_some() {
+            return Err(SyncError::Job(
+                "a cycle is running: decide once it has ended (this page refreshes itself)".into(),
+            ));
+        }
         let now = self.now();
         let mut changed = Vec::new();
         for mut e in self.store.ledger(name).await? {
@@ -166,15 +173,14 @@ impl Engine {
             if only.is_some_and(|(kind, id)| e.kind != kind || e.source_id != id) {
                 continue;
             }
-            e.pending = Some(Pending {
-                step: if approve {
-                    PendingStep::Approved
-                } else {
-                    PendingStep::Rejected
-                },
-                ..p
-            });
-            e.due_at = None;
+            let (step, due) = match (from, approve) {
+                // Due now, still a timer: the breaker and the guard count it.
+                (PendingStep::Timer, true) => (PendingStep::Timer, Some(now)),
+                (_, true) => (PendingStep::Approved, None),
+                (_, false) => (PendingStep::Rejected, None),
+            };
+            e.pending = Some(Pending { step, ..p });
+            e.due_at = due;
             e.updated_at = now;
             changed.push(e);
         }

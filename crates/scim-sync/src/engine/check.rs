@@ -21,8 +21,13 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub name: String,
+    /// Passed, or could not be tested (see `untested`): nothing found wrong.
     pub ok: bool,
     pub detail: String,
+    /// The check could not tell (the target's answer said neither yes nor no): never shown
+    /// as a pass.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub untested: bool,
 }
 
 /// The mapping editor's view of a job's user mappings.
@@ -72,6 +77,7 @@ impl Engine {
                 name: name.into(),
                 ok,
                 detail: r.unwrap_or_else(|e| e),
+                untested: false,
             });
             ok
         };
@@ -124,7 +130,16 @@ impl Engine {
         for (name, r) in probe(&client, &profile, spec).await {
             check(&name, r);
         }
-        for (name, r) in write_access(&client, &profile, spec).await {
+        let mut untested = Vec::new();
+        for (name, v) in write_access(&client, &profile, spec).await {
+            let r = match v {
+                Verdict::Pass(d) => Ok(d),
+                Verdict::Untested(d) => {
+                    untested.push(name.clone());
+                    Ok(d)
+                }
+                Verdict::Fail(d) => Err(d),
+            };
             check(&name, r);
         }
         let (source, batch) = self.read_source(spec, record, file).await;
@@ -148,6 +163,9 @@ impl Engine {
                     }
                 });
             check("mappings", r);
+        }
+        for c in checks.iter_mut().filter(|c| untested.contains(&c.name)) {
+            c.untested = true;
         }
         checks
     }
@@ -175,6 +193,7 @@ impl Engine {
             name: "source".into(),
             ok,
             detail,
+            untested: false,
         };
         let s: Box<dyn Source> = match self.source(spec, record, file) {
             Ok(s) => s,
@@ -269,16 +288,22 @@ impl Engine {
     }
 }
 
+/// A write check's verdict: "not tested" is never shown as a pass.
+enum Verdict {
+    Pass(String),
+    Fail(String),
+    Untested(String),
+}
+
 /// Whether the token may write, without writing anything: a PATCH (and, where the engine
 /// would use Bulk, a Bulk request holding one) of a random id that exists nowhere. A target
 /// that checks permissions first answers 403 when the token may only read, 404 when it may
-/// write. An answer that says neither is reported as "not tested", never as a pass. The
-/// target logs the 404s.
+/// write. An answer that says neither is "not tested". The target logs the 404s.
 async fn write_access(
     client: &ScimClient,
     profile: &TargetProfile,
     spec: &JobSpec,
-) -> Vec<(String, Result<String, String>)> {
+) -> Vec<(String, Verdict)> {
     let probe = uuid::Uuid::new_v4().to_string();
     let mut kinds = vec![(
         ObjectKind::User,
@@ -294,54 +319,99 @@ async fn write_access(
     for (kind, op) in kinds {
         let rk = client_kind(kind);
         let name = format!("write /{}", rk.endpoint());
-        let r = client.patch(rk, &probe, std::slice::from_ref(&op)).await;
-        out.push((name, write_verdict(rk.endpoint(), r.map(|a| a.found))));
+        let v = if profile.patch {
+            let r = client.patch(rk, &probe, std::slice::from_ref(&op)).await;
+            write_verdict(rk.endpoint(), r.map(|a| a.found))
+        } else {
+            Verdict::Untested(
+                "write access not tested: the target does not support PATCH".to_string(),
+            )
+        };
+        out.push((name, v));
     }
-    if profile.bulk && spec.target.bulk > 0 {
+    if profile.bulk && profile.patch && spec.target.bulk > 0 {
         let op = json!({
             "method": "PATCH",
             "path": format!("/Users/{probe}"),
             "data": {"schemas": [scim_client::PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": true}]},
         });
-        let r = match client.bulk(vec![op]).await {
-            Ok(_) => Ok("a Bulk request (one PATCH of a random id) was accepted".to_string()),
-            Err(e) if e.status() == Some(403) => Ok(format!(
-                "Bulk refused for this token ({e}): the engine sends one request per object instead (slower); give the token Bulk read+write to use it"
-            )),
-            Err(e) if e.is_auth() => Err(format!("Bulk: {e}")),
-            Err(e) => Ok(format!(
-                "Bulk not tested ({e}): the engine falls back to one request per object if Bulk fails"
-            )),
+        let fallback = "the engine sends one request per object instead (slower)";
+        let v = match client.bulk(vec![op]).await {
+            Ok(r) => match r.first().map(|o| o.status) {
+                Some(404) => Verdict::Pass(
+                    "a Bulk request (one PATCH of a random id → 404) was accepted".to_string(),
+                ),
+                Some(403) => Verdict::Untested(format!(
+                    "Bulk refused this token's PATCH (403): {fallback}; give the token Bulk write access to use it"
+                )),
+                other => Verdict::Untested(format!(
+                    "Bulk not tested (the PATCH inside answered {}): {fallback} if Bulk fails",
+                    other.map_or_else(|| "nothing".to_string(), |s| s.to_string())
+                )),
+            },
+            Err(e) if e.is_auth() && e.status() == Some(401) => Verdict::Fail(format!("Bulk: {e}")),
+            Err(e) => Verdict::Untested(format!("Bulk not tested ({e}): {fallback}")),
         };
-        out.push(("write /Bulk".to_string(), r));
+        out.push(("write /Bulk".to_string(), v));
     }
     out
 }
 
 /// What a PATCH of a random id says of the token's write access. Pure.
-fn write_verdict(
-    endpoint: &str,
-    r: Result<bool, scim_client::ClientError>,
-) -> Result<String, String> {
-    let lower = endpoint.to_ascii_lowercase();
+fn write_verdict(endpoint: &str, r: Result<bool, scim_client::ClientError>) -> Verdict {
     match r {
-        Ok(false) => Ok(format!(
+        Ok(false) => Verdict::Pass(format!(
             "PATCH of a random id → 404: the token may write {endpoint} (nothing was changed)"
         )),
-        Ok(true) => Ok(
-            "PATCH of a random id answered 2xx: write access not really tested (the target did not say the id is unknown)"
+        Ok(true) => Verdict::Untested(
+            "write access not tested: a PATCH of a random id answered 2xx (the target did not say the id is unknown)"
                 .to_string(),
         ),
         Err(e) => match e.status() {
-            Some(403) => Err(format!(
-                "PATCH of a random id → {e} — the token may read but not write {endpoint}: give it {lower}:rw (an Identity provider token)"
+            Some(403) => Verdict::Fail(format!(
+                "PATCH of a random id → {e} — the token may read but not write {endpoint}: give it write access (for scimd, an Identity provider token)"
             )),
-            Some(401) => Err(format!(
+            Some(401) => Verdict::Fail(format!(
                 "PATCH of a random id → {e} — the target refused the token"
             )),
-            _ => Ok(format!(
+            _ => Verdict::Untested(format!(
                 "write access not tested: PATCH of a random id → {e}"
             )),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16) -> scim_client::ClientError {
+        scim_client::ClientError::Status {
+            status,
+            scim_type: None,
+            detail: Some("no".into()),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn what_a_patch_of_a_random_id_says() {
+        let kind = |v: Verdict| match v {
+            Verdict::Pass(_) => "pass",
+            Verdict::Fail(_) => "fail",
+            Verdict::Untested(_) => "untested",
+        };
+        let cases = [
+            (Ok(false), "pass"),
+            (Ok(true), "untested"),
+            (Err(refused(403)), "fail"),
+            (Err(refused(401)), "fail"),
+            (Err(refused(405)), "untested"),
+            (Err(refused(400)), "untested"),
+            (Err(refused(500)), "untested"),
+        ];
+        for (r, want) in cases {
+            assert_eq!(kind(write_verdict("Users", r)), want);
+        }
     }
 }

@@ -407,8 +407,9 @@ impl Engine {
 
     /// A cycle that failed as a whole: remembered (the scheduler tries again later), and
     /// a refused credential or a failed probe quarantines the job.
-    /// A cycle that failed before its plan ran: its record (with the reason), then the
-    /// job's state. A run fenced out by another node records nothing: the job is theirs.
+    /// A cycle that failed before its plan ran: its record (with the reason) and the job's
+    /// state, in one transaction. A run fenced out by another node records nothing: the
+    /// job is theirs.
     async fn record_failed_start(
         &self,
         fence: Option<&LeaseFence>,
@@ -418,11 +419,17 @@ impl Engine {
         if matches!(e, SyncError::Store(CoreError::LeaseLost(_))) {
             return Ok(());
         }
-        cycle.finished_at = Some(self.now());
+        let now = self.now();
+        let Some(state) = self.store.job(&cycle.job).await?.map(|r| r.state) else {
+            return Ok(());
+        };
+        let state = failed_state(state, &cycle.cycle_id, e, now);
+        cycle.finished_at = Some(now);
         cycle.counts.error = Some(e.to_string());
-        self.store.save_cycle(&cycle).await?;
-        self.mark_failed(fence, &cycle.job, &cycle.cycle_id, e)
-            .await
+        match self.store.finish_cycle(fence, &cycle, &state, now).await {
+            Err(CoreError::LeaseLost(_)) => Ok(()),
+            r => Ok(r?),
+        }
     }
 
     async fn mark_failed(
@@ -437,38 +444,34 @@ impl Engine {
             return Ok(());
         }
         let now = self.now();
-        let Some(mut state) = self.store.job(name).await?.map(|r| r.state) else {
+        let Some(state) = self.store.job(name).await?.map(|r| r.state) else {
             return Ok(());
         };
-        match e {
-            SyncError::Target(c) if c.is_auth() => {
-                enter_quarantine(
-                    &mut state,
-                    QuarantineReason::Credentials,
-                    &e.to_string(),
-                    now,
-                );
-            }
-            SyncError::Compliance(_) => {
-                enter_quarantine(
-                    &mut state,
-                    QuarantineReason::Compliance,
-                    &e.to_string(),
-                    now,
-                );
-            }
-            _ => {}
-        }
-        state.running = None;
-        state.last_cycle = Some(LastCycle {
-            id: cycle_id.to_string(),
-            at: now,
-            status: CycleStatus::Failed,
-            error: Some(e.to_string()),
-        });
+        let state = failed_state(state, cycle_id, e, now);
         self.store.set_job_state(fence, name, &state, now).await?;
         Ok(())
     }
+}
+
+/// The job's state after a cycle failed as a whole: quarantined for refused credentials or
+/// a failed compliance probe, no longer running, its last cycle failed with the reason.
+fn failed_state(mut state: JobState, cycle_id: &str, e: &SyncError, now: Timestamp) -> JobState {
+    let reason = match e {
+        SyncError::Target(c) if c.is_auth() => Some(QuarantineReason::Credentials),
+        SyncError::Compliance(_) => Some(QuarantineReason::Compliance),
+        _ => None,
+    };
+    if let Some(r) = reason {
+        enter_quarantine(&mut state, r, &e.to_string(), now);
+    }
+    state.running = None;
+    state.last_cycle = Some(LastCycle {
+        id: cycle_id.to_string(),
+        at: now,
+        status: CycleStatus::Failed,
+        error: Some(e.to_string()),
+    });
+    state
 }
 
 /// What a finished cycle leaves in the job's state.

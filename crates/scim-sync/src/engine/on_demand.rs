@@ -8,7 +8,7 @@ use crate::job::JobSpec;
 use crate::model::{Key, ObjectKind, SourceObject};
 use crate::plan::PlannedAction;
 use crate::plan::scoping::Scoping;
-use scim_core::{LedgerEntry, LedgerState, SyncJobRecord};
+use scim_core::{LedgerEntry, LedgerState, PendingStep, SyncJobRecord};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +22,9 @@ pub struct Candidate {
     pub suspended: bool,
     /// Why the user is in scope, or `Err(why not)`.
     pub scope: Result<String, String>,
+    /// What was typed is this user's id, userName or e-mail (not a part of a name): the
+    /// console provisions it at once; anything looser is offered to pick from.
+    pub exact: bool,
 }
 
 /// What provisioning one user did.
@@ -69,6 +72,15 @@ fn name_of(o: &SourceObject) -> String {
     }
 }
 
+/// Whether `query` names `o` exactly: its id, or its userName or e-mail in any case.
+fn names_exactly(o: &SourceObject, query: &str) -> bool {
+    let q = query.trim();
+    let user_name = o.attributes.get("userName").and_then(Value::as_str);
+    o.id == q
+        || user_name.is_some_and(|u| u.eq_ignore_ascii_case(q))
+        || email_of(o).is_some_and(|e| e.eq_ignore_ascii_case(q))
+}
+
 /// Whether `o` answers `q` (lower case): its id exactly, or its display name, e-mail or
 /// any text attribute containing it.
 fn answers(o: &SourceObject, q: &str) -> bool {
@@ -81,7 +93,8 @@ fn answers(o: &SourceObject, q: &str) -> bool {
 }
 
 /// The users answering `query`, best first: an exact id alone if there is one, else up to
-/// [`CANDIDATES`] by display name. Pure.
+/// [`CANDIDATES`] by display name, and one more when there are more (so a caller can say
+/// so). Pure.
 pub fn search<'a>(objects: &'a BTreeMap<Key, SourceObject>, query: &str) -> Vec<&'a SourceObject> {
     let q = query.trim().to_lowercase();
     if q.is_empty() {
@@ -93,7 +106,7 @@ pub fn search<'a>(objects: &'a BTreeMap<Key, SourceObject>, query: &str) -> Vec<
     }
     let mut found: Vec<&SourceObject> = users().filter(|o| answers(o, &q)).collect();
     found.sort_by_key(|o| (o.display().to_lowercase(), o.id.clone()));
-    found.truncate(CANDIDATES);
+    found.truncate(CANDIDATES + 1);
     found
 }
 
@@ -102,6 +115,33 @@ pub fn nothing_to_do(id: &str, entry: Option<&LedgerEntry>) -> String {
     let Some(e) = entry else {
         return format!("user '{id}' is not provisioned, and the plan has nothing to send");
     };
+    if let Some(p) = e.pending {
+        let verb = p.verb.as_str();
+        return match p.step {
+            PendingStep::Timer => format!(
+                "user '{id}' has a {verb} scheduled for {} ({}): see Scheduled deprovisioning",
+                e.due_at
+                    .map_or_else(|| "later".to_string(), |d| d.minutes_text()),
+                p.trigger.as_str()
+            ),
+            PendingStep::Staged => format!(
+                "user '{id}' has a {verb} held by the deletion breaker: approve or reject it"
+            ),
+            PendingStep::Rejected => format!(
+                "an operator chose to keep user '{id}' on the target ({verb} rejected or cancelled): nothing to send until its state at the source changes"
+            ),
+            PendingStep::Approved => {
+                format!("user '{id}' has an approved {verb}: the next cycle sends it")
+            }
+        };
+    }
+    if let Some(x) = e.escrow {
+        return format!(
+            "user '{id}' is in escrow after failing since {}: it is retried at {}",
+            x.since.minutes_text(),
+            x.retry_at.minutes_text()
+        );
+    }
     match e.state {
         LedgerState::OutOfScope => {
             format!("user '{id}' is out of scope and not on the target: nothing to send")
@@ -153,6 +193,7 @@ impl Engine {
                 email: email_of(o),
                 suspended: o.suspended,
                 scope: scoping.user(o),
+                exact: names_exactly(o, query),
             })
             .collect())
     }
@@ -278,6 +319,16 @@ mod tests {
                 "deleted from the target",
             ),
             (Some(entry(LedgerState::Conflict, false)), "a conflict"),
+            (
+                Some(LedgerEntry {
+                    pending: Some(scim_core::Pending::timer(
+                        scim_core::Verb::Delete,
+                        scim_core::Trigger::Deleted,
+                    )),
+                    ..entry(LedgerState::Active, true)
+                }),
+                "a delete scheduled for",
+            ),
             (None, "not provisioned"),
         ];
         for (e, want) in cases {

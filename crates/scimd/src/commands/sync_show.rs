@@ -15,7 +15,11 @@ pub fn checks(checks: &[Check]) {
     for c in checks {
         println!(
             "{} {:<16} {}",
-            if c.ok { "ok  " } else { "FAIL" },
+            match (c.ok, c.untested) {
+                (_, true) => "n/t ",
+                (true, false) => "ok  ",
+                (false, false) => "FAIL",
+            },
             c.name,
             terminal_safe(&c.detail)
         );
@@ -321,7 +325,7 @@ pub fn status(env: &Env, s: &JobStatus) -> Result<()> {
     }
     if s.timers > s.next_timers.len() as u64 {
         println!(
-            "  … {} timer(s) in all (the console's app page lists them)",
+            "  … the 10 soonest of {} timer(s) (the console's app page applies or cancels them all)",
             s.timers
         );
     }

@@ -5,7 +5,7 @@ use super::*;
 use crate::console::upload::{UploadForm, UploadedFile};
 
 use super::details::{CycleRow, TimerRow, Usage};
-use scim_sync::engine::{Candidate, OnDemand};
+use scim_sync::engine::{CANDIDATES, Candidate, OnDemand};
 
 #[derive(Template)]
 #[template(path = "console/app.html")]
@@ -27,8 +27,8 @@ struct AppPage {
     escrowed: u64,
     abandoned: u64,
     next_run: String,
-    /// The page polls (a cycle runs, or one is due now).
-    poll: bool,
+    /// The page polls (a cycle runs, or one is due now): how many times more.
+    poll: Option<u32>,
     cycles: Vec<CycleRow>,
     usage: Usage,
     chart: Chart,
@@ -112,12 +112,16 @@ struct Said {
     message: Option<String>,
     error: Option<String>,
     picks: Option<Picks>,
+    /// Polls left while a cycle is due but not started (the page's `poll=` count).
+    polls: Option<u32>,
 }
 
 /// Provision on demand matched several source users: the administrator picks one.
 struct Picks {
     query: String,
     rows: Vec<PickRow>,
+    /// More users match than are listed.
+    more: bool,
 }
 
 struct PickRow {
@@ -162,6 +166,7 @@ async fn app_page(
         message,
         error,
         picks,
+        polls,
     } = said;
     let (spec, _) = stored(state, name).await?;
     // One snapshot for the badge, the counts, the cycles and the chart: a cycle shown
@@ -171,7 +176,7 @@ async fn app_page(
     let (badge_class, badge) = badge(&st);
     let starting = message.as_deref() == Some(CYCLE_STARTED);
     let running = running_since(&record.state, starting);
-    let poll = details::keeps_fresh(&st, running.is_some(), Timestamp::now());
+    let poll = details::polls_left(&st, running.is_some(), polls, Timestamp::now());
     let (now, href) = (Timestamp::now(), app_href(name));
     let page = AppPage {
         chrome: chrome(s, None, "apps"),
@@ -226,12 +231,15 @@ pub async fn app(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let created = param(&pairs(q), "created") == "1";
+    let pairs = pairs(q);
+    let created = param(&pairs, "created") == "1";
+    let polls = param(&pairs, "poll").parse().ok();
     let message = created.then(|| {
         "App saved, turned off. Test the connection, provision one user on demand, then turn provisioning on.".to_string()
     });
     let said = Said {
         message,
+        polls,
         ..Said::default()
     };
     app_page(&state, &s, &name, StatusCode::OK, said).await
@@ -324,7 +332,19 @@ fn shown(r: Result<String, SyncError>) -> ApiResult<Acted> {
 /// Checks shown with a message when all passed, a refusal when one failed.
 fn checked(checks: Vec<Check>, passed: &str, failed: &str) -> Acted {
     let r = if checks.iter().all(|c| c.ok) {
-        Ok(passed.to_string())
+        let untested: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.untested)
+            .map(|c| c.name.as_str())
+            .collect();
+        Ok(if untested.is_empty() {
+            passed.to_string()
+        } else {
+            format!(
+                "Nothing failed, but not everything could be tested: {} (marked –).",
+                untested.join(", ")
+            )
+        })
     } else {
         Err(SyncError::Job(failed.to_string()))
     };
@@ -458,6 +478,11 @@ async fn timers(
     form: &AppForm,
     apply: bool,
 ) -> Result<String, SyncError> {
+    if form.kind.is_empty() != form.object.is_empty() {
+        return Err(SyncError::Job(
+            "name both the object's type and its id, or neither (all of them)".into(),
+        ));
+    }
     let kind = match form.kind.as_str() {
         "" => None,
         k => Some(scim_core::ResourceKind::parse(k).ok_or_else(|| {
@@ -469,12 +494,23 @@ async fn timers(
     };
     let only = kind.map(|k| (k, form.object.as_str()));
     let n = engine.decide_timers(name, only, apply).await?;
+    tracing::info!(job = %name, apply, kind = %form.kind, object = %form.object, count = n, "scheduled deprovisioning decided in the console");
+    let record = engine.stored(name).await?;
+    let when = if record.enabled && !record.state.paused {
+        "the next cycle"
+    } else {
+        "the next cycle once provisioning runs again (it is off or paused)"
+    };
     Ok(match (apply, only) {
-        (true, Some((_, id))) => format!("The scheduled action for {id} runs in the next cycle."),
+        (true, Some((_, id))) => format!(
+            "The scheduled action for {id} is due now: {when} sends it, under the deletion breaker."
+        ),
         (false, Some((_, id))) => format!(
             "Cancelled: {id} stays on the target until its state at the source changes again."
         ),
-        (true, None) => format!("{n} scheduled action(s) run in the next cycle."),
+        (true, None) => format!(
+            "{n} scheduled action(s) are due now: {when} sends them, under the deletion breaker (a mass delete is held for approval)."
+        ),
         (false, None) => {
             format!("{n} scheduled action(s) cancelled: those objects stay on the target.")
         }
@@ -539,11 +575,14 @@ async fn provision(
                 scim_proto::error::excerpt(query)
             ))));
         }
-        [one] => one,
+        // Provisioned at once only when named exactly (id, userName, e-mail): a part of a
+        // name could be someone else, and their action may be a disable or a delete.
+        [one] if one.exact => one,
         many => {
             return Ok(Acted::Picked(Picks {
                 query: query.to_string(),
-                rows: many.iter().map(PickRow::of).collect(),
+                rows: many.iter().take(CANDIDATES).map(PickRow::of).collect(),
+                more: many.len() > CANDIDATES,
             }));
         }
     };

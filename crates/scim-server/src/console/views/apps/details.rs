@@ -15,7 +15,8 @@ pub(super) struct CycleRow {
     pub duration: String,
     pub counts: String,
     /// Its rows in the app's log.
-    pub log_href: String,
+    /// None for a cycle that failed before its plan (it wrote no log rows).
+    pub log_href: Option<String>,
 }
 
 impl CycleRow {
@@ -29,7 +30,9 @@ impl CycleRow {
                 .finished_at
                 .map_or_else(|| "running".into(), |f| duration_text(f - c.started_at)),
             counts: counts_text(&c.counts),
-            log_href: format!("{href}/log?cycle={}", view::url_encode(&c.cycle_id)),
+            // A cycle that failed before its plan wrote no log rows.
+            log_href: (!c.counts.actions.is_empty() || c.status != CycleStatus::Failed)
+                .then(|| format!("{href}/log?cycle={}", view::url_encode(&c.cycle_id))),
         }
     }
 }
@@ -159,16 +162,28 @@ pub(super) fn delete_confirmation(name: &str, st: &JobStatus) -> String {
     text
 }
 
-/// Whether the page polls: a cycle runs, or one is due now (just turned on, run asked
-/// for, a retry after a failure) and the scheduler is about to start it.
-pub(super) fn keeps_fresh(st: &JobStatus, running: bool, now: Timestamp) -> bool {
+/// How many times a page polls while a cycle is due but has not started: two minutes at
+/// one poll every 2 s. A scheduler that is off (or a node holding a dead lease) never
+/// starts it, and the page must not poll forever.
+pub(super) const POLLS: u32 = 60;
+
+/// Whether the page polls, and how many times more: while a cycle runs, always; while one
+/// is due now (just turned on, a retry), `POLLS` times counted down by the page itself.
+pub(super) fn polls_left(
+    st: &JobStatus,
+    running: bool,
+    left: Option<u32>,
+    now: Timestamp,
+) -> Option<u32> {
     if running {
-        return true;
+        return Some(POLLS);
     }
     let due = st.next_run.as_deref().and_then(|at| {
         time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
     });
-    due.is_some_and(|at| Timestamp::from_datetime(at) <= now + Duration::seconds(5))
+    let due = due.is_some_and(|at| Timestamp::from_datetime(at) <= now + Duration::seconds(5));
+    due.then(|| left.unwrap_or(POLLS).saturating_sub(1))
+        .filter(|n| *n > 0)
 }
 
 #[cfg(test)]
@@ -252,7 +267,13 @@ mod tests {
     fn a_failed_cycle_is_red_and_links_to_its_rows() {
         let row = CycleRow::of("/console/apps/a%20b", &cycle(1, CycleStatus::Failed, &[]));
         assert!(row.failed);
-        assert_eq!(row.log_href, "/console/apps/a%20b/log?cycle=c1");
+        assert_eq!(row.log_href, None, "a failed start has no log rows");
         assert_eq!(row.duration, "3.0 s");
+        let c = cycle(1, CycleStatus::Failed, &[(SyncAction::Create, 1)]);
+        let row = CycleRow::of("/console/apps/a%20b", &c);
+        assert_eq!(
+            row.log_href.as_deref(),
+            Some("/console/apps/a%20b/log?cycle=c1")
+        );
     }
 }

@@ -256,6 +256,7 @@ fn settings_check(e: SyncError) -> Check {
         name: "app settings".into(),
         ok: false,
         detail: e.to_string(),
+        untested: false,
     }
 }
 
