@@ -642,12 +642,32 @@ async fn log_api_filters_pages_and_exports(backend: Backend) {
     let nums: Vec<&str> = day
         .split("<dd>")
         .skip(1)
-        .map(|x| x.split("</dd>").next().unwrap())
+        .map(|x| {
+            let inner = x.split("</dd>").next().unwrap();
+            inner.split('>').nth(1).unwrap().split('<').next().unwrap()
+        })
         .collect();
     assert_eq!(
         nums,
         ["6", "1", "1", "1"],
         "creates, updates, deletes, failures"
+    );
+    // Each count is a filter: the Creates card lists the 6 creates and nothing else.
+    let creates = between(day, "<a href=\"", "\"")
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(
+        creates.contains("since=24h") && creates.contains("operation=Create+User"),
+        "{creates}"
+    );
+    let (st, _, listed) = c.get(&creates).await;
+    assert_eq!(st, StatusCode::OK);
+    let table = between(&listed, "id=\"log-events\">", "</table>").unwrap();
+    assert_eq!(
+        table.matches("<tr data-seq").count(),
+        6,
+        "{creates}: {table}"
     );
     assert_eq!(page.matches("class=\"bar-ok\"").count(), 30);
     let (st, _, page) = c

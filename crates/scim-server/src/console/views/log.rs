@@ -32,11 +32,48 @@ struct LogPage {
     json_href: String,
     day: Counts,
     month: Counts,
+    day_links: CardLinks,
+    month_links: CardLinks,
     chart: Chart,
     error: Option<String>,
 }
 
 const LOG_PAGE_SIZE: u32 = 50;
+
+/// The count cards as filters: each number opens the log with what it counts.
+pub(crate) struct CardLinks {
+    creates: String,
+    updates: String,
+    deletes: String,
+    failures: String,
+}
+
+impl CardLinks {
+    /// Links to this tenant's log over `since` (`24h`, `30d`) for each card.
+    fn of(slug: &str, since: &str) -> Self {
+        use scim_core::event::{ALL_OPERATIONS, Category};
+        let by_category = |c: Category| {
+            let mut kv = vec![("since", since.to_string())];
+            if c == Category::Failure {
+                kv.push(("outcome", "failure".to_string()));
+            } else {
+                kv.extend(
+                    ALL_OPERATIONS
+                        .iter()
+                        .filter(|o| o.category() == c)
+                        .map(|o| ("operation", o.as_str().to_string())),
+                );
+            }
+            format!("/console/t/{slug}/log?{}", view::query_string(&kv))
+        };
+        Self {
+            creates: by_category(Category::Create),
+            updates: by_category(Category::Update),
+            deletes: by_category(Category::Delete),
+            failures: by_category(Category::Failure),
+        }
+    }
+}
 
 /// The filter form's drop-downs, with the current choices selected.
 fn choices(
@@ -176,6 +213,8 @@ pub async fn log(
         json_href: links.json,
         day,
         month,
+        day_links: CardLinks::of(&t.slug, "24h"),
+        month_links: CardLinks::of(&t.slug, "30d"),
         chart,
         error,
     };
