@@ -267,6 +267,7 @@ mod tests {
             token_name: Some("entra".into()),
             request_id: "r1".into(),
             client_addr: None,
+            method: None,
             change: Some(change),
         }
     }

@@ -154,9 +154,48 @@ pub struct Event {
     pub token_name: Option<String>,
     pub request_id: String,
     pub client_addr: Option<String>,
+    /// A failed request's HTTP method (what it attempted, with `resource_type` and whether
+    /// it named a resource); `None` for successes, whose `operation` says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
     /// A successful change's events (the change feed); `None` for failures.
     #[serde(skip)]
     pub change: Option<crate::change_record::ChangeRecord>,
+}
+
+/// The request methods a failure records (a Bulk operation's is the client's text).
+pub const LOGGED_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+impl Event {
+    /// What a failed request attempted, in the operations' words: `Create User`,
+    /// `Update Group`, `Hard Delete User`, `Read User`, `Search Users`; `None` when the
+    /// method or the resource type is not known.
+    pub fn attempted(&self) -> Option<String> {
+        let kind = ResourceKind::parse(self.resource_type.as_deref()?)?;
+        let named = self.resource_id.is_some();
+        let op = match (self.method.as_deref()?, kind) {
+            ("POST", ResourceKind::User) => Operation::CreateUser,
+            ("POST", ResourceKind::Group) => Operation::CreateGroup,
+            ("PUT" | "PATCH", ResourceKind::User) => Operation::UpdateUser,
+            ("PUT" | "PATCH", ResourceKind::Group) => Operation::UpdateGroup,
+            ("DELETE", ResourceKind::User) => Operation::HardDeleteUser,
+            ("DELETE", ResourceKind::Group) => Operation::DeleteGroup,
+            ("GET", k) if named => return Some(format!("Read {}", k.as_str())),
+            ("GET", k) => return Some(format!("Search {}", k.endpoint())),
+            _ => return None,
+        };
+        Some(op.as_str().to_string())
+    }
+
+    /// The log's one-line summary of the row: the operation, or for a failure what it
+    /// attempted and its status (`Create User — failed (409)`).
+    pub fn summary(&self) -> String {
+        match (self.operation, self.attempted()) {
+            (Operation::Failure, Some(what)) => format!("{what} — failed ({})", self.status),
+            (Operation::Failure, None) => format!("Failure ({})", self.status),
+            (op, _) => op.as_str().to_string(),
+        }
+    }
 }
 
 /// What the service asks the store to log with a write; the store fills in the resource.
@@ -481,6 +520,68 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_says_what_it_attempted() {
+        let e = |method: Option<&str>, kind: Option<&str>, id: Option<&str>| Event {
+            seq: 1,
+            tenant_id: 1,
+            at: Timestamp::EPOCH,
+            operation: Operation::Failure,
+            resource_type: kind.map(str::to_string),
+            resource_id: id.map(str::to_string),
+            resource_name: None,
+            status: 409,
+            scim_type: None,
+            detail: None,
+            token_name: None,
+            request_id: "r".into(),
+            client_addr: None,
+            method: method.map(str::to_string),
+            change: None,
+        };
+        let cases = [
+            (
+                e(Some("POST"), Some("User"), None),
+                "Create User — failed (409)",
+            ),
+            (
+                e(Some("PATCH"), Some("Group"), Some("g")),
+                "Update Group — failed (409)",
+            ),
+            (
+                e(Some("PUT"), Some("User"), Some("u")),
+                "Update User — failed (409)",
+            ),
+            (
+                e(Some("DELETE"), Some("User"), Some("u")),
+                "Hard Delete User — failed (409)",
+            ),
+            (
+                e(Some("DELETE"), Some("Group"), Some("g")),
+                "Delete Group — failed (409)",
+            ),
+            (
+                e(Some("GET"), Some("User"), Some("u")),
+                "Read User — failed (409)",
+            ),
+            (
+                e(Some("GET"), Some("Group"), None),
+                "Search Groups — failed (409)",
+            ),
+            (e(None, Some("User"), None), "Failure (409)"),
+            (e(Some("POST"), None, None), "Failure (409)"),
+            (e(Some("BREW"), Some("User"), None), "Failure (409)"),
+        ];
+        for (ev, want) in cases {
+            assert_eq!(ev.summary(), want);
+        }
+        let ok = Event {
+            operation: Operation::CreateUser,
+            ..e(None, Some("User"), Some("u"))
+        };
+        assert_eq!(ok.summary(), "Create User");
+    }
+
+    #[test]
     fn csv_escapes_quotes_commas_newlines_and_formulas() {
         let e = Event {
             seq: 1,
@@ -496,6 +597,7 @@ mod tests {
             token_name: Some("Entra".into()),
             request_id: "r1".into(),
             client_addr: None,
+            method: None,
             change: None,
         };
         let csv = to_csv(&[e]).unwrap();

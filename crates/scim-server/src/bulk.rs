@@ -202,7 +202,14 @@ async fn failed(
     );
     state
         .resources
-        .log_failure(&auth.tenant, kind, id, &e, &auth.ctx)
+        .log_failure(
+            &auth.tenant,
+            kind,
+            id,
+            &e,
+            &auth.ctx,
+            Some(op.method.as_str()),
+        )
         .await;
     Ok(BulkOperationResult {
         method: op.method.clone(),

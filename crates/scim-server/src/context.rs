@@ -82,6 +82,7 @@ pub async fn scim_context(
         .get::<MatchedPath>()
         .and_then(|m| kind_of(m.as_str()));
     let ctx = context_of(&parts.extensions);
+    let method = parts.method.clone();
     let auth = authenticate(&state, &parts.headers, &slug, ctx).await;
     let resp = match &auth {
         Ok(a) => {
@@ -98,7 +99,7 @@ pub async fn scim_context(
     };
     let failure = resp.extensions().get::<AppError>().map(|e| e.error.clone());
     if let (Ok(a), Some(error)) = (&auth, failure) {
-        log_failure(&state, a, kind, id.as_deref(), &error).await;
+        log_failure(&state, a, (kind, id.as_deref()), method.as_str(), &error).await;
     }
     resp
 }
@@ -109,13 +110,13 @@ pub async fn scim_context(
 async fn log_failure(
     state: &AppState,
     auth: &Auth,
-    kind: Option<ResourceKind>,
-    id: Option<&str>,
+    (kind, id): (Option<ResourceKind>, Option<&str>),
+    method: &str,
     error: &ScimError,
 ) {
     if state.resources.log_events {
         let r = &state.resources;
-        r.log_failure(&auth.tenant, kind, id, error, &auth.ctx)
+        r.log_failure(&auth.tenant, kind, id, error, &auth.ctx, Some(method))
             .await;
     }
 }

@@ -12,7 +12,7 @@ use scim_core::store::EventStore;
 use scim_core::{DayCount, Timestamp};
 
 const COLUMNS: &str = "seq, tenant_id, at, operation, resource_type, resource_id, resource_name, status, \
-                       scim_type, detail, token_name, request_id, client_addr, change_seq, change_data";
+                       scim_type, detail, token_name, request_id, client_addr, change_seq, change_data, method";
 
 /// Inserts one event (inside the caller's transaction). A change's events take the tenant's
 /// next sequence numbers (docs/events.md, "Ordering"):
@@ -51,7 +51,7 @@ pub(crate) async fn insert_event(c: &mut Conn<'_>, e: &Event) -> Result<(), Stor
 /// The columns [`event_args`] gives values for, in order.
 pub(crate) const INSERT_COLUMNS: &str = "tenant_id, at, operation, resource_type, resource_id, \
      resource_name, status, scim_type, detail, token_name, request_id, client_addr, change_seq, \
-     change_count, change_data";
+     change_count, change_data, method";
 /// Where `change_seq` is in [`event_args`].
 const CHANGE_SEQ_ARG: usize = 12;
 
@@ -86,6 +86,7 @@ pub(crate) fn event_args(e: &Event) -> Vec<Arg> {
         Arg::NullInt,
         Arg::Int(count),
         change_data,
+        Arg::opt_text(e.method.as_deref()),
     ]
 }
 
@@ -183,6 +184,7 @@ pub(crate) fn success_event(
         token_name: log.ctx.token_name.clone(),
         request_id: log.ctx.request_id.clone(),
         client_addr: log.ctx.client_addr.clone(),
+        method: None,
         change: Some(change),
     }
 }
@@ -206,6 +208,7 @@ fn event_from(row: &Row) -> Result<Event, StoreError> {
         token_name: row.opt_text(10)?,
         request_id: row.text(11)?,
         client_addr: row.opt_text(12)?,
+        method: row.opt_text(15)?,
         change: match (row.opt_int(13)?, row.opt_text(14)?) {
             (Some(last), Some(data)) => {
                 let v: serde_json::Value = serde_json::from_str(&data)

@@ -531,6 +531,7 @@ async fn events_and_leases(s: &Arc<dyn Store>) {
         token_name: None,
         request_id: "r-2".into(),
         client_addr: None,
+        method: None,
         change: None,
     };
     s.log_event(&e).await.unwrap();

@@ -405,7 +405,12 @@ impl ResourceService {
         resource_id: Option<&str>,
         error: &ScimError,
         ctx: &RequestContext,
+        method: Option<&str>,
     ) {
+        // Only a method SCIM knows is kept (a Bulk operation's is the client's text).
+        let method = method
+            .map(str::to_ascii_uppercase)
+            .filter(|m| crate::event::LOGGED_METHODS.contains(&m.as_str()));
         let event = Event {
             seq: 0,
             tenant_id: tenant.id,
@@ -421,6 +426,7 @@ impl ResourceService {
             token_name: ctx.token_name.clone(),
             request_id: ctx.request_id.clone(),
             client_addr: ctx.client_addr.clone(),
+            method,
             change: None,
         };
         if let Err(e) = self.events.log_event(&event).await {

@@ -115,7 +115,8 @@ fn scalar(v: &Value) -> String {
 pub struct EventRow {
     pub seq: i64,
     pub time: String,
-    pub operation: &'static str,
+    /// The operation, or for a failure what it attempted (`Create User — failed (409)`).
+    pub operation: String,
     pub failure: bool,
     pub resource_type: String,
     pub resource: String,
@@ -146,7 +147,7 @@ pub fn event_rows(tenant: &str, events: &[Event]) -> Vec<EventRow> {
             EventRow {
                 seq: e.seq,
                 time: fmt_time(e.at),
-                operation: e.operation.as_str(),
+                operation: e.summary(),
                 failure: e.operation.category() == Category::Failure,
                 resource_type: e.resource_type.clone().unwrap_or_default(),
                 resource: e

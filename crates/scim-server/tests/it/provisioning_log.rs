@@ -304,6 +304,7 @@ async fn retention_sweep_deletes_only_old_events(backend: Backend) {
             token_name: None,
             request_id: "old".into(),
             client_addr: None,
+            method: None,
             change: None,
         };
         s.store.log_event(&e).await.unwrap();

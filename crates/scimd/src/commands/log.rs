@@ -33,11 +33,13 @@ pub async fn print(env: &Env, args: LogArgs) -> Result<()> {
             println!("SEQ\tTIME\tOPERATION\tTYPE\tRESOURCE\tSTATUS\tTOKEN\tDETAIL");
             for e in events {
                 let t = |s: Option<String>| terminal_safe(&s.unwrap_or_default());
+                // A failure says what it attempted (`Create User — failed (409)`).
+                let operation = e.summary();
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     e.seq,
                     e.at,
-                    e.operation.as_str(),
+                    operation,
                     t(e.resource_type),
                     t(e.resource_name.or(e.resource_id)),
                     e.status,
