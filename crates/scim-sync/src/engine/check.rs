@@ -71,21 +71,24 @@ impl Engine {
         file: Option<SourceFile>,
     ) -> Vec<Check> {
         let mut checks = Vec::new();
-        let mut check = |name: &str, r: Result<String, String>| {
-            let ok = r.is_ok();
+        let mut check = |name: &str, v: Verdict| {
+            let (ok, untested, detail) = match v {
+                Verdict::Pass(d) => (true, false, d),
+                Verdict::Untested(d) => (true, true, d),
+                Verdict::Fail(d) => (false, false, d),
+            };
             checks.push(Check {
                 name: name.into(),
                 ok,
-                detail: r.unwrap_or_else(|e| e),
-                untested: false,
+                detail,
+                untested,
             });
-            ok
         };
         let client = match self.token(spec, record).and_then(|t| self.client(spec, &t)) {
             Ok(c) => {
                 check(
                     "token",
-                    Ok(format!(
+                    Verdict::Pass(format!(
                         "a token is set for {} (discovery below tries it)",
                         spec.target.url
                     )),
@@ -93,7 +96,7 @@ impl Engine {
                 c
             }
             Err(e) => {
-                check("token", Err(e.to_string()));
+                check("token", Verdict::Fail(e.to_string()));
                 return checks;
             }
         };
@@ -107,7 +110,7 @@ impl Engine {
                 } else {
                     "no ServiceProviderConfig: assuming PATCH and filtering".into()
                 };
-                check("discovery", Ok(d));
+                check("discovery", Verdict::Pass(d));
                 p
             }
             Err(e) => {
@@ -123,28 +126,26 @@ impl Engine {
                     Some(404) => " — no SCIM endpoint at this URL: check its path (…/scim/v2)",
                     _ => "",
                 };
-                check("discovery", Err(format!("{e}{hint}")));
+                check("discovery", Verdict::Fail(format!("{e}{hint}")));
                 return checks;
             }
         };
         for (name, r) in probe(&client, &profile, spec).await {
-            check(&name, r);
+            check(&name, r.into());
         }
-        let mut untested = Vec::new();
         for (name, v) in write_access(&client, &profile, spec).await {
-            let r = match v {
-                Verdict::Pass(d) => Ok(d),
-                Verdict::Untested(d) => {
-                    untested.push(name.clone());
-                    Ok(d)
-                }
-                Verdict::Fail(d) => Err(d),
-            };
-            check(&name, r);
+            check(&name, v);
         }
         let (source, batch) = self.read_source(spec, record, file).await;
         let detail = source.detail;
-        check("source", if source.ok { Ok(detail) } else { Err(detail) });
+        check(
+            "source",
+            if source.ok {
+                Verdict::Pass(detail)
+            } else {
+                Verdict::Fail(detail)
+            },
+        );
         if let Some(b) = batch {
             let r = Mappings::compile(spec, ObjectKind::User, &columns_of(&b.objects))
                 .map_err(|e| e.to_string())
@@ -162,10 +163,7 @@ impl Engine {
                         ))
                     }
                 });
-            check("mappings", r);
-        }
-        for c in checks.iter_mut().filter(|c| untested.contains(&c.name)) {
-            c.untested = true;
+            check("mappings", r.into());
         }
         checks
     }
@@ -288,11 +286,17 @@ impl Engine {
     }
 }
 
-/// A write check's verdict: "not tested" is never shown as a pass.
+/// A check's verdict, with what it found: "not tested" is never shown as a pass.
 enum Verdict {
     Pass(String),
     Fail(String),
     Untested(String),
+}
+
+impl From<Result<String, String>> for Verdict {
+    fn from(r: Result<String, String>) -> Self {
+        r.map_or_else(Verdict::Fail, Verdict::Pass)
+    }
 }
 
 /// Whether the token may write, without writing anything: a PATCH (and, where the engine
@@ -305,10 +309,8 @@ async fn write_access(
     spec: &JobSpec,
 ) -> Vec<(String, Verdict)> {
     let probe = uuid::Uuid::new_v4().to_string();
-    let mut kinds = vec![(
-        ObjectKind::User,
-        json!({"op": "replace", "path": "active", "value": true}),
-    )];
+    let user_op = json!({"op": "replace", "path": "active", "value": true});
+    let mut kinds = vec![(ObjectKind::User, user_op.clone())];
     if profile.groups && spec.target.groups {
         kinds.push((
             ObjectKind::Group,
@@ -333,7 +335,7 @@ async fn write_access(
         let op = json!({
             "method": "PATCH",
             "path": format!("/Users/{probe}"),
-            "data": {"schemas": [scim_client::PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": true}]},
+            "data": {"schemas": [scim_client::PATCH_OP], "Operations": [user_op]},
         });
         let fallback = "the engine sends one request per object instead (slower)";
         let v = match client.bulk(vec![op]).await {
@@ -349,7 +351,7 @@ async fn write_access(
                     other.map_or_else(|| "nothing".to_string(), |s| s.to_string())
                 )),
             },
-            Err(e) if e.is_auth() && e.status() == Some(401) => Verdict::Fail(format!("Bulk: {e}")),
+            Err(e) if e.status() == Some(401) => Verdict::Fail(format!("Bulk: {e}")),
             Err(e) => Verdict::Untested(format!("Bulk not tested ({e}): {fallback}")),
         };
         out.push(("write /Bulk".to_string(), v));

@@ -368,7 +368,7 @@ async fn perform(
             format!("A test e-mail went to {n} address(es): check the inbox (and the spam folder).")
         })),
         "timer-apply" | "timer-cancel" => {
-            shown(timers(engine, name, form, form.action == "timer-apply").await)
+            shown(timers(engine, &record, form, form.action == "timer-apply").await)
         }
         "test" => Ok(checked(
             engine.test(&spec, Some(&record)).await,
@@ -474,10 +474,11 @@ async fn notify_email(
 /// Apply now or cancel scheduled deprovisioning, for one object or all.
 async fn timers(
     engine: &scim_sync::Engine,
-    name: &str,
+    record: &scim_core::SyncJobRecord,
     form: &AppForm,
     apply: bool,
 ) -> Result<String, SyncError> {
+    let name = record.name.as_str();
     if form.kind.is_empty() != form.object.is_empty() {
         return Err(SyncError::Job(
             "name both the object's type and its id, or neither (all of them)".into(),
@@ -495,7 +496,7 @@ async fn timers(
     let only = kind.map(|k| (k, form.object.as_str()));
     let n = engine.decide_timers(name, only, apply).await?;
     tracing::info!(job = %name, apply, kind = %form.kind, object = %form.object, count = n, "scheduled deprovisioning decided in the console");
-    let record = engine.stored(name).await?;
+    // Read before the decision, which changes neither of these.
     let when = if record.enabled && !record.state.paused {
         "the next cycle"
     } else {
