@@ -119,6 +119,13 @@ async fn journeys(backend: Backend) {
     let (st, page) = act(&c, &app, &[("action", "notify-test")]).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(page.contains("no SMTP server is configured"), "{page}");
+    // More addresses than the bound: refused, nothing stored.
+    let many: Vec<String> = (0..21).map(|i| format!("a{i}@example.com")).collect();
+    let many = many.join(",");
+    let (st, page) = act(&c, &app, &[("action", "notify-email"), ("email", &many)]).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(page.contains("at most 20 notification addresses"), "{page}");
+    assert!(!page.contains("a20@example.com, "), "not stored: {page}");
 
     // Off: no Run or Pause offered, and both refused if sent.
     let (_, _, page) = c.get(&app).await;
