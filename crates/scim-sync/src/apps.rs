@@ -126,6 +126,17 @@ impl Apps {
         Ok(self.engine.test_source(&spec, None, file).await)
     }
 
+    /// The file of a new app's CSV or JSON source described, after [`vet`](Self::vet)
+    /// (its id, groups and status columns may be unset: this is how they are chosen).
+    pub async fn sample_file(
+        &self,
+        spec: &JobSpec,
+        file: Option<SourceFile>,
+    ) -> SyncResult<crate::source::file_sample::FileSample> {
+        let spec = self.vet(spec)?;
+        self.engine.sample_file(&spec, file).await
+    }
+
     /// Every app, with its status.
     pub async fn list(&self) -> SyncResult<Vec<AppSummary>> {
         let mut out = Vec::new();

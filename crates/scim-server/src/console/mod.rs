@@ -140,6 +140,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/t/{tenant}/events", get(log_api::events))
         .route("/apps", get(apps::apps))
         .route("/apps/new", get(apps::new_app_form).post(apps::new_app))
+        .route("/apps/new/template.csv", get(apps::source_template))
         .route("/apps/{name}", get(apps::app).post(apps::app_action))
         .route("/apps/{name}/log", get(apps::app_log))
         .route(

@@ -117,6 +117,15 @@ async fn apps_in_chromium() {
     // Test source reads the file once, in place, before any target is set.
     click(&c, "#test-source").await;
     wait_text(&c, "#source-checks", "✓ source").await;
+    // It lists the file's columns and what each becomes; the pickers now offer them.
+    wait_text(&c, "#detected-columns", "→ userName").await;
+    let id = c.find(Locator::Css("#source-id")).await.unwrap();
+    assert_eq!(id.tag_name().await.unwrap(), "select");
+    assert_eq!(
+        id.prop("value").await.unwrap().as_deref(),
+        Some("employee_id")
+    );
+    shot(&c, "apps-01b-source-columns").await;
     fill(&c, "#target-tenant", "payroll").await;
     // A wrong token first: Test connection says so, in place.
     fill(&c, "#target-token", "scimd_wrong").await;

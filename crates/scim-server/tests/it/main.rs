@@ -9,6 +9,7 @@ mod console_apps_http;
 mod console_browser;
 mod console_directory_browser;
 mod console_http;
+mod console_source_step;
 mod console_webhooks;
 mod console_webhooks_browser;
 mod events_api;

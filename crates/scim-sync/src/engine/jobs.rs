@@ -134,7 +134,17 @@ impl Engine {
         record: Option<&SyncJobRecord>,
         file: Option<SourceFile>,
     ) -> SyncResult<Box<dyn Source>> {
-        let ctx = BuildContext {
+        spec.source.build(&self.build_context(spec, record, file)?)
+    }
+
+    /// What building the job's source needs besides its keys.
+    pub(crate) fn build_context(
+        &self,
+        spec: &JobSpec,
+        record: Option<&SyncJobRecord>,
+        file: Option<SourceFile>,
+    ) -> SyncResult<BuildContext> {
+        Ok(BuildContext {
             job: spec.name.clone(),
             base_dir: spec.base_dir.clone(),
             sealed: self.sealed(record)?.source,
@@ -143,8 +153,7 @@ impl Engine {
             log_retention: self.log_retention,
             file: file.map(Arc::new),
             outbound: self.outbound.clone(),
-        };
-        spec.source.build(&ctx)
+        })
     }
 
     /// Replaces the target token of a stored job (sealed), keeping the source's.

@@ -21,12 +21,14 @@ mod jobs;
 mod on_demand;
 mod prepare;
 pub mod quarantine;
+mod sample;
 mod status;
 
 pub use check::{Check, UserPreview};
 pub use cycle::{CycleReport, QuarantineChange};
 pub use on_demand::{CANDIDATES, Candidate, OnDemand};
 pub use prepare::Prepared;
+pub use sample::{ColumnUse, column_uses};
 pub use status::{CycleView, JobPhase, JobStatus, LedgerCount, QuarantineView, TimerView};
 
 use crate::SyncKey;

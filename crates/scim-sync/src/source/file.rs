@@ -3,6 +3,7 @@
 //! The file is a path on this node, or a file uploaded in the console and kept in the
 //! database with its app (read from there at each cycle, so every node sees the same file).
 
+use super::file_sample::{FileSample, status_word};
 use super::{BuildContext, Source, SourceBatch, group_id_for_name};
 use crate::error::{SyncError, SyncResult};
 use crate::model::{ObjectKind, SourceObject};
@@ -33,8 +34,9 @@ pub struct FileSpec {
     pub group_separator: String,
     /// A second file of `group,member` rows (member = the user's source id).
     pub groups_path: Option<PathBuf>,
-    /// A column whose value says the user is suspended (`false`, `0`, `no`, `suspended`,
-    /// `disabled`, `inactive`, `terminated` mean suspended); `active` when not named.
+    /// A column whose value says the user is suspended (`false`, `0`, `no`, `n`,
+    /// `suspended`, `disabled`, `inactive`, `terminated`, `leaver` mean suspended);
+    /// `active` when not named.
     pub status: Option<String>,
 }
 
@@ -66,6 +68,28 @@ impl FileSpec {
 
     /// The source: the file in hand, the uploaded one, or the path.
     pub fn build(&self, json: bool, ctx: &BuildContext) -> SyncResult<FileSource> {
+        let id = self
+            .id
+            .clone()
+            .ok_or_else(|| SyncError::Job("source.id is required".into()))?;
+        Ok(self.open(json, ctx, id))
+    }
+
+    /// The file described, whatever its id, groups and status columns are (the console's
+    /// Test source, which offers them to pick from).
+    pub async fn sample(&self, json: bool, ctx: &BuildContext) -> SyncResult<FileSample> {
+        let me = self.open(json, ctx, String::new());
+        let fetched = me.fetch().await?;
+        tokio::task::spawn_blocking(move || {
+            let text = me.text(fetched.as_ref())?;
+            let (header, records) = me.records(&text)?;
+            Ok(FileSample::of(&header, &records))
+        })
+        .await
+        .map_err(|e| SyncError::Internal(format!("the file reader task failed: {e}")))?
+    }
+
+    fn open(&self, json: bool, ctx: &BuildContext, id: String) -> FileSource {
         let resolve = |p: &std::path::Path| match &ctx.base_dir {
             Some(b) if p.is_relative() => b.join(p),
             _ => p.to_path_buf(),
@@ -78,21 +102,21 @@ impl FileSpec {
                 store: ctx.store.clone(),
             },
         };
-        Ok(FileSource {
+        FileSource {
             json,
             origin,
             groups_path: self.groups_path.as_deref().map(resolve),
-            id: self
-                .id
-                .clone()
-                .ok_or_else(|| SyncError::Job("source.id is required".into()))?,
+            id,
             groups: self.groups.clone(),
             separator: self.group_separator.clone(),
             // An `active` column says the state when no status column is named.
             status: self.status.clone().or_else(|| Some("active".into())),
-        })
+        }
     }
 }
+
+/// One row or object of the file.
+type Record = Map<String, Value>;
 
 /// Where the file's text comes from.
 #[derive(Clone)]
@@ -118,15 +142,7 @@ pub struct FileSource {
 
 /// Values that mean "not active" in a status column.
 fn means_suspended(v: &Value) -> bool {
-    match v {
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_i64() == Some(0),
-        Value::String(s) => matches!(
-            s.trim().to_ascii_lowercase().as_str(),
-            "false" | "0" | "no" | "suspended" | "disabled" | "inactive" | "terminated" | "leaver"
-        ),
-        _ => false,
-    }
+    status_word(v) == Some(false)
 }
 
 impl FileSource {
@@ -152,7 +168,16 @@ impl FileSource {
         }
     }
 
-    fn records(&self, text: &str) -> SyncResult<Vec<Map<String, Value>>> {
+    /// The stored file, for a job that reads the uploaded one.
+    async fn fetch(&self) -> SyncResult<Option<SourceFile>> {
+        Ok(match &self.origin {
+            FileOrigin::Stored { job, store } => store.source_file(job).await?,
+            _ => None,
+        })
+    }
+
+    /// The columns (a CSV's header; a JSON file's are found in its objects) and the records.
+    fn records(&self, text: &str) -> SyncResult<(Vec<String>, Vec<Record>)> {
         let name = self.name();
         let open_err =
             |e: &dyn std::fmt::Display| SyncError::Source(format!("cannot read {name}: {e}"));
@@ -171,13 +196,15 @@ impl FileSource {
                     },
                     _ => return Err(open_err(&"expected an array of users")),
                 };
-                list.into_iter()
+                let records = list
+                    .into_iter()
                     .enumerate()
                     .map(|(i, v)| match v {
                         Value::Object(o) => Ok(o),
                         _ => Err(open_err(&format!("element {} is not an object", i + 1))),
                     })
-                    .collect()
+                    .collect::<SyncResult<_>>()?;
+                Ok((Vec::new(), records))
             }
             false => {
                 let mut r = csv::ReaderBuilder::new()
@@ -195,7 +222,7 @@ impl FileSource {
                     }
                     out.push(m);
                 }
-                Ok(out)
+                Ok((headers.iter().map(String::from).collect(), out))
             }
         }
     }
@@ -221,7 +248,7 @@ impl FileSource {
                 g.members.push(member.to_string());
             }
         };
-        for (i, mut rec) in self.records(text)?.into_iter().enumerate() {
+        for (i, mut rec) in self.records(text)?.1.into_iter().enumerate() {
             let id = match rec.get(&self.id) {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
                 Some(Value::Number(n)) => n.to_string(),
@@ -299,10 +326,7 @@ impl FileSource {
 #[async_trait]
 impl Source for FileSource {
     async fn read(&self, _watermark: Option<&Value>) -> SyncResult<SourceBatch> {
-        let fetched = match &self.origin {
-            FileOrigin::Stored { job, store } => store.source_file(job).await?,
-            _ => None,
-        };
+        let fetched = self.fetch().await?;
         // Reading and parsing a large file is blocking, CPU-bound work: keep it off the
         // async workers.
         let me = self.clone();

@@ -15,6 +15,7 @@
 
 pub mod entra;
 mod file;
+pub mod file_sample;
 pub mod google;
 mod ldap;
 pub mod rest;

@@ -10,6 +10,7 @@
 //! |---|---|
 //! | here | the Apps list and what the pages share |
 //! | `new` | New app |
+//! | `new_source` | New app's source step for a file: columns, pickers, template |
 //! | `app` | one app: status, details, actions |
 //! | `details` | what the app page shows: cycles, 30-day usage, chart, scheduled deprovisioning |
 //! | `log` | its provisioning log and exports |
@@ -209,10 +210,12 @@ mod details;
 mod log;
 mod mappings;
 mod new;
+mod new_source;
 mod scope;
 
 pub use app::{app, app_action};
 pub use log::{app_log, app_log_row};
 pub use mappings::{app_mappings, app_mappings_edit};
 pub use new::{new_app, new_app_form};
+pub use new_source::source_template;
 pub use scope::{app_scope, app_scope_edit};

@@ -2,9 +2,11 @@
 //! that stores a job turned off. An uploaded CSV or JSON file is stored with the app in the
 //! database (`SyncStore::put_source_file`), so every node reads the same file.
 
+use super::new_source::{self, NO_COLUMN, SourceColumns, picked};
 use super::*;
 use crate::console::upload::{UploadForm, UploadedFile};
 use scim_core::SourceFile;
+use scim_sync::source::file_sample::Picks;
 
 #[derive(Deserialize, Default, Clone)]
 pub struct NewAppForm {
@@ -20,6 +22,9 @@ pub struct NewAppForm {
     source_id: String,
     #[serde(default)]
     source_groups: String,
+    /// The status column (`(none)`: none; empty: not chosen yet).
+    #[serde(default)]
+    source_status: String,
     #[serde(default)]
     source_tenant: String,
     /// ldap: `ldap://` or `ldaps://` URL; scim: the source server's base URL.
@@ -112,15 +117,17 @@ impl NewAppForm {
                 json!({
                     "kind": f.kind,
                     "upload": f.name,
-                    "id": text(&self.source_id),
-                    "groups": text(&self.source_groups),
+                    "id": picked(&self.source_id),
+                    "groups": picked(&self.source_groups),
+                    "status": picked(&self.source_status),
                 })
             }
             "csv" | "json" => json!({
                 "kind": self.source_kind,
                 "path": self.source_path.trim(),
-                "id": text(&self.source_id),
-                "groups": text(&self.source_groups),
+                "id": picked(&self.source_id),
+                "groups": picked(&self.source_groups),
+                "status": picked(&self.source_status),
             }),
             "tenant" => json!({"kind": "tenant", "tenant": self.source_tenant.trim()}),
             "ldap" => json!({
@@ -198,6 +205,8 @@ struct NewAppPage {
     form: NewAppForm,
     tenants: Vec<String>,
     checks: Vec<Check>,
+    /// A CSV or JSON file as Test source described it.
+    columns: Option<SourceColumns>,
     /// Which step's checks `checks` are: "source" (Test source) or "target".
     tested: &'static str,
     error: Option<String>,
@@ -208,7 +217,7 @@ async fn new_app_page(
     s: &ConsoleSession,
     status: StatusCode,
     form: NewAppForm,
-    checks: Vec<Check>,
+    (checks, columns): (Vec<Check>, Option<SourceColumns>),
     error: Option<String>,
 ) -> ApiResult<Response> {
     let tenants = state
@@ -230,6 +239,7 @@ async fn new_app_page(
             form,
             tenants,
             checks,
+            columns,
             error,
         },
     )
@@ -247,7 +257,15 @@ async fn refused(
         return Err(e);
     }
     let status = e.status();
-    new_app_page(state, s, status, form, Vec::new(), Some(e.error.detail)).await
+    new_app_page(
+        state,
+        s,
+        status,
+        form,
+        Default::default(),
+        Some(e.error.detail),
+    )
+    .await
 }
 
 /// A form the engine refuses, shown as a failed check where a test was asked for.
@@ -267,7 +285,7 @@ pub async fn new_app_form(State(state): AppStateRef, s: ConsoleSession) -> ApiRe
         target_url: format!("{}/t/{{tenant-name}}/scim/v2", state.config.public_url),
         ..Default::default()
     };
-    new_app_page(&state, &s, StatusCode::OK, form, Vec::new(), None).await
+    new_app_page(&state, &s, StatusCode::OK, form, Default::default(), None).await
 }
 
 /// `POST /console/apps/new`: `test-source` reads the source once; `test` runs every
@@ -280,21 +298,15 @@ pub async fn new_app(
 ) -> ApiResult<Response> {
     form.upload = files.into_iter().find(|f| f.field == "source_file");
     if form.action == "test-source" {
-        let checks = match form.source_only() {
-            Ok(spec) => match state.apps.test_source(&spec, form.in_hand()).await {
-                Ok(check) => vec![check],
-                Err(e) => vec![settings_check(e)],
-            },
-            Err(e) => vec![settings_check(e)],
-        };
-        return new_app_page(&state, &s, StatusCode::OK, form, checks, None).await;
+        let tested = test_source(&state, &mut form).await;
+        return new_app_page(&state, &s, StatusCode::OK, form, tested, None).await;
     }
     let spec = match form.spec() {
         Ok(spec) => spec,
         // Test connection (an htmx swap of the checks only) says what is wrong as a check.
         Err(e) if form.action == "test" => {
             let checks = vec![settings_check(e)];
-            return new_app_page(&state, &s, StatusCode::OK, form, checks, None).await;
+            return new_app_page(&state, &s, StatusCode::OK, form, (checks, None), None).await;
         }
         Err(e) => return refused(&state, &s, form, e).await,
     };
@@ -304,9 +316,12 @@ pub async fn new_app(
                 Ok(checks) => checks,
                 Err(e) => vec![settings_check(e)],
             };
-            new_app_page(&state, &s, StatusCode::OK, form, checks, None).await
+            new_app_page(&state, &s, StatusCode::OK, form, (checks, None), None).await
         }
         "create" => {
+            if let Err(e) = status_chosen(&state, &form, &spec).await {
+                return refused(&state, &s, form, e).await;
+            }
             // The app and its file in one transaction: never one without the other.
             let file = if form.source_kind == "upload" {
                 match form.uploaded() {
@@ -324,7 +339,7 @@ pub async fn new_app(
                         &s,
                         StatusCode::CONFLICT,
                         form,
-                        Vec::new(),
+                        Default::default(),
                         Some(e),
                     )
                     .await;
@@ -335,6 +350,101 @@ pub async fn new_app(
             Ok(Redirect::to(&format!("{}?created=1", app_href(&spec.name))).into_response())
         }
         other => Err(AppError::new(400, unknown_action(other))),
+    }
+}
+
+impl NewAppForm {
+    fn is_file(&self) -> bool {
+        matches!(self.source_kind.as_str(), "upload" | "csv" | "json")
+    }
+
+    /// The id, groups and status columns as chosen.
+    fn picks(&self) -> Picks {
+        Picks {
+            id: picked(&self.source_id),
+            groups: picked(&self.source_groups),
+            status: picked(&self.source_status),
+        }
+    }
+
+    /// Fills the pickers not chosen yet with the columns they look like.
+    fn fill(&mut self, p: &Picks) {
+        new_source::fill(
+            &mut self.source_id,
+            &mut self.source_groups,
+            &mut self.source_status,
+            p,
+        );
+    }
+}
+
+/// `test-source`: the source read once; a file is also described and its pickers filled.
+async fn test_source(
+    state: &AppState,
+    form: &mut NewAppForm,
+) -> (Vec<Check>, Option<SourceColumns>) {
+    let mut sample = None;
+    if form.is_file() {
+        // Described whatever its id column is: with none chosen yet, a stand-in that is
+        // never read.
+        let unchosen = NewAppForm {
+            source_id: picked(&form.source_id).unwrap_or_else(|| "-".into()),
+            ..form.clone()
+        };
+        let described = match unchosen.source_only() {
+            Ok(spec) => state.apps.sample_file(&spec, form.in_hand()).await,
+            Err(e) => Err(e),
+        };
+        match described {
+            Ok(s) => {
+                form.fill(&s.suggest());
+                sample = Some((s, unchosen));
+            }
+            Err(e) => return (vec![settings_check(e)], None),
+        }
+    }
+    let (checks, spec) = match form.source_only() {
+        Ok(spec) => match state.apps.test_source(&spec, form.in_hand()).await {
+            Ok(check) => (vec![check], Some(spec)),
+            Err(e) => (vec![settings_check(e)], None),
+        },
+        Err(e) => (vec![settings_check(e)], None),
+    };
+    let columns = match (sample, spec) {
+        (Some((s, _)), Some(spec)) => Some(SourceColumns::of(&s, &spec, &form.picks())),
+        // No id column yet: the columns still say what they map to.
+        (Some((s, unchosen)), None) => unchosen
+            .source_only()
+            .ok()
+            .map(|spec| SourceColumns::of(&s, &spec, &form.picks())),
+        (None, _) => None,
+    };
+    (checks, columns)
+}
+
+/// Saving a file source with no status column chosen is refused while the file has one
+/// that marks people suspended: they would be provisioned as active. (A file that cannot
+/// be read now is not refused here: a path may be filled later; the first cycle says so.)
+async fn status_chosen(
+    state: &AppState,
+    form: &NewAppForm,
+    spec: &JobSpec,
+) -> Result<(), SyncError> {
+    if !form.is_file() || !form.source_status.trim().is_empty() {
+        return Ok(());
+    }
+    let Ok(sample) = state.apps.sample_file(spec, form.in_hand()).await else {
+        return Ok(());
+    };
+    let found = sample.suggest().status.filter(|c| c != "active");
+    match found.as_deref().and_then(|c| sample.column(c)) {
+        Some(c) if c.suspended > 0 => Err(SyncError::Job(format!(
+            "column '{}' marks {} of {} people suspended: choose it as the status column \
+             under 2 · Source (Test source offers it), or '{NO_COLUMN}' to provision \
+             everyone as active",
+            c.name, c.suspended, sample.rows
+        ))),
+        _ => Ok(()),
     }
 }
 
