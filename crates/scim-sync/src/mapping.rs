@@ -311,6 +311,24 @@ fn file_user_mappings(spec: &JobSpec, columns: &BTreeSet<String>) -> Vec<Mapping
     v
 }
 
+/// `m` in the place of the mapping with its target (in any case), or last; one mapping
+/// per target.
+pub fn replace_or_push(list: &mut Vec<Mapping>, m: Mapping) {
+    let target = m.target.clone();
+    let same = |x: &Mapping| x.target.eq_ignore_ascii_case(&target);
+    match list.iter().position(same) {
+        Some(i) => {
+            list[i] = m;
+            let mut at = 0;
+            list.retain(|x| {
+                at += 1;
+                at - 1 == i || !same(x)
+            });
+        }
+        None => list.push(m),
+    }
+}
+
 impl CompiledMapping {
     fn compile(m: &Mapping, kind: ObjectKind) -> SyncResult<Self> {
         let target = TargetPath::parse(&m.target, kind)?;
@@ -374,9 +392,10 @@ impl Mappings {
                 (ObjectKind::Group, _, _) => default_group_mappings(),
             }
         };
+        // An extra mapping over a default one takes its place in the list (the editor's
+        // rows keep their order); a new one goes last.
         for extra in &own.extra {
-            list.retain(|m| !m.target.eq_ignore_ascii_case(&extra.target));
-            list.push(extra.clone());
+            replace_or_push(&mut list, extra.clone());
         }
         if let Some(roles) = &spec.scope.roles
             && kind == ObjectKind::User
@@ -592,5 +611,20 @@ mod tests {
         )
         .expect_err("unmapped");
         assert!(e.to_string().contains("has no mapping"), "{e}");
+    }
+
+    #[test]
+    fn an_edited_mapping_keeps_its_place() {
+        let t = |list: &[Mapping]| list.iter().map(|m| m.target.clone()).collect::<Vec<_>>();
+        let mut list = vec![
+            direct("userName", "u"),
+            direct("title", "t"),
+            direct("TITLE", "x"),
+        ];
+        replace_or_push(&mut list, direct("Title", "job"));
+        assert_eq!(t(&list), ["userName", "Title"], "in place, duplicates gone");
+        assert_eq!(list[1].source.as_deref(), Some("job"));
+        replace_or_push(&mut list, direct("nickName", "n"));
+        assert_eq!(t(&list), ["userName", "Title", "nickName"]);
     }
 }

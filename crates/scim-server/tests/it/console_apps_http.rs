@@ -190,6 +190,41 @@ async fn apps_rules(backend: Backend) {
         .await;
     assert_eq!(st, StatusCode::OK);
     assert!(page.contains("B@EXAMPLE.COM"), "{page}");
+    // The Preview column's user is picked by name or e-mail too, and says whom it shows.
+    let (_, _, page) = c.get(&format!("{mappings}?user=B%40example.com")).await;
+    assert!(page.contains("source id <code>2</code>"), "{page}");
+    let (_, _, page) = c.get(&format!("{mappings}?user=nobody")).await;
+    assert!(
+        page.contains("no user with the id, userName or e-mail"),
+        "{page}"
+    );
+    // An edited row keeps its place in the list.
+    let order = |page: &str| -> Vec<String> {
+        let table = page.split("id=\"mappings\"").nth(1).unwrap();
+        let table = table.split("</table>").next().unwrap();
+        table
+            .split("<code title=\"")
+            .skip(1)
+            .map(|t| t.split('"').next().unwrap().to_string())
+            .collect()
+    };
+    let (_, _, page) = c.get(&mappings).await;
+    let before_edit = order(&page);
+    let (st, _, page) = c
+        .post(
+            &mappings,
+            &[
+                ("action", "save"),
+                ("target", &before_edit[0]),
+                ("kind", "expression"),
+                ("value", "ToLower([userName])"),
+                ("csrf", &c.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert_eq!(order(&page), before_edit, "{page}");
+    assert!(page.contains("ToLower([userName])"), "{page}");
 
     // Scope and time frames: a bad duration or an empty group scope is refused and stores
     // nothing; good edits are stored.

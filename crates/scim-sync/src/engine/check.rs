@@ -5,6 +5,7 @@
 
 use super::Engine;
 use super::cycle::probe;
+use super::on_demand::names_exactly;
 use super::prepare::missing_required;
 use crate::error::{SyncError, SyncResult};
 use crate::job::{JobSpec, Mapping};
@@ -30,6 +31,9 @@ pub struct Check {
     pub untested: bool,
 }
 
+/// Source users offered to preview the mappings by.
+pub const PREVIEW_USERS: usize = 50;
+
 /// The mapping editor's view of a job's user mappings.
 #[derive(Debug, Clone)]
 pub struct UserPreview {
@@ -40,6 +44,10 @@ pub struct UserPreview {
     pub columns: Vec<String>,
     /// The source's groups by display name (the scope's group picker).
     pub groups: Vec<String>,
+    /// The first [`PREVIEW_USERS`] source users (id, name), to preview by.
+    pub users: Vec<(String, String)>,
+    /// The previewed user's source id (the form may name it by userName or e-mail).
+    pub user: Option<String>,
     /// What the mappings give the chosen user (target path → value).
     pub values: Option<BTreeMap<String, Value>>,
     /// The tested expression's value for the chosen user, or why it failed.
@@ -244,6 +252,14 @@ impl Engine {
                 .filter(|o| o.kind == ObjectKind::Group)
                 .map(SourceObject::display)
                 .collect(),
+            users: batch
+                .objects
+                .iter()
+                .filter(|o| o.kind == ObjectKind::User)
+                .take(PREVIEW_USERS)
+                .map(|o| (o.id.clone(), super::on_demand::name_of(o)))
+                .collect(),
+            user: None,
             values: None,
             expression: None,
             error: compiled.as_ref().err().map(ToString::to_string),
@@ -251,12 +267,17 @@ impl Engine {
         let (Some(id), Ok(m)) = (source_id.filter(|i| !i.is_empty()), &compiled) else {
             return Ok(preview);
         };
-        let obj = batch
-            .objects
-            .iter()
-            .find(|o| o.kind == ObjectKind::User && o.id == id)
-            .ok_or_else(|| SyncError::NotFound(format!("no user '{id}' in the source")))?
+        let users = || batch.objects.iter().filter(|o| o.kind == ObjectKind::User);
+        let obj = users()
+            .find(|o| o.id == id)
+            .or_else(|| users().find(|o| names_exactly(o, id)))
+            .ok_or_else(|| {
+                SyncError::NotFound(format!(
+                    "no user with the id, userName or e-mail '{id}' in the source"
+                ))
+            })?
             .clone();
+        preview.user = Some(obj.id.clone());
         let now = self.now().to_datetime();
         let (m, text) = (m.clone(), expression.map(str::to_string));
         // CPU work with a bounded cost (expr::budget), kept off the async workers all the

@@ -56,7 +56,7 @@ fn email_of(o: &SourceObject) -> Option<String> {
 }
 
 /// A name for people: the display name, else given and family name, else the log's name.
-fn name_of(o: &SourceObject) -> String {
+pub(super) fn name_of(o: &SourceObject) -> String {
     let text = |k: &str| {
         o.attributes
             .get(k)
@@ -73,7 +73,7 @@ fn name_of(o: &SourceObject) -> String {
 }
 
 /// Whether `query` names `o` exactly: its id, or its userName or e-mail in any case.
-fn names_exactly(o: &SourceObject, query: &str) -> bool {
+pub(super) fn names_exactly(o: &SourceObject, query: &str) -> bool {
     let q = query.trim();
     let user_name = o.attributes.get("userName").and_then(Value::as_str);
     o.id == q

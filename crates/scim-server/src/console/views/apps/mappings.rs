@@ -39,6 +39,10 @@ struct MappingsPage {
     matching: Vec<String>,
     columns: Vec<String>,
     preview_user: String,
+    /// The previewed user's source id and name (the form may name it by e-mail).
+    previewed: Option<(String, String)>,
+    /// Source users to preview by (id, name).
+    users: Vec<(String, String)>,
     preview: Vec<(String, String)>,
     expression: String,
     expression_value: Option<String>,
@@ -168,19 +172,20 @@ fn edited(mut spec: JobSpec, form: &MappingsForm) -> Result<JobSpec, String> {
     };
     match form.action.as_str() {
         "save" => {
-            let m = form.mapping()?;
-            list.retain(|x| !x.target.eq_ignore_ascii_case(&m.target));
-            list.push(m);
+            // An edited row keeps its place.
+            scim_sync::mapping::replace_or_push(list, form.mapping()?);
         }
         "remove" => {
-            list.retain(|x| !x.target.eq_ignore_ascii_case(target));
             // A default mapping is switched off by a None mapping on top of it.
             if on_defaults {
-                list.push(scim_sync::job::Mapping {
+                let none = scim_sync::job::Mapping {
                     target: target.into(),
                     none: true,
                     ..Default::default()
-                });
+                };
+                scim_sync::mapping::replace_or_push(list, none);
+            } else {
+                list.retain(|x| !x.target.eq_ignore_ascii_case(target));
             }
         }
         "match-up" | "match-down" | "match-remove" | "match-add" => {
@@ -298,6 +303,11 @@ async fn mappings_page(
         matching: preview.matching.clone(),
         columns: preview.columns.clone(),
         preview_user: user.to_string(),
+        previewed: preview.user.as_ref().map(|id| {
+            let name = preview.users.iter().find(|(i, _)| i == id);
+            (id.clone(), name.map(|(_, n)| n.clone()).unwrap_or_default())
+        }),
+        users: preview.users.clone(),
         preview: values.map(|(k, v)| (k.clone(), shown_value(v))).collect(),
         expression: expression.to_string(),
         expression_value,
