@@ -281,12 +281,34 @@ async fn apps_rules(backend: Backend) {
         stored.contains("7d") && stored.contains("ENDS_WITH"),
         "{stored}"
     );
-    // The group picker: a search narrows it; ticking Sales scopes the app to its members.
-    let (_, _, page) = c.get(&format!("{scope}?q=sal")).await;
+    // The group picker: a search narrows it; ticks made before a search are kept (not
+    // saved) while it hides them; ticking Sales scopes the app to its members.
+    let before_search = s.store.jobs().await.unwrap()[0].spec.clone();
+    let (st, _, page) = post(
+        &c,
+        &scope,
+        with_csrf(
+            vec![
+                ("action", "search"),
+                ("q", "sal"),
+                ("assignment", "groups"),
+                ("carried", "1"),
+                ("shown", "Ops"),
+                ("shown", "Sales"),
+                ("group", "Ops"),
+            ],
+            &c.csrf,
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
     assert!(
-        page.contains("value=\"Sales\"") && !page.contains("value=\"Ops\""),
+        page.contains("value=\"Sales\"") && !page.contains("name=\"group\" value=\"Ops\""),
         "{page}"
     );
+    assert!(page.contains("name=\"kept\" value=\"Ops\""), "{page}");
+    assert!(page.contains("id=\"unsaved\""), "{page}");
+    assert_eq!(s.store.jobs().await.unwrap()[0].spec, before_search);
     let (st, _, page) = post(
         &c,
         &scope,
@@ -294,6 +316,8 @@ async fn apps_rules(backend: Backend) {
             vec![
                 ("action", "assignment"),
                 ("assignment", "groups"),
+                ("carried", "1"),
+                ("kept", "Ops"),
                 ("shown", "Sales"),
                 ("group", "Sales"),
             ],
@@ -302,7 +326,7 @@ async fn apps_rules(backend: Backend) {
     )
     .await;
     assert_eq!(st, StatusCode::OK, "{page}");
-    assert!(page.contains("Chosen: Sales"), "{page}");
+    assert!(page.contains("Chosen: Ops, Sales"), "{page}");
     let stored = s.store.jobs().await.unwrap()[0].spec.clone();
     assert!(stored.contains("assignment = \"groups\""), "{stored}");
 

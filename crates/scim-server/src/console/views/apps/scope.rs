@@ -46,6 +46,10 @@ struct ScopePage {
     search: String,
     groups: Vec<(String, bool)>,
     chosen: Vec<String>,
+    /// Chosen groups the search hides, carried in the form until it is saved.
+    kept: Vec<String>,
+    /// The choices shown are not saved yet (a search with ticks changed).
+    unsaved: bool,
     filters: Vec<FilterRow>,
     operators: [&'static str; 14],
     columns: Vec<String>,
@@ -120,12 +124,48 @@ fn group_choices(all: &[String], chosen: &[String], search: &str) -> Vec<(String
         .collect()
 }
 
+/// Who is provisioned, as the form says: the radio buttons, and the groups chosen — those
+/// the form carried (or, from a form without them, the stored ones) minus the ones shown,
+/// plus the ones ticked. A search hides groups; their choice is kept.
+fn choices_of(scope: &scim_sync::job::ScopeSpec, form: &[(String, String)]) -> Choices {
+    let values = |key: &str| -> Vec<String> {
+        form.iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let shown = values("shown");
+    let mut groups = if param(form, "carried") == "1" {
+        values("kept")
+    } else {
+        scope.groups.clone()
+    };
+    groups.retain(|g| !shown.contains(g));
+    for g in values("group") {
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    Choices {
+        all_users: param(form, "assignment") != "groups",
+        nested: param(form, "nested") == "on",
+        groups,
+    }
+}
+
+/// The scope card's choices.
+struct Choices {
+    all_users: bool,
+    nested: bool,
+    groups: Vec<String>,
+}
+
 async fn scope_page(
     state: &AppState,
     s: &ConsoleSession,
     name: &str,
     status: StatusCode,
-    search: &str,
+    (search, unsaved): (&str, Option<Choices>),
     message: Option<String>,
     error: Option<String>,
 ) -> ApiResult<Response> {
@@ -136,15 +176,30 @@ async fn scope_page(
         .preview_user(&spec, Some(&record), None, None)
         .await?;
     let scope = &spec.scope;
+    let is_unsaved = unsaved.is_some();
+    let c = unsaved.unwrap_or_else(|| Choices {
+        all_users: scope.assignment == scim_sync::job::Assignment::All,
+        nested: scope.nested,
+        groups: scope.groups.clone(),
+    });
+    let groups = group_choices(&preview.groups, &c.groups, search);
+    let kept = c
+        .groups
+        .iter()
+        .filter(|g| !groups.iter().any(|(s, _)| s == *g))
+        .cloned()
+        .collect();
     let page = ScopePage {
         chrome: chrome(s, None, "apps"),
         href: app_href(name),
         name: name.to_string(),
-        all_users: scope.assignment == scim_sync::job::Assignment::All,
-        nested: scope.nested,
+        all_users: c.all_users,
+        nested: c.nested,
         search: search.to_string(),
-        groups: group_choices(&preview.groups, &scope.groups, search),
-        chosen: scope.groups.clone(),
+        groups,
+        chosen: c.groups,
+        kept,
+        unsaved: is_unsaved,
         filters: scope
             .filters
             .iter()
@@ -168,7 +223,16 @@ pub async fn app_scope(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let search = param(&pairs(q), "q");
-    scope_page(&state, &s, &name, StatusCode::OK, &search, None, None).await
+    scope_page(
+        &state,
+        &s,
+        &name,
+        StatusCode::OK,
+        (&search, None),
+        None,
+        None,
+    )
+    .await
 }
 
 /// `POST /console/apps/{name}/scope`: the form's pairs as sent (checkboxes repeat keys).
@@ -180,6 +244,21 @@ pub async fn app_scope_edit(
 ) -> ApiResult<Response> {
     let (spec, _) = stored(&state, &name).await?;
     let action = param(&form, "action");
+    if action == "search" {
+        // A search inside the scope form: the ticks made so far stay, unsaved.
+        let unsaved = choices_of(&spec.scope, &form);
+        let search = param(&form, "q");
+        return scope_page(
+            &state,
+            &s,
+            &name,
+            StatusCode::OK,
+            (&search, Some(unsaved)),
+            None,
+            None,
+        )
+        .await;
+    }
     let edited =
         scope_edited(spec, &action, &form).and_then(|n| n.as_stored().map_err(|e| e.to_string()));
     let (status, message, error) = match edited {
@@ -190,7 +269,7 @@ pub async fn app_scope_edit(
             (StatusCode::OK, Some(scope_saved(&action).into()), None)
         }
     };
-    scope_page(&state, &s, &name, status, "", message, error).await
+    scope_page(&state, &s, &name, status, ("", None), message, error).await
 }
 
 /// What the screen says after an edit was saved.
@@ -211,26 +290,14 @@ fn scope_edited(
     use scim_sync::job::{Assignment, DeprovisionAction as A, ScopingClause, ScopingFilter};
     match action {
         "assignment" => {
-            spec.scope.assignment = if param(form, "assignment") == "groups" {
-                Assignment::Groups
-            } else {
+            let c = choices_of(&spec.scope, form);
+            spec.scope.assignment = if c.all_users {
                 Assignment::All
+            } else {
+                Assignment::Groups
             };
-            spec.scope.nested = param(form, "nested") == "on";
-            // The groups shown (a search may hide some) are replaced by those ticked;
-            // the ones not shown stay as they were.
-            let shown: Vec<&str> = form
-                .iter()
-                .filter(|(k, _)| k == "shown")
-                .map(|(_, v)| v.as_str())
-                .collect();
-            let ticked: Vec<String> = form
-                .iter()
-                .filter(|(k, _)| k == "group")
-                .map(|(_, v)| v.clone())
-                .collect();
-            spec.scope.groups.retain(|g| !shown.contains(&g.as_str()));
-            spec.scope.groups.extend(ticked);
+            spec.scope.nested = c.nested;
+            spec.scope.groups = c.groups;
             if spec.scope.assignment == Assignment::Groups && spec.scope.groups.is_empty() {
                 return Err("choose at least one group, or sync all users".into());
             }
@@ -293,4 +360,53 @@ fn scope_edited(
         }
     }
     Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The groups a search hides keep their choice; those shown are as ticked.
+    #[test]
+    fn choices_survive_a_search() {
+        let scope = scim_sync::job::ScopeSpec {
+            groups: vec!["Sales".into(), "Ops".into()],
+            ..Default::default()
+        };
+        // A form from before the carried choices: the stored ones stand for the hidden.
+        let c = choices_of(
+            &scope,
+            &form(&[
+                ("assignment", "groups"),
+                ("shown", "Ops"),
+                ("shown", "Eng"),
+                ("group", "Eng"),
+            ]),
+        );
+        assert_eq!(c.groups, ["Sales", "Eng"]);
+        assert!(!c.all_users);
+        // Carried: what the page kept (Eng ticked before the search), not what is stored.
+        let c = choices_of(
+            &scope,
+            &form(&[
+                ("carried", "1"),
+                ("kept", "Eng"),
+                ("shown", "Sales"),
+                ("group", "Sales"),
+                ("nested", "on"),
+            ]),
+        );
+        assert_eq!(c.groups, ["Eng", "Sales"]);
+        assert!(c.all_users && c.nested);
+        // Unticked while shown: dropped.
+        let c = choices_of(&scope, &form(&[("carried", "1"), ("shown", "Sales")]));
+        assert!(c.groups.is_empty());
+    }
 }
