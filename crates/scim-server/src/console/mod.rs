@@ -148,6 +148,10 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             get(apps::app_scope).post(apps::app_scope_edit),
         )
         .route(
+            "/apps/{name}/settings",
+            get(apps::app_settings).post(apps::app_settings_edit),
+        )
+        .route(
             "/apps/{name}/mappings",
             get(apps::app_mappings).post(apps::app_mappings_edit),
         )

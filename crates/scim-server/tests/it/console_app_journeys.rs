@@ -377,7 +377,71 @@ async fn notification_email(backend: Backend) {
     s.finish().await;
 }
 
+/// Schedule, breaker and matching, which were only in the job file: shown, edited,
+/// checked as the job file is (nothing stored when refused), CSRF-guarded.
+async fn settings(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    operator(&s).await;
+    let (_, token) = s.tenant("payroll").await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(&csv, PEOPLE).unwrap();
+    let mut c = Console::new(&s.root);
+    c.sign_in(OPERATOR, PASSWORD).await;
+    let app = new_app(&c, &s, "HR", &csv.display().to_string(), &token).await;
+    let (_, _, page) = c.get(&app).await;
+    assert!(page.contains("/settings\" id=\"open-settings\""), "{page}");
+    let settings = format!("{app}/settings");
+    let (st, _, page) = c.get(&settings).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        page.contains("value=\"40m\""),
+        "the default interval: {page}"
+    );
+    assert!(
+        page.contains("value=\"500\""),
+        "the default breaker: {page}"
+    );
+    let form = |interval: &'static str, percent: &'static str| {
+        vec![
+            ("interval", interval),
+            ("debounce", "0"),
+            ("max_deletes", "25"),
+            ("max_percent", percent),
+            ("percent_floor", "2"),
+            ("on_conflict", "report"),
+        ]
+    };
+    let before = s.store.jobs().await.unwrap()[0].spec.clone();
+    for (bad, why) in [
+        (form("30s", "10"), "at least 1m"),
+        (form("2h", "120"), "percentage from 0 to 100"),
+    ] {
+        let (st, page) = act(&c, &settings, &bad).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{page}");
+        assert!(page.contains(why), "{page}");
+    }
+    let (st, _, _) = c.post(&settings, &form("2h", "10")).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "CSRF");
+    assert_eq!(s.store.jobs().await.unwrap()[0].spec, before);
+    let (st, page) = act(&c, &settings, &form("2h", "10")).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(page.contains("Settings saved"), "{page}");
+    let stored = s.store.jobs().await.unwrap()[0].spec.clone();
+    for want in [
+        "interval = \"2h\"",
+        "max_deletes = 25",
+        "on_conflict = \"report\"",
+    ] {
+        assert!(stored.contains(want), "{want}: {stored}");
+    }
+    let (st, _, _) = c.get("/console/apps/nope/settings").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    s.finish().await;
+}
+
 both_backends! {
     app_page_journeys => super::journeys;
     app_notification_email => super::notification_email;
+    app_settings => super::settings;
 }

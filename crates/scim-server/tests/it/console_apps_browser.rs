@@ -278,6 +278,14 @@ async fn apps_in_chromium() {
     click(&c, "#save-frames").await;
     wait_text(&c, "#message", "time frames saved").await;
     shot(&c, "apps-06c-scope").await;
+    // Schedule and breaker, from the app page.
+    c.goto(&app).await.unwrap();
+    click(&c, "#open-settings").await;
+    wait_text(&c, "h1", "Settings").await;
+    fill(&c, "#max-deletes", "100").await;
+    click(&c, "#save-settings").await;
+    wait_text(&c, "#message", "Settings saved").await;
+    shot(&c, "apps-06d-settings").await;
 
     // Turn on, run a cycle, watch it finish.
     c.goto(&app).await.unwrap();

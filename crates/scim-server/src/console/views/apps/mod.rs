@@ -16,6 +16,7 @@
 //! | `log` | its provisioning log and exports |
 //! | `mappings` | attribute mappings, matching, expression tester |
 //! | `scope` | scope, scoping filters, deprovisioning time frames |
+//! | `settings` | schedule, deletion breaker, what a match does to an existing object |
 
 use super::super::session::ConsoleSession;
 use super::super::view::{self, Chart, Chrome};
@@ -194,6 +195,25 @@ pub async fn apps(State(state): AppStateRef, s: ConsoleSession) -> ApiResult<Res
     )
 }
 
+/// What a page says after an edit of a stored app: refused (400, why; nothing stored), or
+/// checked as the job file is and saved (200, `saved`). Logged once with what was edited.
+async fn save_edit(
+    state: &AppState,
+    s: &ConsoleSession,
+    edited: Result<JobSpec, String>,
+    what: &str,
+    saved: &str,
+) -> ApiResult<(StatusCode, Option<String>, Option<String>)> {
+    match edited.and_then(|n| n.as_stored().map_err(|e| e.to_string())) {
+        Err(e) => Ok((StatusCode::BAD_REQUEST, None, Some(e))),
+        Ok(next) => {
+            state.apps.save(&next).await?;
+            tracing::info!(operator = %s.operator.username, job = %next.name, edit = %what, "app edited in the console");
+            Ok((StatusCode::OK, Some(saved.to_string()), None))
+        }
+    }
+}
+
 /// The stored app and its parsed job, or a 404 page.
 async fn stored(state: &AppState, name: &str) -> ApiResult<(JobSpec, scim_core::SyncJobRecord)> {
     state.apps.get(name).await.map_err(|e| match e {
@@ -212,6 +232,7 @@ mod mappings;
 mod new;
 mod new_source;
 mod scope;
+mod settings;
 
 pub use app::{app, app_action};
 pub use log::{app_log, app_log_row};
@@ -219,3 +240,4 @@ pub use mappings::{app_mappings, app_mappings_edit};
 pub use new::{new_app, new_app_form};
 pub use new_source::source_template;
 pub use scope::{app_scope, app_scope_edit};
+pub use settings::{app_settings, app_settings_edit};

@@ -259,16 +259,9 @@ pub async fn app_scope_edit(
         )
         .await;
     }
-    let edited =
-        scope_edited(spec, &action, &form).and_then(|n| n.as_stored().map_err(|e| e.to_string()));
-    let (status, message, error) = match edited {
-        Err(e) => (StatusCode::BAD_REQUEST, None, Some(e)),
-        Ok(next) => {
-            state.apps.save(&next).await?;
-            tracing::info!(operator = %s.operator.username, job = %name, action = %action, "app scope edited in the console");
-            (StatusCode::OK, Some(scope_saved(&action).into()), None)
-        }
-    };
+    let edited = scope_edited(spec, &action, &form);
+    let saved = scope_saved(&action);
+    let (status, message, error) = save_edit(&state, &s, edited, &action, saved).await?;
     scope_page(&state, &s, &name, status, ("", None), message, error).await
 }
 
