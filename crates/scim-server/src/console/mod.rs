@@ -147,6 +147,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/apps/{name}/scope",
             get(apps::app_scope).post(apps::app_scope_edit),
         )
+        .route("/apps/{name}/review", get(apps::app_review))
         .route(
             "/apps/{name}/settings",
             get(apps::app_settings).post(apps::app_settings_edit),

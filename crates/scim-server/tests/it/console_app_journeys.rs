@@ -217,8 +217,33 @@ async fn scheduled(c: &Console, s: &TestServer, app: &str, token: &str, csv: &st
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{page}");
+    // Turn on goes through the review: the first cycle planned, nothing written.
+    let (_, _, page) = c.get(app).await;
+    assert!(
+        page.contains("/review\" class=\"button primary\" id=\"turn-on\""),
+        "{page}"
+    );
+    let before = user_count(s, token, "ada@example.com").await;
+    let (st, _, page) = c.get(&format!("{app}/review")).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("<strong>Create</strong>: 2"),
+        "one was provisioned on demand: {page}"
+    );
+    assert!(
+        page.contains("deleted at the source</dt><dd>Delete after 30d"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"confirm-turn-on\""), "{page}");
+    assert_eq!(
+        user_count(s, token, "ada@example.com").await,
+        before,
+        "the review writes nothing"
+    );
     let (st, page) = act(c, app, &[("action", "turn-on")]).await;
     assert_eq!(st, StatusCode::OK, "{page}");
+    let (_, _, page) = c.get(&format!("{app}/review")).await;
+    assert!(page.contains("id=\"already-on\""), "{page}");
     let page = run_cycle(c, app, 0).await;
     assert!(page.contains("Created</dt><dd>2"), "usage: {page}");
     std::fs::write(
@@ -292,6 +317,11 @@ async fn refused(c: &Console, s: &TestServer, csv: &str) {
     // A refused token: the failed cycle is listed in red with its reason and its log link,
     // and the Apps list says it failed.
     let bad = new_app(c, s, "Refused", csv, "not-a-token").await;
+    // The review says the first cycle cannot be planned, and why.
+    let (st, _, page) = c.get(&format!("{bad}/review")).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(page.contains("id=\"plan-error\""), "{page}");
+    assert!(page.contains("401"), "{page}");
     act(c, &bad, &[("action", "turn-on")]).await;
     let page = run_cycle(c, &bad, 0).await;
     assert!(page.contains("<tr class=\"failure\">"), "{page}");

@@ -290,6 +290,10 @@ async fn apps_in_chromium() {
     // Turn on, run a cycle, watch it finish.
     c.goto(&app).await.unwrap();
     click(&c, "#turn-on").await;
+    wait_text(&c, "h1", "Review before turning on").await;
+    wait_text(&c, "#first-cycle", "Create").await;
+    shot(&c, "apps-06e-review").await;
+    click(&c, "#confirm-turn-on").await;
     wait_text(&c, "#message", "Provisioning is on").await;
     click(&c, "#run-now").await;
     wait_text(&c, "#message", "A cycle started").await;

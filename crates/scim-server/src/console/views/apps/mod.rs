@@ -15,6 +15,7 @@
 //! | `details` | what the app page shows: cycles, 30-day usage, chart, scheduled deprovisioning |
 //! | `log` | its provisioning log and exports |
 //! | `mappings` | attribute mappings, matching, expression tester |
+//! | `review` | the review before Turn on: the configuration and the first cycle's plan |
 //! | `scope` | scope, scoping filters, deprovisioning time frames |
 //! | `settings` | schedule, deletion breaker, what a match does to an existing object |
 
@@ -231,6 +232,7 @@ mod log;
 mod mappings;
 mod new;
 mod new_source;
+mod review;
 mod scope;
 mod settings;
 
@@ -239,5 +241,6 @@ pub use log::{app_log, app_log_row};
 pub use mappings::{app_mappings, app_mappings_edit};
 pub use new::{new_app, new_app_form};
 pub use new_source::source_template;
+pub use review::app_review;
 pub use scope::{app_scope, app_scope_edit};
 pub use settings::{app_settings, app_settings_edit};

@@ -22,11 +22,11 @@ const SCOPING_OPERATORS: [&str; 14] = [
 ];
 
 /// One deprovisioning trigger's row: its form key, what it means, its current rule.
-struct TimeFrame {
+pub(super) struct TimeFrame {
     key: &'static str,
-    label: &'static str,
-    action: &'static str,
-    after: String,
+    pub(super) label: &'static str,
+    pub(super) action: &'static str,
+    pub(super) after: String,
 }
 
 struct FilterRow {
@@ -69,8 +69,22 @@ fn action_key(a: scim_sync::job::DeprovisionAction) -> &'static str {
 }
 
 impl TimeFrame {
+    /// The rule in words: "Suspend after 7d", "Do nothing".
+    pub(super) fn text(&self) -> String {
+        let action = match self.action {
+            "none" => return "Do nothing".into(),
+            "disable" => "Suspend",
+            "delete" => "Delete",
+            _ => "Suspend now, delete",
+        };
+        match self.after.as_str() {
+            "0" | "0s" | "immediately" => format!("{action} at once"),
+            after => format!("{action} after {after}"),
+        }
+    }
+
     /// The four triggers' rows, in the order the screen shows them.
-    fn all(d: &scim_sync::job::DeprovisionSpec) -> Vec<TimeFrame> {
+    pub(super) fn all(d: &scim_sync::job::DeprovisionSpec) -> Vec<TimeFrame> {
         let frame = |key, label, r: &scim_sync::job::DeprovisionRule| TimeFrame {
             key,
             label,
