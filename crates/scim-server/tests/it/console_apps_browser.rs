@@ -264,6 +264,11 @@ async fn apps_in_chromium() {
         .unwrap();
     assert!(order.find("externalId") < order.find("userName"), "{order}");
     shot(&c, "apps-06b-mappings").await;
+    // The group mappings: Entra's second mapping.
+    click(&c, "#group-mappings").await;
+    wait_text(&c, "h1", "groups").await;
+    wait_text(&c, "#mappings", "displayName").await;
+    shot(&c, "apps-06b2-group-mappings").await;
     // Scope: a scoping filter everyone passes, and a week's grace before out-of-scope
     // users are suspended.
     c.goto(&app).await.unwrap();

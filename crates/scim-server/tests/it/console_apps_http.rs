@@ -225,6 +225,46 @@ async fn apps_rules(backend: Backend) {
     assert_eq!(st, StatusCode::OK, "{page}");
     assert_eq!(order(&page), before_edit, "{page}");
     assert!(page.contains("ToLower([userName])"), "{page}");
+    // Group mappings, Entra's second mapping: displayName is required; an edit is kept in
+    // the job's [groups], not the users'.
+    let groups = format!("{mappings}?object=groups");
+    let (st, _, page) = c.get(&groups).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(page.contains("id=\"group-note\""), "{page}");
+    assert!(page.contains("title=\"displayName\""), "{page}");
+    let edit = |action: &'static str, target: &'static str| {
+        vec![
+            ("action", action),
+            ("object", "groups"),
+            ("target", target),
+            ("kind", "constant"),
+            ("value", "from-hr"),
+        ]
+    };
+    let (st, page) = {
+        let mut f = edit("remove", "displayName");
+        f.push(("csrf", &c.csrf));
+        let (st, _, page) = c.post(&mappings, &f).await;
+        (st, page)
+    };
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("displayName * is required"), "{page}");
+    let mut f = edit("save", "externalId");
+    f.push(("csrf", &c.csrf));
+    let (st, _, page) = c.post(&mappings, &f).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("id=\"group-note\""),
+        "stays on the group mappings: {page}"
+    );
+    let stored = s.store.jobs().await.unwrap()[0].spec.clone();
+    let groups_part = stored.split("[groups]").nth(1).unwrap_or_default();
+    assert!(groups_part.contains("from-hr"), "{stored}");
+    let (_, _, page) = c.get(&mappings).await;
+    assert!(
+        !page.contains("from-hr"),
+        "the user mappings are untouched: {page}"
+    );
 
     // Scope and time frames: a bad duration or an empty group scope is refused and stores
     // nothing; good edits are stored.

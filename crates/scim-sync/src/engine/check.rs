@@ -54,6 +54,11 @@ pub struct UserPreview {
     pub expression: Option<Result<Value, String>>,
     /// Why the mappings cannot be compiled or evaluated.
     pub error: Option<String>,
+    /// The group mappings in force (Entra's second mapping), their matching attributes
+    /// and why they cannot be compiled.
+    pub group_mappings: Vec<Mapping>,
+    pub group_matching: Vec<String>,
+    pub group_error: Option<String>,
 }
 
 fn columns_of(objects: &[SourceObject]) -> BTreeSet<String> {
@@ -242,7 +247,20 @@ impl Engine {
             Ok(m) => m.matching.iter().map(|p| p.text.clone()).collect(),
             Err(_) => spec.users.matching.clone(),
         };
+        let group_columns: BTreeSet<String> = batch
+            .objects
+            .iter()
+            .filter(|o| o.kind == ObjectKind::Group)
+            .flat_map(|o| o.attributes.keys().cloned())
+            .collect();
+        let groups_compiled = Mappings::compile(spec, ObjectKind::Group, &group_columns);
         let mut preview = UserPreview {
+            group_mappings: Mappings::effective(spec, ObjectKind::Group, &group_columns),
+            group_matching: match &groups_compiled {
+                Ok(m) => m.matching.iter().map(|p| p.text.clone()).collect(),
+                Err(_) => spec.groups.matching.clone(),
+            },
+            group_error: groups_compiled.err().map(|e| e.to_string()),
             mappings,
             matching,
             columns: columns.into_iter().collect(),

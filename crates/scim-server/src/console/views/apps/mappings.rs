@@ -1,11 +1,13 @@
-//! The attribute mapping editor: mappings in force, edits checked against the source,
-//! matching precedence, and an expression tester with a preview on a source user.
+//! The attribute mapping editor, for users and for groups (Entra's two mappings):
+//! mappings in force, edits checked against the source, matching precedence, and for users
+//! an expression tester with a preview on a source user.
 
 use super::*;
 
 /// Target attributes every SCIM service provider requires (RFC 7643 §4.1): marked `*` and
 /// never left unmapped.
 const REQUIRED_USER_ATTRIBUTES: [&str; 1] = ["userName"];
+const REQUIRED_GROUP_ATTRIBUTES: [&str; 1] = ["displayName"];
 
 struct MappingRow {
     target: String,
@@ -35,6 +37,8 @@ struct MappingsPage {
     chrome: Chrome,
     name: String,
     href: String,
+    /// The group mappings (else the user mappings).
+    groups: bool,
     rows: Vec<MappingRow>,
     matching: Vec<String>,
     columns: Vec<String>,
@@ -51,7 +55,7 @@ struct MappingsPage {
     error: Option<String>,
 }
 
-fn mapping_row(m: &scim_sync::job::Mapping) -> MappingRow {
+fn mapping_row(m: &scim_sync::job::Mapping, required: &[&str]) -> MappingRow {
     let (kind, value) = if let Some(src) = &m.source {
         ("Direct", src.clone())
     } else if let Some(c) = &m.constant {
@@ -62,9 +66,7 @@ fn mapping_row(m: &scim_sync::job::Mapping) -> MappingRow {
         ("None", String::new())
     };
     MappingRow {
-        required: REQUIRED_USER_ATTRIBUTES
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(&m.target)),
+        required: required.iter().any(|r| r.eq_ignore_ascii_case(&m.target)),
         short: short_target(&m.target).to_string(),
         target: m.target.clone(),
         kind_form: kind_value(kind),
@@ -123,9 +125,25 @@ pub struct MappingsForm {
     expression: String,
     #[serde(default)]
     user: String,
+    /// `groups`: the group mappings; anything else the user mappings.
+    #[serde(default)]
+    object: String,
 }
 
 impl MappingsForm {
+    fn groups(&self) -> bool {
+        self.object == "groups"
+    }
+
+    /// The attributes that can never be left unmapped, for the form's object kind.
+    fn required(&self) -> &'static [&'static str] {
+        if self.groups() {
+            &REQUIRED_GROUP_ATTRIBUTES
+        } else {
+            &REQUIRED_USER_ATTRIBUTES
+        }
+    }
+
     fn mapping(&self) -> Result<scim_sync::job::Mapping, String> {
         let target = self.target.trim();
         if target.is_empty() {
@@ -162,7 +180,11 @@ impl MappingsForm {
 /// The job with one edit applied to its user mappings or matching order.
 fn edited(mut spec: JobSpec, form: &MappingsForm) -> Result<JobSpec, String> {
     let target = form.target.trim();
-    let own = &mut spec.users;
+    let own = if form.groups() {
+        &mut spec.groups
+    } else {
+        &mut spec.users
+    };
     // A job with its own full list edits that list; otherwise edits sit on the defaults.
     let on_defaults = own.mappings.is_empty();
     let list = if on_defaults {
@@ -190,7 +212,7 @@ fn edited(mut spec: JobSpec, form: &MappingsForm) -> Result<JobSpec, String> {
         }
         "match-up" | "match-down" | "match-remove" | "match-add" => {
             if own.matching.is_empty() {
-                own.matching = vec!["userName".into()];
+                own.matching = vec![form.required()[0].into()];
             }
             let at = own
                 .matching
@@ -299,8 +321,19 @@ async fn mappings_page(
         chrome: chrome(s, None, "apps"),
         href: app_href(name),
         name: name.to_string(),
-        rows: preview.mappings.iter().map(mapping_row).collect(),
-        matching: preview.matching.clone(),
+        groups: form.groups(),
+        rows: if form.groups() {
+            let rows = preview.group_mappings.iter();
+            rows.map(|m| mapping_row(m, form.required())).collect()
+        } else {
+            let rows = preview.mappings.iter();
+            rows.map(|m| mapping_row(m, form.required())).collect()
+        },
+        matching: if form.groups() {
+            preview.group_matching.clone()
+        } else {
+            preview.matching.clone()
+        },
         columns: preview.columns.clone(),
         preview_user: user.to_string(),
         previewed: preview.user.as_ref().map(|id| {
@@ -330,6 +363,7 @@ pub async fn app_mappings(
     let form = MappingsForm {
         user: param(&pairs, "user"),
         expression: param(&pairs, "expression"),
+        object: param(&pairs, "object"),
         ..Default::default()
     };
     mappings_page(&state, &s, &name, StatusCode::OK, &form, None, None).await
@@ -373,15 +407,19 @@ async fn checked(
         .engine()
         .preview_user(&next, Some(record), None, None)
         .await?;
-    if let Some(e) = preview.error {
+    let (error, list) = if form.groups() {
+        (preview.group_error, &preview.group_mappings)
+    } else {
+        (preview.error, &preview.mappings)
+    };
+    if let Some(e) = error {
         return Ok(Err(e));
     }
     let mapped = |r: &str| {
-        let m = &preview.mappings;
-        m.iter()
+        list.iter()
             .any(|m| m.target.eq_ignore_ascii_case(r) && !m.none)
     };
-    Ok(match REQUIRED_USER_ATTRIBUTES.iter().find(|r| !mapped(r)) {
+    Ok(match form.required().iter().find(|r| !mapped(r)) {
         Some(r) => Err(format!("{r} * is required by every SCIM app: map it")),
         None => Ok(next),
     })
