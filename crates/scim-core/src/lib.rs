@@ -11,6 +11,7 @@ pub mod clock;
 pub mod error;
 pub mod event;
 pub mod operator;
+pub mod refused;
 pub mod resource;
 pub mod sealing;
 pub mod service;
@@ -68,4 +69,5 @@ pub mod prelude {
     };
     pub use crate::sync::SyncStore;
 }
+pub use refused::{Refusal, Refusals, RefusedCount};
 pub use token::{Endpoint, IssuedToken, Privilege, TokenRecord, TokenScope, TokenScopes};

@@ -87,6 +87,16 @@ pub trait TokenStore: Send + Sync {
         grace_until: Timestamp,
     ) -> CoreResult<bool>;
     async fn touch_token(&self, id: &str, now: Timestamp) -> CoreResult<()>;
+    /// Adds refused-credential counts to their tenant's hour (`crate::refused`).
+    async fn add_refused(&self, counts: &[crate::RefusedCount]) -> CoreResult<()>;
+    /// A tenant's refused-credential counts of the hours from `since`'s.
+    async fn refused(
+        &self,
+        tenant_id: i64,
+        since: Timestamp,
+    ) -> CoreResult<Vec<crate::RefusedCount>>;
+    /// Deletes the counts of hours that ended before `before`; returns how many rows.
+    async fn sweep_refused(&self, before: Timestamp) -> CoreResult<u64>;
 }
 
 #[async_trait]

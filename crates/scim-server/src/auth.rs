@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use moka::sync::Cache;
 use scim_core::token::{TokenRejection, hash_secret};
-use scim_core::{CoreResult, Endpoint, RequestContext, Tenant, Timestamp, TokenRecord};
+use scim_core::{CoreResult, Endpoint, Refusal, RequestContext, Tenant, Timestamp, TokenRecord};
 use std::time::Duration;
 
 /// How long a node trusts a cached token or tenant lookup.
@@ -113,6 +113,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
     }
 }
 
+/// One answer for an unknown token and another tenant's: nothing leaks.
+const NOT_VALID: &str = "the bearer token is not valid";
+
 fn unauthorized(detail: &str) -> AppError {
     AppError::new(401, detail)
 }
@@ -135,18 +138,19 @@ pub async fn authenticate(
     mut ctx: RequestContext,
 ) -> Result<Auth, AppError> {
     let Some(secret) = bearer(headers) else {
-        return Err(unauthorized(
+        return Err(refuse(
+            state,
+            slug,
+            Refusal::Missing,
             "a bearer token is required (Authorization: Bearer <token>)",
-        ));
+        )
+        .await);
     };
     let hash = hash_secret(secret);
     let now = Timestamp::now();
     let Some(token) = state.auth_cache.token(state, &hash).await? else {
-        return Err(unauthorized("the bearer token is not valid"));
+        return Err(refuse(state, slug, Refusal::Unknown, NOT_VALID).await);
     };
-    token
-        .check(&hash, now)
-        .map_err(|r| unauthorized(rejected(r)))?;
     // Same answer for an unknown tenant and another tenant's token: nothing leaks.
     let Some(tenant) = state
         .auth_cache
@@ -154,14 +158,32 @@ pub async fn authenticate(
         .await?
         .filter(|t| t.id == token.tenant_id)
     else {
-        return Err(unauthorized("the bearer token is not valid"));
+        return Err(refuse(state, slug, Refusal::Unknown, NOT_VALID).await);
     };
+    if let Err(r) = token.check(&hash, now) {
+        let reason = match r {
+            TokenRejection::Revoked => Refusal::Revoked,
+            TokenRejection::Expired => Refusal::Expired,
+            TokenRejection::Unknown => Refusal::Unknown,
+        };
+        state.refusals.add(tenant.id, reason, now);
+        return Err(unauthorized(rejected(r)));
+    }
     if token.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
         touch(state, &token, hash, now);
     }
     state.rate_limiter.check(&token)?;
     ctx.token_name = Some(token.name.clone());
     Ok(Auth { tenant, token, ctx })
+}
+
+/// The 401 for a refused credential, counted for the URL's tenant when it exists (its
+/// administrators see the count; an unknown tenant's URL counts nowhere).
+async fn refuse(state: &AppState, slug: &str, reason: Refusal, detail: &str) -> AppError {
+    if let Ok(Some(t)) = state.auth_cache.tenant(state, slug).await {
+        state.refusals.add(t.id, reason, Timestamp::now());
+    }
+    unauthorized(detail)
 }
 
 fn rejected(r: TokenRejection) -> &'static str {

@@ -97,7 +97,12 @@ pub struct AppState {
     /// The webhook deliverer (over this state's change feed): `scimd serve` runs it, the
     /// console's "Send test event" sends through it.
     pub deliverer: Option<Arc<scim_webhook::Deliverer>>,
+    /// Refused credentials counted on this node, not yet stored (`run_refusal_flusher`).
+    pub refusals: Arc<scim_core::Refusals>,
 }
+
+/// How often a node stores its refused-credential counts.
+pub const REFUSALS_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a server is made of besides its store: built once, complete, by whoever runs it
 /// (`scimd serve`, the test kit).
@@ -223,8 +228,22 @@ impl AppState {
             )
             .with_source_dir(sync_source_dir),
             deliverer: None,
+            refusals: Arc::default(),
         };
         (state, webhooks)
+    }
+
+    /// Stores the refused-credential counts of this node every [`REFUSALS_FLUSH`] (the
+    /// console's log page stores them at once before it reads); `scimd serve` runs it and
+    /// flushes once more when it stops.
+    pub async fn run_refusal_flusher(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(REFUSALS_FLUSH);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.services.tokens.flush_refused(&self.refusals).await {
+                tracing::warn!(error = %e, "could not store refused-credential counts (kept for the next try)");
+            }
+        }
     }
 
     /// The tenant's SCIM base URL.

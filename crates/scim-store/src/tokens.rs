@@ -7,7 +7,7 @@ use crate::sql_filter::Arg;
 use async_trait::async_trait;
 use scim_core::CoreResult;
 use scim_core::store::TokenStore;
-use scim_core::{Timestamp, TokenRecord, TokenScopes};
+use scim_core::{Refusal, RefusedCount, Timestamp, TokenRecord, TokenScopes};
 
 const COLUMNS: &str = "id, tenant_id, name, prefix, secret_hash, scopes, created_at, expires_at, \
                        last_used_at, revoked_at, previous_secret_hash, previous_valid_until";
@@ -134,6 +134,69 @@ pub(crate) async fn touch(c: &mut Conn<'_>, id: &str, now: Timestamp) -> Result<
     Ok(())
 }
 
+/// Adds each count to its row (created at the hour's first).
+pub(crate) async fn add_refused(
+    c: &mut Conn<'_>,
+    counts: &[RefusedCount],
+) -> Result<(), StoreError> {
+    for r in counts {
+        c.exec(
+            "INSERT INTO refused_credentials (tenant_id, hour, reason, count, last_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, hour, reason) DO UPDATE SET \
+             count = refused_credentials.count + excluded.count, \
+             last_at = CASE WHEN excluded.last_at > refused_credentials.last_at \
+             THEN excluded.last_at ELSE refused_credentials.last_at END",
+            &[
+                Arg::Int(r.tenant_id),
+                Arg::ts(r.hour),
+                Arg::text(r.reason.as_str()),
+                Arg::Int(i64::try_from(r.count).unwrap_or(i64::MAX)),
+                Arg::ts(r.last_at),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn refused(
+    c: &mut Conn<'_>,
+    tenant_id: i64,
+    since: Timestamp,
+) -> Result<Vec<RefusedCount>, StoreError> {
+    let since = scim_core::refused::hour_of(since);
+    c.fetch(
+        "SELECT tenant_id, hour, reason, count, last_at FROM refused_credentials \
+         WHERE tenant_id = $1 AND hour >= $2 ORDER BY hour, reason",
+        &[Arg::Int(tenant_id), Arg::ts(since)],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        let reason = row.text(2)?;
+        Ok(RefusedCount {
+            tenant_id: row.int(0)?,
+            hour: row.ts(1)?,
+            reason: Refusal::parse(&reason)
+                .ok_or_else(|| StoreError::Corrupt(format!("refusal reason '{reason}'")))?,
+            count: u64::try_from(row.int(3)?).unwrap_or_default(),
+            last_at: row.ts(4)?,
+        })
+    })
+    .collect()
+}
+
+pub(crate) async fn sweep_refused(c: &mut Conn<'_>, before: Timestamp) -> Result<u64, StoreError> {
+    // An hour is kept while any of it is within the retention.
+    let before = scim_core::refused::hour_of(before);
+    c.exec(
+        "DELETE FROM refused_credentials WHERE hour < $1",
+        &[Arg::ts(before)],
+    )
+    .await
+}
+
 #[async_trait]
 impl TokenStore for SqlStore {
     async fn insert_token(&self, token: &TokenRecord) -> CoreResult<()> {
@@ -173,5 +236,18 @@ impl TokenStore for SqlStore {
     async fn touch_token(&self, id: &str, now: Timestamp) -> CoreResult<()> {
         let id = id.to_string();
         self.write(job!(|c| touch(c, &id, now))).await
+    }
+    async fn add_refused(&self, counts: &[RefusedCount]) -> CoreResult<()> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let counts = counts.to_vec();
+        self.write(job!(|c| add_refused(c, &counts))).await
+    }
+    async fn refused(&self, tenant_id: i64, since: Timestamp) -> CoreResult<Vec<RefusedCount>> {
+        self.read(job!(|c| refused(c, tenant_id, since))).await
+    }
+    async fn sweep_refused(&self, before: Timestamp) -> CoreResult<u64> {
+        self.write(job!(|c| sweep_refused(c, before))).await
     }
 }

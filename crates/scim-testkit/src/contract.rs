@@ -46,6 +46,7 @@ fn group(name: &str, members: &[&str]) -> Write {
 pub async fn run_all(store: Arc<dyn Store>) {
     tenants(&store).await;
     tokens(&store).await;
+    refused_credentials(&store).await;
     resources(&store).await;
     relations_and_concurrent_modifies(&store).await;
     concurrent_creates(&store).await;
@@ -118,6 +119,47 @@ async fn tokens(s: &Arc<dyn Store>) {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].last_used_at, Some(now));
     assert!(list[0].revoked_at.is_some());
+}
+
+/// Refused-credential counts add up per tenant, hour and reason; each tenant reads only
+/// its own; the sweep drops whole past hours; deleting a tenant drops its counts.
+async fn refused_credentials(s: &Arc<dyn Store>) {
+    use scim_core::refused::hour_of;
+    use scim_core::{Refusal, RefusedCount};
+    let one = s.tenant("c-one").await.unwrap().unwrap();
+    let other = s
+        .create_tenant("c-refused", "R", Timestamp::now())
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    let earlier = now - Duration::hours(3);
+    let count = |tenant_id, at: Timestamp, reason, count| RefusedCount {
+        tenant_id,
+        hour: hour_of(at),
+        reason,
+        count,
+        last_at: at,
+    };
+    s.add_refused(&[
+        count(one.id, now, Refusal::Revoked, 2),
+        count(one.id, earlier, Refusal::Revoked, 1),
+        count(other.id, now, Refusal::Missing, 7),
+    ])
+    .await
+    .unwrap();
+    s.add_refused(&[count(one.id, now, Refusal::Revoked, 3)])
+        .await
+        .unwrap();
+    let mine = s.refused(one.id, now - Duration::hours(1)).await.unwrap();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!((mine[0].reason, mine[0].count), (Refusal::Revoked, 5));
+    assert_eq!(mine[0].last_at, now);
+    assert_eq!(s.refused(one.id, earlier).await.unwrap().len(), 2);
+    assert!(s.sweep_refused(now - Duration::hours(1)).await.unwrap() >= 1);
+    assert_eq!(s.refused(one.id, earlier).await.unwrap().len(), 1);
+    assert!(s.delete_tenant("c-refused").await.unwrap());
+    assert!(s.refused(other.id, earlier).await.unwrap().is_empty());
+    s.sweep_refused(now + Duration::hours(2)).await.unwrap();
 }
 
 async fn resources(s: &Arc<dyn Store>) {

@@ -22,6 +22,7 @@ pub struct Maintenance {
     deliveries: Arc<dyn crate::store::WebhookStore>,
     sync: Arc<dyn crate::sync::SyncStore>,
     leases: Arc<dyn crate::store::LeaseStore>,
+    tokens: Arc<dyn crate::store::TokenStore>,
     /// How long the provisioning log keeps events.
     pub retention: Duration,
 }
@@ -33,13 +34,15 @@ impl Maintenance {
             sessions: store.clone(),
             deliveries: store.clone(),
             sync: store.clone(),
+            tokens: store.clone(),
             leases: store,
             retention,
         }
     }
 
     /// Deletes every event (of the provisioning log — the change feed with it —, of the
-    /// engine's per-object log, and webhook delivery attempts) older than the retention, in batches; returns how many.
+    /// engine's per-object log, and webhook delivery attempts) and the refused-credential
+    /// counts older than the retention, in batches; returns how many.
     pub async fn sweep_log(&self) -> CoreResult<u64> {
         let before = Timestamp::now() - self.retention;
         let mut total = 0;
@@ -52,7 +55,8 @@ impl Maintenance {
                     .await?;
             total += n;
             if n < u64::from(SWEEP_BATCH) {
-                return Ok(total);
+                // Refused-credential counts: one row per tenant, hour and reason.
+                return Ok(total + self.tokens.sweep_refused(before).await?);
             }
             tokio::task::yield_now().await;
         }

@@ -42,6 +42,29 @@ impl TokenService {
         self.store.tokens(tenant.id).await
     }
 
+    /// Refused credentials at the tenant's URL from `since`'s hour, after this node's
+    /// pending counts (`refusals`) are stored.
+    pub async fn refused(
+        &self,
+        tenant: &Tenant,
+        since: Timestamp,
+        refusals: &crate::Refusals,
+    ) -> CoreResult<Vec<crate::RefusedCount>> {
+        self.flush_refused(refusals).await?;
+        self.store.refused(tenant.id, since).await
+    }
+
+    /// Stores this node's pending refused-credential counts; on failure they are kept for
+    /// the next try.
+    pub async fn flush_refused(&self, refusals: &crate::Refusals) -> CoreResult<()> {
+        let counts = refusals.take();
+        if let Err(e) = self.store.add_refused(&counts).await {
+            refusals.put_back(counts);
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Revokes a token; effective on every node within the auth cache's lifetime.
     pub async fn revoke(&self, tenant: &Tenant, id: &str) -> CoreResult<()> {
         if self

@@ -326,7 +326,72 @@ async fn revocation_expiry_and_rotation(backend: Backend) {
     s.finish().await;
 }
 
+/// Requests refused for their credentials never reach the tenant's log, but its console log
+/// page counts them by reason (issue 36 item 9) — and only the tenant whose URL they hit.
+async fn refused_credentials_are_counted_per_tenant(backend: Backend) {
+    use crate::console_http::{Console, OPERATOR, PASSWORD, operator};
+    let s = TestServer::start(backend).await;
+    operator(&s).await;
+    let (acme, good) = s.tenant("ac-me").await;
+    let (_, _) = s.tenant("other").await;
+    let revoked =
+        scim_core::token::issue(acme, "old-idp", TokenScopes::all(), None, Timestamp::now())
+            .unwrap();
+    s.store.insert_token(&revoked.record).await.unwrap();
+    s.store
+        .revoke_token(acme, &revoked.record.id, Timestamp::now())
+        .await
+        .unwrap();
+    let users = |t: &str| format!("{}/t/{t}/scim/v2/Users", s.root);
+    for _ in 0..3 {
+        let r = s
+            .send(
+                Method::GET,
+                &users("ac-me"),
+                Some(&revoked.secret),
+                None,
+                &[],
+            )
+            .await;
+        r.assert_error(401, None);
+    }
+    let r = s.client.get(users("ac-me")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // acme's good token on other's URL: counted at other, as "not valid here".
+    s.send(Method::GET, &users("other"), Some(&good), None, &[])
+        .await
+        .assert_error(401, None);
+    // A tenant that does not exist: refused, counted nowhere.
+    s.send(Method::GET, &users("nosuch"), Some(&good), None, &[])
+        .await
+        .assert_error(401, None);
+    let mut c = Console::new(&s.root);
+    c.sign_in(OPERATOR, PASSWORD).await;
+    let (st, _, page) = c.get("/console/t/ac-me/log").await;
+    assert_eq!(st, 200);
+    let card = page.split("id=\"refused\"").nth(1).unwrap();
+    let card = card.split("</section>").next().unwrap();
+    assert!(card.contains("<dt>24 hours</dt><dd>4</dd>"), "{card}");
+    assert!(
+        card.contains("3 with a revoked token; 1 with no token"),
+        "{card}"
+    );
+    // Nothing of it in the log itself.
+    assert!(!page.contains("old-idp</td>"), "{page}");
+    let (_, _, page) = c.get("/console/t/other/log").await;
+    let card = page.split("id=\"refused\"").nth(1).unwrap();
+    let card = card.split("</section>").next().unwrap();
+    assert!(card.contains("<dt>24 hours</dt><dd>1</dd>"), "{card}");
+    assert!(
+        card.contains("1 with a token not valid for this tenant"),
+        "{card}"
+    );
+    assert!(!card.contains("revoked token;"), "{card}");
+    s.finish().await;
+}
+
 scim_testkit::both_backends! {
+    refused_counts => super::refused_credentials_are_counted_per_tenant;
     bad_tokens => super::missing_invalid_and_foreign_tokens_are_401;
     tenant_isolation => super::tenants_never_see_each_other;
     scopes => super::scopes_and_privileges;

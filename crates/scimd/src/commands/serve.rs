@@ -191,6 +191,8 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         .run(),
     );
     let scheduler = scheduler.map(|sch| tokio::spawn(sch.run()));
+    let refusals = tokio::spawn(state.clone().run_refusal_flusher());
+    let flush_state = state.clone();
     let apps = state.apps.clone();
     scim_server::listener::serve(
         listener,
@@ -201,6 +203,16 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
     .await?;
     // Cycles started from the console stop after their objects in flight and are recorded.
     apps.shutdown().await;
+    refusals.abort();
+    // The refused-credential counts of the last seconds.
+    if let Err(e) = flush_state
+        .services
+        .tokens
+        .flush_refused(&flush_state.refusals)
+        .await
+    {
+        tracing::warn!(error = %e, "could not store the last refused-credential counts");
+    }
     maintenance.abort();
     if let Some(s) = scheduler {
         s.abort();

@@ -35,7 +35,36 @@ struct LogPage {
     day_links: CardLinks,
     month_links: CardLinks,
     chart: Chart,
+    refused: Refused,
     error: Option<String>,
+}
+
+/// Requests refused at the tenant's URL for their credentials: never in the log (nothing
+/// was done), counted here so an IdP still sending a revoked token is seen.
+struct Refused {
+    day: u64,
+    month: u64,
+    /// The last 30 days by reason, most first ("a revoked token", 12).
+    by: Vec<(&'static str, u64)>,
+    last: Option<String>,
+}
+
+impl Refused {
+    fn of(counts: &[scim_core::RefusedCount], now: Timestamp) -> Self {
+        use scim_core::refused::{hour_of, summary};
+        let day_start = hour_of(now - Duration::days(1));
+        let (month, by, last) = summary(counts);
+        Refused {
+            day: counts
+                .iter()
+                .filter(|c| c.hour >= day_start)
+                .map(|c| c.count)
+                .sum(),
+            month,
+            by: by.into_iter().map(|(r, n)| (r.label(), n)).collect(),
+            last: last.map(|t| t.minutes_text()),
+        }
+    }
 }
 
 const LOG_PAGE_SIZE: u32 = 50;
@@ -186,6 +215,11 @@ pub async fn log(
         Err(e) => return Err(e.into()),
     };
     let (day, month, chart) = activity(&state.services, &t, now).await?;
+    let refused = state
+        .services
+        .tokens
+        .refused(&t, now - Duration::days(30), &state.refusals)
+        .await?;
     let token_names = state
         .services
         .tokens
@@ -216,6 +250,7 @@ pub async fn log(
         day_links: CardLinks::of(&t.slug, "24h"),
         month_links: CardLinks::of(&t.slug, "30d"),
         chart,
+        refused: Refused::of(&refused, now),
         error,
     };
     html(status, &page)
