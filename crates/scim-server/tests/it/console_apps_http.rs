@@ -689,9 +689,42 @@ async fn ldap_and_scim_sources_from_the_wizard() {
 
     // Saved: the password sealed, not in the stored TOML; the app page's test still reads
     // the directory with it.
-    let (st, h, _) = post(&c, "/console/apps/new", ldap_form("create", ADMIN_PASSWORD)).await;
+    // The advanced settings: a filter that matches no one reads no one; a bad disabled rule
+    // is refused with the key's message; polling and a filter are stored as typed.
+    let with = |action: &'static str, extra: &[(&'static str, &'static str)]| {
+        let mut f = ldap_form(action, ADMIN_PASSWORD);
+        f.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        f
+    };
+    let (_, _, page) = post(
+        &c,
+        "/console/apps/new",
+        with(
+            "test-source",
+            &[("source_user_filter", "(uid=nobody-here)")],
+        ),
+    )
+    .await;
+    assert!(page.contains("0 users"), "{page}");
+    let (_, _, page) = post(
+        &c,
+        "/console/apps/new",
+        with("test-source", &[("source_disabled", "a&b&c")]),
+    )
+    .await;
+    assert!(page.contains("source.disabled"), "{page}");
+    let settings = [
+        ("source_change_detection", "poll"),
+        ("source_user_filter", "(objectClass=inetOrgPerson)"),
+    ];
+    let (st, h, _) = post(&c, "/console/apps/new", with("create", &settings)).await;
     assert_eq!(st, StatusCode::SEE_OTHER);
     let jobs = s.store.jobs().await.unwrap();
+    assert!(
+        jobs[0].spec.contains("change_detection = \"poll\""),
+        "{}",
+        jobs[0].spec
+    );
     assert!(jobs[0].sealed_secret.is_some());
     assert!(!jobs[0].spec.contains("password"), "{}", jobs[0].spec);
     let app = app_path(&h);

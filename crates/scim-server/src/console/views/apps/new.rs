@@ -34,6 +34,25 @@ pub struct NewAppForm {
     source_bind_dn: String,
     #[serde(default)]
     source_base_dn: String,
+    /// ldap: StartTLS on an `ldap://` URL (`on`), the CA file (PEM, in the source folder),
+    /// the user and group filters, the id attribute, the disabled rule, change detection
+    /// (`auto`, `syncrepl`, `poll`) and the full-scan interval; empty: the defaults.
+    #[serde(default)]
+    source_starttls: String,
+    #[serde(default)]
+    source_tls_ca_file: String,
+    #[serde(default)]
+    source_user_filter: String,
+    #[serde(default)]
+    source_group_filter: String,
+    #[serde(default)]
+    source_id_attribute: String,
+    #[serde(default)]
+    source_disabled: String,
+    #[serde(default)]
+    source_change_detection: String,
+    #[serde(default)]
+    source_full_scan: String,
     /// ldap: the bind password; scim: the bearer token. Sealed on save, never shown again.
     #[serde(default)]
     source_secret: String,
@@ -136,6 +155,15 @@ impl NewAppForm {
                 "bind_dn": text(&self.source_bind_dn),
                 "base_dn": text(&self.source_base_dn),
                 "password": text(&self.source_secret),
+                "starttls": (self.source_starttls == "on").then_some(true),
+                "tls_ca_file": text(&self.source_tls_ca_file),
+                "user_filter": text(&self.source_user_filter),
+                "group_filter": text(&self.source_group_filter),
+                "id": text(&self.source_id_attribute),
+                "disabled": text(&self.source_disabled),
+                "change_detection": text(&self.source_change_detection)
+                    .filter(|c| c != "auto"),
+                "full_scan": text(&self.source_full_scan),
             }),
             "scim" => json!({
                 "kind": "scim",
@@ -169,6 +197,22 @@ impl NewAppForm {
             o.retain(|_, v| !v.is_null());
         }
         Ok(s)
+    }
+
+    /// Any of the LDAP step's advanced settings is filled (its section is shown open).
+    fn ldap_advanced_set(&self) -> bool {
+        [
+            &self.source_starttls,
+            &self.source_tls_ca_file,
+            &self.source_user_filter,
+            &self.source_group_filter,
+            &self.source_id_attribute,
+            &self.source_disabled,
+            &self.source_full_scan,
+        ]
+        .iter()
+        .any(|v| !v.trim().is_empty())
+            || !matches!(self.source_change_detection.as_str(), "" | "auto")
     }
 
     /// The uploaded file, checked.
@@ -527,6 +571,50 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("source.subject")
+        );
+    }
+
+    /// The LDAP step's advanced settings give the job file's keys; a bad one is refused
+    /// with the key's own message.
+    #[test]
+    fn ldap_settings_from_the_form() {
+        let f = NewAppForm {
+            name: "corp".into(),
+            source_kind: "ldap".into(),
+            source_url: "ldap://dc1.example.com:389".into(),
+            source_base_dn: "dc=example,dc=com".into(),
+            source_starttls: "on".into(),
+            source_user_filter: "(&(objectCategory=person)(objectClass=user))".into(),
+            source_id_attribute: "objectGUID".into(),
+            source_disabled: "userAccountControl&2".into(),
+            source_change_detection: "poll".into(),
+            source_full_scan: "12h".into(),
+            target_url: "https://app.example/scim/v2".into(),
+            token: "t".into(),
+            ..Default::default()
+        };
+        let s = f.source().unwrap();
+        assert_eq!(s["starttls"], true);
+        assert_eq!(s["id"], "objectGUID");
+        assert_eq!(s["change_detection"], "poll");
+        assert!(s.get("group_filter").is_none(), "empty: the default");
+        assert!(f.spec().is_ok());
+        let auto = NewAppForm {
+            source_change_detection: "auto".into(),
+            source_starttls: String::new(),
+            ..f.clone()
+        };
+        let s = auto.source().unwrap();
+        assert!(s.get("change_detection").is_none() && s.get("starttls").is_none());
+        let bad = NewAppForm {
+            source_disabled: "userAccountControl&two".into(),
+            ..f
+        };
+        assert!(
+            bad.spec()
+                .unwrap_err()
+                .to_string()
+                .contains("source.disabled")
         );
     }
 
