@@ -12,6 +12,7 @@ mod console_http;
 mod console_source_step;
 mod console_webhooks;
 mod console_webhooks_browser;
+mod console_wizard_sources;
 mod events_api;
 mod golden;
 mod hardening;
