@@ -452,6 +452,22 @@ pub enum SyncCmd {
         /// A job file or a stored job's name.
         job: String,
     },
+    /// Send scheduled disables and deletes (deprovisioning time frames) in the next cycle
+    /// instead of at their due time, under the breaker and the complete-read guard.
+    ApplyTimers {
+        /// A job file or a stored job's name.
+        job: String,
+        #[command(flatten)]
+        only: TimerTarget,
+    },
+    /// Cancel scheduled disables and deletes: the objects stay on the target until their
+    /// state at the source changes again.
+    CancelTimers {
+        /// A job file or a stored job's name.
+        job: String,
+        #[command(flatten)]
+        only: TimerTarget,
+    },
     /// Write a synthetic directory (CSV) for benchmarks.
     Generate {
         #[arg(long, default_value_t = 1000)]
@@ -494,4 +510,16 @@ pub enum JobCmd {
     Disable {
         name: String,
     },
+}
+
+/// One object's timer (by its source id), or every timer of the job.
+#[derive(Args, Debug, Clone, Default)]
+#[group(multiple = false)]
+pub struct TimerTarget {
+    /// Only this source user's timer.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only this source group's timer.
+    #[arg(long)]
+    pub group: Option<String>,
 }

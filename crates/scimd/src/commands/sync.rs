@@ -247,7 +247,35 @@ pub async fn run(env: &Env, cmd: SyncCmd) -> Result<()> {
             println!("{n} staged delete(s) rejected: those objects stay on the target");
             Ok(())
         }
+        SyncCmd::ApplyTimers { job, only } => timers(env, &job, &only, true).await,
+        SyncCmd::CancelTimers { job, only } => timers(env, &job, &only, false).await,
     }
+}
+
+/// `scimd sync apply-timers` / `cancel-timers`: every timer of the job, or one object's.
+async fn timers(env: &Env, job: &str, only: &crate::cli::TimerTarget, apply: bool) -> Result<()> {
+    let name = job_name(job)?;
+    let one = match (&only.user, &only.group) {
+        (Some(id), _) => Some((scim_core::ResourceKind::User, id.as_str())),
+        (_, Some(id)) => Some((scim_core::ResourceKind::Group, id.as_str())),
+        _ => None,
+    };
+    let n = engine(env, false)?.decide_timers(&name, one, apply).await?;
+    if one.is_some() && n == 0 {
+        anyhow::bail!(
+            "no scheduled action for that object in {name} (scimd sync status {name} lists them)"
+        );
+    }
+    if apply {
+        println!(
+            "{n} scheduled action(s) due now: the next cycle sends them, under the breaker (scimd sync run {name})"
+        );
+    } else {
+        println!(
+            "{n} scheduled action(s) cancelled: those objects stay on the target until their state at the source changes"
+        );
+    }
+    Ok(())
 }
 
 /// `scimd sync generate`: a synthetic directory as CSV.

@@ -165,6 +165,8 @@ fn every_command_takes_a_job_file_or_a_stored_name() {
         vec!["sync", "restart", "job.toml", "--scope", "escrows"],
         vec!["sync", "approve-deletes", "job.toml"],
         vec!["sync", "reject-deletes", "job.toml"],
+        vec!["sync", "apply-timers", "job.toml"],
+        vec!["sync", "cancel-timers", "job.toml"],
         vec!["sync", "job", "export", "job.toml"],
         vec!["sync", "job", "enable", "job.toml"],
         vec!["sync", "job", "disable", "job.toml"],
@@ -191,6 +193,27 @@ fn every_command_takes_a_job_file_or_a_stored_name() {
             "{args:?}: {err}"
         );
     }
+    // One object's timer that does not exist: said, not a silent 0.
+    let (ok, _, err) = run(
+        d,
+        &s.token,
+        &["sync", "cancel-timers", "job.toml", "--user", "99"],
+    );
+    assert!(!ok && err.contains("no scheduled action"), "{err}");
+    let (ok, _, err) = run(
+        d,
+        &s.token,
+        &[
+            "sync",
+            "apply-timers",
+            "job.toml",
+            "--user",
+            "1",
+            "--group",
+            "g",
+        ],
+    );
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
     let (ok, _, err) = run(
         d,
         &s.token,
