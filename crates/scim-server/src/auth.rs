@@ -180,6 +180,11 @@ pub async fn authenticate(
 /// The 401 for a refused credential, counted for the URL's tenant when it exists (its
 /// administrators see the count; an unknown tenant's URL counts nowhere).
 async fn refuse(state: &AppState, slug: &str, reason: Refusal, detail: &str) -> AppError {
+    // A URL no tenant could have is not looked up (a random slug costs no read).
+    let possible = scim_core::tenant::normalize_slug(slug).is_ok_and(|n| n == slug);
+    if !possible {
+        return unauthorized(detail);
+    }
     if let Ok(Some(t)) = state.auth_cache.tenant(state, slug).await {
         state.refusals.add(t.id, reason, Timestamp::now());
     }

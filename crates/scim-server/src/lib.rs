@@ -234,12 +234,16 @@ impl AppState {
     }
 
     /// Stores the refused-credential counts of this node every [`REFUSALS_FLUSH`] (the
-    /// console's log page stores them at once before it reads); `scimd serve` runs it and
-    /// flushes once more when it stops.
-    pub async fn run_refusal_flusher(self: Arc<Self>) {
+    /// console's log page stores them at once before it reads) until `stop` is notified;
+    /// `scimd serve` runs it, then flushes once more.
+    pub async fn run_refusal_flusher(self: Arc<Self>, stop: Arc<tokio::sync::Notify>) {
         let mut tick = tokio::time::interval(REFUSALS_FLUSH);
         loop {
-            tick.tick().await;
+            // A flush under way finishes before `stop` is seen (never cut mid-write).
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stop.notified() => return,
+            }
             if let Err(e) = self.services.tokens.flush_refused(&self.refusals).await {
                 tracing::warn!(error = %e, "could not store refused-credential counts (kept for the next try)");
             }

@@ -134,7 +134,8 @@ pub(crate) async fn touch(c: &mut Conn<'_>, id: &str, now: Timestamp) -> Result<
     Ok(())
 }
 
-/// Adds each count to its row (created at the hour's first).
+/// Adds each count to its row (created at the hour's first); a tenant deleted since is
+/// skipped, so its counts never block the others'.
 pub(crate) async fn add_refused(
     c: &mut Conn<'_>,
     counts: &[RefusedCount],
@@ -142,7 +143,7 @@ pub(crate) async fn add_refused(
     for r in counts {
         c.exec(
             "INSERT INTO refused_credentials (tenant_id, hour, reason, count, last_at) \
-             VALUES ($1, $2, $3, $4, $5) \
+             SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $1) \
              ON CONFLICT (tenant_id, hour, reason) DO UPDATE SET \
              count = refused_credentials.count + excluded.count, \
              last_at = CASE WHEN excluded.last_at > refused_credentials.last_at \

@@ -159,6 +159,15 @@ async fn refused_credentials(s: &Arc<dyn Store>) {
     assert_eq!(s.refused(one.id, earlier).await.unwrap().len(), 1);
     assert!(s.delete_tenant("c-refused").await.unwrap());
     assert!(s.refused(other.id, earlier).await.unwrap().is_empty());
+    // Counts of a tenant deleted since are skipped; the others' still land.
+    s.add_refused(&[
+        count(other.id, now, Refusal::Missing, 1),
+        count(one.id, now, Refusal::Expired, 1),
+    ])
+    .await
+    .unwrap();
+    assert!(s.refused(other.id, earlier).await.unwrap().is_empty());
+    assert_eq!(s.refused(one.id, now).await.unwrap().len(), 2);
     s.sweep_refused(now + Duration::hours(2)).await.unwrap();
 }
 

@@ -43,14 +43,17 @@ impl TokenService {
     }
 
     /// Refused credentials at the tenant's URL from `since`'s hour, after this node's
-    /// pending counts (`refusals`) are stored.
+    /// pending counts (`refusals`) are stored (or kept, if they cannot be).
     pub async fn refused(
         &self,
         tenant: &Tenant,
         since: Timestamp,
         refusals: &crate::Refusals,
     ) -> CoreResult<Vec<crate::RefusedCount>> {
-        self.flush_refused(refusals).await?;
+        // The stored counts are still worth showing when this node's cannot be stored.
+        if let Err(e) = self.flush_refused(refusals).await {
+            tracing::warn!(error = %e, "could not store refused-credential counts (kept for the next try)");
+        }
         self.store.refused(tenant.id, since).await
     }
 

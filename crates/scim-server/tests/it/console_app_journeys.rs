@@ -450,6 +450,10 @@ async fn settings(backend: Backend) {
         let (st, page) = act(&c, &settings, &bad).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{page}");
         assert!(page.contains(why), "{page}");
+        assert!(
+            page.contains("value=\"25\""),
+            "what was typed stays: {page}"
+        );
     }
     let (st, _, _) = c.post(&settings, &form("2h", "10")).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "CSRF");

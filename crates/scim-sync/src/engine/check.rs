@@ -46,8 +46,9 @@ pub struct UserPreview {
     pub groups: Vec<String>,
     /// The first [`PREVIEW_USERS`] source users (id, name), to preview by.
     pub users: Vec<(String, String)>,
-    /// The previewed user's source id (the form may name it by userName or e-mail).
-    pub user: Option<String>,
+    /// The previewed user's source id and name (the form may name it by userName or
+    /// e-mail).
+    pub user: Option<(String, String)>,
     /// What the mappings give the chosen user (target path → value).
     pub values: Option<BTreeMap<String, Value>>,
     /// The tested expression's value for the chosen user, or why it failed.
@@ -295,7 +296,7 @@ impl Engine {
                 ))
             })?
             .clone();
-        preview.user = Some(obj.id.clone());
+        preview.user = Some((obj.id.clone(), super::on_demand::name_of(&obj)));
         let now = self.now().to_datetime();
         let (m, text) = (m.clone(), expression.map(str::to_string));
         // CPU work with a bounded cost (expr::budget), kept off the async workers all the

@@ -34,7 +34,7 @@ pub struct FileSpec {
     pub group_separator: String,
     /// A second file of `group,member` rows (member = the user's source id).
     pub groups_path: Option<PathBuf>,
-    /// A column whose value says the user is suspended (`false`, `0`, `no`, `n`,
+    /// A column whose value says the user is suspended (`false`, `0`, `no`,
     /// `suspended`, `disabled`, `inactive`, `terminated`, `leaver` mean suspended);
     /// `active` when not named.
     pub status: Option<String>,

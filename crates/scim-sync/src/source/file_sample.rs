@@ -77,9 +77,9 @@ pub fn status_word(v: &Value) -> Option<bool> {
             _ => None,
         },
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "false" | "0" | "no" | "n" | "suspended" | "disabled" | "inactive" | "terminated"
+            "false" | "0" | "no" | "suspended" | "disabled" | "inactive" | "terminated"
             | "leaver" => Some(false),
-            "true" | "1" | "yes" | "y" | "active" | "enabled" => Some(true),
+            "true" | "1" | "yes" | "active" | "enabled" => Some(true),
             _ => None,
         },
         _ => None,
@@ -186,28 +186,17 @@ impl FileSample {
     }
 
     /// The columns that look like the id (filled in every row and unique), the groups and
-    /// the status (every value active or suspended). Nothing is guessed from a column
-    /// whose name says nothing.
+    /// the status (named as one, every value active or suspended). Nothing is guessed from
+    /// a column whose name says nothing.
     pub fn suggest(&self) -> Picks {
         let rows = self.rows;
         let id = self.by_name(ID_NAMES, |c| c.filled == rows && rows > 0 && c.unique);
         let groups = self.by_name(GROUP_NAMES, |c| Some(&c.name) != id.as_ref());
-        let status = self
-            .by_name(STATUS_NAMES, |c| {
-                c.is_status_like() && Some(&c.name) != id.as_ref()
-            })
-            .or_else(|| {
-                // An unnamed column of only active/suspended words, some suspended.
-                self.columns
-                    .iter()
-                    .find(|c| {
-                        c.is_status_like()
-                            && c.suspended > 0
-                            && c.filled == rows
-                            && Some(&c.name) != id.as_ref()
-                    })
-                    .map(|c| c.name.clone())
-            });
+        // By name only: a yes/no column such as `is_manager` or `contractor` is no status,
+        // and one named `terminated` or `disabled` means the opposite of active.
+        let status = self.by_name(STATUS_NAMES, |c| {
+            c.is_status_like() && Some(&c.name) != id.as_ref()
+        });
         Picks { id, groups, status }
     }
 
@@ -215,8 +204,13 @@ impl FileSample {
     /// though the file says otherwise, columns that are not in the file.
     pub fn warnings(&self, picks: &Picks) -> Vec<String> {
         let mut out = Vec::new();
-        let missing =
-            |role: &str, name: &str| format!("the {role} column '{name}' is not in the file");
+        let cut = self.more_columns > 0;
+        let missing = |role: &str, name: &str| match cut {
+            false => format!("the {role} column '{name}' is not in the file"),
+            true => format!(
+                "the {role} column '{name}' is not among the first {MAX_COLUMNS} columns described"
+            ),
+        };
         if let Some(id) = &picks.id {
             match self.column(id) {
                 None => out.push(missing("id", id)),
@@ -253,7 +247,8 @@ impl FileSample {
             let used = [&picks.id, &picks.groups]
                 .iter()
                 .any(|p| p.as_deref() == Some(c.name.as_str()));
-            if c.name != status && !used && c.is_status_like() && c.suspended > 0 {
+            let named = STATUS_NAMES.contains(&folded(&c.name).as_str());
+            if c.name != status && !used && named && c.is_status_like() && c.suspended > 0 {
                 out.push(format!(
                     "column '{}' marks {} of {} people suspended but is not the status column: \
                      pick it, or they are provisioned as active",
@@ -329,6 +324,9 @@ mod tests {
             (json!("Leaver"), Some(false)),
             (json!("active"), Some(true)),
             (json!("on leave"), None),
+            // Y/N flags are read as nothing: their meaning depends on the column.
+            (json!("n"), None),
+            (json!("Y"), None),
             (json!(null), None),
         ] {
             assert_eq!(status_word(&v), want, "{v}");
@@ -392,11 +390,12 @@ mod tests {
                 want: (Some("uid"), None, None),
                 warns: &[],
             },
-            // A status column under another name is found by its values.
+            // A yes/no column whose name says nothing is no status, and no warning either
+            // (`contractor`, `is_manager`); nor is one whose name means the opposite.
             Case {
-                header: &["id", "hr_flag"],
-                lines: &[&["1", "active"], &["2", "leaver"]],
-                want: (Some("id"), None, Some("hr_flag")),
+                header: &["id", "contractor", "Terminated"],
+                lines: &[&["1", "no", "no"], &["2", "yes", "yes"]],
+                want: (Some("id"), None, None),
                 warns: &[],
             },
             // A 'status' column of other words is not a status column.

@@ -191,7 +191,8 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         .run(),
     );
     let scheduler = scheduler.map(|sch| tokio::spawn(sch.run()));
-    let refusals = tokio::spawn(state.clone().run_refusal_flusher());
+    let stop_refusals = Arc::new(tokio::sync::Notify::new());
+    let refusals = tokio::spawn(state.clone().run_refusal_flusher(stop_refusals.clone()));
     let flush_state = state.clone();
     let apps = state.apps.clone();
     scim_server::listener::serve(
@@ -203,7 +204,10 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
     .await?;
     // Cycles started from the console stop after their objects in flight and are recorded.
     apps.shutdown().await;
-    refusals.abort();
+    stop_refusals.notify_one();
+    if let Err(e) = refusals.await {
+        tracing::warn!(error = %e, "the refused-credential flusher ended badly");
+    }
     // The refused-credential counts of the last seconds.
     if let Err(e) = flush_state
         .services

@@ -336,10 +336,7 @@ async fn mappings_page(
         },
         columns: preview.columns.clone(),
         preview_user: user.to_string(),
-        previewed: preview.user.as_ref().map(|id| {
-            let name = preview.users.iter().find(|(i, _)| i == id);
-            (id.clone(), name.map(|(_, n)| n.clone()).unwrap_or_default())
-        }),
+        previewed: preview.user.clone(),
         users: preview.users.clone(),
         preview: values.map(|(k, v)| (k.clone(), shown_value(v))).collect(),
         expression: expression.to_string(),

@@ -6,6 +6,11 @@
 use super::scope::TimeFrame;
 use super::*;
 
+/// Reviews planned at once on this node.
+static REVIEWS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+/// How long a review's plan may take.
+const REVIEW_TIME: std::time::Duration = std::time::Duration::from_secs(120);
+
 #[derive(Template)]
 #[template(path = "console/app_review.html")]
 struct ReviewPage {
@@ -59,7 +64,23 @@ pub async fn app_review(
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     let (spec, record) = stored(&state, &name).await?;
-    let (plan, held) = match state.apps.engine().prepare(&spec, Some(&record)).await {
+    // Planning reads the whole source (and, first time, the target): a few at once, each
+    // within a bound, so reloading the page cannot pile them up.
+    let Ok(_permit) = REVIEWS.try_acquire() else {
+        return Err(AppError::new(
+            503,
+            "other reviews are being planned: try again in a moment",
+        ));
+    };
+    let planned = tokio::time::timeout(REVIEW_TIME, state.apps.engine().prepare(&spec, Some(&record)))
+        .await
+        .unwrap_or_else(|_| {
+            Err(SyncError::Job(format!(
+                "planning took longer than {} s (a large source or a slow target); the first cycle will take at least as long",
+                REVIEW_TIME.as_secs()
+            )))
+        });
+    let (plan, held) = match planned {
         Ok(p) => {
             let totals = p
                 .plan

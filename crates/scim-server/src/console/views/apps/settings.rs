@@ -68,16 +68,17 @@ fn settings_edited(mut spec: JobSpec, form: &[(String, String)]) -> Result<JobSp
     Ok(spec)
 }
 
+/// The page; after a refused save (`typed`), the fields as the operator typed them.
 async fn settings_page(
     state: &AppState,
     s: &ConsoleSession,
     name: &str,
     status: StatusCode,
-    message: Option<String>,
-    error: Option<String>,
+    (message, error): (Option<String>, Option<String>),
+    typed: Option<&[(String, String)]>,
 ) -> ApiResult<Response> {
     let (spec, _) = stored(state, name).await?;
-    let page = SettingsPage {
+    let mut page = SettingsPage {
         chrome: chrome(s, None, "apps"),
         href: app_href(name),
         name: name.to_string(),
@@ -91,6 +92,18 @@ async fn settings_page(
         message,
         error,
     };
+    if let Some(form) = typed {
+        page.interval = param(form, "interval");
+        page.debounce = param(form, "debounce");
+        page.max_deletes = param(form, "max_deletes");
+        page.max_percent = param(form, "max_percent");
+        page.percent_floor = param(form, "percent_floor");
+        page.on_conflict = match param(form, "on_conflict").as_str() {
+            "report" => "report",
+            "create-only" => "create-only",
+            _ => "adopt",
+        };
+    }
     html(status, &page)
 }
 
@@ -100,7 +113,7 @@ pub async fn app_settings(
     s: ConsoleSession,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    settings_page(&state, &s, &name, StatusCode::OK, None, None).await
+    settings_page(&state, &s, &name, StatusCode::OK, (None, None), None).await
 }
 
 /// `POST /console/apps/{name}/settings`: checked as a job file is, then stored; the app's
@@ -115,7 +128,8 @@ pub async fn app_settings_edit(
     let saved = "Settings saved; the next cycle uses them.";
     let edited = settings_edited(spec, &form);
     let (status, message, error) = save_edit(&state, &s, edited, "settings", saved).await?;
-    settings_page(&state, &s, &name, status, message, error).await
+    let typed = error.is_some().then_some(form.as_slice());
+    settings_page(&state, &s, &name, status, (message, error), typed).await
 }
 
 #[cfg(test)]
