@@ -368,7 +368,7 @@ async fn apps_in_chromium() {
     shot(&c, "apps-10a-new-export").await;
     click(&c, "#run-now").await;
     reload_until(&c, &app, "#app-status", "Waiting for delete approval").await;
-    wait_text(&c, "#staged", "10 delete(s) held").await;
+    wait_text(&c, "#staged", "10 disable(s) and delete(s) held").await;
     reload_until(&c, &app, "#cycles tbody tr:first-child", "completed").await;
     shot(&c, "apps-10-breaker").await;
     assert_eq!(active_users(&s, &scim, &token).await, (30, 30));

@@ -624,7 +624,7 @@ async fn decide(
     })
 }
 
-const CYCLE_STARTED: &str = "A cycle started. This page shows its progress.";
+const CYCLE_STARTED: &str = "A cycle started: the status and the cycles below follow it.";
 
 /// After a provision on demand: the log row it wrote, with its steps.
 async fn on_demand_row(state: &AppState, name: &str, source_id: &str) -> ApiResult<Response> {

@@ -146,6 +146,8 @@ struct AppRow {
     badge_class: &'static str,
     badge: String,
     last_cycle: String,
+    /// The last cycle failed (shown in red).
+    last_failed: bool,
     next_run: String,
 }
 
@@ -180,6 +182,10 @@ pub async fn apps(State(state): AppStateRef, s: ConsoleSession) -> ApiResult<Res
                 .as_ref()
                 .map(|c| format!("{} · {}", c.status.as_str(), counts_text(&c.counts)))
                 .unwrap_or_else(|| "no cycle yet".into()),
+            last_failed: st
+                .last_cycle
+                .as_ref()
+                .is_some_and(|c| c.status.as_str() == "failed"),
             next_run: next_run_text(&st),
             name: r.name,
             badge_class,
