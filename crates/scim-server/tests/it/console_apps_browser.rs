@@ -16,7 +16,7 @@ use scim_testkit::{Backend, TestServer};
 use std::time::{Duration, Instant};
 
 /// Puts a local file into a file input (WebDriver sends the path; the browser reads it).
-async fn choose_file(c: &Client, css: &str, path: &std::path::Path) {
+pub(crate) async fn choose_file(c: &Client, css: &str, path: &std::path::Path) {
     let e = c.wait().for_element(Locator::Css(css)).await.unwrap();
     e.send_keys(&path.display().to_string()).await.unwrap();
 }

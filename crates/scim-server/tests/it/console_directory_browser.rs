@@ -4,6 +4,7 @@
 //! provisioned on demand. Screenshots land in `target/console-screenshots/` as
 //! `directory-*.png`.
 
+use crate::console_apps_browser::choose_file;
 use crate::console_browser::{browser, click, fill, select, shot, start_driver, wait_text};
 use crate::console_http::{OPERATOR, PASSWORD, operator};
 use fantoccini::{Client, Locator};
@@ -74,7 +75,17 @@ async fn directory_sources_in_chromium() {
     // A subject that is not an administrator: said in words an admin can act on.
     click(&c, "#test-source").await;
     wait_text(&c, "#source-checks", "source.subject (nobody@example.com)").await;
-    paste(&c, "#source-key", &key).await;
+    // Now the key as the JSON file Google hands out, instead of pasted.
+    c.find(Locator::Css("#source-key"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("workspace-key.json");
+    std::fs::write(&key_file, &key).unwrap();
+    choose_file(&c, "#source-key-file", &key_file).await;
     fill(&c, "#source-subject", google::ADMIN).await;
     click(&c, "#test-source").await;
     wait_text(&c, "#source-checks", "2 users, 1 groups").await;

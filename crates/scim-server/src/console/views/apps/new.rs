@@ -340,6 +340,23 @@ pub async fn new_app(
     s: ConsoleSession,
     UploadForm { mut form, files }: UploadForm<NewAppForm>,
 ) -> ApiResult<Response> {
+    let mut files = files;
+    // Google's service-account key as its downloaded JSON file, when none is pasted.
+    if let Some(i) = files.iter().position(|f| f.field == "source_key_file") {
+        let key = files.remove(i);
+        if form.source_key.trim().is_empty() && !key.content.is_empty() {
+            match std::str::from_utf8(&key.content) {
+                Ok(text) => form.source_key = text.to_string(),
+                Err(_) => {
+                    let e = SyncError::Job(format!(
+                        "{} is not the service account's JSON key (not UTF-8 text): download the key as JSON",
+                        key.name
+                    ));
+                    return refused(&state, &s, form, e).await;
+                }
+            }
+        }
+    }
     form.upload = files.into_iter().find(|f| f.field == "source_file");
     if form.action == "test-source" {
         let tested = test_source(&state, &mut form).await;
