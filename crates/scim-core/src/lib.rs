@@ -5,6 +5,7 @@
 //! implements; and the services ([`service`]) that the CLI, the console and the SCIM routes
 //! all call. It knows the protocol through `scim-proto` and names no HTTP and no SQL type.
 
+pub mod access;
 pub mod change;
 pub mod change_record;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod refused;
 pub mod resource;
 pub mod sealing;
 pub mod service;
+pub mod setup_link;
 pub mod store;
 pub mod sync;
 pub mod tenant;
@@ -53,6 +55,7 @@ pub trait Store:
     + store::EventStore
     + store::OperatorStore
     + store::SessionStore
+    + store::AccessStore
     + store::LeaseStore
     + store::WebhookStore
     + store::SchemaStore
@@ -64,8 +67,8 @@ pub trait Store:
 /// Every store trait, for callers (tests, tools) that use a store directly.
 pub mod prelude {
     pub use crate::store::{
-        EventStore, LeaseStore, OperatorStore, ResourceStore, SchemaStore, SessionStore,
-        TenantStore, TokenStore, WebhookStore,
+        AccessStore, EventStore, LeaseStore, OperatorStore, ResourceStore, SchemaStore,
+        SessionStore, TenantStore, TokenStore, WebhookStore,
     };
     pub use crate::sync::SyncStore;
 }

@@ -10,6 +10,7 @@
 //! throttled per (client address, name) by the console (`scim-server`), never by locking
 //! the account for everyone.
 
+use crate::access::Role;
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use argon2::Argon2;
@@ -28,6 +29,8 @@ pub struct Operator {
     pub failed_logins: i64,
     pub locked_until: Option<Timestamp>,
     pub last_login_at: Option<Timestamp>,
+    /// Instance admin, or tenant admin of the tenants granted (`crate::access`).
+    pub role: Role,
 }
 
 /// A stored console session (the cookie value itself is never stored).

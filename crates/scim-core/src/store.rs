@@ -186,6 +186,60 @@ pub trait OperatorStore: Send + Sync {
     async fn operator_login_succeeded(&self, id: i64, now: Timestamp) -> CoreResult<()>;
 }
 
+/// Tenant admins' grants and setup links (`crate::access`, `crate::setup_link`).
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Grants (`Some`) or takes away (`None`) a tenant admin's access to a tenant; `false`
+    /// when the operator is not a tenant admin.
+    async fn set_grant(
+        &self,
+        operator_id: i64,
+        tenant_id: i64,
+        access: Option<crate::access::Access>,
+    ) -> CoreResult<bool>;
+    /// The tenant admins of a tenant, with their access, by name.
+    async fn tenant_admins(
+        &self,
+        tenant_id: i64,
+    ) -> CoreResult<Vec<(Operator, crate::access::Access)>>;
+    async fn insert_setup_link(
+        &self,
+        link: &crate::setup_link::NewSetupLink,
+    ) -> CoreResult<crate::setup_link::SetupLink>;
+    /// A tenant's links, newest first (at most `limit`).
+    async fn setup_links(
+        &self,
+        tenant_id: i64,
+        limit: u32,
+    ) -> CoreResult<Vec<crate::setup_link::SetupLink>>;
+    /// The link whose secret hashes to `token_hash`, in whatever state.
+    async fn setup_link(
+        &self,
+        token_hash: &str,
+    ) -> CoreResult<Option<crate::setup_link::SetupLink>>;
+    /// Revokes a usable link of the tenant; `false` when there is none.
+    async fn revoke_setup_link(&self, tenant_id: i64, id: i64, now: Timestamp) -> CoreResult<bool>;
+    /// In one transaction: marks the usable invite link used, creates the tenant admin
+    /// `username` with `hash`, and grants it admin access to the link's tenant. A link used,
+    /// revoked or expired meanwhile is `CoreError::Gone`; a taken name is `Conflict` (and the
+    /// link stays unused).
+    async fn redeem_invite(
+        &self,
+        token_hash: &str,
+        username: &str,
+        hash: &str,
+        now: Timestamp,
+    ) -> CoreResult<Operator>;
+    /// In one transaction: marks the usable reset link used, sets its operator's password
+    /// (clearing lockout) and ends the operator's sessions.
+    async fn redeem_reset(
+        &self,
+        token_hash: &str,
+        hash: &str,
+        now: Timestamp,
+    ) -> CoreResult<Operator>;
+}
+
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &SessionRecord) -> CoreResult<()>;

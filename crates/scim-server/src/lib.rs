@@ -255,6 +255,11 @@ impl AppState {
         tenant_scim_url(&self.config.public_url, &tenant.slug)
     }
 
+    /// The URL of a setup link with this secret.
+    pub fn setup_url(&self, secret: &str) -> String {
+        setup_url(&self.config.public_url, secret)
+    }
+
     pub fn service_provider_config(&self) -> ServiceProviderConfig {
         ServiceProviderConfig {
             documentation_uri: None,
@@ -492,4 +497,12 @@ mod tests {
         assert_eq!(status_label(StatusCode::METHOD_NOT_ALLOWED), "405");
         assert_eq!(status_label(StatusCode::from_u16(999).unwrap()), "other");
     }
+}
+
+/// `{public_url}/console/setup/{secret}`: what `scimd tenant invite` prints too.
+pub fn setup_url(public_url: &str, secret: &str) -> String {
+    format!(
+        "{}/console/setup/{secret}",
+        public_url.trim_end_matches('/')
+    )
 }

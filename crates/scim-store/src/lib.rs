@@ -27,6 +27,7 @@ macro_rules! job {
     };
 }
 
+mod access;
 mod conn;
 mod create_batcher;
 mod engine;

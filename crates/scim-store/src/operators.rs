@@ -7,14 +7,21 @@ use crate::conn::{Conn, Row};
 use crate::sql_filter::Arg;
 use async_trait::async_trait;
 use scim_core::CoreResult;
+use scim_core::access::Role;
 use scim_core::store::{OperatorStore, SessionStore};
 use scim_core::{Operator, SessionRecord, Timestamp};
 
-const COLUMNS: &str =
-    "id, username, password_hash, created_at, failed_logins, locked_until, last_login_at";
+pub(crate) const COLUMNS: &str =
+    "id, username, password_hash, created_at, failed_logins, locked_until, last_login_at, kind";
 
-/// An operator from columns `at..at+7` in [`COLUMNS`] order.
-fn operator_from(row: &Row, at: usize) -> Result<Operator, StoreError> {
+/// An operator from columns `at..at+8` in [`COLUMNS`] order; a tenant admin's grants are
+/// read by [`with_grants`].
+pub(crate) fn operator_from(row: &Row, at: usize) -> Result<Operator, StoreError> {
+    let role = match row.text(at + 7)?.as_str() {
+        "instance" => Role::Instance,
+        "tenant" => Role::Tenant { grants: Vec::new() },
+        other => return Err(StoreError::Corrupt(format!("operator kind '{other}'"))),
+    };
     Ok(Operator {
         id: row.int(at)?,
         username: row.text(at + 1)?,
@@ -23,22 +30,41 @@ fn operator_from(row: &Row, at: usize) -> Result<Operator, StoreError> {
         failed_logins: row.int(at + 4)?,
         locked_until: row.opt_ts(at + 5)?,
         last_login_at: row.opt_ts(at + 6)?,
+        role,
     })
 }
 
+/// Fills a tenant admin's grants (an instance admin has none).
+pub(crate) async fn with_grants(
+    c: &mut Conn<'_>,
+    mut op: Operator,
+) -> Result<Operator, StoreError> {
+    if let Role::Tenant { grants } = &mut op.role {
+        *grants = crate::access::grants_of(c, op.id).await?;
+    }
+    Ok(op)
+}
+
+/// A new operator of `kind` (`instance` or `tenant`; a tenant admin starts with no grant).
 pub(crate) async fn insert(
     c: &mut Conn<'_>,
     username: &str,
     hash: &str,
     now: Timestamp,
+    kind: &str,
 ) -> Result<Operator, StoreError> {
     let row = c
         .fetch_one(
             &format!(
-                "INSERT INTO operators (username, password_hash, created_at) VALUES ($1, $2, $3) \
-                 RETURNING {COLUMNS}"
+                "INSERT INTO operators (username, password_hash, created_at, kind) \
+                 VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
             ),
-            &[Arg::text(username), Arg::text(hash), Arg::ts(now)],
+            &[
+                Arg::text(username),
+                Arg::text(hash),
+                Arg::ts(now),
+                Arg::text(kind),
+            ],
         )
         .await
         .map_err(|e| e.unique_as(format!("operator '{username}' already exists")))?;
@@ -49,33 +75,45 @@ pub(crate) async fn by_name(
     c: &mut Conn<'_>,
     username: &str,
 ) -> Result<Option<Operator>, StoreError> {
-    c.fetch_optional(
-        &format!("SELECT {COLUMNS} FROM operators WHERE username = $1"),
-        &[Arg::text(username)],
-    )
-    .await?
-    .map(|r| operator_from(&r, 0))
-    .transpose()
+    let Some(row) = c
+        .fetch_optional(
+            &format!("SELECT {COLUMNS} FROM operators WHERE username = $1"),
+            &[Arg::text(username)],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let op = operator_from(&row, 0)?;
+    Ok(Some(with_grants(c, op).await?))
 }
 
 pub(crate) async fn all(c: &mut Conn<'_>) -> Result<Vec<Operator>, StoreError> {
-    c.fetch(
-        &format!("SELECT {COLUMNS} FROM operators ORDER BY username"),
-        &[],
-    )
-    .await?
-    .iter()
-    .map(|r| operator_from(r, 0))
-    .collect()
+    let rows = c
+        .fetch(
+            &format!("SELECT {COLUMNS} FROM operators ORDER BY username"),
+            &[],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let op = operator_from(r, 0)?;
+        out.push(with_grants(c, op).await?);
+    }
+    Ok(out)
 }
 
 pub(crate) async fn delete(c: &mut Conn<'_>, username: &str) -> Result<bool, StoreError> {
-    c.exec(
+    for sql in [
         "DELETE FROM console_sessions WHERE operator_id IN \
          (SELECT id FROM operators WHERE username = $1)",
-        &[Arg::text(username)],
-    )
-    .await?;
+        "DELETE FROM operator_grants WHERE operator_id IN \
+         (SELECT id FROM operators WHERE username = $1)",
+        "DELETE FROM setup_links WHERE operator_id IN \
+         (SELECT id FROM operators WHERE username = $1)",
+    ] {
+        c.exec(sql, &[Arg::text(username)]).await?;
+    }
     let n = c
         .exec(
             "DELETE FROM operators WHERE username = $1",
@@ -165,7 +203,7 @@ pub(crate) async fn session(
         .fetch_optional(
             "SELECT s.id_hash, s.operator_id, s.csrf_token, s.created_at, s.expires_at, \
              o.id, o.username, o.password_hash, o.created_at, o.failed_logins, o.locked_until, \
-             o.last_login_at \
+             o.last_login_at, o.kind \
              FROM console_sessions s JOIN operators o ON o.id = s.operator_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2",
             &[Arg::text(id_hash), Arg::ts(now)],
@@ -181,7 +219,8 @@ pub(crate) async fn session(
         created_at: row.ts(3)?,
         expires_at: row.ts(4)?,
     };
-    Ok(Some((session, operator_from(&row, 5)?)))
+    let op = operator_from(&row, 5)?;
+    Ok(Some((session, with_grants(c, op).await?)))
 }
 
 pub(crate) async fn delete_session(c: &mut Conn<'_>, id_hash: &str) -> Result<(), StoreError> {
@@ -210,7 +249,8 @@ impl OperatorStore for SqlStore {
         now: Timestamp,
     ) -> CoreResult<Operator> {
         let (name, hash) = (username.to_string(), hash.to_string());
-        self.write(job!(|c| insert(c, &name, &hash, now))).await
+        self.write(job!(|c| insert(c, &name, &hash, now, "instance")))
+            .await
     }
     async fn operator_by_name(&self, username: &str) -> CoreResult<Option<Operator>> {
         let name = username.to_string();

@@ -69,6 +69,8 @@ pub(crate) async fn delete(c: &mut Conn<'_>, slug: &str) -> Result<bool, StoreEr
         "DELETE FROM provisioning_events WHERE tenant_id = $1",
         "DELETE FROM tokens WHERE tenant_id = $1",
         "DELETE FROM refused_credentials WHERE tenant_id = $1",
+        "DELETE FROM operator_grants WHERE tenant_id = $1",
+        "DELETE FROM setup_links WHERE tenant_id = $1",
         "DELETE FROM tenants WHERE id = $1",
     ] {
         c.exec(sql, &id).await?;

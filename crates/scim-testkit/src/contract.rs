@@ -54,6 +54,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     events_and_leases(&store).await;
     crate::contract_sync::run_all(&store).await;
     operators_and_sessions(&store).await;
+    crate::contract_access::run_all(&store).await;
 }
 
 async fn tenants(s: &Arc<dyn Store>) {

@@ -17,6 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 pub mod contract;
+pub mod contract_access;
 pub mod contract_sync;
 pub mod entra;
 pub mod faults;

@@ -210,6 +210,22 @@ pub enum TenantCmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Make a setup link for the tenant's own admin (single-use, printed once): who opens it
+    /// chooses a name and password and is led through connecting their identity provider.
+    Invite {
+        slug: String,
+        /// The identity provider the guide starts with: entra, okta, onelogin, jumpcloud,
+        /// google.
+        #[arg(long)]
+        idp: Option<String>,
+        /// How long the link works: 10m to 30d.
+        #[arg(long, default_value = "72h")]
+        expires: String,
+    },
+    /// List the tenant's setup links (never their secrets) and its admins.
+    Links { slug: String },
+    /// Revoke a setup link that has not been used yet.
+    RevokeLink { slug: String, id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +247,24 @@ pub enum AdminCmd {
     List,
     /// Delete an operator.
     Delete { username: String },
+    /// Give a tenant admin access to a tenant (admin or read-only), or take it away (none).
+    Grant {
+        username: String,
+        #[arg(long)]
+        tenant: String,
+        /// admin, read-only or none.
+        #[arg(long, default_value = "admin")]
+        access: String,
+    },
+    /// A single-use link (printed once) with which a tenant admin sets a new password.
+    ResetLink {
+        username: String,
+        /// A tenant the admin administers.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "24h")]
+        expires: String,
+    },
 }
 
 #[derive(Subcommand)]

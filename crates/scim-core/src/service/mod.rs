@@ -1,6 +1,7 @@
 //! The services the CLI, the console and the SCIM routes all call: one code path per action
 //! (creating a tenant or a token, signing in, provisioning a user, reading the log).
 
+mod access;
 mod changes;
 mod events;
 mod group_patch;
@@ -11,6 +12,7 @@ mod tenants;
 mod tokens;
 mod webhooks;
 
+pub use access::{AccessService, IssuedLink, LINKS_SHOWN, LinkError};
 pub use changes::{ChangeFeed, ChangeNotifier, ChangePage, FeedCursor, MAX_PAGE};
 pub use events::EventService;
 pub use maintenance::Maintenance;
@@ -30,6 +32,7 @@ pub struct Services {
     pub tenants: TenantService,
     pub tokens: TokenService,
     pub operators: OperatorService,
+    pub access: AccessService,
     pub events: EventService,
     pub changes: ChangeFeed,
     /// Without the instance key until the binary gives it one ([`WebhookService::new`]).
@@ -45,6 +48,7 @@ impl Services {
             tenants: TenantService::new(store.clone()),
             tokens: TokenService::new(store.clone()),
             operators: OperatorService::new(store.clone()),
+            access: AccessService::new(store.clone()),
             events: EventService::new(store.clone()),
             store,
         }

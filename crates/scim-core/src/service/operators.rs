@@ -142,7 +142,7 @@ static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLoc
 const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs CPU-heavy work (Argon2) on the blocking pool, bounded by [`HASHING`].
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> CoreResult<T> + Send + 'static,
 ) -> CoreResult<T> {
     let _permit = match tokio::time::timeout(HASH_WAIT, HASHING.acquire()).await {

@@ -11,6 +11,7 @@
 //! Content-Security-Policy forbids inline script and style, so nothing here uses either.
 
 pub mod devices;
+pub mod guard;
 pub mod session;
 pub mod throttle;
 pub mod upload;
@@ -28,7 +29,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
-use views::{apps, directory, integration, log, log_api, login, tenants, webhooks};
+use views::{
+    admins, apps, directory, guide, integration, log, log_api, login, setup, tenants, webhooks,
+};
 
 #[derive(Template)]
 #[template(path = "console/error.html")]
@@ -123,7 +126,17 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/tenants",
             get(tenants::tenants).post(tenants::create_tenant),
         )
+        .route("/setup/{secret}", get(setup::setup_form).post(setup::setup))
         .route("/t/{tenant}", get(tenants::tenant_home))
+        .route(
+            "/t/{tenant}/setup",
+            get(guide::guide).post(guide::guide_action),
+        )
+        .route("/t/{tenant}/setup/status", get(guide::guide_status))
+        .route(
+            "/t/{tenant}/admins",
+            get(admins::admins).post(admins::admins_action),
+        )
         .route(
             "/t/{tenant}/integration",
             get(integration::integration).post(integration::integration_action),
@@ -171,8 +184,12 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .fallback(|| async { AppError::new(404, "there is no such console page") })
         .layer(axum::middleware::from_fn_with_state(
-            state,
+            state.clone(),
             session::csrf_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            guard::role_guard,
         ))
         .layer(axum::middleware::from_fn(html_errors))
         .layer(header(

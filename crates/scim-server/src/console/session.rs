@@ -69,7 +69,10 @@ pub fn cookie(
         .build()
 }
 
-async fn load(state: &AppState, headers: &HeaderMap) -> Result<Option<ConsoleSession>, AppError> {
+pub(super) async fn load(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<ConsoleSession>, AppError> {
     let Some(value) = cookie_value(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
@@ -156,9 +159,13 @@ pub async fn csrf_guard(
     let (mut parts, body) = req.into_parts();
     // The session first (headers only), so that only a signed-in operator may send a large
     // body: a form with a file is multipart and may be large; any other form is small.
-    let login = original_uri(&parts).path() == "/console/login";
+    // The sign-in and setup-link forms have no session yet: a double-submit cookie instead.
+    let path = original_uri(&parts).path().to_string();
+    let login = path == "/console/login" || path.starts_with("/console/setup/");
     let expected = if login {
         cookie_value(&parts.headers, LOGIN_CSRF_COOKIE)
+    } else if let Some(session) = parts.extensions.get::<ConsoleSession>() {
+        Some(session.csrf.clone())
     } else {
         match load(&state, &parts.headers).await? {
             Some(session) => {

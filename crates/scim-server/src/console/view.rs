@@ -15,6 +15,10 @@ pub struct Chrome {
     pub tenant: Option<String>,
     /// Which navigation entry is current.
     pub tab: &'static str,
+    /// An instance admin (sees the Apps and every tenant).
+    pub instance: bool,
+    /// May change the page's tenant (false: a read-only tenant admin; forms are not shown).
+    pub can_write: bool,
 }
 
 impl Chrome {

@@ -3,6 +3,7 @@
 use super::Env;
 use crate::cli::AdminCmd;
 use anyhow::{Result, bail};
+use scim_core::access::Access;
 use scim_core::{CoreError, Timestamp};
 use serde_json::json;
 
@@ -57,19 +58,52 @@ pub async fn run(env: &Env, cmd: AdminCmd) -> Result<()> {
             if json_out {
                 println!("{}", serde_json::to_string(&all)?);
             } else {
-                println!("USERNAME\tCREATED\tLAST SIGN-IN\tLOCKED UNTIL");
+                println!("USERNAME\tROLE\tCREATED\tLAST SIGN-IN\tLOCKED UNTIL");
                 let fmt =
                     |v: Option<Timestamp>| v.map(|t| t.rfc3339()).unwrap_or_else(|| "-".into());
                 for o in all {
                     println!(
-                        "{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}",
                         o.username,
+                        o.role.describe(),
                         o.created_at,
                         fmt(o.last_login_at),
                         fmt(o.locked_until)
                     );
                 }
             }
+        }
+        AdminCmd::Grant {
+            username,
+            tenant,
+            access,
+        } => {
+            let t = super::tenant::find(env, &tenant).await?;
+            let a = match access.as_str() {
+                "none" => None,
+                other => Some(Access::parse(other).ok_or_else(|| {
+                    anyhow::anyhow!("--access is admin, read-only or none, not '{other}'")
+                })?),
+            };
+            env.services.access.grant(&t, &username, a).await?;
+            match a {
+                Some(a) => println!("'{username}' is {} of '{tenant}'", a.as_str()),
+                None => println!("'{username}' no longer administers '{tenant}'"),
+            }
+        }
+        AdminCmd::ResetLink {
+            username,
+            tenant,
+            expires,
+        } => {
+            let t = super::tenant::find(env, &tenant).await?;
+            let ttl = scim_core::clock::parse_duration(&expires)?;
+            let issued = env
+                .services
+                .access
+                .reset_link(&t, &username, ttl, "cli")
+                .await?;
+            super::tenant::print_link(env, &issued);
         }
         AdminCmd::Delete { username } => {
             let name = scim_core::operator::normalize_username(&username)?;

@@ -150,7 +150,12 @@ pub async fn login(
 }
 
 /// The session cookie set, the sign-in form's CSRF cookie cleared, on to `next`.
-fn signed_in(jar: CookieJar, session_value: String, secure: bool, next: &str) -> Response {
+pub(super) fn signed_in(
+    jar: CookieJar,
+    session_value: String,
+    secure: bool,
+    next: &str,
+) -> Response {
     let jar = jar
         .add(session::cookie(
             SESSION_COOKIE,

@@ -2,12 +2,15 @@
 //! through a `scim_core` service, computes display values (`super::view`) and renders one
 //! template. None of them touches the store.
 
+pub mod admins;
 pub mod apps;
 pub mod directory;
+pub mod guide;
 pub mod integration;
 pub mod log;
 pub mod log_api;
 pub mod login;
+pub mod setup;
 pub mod tenants;
 pub mod webhooks;
 
@@ -42,11 +45,15 @@ pub(crate) mod common {
     }
 
     pub fn chrome(s: &ConsoleSession, tenant: Option<&Tenant>, tab: &'static str) -> Chrome {
+        let role = &s.operator.role;
         Chrome {
             operator: s.operator.username.clone(),
             csrf: s.csrf.clone(),
             tenant: tenant.map(|t| t.slug.clone()),
             tab,
+            instance: role.is_instance(),
+            can_write: tenant
+                .is_none_or(|t| role.access_to(&t.slug) == Some(scim_core::access::Access::Admin)),
         }
     }
 

@@ -41,6 +41,8 @@ async fn tenants_page(
         .list()
         .await?
         .into_iter()
+        // A tenant admin sees only the tenants granted to them.
+        .filter(|t| s.operator.role.sees(&t.slug))
         .map(|t| TenantRow {
             scim_url: state.base_url(&t),
             created: view::fmt_time(t.created_at),

@@ -1,0 +1,147 @@
+//! The role check every console request passes (issue 32), before CSRF and before any
+//! handler, so that a handler cannot forget it.
+//!
+//! [`need_of`] decides from the method and path alone what a request needs; a path it does not
+//! know needs an instance admin, so a new page is closed to tenant admins until it is listed
+//! here. `scim_core::access::decide` says whether the signed-in operator has it.
+
+use super::session::{ConsoleSession, load};
+use crate::AppState;
+use crate::error::AppError;
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use scim_core::access::{Need, Verdict, decide};
+use serde_json::json;
+use std::sync::Arc;
+
+/// What a console request needs, from its full path (`/console/…`).
+pub fn need_of(method: &Method, path: &str) -> Need {
+    let reads = matches!(*method, Method::GET | Method::HEAD);
+    let Some(rest) = path.strip_prefix("/console") else {
+        return Need::Instance;
+    };
+    let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["login"] => Need::Anyone,
+        ["static", _] => Need::Anyone,
+        ["setup", _] => Need::Anyone,
+        [""] | ["logout"] => Need::SignedIn,
+        ["tenants"] if reads => Need::SignedIn,
+        // Setup links and other admins are made and changed by instance admins.
+        ["t", _, "admins"] if !reads => Need::Instance,
+        ["t", slug, ..] | ["api", "t", slug, ..] if !slug.is_empty() => {
+            let slug = (*slug).to_string();
+            if reads {
+                Need::Read(slug)
+            } else {
+                Need::Write(slug)
+            }
+        }
+        _ => Need::Instance,
+    }
+}
+
+/// Loads the session (once, for the handler too) and refuses what the operator may not do.
+pub async fn role_guard(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let uri = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map(|o| o.0.clone())
+        .unwrap_or_else(|| req.uri().clone());
+    let need = need_of(req.method(), uri.path());
+    if need == Need::Anyone {
+        return Ok(next.run(req).await);
+    }
+    let session = load(&state, req.headers()).await?;
+    let verdict = decide(session.as_ref().map(|s| &s.operator.role), &need);
+    let api = uri.path().starts_with("/console/api/");
+    let (status, message): (u16, String) = match verdict {
+        Verdict::Allowed => {
+            if let Some(s) = session {
+                req.extensions_mut().insert::<ConsoleSession>(s);
+            }
+            return Ok(next.run(req).await);
+        }
+        Verdict::SignIn if api => (401, "sign in to the console first".into()),
+        Verdict::SignIn => {
+            let back = match *req.method() {
+                Method::GET | Method::HEAD => uri
+                    .path_and_query()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                _ => "/console/".into(),
+            };
+            return Err(AppError::sign_in(back));
+        }
+        Verdict::NotYours => {
+            let slug = match &need {
+                Need::Read(s) | Need::Write(s) => s.as_str(),
+                _ => "",
+            };
+            let slug = scim_proto::error::excerpt(slug);
+            (404, format!("there is no tenant '{slug}'"))
+        }
+        Verdict::ReadOnly => (
+            403,
+            "your access to this tenant is read-only: ask an admin of it to make this change"
+                .into(),
+        ),
+        Verdict::InstanceOnly => (
+            403,
+            "only an instance admin (who runs this scimd) can open this page or do this".into(),
+        ),
+    };
+    if api {
+        // The log API's own error shape.
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        return Ok((status, axum::Json(json!({ "error": message }))).into_response());
+    }
+    Err(AppError::new(status, message))
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs() {
+        let g = Method::GET;
+        let p = Method::POST;
+        let r = |s: &str| Need::Read(s.into());
+        let w = |s: &str| Need::Write(s.into());
+        let table = [
+            (&g, "/console/login", Need::Anyone),
+            (&p, "/console/login", Need::Anyone),
+            (&g, "/console/static/console.css", Need::Anyone),
+            (&g, "/console/setup/abc", Need::Anyone),
+            (&p, "/console/setup/abc", Need::Anyone),
+            (&g, "/console/", Need::SignedIn),
+            (&p, "/console/logout", Need::SignedIn),
+            (&g, "/console/tenants", Need::SignedIn),
+            (&p, "/console/tenants", Need::Instance),
+            (&g, "/console/t/acme", r("acme")),
+            (&g, "/console/t/acme/users/42", r("acme")),
+            (&p, "/console/t/acme/integration", w("acme")),
+            (&g, "/console/t/acme/admins", r("acme")),
+            (&p, "/console/t/acme/admins", Need::Instance),
+            (&g, "/console/api/t/acme/events", r("acme")),
+            (&g, "/console/apps", Need::Instance),
+            (&g, "/console/apps/x/log/1", Need::Instance),
+            (&p, "/console/apps/new", Need::Instance),
+            // Unknown, odd and empty paths need the most.
+            (&g, "/console/t/", Need::Instance),
+            (&g, "/console/t", Need::Instance),
+            (&g, "/console/whatever", Need::Instance),
+            (&g, "/console/static/a/b", Need::Instance),
+            (&g, "/elsewhere", Need::Instance),
+        ];
+        for (m, path, want) in table {
+            assert_eq!(need_of(m, path), want, "{m} {path}");
+        }
+    }
+}
