@@ -479,6 +479,14 @@ fn client_addr_of(
     }
 }
 
+/// `{public_url}/console/setup/{secret}`: what `scimd tenant invite` prints too.
+pub fn setup_url(public_url: &str, secret: &str) -> String {
+    format!(
+        "{}/console/setup/{secret}",
+        public_url.trim_end_matches('/')
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,12 +505,4 @@ mod tests {
         assert_eq!(status_label(StatusCode::METHOD_NOT_ALLOWED), "405");
         assert_eq!(status_label(StatusCode::from_u16(999).unwrap()), "other");
     }
-}
-
-/// `{public_url}/console/setup/{secret}`: what `scimd tenant invite` prints too.
-pub fn setup_url(public_url: &str, secret: &str) -> String {
-    format!(
-        "{}/console/setup/{secret}",
-        public_url.trim_end_matches('/')
-    )
 }

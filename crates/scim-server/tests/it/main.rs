@@ -9,6 +9,8 @@ mod console_apps_http;
 mod console_browser;
 mod console_directory_browser;
 mod console_http;
+mod console_roles;
+mod console_setup_links;
 mod console_source_step;
 mod console_webhooks;
 mod console_webhooks_browser;

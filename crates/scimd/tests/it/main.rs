@@ -12,6 +12,7 @@ mod sync;
 mod sync_cli;
 mod sync_resume;
 mod sync_serve;
+mod tenant_admins;
 mod webhooks;
 
 use std::process::Command;
