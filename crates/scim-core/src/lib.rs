@@ -6,6 +6,7 @@
 //! all call. It knows the protocol through `scim-proto` and names no HTTP and no SQL type.
 
 pub mod access;
+pub mod audit;
 pub mod change;
 pub mod change_record;
 pub mod clock;
@@ -56,6 +57,7 @@ pub trait Store:
     + store::OperatorStore
     + store::SessionStore
     + store::AccessStore
+    + store::AuditStore
     + store::LeaseStore
     + store::WebhookStore
     + store::SchemaStore
@@ -67,7 +69,7 @@ pub trait Store:
 /// Every store trait, for callers (tests, tools) that use a store directly.
 pub mod prelude {
     pub use crate::store::{
-        AccessStore, EventStore, LeaseStore, OperatorStore, ResourceStore, SchemaStore,
+        AccessStore, AuditStore, EventStore, LeaseStore, OperatorStore, ResourceStore, SchemaStore,
         SessionStore, TenantStore, TokenStore, WebhookStore,
     };
     pub use crate::sync::SyncStore;

@@ -186,6 +186,26 @@ pub trait OperatorStore: Send + Sync {
     async fn operator_login_succeeded(&self, id: i64, now: Timestamp) -> CoreResult<()>;
 }
 
+/// The audit log (`crate::audit`): people's actions, each stored with its change.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Makes `change` and stores `entry` in one transaction: both or neither.
+    async fn audited(
+        &self,
+        entry: &crate::audit::AuditEntry,
+        change: crate::audit::AuditedChange,
+    ) -> CoreResult<crate::audit::AuditOutcome>;
+    /// Stores an action whose effect is not in the database (a sign-in, an app's job file).
+    async fn record_audit(&self, entry: &crate::audit::AuditEntry) -> CoreResult<()>;
+    /// Rows matching the query, newest first.
+    async fn audit_log(
+        &self,
+        q: &crate::audit::AuditQuery,
+    ) -> CoreResult<Vec<crate::audit::AuditRecord>>;
+    /// Deletes up to `batch` rows older than `before`; returns how many.
+    async fn sweep_audit(&self, before: Timestamp, batch: u32) -> CoreResult<u64>;
+}
+
 /// Tenant admins' grants and setup links (`crate::access`, `crate::setup_link`).
 #[async_trait]
 pub trait AccessStore: Send + Sync {

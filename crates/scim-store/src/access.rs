@@ -43,7 +43,7 @@ pub(crate) async fn grants_of(
     .collect()
 }
 
-async fn set_grant(
+pub(crate) async fn set_grant(
     c: &mut Conn<'_>,
     operator_id: i64,
     tenant_id: i64,
@@ -124,7 +124,10 @@ fn link_from(r: &Row) -> Result<SetupLink, StoreError> {
     })
 }
 
-async fn insert_link(c: &mut Conn<'_>, l: &NewSetupLink) -> Result<SetupLink, StoreError> {
+pub(crate) async fn insert_link(
+    c: &mut Conn<'_>,
+    l: &NewSetupLink,
+) -> Result<SetupLink, StoreError> {
     let id = c
         .fetch_one(
             "INSERT INTO setup_links (token_hash, tenant_id, purpose, operator_id, idp, \
@@ -177,7 +180,7 @@ async fn link_by_hash(c: &mut Conn<'_>, hash: &str) -> Result<Option<SetupLink>,
     .transpose()
 }
 
-async fn revoke(
+pub(crate) async fn revoke(
     c: &mut Conn<'_>,
     tenant_id: i64,
     id: i64,
@@ -220,7 +223,7 @@ async fn claim(
     Ok((row.int(0)?, row.opt_int(1)?))
 }
 
-async fn redeem_invite(
+pub(crate) async fn redeem_invite(
     c: &mut Conn<'_>,
     hash: &str,
     username: &str,
@@ -233,7 +236,7 @@ async fn redeem_invite(
     operators::with_grants(c, op).await
 }
 
-async fn redeem_reset(
+pub(crate) async fn redeem_reset(
     c: &mut Conn<'_>,
     hash: &str,
     pw_hash: &str,

@@ -28,6 +28,7 @@ macro_rules! job {
 }
 
 mod access;
+mod audit;
 mod conn;
 mod create_batcher;
 mod engine;

@@ -3,6 +3,9 @@
 //! the link unused, and a deleted tenant taking its grants and links with it.
 
 use scim_core::access::{Access, Role};
+use scim_core::audit::{
+    Actor, ActorKind, AuditAction, AuditEntry, AuditOutcome, AuditQuery, AuditedChange,
+};
 use scim_core::operator::SessionRecord;
 use scim_core::setup_link::{Idp, LinkPurpose, LinkState, NewSetupLink};
 use scim_core::{CoreError, Store, Timestamp};
@@ -168,4 +171,148 @@ pub async fn run_all(s: &Arc<dyn Store>) {
     assert!(s.delete_tenant("ca-one").await.unwrap());
     assert!(s.setup_link("h-inv2").await.unwrap().is_none());
     assert!(s.delete_operator("ca-root").await.unwrap());
+    audit(s).await;
+}
+
+/// Audited changes: the row with the change, none when the change fails or does nothing;
+/// filters, paging, the sweep.
+async fn audit(s: &Arc<dyn Store>) {
+    let actor = Actor {
+        name: "root".into(),
+        kind: ActorKind::InstanceAdmin,
+        address: Some("192.0.2.1".into()),
+    };
+    let entry = |a, target: &str| AuditEntry::new(&actor, a, target);
+    let AuditOutcome::Tenant(t) = s
+        .audited(
+            &entry(AuditAction::TenantCreated, "cu-one"),
+            AuditedChange::CreateTenant {
+                slug: "cu-one".into(),
+                name: "One".into(),
+            },
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a tenant");
+    };
+    // A taken slug: no tenant, no row.
+    assert!(matches!(
+        s.audited(
+            &entry(AuditAction::TenantCreated, "cu-one again"),
+            AuditedChange::CreateTenant {
+                slug: "cu-one".into(),
+                name: "Again".into(),
+            },
+        )
+        .await,
+        Err(CoreError::Conflict(_))
+    ));
+    // An invite whose name is taken: the link stays unused and no row is written.
+    let made = s
+        .audited(
+            &entry(AuditAction::SetupLinkMade, "invite").on(&t),
+            AuditedChange::InsertSetupLink(link(t.id, "cu-h", LinkPurpose::Invite, None)),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(made, AuditOutcome::Link(_)));
+    s.create_operator("cu-taken", "$argon2id$x", Timestamp::now())
+        .await
+        .unwrap();
+    let redeem = |name: &str| AuditedChange::RedeemInvite {
+        token_hash: "cu-h".into(),
+        username: name.into(),
+        hash: "$argon2id$y".into(),
+    };
+    assert!(matches!(
+        s.audited(
+            &entry(AuditAction::SetupLinkUsed, "link").on(&t),
+            redeem("cu-taken")
+        )
+        .await,
+        Err(CoreError::Conflict(_))
+    ));
+    // Revoking nothing: no row either.
+    let nothing = s
+        .audited(
+            &entry(AuditAction::TokenRevoked, "none").on(&t),
+            AuditedChange::RevokeToken {
+                tenant_id: t.id,
+                id: "tok_none".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!nothing.done());
+    let opener = Actor {
+        name: "cu-new".into(),
+        kind: ActorKind::SetupLink,
+        address: None,
+    };
+    let used = AuditEntry::new(&opener, AuditAction::SetupLinkUsed, "link").on(&t);
+    s.audited(&used, redeem("cu-new")).await.unwrap();
+    s.record_audit(&entry(AuditAction::SignedIn, "root"))
+        .await
+        .unwrap();
+
+    let all =
+        |q: AuditQuery| async move { s.audit_log(&AuditQuery { limit: 100, ..q }).await.unwrap() };
+    let mine: Vec<String> = all(AuditQuery::default())
+        .await
+        .iter()
+        .filter(|r| r.entry.actor.name == "root")
+        .map(|r| r.entry.action.0.as_str().to_string())
+        .collect();
+    assert_eq!(
+        mine,
+        ["console.signed_in", "setup_link.made", "tenant.created"],
+        "newest first; nothing for what failed or did nothing"
+    );
+    let used = all(AuditQuery {
+        action: Some(AuditAction::SetupLinkUsed),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(used.len(), 1);
+    assert_eq!(
+        (
+            used[0].entry.actor.name.as_str(),
+            used[0].entry.tenant.as_deref()
+        ),
+        ("cu-new", Some("cu-one"))
+    );
+    let of_tenant = all(AuditQuery {
+        tenant_ids: Some(vec![t.id]),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(of_tenant.len(), 2, "{of_tenant:?}");
+    assert!(
+        all(AuditQuery {
+            tenant_ids: Some(vec![]),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+    let page = all(AuditQuery {
+        actor: Some("root".into()),
+        before_id: Some(of_tenant[0].id),
+        ..Default::default()
+    })
+    .await;
+    assert!(page.iter().all(|r| r.id < of_tenant[0].id));
+    assert_eq!(page[0].entry.actor.address.as_deref(), Some("192.0.2.1"));
+    // The row outlives its tenant; the sweep takes what is past the retention.
+    s.delete_tenant("cu-one").await.unwrap();
+    assert_eq!(all(AuditQuery::default()).await.len() >= 4, true);
+    let n = s
+        .sweep_audit(Timestamp::now() + Duration::seconds(1), 1_000)
+        .await
+        .unwrap();
+    assert!(n >= 4, "{n}");
+    assert!(all(AuditQuery::default()).await.is_empty());
+    s.delete_operator("cu-taken").await.unwrap();
+    s.delete_operator("cu-new").await.unwrap();
 }

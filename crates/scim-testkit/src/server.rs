@@ -185,7 +185,13 @@ impl TestServer {
 
     /// Creates a tenant with an all-scopes token.
     pub async fn tenant(&self, slug: &str) -> (i64, String) {
-        let t = self.services.tenants.create(slug, None).await.unwrap();
+        let actor = scim_core::audit::Actor::server();
+        let t = self
+            .services
+            .tenants
+            .create(slug, None, &actor)
+            .await
+            .unwrap();
         (t.id, self.issue(t.id, TokenScopes::all(), None).await)
     }
 
@@ -211,7 +217,13 @@ impl TestServer {
         let t = self.tenant_by_id(tenant_id).await;
         self.services
             .tokens
-            .create(&t, "test", scopes, expires_in)
+            .create(
+                &t,
+                "test",
+                scopes,
+                expires_in,
+                &scim_core::audit::Actor::server(),
+            )
             .await
             .unwrap()
             .secret

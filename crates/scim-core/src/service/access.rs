@@ -4,6 +4,7 @@
 use super::operators::blocking;
 use crate::Store;
 use crate::access::Access;
+use crate::audit::{Actor, AuditAction, AuditEntry, AuditOutcome, AuditedChange};
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::operator::{
@@ -51,9 +52,9 @@ impl AccessService {
         tenant: &Tenant,
         idp: Option<Idp>,
         ttl: time::Duration,
-        by: &str,
+        actor: &Actor,
     ) -> CoreResult<IssuedLink> {
-        self.issue(tenant, LinkPurpose::Invite, None, idp, ttl, by)
+        self.issue(tenant, LinkPurpose::Invite, None, idp, ttl, actor)
             .await
     }
 
@@ -63,7 +64,7 @@ impl AccessService {
         tenant: &Tenant,
         username: &str,
         ttl: time::Duration,
-        by: &str,
+        actor: &Actor,
     ) -> CoreResult<IssuedLink> {
         let name = normalize_username(username)?;
         let admin = self
@@ -75,8 +76,15 @@ impl AccessService {
             .ok_or_else(|| {
                 CoreError::NotFound(format!("tenant admin '{name}' of '{}'", tenant.slug))
             })?;
-        self.issue(tenant, LinkPurpose::Reset, Some(admin.0.id), None, ttl, by)
-            .await
+        self.issue(
+            tenant,
+            LinkPurpose::Reset,
+            Some(admin.0.id),
+            None,
+            ttl,
+            actor,
+        )
+        .await
     }
 
     async fn issue(
@@ -86,25 +94,30 @@ impl AccessService {
         operator_id: Option<i64>,
         idp: Option<Idp>,
         ttl: time::Duration,
-        by: &str,
+        actor: &Actor,
     ) -> CoreResult<IssuedLink> {
         let ttl = check_ttl(ttl)?;
         let secret = random_token();
         let now = Timestamp::now();
-        let link = self
+        let new = NewSetupLink {
+            token_hash: hash_secret(&secret),
+            tenant_id: tenant.id,
+            purpose,
+            operator_id,
+            idp,
+            created_by: actor.name.clone(),
+            created_at: now,
+            expires_at: now + ttl,
+        };
+        let entry = AuditEntry::new(actor, AuditAction::SetupLinkMade, purpose.as_str()).on(tenant);
+        match self
             .store
-            .insert_setup_link(&NewSetupLink {
-                token_hash: hash_secret(&secret),
-                tenant_id: tenant.id,
-                purpose,
-                operator_id,
-                idp,
-                created_by: by.to_string(),
-                created_at: now,
-                expires_at: now + ttl,
-            })
-            .await?;
-        Ok(IssuedLink { link, secret })
+            .audited(&entry, AuditedChange::InsertSetupLink(new))
+            .await?
+        {
+            AuditOutcome::Link(link) => Ok(IssuedLink { link, secret }),
+            other => Err(CoreError::Internal(format!("setup link: {other:?}"))),
+        }
     }
 
     pub async fn links(&self, tenant: &Tenant) -> CoreResult<Vec<SetupLink>> {
@@ -112,12 +125,14 @@ impl AccessService {
     }
 
     /// Revokes a link of `tenant` that can still be used.
-    pub async fn revoke(&self, tenant: &Tenant, id: i64) -> CoreResult<()> {
-        if self
-            .store
-            .revoke_setup_link(tenant.id, id, Timestamp::now())
-            .await?
-        {
+    pub async fn revoke(&self, tenant: &Tenant, id: i64, actor: &Actor) -> CoreResult<()> {
+        let entry =
+            AuditEntry::new(actor, AuditAction::SetupLinkRevoked, format!("link {id}")).on(tenant);
+        let change = AuditedChange::RevokeSetupLink {
+            tenant_id: tenant.id,
+            id,
+        };
+        if self.store.audited(&entry, change).await?.done() {
             Ok(())
         } else {
             Err(CoreError::NotFound(format!(
@@ -149,6 +164,7 @@ impl AccessService {
         secret: &str,
         username: &str,
         password: &str,
+        address: Option<String>,
     ) -> Result<Operator, LinkError> {
         let link = self.open(secret).await?;
         if link.purpose != LinkPurpose::Invite {
@@ -158,14 +174,60 @@ impl AccessService {
         validate_password(password)?;
         let pw = password.to_string();
         let hash = blocking(move || hash_password(&pw)).await?;
-        self.store
-            .redeem_invite(&hash_secret(secret), &name, &hash, Timestamp::now())
+        let change = AuditedChange::RedeemInvite {
+            token_hash: hash_secret(secret),
+            username: name.clone(),
+            hash,
+        };
+        self.redeem(&link, &name, address, change).await
+    }
+
+    /// The link's change and its audit row (the actor: the person who opened it).
+    async fn redeem(
+        &self,
+        link: &SetupLink,
+        name: &str,
+        address: Option<String>,
+        change: AuditedChange,
+    ) -> Result<Operator, LinkError> {
+        let actor = Actor {
+            name: name.to_string(),
+            kind: crate::audit::ActorKind::SetupLink,
+            address,
+        };
+        let mut entry = AuditEntry::new(
+            &actor,
+            AuditAction::SetupLinkUsed,
+            format!("link {}: {}", link.id, link.purpose.as_str()),
+        );
+        entry.tenant_id = Some(link.tenant_id);
+        entry.tenant = self
+            .store
+            .tenants()
+            .await?
+            .into_iter()
+            .find(|t| t.id == link.tenant_id)
+            .map(|t| t.slug);
+        match self
+            .store
+            .audited(&entry, change)
             .await
-            .map_err(gone_as_used)
+            .map_err(gone_as_used)?
+        {
+            AuditOutcome::Operator(o) => Ok(o),
+            other => Err(LinkError::Core(CoreError::Internal(format!(
+                "setup link redeemed: {other:?}"
+            )))),
+        }
     }
 
     /// Redeems a reset link: the operator whose password it set.
-    pub async fn accept_reset(&self, secret: &str, password: &str) -> Result<Operator, LinkError> {
+    pub async fn accept_reset(
+        &self,
+        secret: &str,
+        password: &str,
+        address: Option<String>,
+    ) -> Result<Operator, LinkError> {
         let link = self.open(secret).await?;
         if link.purpose != LinkPurpose::Reset {
             return Err(LinkError::Unknown);
@@ -173,10 +235,12 @@ impl AccessService {
         validate_password(password)?;
         let pw = password.to_string();
         let hash = blocking(move || hash_password(&pw)).await?;
-        self.store
-            .redeem_reset(&hash_secret(secret), &hash, Timestamp::now())
-            .await
-            .map_err(gone_as_used)
+        let name = link.operator.clone().unwrap_or_default();
+        let change = AuditedChange::RedeemReset {
+            token_hash: hash_secret(secret),
+            hash,
+        };
+        self.redeem(&link, &name, address, change).await
     }
 
     /// Grants (or with `None` takes away) `username`'s access to `tenant`. Only tenant admins
@@ -186,6 +250,7 @@ impl AccessService {
         tenant: &Tenant,
         username: &str,
         access: Option<Access>,
+        actor: &Actor,
     ) -> CoreResult<()> {
         let name = normalize_username(username)?;
         let op = self
@@ -198,7 +263,14 @@ impl AccessService {
                 "'{name}' is an instance admin, who administers every tenant already"
             )));
         }
-        self.store.set_grant(op.id, tenant.id, access).await?;
+        let what = format!("{name}: {}", access.map_or("none", Access::as_str));
+        let entry = AuditEntry::new(actor, AuditAction::AccessChanged, what).on(tenant);
+        let change = AuditedChange::SetGrant {
+            operator_id: op.id,
+            tenant_id: tenant.id,
+            access,
+        };
+        self.store.audited(&entry, change).await?;
         Ok(())
     }
 

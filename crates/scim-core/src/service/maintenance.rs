@@ -23,6 +23,7 @@ pub struct Maintenance {
     sync: Arc<dyn crate::sync::SyncStore>,
     leases: Arc<dyn crate::store::LeaseStore>,
     tokens: Arc<dyn crate::store::TokenStore>,
+    audit: Arc<dyn crate::store::AuditStore>,
     /// How long the provisioning log keeps events.
     pub retention: Duration,
 }
@@ -35,13 +36,14 @@ impl Maintenance {
             deliveries: store.clone(),
             sync: store.clone(),
             tokens: store.clone(),
+            audit: store.clone(),
             leases: store,
             retention,
         }
     }
 
     /// Deletes every event (of the provisioning log — the change feed with it —, of the
-    /// engine's per-object log, and webhook delivery attempts) and the refused-credential
+    /// engine's per-object log, webhook delivery attempts and the audit log) and the refused-credential
     /// counts older than the retention, in batches; returns how many.
     pub async fn sweep_log(&self) -> CoreResult<u64> {
         let before = Timestamp::now() - self.retention;
@@ -52,7 +54,8 @@ impl Maintenance {
                 + self
                     .deliveries
                     .sweep_deliveries(before, SWEEP_BATCH)
-                    .await?;
+                    .await?
+                + self.audit.sweep_audit(before, SWEEP_BATCH).await?;
             total += n;
             if n < u64::from(SWEEP_BATCH) {
                 // Refused-credential counts: one row per tenant, hour and reason.

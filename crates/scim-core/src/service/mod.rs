@@ -2,6 +2,7 @@
 //! (creating a tenant or a token, signing in, provisioning a user, reading the log).
 
 mod access;
+mod audit;
 mod changes;
 mod events;
 mod group_patch;
@@ -13,6 +14,7 @@ mod tokens;
 mod webhooks;
 
 pub use access::{AccessService, IssuedLink, LINKS_SHOWN, LinkError};
+pub use audit::AuditService;
 pub use changes::{ChangeFeed, ChangeNotifier, ChangePage, FeedCursor, MAX_PAGE};
 pub use events::EventService;
 pub use maintenance::Maintenance;
@@ -33,6 +35,7 @@ pub struct Services {
     pub tokens: TokenService,
     pub operators: OperatorService,
     pub access: AccessService,
+    pub audit: AuditService,
     pub events: EventService,
     pub changes: ChangeFeed,
     /// Without the instance key until the binary gives it one ([`WebhookService::new`]).
@@ -49,6 +52,7 @@ impl Services {
             tokens: TokenService::new(store.clone()),
             operators: OperatorService::new(store.clone()),
             access: AccessService::new(store.clone()),
+            audit: AuditService::new(store.clone()),
             events: EventService::new(store.clone()),
             store,
         }

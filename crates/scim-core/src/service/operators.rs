@@ -2,6 +2,7 @@
 //! sign out. Used by `scimd admin` and the console alike.
 
 use crate::Store;
+use crate::audit::{Actor, AuditAction, AuditEntry, AuditOutcome, AuditedChange};
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::operator::{
@@ -23,13 +24,15 @@ pub struct NewSession {
 pub struct OperatorService {
     operators: Arc<dyn crate::store::OperatorStore>,
     sessions: Arc<dyn crate::store::SessionStore>,
+    audit: Arc<dyn crate::store::AuditStore>,
 }
 
 impl OperatorService {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             operators: store.clone(),
-            sessions: store,
+            sessions: store.clone(),
+            audit: store,
         }
     }
 
@@ -38,36 +41,58 @@ impl OperatorService {
     }
 
     /// Deletes an operator (its sessions go with it); `NotFound` when there is none.
-    pub async fn delete(&self, username: &str) -> CoreResult<()> {
+    pub async fn delete(&self, username: &str, actor: &Actor) -> CoreResult<()> {
         let name = normalize_username(username)?;
-        if self.operators.delete_operator(&name).await? {
+        let entry = AuditEntry::new(actor, AuditAction::OperatorDeleted, &name);
+        let change = AuditedChange::DeleteOperator {
+            username: name.clone(),
+        };
+        if self.audit.audited(&entry, change).await?.done() {
             Ok(())
         } else {
             Err(CoreError::NotFound(format!("operator '{name}'")))
         }
     }
 
-    pub async fn create(&self, username: &str, password: &str) -> CoreResult<Operator> {
+    /// A new instance admin.
+    pub async fn create(
+        &self,
+        username: &str,
+        password: &str,
+        actor: &Actor,
+    ) -> CoreResult<Operator> {
         let username = normalize_username(username)?;
         validate_password(password)?;
         let pw = password.to_string();
         let hash = blocking(move || hash_password(&pw)).await?;
-        self.operators
-            .create_operator(&username, &hash, Timestamp::now())
-            .await
+        let entry = AuditEntry::new(actor, AuditAction::OperatorCreated, &username);
+        match self
+            .audit
+            .audited(&entry, AuditedChange::CreateOperator { username, hash })
+            .await?
+        {
+            AuditOutcome::Operator(o) => Ok(o),
+            other => Err(CoreError::Internal(format!("operator create: {other:?}"))),
+        }
     }
 
     /// Sets a new password and clears any lockout.
-    pub async fn reset_password(&self, username: &str, password: &str) -> CoreResult<()> {
+    pub async fn reset_password(
+        &self,
+        username: &str,
+        password: &str,
+        actor: &Actor,
+    ) -> CoreResult<()> {
         let username = normalize_username(username)?;
         validate_password(password)?;
         let pw = password.to_string();
         let hash = blocking(move || hash_password(&pw)).await?;
-        if self
-            .operators
-            .set_operator_password(&username, &hash)
-            .await?
-        {
+        let entry = AuditEntry::new(actor, AuditAction::PasswordSet, &username);
+        let change = AuditedChange::SetPassword {
+            username: username.clone(),
+            hash,
+        };
+        if self.audit.audited(&entry, change).await?.done() {
             Ok(())
         } else {
             Err(CoreError::NotFound(format!("operator '{username}'")))

@@ -2,6 +2,7 @@
 //! console and the first start use. Secrets are returned once, here, and never again.
 
 use crate::Store;
+use crate::audit::{Actor, AuditAction, AuditEntry, AuditedChange};
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::tenant::Tenant;
@@ -16,11 +17,15 @@ pub const MAX_ROTATION_GRACE: Duration = Duration::days(30);
 #[derive(Clone)]
 pub struct TokenService {
     store: Arc<dyn crate::store::TokenStore>,
+    audit: Arc<dyn crate::store::AuditStore>,
 }
 
 impl TokenService {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self {
+            store: store.clone(),
+            audit: store,
+        }
     }
 
     /// Issues a token and stores it; `expires_in` unset means it never expires.
@@ -30,10 +35,15 @@ impl TokenService {
         name: &str,
         scopes: TokenScopes,
         expires_in: Option<Duration>,
+        actor: &Actor,
     ) -> CoreResult<IssuedToken> {
         let now = Timestamp::now();
         let issued = issue(tenant.id, name, scopes, expires_in.map(|d| now + d), now)?;
-        self.store.insert_token(&issued.record).await?;
+        let target = format!("{} ({})", issued.record.name, issued.record.id);
+        let entry = AuditEntry::new(actor, AuditAction::TokenCreated, target).on(tenant);
+        self.audit
+            .audited(&entry, AuditedChange::InsertToken(issued.record.clone()))
+            .await?;
         Ok(issued)
     }
 
@@ -69,12 +79,18 @@ impl TokenService {
     }
 
     /// Revokes a token; effective on every node within the auth cache's lifetime.
-    pub async fn revoke(&self, tenant: &Tenant, id: &str) -> CoreResult<()> {
-        if self
-            .store
-            .revoke_token(tenant.id, id, Timestamp::now())
-            .await?
-        {
+    pub async fn revoke(&self, tenant: &Tenant, id: &str, actor: &Actor) -> CoreResult<()> {
+        let entry = AuditEntry::new(
+            actor,
+            AuditAction::TokenRevoked,
+            self.named(tenant, id).await?,
+        )
+        .on(tenant);
+        let change = AuditedChange::RevokeToken {
+            tenant_id: tenant.id,
+            id: id.to_string(),
+        };
+        if self.audit.audited(&entry, change).await?.done() {
             Ok(())
         } else {
             Err(not_found(tenant, id))
@@ -83,7 +99,13 @@ impl TokenService {
 
     /// Gives a token a new secret (returned, to show once); the previous one keeps working
     /// for `grace`. A revoked or unknown token is `NotFound`.
-    pub async fn rotate(&self, tenant: &Tenant, id: &str, grace: Duration) -> CoreResult<String> {
+    pub async fn rotate(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        grace: Duration,
+        actor: &Actor,
+    ) -> CoreResult<String> {
         if grace > MAX_ROTATION_GRACE || grace.is_negative() {
             return Err(CoreError::Invalid(format!(
                 "the grace period is at most {} days",
@@ -92,15 +114,37 @@ impl TokenService {
         }
         let (secret, hash, prefix) = generate_secret();
         let grace_until = Timestamp::now() + grace;
-        if self
-            .store
-            .rotate_token(tenant.id, id, &hash, &prefix, grace_until)
-            .await?
-        {
+        let entry = AuditEntry::new(
+            actor,
+            AuditAction::TokenRotated,
+            self.named(tenant, id).await?,
+        )
+        .on(tenant);
+        let change = AuditedChange::RotateToken {
+            tenant_id: tenant.id,
+            id: id.to_string(),
+            hash,
+            prefix,
+            previous_until: grace_until,
+        };
+        if self.audit.audited(&entry, change).await?.done() {
             Ok(secret)
         } else {
             Err(not_found(tenant, id))
         }
+    }
+}
+
+impl TokenService {
+    /// `name (id)` of a token of the tenant, for the audit log (the id alone if unknown).
+    async fn named(&self, tenant: &Tenant, id: &str) -> CoreResult<String> {
+        let id = scim_proto::error::excerpt(id);
+        Ok(
+            match self.list(tenant).await?.into_iter().find(|t| t.id == id) {
+                Some(t) => format!("{} ({id})", t.name),
+                None => id.to_string(),
+            },
+        )
     }
 }
 

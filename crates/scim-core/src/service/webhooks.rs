@@ -3,6 +3,7 @@
 //! only sealed under the instance key.
 
 use crate::Store;
+use crate::audit::{Actor, AuditAction, AuditEntry, AuditedChange};
 use crate::change::TypeFilter;
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
@@ -32,12 +33,18 @@ pub type DestinationCheck = Arc<dyn Fn(&url::Url) -> Result<(), String> + Send +
 pub struct WebhookService {
     store: Arc<dyn crate::store::WebhookStore>,
     feed: Arc<dyn crate::store::EventStore>,
+    audit: Arc<dyn crate::store::AuditStore>,
     key: Option<SealingKey>,
     destination: Option<DestinationCheck>,
 }
 
 fn sealing_owner(endpoint_id: &str) -> String {
     format!("webhook:{endpoint_id}")
+}
+
+/// `url (id)`: an endpoint in the audit log.
+fn target(ep: &WebhookEndpoint) -> String {
+    format!("{} ({})", ep.url, ep.id)
 }
 
 fn prefix_of(secret: &str) -> String {
@@ -49,6 +56,7 @@ impl WebhookService {
     pub fn new(store: Arc<dyn Store>, key: Option<SealingKey>) -> Self {
         Self {
             feed: store.clone(),
+            audit: store.clone(),
             store,
             key,
             destination: None,
@@ -78,6 +86,7 @@ impl WebhookService {
         url: &str,
         types: &str,
         description: &str,
+        actor: &Actor,
     ) -> CoreResult<NewEndpoint> {
         let url = check_url(url)?;
         if let (Some(check), Ok(parsed)) = (&self.destination, url::Url::parse(&url)) {
@@ -112,7 +121,9 @@ impl WebhookService {
             attempts: 0,
             next_attempt_at: None,
         };
-        self.store.insert_endpoint(&endpoint).await?;
+        let entry = AuditEntry::new(actor, AuditAction::WebhookAdded, target(&endpoint)).on(tenant);
+        let change = AuditedChange::InsertEndpoint(Box::new(endpoint.clone()));
+        self.audit.audited(&entry, change).await?;
         Ok(NewEndpoint { endpoint, secret })
     }
 
@@ -128,7 +139,13 @@ impl WebhookService {
     }
 
     /// A new secret (returned, to show once); the old one keeps signing for `overlap`.
-    pub async fn rotate(&self, tenant: &Tenant, id: &str, overlap: Duration) -> CoreResult<String> {
+    pub async fn rotate(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        overlap: Duration,
+        actor: &Actor,
+    ) -> CoreResult<String> {
         if overlap.is_negative() || overlap > MAX_SECRET_OVERLAP {
             return Err(CoreError::Invalid(format!(
                 "the overlap must be between 0 and {} days",
@@ -139,18 +156,29 @@ impl WebhookService {
         let secret = generate_secret();
         let sealed = self.key()?.seal(&sealing_owner(&ep.id), &secret)?;
         let until = Timestamp::now() + overlap;
-        if !self
-            .store
-            .rotate_endpoint_secret(tenant.id, &ep.id, &sealed, &prefix_of(&secret), until)
-            .await?
-        {
+        let entry =
+            AuditEntry::new(actor, AuditAction::WebhookSecretRotated, target(&ep)).on(tenant);
+        let change = AuditedChange::RotateEndpointSecret {
+            tenant_id: tenant.id,
+            id: ep.id.clone(),
+            sealed,
+            prefix: prefix_of(&secret),
+            previous_until: until,
+        };
+        if !self.audit.audited(&entry, change).await?.done() {
             return Err(not_found(tenant, id));
         }
         Ok(secret)
     }
 
     /// Delivers again from sequence `from` (inclusive) and re-enables the endpoint.
-    pub async fn replay(&self, tenant: &Tenant, id: &str, from: i64) -> CoreResult<()> {
+    pub async fn replay(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        from: i64,
+        actor: &Actor,
+    ) -> CoreResult<()> {
         let ep = self.get(tenant, id).await?;
         let bounds = self.feed.change_bounds(tenant.id).await?;
         if from < 1 || from > bounds.head + 1 {
@@ -165,27 +193,52 @@ impl WebhookService {
                 bounds.first, bounds.first
             )));
         }
-        self.store
-            .reset_endpoint_cursor(tenant.id, &ep.id, from - 1)
-            .await?;
+        let what = format!("{} from event {from}", target(&ep));
+        let entry = AuditEntry::new(actor, AuditAction::WebhookReplayed, what).on(tenant);
+        let change = AuditedChange::ResetEndpointCursor {
+            tenant_id: tenant.id,
+            id: ep.id.clone(),
+            cursor: from - 1,
+        };
+        self.audit.audited(&entry, change).await?;
         Ok(())
     }
 
-    pub async fn set_enabled(&self, tenant: &Tenant, id: &str, enabled: bool) -> CoreResult<()> {
-        let reason = (!enabled).then_some("disabled by an operator");
-        if self
-            .store
-            .set_endpoint_enabled(tenant.id, id.trim(), enabled, reason)
-            .await?
-        {
+    pub async fn set_enabled(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        enabled: bool,
+        actor: &Actor,
+    ) -> CoreResult<()> {
+        let ep = self.get(tenant, id).await?;
+        let action = if enabled {
+            AuditAction::WebhookEnabled
+        } else {
+            AuditAction::WebhookDisabled
+        };
+        let entry = AuditEntry::new(actor, action, target(&ep)).on(tenant);
+        let change = AuditedChange::SetEndpointEnabled {
+            tenant_id: tenant.id,
+            id: ep.id.clone(),
+            enabled,
+            reason: (!enabled).then(|| "disabled by an operator".to_string()),
+        };
+        if self.audit.audited(&entry, change).await?.done() {
             Ok(())
         } else {
             Err(not_found(tenant, id))
         }
     }
 
-    pub async fn delete(&self, tenant: &Tenant, id: &str) -> CoreResult<()> {
-        if self.store.delete_endpoint(tenant.id, id.trim()).await? {
+    pub async fn delete(&self, tenant: &Tenant, id: &str, actor: &Actor) -> CoreResult<()> {
+        let ep = self.get(tenant, id).await?;
+        let entry = AuditEntry::new(actor, AuditAction::WebhookDeleted, target(&ep)).on(tenant);
+        let change = AuditedChange::DeleteEndpoint {
+            tenant_id: tenant.id,
+            id: ep.id.clone(),
+        };
+        if self.audit.audited(&entry, change).await?.done() {
             Ok(())
         } else {
             Err(not_found(tenant, id))

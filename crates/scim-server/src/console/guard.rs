@@ -7,13 +7,15 @@
 
 use super::session::{ConsoleSession, load};
 use crate::AppState;
+use crate::client_addr::ClientAddr;
 use crate::error::AppError;
-use axum::extract::{OriginalUri, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use scim_core::access::{Need, Verdict, decide};
 use serde_json::json;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// What a console request needs, from its full path (`/console/…`).
@@ -43,6 +45,18 @@ pub fn need_of(method: &Method, path: &str) -> Need {
     }
 }
 
+/// The client's address: as resolved through the trusted proxies, else the peer's.
+pub fn client_address(req: &Request) -> Option<IpAddr> {
+    req.extensions()
+        .get::<ClientAddr>()
+        .map(|c| c.0)
+        .or_else(|| {
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+}
+
 /// Loads the session (once, for the handler too) and refuses what the operator may not do.
 pub async fn role_guard(
     State(state): State<Arc<AppState>>,
@@ -63,7 +77,8 @@ pub async fn role_guard(
     let api = uri.path().starts_with("/console/api/");
     let (status, message): (u16, String) = match verdict {
         Verdict::Allowed => {
-            if let Some(s) = session {
+            if let Some(mut s) = session {
+                s.address = client_address(&req);
                 req.extensions_mut().insert::<ConsoleSession>(s);
             }
             return Ok(next.run(req).await);

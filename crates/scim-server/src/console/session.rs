@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use scim_core::audit::{Actor, ActorKind};
 use scim_core::operator::csrf_matches;
 use scim_core::{Operator, Timestamp};
 use std::sync::Arc;
@@ -34,6 +35,23 @@ pub struct ConsoleSession {
     pub operator: Operator,
     /// The token every form of this session must send back.
     pub csrf: String,
+    /// The client's address (through the trusted-proxy setting), for the audit log.
+    pub address: Option<std::net::IpAddr>,
+}
+
+impl ConsoleSession {
+    /// This operator as the audit log names them.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: self.operator.username.clone(),
+            kind: if self.operator.role.is_instance() {
+                ActorKind::InstanceAdmin
+            } else {
+                ActorKind::TenantAdmin
+            },
+            address: self.address.map(|a| a.to_string()),
+        }
+    }
 }
 
 /// The value of cookie `name`, if the request carries it (and it is not empty).
@@ -84,6 +102,7 @@ pub(super) async fn load(
     Ok(found.map(|(s, operator)| ConsoleSession {
         operator,
         csrf: s.csrf_token,
+        address: None,
     }))
 }
 

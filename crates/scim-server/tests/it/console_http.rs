@@ -139,7 +139,7 @@ impl Console {
 pub async fn operator(s: &TestServer) {
     s.services
         .operators
-        .create(OPERATOR, PASSWORD)
+        .create(OPERATOR, PASSWORD, &scim_core::audit::Actor::server())
         .await
         .unwrap();
 }

@@ -4,6 +4,7 @@
 
 use super::console_http::{Console, csrf_of};
 use reqwest::StatusCode;
+use scim_core::audit::Actor;
 use scim_core::setup_link::Idp;
 use scim_testkit::{Backend, TestServer};
 
@@ -73,12 +74,17 @@ pub async fn tenant_admin(s: &TestServer, slug: &str, name: &str) -> Console {
     let link = s
         .services
         .access
-        .invite(&t, Some(Idp::Entra), time::Duration::hours(1), "test")
+        .invite(
+            &t,
+            Some(Idp::Entra),
+            time::Duration::hours(1),
+            &Actor::server(),
+        )
         .await
         .unwrap();
     s.services
         .access
-        .accept_invite(&link.secret, name, ADMIN_PW)
+        .accept_invite(&link.secret, name, ADMIN_PW, None)
         .await
         .unwrap();
     let mut c = Console::new(&s.root);
@@ -98,6 +104,7 @@ async fn every_route_checks_the_role(backend: Backend) {
             &g,
             "ta@acme.example",
             Some(scim_core::access::Access::ReadOnly),
+            &Actor::server(),
         )
         .await
         .unwrap();

@@ -4,6 +4,7 @@
 
 use crate::console_http::{Console, OPERATOR, PASSWORD, operator};
 use reqwest::{Method, StatusCode};
+use scim_core::audit::Actor;
 use scim_testkit::{Backend, TestServer};
 use serde_json::json;
 
@@ -102,13 +103,13 @@ async fn rotation_grace_is_capped(backend: Backend) {
     let e = s
         .services
         .tokens
-        .rotate(&t, &tok.id, time::Duration::days(31))
+        .rotate(&t, &tok.id, time::Duration::days(31), &Actor::server())
         .await
         .unwrap_err();
     assert!(e.to_string().contains("at most 30 days"), "{e}");
     s.services
         .tokens
-        .rotate(&t, &tok.id, time::Duration::days(30))
+        .rotate(&t, &tok.id, time::Duration::days(30), &Actor::server())
         .await
         .unwrap();
     s.finish().await;

@@ -4,6 +4,7 @@ use super::Env;
 use crate::cli::AdminCmd;
 use anyhow::{Result, bail};
 use scim_core::access::Access;
+use scim_core::audit::Actor;
 use scim_core::{CoreError, Timestamp};
 use serde_json::json;
 
@@ -34,7 +35,7 @@ pub async fn run(env: &Env, cmd: AdminCmd) -> Result<()> {
             password_stdin,
         } => {
             let pw = read_password(password_stdin)?;
-            let op = ops.create(&username, &pw).await?;
+            let op = ops.create(&username, &pw, &Actor::cli()).await?;
             if json_out {
                 println!("{}", json!({"username": op.username, "id": op.id}));
             } else {
@@ -50,7 +51,7 @@ pub async fn run(env: &Env, cmd: AdminCmd) -> Result<()> {
             password_stdin,
         } => {
             let pw = read_password(password_stdin)?;
-            ops.reset_password(&username, &pw).await?;
+            ops.reset_password(&username, &pw, &Actor::cli()).await?;
             println!("password of '{username}' changed; its sessions are signed out");
         }
         AdminCmd::List => {
@@ -85,7 +86,10 @@ pub async fn run(env: &Env, cmd: AdminCmd) -> Result<()> {
                     anyhow::anyhow!("--access is admin, read-only or none, not '{other}'")
                 })?),
             };
-            env.services.access.grant(&t, &username, a).await?;
+            env.services
+                .access
+                .grant(&t, &username, a, &Actor::cli())
+                .await?;
             match a {
                 Some(a) => println!("'{username}' is {} of '{tenant}'", a.as_str()),
                 None => println!("'{username}' no longer administers '{tenant}'"),
@@ -101,13 +105,13 @@ pub async fn run(env: &Env, cmd: AdminCmd) -> Result<()> {
             let issued = env
                 .services
                 .access
-                .reset_link(&t, &username, ttl, "cli")
+                .reset_link(&t, &username, ttl, &Actor::cli())
                 .await?;
             super::tenant::print_link(env, &issued);
         }
         AdminCmd::Delete { username } => {
             let name = scim_core::operator::normalize_username(&username)?;
-            match ops.delete(&name).await {
+            match ops.delete(&name, &Actor::cli()).await {
                 Ok(()) => println!("operator '{name}' deleted"),
                 Err(CoreError::NotFound(_)) => bail!("operator '{name}' does not exist"),
                 Err(e) => return Err(e.into()),

@@ -5,6 +5,7 @@ use super::Env;
 use super::token::print_secret;
 use crate::cli::ServeArgs;
 use anyhow::{Context, Result};
+use scim_core::audit::Actor;
 use scim_core::{Maintenance, TokenScopes};
 use std::sync::Arc;
 
@@ -46,11 +47,11 @@ async fn first_start(env: &Env, args: &ServeArgs) -> Result<()> {
     let issued = async {
         let t = services
             .tenants
-            .create("default", Some("Default tenant"))
+            .create("default", Some("Default tenant"), &Actor::server())
             .await?;
         services
             .tokens
-            .create(&t, "bootstrap", TokenScopes::all(), None)
+            .create(&t, "bootstrap", TokenScopes::all(), None, &Actor::server())
             .await
     }
     .await;

@@ -3,6 +3,7 @@
 use super::Env;
 use crate::cli::TenantCmd;
 use anyhow::{Result, bail};
+use scim_core::audit::Actor;
 use scim_core::clock::parse_duration;
 use scim_core::service::IssuedLink;
 use scim_core::setup_link::Idp;
@@ -21,7 +22,11 @@ pub async fn find(env: &Env, slug: &str) -> Result<Tenant> {
 pub async fn run(env: &Env, cmd: TenantCmd) -> Result<()> {
     match cmd {
         TenantCmd::Create { slug, name } => {
-            let t = env.services.tenants.create(&slug, name.as_deref()).await?;
+            let t = env
+                .services
+                .tenants
+                .create(&slug, name.as_deref(), &Actor::cli())
+                .await?;
             let url = env.scim_url(&t.slug);
             if env.json {
                 println!(
@@ -52,7 +57,7 @@ pub async fn run(env: &Env, cmd: TenantCmd) -> Result<()> {
                     "deleting tenant '{slug}' removes all its users, groups and tokens; add --yes to confirm"
                 );
             }
-            match env.services.tenants.delete(&slug).await {
+            match env.services.tenants.delete(&slug, &Actor::cli()).await {
                 Ok(()) => println!("tenant '{slug}' deleted"),
                 Err(CoreError::NotFound(_)) => bail!("tenant '{slug}' does not exist"),
                 Err(e) => return Err(e.into()),
@@ -69,13 +74,17 @@ pub async fn run(env: &Env, cmd: TenantCmd) -> Result<()> {
                 })?),
             };
             let ttl = parse_duration(&expires)?;
-            let issued = env.services.access.invite(&t, idp, ttl, "cli").await?;
+            let issued = env
+                .services
+                .access
+                .invite(&t, idp, ttl, &Actor::cli())
+                .await?;
             print_link(env, &issued);
         }
         TenantCmd::Links { slug } => links(env, &slug).await?,
         TenantCmd::RevokeLink { slug, id } => {
             let t = find(env, &slug).await?;
-            match env.services.access.revoke(&t, id).await {
+            match env.services.access.revoke(&t, id, &Actor::cli()).await {
                 Ok(()) => println!("setup link {id} of '{slug}' revoked"),
                 Err(CoreError::NotFound(_)) => {
                     bail!(

@@ -4,6 +4,7 @@ use super::Env;
 use super::tenant::find;
 use crate::cli::TokenCmd;
 use anyhow::{Context, Result, bail};
+use scim_core::audit::Actor;
 use scim_core::clock::parse_duration;
 use scim_core::token::IssuedToken;
 use scim_core::{CoreError, Timestamp, TokenScopes};
@@ -41,7 +42,9 @@ pub async fn run(env: &Env, cmd: TokenCmd) -> Result<()> {
             let t = find(env, &tenant).await?;
             let scopes = TokenScopes::parse_list(&scopes)?;
             let expires_in = expires_in.as_deref().map(parse_duration).transpose()?;
-            let issued = tokens.create(&t, &name, scopes, expires_in).await?;
+            let issued = tokens
+                .create(&t, &name, scopes, expires_in, &Actor::cli())
+                .await?;
             print_secret(env.json, &issued, &env.scim_url(&t.slug));
         }
         TokenCmd::List { tenant } => {
@@ -72,7 +75,7 @@ pub async fn run(env: &Env, cmd: TokenCmd) -> Result<()> {
         TokenCmd::Revoke { tenant, id } => {
             let t = find(env, &tenant).await?;
             let within = scim_server::auth::TOKEN_CACHE_TTL.as_secs();
-            match tokens.revoke(&t, &id).await {
+            match tokens.revoke(&t, &id, &Actor::cli()).await {
                 Ok(()) if env.json => println!(
                     "{}",
                     serde_json::json!({"id": id, "tenant": tenant, "revoked": true, "effective_within_secs": within})
@@ -88,7 +91,7 @@ pub async fn run(env: &Env, cmd: TokenCmd) -> Result<()> {
             let t = find(env, &tenant).await?;
             let grace_d = parse_duration(&grace)?;
             let secret = tokens
-                .rotate(&t, &id, grace_d)
+                .rotate(&t, &id, grace_d, &Actor::cli())
                 .await
                 .with_context(|| format!("cannot rotate in tenant '{tenant}'"))?;
             if env.json {

@@ -6,6 +6,7 @@ use super::log::terminal_safe;
 use super::tenant::find;
 use crate::cli::WebhookCmd;
 use anyhow::Result;
+use scim_core::audit::Actor;
 use scim_core::clock::parse_duration;
 use scim_core::service::{ChangeFeed, WebhookService};
 use scim_core::webhook::{WebhookDelivery, WebhookEndpoint};
@@ -86,7 +87,7 @@ pub async fn run(env: &Env, cmd: WebhookCmd) -> Result<()> {
         } => {
             let t: Tenant = tenant(slug).await?;
             let made = service(env, true)?
-                .add(&t, &url, &types, &description)
+                .add(&t, &url, &types, &description, &Actor::cli())
                 .await?;
             print_secret(env, &made.endpoint, &made.secret, "added");
         }
@@ -130,7 +131,10 @@ pub async fn run(env: &Env, cmd: WebhookCmd) -> Result<()> {
             from,
         } => {
             let t = tenant(slug).await?;
-            env.services.webhooks.replay(&t, &id, from).await?;
+            env.services
+                .webhooks
+                .replay(&t, &id, from, &Actor::cli())
+                .await?;
             println!("endpoint {id} delivers again from sequence {from}");
         }
         WebhookCmd::Deliveries {
@@ -155,7 +159,7 @@ pub async fn run(env: &Env, cmd: WebhookCmd) -> Result<()> {
             let t = tenant(slug).await?;
             let overlap = parse_duration(&overlap)?;
             let svc = service(env, false)?;
-            let secret = svc.rotate(&t, &id, overlap).await?;
+            let secret = svc.rotate(&t, &id, overlap, &Actor::cli()).await?;
             let ep = svc.get(&t, &id).await?;
             print_secret(env, &ep, &secret, "new secret");
             if !env.json {
@@ -167,17 +171,23 @@ pub async fn run(env: &Env, cmd: WebhookCmd) -> Result<()> {
         }
         WebhookCmd::Enable { tenant: slug, id } => {
             let t = tenant(slug).await?;
-            env.services.webhooks.set_enabled(&t, &id, true).await?;
+            env.services
+                .webhooks
+                .set_enabled(&t, &id, true, &Actor::cli())
+                .await?;
             println!("endpoint {id} enabled");
         }
         WebhookCmd::Disable { tenant: slug, id } => {
             let t = tenant(slug).await?;
-            env.services.webhooks.set_enabled(&t, &id, false).await?;
+            env.services
+                .webhooks
+                .set_enabled(&t, &id, false, &Actor::cli())
+                .await?;
             println!("endpoint {id} disabled; events wait at its cursor");
         }
         WebhookCmd::Delete { tenant: slug, id } => {
             let t = tenant(slug).await?;
-            env.services.webhooks.delete(&t, &id).await?;
+            env.services.webhooks.delete(&t, &id, &Actor::cli()).await?;
             println!("endpoint {id} deleted");
         }
     }

@@ -14,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use scim_core::access::Access;
+use scim_core::audit::Actor;
 use scim_core::clock::parse_duration;
 use scim_core::service::IssuedLink;
 use scim_core::setup_link::{DEFAULT_TTL, Idp, LinkPurpose, LinkState};
@@ -169,7 +170,7 @@ pub async fn admins_action(
     Form(form): Form<AdminsForm>,
 ) -> ApiResult<Response> {
     let t = tenant_of(&state, &tenant).await?;
-    let who = s.operator.username.as_str();
+    let who = &s.actor();
     let outcome = match form.action.as_str() {
         "invite" | "reset-link" => make_link(&state, &t, who, &form).await?,
         "revoke-link" => revoke_link(&state, &t, who, &form.id).await?,
@@ -191,7 +192,7 @@ fn refused_or<T>(e: CoreError) -> ApiResult<Outcome<T>> {
 async fn make_link(
     state: &AppState,
     t: &Tenant,
-    who: &str,
+    who: &Actor,
     form: &AdminsForm,
 ) -> ApiResult<Outcome<NewLink>> {
     let ttl = match form.expires.as_str() {
@@ -218,7 +219,7 @@ async fn make_link(
         Ok(l) => l,
         Err(e) => return refused_or(e),
     };
-    tracing::info!(operator = %who, tenant = %t.slug, link = link.id, purpose = link.purpose.as_str(), "setup link made");
+    tracing::info!(operator = %who.name, tenant = %t.slug, link = link.id, purpose = link.purpose.as_str(), "setup link made");
     let new = NewLink {
         url: state.setup_url(&secret),
         what: link_what(link.purpose, link.operator.as_deref()),
@@ -230,15 +231,15 @@ async fn make_link(
 async fn revoke_link(
     state: &AppState,
     t: &Tenant,
-    who: &str,
+    who: &Actor,
     id: &str,
 ) -> ApiResult<Outcome<NewLink>> {
     let Ok(id) = id.parse::<i64>() else {
         return Ok(Outcome::Refused("no such setup link".into()));
     };
-    match state.services.access.revoke(t, id).await {
+    match state.services.access.revoke(t, id, who).await {
         Ok(()) => {
-            tracing::info!(operator = %who, tenant = %t.slug, link = id, "setup link revoked");
+            tracing::info!(operator = %who.name, tenant = %t.slug, link = id, "setup link revoked");
             Ok(Outcome::done("The link was revoked: it no longer opens."))
         }
         Err(CoreError::NotFound(_)) => Ok(Outcome::Refused(
@@ -251,7 +252,7 @@ async fn revoke_link(
 async fn change_access(
     state: &AppState,
     t: &Tenant,
-    who: &str,
+    who: &Actor,
     form: &AdminsForm,
 ) -> ApiResult<Outcome<NewLink>> {
     let access = if form.action == "remove" {
@@ -262,9 +263,14 @@ async fn change_access(
             None => return Ok(Outcome::Refused("choose admin or read-only".into())),
         }
     };
-    match state.services.access.grant(t, &form.username, access).await {
+    match state
+        .services
+        .access
+        .grant(t, &form.username, access, who)
+        .await
+    {
         Ok(()) => {
-            tracing::info!(operator = %who, tenant = %t.slug, admin = %form.username, access = access.map_or("none", Access::as_str), "tenant admin access changed");
+            tracing::info!(operator = %who.name, tenant = %t.slug, admin = %form.username, access = access.map_or("none", Access::as_str), "tenant admin access changed");
             Ok(Outcome::done(match access {
                 Some(a) => format!("{} is now {} of this tenant.", form.username, a.as_str()),
                 None => format!("{} no longer administers this tenant.", form.username),

@@ -251,7 +251,7 @@ pub async fn guide_action(
     match state
         .services
         .tokens
-        .create(&t, &name, TokenScopes::all(), None)
+        .create(&t, &name, TokenScopes::all(), None, &s.actor())
         .await
     {
         Ok(issued) => {

@@ -10,6 +10,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use scim_core::audit::Actor;
 use scim_core::clock::parse_duration;
 use scim_core::token::TokenStatus;
 use scim_core::{CoreError, Tenant, Timestamp, TokenScopes};
@@ -175,7 +176,7 @@ pub async fn integration_action(
     Form(form): Form<TokenForm>,
 ) -> ApiResult<Response> {
     let t = tenant_of(&state, &tenant).await?;
-    let who = s.operator.username.as_str();
+    let who = &s.actor();
     let outcome = match form.action.as_str() {
         "create" => create(&state, &t, who, &form).await?,
         "revoke" => revoke(&state, &t, who, &form.id).await?,
@@ -188,7 +189,7 @@ pub async fn integration_action(
 async fn create(
     state: &AppState,
     t: &Tenant,
-    who: &str,
+    who: &Actor,
     form: &TokenForm,
 ) -> ApiResult<Outcome<NewSecret>> {
     let scopes = match form.scopes() {
@@ -203,12 +204,12 @@ async fn create(
         },
     };
     let tokens = &state.services.tokens;
-    let issued = match tokens.create(t, &form.name, scopes, expires_in).await {
+    let issued = match tokens.create(t, &form.name, scopes, expires_in, who).await {
         Ok(issued) => issued,
         Err(CoreError::Invalid(m)) => return Ok(Outcome::Refused(m)),
         Err(e) => return Err(e.into()),
     };
-    tracing::info!(operator = %who, tenant = %t.slug, token = %issued.record.name, "token created in the console");
+    tracing::info!(operator = %who.name, tenant = %t.slug, token = %issued.record.name, "token created in the console");
     let secret = NewSecret {
         name: issued.record.name.clone(),
         secret: issued.secret,
@@ -221,13 +222,13 @@ async fn create(
 async fn revoke(
     state: &AppState,
     t: &Tenant,
-    who: &str,
+    who: &Actor,
     id: &str,
 ) -> ApiResult<Outcome<NewSecret>> {
     state
         .services
         .tokens
-        .revoke(t, id)
+        .revoke(t, id, who)
         .await
         .map_err(|e| match e {
             CoreError::NotFound(_) => AppError::new(404, "no such token in this tenant"),
@@ -235,7 +236,7 @@ async fn revoke(
         })?;
     // This node stops accepting it at once; others within the cache TTL.
     state.auth_cache.clear();
-    tracing::info!(operator = %who, tenant = %t.slug, token_id = %id, "token revoked in the console");
+    tracing::info!(operator = %who.name, tenant = %t.slug, token_id = %id, "token revoked in the console");
     let message = format!(
         "Token revoked. Requests with it are refused from now on (by every scimd node within {} seconds).",
         crate::auth::TOKEN_CACHE_TTL.as_secs()
@@ -246,7 +247,7 @@ async fn revoke(
 async fn rotate(
     state: &AppState,
     t: &Tenant,
-    who: &str,
+    who: &Actor,
     form: &TokenForm,
 ) -> ApiResult<Outcome<NewSecret>> {
     let grace = match form.grace.as_str() {
@@ -261,9 +262,9 @@ async fn rotate(
         .find(|x| x.id == form.id)
         .map(|x| x.name)
         .unwrap_or_default();
-    let secret = tokens.rotate(t, &form.id, grace).await?;
+    let secret = tokens.rotate(t, &form.id, grace, who).await?;
     state.auth_cache.clear();
-    tracing::info!(operator = %who, tenant = %t.slug, token_id = %form.id, "token rotated in the console");
+    tracing::info!(operator = %who.name, tenant = %t.slug, token_id = %form.id, "token rotated in the console");
     let secret = NewSecret {
         name,
         secret,

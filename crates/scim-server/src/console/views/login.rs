@@ -116,6 +116,21 @@ pub async fn login(
     {
         Ok(new) => {
             tracing::info!(operator = %new.operator.username, "console sign-in");
+            let actor = scim_core::audit::Actor {
+                name: new.operator.username.clone(),
+                kind: if new.operator.role.is_instance() {
+                    scim_core::audit::ActorKind::InstanceAdmin
+                } else {
+                    scim_core::audit::ActorKind::TenantAdmin
+                },
+                address: Some(addr.to_string()),
+            };
+            let entry = scim_core::audit::AuditEntry::new(
+                &actor,
+                scim_core::audit::AuditAction::SignedIn,
+                &new.operator.username,
+            );
+            state.services.audit.record(&entry).await?;
             metrics::counter!("scimd_sign_ins_total", "outcome" => "success").increment(1);
             let secure = session::secure(&state, &headers);
             let jar = match device {

@@ -6,18 +6,20 @@
 use super::super::session::{self, LOGIN_CSRF_COOKIE};
 use super::common::{AppStateRef, html};
 use super::login::signed_in;
+use crate::client_addr::ClientAddr;
 use crate::error::{ApiResult, AppError};
 use askama::Template;
-use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
 use axum_extra::extract::cookie::CookieJar;
 use scim_core::Timestamp;
 use scim_core::operator::random_token;
 use scim_core::service::LinkError;
 use scim_core::setup_link::{LinkPurpose, SetupLink};
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 #[derive(Template)]
 #[template(path = "console/setup_link.html")]
@@ -114,6 +116,8 @@ pub struct SetupForm {
 
 pub async fn setup(
     State(state): AppStateRef,
+    client: Option<Extension<ClientAddr>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     jar: CookieJar,
     Path(secret): Path<String>,
@@ -144,11 +148,12 @@ pub async fn setup(
     if form.password != form.repeat {
         return again("The two passwords differ.".into()).await;
     }
+    let address = Some(client.map_or(peer.ip(), |c| c.0.0).to_string());
     let done = if reset {
-        access.accept_reset(&secret, &form.password).await
+        access.accept_reset(&secret, &form.password, address).await
     } else {
         access
-            .accept_invite(&secret, &form.username, &form.password)
+            .accept_invite(&secret, &form.username, &form.password, address)
             .await
     };
     let op = match done {

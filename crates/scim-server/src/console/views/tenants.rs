@@ -83,7 +83,7 @@ pub async fn create_tenant(
     match state
         .services
         .tenants
-        .create(&form.slug, Some(&form.name))
+        .create(&form.slug, Some(&form.name), &s.actor())
         .await
     {
         Ok(t) => {

@@ -12,6 +12,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use scim_core::audit::Actor;
 use scim_core::service::DEFAULT_SECRET_OVERLAP;
 use scim_core::webhook::{WebhookDelivery, WebhookEndpoint};
 use scim_core::{CoreError, Tenant, Timestamp};
@@ -209,7 +210,7 @@ pub struct WebhookForm {
 async fn act(
     state: &AppState,
     t: &Tenant,
-    who: &str,
+    who: &Actor,
     form: &WebhookForm,
 ) -> ApiResult<Outcome<NewSecret>> {
     let id = form.id.as_str();
@@ -218,7 +219,7 @@ async fn act(
         "test" => return test_event(state, t, id).await,
         "replay" => replay(state, t, who, form).await,
         "rotate" => rotate(state, t, who, id).await,
-        "disable" | "enable" => set_enabled(state, t, id, form.action == "enable").await,
+        "disable" | "enable" => set_enabled(state, t, who, id, form.action == "enable").await,
         "delete" => delete(state, t, who, id).await,
         other => return Err(AppError::new(400, unknown_action(other))),
     };
@@ -239,14 +240,14 @@ fn refused(e: CoreError) -> ApiResult<Outcome<NewSecret>> {
 async fn add(
     state: &AppState,
     t: &Tenant,
-    who: &str,
+    who: &Actor,
     form: &WebhookForm,
 ) -> Result<Outcome<NewSecret>, CoreError> {
     let hooks = &state.services.webhooks;
     let made = hooks
-        .add(t, &form.url, &form.types, &form.description)
+        .add(t, &form.url, &form.types, &form.description, who)
         .await?;
-    tracing::info!(operator = %who, tenant = %t.slug, endpoint = %made.endpoint.id, "webhook endpoint added in the console");
+    tracing::info!(operator = %who.name, tenant = %t.slug, endpoint = %made.endpoint.id, "webhook endpoint added in the console");
     let secret = NewSecret {
         url: made.endpoint.url,
         secret: made.secret,
@@ -278,7 +279,7 @@ async fn test_event(state: &AppState, t: &Tenant, id: &str) -> ApiResult<Outcome
 async fn replay(
     state: &AppState,
     t: &Tenant,
-    who: &str,
+    who: &Actor,
     form: &WebhookForm,
 ) -> Result<Outcome<NewSecret>, CoreError> {
     let Ok(from) = form.from.trim().parse::<i64>() else {
@@ -286,8 +287,12 @@ async fn replay(
             "replay from an event sequence number".into(),
         ));
     };
-    state.services.webhooks.replay(t, &form.id, from).await?;
-    tracing::info!(operator = %who, tenant = %t.slug, endpoint = %form.id, from, "webhook replay in the console");
+    state
+        .services
+        .webhooks
+        .replay(t, &form.id, from, who)
+        .await?;
+    tracing::info!(operator = %who.name, tenant = %t.slug, endpoint = %form.id, from, "webhook replay in the console");
     Ok(Outcome::done(format!(
         "Delivering again from event {from}, in order."
     )))
@@ -296,12 +301,12 @@ async fn replay(
 async fn rotate(
     state: &AppState,
     t: &Tenant,
-    who: &str,
+    who: &Actor,
     id: &str,
 ) -> Result<Outcome<NewSecret>, CoreError> {
     let hooks = &state.services.webhooks;
-    let secret = hooks.rotate(t, id, DEFAULT_SECRET_OVERLAP).await?;
-    tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, "webhook secret rotated in the console");
+    let secret = hooks.rotate(t, id, DEFAULT_SECRET_OVERLAP, who).await?;
+    tracing::info!(operator = %who.name, tenant = %t.slug, endpoint = %id, "webhook secret rotated in the console");
     let url = hooks.get(t, id).await?.url;
     let secret = NewSecret {
         url,
@@ -314,10 +319,11 @@ async fn rotate(
 async fn set_enabled(
     state: &AppState,
     t: &Tenant,
+    who: &Actor,
     id: &str,
     on: bool,
 ) -> Result<Outcome<NewSecret>, CoreError> {
-    state.services.webhooks.set_enabled(t, id, on).await?;
+    state.services.webhooks.set_enabled(t, id, on, who).await?;
     Ok(Outcome::done(if on {
         "Endpoint enabled: delivery resumes from its cursor."
     } else {
@@ -328,11 +334,11 @@ async fn set_enabled(
 async fn delete(
     state: &AppState,
     t: &Tenant,
-    who: &str,
+    who: &Actor,
     id: &str,
 ) -> Result<Outcome<NewSecret>, CoreError> {
-    state.services.webhooks.delete(t, id).await?;
-    tracing::info!(operator = %who, tenant = %t.slug, endpoint = %id, "webhook endpoint deleted in the console");
+    state.services.webhooks.delete(t, id, who).await?;
+    tracing::info!(operator = %who.name, tenant = %t.slug, endpoint = %id, "webhook endpoint deleted in the console");
     Ok(Outcome::done("Endpoint deleted."))
 }
 
@@ -343,6 +349,6 @@ pub async fn webhooks_action(
     Form(form): Form<WebhookForm>,
 ) -> ApiResult<Response> {
     let t = tenant_of(&state, &tenant).await?;
-    let outcome = act(&state, &t, &s.operator.username, &form).await?;
+    let outcome = act(&state, &t, &s.actor(), &form).await?;
     webhooks_page(&state, &s, &t, outcome).await
 }
