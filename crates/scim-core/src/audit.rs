@@ -8,6 +8,7 @@
 
 use crate::access::Access;
 use crate::clock::Timestamp;
+use crate::event::csv_cell;
 use crate::setup_link::NewSetupLink;
 use crate::token::TokenRecord;
 use crate::webhook::WebhookEndpoint;
@@ -329,15 +330,16 @@ pub fn to_csv(rows: &[AuditRecord]) -> crate::CoreResult<String> {
     .map_err(fail)?;
     for r in rows {
         let e = &r.entry;
+        // Names and targets are typed by people (a token named `=cmd()`): formula-safe.
         w.write_record([
             r.id.to_string().as_str(),
             &e.at.rfc3339(),
-            &e.actor.name,
+            &csv_cell(&e.actor.name),
             e.actor.kind.as_str(),
             e.actor.address.as_deref().unwrap_or(""),
-            e.tenant.as_deref().unwrap_or(""),
+            &csv_cell(e.tenant.as_deref().unwrap_or("")),
             e.action.0.as_str(),
-            &e.target,
+            &csv_cell(&e.target),
         ])
         .map_err(fail)?;
     }
@@ -359,6 +361,14 @@ mod tests {
             assert_eq!(AuditAction::parse(a.as_str()), Some(a));
         }
         assert_eq!(AuditAction::parse("token.eaten"), None);
+    }
+
+    #[test]
+    fn csv_neutralises_formulas_in_what_people_typed() {
+        let actor = Actor::server();
+        let e = AuditEntry::new(&actor, AuditAction::TokenCreated, "=HYPERLINK(\"x\")");
+        let csv = to_csv(&[AuditRecord { id: 1, entry: e }]).unwrap();
+        assert!(csv.contains("'=HYPERLINK"), "{csv}");
     }
 
     #[test]

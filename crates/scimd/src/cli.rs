@@ -65,6 +65,8 @@ pub enum Command {
     Admin(AdminCmd),
     /// Read a tenant's provisioning log (newest first), as a table, JSON or CSV.
     Log(LogArgs),
+    /// Read the audit log (who did what, newest first), as a table, JSON or CSV.
+    Audit(AuditArgs),
     /// The provisioning engine: keep SCIM apps in step with a directory (docs/sync.md).
     #[command(subcommand)]
     Sync(SyncCmd),
@@ -158,6 +160,31 @@ pub struct BenchArgs {
     /// are created, through Bulk, so a 1,000,000-user measurement loads its data once.
     #[arg(long)]
     pub seed: bool,
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Only this tenant's rows.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this person's rows (an operator name, or cli:USER).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only this action, e.g. token.created, setup_link.used, console.signed_in.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only rows at or after this time (RFC 3339) or this long ago (e.g. 24h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many rows (up to 10,000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Rows older than this id (paging: pass the last id shown).
+    #[arg(long)]
+    pub before: Option<i64>,
+    /// table, json or csv.
+    #[arg(long, default_value = "table")]
+    pub format: String,
 }
 
 #[derive(Args)]

@@ -31,6 +31,8 @@ pub fn need_of(method: &Method, path: &str) -> Need {
         ["setup", _] => Need::Anyone,
         [""] | ["logout"] => Need::SignedIn,
         ["tenants"] if reads => Need::SignedIn,
+        // Each sees the rows of their own tenants (`AuditService::list`).
+        ["audit"] if reads => Need::SignedIn,
         // Setup links and other admins are made and changed by instance admins.
         ["t", _, "admins"] if !reads => Need::Instance,
         ["t", slug, ..] | ["api", "t", slug, ..] if !slug.is_empty() => {
@@ -139,6 +141,7 @@ mod tests {
             (&p, "/console/logout", Need::SignedIn),
             (&g, "/console/tenants", Need::SignedIn),
             (&p, "/console/tenants", Need::Instance),
+            (&g, "/console/audit", Need::SignedIn),
             (&g, "/console/t/acme", r("acme")),
             (&g, "/console/t/acme/users/42", r("acme")),
             (&p, "/console/t/acme/integration", w("acme")),

@@ -30,7 +30,8 @@ use axum::routing::get;
 use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
 use views::{
-    admins, apps, directory, guide, integration, log, log_api, login, setup, tenants, webhooks,
+    admins, apps, audit, directory, guide, integration, log, log_api, login, setup, tenants,
+    webhooks,
 };
 
 #[derive(Template)]
@@ -151,6 +152,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/t/{tenant}/groups/{id}", get(directory::group))
         .route("/t/{tenant}/log", get(log::log))
         .route("/api/t/{tenant}/events", get(log_api::events))
+        .route("/audit", get(audit::audit))
         .route("/apps", get(apps::apps))
         .route("/apps/new", get(apps::new_app_form).post(apps::new_app))
         .route("/apps/new/template.csv", get(apps::source_template))

@@ -56,7 +56,7 @@ fn public(path: &str) -> bool {
 fn signed_in_only(path: &str, method: &str) -> bool {
     matches!(
         (path, method),
-        ("/", _) | ("/logout", _) | ("/tenants", "GET")
+        ("/", _) | ("/logout", _) | ("/tenants", "GET") | ("/audit", "GET")
     )
 }
 

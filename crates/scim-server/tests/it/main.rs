@@ -6,6 +6,7 @@
 mod console_app_journeys;
 mod console_apps_browser;
 mod console_apps_http;
+mod console_audit;
 mod console_browser;
 mod console_directory_browser;
 mod console_http;

@@ -2,6 +2,7 @@
 //! `scim_core` service, the same code the console and the SCIM routes use.
 
 mod admin;
+mod audit;
 mod bench;
 mod events;
 mod health;
@@ -100,6 +101,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Token(cmd) => token::run(&env, cmd).await,
         Command::Admin(cmd) => admin::run(&env, cmd).await,
         Command::Log(args) => log::print(&env, args).await,
+        Command::Audit(args) => audit::print(&env, args).await,
         Command::Sync(cmd) => sync::run(&env, cmd).await,
         Command::Webhook(cmd) => webhook::run(&env, cmd).await,
         Command::Events(args) => events::run(&env, args).await,

@@ -128,4 +128,41 @@ fn setup_links_from_the_command_line() {
     );
     assert!(ok, "{err}");
     assert!(out.contains("/console/setup/"));
+
+    // The audit log on the command line: what the commands and the link did, by whom.
+    let (ok, out, err) = scimd(p, &["audit", "--format", "json", "--limit", "50"]);
+    assert!(ok, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let actions: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "tenant.created",
+        "setup_link.made",
+        "setup_link.revoked",
+        "setup_link.used",
+        "admin.access_changed",
+    ] {
+        assert!(actions.contains(&want), "{want}: {actions:?}");
+    }
+    let used = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "setup_link.used")
+        .unwrap();
+    assert_eq!(used["actor"]["name"], "it@acme.example");
+    assert_eq!(used["actor"]["address"], "127.0.0.1");
+    assert_eq!(used["tenant"], "acme");
+    let (ok, out, _) = scimd(p, &["audit", "--tenant", "globex", "--format", "csv"]);
+    assert!(ok && out.starts_with("id,at,actor,role"), "{out}");
+    assert!(
+        out.contains("admin.access_changed") && !out.contains("setup_link.used"),
+        "{out}"
+    );
+    let (ok, _, err) = scimd(p, &["audit", "--action", "token.eaten"]);
+    assert!(!ok && err.contains("unknown action 'token.eaten'"), "{err}");
 }

@@ -4,6 +4,7 @@
 
 pub mod admins;
 pub mod apps;
+pub mod audit;
 pub mod directory;
 pub mod guide;
 pub mod integration;
