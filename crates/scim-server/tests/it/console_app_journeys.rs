@@ -469,6 +469,11 @@ async fn settings(backend: Backend) {
     ] {
         assert!(stored.contains(want), "{want}: {stored}");
     }
+    // The app made and the saved edit are in the audit log (the refused ones changed
+    // nothing).
+    let (_, _, audit) = c.get("/console/audit?action=app.changed").await;
+    assert_eq!(audit.matches("app.changed</code>").count(), 2, "{audit}");
+    assert!(audit.contains("HR: settings") && audit.contains("HR: created"));
     let (st, _, _) = c.get("/console/apps/nope/settings").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     s.finish().await;

@@ -290,6 +290,9 @@ pub async fn app_action(
         }
         Acted::Elsewhere(page) => return Ok(page),
     };
+    if result.is_ok() {
+        super::audit_app(&state, &s, &name, &form.action).await?;
+    }
     let (status, said) = match result {
         Ok(m) => (
             StatusCode::OK,

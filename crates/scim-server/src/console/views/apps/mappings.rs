@@ -380,6 +380,8 @@ pub async fn app_mappings_edit(
         Ok(next) => {
             state.apps.save(&next).await?;
             tracing::info!(operator = %s.operator.username, job = %name, action = %form.action, target = %form.target, "app mappings edited in the console");
+            let what = format!("mappings {} {}", form.action, form.target);
+            super::audit_app(&state, &s, &name, &what).await?;
             (StatusCode::OK, Some(saved(&form)), None)
         }
     };

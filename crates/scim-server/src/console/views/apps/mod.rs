@@ -216,9 +216,22 @@ async fn save_edit(
         Ok(next) => {
             state.apps.save(&next).await?;
             tracing::info!(operator = %s.operator.username, job = %next.name, edit = %what, "app edited in the console");
+            audit_app(state, s, &next.name, what).await?;
             Ok((StatusCode::OK, Some(saved.to_string()), None))
         }
     }
+}
+
+/// Records an app change in the audit log. An app is a job file and its state, not one row
+/// to change with the audit row: the row is written after the change, on its own.
+async fn audit_app(state: &AppState, s: &ConsoleSession, name: &str, what: &str) -> ApiResult<()> {
+    let entry = scim_core::audit::AuditEntry::new(
+        &s.actor(),
+        scim_core::audit::AuditAction::AppChanged,
+        format!("{name}: {what}"),
+    );
+    state.services.audit.record(&entry).await?;
+    Ok(())
 }
 
 /// The stored app and its parsed job, or a 404 page.

@@ -408,6 +408,7 @@ pub async fn new_app(
                 Err(e) => return refused(&state, &s, form, e).await,
             }
             tracing::info!(operator = %s.operator.username, job = %spec.name, "app created in the console");
+            super::audit_app(&state, &s, &spec.name, "created").await?;
             Ok(Redirect::to(&format!("{}?created=1", app_href(&spec.name))).into_response())
         }
         other => Err(AppError::new(400, unknown_action(other))),
