@@ -97,11 +97,12 @@ pub enum AuditAction {
     OperatorCreated,
     OperatorDeleted,
     PasswordSet,
+    SecondFactorChanged,
     AppChanged,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 20] = [
+    pub const ALL: [AuditAction; 21] = [
         AuditAction::SignedIn,
         AuditAction::TenantCreated,
         AuditAction::TenantDeleted,
@@ -121,6 +122,7 @@ impl AuditAction {
         AuditAction::OperatorCreated,
         AuditAction::OperatorDeleted,
         AuditAction::PasswordSet,
+        AuditAction::SecondFactorChanged,
         AuditAction::AppChanged,
     ];
 
@@ -146,6 +148,7 @@ impl AuditAction {
             AuditAction::OperatorCreated => "admin.created",
             AuditAction::OperatorDeleted => "admin.deleted",
             AuditAction::PasswordSet => "admin.password_set",
+            AuditAction::SecondFactorChanged => "admin.second_factor_changed",
             AuditAction::AppChanged => "app.changed",
         }
     }
@@ -298,6 +301,12 @@ pub enum AuditedChange {
     SetPassword {
         username: String,
         hash: String,
+    },
+    /// A TOTP secret (sealed) and new recovery codes (hashes), or none of either.
+    SetSecondFactor {
+        operator_id: i64,
+        sealed: Option<String>,
+        recovery_hashes: Vec<String>,
     },
 }
 

@@ -16,6 +16,7 @@ pub mod operator;
 pub mod refused;
 pub mod resource;
 pub mod sealing;
+pub mod second_factor;
 pub mod service;
 pub mod setup_link;
 pub mod store;

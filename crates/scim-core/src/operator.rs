@@ -31,6 +31,16 @@ pub struct Operator {
     pub last_login_at: Option<Timestamp>,
     /// Instance admin, or tenant admin of the tenants granted (`crate::access`).
     pub role: Role,
+    /// The TOTP secret, sealed under the instance key (`crate::second_factor`).
+    #[serde(skip)]
+    pub totp_sealed: Option<String>,
+}
+
+impl Operator {
+    /// Whether a second factor is set up.
+    pub fn has_second_factor(&self) -> bool {
+        self.totp_sealed.is_some()
+    }
 }
 
 /// A stored console session (the cookie value itself is never stored).

@@ -184,6 +184,13 @@ pub trait OperatorStore: Send + Sync {
     async fn operator_login_failed(&self, id: i64) -> CoreResult<i64>;
     async fn lock_operator(&self, id: i64, until: Timestamp) -> CoreResult<()>;
     async fn operator_login_succeeded(&self, id: i64, now: Timestamp) -> CoreResult<()>;
+    /// Records that a TOTP code of time step `step` was accepted, if it is later than the
+    /// last one (atomically); `false` for a replay.
+    async fn totp_step_used(&self, id: i64, step: u64) -> CoreResult<bool>;
+    /// Spends an unused recovery code with this hash; `false` when there is none.
+    async fn use_recovery_code(&self, id: i64, hash: &str, now: Timestamp) -> CoreResult<bool>;
+    /// Recovery codes not used yet.
+    async fn recovery_codes_left(&self, id: i64) -> CoreResult<u32>;
 }
 
 /// The audit log (`crate::audit`): people's actions, each stored with its change.

@@ -57,6 +57,8 @@ pub struct ServerConfig {
     /// Events long polls waiting at once, per token and per tenant (past them, `429`).
     pub max_waits_per_token: usize,
     pub max_waits_per_tenant: usize,
+    /// Who must set up a second factor before using the console (`console_require_totp`).
+    pub require_totp: scim_core::second_factor::Requirement,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +75,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             forwarded_header: client_addr::ForwardedHeader::default(),
             max_waits_per_token: 4,
+            require_totp: scim_core::second_factor::Requirement::Nobody,
             max_waits_per_tenant: 16,
         }
     }
@@ -92,6 +95,9 @@ pub struct AppState {
     pub sign_in_throttle: console::throttle::SignInThrottle,
     /// Signs the console's known-device cookies: the instance key, else one of this process.
     pub device_key: scim_core::SealingKey,
+    /// The instance key (seals console operators' TOTP secrets); none: no second factor can
+    /// be set up.
+    pub instance_key: Option<scim_core::SealingKey>,
     /// The provisioning engine's Apps service, which the console's Apps pages drive.
     pub apps: scim_sync::Apps,
     /// The webhook deliverer (over this state's change feed): `scimd serve` runs it, the
@@ -221,6 +227,7 @@ impl AppState {
             config,
             auth_cache: auth::AuthCache::default(),
             sign_in_throttle: console::throttle::SignInThrottle::default(),
+            instance_key: device_key.clone(),
             device_key: device_key.unwrap_or_else(scim_core::SealingKey::random),
             apps: scim_sync::Apps::new(
                 engine,

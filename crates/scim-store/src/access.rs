@@ -96,7 +96,7 @@ async fn tenant_admins(
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let op = operators::with_grants(c, operators::operator_from(r, 0)?).await?;
-        out.push((op, access_from(&r.text(8)?)?));
+        out.push((op, access_from(&r.text(9)?)?));
     }
     Ok(out)
 }

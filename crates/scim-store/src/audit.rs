@@ -140,6 +140,14 @@ async fn apply(
         C::SetPassword { username, hash } => {
             AuditOutcome::Done(operators::set_password(c, &username, &hash).await?)
         }
+        C::SetSecondFactor {
+            operator_id,
+            sealed,
+            recovery_hashes,
+        } => AuditOutcome::Done(
+            operators::set_second_factor(c, operator_id, sealed.as_deref(), &recovery_hashes)
+                .await?,
+        ),
     })
 }
 

@@ -11,10 +11,10 @@ use scim_core::access::Role;
 use scim_core::store::{OperatorStore, SessionStore};
 use scim_core::{Operator, SessionRecord, Timestamp};
 
-pub(crate) const COLUMNS: &str =
-    "id, username, password_hash, created_at, failed_logins, locked_until, last_login_at, kind";
+pub(crate) const COLUMNS: &str = "id, username, password_hash, created_at, failed_logins, locked_until, last_login_at, kind, \
+     totp_sealed";
 
-/// An operator from columns `at..at+8` in [`COLUMNS`] order; a tenant admin's grants are
+/// An operator from columns `at..at+9` in [`COLUMNS`] order; a tenant admin's grants are
 /// read by [`with_grants`].
 pub(crate) fn operator_from(row: &Row, at: usize) -> Result<Operator, StoreError> {
     let role = match row.text(at + 7)?.as_str() {
@@ -31,6 +31,7 @@ pub(crate) fn operator_from(row: &Row, at: usize) -> Result<Operator, StoreError
         locked_until: row.opt_ts(at + 5)?,
         last_login_at: row.opt_ts(at + 6)?,
         role,
+        totp_sealed: row.opt_text(at + 8)?,
     })
 }
 
@@ -106,6 +107,8 @@ pub(crate) async fn all(c: &mut Conn<'_>) -> Result<Vec<Operator>, StoreError> {
 pub(crate) async fn delete(c: &mut Conn<'_>, username: &str) -> Result<bool, StoreError> {
     for sql in [
         "DELETE FROM console_sessions WHERE operator_id IN \
+         (SELECT id FROM operators WHERE username = $1)",
+        "DELETE FROM recovery_codes WHERE operator_id IN \
          (SELECT id FROM operators WHERE username = $1)",
         "DELETE FROM operator_grants WHERE operator_id IN \
          (SELECT id FROM operators WHERE username = $1)",
@@ -203,7 +206,7 @@ pub(crate) async fn session(
         .fetch_optional(
             "SELECT s.id_hash, s.operator_id, s.csrf_token, s.created_at, s.expires_at, \
              o.id, o.username, o.password_hash, o.created_at, o.failed_logins, o.locked_until, \
-             o.last_login_at, o.kind \
+             o.last_login_at, o.kind, o.totp_sealed \
              FROM console_sessions s JOIN operators o ON o.id = s.operator_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2",
             &[Arg::text(id_hash), Arg::ts(now)],
@@ -238,6 +241,73 @@ pub(crate) async fn sweep_sessions(c: &mut Conn<'_>, now: Timestamp) -> Result<u
         &[Arg::ts(now)],
     )
     .await
+}
+
+/// Replaces an operator's second factor and recovery codes (none: turned off).
+pub(crate) async fn set_second_factor(
+    c: &mut Conn<'_>,
+    id: i64,
+    sealed: Option<&str>,
+    recovery_hashes: &[String],
+) -> Result<bool, StoreError> {
+    let n = c
+        .exec(
+            "UPDATE operators SET totp_sealed = $2, totp_last_step = NULL WHERE id = $1",
+            &[Arg::Int(id), Arg::opt_text(sealed)],
+        )
+        .await?;
+    c.exec(
+        "DELETE FROM recovery_codes WHERE operator_id = $1",
+        &[Arg::Int(id)],
+    )
+    .await?;
+    for h in recovery_hashes {
+        c.exec(
+            "INSERT INTO recovery_codes (operator_id, code_hash) VALUES ($1, $2)",
+            &[Arg::Int(id), Arg::text(h)],
+        )
+        .await?;
+    }
+    Ok(n > 0)
+}
+
+async fn totp_step_used(c: &mut Conn<'_>, id: i64, step: u64) -> Result<bool, StoreError> {
+    let step = i64::try_from(step).unwrap_or(i64::MAX);
+    let n = c
+        .exec(
+            "UPDATE operators SET totp_last_step = $2 WHERE id = $1 \
+             AND (totp_last_step IS NULL OR totp_last_step < $2)",
+            &[Arg::Int(id), Arg::Int(step)],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+async fn use_recovery(
+    c: &mut Conn<'_>,
+    id: i64,
+    hash: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let n = c
+        .exec(
+            "UPDATE recovery_codes SET used_at = $3 WHERE operator_id = $1 AND code_hash = $2 \
+             AND used_at IS NULL",
+            &[Arg::Int(id), Arg::text(hash), Arg::ts(now)],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+async fn recovery_left(c: &mut Conn<'_>, id: i64) -> Result<u32, StoreError> {
+    let n = c
+        .fetch_one(
+            "SELECT COUNT(*) FROM recovery_codes WHERE operator_id = $1 AND used_at IS NULL",
+            &[Arg::Int(id)],
+        )
+        .await?
+        .int(0)?;
+    Ok(u32::try_from(n).unwrap_or(0))
 }
 
 #[async_trait]
@@ -275,6 +345,16 @@ impl OperatorStore for SqlStore {
     }
     async fn operator_login_succeeded(&self, id: i64, now: Timestamp) -> CoreResult<()> {
         self.write(job!(|c| login_succeeded(c, id, now))).await
+    }
+    async fn totp_step_used(&self, id: i64, step: u64) -> CoreResult<bool> {
+        self.write(job!(|c| totp_step_used(c, id, step))).await
+    }
+    async fn use_recovery_code(&self, id: i64, hash: &str, now: Timestamp) -> CoreResult<bool> {
+        let h = hash.to_string();
+        self.write(job!(|c| use_recovery(c, id, &h, now))).await
+    }
+    async fn recovery_codes_left(&self, id: i64) -> CoreResult<u32> {
+        self.read(job!(|c| recovery_left(c, id))).await
     }
 }
 

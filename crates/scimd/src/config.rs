@@ -39,6 +39,7 @@ struct FileConfig {
     max_connections_per_address: Option<usize>,
     trusted_proxies: Option<Vec<String>>,
     forwarded_header: Option<String>,
+    console_require_totp: Option<String>,
     outbound_allow_private: Option<bool>,
     sync_source_dir: Option<std::path::PathBuf>,
 }
@@ -90,6 +91,9 @@ pub struct Settings {
     /// The header the trusted proxies write the client's address in (`x-forwarded-for`, the
     /// default, or `forwarded`).
     pub forwarded_header: scim_server::client_addr::ForwardedHeader,
+    /// Who must set up a console second factor (TOTP): `none` (the default),
+    /// `instance_admins` or `everyone`.
+    pub require_totp: scim_core::second_factor::Requirement,
     /// Where webhooks, the engine's targets and sources, and notices may connect
     /// (docs/security.md): loopback refused unless `outbound_allow_loopback` (this scimd's
     /// own URL excepted), private networks allowed unless `outbound_allow_private = false`.
@@ -466,6 +470,11 @@ impl Settings {
                     }
                 }
             },
+            require_totp: scim_core::second_factor::Requirement::parse(
+                &env_var("SCIMD_CONSOLE_REQUIRE_TOTP")
+                    .or(file.console_require_totp)
+                    .unwrap_or_default(),
+            )?,
             sync_source_dir: env_var("SCIMD_SYNC_SOURCE_DIR")
                 .map(std::path::PathBuf::from)
                 .or(file.sync_source_dir),

@@ -9,6 +9,8 @@ use crate::operator::{
     Operator, SESSION_TTL, SessionRecord, SignInError, decoy_hash, hash_password,
     normalize_username, random_token, validate_password, verify_password,
 };
+use crate::sealing::SealingKey;
+use crate::second_factor;
 use crate::token::hash_secret;
 use std::sync::Arc;
 
@@ -99,30 +101,43 @@ impl OperatorService {
         }
     }
 
-    /// Checks the password, applies the lockout policy, and opens a session.
+    /// Checks the password and opens a session (no second-factor step: the console's
+    /// sign-in uses [`Self::check_password`] and [`Self::open_session`]).
     pub async fn sign_in(
         &self,
         username: &str,
         password: &str,
         now: Timestamp,
     ) -> Result<NewSession, SignInError> {
+        let operator = self.check_password(username, password, now).await?;
+        Ok(self.open_session(operator, now).await?)
+    }
+
+    /// The operator whose password this is. Throttling is the caller's (per client address
+    /// and name, before this runs), so nobody can lock an operator out for everyone.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        _now: Timestamp,
+    ) -> Result<Operator, SignInError> {
         let Ok(username) = normalize_username(username) else {
             return Err(SignInError::BadCredentials);
         };
         let operator = self.operators.operator_by_name(&username).await?;
         // An unknown name is checked against a decoy hash and a wrong password writes
-        // nothing: both answers take the same time and look the same. Repeated attempts are
-        // throttled by the caller per (client address, name) before this runs, so nobody can
-        // lock an operator out for everyone.
+        // nothing: both answers take the same time and look the same.
         let phc = match &operator {
             Some(o) => o.password_hash.clone(),
             None => decoy_hash()?.to_string(),
         };
         let pw = password.to_string();
         let ok = blocking(move || Ok(verify_password(&phc, &pw))).await?;
-        let Some(operator) = operator.filter(|_| ok) else {
-            return Err(SignInError::BadCredentials);
-        };
+        operator.filter(|_| ok).ok_or(SignInError::BadCredentials)
+    }
+
+    /// A new session for an operator who has proven who they are.
+    pub async fn open_session(&self, operator: Operator, now: Timestamp) -> CoreResult<NewSession> {
         self.operators
             .operator_login_succeeded(operator.id, now)
             .await?;
@@ -142,6 +157,97 @@ impl OperatorService {
         })
     }
 
+    pub async fn by_name(&self, username: &str) -> CoreResult<Option<Operator>> {
+        self.operators
+            .operator_by_name(&normalize_username(username)?)
+            .await
+    }
+
+    /// Turns the second factor on once a code from the app matches `secret`: the secret is
+    /// sealed and stored with ten new recovery codes, which are returned to show once.
+    pub async fn enable_second_factor(
+        &self,
+        op: &Operator,
+        secret: &str,
+        code: &str,
+        key: &SealingKey,
+        actor: &Actor,
+    ) -> CoreResult<Vec<String>> {
+        let unix = unix_now();
+        let Some(step) = second_factor::verify(secret, code, unix, None) else {
+            return Err(CoreError::Invalid(
+                "that code does not match: check the app's clock and type the code it shows now"
+                    .into(),
+            ));
+        };
+        let sealed = key.seal(&totp_owner(op.id), secret)?;
+        let codes = second_factor::new_recovery_codes();
+        let recovery_hashes = codes
+            .iter()
+            .map(|c| hash_secret(&second_factor::normalize_recovery(c)))
+            .collect();
+        let entry = AuditEntry::new(
+            actor,
+            AuditAction::SecondFactorChanged,
+            format!("{}: on", op.username),
+        );
+        let change = AuditedChange::SetSecondFactor {
+            operator_id: op.id,
+            sealed: Some(sealed),
+            recovery_hashes,
+        };
+        self.audit.audited(&entry, change).await?;
+        // The code that turned it on is spent.
+        self.operators.totp_step_used(op.id, step).await?;
+        Ok(codes)
+    }
+
+    /// Turns the second factor off (the caller has checked a code first).
+    pub async fn disable_second_factor(&self, op: &Operator, actor: &Actor) -> CoreResult<()> {
+        let entry = AuditEntry::new(
+            actor,
+            AuditAction::SecondFactorChanged,
+            format!("{}: off", op.username),
+        );
+        let change = AuditedChange::SetSecondFactor {
+            operator_id: op.id,
+            sealed: None,
+            recovery_hashes: Vec::new(),
+        };
+        self.audit.audited(&entry, change).await?;
+        Ok(())
+    }
+
+    /// Whether `code` is the operator's current TOTP code (not used before) or one of their
+    /// unused recovery codes (now spent).
+    pub async fn check_second_factor(
+        &self,
+        op: &Operator,
+        code: &str,
+        key: &SealingKey,
+        now: Timestamp,
+    ) -> CoreResult<bool> {
+        let Some(sealed) = &op.totp_sealed else {
+            return Ok(false);
+        };
+        let secret = key.open(&totp_owner(op.id), sealed)?;
+        let unix = u64::try_from(now.as_micros() / 1_000_000).unwrap_or(0);
+        if let Some(step) = second_factor::verify(&secret, code, unix, None) {
+            return self.operators.totp_step_used(op.id, step).await;
+        }
+        let typed = second_factor::normalize_recovery(code);
+        if typed.len() != 10 {
+            return Ok(false);
+        }
+        self.operators
+            .use_recovery_code(op.id, &hash_secret(&typed), now)
+            .await
+    }
+
+    pub async fn recovery_codes_left(&self, op: &Operator) -> CoreResult<u32> {
+        self.operators.recovery_codes_left(op.id).await
+    }
+
     /// The live session for a cookie value, with its operator.
     pub async fn session(
         &self,
@@ -156,6 +262,15 @@ impl OperatorService {
             .delete_session(&hash_secret(cookie_value))
             .await
     }
+}
+
+/// What a TOTP secret is sealed for (an operator's, not another's).
+fn totp_owner(operator_id: i64) -> String {
+    format!("totp:{operator_id}")
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(Timestamp::now().as_micros() / 1_000_000).unwrap_or(0)
 }
 
 /// Argon2 hashes running at once: one per core. Each holds 19 MiB, so an unbounded burst of

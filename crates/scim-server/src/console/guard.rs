@@ -12,8 +12,9 @@ use crate::error::AppError;
 use axum::extract::{ConnectInfo, OriginalUri, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use scim_core::access::{Need, Verdict, decide};
+use scim_core::second_factor::must_enrol;
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,10 +27,10 @@ pub fn need_of(method: &Method, path: &str) -> Need {
     };
     let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
-        ["login"] => Need::Anyone,
+        ["login"] | ["login", "code"] => Need::Anyone,
         ["static", _] => Need::Anyone,
         ["setup", _] => Need::Anyone,
-        [""] | ["logout"] => Need::SignedIn,
+        [""] | ["logout"] | ["account"] => Need::SignedIn,
         ["tenants"] if reads => Need::SignedIn,
         // Each sees the rows of their own tenants (`AuditService::list`).
         ["audit"] if reads => Need::SignedIn,
@@ -80,6 +81,18 @@ pub async fn role_guard(
     let (status, message): (u16, String) = match verdict {
         Verdict::Allowed => {
             if let Some(mut s) = session {
+                // A required second factor comes first: every other page waits for it.
+                let op = &s.operator;
+                if must_enrol(state.config.require_totp, &op.role, op.has_second_factor())
+                    && !matches!(uri.path(), "/console/account" | "/console/logout")
+                {
+                    if api {
+                        let body =
+                            json!({ "error": "set up a second factor first (/console/account)" });
+                        return Ok((StatusCode::FORBIDDEN, axum::Json(body)).into_response());
+                    }
+                    return Ok(Redirect::to("/console/account").into_response());
+                }
                 s.address = client_address(&req);
                 req.extensions_mut().insert::<ConsoleSession>(s);
             }
@@ -134,6 +147,8 @@ mod tests {
         let table = [
             (&g, "/console/login", Need::Anyone),
             (&p, "/console/login", Need::Anyone),
+            (&p, "/console/login/code", Need::Anyone),
+            (&p, "/console/account", Need::SignedIn),
             (&g, "/console/static/console.css", Need::Anyone),
             (&g, "/console/setup/abc", Need::Anyone),
             (&p, "/console/setup/abc", Need::Anyone),

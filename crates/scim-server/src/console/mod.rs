@@ -26,12 +26,12 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
 use views::{
-    admins, apps, audit, directory, guide, integration, log, log_api, login, setup, tenants,
-    webhooks,
+    admins, apps, audit, directory, guide, integration, log, log_api, login, second_factor, setup,
+    tenants, webhooks,
 };
 
 #[derive(Template)]
@@ -122,6 +122,11 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login::login_form).post(login::login))
+        .route("/login/code", post(second_factor::login_code))
+        .route(
+            "/account",
+            get(second_factor::account).post(second_factor::account_action),
+        )
         .route("/logout", get(home).post(login::logout))
         .route(
             "/tenants",

@@ -180,7 +180,9 @@ pub async fn csrf_guard(
     // body: a form with a file is multipart and may be large; any other form is small.
     // The sign-in and setup-link forms have no session yet: a double-submit cookie instead.
     let path = original_uri(&parts).path().to_string();
-    let login = path == "/console/login" || path.starts_with("/console/setup/");
+    let login = path == "/console/login"
+        || path == "/console/login/code"
+        || path.starts_with("/console/setup/");
     let expected = if login {
         cookie_value(&parts.headers, LOGIN_CSRF_COOKIE)
     } else if let Some(session) = parts.extensions.get::<ConsoleSession>() {

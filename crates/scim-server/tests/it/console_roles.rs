@@ -49,14 +49,17 @@ fn routes() -> Vec<(String, Vec<&'static str>)> {
 
 /// Open to anyone, by design: sign-in, static files, setup links.
 fn public(path: &str) -> bool {
-    path == "/login" || path.starts_with("/static/") || path.starts_with("/setup/")
+    path == "/login"
+        || path == "/login/code"
+        || path.starts_with("/static/")
+        || path.starts_with("/setup/")
 }
 
 /// Open to any signed-in operator (each sees only their own tenants).
 fn signed_in_only(path: &str, method: &str) -> bool {
     matches!(
         (path, method),
-        ("/", _) | ("/logout", _) | ("/tenants", "GET") | ("/audit", "GET")
+        ("/", _) | ("/logout", _) | ("/account", _) | ("/tenants", "GET") | ("/audit", "GET")
     )
 }
 

@@ -11,6 +11,7 @@ mod console_browser;
 mod console_directory_browser;
 mod console_http;
 mod console_roles;
+mod console_second_factor;
 mod console_setup_browser;
 mod console_setup_links;
 mod console_source_step;

@@ -153,6 +153,7 @@ pub async fn run(env: &Env, args: &ServeArgs) -> Result<()> {
         outbound: s.outbound.clone(),
         trusted_proxies: s.listen_options.trusted_proxies.clone(),
         forwarded_header: s.forwarded_header,
+        require_totp: s.require_totp,
         ..Default::default()
     };
     // The instance key is made on first start if there is none (a node racing another to

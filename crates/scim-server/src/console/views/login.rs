@@ -111,27 +111,10 @@ pub async fn login(
     }
     let ops = &state.services.operators;
     match ops
-        .sign_in(&form.username, &form.password, Timestamp::now())
+        .check_password(&form.username, &form.password, Timestamp::now())
         .await
     {
-        Ok(new) => {
-            tracing::info!(operator = %new.operator.username, "console sign-in");
-            let actor = scim_core::audit::Actor {
-                name: new.operator.username.clone(),
-                kind: if new.operator.role.is_instance() {
-                    scim_core::audit::ActorKind::InstanceAdmin
-                } else {
-                    scim_core::audit::ActorKind::TenantAdmin
-                },
-                address: Some(addr.to_string()),
-            };
-            let entry = scim_core::audit::AuditEntry::new(
-                &actor,
-                scim_core::audit::AuditAction::SignedIn,
-                &new.operator.username,
-            );
-            state.services.audit.record(&entry).await?;
-            metrics::counter!("scimd_sign_ins_total", "outcome" => "success").increment(1);
+        Ok(op) => {
             let secure = session::secure(&state, &headers);
             let jar = match device {
                 Some(_) => jar,
@@ -142,7 +125,13 @@ pub async fn login(
                     secure,
                 )),
             };
-            Ok(signed_in(jar, new.cookie_value, secure, &next))
+            if op.has_second_factor() {
+                // The password was right: the code next, on its own page.
+                return super::second_factor::ask_code(
+                    &state, jar, &op, &form.csrf, &next, secure, None,
+                );
+            }
+            super::second_factor::finish_sign_in(&state, jar, op, addr, secure, &next).await
         }
         Err(SignInError::BadCredentials) => {
             tracing::info!(username = %who, client = %addr, "console sign-in refused");

@@ -11,6 +11,7 @@ pub mod integration;
 pub mod log;
 pub mod log_api;
 pub mod login;
+pub mod second_factor;
 pub mod setup;
 pub mod tenants;
 pub mod webhooks;
