@@ -93,5 +93,33 @@ async fn setup_link_to_first_request_in_chromium() {
     c.goto(&url).await.unwrap();
     wait_text(&c, "#link-refused", "used already").await;
     shot(&c, "setup-11-link-used").await;
+
+    // The tenant admin turns the second factor on, then signs in with it.
+    c.goto(&format!("{}/console/account", s.root)).await.unwrap();
+    let secret = wait_text(&c, "#totp-secret", "").await;
+    shot(&c, "setup-12-account-offer").await;
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = scim_core::second_factor::code_at(secret.trim(), unix).unwrap();
+    fill(&c, "#on-code", &code).await;
+    click(&c, "#mfa-on").await;
+    wait_text(&c, "#recovery-codes", "-").await;
+    shot(&c, "setup-13-recovery-codes").await;
+    click(&c, ".signout button").await;
+    wait_text(&c, "h1", "Sign in").await;
+    fill(&c, "#username", "it@acme.example").await;
+    fill(&c, "#password", "customer admin pass").await;
+    click(&c, "#sign-in").await;
+    wait_text(&c, "h1", "Enter your code").await;
+    fill(&c, "#code", "000000").await;
+    click(&c, "#verify-code").await;
+    wait_text(&c, "#code-error", "Wrong").await;
+    shot(&c, "setup-14-code-refused").await;
+    let next = scim_core::second_factor::code_at(secret.trim(), unix + 30).unwrap();
+    fill(&c, "#code", &next).await;
+    click(&c, "#verify-code").await;
+    wait_text(&c, "h1", "Tenants").await;
     c.close().await.unwrap();
 }
