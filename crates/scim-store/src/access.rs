@@ -5,43 +5,13 @@
 use crate::SqlStore;
 use crate::StoreError;
 use crate::conn::{Conn, Row};
-use crate::operators::{self, COLUMNS as OPERATOR_COLUMNS};
+use crate::operators::{self, COLUMNS as OPERATOR_COLUMNS, access_from};
 use crate::sql_filter::Arg;
 use async_trait::async_trait;
-use scim_core::access::{Access, Grant};
+use scim_core::access::Access;
 use scim_core::setup_link::{Idp, LinkPurpose, NewSetupLink, SetupLink};
 use scim_core::store::AccessStore;
 use scim_core::{CoreError, CoreResult, Operator, Timestamp};
-
-fn access_from(text: &str) -> Result<Access, StoreError> {
-    match text {
-        "admin" => Ok(Access::Admin),
-        "read-only" => Ok(Access::ReadOnly),
-        other => Err(StoreError::Corrupt(format!("grant access '{other}'"))),
-    }
-}
-
-/// A tenant admin's grants, by tenant slug.
-pub(crate) async fn grants_of(
-    c: &mut Conn<'_>,
-    operator_id: i64,
-) -> Result<Vec<Grant>, StoreError> {
-    c.fetch(
-        "SELECT g.tenant_id, t.slug, g.access FROM operator_grants g \
-         JOIN tenants t ON t.id = g.tenant_id WHERE g.operator_id = $1 ORDER BY t.slug",
-        &[Arg::Int(operator_id)],
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(Grant {
-            tenant_id: r.int(0)?,
-            slug: r.text(1)?,
-            access: access_from(&r.text(2)?)?,
-        })
-    })
-    .collect()
-}
 
 pub(crate) async fn set_grant(
     c: &mut Conn<'_>,

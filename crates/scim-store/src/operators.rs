@@ -7,7 +7,7 @@ use crate::conn::{Conn, Row};
 use crate::sql_filter::Arg;
 use async_trait::async_trait;
 use scim_core::CoreResult;
-use scim_core::access::Role;
+use scim_core::access::{Access, Grant, Role};
 use scim_core::store::{OperatorStore, SessionStore};
 use scim_core::{Operator, SessionRecord, Timestamp};
 
@@ -41,9 +41,39 @@ pub(crate) async fn with_grants(
     mut op: Operator,
 ) -> Result<Operator, StoreError> {
     if let Role::Tenant { grants } = &mut op.role {
-        *grants = crate::access::grants_of(c, op.id).await?;
+        *grants = grants_of(c, op.id).await?;
     }
     Ok(op)
+}
+
+pub(crate) fn access_from(text: &str) -> Result<Access, StoreError> {
+    match text {
+        "admin" => Ok(Access::Admin),
+        "read-only" => Ok(Access::ReadOnly),
+        other => Err(StoreError::Corrupt(format!("grant access '{other}'"))),
+    }
+}
+
+/// A tenant admin's grants, by tenant slug.
+pub(crate) async fn grants_of(
+    c: &mut Conn<'_>,
+    operator_id: i64,
+) -> Result<Vec<Grant>, StoreError> {
+    c.fetch(
+        "SELECT g.tenant_id, t.slug, g.access FROM operator_grants g \
+         JOIN tenants t ON t.id = g.tenant_id WHERE g.operator_id = $1 ORDER BY t.slug",
+        &[Arg::Int(operator_id)],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(Grant {
+            tenant_id: r.int(0)?,
+            slug: r.text(1)?,
+            access: access_from(&r.text(2)?)?,
+        })
+    })
+    .collect()
 }
 
 /// A new operator of `kind` (`instance` or `tenant`; a tenant admin starts with no grant).

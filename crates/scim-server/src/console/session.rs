@@ -17,10 +17,10 @@ use axum::extract::{FromRequestParts, OriginalUri, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use scim_core::audit::{Actor, ActorKind};
-use scim_core::operator::csrf_matches;
+use scim_core::operator::{SESSION_TTL, csrf_matches};
 use scim_core::{Operator, Timestamp};
 use std::sync::Arc;
 
@@ -231,6 +231,19 @@ pub async fn csrf_guard(
             "the form has expired or did not come from this console; reload the page and try again",
         )),
     }
+}
+
+/// The session cookie set, the sign-in form's CSRF cookie cleared, on to `next`.
+pub fn signed_in(jar: CookieJar, session_value: String, secure: bool, next: &str) -> Response {
+    let jar = jar
+        .add(cookie(SESSION_COOKIE, session_value, SESSION_TTL, secure))
+        .add(cookie(
+            LOGIN_CSRF_COOKIE,
+            String::new(),
+            time::Duration::ZERO,
+            secure,
+        ));
+    (jar, Redirect::to(next)).into_response()
 }
 
 #[cfg(test)]

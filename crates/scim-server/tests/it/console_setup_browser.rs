@@ -95,7 +95,9 @@ async fn setup_link_to_first_request_in_chromium() {
     shot(&c, "setup-11-link-used").await;
 
     // The tenant admin turns the second factor on, then signs in with it.
-    c.goto(&format!("{}/console/account", s.root)).await.unwrap();
+    c.goto(&format!("{}/console/account", s.root))
+        .await
+        .unwrap();
     let secret = wait_text(&c, "#totp-secret", "").await;
     shot(&c, "setup-12-account-offer").await;
     let unix = std::time::SystemTime::now()

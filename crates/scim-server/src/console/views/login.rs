@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use axum_extra::extract::cookie::CookieJar;
 use scim_core::Timestamp;
-use scim_core::operator::{SESSION_TTL, SignInError, random_token};
+use scim_core::operator::{SignInError, random_token};
 use serde::Deserialize;
 use std::net::SocketAddr;
 #[derive(Template)]
@@ -151,29 +151,6 @@ pub async fn login(
         }
         Err(SignInError::Core(e)) => Err(e.into()),
     }
-}
-
-/// The session cookie set, the sign-in form's CSRF cookie cleared, on to `next`.
-pub(super) fn signed_in(
-    jar: CookieJar,
-    session_value: String,
-    secure: bool,
-    next: &str,
-) -> Response {
-    let jar = jar
-        .add(session::cookie(
-            SESSION_COOKIE,
-            session_value,
-            SESSION_TTL,
-            secure,
-        ))
-        .add(session::cookie(
-            LOGIN_CSRF_COOKIE,
-            String::new(),
-            time::Duration::ZERO,
-            secure,
-        ));
-    (jar, Redirect::to(next)).into_response()
 }
 
 /// The form again with the reason, and `Retry-After` when waiting helps.

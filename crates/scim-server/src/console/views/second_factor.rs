@@ -6,10 +6,9 @@
 //! throttled like sign-ins, per client address and name.
 
 use super::super::devices::DEVICE_COOKIE;
-use super::super::session::{self, ConsoleSession};
+use super::super::session::{self, ConsoleSession, signed_in};
 use super::super::view::{self, Chrome};
 use super::common::{AppStateRef, chrome, html, unknown_action};
-use super::login::signed_in;
 use crate::AppState;
 use crate::client_addr::ClientAddr;
 use crate::error::{ApiResult, AppError};

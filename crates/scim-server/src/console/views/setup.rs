@@ -3,9 +3,8 @@
 //! tenant's guided set-up; a reset link sets a tenant admin's new password. A link that is used,
 //! revoked, expired or unknown says so (410 or 404), and never says which tenant it was for.
 
-use super::super::session::{self, LOGIN_CSRF_COOKIE};
+use super::super::session::{self, LOGIN_CSRF_COOKIE, signed_in};
 use super::common::{AppStateRef, html};
-use super::login::signed_in;
 use crate::client_addr::ClientAddr;
 use crate::error::{ApiResult, AppError};
 use askama::Template;
