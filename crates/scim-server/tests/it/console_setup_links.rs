@@ -106,7 +106,14 @@ async fn invite_to_first_request(backend: Backend) {
     assert_eq!(st, StatusCode::SEE_OTHER);
     assert_eq!(next, "/console/t/acme/setup?idp=entra");
 
-    // The guide: Entra's words, the tenant URL, a token made in place, a live check.
+    guide_to_first_request(&s, &c, &next).await;
+    used_and_listed(&s, &root, &c, &path).await;
+    refused_links(&s, &root).await;
+    new_password_link(&s, &root, &c).await;
+}
+
+/// The guide: Entra's words, the tenant URL, a token made in place, a live check.
+async fn guide_to_first_request(s: &TestServer, c: &Console, next: &str) {
     let (st, _, guide) = c.get(&next).await;
     assert_eq!(st, StatusCode::OK, "{guide}");
     assert!(
@@ -152,8 +159,10 @@ async fn invite_to_first_request(backend: Backend) {
         received.contains("Microsoft Entra ID provisioning"),
         "{received}"
     );
+}
 
-    // The link again: used. In the admins list: used, by whom.
+/// The link again: used. In the admins list: used, by whom.
+async fn used_and_listed(s: &TestServer, root: &Console, c: &Console, path: &str) {
     let (st, _, body) = Console::new(&s.root).get(&path).await;
     assert_eq!(st, StatusCode::GONE);
     assert!(body.contains("has been used already"), "{body}");
@@ -171,8 +180,10 @@ async fn invite_to_first_request(backend: Backend) {
         )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+}
 
-    // Revoked, expired and unknown links.
+/// Revoked, expired and unknown links.
+async fn refused_links(s: &TestServer, root: &Console) {
     let (_, _, page) = root
         .post(
             "/console/t/acme/admins",
@@ -215,8 +226,10 @@ async fn invite_to_first_request(backend: Backend) {
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert!(body.contains("not valid"), "{body}");
     assert!(!body.contains("acme"), "an unusable link names no tenant");
+}
 
-    // A new-password link: the old password stops working, the new one signs in.
+/// A new-password link: the old password stops working, the new one signs in.
+async fn new_password_link(s: &TestServer, root: &Console, c: &Console) {
     let (st, _, page) = root
         .post(
             "/console/t/acme/admins",

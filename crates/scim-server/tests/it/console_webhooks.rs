@@ -211,6 +211,21 @@ async fn the_webhooks_page(backend: Backend) {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{page}");
     assert!(page.contains("Events: Read"), "{page}");
+    // Each change is in the audit log, once; the refused ones (a bad URL, no CSRF) are not.
+    let (_, _, audit) = c.get("/console/audit?tenant=acme").await;
+    for (action, n) in [
+        ("webhook.added", 1),
+        ("webhook.disabled", 1),
+        ("webhook.enabled", 1),
+        ("webhook.replayed", 1),
+        ("webhook.secret_rotated", 1),
+        ("webhook.deleted", 1),
+        // The test server's own token (by scimd) and the events token made here.
+        ("token.created", 2),
+    ] {
+        let seen = audit.matches(&format!("<code>{action}</code>")).count();
+        assert_eq!(seen, n, "{action}: {audit}");
+    }
     s.finish().await;
 }
 
