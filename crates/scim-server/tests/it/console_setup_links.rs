@@ -114,7 +114,7 @@ async fn invite_to_first_request(backend: Backend) {
 
 /// The guide: Entra's words, the tenant URL, a token made in place, a live check.
 async fn guide_to_first_request(s: &TestServer, c: &Console, next: &str) {
-    let (st, _, guide) = c.get(&next).await;
+    let (st, _, guide) = c.get(next).await;
     assert_eq!(st, StatusCode::OK, "{guide}");
     assert!(
         guide.contains("Non-gallery") && guide.contains(&s.base),
@@ -163,7 +163,7 @@ async fn guide_to_first_request(s: &TestServer, c: &Console, next: &str) {
 
 /// The link again: used. In the admins list: used, by whom.
 async fn used_and_listed(s: &TestServer, root: &Console, c: &Console, path: &str) {
-    let (st, _, body) = Console::new(&s.root).get(&path).await;
+    let (st, _, body) = Console::new(&s.root).get(path).await;
     assert_eq!(st, StatusCode::GONE);
     assert!(body.contains("has been used already"), "{body}");
     let (_, _, list) = root.get("/console/t/acme/admins").await;
