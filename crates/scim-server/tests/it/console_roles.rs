@@ -194,6 +194,13 @@ async fn every_route_checks_the_role(backend: Backend) {
     assert!(!list.contains("Create a tenant"));
     let (st, _, _) = c.get("/console/t/globex/users").await;
     assert_eq!(st, StatusCode::OK, "read-only reads");
+    for page in ["integration", "webhooks"] {
+        let (_, _, ro) = c.get(&format!("/console/t/globex/{page}")).await;
+        assert!(
+            !ro.contains("method=\"post\" action=\"/console/t/globex"),
+            "read-only: no forms on {page}"
+        );
+    }
     let (_, _, ro) = c.get("/console/t/globex/setup").await;
     assert!(
         ro.contains("read-only") && !ro.contains("id=\"make-token\""),
