@@ -29,19 +29,27 @@ pub(crate) async fn set_grant(
         return Ok(false);
     }
     let key = [Arg::Int(operator_id), Arg::Int(tenant_id)];
-    c.exec(
-        "DELETE FROM operator_grants WHERE operator_id = $1 AND tenant_id = $2",
-        &key,
-    )
-    .await?;
-    if let Some(a) = access {
-        c.exec(
-            "INSERT INTO operator_grants (operator_id, tenant_id, access) VALUES ($1, $2, $3)",
-            &[key[0].clone(), key[1].clone(), Arg::text(a.as_str())],
-        )
-        .await?;
-    }
-    Ok(true)
+    let n = match access {
+        // One statement, so two admins saving at once cannot collide on the key; `false`
+        // when the access was already this (nothing to record).
+        Some(a) => {
+            c.exec(
+                "INSERT INTO operator_grants (operator_id, tenant_id, access) VALUES ($1, $2, $3) \
+                 ON CONFLICT (operator_id, tenant_id) DO UPDATE SET access = excluded.access \
+                 WHERE operator_grants.access <> excluded.access",
+                &[key[0].clone(), key[1].clone(), Arg::text(a.as_str())],
+            )
+            .await?
+        }
+        None => {
+            c.exec(
+                "DELETE FROM operator_grants WHERE operator_id = $1 AND tenant_id = $2",
+                &key,
+            )
+            .await?
+        }
+    };
+    Ok(n > 0)
 }
 
 async fn tenant_admins(
@@ -225,7 +233,20 @@ pub(crate) async fn redeem_reset(
         )));
     };
     let username = row.text(0)?;
-    claim(c, hash, LinkPurpose::Reset, &username, now).await?;
+    let (tenant_id, operator_id) = claim(c, hash, LinkPurpose::Reset, &username, now).await?;
+    // The link was made for an admin of its tenant: one whose access was taken away since
+    // cannot use it.
+    let granted = c
+        .fetch_optional(
+            "SELECT 1 FROM operator_grants WHERE operator_id = $1 AND tenant_id = $2",
+            &[Arg::opt_int(operator_id), Arg::Int(tenant_id)],
+        )
+        .await?;
+    if granted.is_none() {
+        return Err(StoreError::Domain(CoreError::Gone(
+            "this setup link cannot be used".into(),
+        )));
+    }
     operators::set_password(c, &username, pw_hash).await?;
     operators::by_name(c, &username)
         .await?

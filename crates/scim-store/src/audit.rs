@@ -163,7 +163,12 @@ async fn audited(
 ) -> Result<AuditOutcome, StoreError> {
     let out = apply(c, entry.at, change).await?;
     if happened(&out) {
-        insert(c, entry).await?;
+        let mut entry = entry.clone();
+        // A tenant just made: its row carries its id, so a filter by tenant finds it.
+        if let AuditOutcome::Tenant(t) = &out {
+            entry.tenant_id = Some(t.id);
+        }
+        insert(c, &entry).await?;
     }
     Ok(out)
 }

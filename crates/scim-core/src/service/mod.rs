@@ -18,7 +18,7 @@ pub use audit::AuditService;
 pub use changes::{ChangeFeed, ChangeNotifier, ChangePage, FeedCursor, MAX_PAGE};
 pub use events::EventService;
 pub use maintenance::Maintenance;
-pub use operators::{NewSession, OperatorService};
+pub use operators::{CODE_FAILURES, CODE_LOCK, CodeKind, NewSession, OperatorService};
 pub use resources::{Limits, ResourceService, wants_related};
 pub use tenants::TenantService;
 pub use tokens::TokenService;

@@ -218,30 +218,50 @@ impl OperatorService {
         Ok(())
     }
 
-    /// Whether `code` is the operator's current TOTP code (not used before) or one of their
-    /// unused recovery codes (now spent).
+    /// Which kind of code `code` is, if it is the operator's current TOTP code (not used
+    /// before) or one of their unused recovery codes (now spent); `None`: neither.
     pub async fn check_second_factor(
         &self,
         op: &Operator,
         code: &str,
         key: &SealingKey,
         now: Timestamp,
-    ) -> CoreResult<bool> {
+    ) -> CoreResult<Option<CodeKind>> {
         let Some(sealed) = &op.totp_sealed else {
-            return Ok(false);
+            return Ok(None);
         };
         let secret = key.open(&totp_owner(op.id), sealed)?;
         let unix = u64::try_from(now.as_micros() / 1_000_000).unwrap_or(0);
         if let Some(step) = second_factor::verify(&secret, code, unix, None) {
-            return self.operators.totp_step_used(op.id, step).await;
+            let fresh = self.operators.totp_step_used(op.id, step).await?;
+            return Ok(fresh.then_some(CodeKind::Totp));
         }
         let typed = second_factor::normalize_recovery(code);
         if typed.len() != 10 {
-            return Ok(false);
+            return Ok(None);
         }
-        self.operators
+        let spent = self
+            .operators
             .use_recovery_code(op.id, &hash_secret(&typed), now)
-            .await
+            .await?;
+        Ok(spent.then_some(CodeKind::Recovery))
+    }
+
+    /// Counts a wrong code for the operator (whatever the browser or address); after
+    /// [`CODE_FAILURES`] in a row the code step is closed for [`CODE_LOCK`] (returned). A
+    /// right code (a session opened) clears the count.
+    pub async fn second_factor_failed(
+        &self,
+        op: &Operator,
+        now: Timestamp,
+    ) -> CoreResult<Option<Timestamp>> {
+        let n = self.operators.operator_login_failed(op.id).await?;
+        if n % CODE_FAILURES == 0 {
+            let until = now + CODE_LOCK;
+            self.operators.lock_operator(op.id, until).await?;
+            return Ok(Some(until));
+        }
+        Ok(None)
     }
 
     pub async fn recovery_codes_left(&self, op: &Operator) -> CoreResult<u32> {
@@ -263,6 +283,18 @@ impl OperatorService {
             .await
     }
 }
+
+/// What a second-factor code was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKind {
+    Totp,
+    Recovery,
+}
+
+/// Wrong codes in a row before the code step closes, and for how long: at most about 480
+/// guesses a day against a million codes (three valid at a time).
+pub const CODE_FAILURES: i64 = 5;
+pub const CODE_LOCK: time::Duration = time::Duration::minutes(15);
 
 /// What a TOTP secret is sealed for (an operator's, not another's).
 fn totp_owner(operator_id: i64) -> String {

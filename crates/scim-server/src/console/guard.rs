@@ -34,8 +34,10 @@ pub fn need_of(method: &Method, path: &str) -> Need {
         ["tenants"] if reads => Need::SignedIn,
         // Each sees the rows of their own tenants (`AuditService::list`).
         ["audit"] if reads => Need::SignedIn,
-        // Setup links and other admins are made and changed by instance admins.
-        ["t", _, "admins"] if !reads => Need::Instance,
+        // Setup links and other admins are made and changed by instance admins; so are
+        // webhook endpoints: each is a connection scimd makes (and a test event shows what
+        // answered), which a customer's admin must not point into the operator's network.
+        ["t", _, "admins" | "webhooks"] if !reads => Need::Instance,
         ["t", slug, ..] | ["api", "t", slug, ..] if !slug.is_empty() => {
             let slug = (*slug).to_string();
             if reads {
@@ -162,6 +164,8 @@ mod tests {
             (&p, "/console/t/acme/integration", w("acme")),
             (&g, "/console/t/acme/admins", r("acme")),
             (&p, "/console/t/acme/admins", Need::Instance),
+            (&g, "/console/t/acme/webhooks", r("acme")),
+            (&p, "/console/t/acme/webhooks", Need::Instance),
             (&g, "/console/api/t/acme/events", r("acme")),
             (&g, "/console/apps", Need::Instance),
             (&g, "/console/apps/x/log/1", Need::Instance),

@@ -194,6 +194,8 @@ async fn every_route_checks_the_role(backend: Backend) {
     assert!(!list.contains("Create a tenant"));
     let (st, _, _) = c.get("/console/t/globex/users").await;
     assert_eq!(st, StatusCode::OK, "read-only reads");
+    let (_, _, hooks) = c.get("/console/t/acme/webhooks").await;
+    assert!(hooks.contains("endpoints-instance-only") && !hooks.contains("id=\"add-endpoint\""));
     for page in ["integration", "webhooks"] {
         let (_, _, ro) = c.get(&format!("/console/t/globex/{page}")).await;
         assert!(

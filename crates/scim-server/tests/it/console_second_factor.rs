@@ -5,6 +5,7 @@
 use super::console_http::{Console, OPERATOR, PASSWORD, csrf_of, operator};
 use super::console_roles::{ADMIN_PW, tenant_admin};
 use reqwest::StatusCode;
+use scim_core::audit::Actor;
 use scim_core::second_factor::{Requirement, STEP_SECS, code_at};
 use scim_server::ServerConfig;
 use scim_testkit::{Backend, TestServer};
@@ -95,7 +96,8 @@ async fn totp_sign_in(backend: Backend) {
     assert!(page.contains("Recovery codes left: <strong id=\"codes-left\">10"));
 
     // Signing in now asks for the code; no session before it.
-    let mut b = Console::new(&s.root);
+    // (Each browser from its own address: the sign-in throttle counts per address and name.)
+    let mut b = Console::from_address(&s.root, [127, 0, 0, 2]);
     let (st, _, page) = b.sign_in(OPERATOR, PASSWORD).await;
     assert_eq!(st, StatusCode::OK);
     assert!(page.contains("Enter your code"), "{page}");
@@ -124,19 +126,28 @@ async fn totp_sign_in(backend: Backend) {
     assert_eq!(st, StatusCode::SEE_OTHER);
     let (st, _, _) = b.get("/console/tenants").await;
     assert_eq!(st, StatusCode::OK);
-    // The same code again: refused (replay).
-    let mut d = Console::new(&s.root);
-    assert_eq!(
-        sign_in_with(&mut d, OPERATOR, PASSWORD, Some(&next)).await,
-        StatusCode::UNAUTHORIZED
-    );
-    // A recovery code, once (typed in capitals, without the dash).
+    // The same code again: refused (replay); then a recovery code, in the same step, once
+    // (typed in capitals, without the dash).
+    let mut d = Console::from_address(&s.root, [127, 0, 0, 3]);
+    let (_, _, page) = d.sign_in(OPERATOR, PASSWORD).await;
+    let (st, _, page) = d
+        .post(
+            "/console/login/code",
+            &[("csrf", &csrf_of(&page)), ("code", &next)],
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "replayed");
     let typed = codes[0].to_uppercase().replace('-', "");
-    assert_eq!(
-        sign_in_with(&mut d, OPERATOR, PASSWORD, Some(&typed)).await,
-        StatusCode::SEE_OTHER
-    );
-    let mut e = Console::new(&s.root);
+    let (st, _, _) = d
+        .post(
+            "/console/login/code",
+            &[("csrf", &csrf_of(&page)), ("code", &typed)],
+        )
+        .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let (_, _, page) = d.get("/console/tenants").await;
+    d.csrf = csrf_of(&page);
+    let mut e = Console::from_address(&s.root, [127, 0, 0, 4]);
     assert_eq!(
         sign_in_with(&mut e, OPERATOR, PASSWORD, Some(&codes[0])).await,
         StatusCode::UNAUTHORIZED
@@ -164,7 +175,7 @@ async fn totp_sign_in(backend: Backend) {
         .await;
     assert_eq!(st, StatusCode::OK, "{page}");
     assert!(page.contains("Second factor off."));
-    let mut g = Console::new(&s.root);
+    let mut g = Console::from_address(&s.root, [127, 0, 0, 5]);
     assert_eq!(g.sign_in(OPERATOR, PASSWORD).await.0, StatusCode::SEE_OTHER);
     let (_, _, audit) = g
         .get("/console/audit?action=admin.second_factor_changed")
@@ -173,6 +184,61 @@ async fn totp_sign_in(backend: Backend) {
         audit.contains("alice: on") && audit.contains("alice: off"),
         "{audit}"
     );
+}
+
+/// Wrong codes are counted per account, across browsers and addresses: after five the code
+/// step closes for 15 minutes, even for the right code.
+async fn totp_lockout(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    operator(&s).await;
+    let mut c = Console::new(&s.root);
+    c.sign_in(OPERATOR, PASSWORD).await;
+    let (_, _, page) = c.get("/console/account").await;
+    let secret = between(&page, "<code id=\"totp-secret\">", "</code>").to_string();
+    let code = code_at(&secret, unix()).unwrap();
+    let (st, _, _) = c
+        .post(
+            "/console/account",
+            &[
+                ("csrf", &c.csrf),
+                ("action", "enable"),
+                ("secret", &secret),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let mut last = String::new();
+    for (addr, wrong) in [([127, 0, 0, 2], 3), ([127, 0, 0, 3], 2)] {
+        let mut b = Console::from_address(&s.root, addr);
+        let (_, _, page) = b.sign_in(OPERATOR, PASSWORD).await;
+        assert!(page.contains("Enter your code"), "{page}");
+        let mut csrf = csrf_of(&page);
+        for _ in 0..wrong {
+            let (st, _, page) = b
+                .post(
+                    "/console/login/code",
+                    &[("csrf", &csrf), ("code", "000001")],
+                )
+                .await;
+            assert!(st == StatusCode::UNAUTHORIZED || st == StatusCode::TOO_MANY_REQUESTS);
+            csrf = csrf_of(&page);
+            last = page;
+        }
+        if addr[3] == 3 {
+            assert!(
+                last.contains("Too many wrong codes for this account"),
+                "{last}"
+            );
+            let right = code_at(&secret, unix() + STEP_SECS).unwrap();
+            let (st, _, page) = b
+                .post("/console/login/code", &[("csrf", &csrf), ("code", &right)])
+                .await;
+            assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{page}");
+            let (st, _, _) = b.get("/console/tenants").await;
+            assert_eq!(st, StatusCode::SEE_OTHER, "no session");
+        }
+    }
 }
 
 async fn totp_required(backend: Backend) {
@@ -227,9 +293,37 @@ async fn totp_required(backend: Backend) {
     let mut n = Console::new(&s.root);
     let (_, _, page) = n.sign_in("it@acme.example", ADMIN_PW).await;
     assert!(page.contains("Enter your code"), "{page}");
+    // A new-password link is no way around the code: it sets the password, then sign-in.
+    let t = s.services.tenants.get("acme").await.unwrap();
+    let link = s
+        .services
+        .access
+        .reset_link(
+            &t,
+            "it@acme.example",
+            time::Duration::hours(1),
+            &Actor::server(),
+        )
+        .await
+        .unwrap();
+    let r = Console::new(&s.root);
+    let path = format!("/console/setup/{}", link.secret);
+    let (_, _, page) = r.get(&path).await;
+    let pw = "a brand new password";
+    let (st, h, _) = r
+        .post(
+            &path,
+            &[("csrf", &csrf_of(&page)), ("password", pw), ("repeat", pw)],
+        )
+        .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert_eq!(h["location"], "/console/login");
+    let (st, _, _) = r.get("/console/t/acme/integration").await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "no session without the code");
 }
 
 scim_testkit::both_backends! {
     second_factor_sign_in => super::totp_sign_in;
     second_factor_required => super::totp_required;
+    second_factor_lockout => super::totp_lockout;
 }

@@ -11,7 +11,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scim_core::Timestamp;
-use scim_core::audit::{AuditAction, AuditQuery, MAX_AUDIT_PAGE, to_csv};
+use scim_core::audit::{ActorKind, AuditAction, AuditQuery, AuditRecord, MAX_AUDIT_PAGE, to_csv};
 use scim_core::event::parse_time_bound;
 
 /// Rows on one page.
@@ -118,6 +118,11 @@ pub async fn audit(
         Err(e) if export => return Err(AppError::new(400, e)),
         Err(e) => (Vec::new(), Some(e)),
     };
+    let rows = if s.operator.role.is_instance() {
+        rows
+    } else {
+        rows.into_iter().map(without_instance_addresses).collect()
+    };
     match f.format.as_str() {
         "csv" => return Ok(download(to_csv(&rows)?, "text/csv; charset=utf-8", "csv")),
         "json" => {
@@ -199,6 +204,18 @@ pub async fn audit(
             error,
         },
     )
+}
+
+/// An instance-side actor's address removed: a tenant admin sees where their own tenants'
+/// people came from, not where the people who run scimd work from.
+fn without_instance_addresses(mut r: AuditRecord) -> AuditRecord {
+    if !matches!(
+        r.entry.actor.kind,
+        ActorKind::TenantAdmin | ActorKind::SetupLink
+    ) {
+        r.entry.actor.address = None;
+    }
+    r
 }
 
 fn download(body: String, content_type: &'static str, ext: &str) -> Response {

@@ -1,6 +1,6 @@
 //! Sign-in and sign-out.
 
-use super::super::devices::{self, DEVICE_COOKIE, DEVICE_TTL};
+use super::super::devices::{self, DEVICE_COOKIE};
 use super::super::session::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use super::super::view;
 use super::common::{AppStateRef, html, pairs, param};
@@ -116,19 +116,12 @@ pub async fn login(
     {
         Ok(op) => {
             let secure = session::secure(&state, &headers);
-            let jar = match device {
-                Some(_) => jar,
-                None => jar.add(session::cookie(
-                    DEVICE_COOKIE,
-                    devices::issue(&state.device_key, &form.username),
-                    DEVICE_TTL,
-                    secure,
-                )),
-            };
             if op.has_second_factor() {
-                // The password was right: the code next, on its own page.
+                // The password was right: the code next, on its own page (the known-device
+                // cookie only once the code is right too).
+                let until = Timestamp::now() + super::second_factor::PENDING_TTL;
                 return super::second_factor::ask_code(
-                    &state, jar, &op, &form.csrf, &next, secure, None,
+                    &state, jar, &op, &form.csrf, &next, secure, until, None,
                 );
             }
             super::second_factor::finish_sign_in(&state, jar, op, addr, secure, &next).await

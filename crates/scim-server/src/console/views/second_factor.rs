@@ -5,7 +5,7 @@
 //! node's device key (the operator's name and an expiry: 5 minutes); code attempts are
 //! throttled like sign-ins, per client address and name.
 
-use super::super::devices::DEVICE_COOKIE;
+use super::super::devices::{self, DEVICE_COOKIE, DEVICE_TTL};
 use super::super::session::{self, ConsoleSession, signed_in};
 use super::super::view::{self, Chrome};
 use super::common::{AppStateRef, chrome, html, unknown_action};
@@ -20,12 +20,13 @@ use axum::{Extension, Form};
 use axum_extra::extract::cookie::CookieJar;
 use scim_core::audit::{AuditAction, AuditEntry};
 use scim_core::second_factor::{self, must_enrol};
+use scim_core::service::CodeKind;
 use scim_core::{Operator, Timestamp};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 
 pub const PENDING_COOKIE: &str = "scimd_second_step";
-const PENDING_TTL: time::Duration = time::Duration::minutes(5);
+pub const PENDING_TTL: time::Duration = time::Duration::minutes(5);
 const PENDING_OWNER: &str = "console-second-step";
 
 #[derive(Template)]
@@ -36,7 +37,14 @@ struct CodePage {
     error: Option<String>,
 }
 
-/// The code page after a right password, with the pending cookie.
+/// A tag of the operator's password hash: a pending step ends when the password changes.
+fn password_tag(op: &Operator) -> String {
+    scim_core::token::hash_secret(&op.password_hash)[..16].to_string()
+}
+
+/// The code page after a right password, with the pending step (sealed: the operator, the
+/// step's fixed end, the password's tag).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn ask_code(
     state: &AppState,
     jar: CookieJar,
@@ -44,12 +52,17 @@ pub(super) fn ask_code(
     csrf: &str,
     next: &str,
     secure: bool,
+    until: Timestamp,
     error: Option<(StatusCode, String)>,
 ) -> ApiResult<Response> {
-    let until = Timestamp::now() + PENDING_TTL;
     let pending = state.device_key.seal(
         PENDING_OWNER,
-        &format!("{}\n{}", op.username, until.as_micros()),
+        &format!(
+            "{}\n{}\n{}",
+            op.username,
+            until.as_micros(),
+            password_tag(op)
+        ),
     )?;
     let (status, error) = match error {
         Some((s, e)) => (s, Some(e)),
@@ -63,16 +76,13 @@ pub(super) fn ask_code(
             error,
         },
     )?;
-    let jar = jar.add(session::cookie(
-        PENDING_COOKIE,
-        pending,
-        PENDING_TTL,
-        secure,
-    ));
+    let left = (until - Timestamp::now()).max(time::Duration::ZERO);
+    let jar = jar.add(session::cookie(PENDING_COOKIE, pending, left, secure));
     Ok((jar, page).into_response())
 }
 
-/// Opens the session, records the sign-in, clears the pending step.
+/// Opens the session, records the sign-in (`how`: by password, code or recovery code),
+/// gives the browser its known-device cookie, clears the pending step.
 pub(super) async fn finish_sign_in(
     state: &AppState,
     jar: CookieJar,
@@ -81,6 +91,22 @@ pub(super) async fn finish_sign_in(
     secure: bool,
     next: &str,
 ) -> ApiResult<Response> {
+    finish_sign_in_by(state, jar, op, addr, secure, next, "").await
+}
+
+async fn finish_sign_in_by(
+    state: &AppState,
+    jar: CookieJar,
+    op: Operator,
+    addr: IpAddr,
+    secure: bool,
+    next: &str,
+    how: &str,
+) -> ApiResult<Response> {
+    let known = jar
+        .get(DEVICE_COOKIE)
+        .and_then(|c| devices::verify(&state.device_key, c.value(), &op.username))
+        .is_some();
     let new = state
         .services
         .operators
@@ -94,14 +120,23 @@ pub(super) async fn finish_sign_in(
         address: Some(addr),
     }
     .actor();
-    let entry = AuditEntry::new(&actor, AuditAction::SignedIn, &new.operator.username);
+    let target = format!("{}{how}", new.operator.username);
+    let entry = AuditEntry::new(&actor, AuditAction::SignedIn, target);
     state.services.audit.record(&entry).await?;
-    let jar = jar.add(session::cookie(
+    let mut jar = jar.add(session::cookie(
         PENDING_COOKIE,
         String::new(),
         time::Duration::ZERO,
         secure,
     ));
+    if !known {
+        jar = jar.add(session::cookie(
+            DEVICE_COOKIE,
+            devices::issue(&state.device_key, &new.operator.username),
+            DEVICE_TTL,
+            secure,
+        ));
+    }
     Ok(signed_in(jar, new.cookie_value, secure, next))
 }
 
@@ -114,13 +149,15 @@ pub struct CodeForm {
     csrf: String,
 }
 
-/// The operator of a pending second step that has not expired.
-fn pending(state: &AppState, jar: &CookieJar) -> Option<String> {
+/// A pending second step that has not expired: the operator's name, its end, the tag.
+fn pending(state: &AppState, jar: &CookieJar) -> Option<(String, Timestamp, String)> {
     let value = jar.get(PENDING_COOKIE)?.value().to_string();
     let opened = state.device_key.open(PENDING_OWNER, &value).ok()?;
-    let (name, until) = opened.split_once('\n')?;
-    let until = Timestamp::from_micros(until.parse().ok()?);
-    (Timestamp::now() < until).then(|| name.to_string())
+    let mut parts = opened.splitn(3, '\n');
+    let name = parts.next()?.to_string();
+    let until = Timestamp::from_micros(parts.next()?.parse().ok()?);
+    let tag = parts.next()?.to_string();
+    (Timestamp::now() < until).then_some((name, until, tag))
 }
 
 pub async fn login_code(
@@ -132,54 +169,71 @@ pub async fn login_code(
     Form(form): Form<CodeForm>,
 ) -> ApiResult<Response> {
     let next = view::safe_next(&form.next).unwrap_or_else(|| "/console/".into());
-    let Some(name) = pending(&state, &jar) else {
-        // No password step, or it is older than 5 minutes: start again.
-        return Ok(Redirect::to("/console/login").into_response());
+    let again = || Ok(Redirect::to("/console/login").into_response());
+    // No password step, one older than 5 minutes, or one from before a password change.
+    let Some((name, until, tag)) = pending(&state, &jar) else {
+        return again();
+    };
+    let ops = &state.services.operators;
+    let Some(op) = ops.by_name(&name).await?.filter(|o| password_tag(o) == tag) else {
+        return again();
     };
     let addr = client.map_or(peer.ip(), |c| c.0.0);
     let secure = session::secure(&state, &headers);
-    let device = jar
-        .get(DEVICE_COOKIE)
-        .and_then(|c| super::super::devices::verify(&state.device_key, c.value(), &name));
-    let ops = &state.services.operators;
-    let Some(op) = ops.by_name(&name).await? else {
-        return Ok(Redirect::to("/console/login").into_response());
-    };
-    if let Err(wait) = state.sign_in_throttle.check(addr, &name, device.as_deref()) {
-        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-        let why = format!("Too many wrong codes. Try again in {secs} seconds.");
-        return ask_code(
+    let now = Timestamp::now();
+    let refuse = |status, why: String| {
+        ask_code(
             &state,
-            jar,
+            jar.clone(),
             &op,
             &form.csrf,
             &next,
             secure,
-            Some((StatusCode::TOO_MANY_REQUESTS, why)),
+            until,
+            Some((status, why)),
+        )
+    };
+    // Wrong codes are counted per operator, whatever the browser or address.
+    if let Some(t) = op.locked_until.filter(|t| *t > now) {
+        let why = format!(
+            "Too many wrong codes for this account: try again after {}.",
+            view::fmt_time(t)
         );
+        return refuse(StatusCode::TOO_MANY_REQUESTS, why);
+    }
+    let device = jar
+        .get(DEVICE_COOKIE)
+        .and_then(|c| devices::verify(&state.device_key, c.value(), &name));
+    if let Err(wait) = state.sign_in_throttle.check(addr, &name, device.as_deref()) {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let why = format!("Too many wrong codes. Try again in {secs} seconds.");
+        return refuse(StatusCode::TOO_MANY_REQUESTS, why);
     }
     let key = state
         .instance_key
         .as_ref()
         .ok_or_else(|| AppError::new(500, "no instance key to open the second factor with"))?;
-    if ops
-        .check_second_factor(&op, &form.code, key, Timestamp::now())
-        .await?
-    {
-        return finish_sign_in(&state, jar, op, addr, secure, &next).await;
+    match ops.check_second_factor(&op, &form.code, key, now).await? {
+        Some(CodeKind::Totp) => finish_sign_in_by(&state, jar, op, addr, secure, &next, "").await,
+        Some(CodeKind::Recovery) => {
+            let how = " (with a recovery code)";
+            finish_sign_in_by(&state, jar, op, addr, secure, &next, how).await
+        }
+        None => {
+            tracing::info!(operator = %op.username, client = %addr, "console second factor refused");
+            metrics::counter!("scimd_sign_ins_total", "outcome" => "failed").increment(1);
+            let why = match ops.second_factor_failed(&op, now).await? {
+                Some(t) => format!(
+                    "Too many wrong codes for this account: try again after {}.",
+                    view::fmt_time(t)
+                ),
+                None => "Wrong or already used code. Type the code your app shows now, or a \
+                         recovery code."
+                    .into(),
+            };
+            refuse(StatusCode::UNAUTHORIZED, why)
+        }
     }
-    tracing::info!(operator = %op.username, client = %addr, "console second factor refused");
-    metrics::counter!("scimd_sign_ins_total", "outcome" => "failed").increment(1);
-    let why = "Wrong or already used code. Type the code your app shows now, or a recovery code.";
-    ask_code(
-        &state,
-        jar,
-        &op,
-        &form.csrf,
-        &next,
-        secure,
-        Some((StatusCode::UNAUTHORIZED, why.into())),
-    )
 }
 
 #[derive(Template)]
@@ -273,7 +327,17 @@ pub async fn account_action(
     };
     let ops = &state.services.operators;
     let refused = |why: &str| Some(why.to_string());
+    let fresh = ops
+        .by_name(&s.operator.username)
+        .await?
+        .unwrap_or_else(|| s.operator.clone());
     match form.action.as_str() {
+        "enable" if fresh.has_second_factor() => {
+            let why = refused(
+                "the second factor is on already: turn it off (with a code) to set up another",
+            );
+            account_page(&state, &s, StatusCode::BAD_REQUEST, Vec::new(), None, why).await
+        }
         "enable" => match ops
             .enable_second_factor(&s.operator, &form.secret, &form.code, key, &s.actor())
             .await
@@ -297,10 +361,7 @@ pub async fn account_action(
             Err(e) => Err(e.into()),
         },
         "disable" => {
-            let op = ops
-                .by_name(&s.operator.username)
-                .await?
-                .unwrap_or_else(|| s.operator.clone());
+            let op = fresh;
             if must_enrol(state.config.require_totp, &op.role, false) {
                 let why = refused(
                     "a second factor is required for your role here: it cannot be turned off",
@@ -308,9 +369,10 @@ pub async fn account_action(
                 return account_page(&state, &s, StatusCode::BAD_REQUEST, Vec::new(), None, why)
                     .await;
             }
-            if !ops
+            if ops
                 .check_second_factor(&op, &form.code, key, Timestamp::now())
                 .await?
+                .is_none()
             {
                 let why = refused("wrong or already used code: nothing changed");
                 return account_page(&state, &s, StatusCode::BAD_REQUEST, Vec::new(), None, why)

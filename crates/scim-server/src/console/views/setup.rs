@@ -3,17 +3,16 @@
 //! tenant's guided set-up; a reset link sets a tenant admin's new password. A link that is used,
 //! revoked, expired or unknown says so (410 or 404), and never says which tenant it was for.
 
-use super::super::session::{self, LOGIN_CSRF_COOKIE, signed_in};
+use super::super::session::{self, LOGIN_CSRF_COOKIE};
 use super::common::{AppStateRef, html};
 use crate::client_addr::ClientAddr;
 use crate::error::{ApiResult, AppError};
 use askama::Template;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use axum_extra::extract::cookie::CookieJar;
-use scim_core::Timestamp;
 use scim_core::operator::random_token;
 use scim_core::service::LinkError;
 use scim_core::setup_link::{LinkPurpose, SetupLink};
@@ -147,7 +146,8 @@ pub async fn setup(
     if form.password != form.repeat {
         return again("The two passwords differ.".into()).await;
     }
-    let address = Some(client.map_or(peer.ip(), |c| c.0.0).to_string());
+    let peer_addr = client.map_or(peer.ip(), |c| c.0.0);
+    let address = Some(peer_addr.to_string());
     let done = if reset {
         access.accept_reset(&secret, &form.password, address).await
     } else {
@@ -166,16 +166,11 @@ pub async fn setup(
         Err(e) => return Err(other(e)),
     };
     tracing::info!(operator = %op.username, link = link.id, purpose = link.purpose.as_str(), "setup link used");
-    // Signed in with the password just chosen (one more Argon2 check, as a sign-in).
-    let new = state
-        .services
-        .operators
-        .sign_in(&op.username, &form.password, Timestamp::now())
-        .await
-        .map_err(|e| match e {
-            scim_core::operator::SignInError::Core(c) => AppError::from(c),
-            other => AppError::new(500, other.to_string()),
-        })?;
+    // A tenant admin with a second factor still signs in with it: a new password is not a
+    // way around the code.
+    if op.has_second_factor() {
+        return Ok(Redirect::to("/console/login").into_response());
+    }
     let slug = op
         .role
         .grants()
@@ -187,10 +182,6 @@ pub async fn setup(
         (Some(s), None) => format!("/console/t/{s}/setup"),
         (None, _) => "/console/tenants".into(),
     };
-    Ok(signed_in(
-        jar,
-        new.cookie_value,
-        session::secure(&state, &headers),
-        &next,
-    ))
+    let secure = session::secure(&state, &headers);
+    super::second_factor::finish_sign_in(&state, jar, op, peer_addr, secure, &next).await
 }
