@@ -287,7 +287,11 @@ async fn audit(s: &Arc<dyn Store>) {
         ..Default::default()
     })
     .await;
-    assert_eq!(of_tenant.len(), 2, "{of_tenant:?}");
+    assert_eq!(
+        of_tenant.len(),
+        3,
+        "the tenant made, the link made and used: {of_tenant:?}"
+    );
     assert!(
         all(AuditQuery {
             tenant_ids: Some(vec![]),
