@@ -109,7 +109,7 @@ impl OperatorService {
         password: &str,
         now: Timestamp,
     ) -> Result<NewSession, SignInError> {
-        let operator = self.check_password(username, password, now).await?;
+        let operator = self.check_password(username, password).await?;
         Ok(self.open_session(operator, now).await?)
     }
 
@@ -119,7 +119,6 @@ impl OperatorService {
         &self,
         username: &str,
         password: &str,
-        _now: Timestamp,
     ) -> Result<Operator, SignInError> {
         let Ok(username) = normalize_username(username) else {
             return Err(SignInError::BadCredentials);

@@ -42,16 +42,31 @@ pub struct ConsoleSession {
 impl ConsoleSession {
     /// This operator as the audit log names them.
     pub fn actor(&self) -> Actor {
-        Actor {
-            name: self.operator.username.clone(),
-            kind: if self.operator.role.is_instance() {
-                ActorKind::InstanceAdmin
-            } else {
-                ActorKind::TenantAdmin
-            },
-            address: self.address.map(|a| a.to_string()),
-        }
+        actor_of(&self.operator, self.address)
     }
+}
+
+/// An operator as the audit log names them, from the client's address.
+pub fn actor_of(operator: &Operator, address: Option<std::net::IpAddr>) -> Actor {
+    Actor {
+        name: operator.username.clone(),
+        kind: if operator.role.is_instance() {
+            ActorKind::InstanceAdmin
+        } else {
+            ActorKind::TenantAdmin
+        },
+        address: address.map(|a| a.to_string()),
+    }
+}
+
+/// The double-submit cookie of the forms that have no session yet (sign-in, setup links).
+pub fn login_csrf_cookie(state: &AppState, headers: &HeaderMap, csrf: String) -> Cookie<'static> {
+    cookie(
+        LOGIN_CSRF_COOKIE,
+        csrf,
+        time::Duration::hours(1),
+        secure(state, headers),
+    )
 }
 
 /// The value of cookie `name`, if the request carries it (and it is not empty).

@@ -57,12 +57,7 @@ pub async fn login_form(
             error: None,
         },
     )?;
-    let cookie = session::cookie(
-        LOGIN_CSRF_COOKIE,
-        csrf,
-        time::Duration::hours(1),
-        session::secure(&state, &headers),
-    );
+    let cookie = session::login_csrf_cookie(&state, &headers, csrf);
     Ok((jar.add(cookie), page).into_response())
 }
 
@@ -110,10 +105,7 @@ pub async fn login(
         );
     }
     let ops = &state.services.operators;
-    match ops
-        .check_password(&form.username, &form.password, Timestamp::now())
-        .await
-    {
+    match ops.check_password(&form.username, &form.password).await {
         Ok(op) => {
             let secure = session::secure(&state, &headers);
             if op.has_second_factor() {
@@ -124,7 +116,7 @@ pub async fn login(
                     &state, jar, &op, &form.csrf, &next, secure, until, None,
                 );
             }
-            super::second_factor::finish_sign_in(&state, jar, op, addr, secure, &next).await
+            super::second_factor::finish_sign_in(&state, jar, op, addr, secure, &next, "").await
         }
         Err(SignInError::BadCredentials) => {
             tracing::info!(username = %who, client = %addr, "console sign-in refused");

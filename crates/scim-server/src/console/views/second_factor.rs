@@ -81,20 +81,10 @@ pub(super) fn ask_code(
     Ok((jar, page).into_response())
 }
 
-/// Opens the session, records the sign-in (`how`: by password, code or recovery code),
-/// gives the browser its known-device cookie, clears the pending step.
+/// Opens the session, records the sign-in (`how`: what it adds to the row, e.g. that a
+/// recovery code was used), gives the browser its known-device cookie, clears the pending
+/// step.
 pub(super) async fn finish_sign_in(
-    state: &AppState,
-    jar: CookieJar,
-    op: Operator,
-    addr: IpAddr,
-    secure: bool,
-    next: &str,
-) -> ApiResult<Response> {
-    finish_sign_in_by(state, jar, op, addr, secure, next, "").await
-}
-
-async fn finish_sign_in_by(
     state: &AppState,
     jar: CookieJar,
     op: Operator,
@@ -114,12 +104,7 @@ async fn finish_sign_in_by(
         .await?;
     tracing::info!(operator = %new.operator.username, "console sign-in");
     metrics::counter!("scimd_sign_ins_total", "outcome" => "success").increment(1);
-    let actor = ConsoleSession {
-        operator: new.operator.clone(),
-        csrf: String::new(),
-        address: Some(addr),
-    }
-    .actor();
+    let actor = session::actor_of(&new.operator, Some(addr));
     let target = format!("{}{how}", new.operator.username);
     let entry = AuditEntry::new(&actor, AuditAction::SignedIn, target);
     state.services.audit.record(&entry).await?;
@@ -214,10 +199,10 @@ pub async fn login_code(
         .as_ref()
         .ok_or_else(|| AppError::new(500, "no instance key to open the second factor with"))?;
     match ops.check_second_factor(&op, &form.code, key, now).await? {
-        Some(CodeKind::Totp) => finish_sign_in_by(&state, jar, op, addr, secure, &next, "").await,
+        Some(CodeKind::Totp) => finish_sign_in(&state, jar, op, addr, secure, &next, "").await,
         Some(CodeKind::Recovery) => {
             let how = " (with a recovery code)";
-            finish_sign_in_by(&state, jar, op, addr, secure, &next, how).await
+            finish_sign_in(&state, jar, op, addr, secure, &next, how).await
         }
         None => {
             tracing::info!(operator = %op.username, client = %addr, "console second factor refused");

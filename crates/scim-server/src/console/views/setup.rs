@@ -92,12 +92,7 @@ pub async fn setup_form(
             error: None,
         },
     )?;
-    let cookie = session::cookie(
-        LOGIN_CSRF_COOKIE,
-        csrf,
-        time::Duration::hours(1),
-        session::secure(&state, &headers),
-    );
+    let cookie = session::login_csrf_cookie(&state, &headers, csrf);
     Ok((jar.add(cookie), page).into_response())
 }
 
@@ -183,5 +178,5 @@ pub async fn setup(
         (None, _) => "/console/tenants".into(),
     };
     let secure = session::secure(&state, &headers);
-    super::second_factor::finish_sign_in(&state, jar, op, peer_addr, secure, &next).await
+    super::second_factor::finish_sign_in(&state, jar, op, peer_addr, secure, &next, "").await
 }
