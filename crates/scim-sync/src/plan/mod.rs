@@ -142,11 +142,12 @@ fn held(a: &PlannedAction) -> bool {
 
 /// The complete-read guard over a guarded source's full read, per kind: the objects this
 /// cycle would disable or delete for being absent, with those already staged for it, against
-/// what the ledger manages and what was read ([`breaker::guard`]).
-fn guard(actions: &[PlannedAction], input: &PlanInput<'_>) -> Option<String> {
+/// what the ledger manages and what was read ([`breaker::guard`]). Each kind whose read looks
+/// truncated, with why: a groups read that came back empty says nothing of the users read.
+fn guard(actions: &[PlannedAction], input: &PlanInput<'_>) -> Vec<(ObjectKind, String)> {
     [(ObjectKind::User, "users"), (ObjectKind::Group, "groups")]
         .into_iter()
-        .find_map(|(kind, noun)| {
+        .filter_map(|(kind, noun)| {
             let new = actions
                 .iter()
                 .filter(|a| a.kind == kind && held(a) && a.trigger == Some(Trigger::Deleted))
@@ -168,8 +169,9 @@ fn guard(actions: &[PlannedAction], input: &PlanInput<'_>) -> Option<String> {
             let of_kind = |e: &&LedgerEntry| e.kind == kind && e.target_id.is_some();
             let managed = input.ledger.values().filter(of_kind).count() as u64;
             let read = input.objects.keys().filter(|k| k.0 == kind).count() as u64;
-            breaker::guard(noun, new + staged, managed, read)
+            breaker::guard(noun, new + staged, managed, read).map(|why| (kind, why))
         })
+        .collect()
 }
 
 /// Inputs the planner reads.
@@ -277,7 +279,7 @@ impl Planner<'_> {
         let guard = if input.guarded {
             guard(&actions, input)
         } else {
-            None
+            Vec::new()
         };
         let breaker = self.breaker(&mut actions, input.ledger, guard);
         let mut totals = BTreeMap::new();
@@ -298,18 +300,33 @@ impl Planner<'_> {
         })
     }
 
-    /// The deletion breaker: too many disables + deletes this cycle → all staged; `guard`
-    /// (the complete-read guard's reason) stages them whatever the breaker's settings.
+    /// The deletion breaker: too many disables + deletes this cycle → all staged. `guard`
+    /// (the kinds whose read the complete-read guard takes for truncated, with why) stages
+    /// that kind's whatever the breaker's settings; the other kind's go ahead unless the
+    /// breaker trips.
     fn breaker(
         &self,
         actions: &mut [PlannedAction],
         ledger: &BTreeMap<Key, LedgerEntry>,
-        guard: Option<String>,
+        guard: Vec<(ObjectKind, String)>,
     ) -> Option<String> {
         let count = actions.iter().filter(|a| held(a)).count() as u64;
         let managed = ledger.values().filter(|e| e.target_id.is_some()).count() as u64;
-        let reason = guard.or_else(|| breaker::trips(&self.spec.breaker, count, managed))?;
+        let tripped = breaker::trips(&self.spec.breaker, count, managed);
+        if guard.is_empty() && tripped.is_none() {
+            return None;
+        }
+        let reason_for = |kind: ObjectKind| {
+            guard
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, why)| why.clone())
+                .or_else(|| tripped.clone())
+        };
         for a in actions.iter_mut().filter(|a| held(a)) {
+            let Some(reason) = reason_for(a.kind) else {
+                continue;
+            };
             let verb = if a.action == SyncAction::Delete {
                 scim_core::Verb::Delete
             } else {
@@ -335,6 +352,8 @@ impl Planner<'_> {
             });
             a.entry = e;
         }
-        Some(reason)
+        let mut why: Vec<String> = guard.into_iter().map(|(_, why)| why).collect();
+        why.extend(tripped);
+        Some(why.join("; "))
     }
 }

@@ -180,6 +180,13 @@ impl Fixture {
         v["Resources"][0]["members"].as_array().map_or(0, Vec::len)
     }
 
+    /// Whether the target holds a group named `name`.
+    pub async fn group_exists(&self, name: &str) -> bool {
+        let path = format!("/Groups?filter=displayName%20eq%20%22{name}%22");
+        let (_, v) = self.app(reqwest::Method::GET, &path, None).await;
+        v["totalResults"] != 0
+    }
+
     pub async fn group_members(&self, name: &str) -> Vec<String> {
         let (_, v) = self
             .app(
