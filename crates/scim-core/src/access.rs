@@ -112,12 +112,17 @@ pub enum Need {
     Anyone,
     /// Any signed-in operator (sign-out, the tenants list, which shows each their own).
     SignedIn,
-    /// Instance admins only (the Apps, creating tenants, setup links, other admins).
+    /// Instance admins only (changing Apps, creating tenants, setup links, other admins).
     Instance,
     /// Read access to the tenant with this slug.
     Read(String),
     /// Admin access to the tenant with this slug.
     Write(String),
+    /// Reading the app (an engine job) with this name: instance admins, or whoever reads one
+    /// of the tenants it reads or writes — the guard looks those up and asks [`Need::ReadAny`].
+    ReadApp(String),
+    /// Read access to any one of these tenants (an app's, looked up).
+    ReadAny(Vec<String>),
 }
 
 /// Whether the operator may go on, and if not how the refusal looks.
@@ -156,6 +161,13 @@ pub fn decide(role: Option<&Role>, need: &Need) -> Verdict {
             Some(Access::ReadOnly) => Verdict::ReadOnly,
             None => Verdict::NotYours,
         },
+        Need::ReadApp(_) | Need::ReadAny(_) if role.is_instance() => Verdict::Allowed,
+        // Not looked up yet: nothing is known to be theirs.
+        Need::ReadApp(_) => Verdict::NotYours,
+        Need::ReadAny(slugs) if slugs.iter().any(|s| role.access_to(s).is_some()) => {
+            Verdict::Allowed
+        }
+        Need::ReadAny(_) => Verdict::NotYours,
     }
 }
 
@@ -207,6 +219,19 @@ mod tests {
             (Some(&t), r("ACME"), NotYours),
             (Some(&none), r("acme"), NotYours),
             (Some(&none), Need::SignedIn, Allowed),
+            // Apps: instance admins, or a reader of one of the app's tenants.
+            (None, Need::ReadApp("hr".into()), SignIn),
+            (Some(&i), Need::ReadApp("hr".into()), Allowed),
+            (Some(&t), Need::ReadApp("hr".into()), NotYours),
+            (Some(&i), Need::ReadAny(vec![]), Allowed),
+            (Some(&t), Need::ReadAny(vec![]), NotYours),
+            (Some(&t), Need::ReadAny(vec!["initech".into()]), NotYours),
+            (
+                Some(&t),
+                Need::ReadAny(vec!["initech".into(), "globex".into()]),
+                Allowed,
+            ),
+            (Some(&none), Need::ReadAny(vec!["acme".into()]), NotYours),
         ];
         for (role, need, want) in table {
             assert_eq!(decide(role, &need), want, "{role:?} {need:?}");

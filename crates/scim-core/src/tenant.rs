@@ -19,6 +19,20 @@ pub fn scim_base_url(public_url: &str, slug: &str) -> String {
     format!("{}/t/{slug}/scim/v2", public_url.trim_end_matches('/'))
 }
 
+/// The tenant whose SCIM base URL `url` is (the inverse of [`scim_base_url`], a trailing `/`
+/// allowed, scheme and host in any case), or `None` for any other URL.
+pub fn slug_of_scim_url(public_url: &str, url: &str) -> Option<String> {
+    let prefix = format!("{}/t/", public_url.trim_end_matches('/'));
+    let head = url.get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(&prefix) {
+        return None;
+    }
+    let rest = &url[prefix.len()..];
+    let (slug, tail) = rest.split_once('/')?;
+    let tail = tail.trim_end_matches('/');
+    (tail == "scim/v2" && normalize_slug(slug).ok()? == slug).then(|| slug.to_string())
+}
+
 /// The longest display name.
 pub const MAX_NAME_CHARS: usize = 200;
 
@@ -65,6 +79,31 @@ pub fn normalize_name(name: Option<&str>, slug: &str) -> CoreResult<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scim_urls_name_their_tenant() {
+        let base = "https://id.example.com/";
+        let cases = [
+            ("https://id.example.com/t/acme/scim/v2", Some("acme")),
+            ("https://id.example.com/t/acme/scim/v2/", Some("acme")),
+            ("HTTPS://ID.example.com/t/acme/scim/v2", Some("acme")),
+            ("https://id.example.com/t/Acme/scim/v2", None),
+            ("https://id.example.com/t/acme/scim/v1", None),
+            ("https://id.example.com/t/acme/scim/v2/Users", None),
+            ("https://id.example.com/t//scim/v2", None),
+            ("https://other.example.com/t/acme/scim/v2", None),
+            ("https://id.example.com.evil/t/acme/scim/v2", None),
+            ("https://id.example.com/t/acme", None),
+            ("", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(slug_of_scim_url(base, url).as_deref(), want, "{url}");
+            if let Some(slug) = want {
+                let round = scim_base_url(base, slug);
+                assert_eq!(slug_of_scim_url(base, &round).as_deref(), Some(slug));
+            }
+        }
+    }
 
     #[test]
     fn slugs() {

@@ -32,6 +32,14 @@ pub fn need_of(method: &Method, path: &str) -> Need {
         ["setup", _] => Need::Anyone,
         [""] | ["logout"] | ["account"] => Need::SignedIn,
         ["tenants"] if reads => Need::SignedIn,
+        // The Apps list shows each the apps of their own tenants (`views/apps::apps`); an
+        // app's pages are read by whoever reads one of its tenants, changed by instance
+        // admins only.
+        ["apps"] if reads => Need::SignedIn,
+        // New app, and the review before Turn on (it plans a whole cycle: reads the
+        // source and the target).
+        ["apps", "new", ..] | ["apps", _, "review"] => Need::Instance,
+        ["apps", name, ..] if reads && !name.is_empty() => Need::ReadApp((*name).to_string()),
         // Each sees the rows of their own tenants (`AuditService::list`).
         ["audit"] if reads => Need::SignedIn,
         // Setup links and other admins are made and changed by instance admins; so are
@@ -47,6 +55,15 @@ pub fn need_of(method: &Method, path: &str) -> Need {
             }
         }
         _ => Need::Instance,
+    }
+}
+
+/// The tenants the app `name` reads or writes (none for an app that is not stored).
+async fn app_tenants(state: &AppState, name: &str) -> Result<Vec<String>, AppError> {
+    match state.apps.get(name).await {
+        Ok((spec, _)) => Ok(spec.tenants(&state.config.public_url)),
+        Err(scim_sync::SyncError::NotFound(_)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -78,7 +95,14 @@ pub async fn role_guard(
         return Ok(next.run(req).await);
     }
     let session = load(&state, req.headers()).await?;
-    let verdict = decide(session.as_ref().map(|s| &s.operator.role), &need);
+    let role = session.as_ref().map(|s| &s.operator.role);
+    let need = match need {
+        Need::ReadApp(name) if role.is_some_and(|r| !r.is_instance()) => {
+            Need::ReadAny(app_tenants(&state, &name).await?)
+        }
+        other => other,
+    };
+    let verdict = decide(role, &need);
     let api = uri.path().starts_with("/console/api/");
     let (status, message): (u16, String) = match verdict {
         Verdict::Allowed => {
@@ -111,14 +135,18 @@ pub async fn role_guard(
             };
             return Err(AppError::sign_in(back));
         }
-        Verdict::NotYours => {
-            let slug = match &need {
-                Need::Read(s) | Need::Write(s) => s.as_str(),
-                _ => "",
-            };
-            let slug = scim_proto::error::excerpt(slug);
-            (404, format!("there is no tenant '{slug}'"))
-        }
+        Verdict::NotYours => match &need {
+            Need::Read(s) | Need::Write(s) => (
+                404,
+                format!("there is no tenant '{}'", scim_proto::error::excerpt(s)),
+            ),
+            // An app of tenants not theirs: as if it did not exist.
+            _ => {
+                let name = uri.path().split('/').nth(3).unwrap_or_default();
+                let name = scim_proto::error::excerpt(name);
+                (404, format!("there is no app '{name}'"))
+            }
+        },
         Verdict::ReadOnly => (
             403,
             "your access to this tenant is read-only: ask an admin of it to make this change"
@@ -167,9 +195,17 @@ mod tests {
             (&g, "/console/t/acme/webhooks", r("acme")),
             (&p, "/console/t/acme/webhooks", Need::Instance),
             (&g, "/console/api/t/acme/events", r("acme")),
-            (&g, "/console/apps", Need::Instance),
-            (&g, "/console/apps/x/log/1", Need::Instance),
+            (&g, "/console/apps", Need::SignedIn),
+            (&p, "/console/apps", Need::Instance),
+            (&g, "/console/apps/x/log/1", Need::ReadApp("x".into())),
+            (&g, "/console/apps/hr.sync", Need::ReadApp("hr.sync".into())),
+            (&p, "/console/apps/x", Need::Instance),
+            (&p, "/console/apps/x/mappings", Need::Instance),
+            (&g, "/console/apps/new", Need::Instance),
             (&p, "/console/apps/new", Need::Instance),
+            (&g, "/console/apps/new/template.csv", Need::Instance),
+            (&g, "/console/apps/x/review", Need::Instance),
+            (&g, "/console/apps/", Need::Instance),
             // Unknown, odd and empty paths need the most.
             (&g, "/console/t/", Need::Instance),
             (&g, "/console/t", Need::Instance),

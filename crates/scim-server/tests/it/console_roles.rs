@@ -59,8 +59,19 @@ fn public(path: &str) -> bool {
 fn signed_in_only(path: &str, method: &str) -> bool {
     matches!(
         (path, method),
-        ("/", _) | ("/logout", _) | ("/account", _) | ("/tenants", "GET") | ("/audit", "GET")
+        ("/", _)
+            | ("/logout", _)
+            | ("/account", _)
+            | ("/tenants", "GET")
+            | ("/audit", "GET")
+            | ("/apps", "GET")
     )
+}
+
+/// An app's pages a reader of one of its tenants may open (the app named in the path is
+/// looked up first).
+fn app_read(path: &str, method: &str) -> bool {
+    method == "GET" && path.starts_with("/apps/{name}") && !path.ends_with("/review")
 }
 
 fn fill(path: &str, tenant: &str) -> String {
@@ -156,6 +167,11 @@ async fn every_route_checks_the_role(backend: Backend) {
                     let (st, _, body) = send(fill(path, "globex")).await;
                     assert_eq!(st, StatusCode::FORBIDDEN, "{m} {path} (read-only): {body}");
                 }
+            } else if app_read(path, m) {
+                // An app that is not theirs (here: none at all) is as if it did not exist.
+                let (st, _, body) = send(fill(path, "acme")).await;
+                assert_eq!(st, StatusCode::NOT_FOUND, "{m} {path}: {body}");
+                assert!(body.contains("no app"), "{m} {path}: {body}");
             } else {
                 let (st, _, body) = send(fill(path, "acme")).await;
                 assert_eq!(
@@ -187,10 +203,6 @@ async fn every_route_checks_the_role(backend: Backend) {
     let (_, _, list) = c.get("/console/tenants").await;
     assert!(list.contains("/console/t/acme/") && list.contains("/console/t/globex/"));
     assert!(!list.contains("initech"), "another tenant is not listed");
-    assert!(
-        !list.contains("href=\"/console/apps\""),
-        "no Apps for a tenant admin"
-    );
     assert!(!list.contains("Create a tenant"));
     let (st, _, _) = c.get("/console/t/globex/users").await;
     assert_eq!(st, StatusCode::OK, "read-only reads");
@@ -216,6 +228,109 @@ async fn every_route_checks_the_role(backend: Backend) {
     assert_eq!(st, StatusCode::OK);
 }
 
+/// Makes app `name` through the New app form, as the instance admin `op`: a CSV source,
+/// the target tenant `target` of this scimd.
+async fn make_app(s: &TestServer, op: &Console, name: &str, target: (&str, &str), csv: &str) {
+    let (target, token) = target;
+    let url = format!("{}/t/{{tenant-name}}/scim/v2", s.root);
+    let (st, _, page) = op
+        .post(
+            "/console/apps/new",
+            &[
+                ("csrf", op.csrf.as_str()),
+                ("action", "create"),
+                ("name", name),
+                ("source_kind", "csv"),
+                ("source_path", csv),
+                ("source_id", "employee_id"),
+                ("target_url", &url),
+                ("target_tenant", target),
+                ("token", token),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{page}");
+}
+
+/// A tenant admin sees the apps that provision their tenants, read-only, and no other: not
+/// in the list, and an app's pages answer 404 as for an app that does not exist.
+async fn apps_of_their_tenants_are_read_only(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, initech) = s.tenant("initech").await;
+    super::console_http::operator(&s).await;
+    let mut op = Console::new(&s.root);
+    op.sign_in(super::console_http::OPERATOR, super::console_http::PASSWORD)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(&csv, "employee_id,userName\n1,a@example.com\n").unwrap();
+    let csv = csv.display().to_string();
+    make_app(&s, &op, "into-acme", ("acme", &s.token), &csv).await;
+    make_app(&s, &op, "into-initech", ("initech", &initech), &csv).await;
+
+    let c = tenant_admin(&s, "acme", "ta@acme.example").await;
+    let (st, _, list) = c.get("/console/apps").await;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    assert!(list.contains("into-acme"), "{list}");
+    assert!(
+        !list.contains("into-initech"),
+        "another tenant's app is not listed"
+    );
+    assert!(!list.contains("id=\"new-app\""), "{list}");
+    let (st, _, page) = c.get("/console/apps/into-acme").await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(page.contains("id=\"app-read-only\""), "{page}");
+    for control in [
+        "turn-on",
+        "test-connection",
+        "delete-app",
+        "provision-now",
+        "notify-save",
+    ] {
+        assert!(
+            !page.contains(&format!("id=\"{control}\"")),
+            "{control} shown"
+        );
+    }
+    for sub in ["log", "mappings", "scope", "settings"] {
+        let (st, _, p) = c.get(&format!("/console/apps/into-acme/{sub}")).await;
+        assert_eq!(st, StatusCode::OK, "{sub}: {p}");
+        if sub != "log" {
+            assert!(
+                p.contains("class=\"bare\" disabled"),
+                "{sub}: forms disabled"
+            );
+        }
+    }
+    // Planning a cycle, and every change, are the instance admins'.
+    let (st, _, _) = c.get("/console/apps/into-acme/review").await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let csrf = c.csrf.clone();
+    for (path, action) in [
+        ("/console/apps/into-acme", "run"),
+        ("/console/apps/into-acme", "delete"),
+        ("/console/apps/into-acme/settings", "save"),
+    ] {
+        let (st, _, body) = c
+            .post(path, &[("csrf", csrf.as_str()), ("action", action)])
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{path} {action}: {body}");
+    }
+    assert!(s.services.tenants.get("acme").await.is_ok());
+    let (st, _, _) = op.get("/console/apps/into-acme").await;
+    assert_eq!(st, StatusCode::OK, "still there for the instance admin");
+    // Another tenant's app: as if it did not exist, on every page.
+    for sub in ["", "/log", "/log/1", "/mappings", "/scope", "/settings"] {
+        let (st, _, body) = c.get(&format!("/console/apps/into-initech{sub}")).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{sub}: {body}");
+        assert!(
+            body.contains("there is no app &#39;into-initech&#39;"),
+            "{body}"
+        );
+    }
+}
+
 scim_testkit::both_backends! {
     every_route_checks_the_role => super::every_route_checks_the_role;
+    apps_of_their_tenants_are_read_only => super::apps_of_their_tenants_are_read_only;
 }

@@ -70,6 +70,24 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 impl JobSpec {
+    /// The scimd tenants this job reads or writes: a tenant source's, and the target's when
+    /// its URL is a tenant's SCIM base URL on this scimd (`public_url`). Whoever administers
+    /// one of them may see the app.
+    pub fn tenants(&self, public_url: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .source
+            .tenant()
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        if let Some(t) = scim_core::tenant::slug_of_scim_url(public_url, &self.target.url)
+            && !out.contains(&t)
+        {
+            out.push(t);
+        }
+        out
+    }
+
     /// Parses a job file's text; `base_dir` resolves its relative paths.
     pub fn parse(text: &str, base_dir: Option<&Path>) -> SyncResult<Self> {
         let mut spec: JobSpec =
@@ -324,6 +342,37 @@ token_env = "APP_TOKEN"
 #[cfg(test)]
 mod more_tests {
     use super::*;
+
+    #[test]
+    fn an_app_names_the_tenants_it_reads_and_writes() {
+        let spec = |source: &str, target: &str| {
+            let text = format!(
+                "name = \"j\"\n[source]\n{source}\n[target]\nurl = \"{target}\"\ntoken_env = \"T\"\n"
+            );
+            JobSpec::parse(&text, None).expect("parses")
+        };
+        let me = "https://id.example.com";
+        let tenant = "kind = \"tenant\"\ntenant = \"hub\"";
+        let csv = "kind = \"csv\"\npath = \"/x.csv\"\nid = \"n\"";
+        let cases = [
+            (
+                tenant,
+                "https://id.example.com/t/acme/scim/v2",
+                vec!["hub", "acme"],
+            ),
+            (tenant, "https://id.example.com/t/hub/scim/v2", vec!["hub"]),
+            (tenant, "https://elsewhere.example/scim/v2", vec!["hub"]),
+            (csv, "https://id.example.com/t/acme/scim/v2/", vec!["acme"]),
+            (csv, "https://elsewhere.example/t/acme/scim/v2", vec![]),
+        ];
+        for (source, target, want) in cases {
+            assert_eq!(
+                spec(source, target).tenants(me),
+                want,
+                "{source} → {target}"
+            );
+        }
+    }
 
     #[test]
     fn a_stored_job_keeps_no_credential_and_no_relative_path() {

@@ -54,8 +54,11 @@ pub(crate) mod common {
             tenant: tenant.map(|t| t.slug.clone()),
             tab,
             instance: role.is_instance(),
-            can_write: tenant
-                .is_none_or(|t| role.access_to(&t.slug) == Some(scim_core::access::Access::Admin)),
+            // A tenant's page: admin access to it; any other (an app's): an instance admin.
+            can_write: match tenant {
+                Some(t) => role.access_to(&t.slug) == Some(scim_core::access::Access::Admin),
+                None => role.is_instance(),
+            },
         }
     }
 

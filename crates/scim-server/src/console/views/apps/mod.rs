@@ -163,15 +163,22 @@ struct AppsPage {
 pub async fn apps(State(state): AppStateRef, s: ConsoleSession) -> ApiResult<Response> {
     let mut apps = Vec::new();
     let mut broken = Vec::new();
+    let role = &s.operator.role;
     for r in state.apps.list().await? {
         let (spec, st) = match (r.spec, r.status) {
             (Ok(spec), Some(st)) => (spec, st),
-            (Err(e), _) => {
+            // A stored app that cannot be read names no tenant: instance admins' to fix.
+            (Err(e), _) if role.is_instance() => {
                 broken.push((r.name.clone(), e));
                 continue;
             }
-            (Ok(_), None) => continue,
+            _ => continue,
         };
+        // A tenant admin sees the apps that read or write one of their tenants.
+        let theirs = spec.tenants(&state.config.public_url);
+        if !role.is_instance() && !theirs.iter().any(|t| role.sees(t)) {
+            continue;
+        }
         let (badge_class, badge) = badge(&st);
         apps.push(AppRow {
             href: app_href(&r.name),
