@@ -17,13 +17,16 @@
 //! — DNS rebinding — is refused all the same), literal addresses in the URL by
 //! [`Policy::check_url`] (every spelling: `2130706433`, `0x7f.1`, `[::ffff:a9fe:a9fe]`).
 //! Redirects are followed only within the origin ([`redirect_policy`]), and answers are read
-//! up to a byte limit ([`read_capped`]).
+//! up to a byte limit ([`read_capped`]). E-mail goes out through the operator's own SMTP
+//! server ([`Mailer`], `mail.rs`).
 
 mod addr;
 mod client;
+mod mail;
 mod policy;
 
 pub use addr::{Class, classify};
 pub use client::{ReadError, builder, read_capped, redirect_policy};
+pub use mail::{MailError, Mailer};
 pub use policy::{GuardedResolver, Policy, Refused, ResolveError, refusal_in};
 pub use url::Url;

@@ -103,6 +103,8 @@ pub struct AppState {
     /// The webhook deliverer (over this state's change feed): `scimd serve` runs it, the
     /// console's "Send test event" sends through it.
     pub deliverer: Option<Arc<scim_webhook::Deliverer>>,
+    /// The operator's SMTP server (`smtp_url`): app notices and e-mailed setup links.
+    pub mailer: Option<Arc<scim_net::Mailer>>,
     /// Refused credentials counted on this node, not yet stored (`run_refusal_flusher`).
     pub refusals: Arc<scim_core::Refusals>,
 }
@@ -166,9 +168,13 @@ impl AppState {
         let smtp = parts.smtp.take();
         let (mut state, webhooks) = Self::assemble(store.clone(), parts);
         if let Some((url, from)) = smtp {
-            let mailer = scim_sync::runtime::notify::SmtpNotifier::new(&url, &from)
-                .map_err(|e| scim_core::CoreError::Invalid(e.to_string()))?;
-            state.apps = state.apps.clone().with_mailer(Some(Arc::new(mailer)));
+            let mailer = Arc::new(
+                scim_net::Mailer::new(&url, &from)
+                    .map_err(|e| scim_core::CoreError::Invalid(e.to_string()))?,
+            );
+            let notifier = scim_sync::runtime::notify::SmtpNotifier::new(mailer.clone());
+            state.apps = state.apps.clone().with_mailer(Some(Arc::new(notifier)));
+            state.mailer = Some(mailer);
         }
         if let Some((policy, lease)) = webhooks {
             state.deliverer = Some(Arc::new(scim_webhook::Deliverer::new(
@@ -235,6 +241,7 @@ impl AppState {
             )
             .with_source_dir(sync_source_dir),
             deliverer: None,
+            mailer: None,
             refusals: Arc::default(),
         };
         (state, webhooks)

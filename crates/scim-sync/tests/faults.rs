@@ -438,9 +438,9 @@ async fn converge_through_faults(bulk: usize) {
     webhook.backoff = Duration::from_millis(100);
     let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(webhook)];
     if let Some(s) = &smtp {
-        notifiers.push(Arc::new(
-            SmtpNotifier::new(&s.url, "scimd@example.com").unwrap(),
-        ));
+        notifiers.push(Arc::new(SmtpNotifier::new(Arc::new(
+            scim_net::Mailer::new(&s.url, "scimd@example.com").unwrap(),
+        ))));
     }
     let notifier: Option<Arc<dyn Notifier>> = Some(Arc::new(Notifiers(notifiers)));
     let scheduler = Scheduler {

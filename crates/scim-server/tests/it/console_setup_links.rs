@@ -283,3 +283,117 @@ async fn new_password_link(s: &TestServer, root: &Console, c: &Console) {
 scim_testkit::both_backends! {
     invite_to_first_request => super::invite_to_first_request;
 }
+
+/// Posts the invite form with an address to e-mail the link to.
+async fn invite(root: &Console, email: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    root.post(
+        "/console/t/acme/admins",
+        &[("csrf", &root.csrf), ("action", "invite"), ("email", email)],
+    )
+    .await
+}
+
+/// With an SMTP server configured, a setup link (invite or new password) can be e-mailed
+/// instead of shown: it arrives through a real SMTP server and opens; a bad address, or no
+/// SMTP server, is refused before any link is made; an unreachable server leaves the link
+/// shown once as usual.
+async fn links_by_email(backend: Backend) {
+    let without = TestServer::start(backend).await;
+    operator(&without).await;
+    let mut root = Console::new(&without.root);
+    root.sign_in(OPERATOR, PASSWORD).await;
+    let (_, _, page) = root.get("/console/t/acme/admins").await;
+    assert!(
+        !page.contains("id=\"invite-email\""),
+        "no SMTP: no address field"
+    );
+    let (st, _, page) = invite(&root, "it@acme.example").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("no SMTP server is configured"), "{page}");
+    let t = without.services.tenants.get("acme").await.unwrap();
+    assert!(without.services.access.links(&t).await.unwrap().is_empty());
+
+    let Some(smtp) = scim_testkit::mail::SmtpServer::start() else {
+        return;
+    };
+    let s = TestServer::start_with_smtp(backend, &smtp.url).await;
+    operator(&s).await;
+    let mut root = Console::new(&s.root);
+    root.sign_in(OPERATOR, PASSWORD).await;
+    let (_, _, page) = root.get("/console/t/acme/admins").await;
+    assert!(page.contains("id=\"invite-email\""), "{page}");
+    let (st, _, page) = invite(&root, "not an address").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{page}");
+    let t = s.services.tenants.get("acme").await.unwrap();
+    assert!(s.services.access.links(&t).await.unwrap().is_empty());
+
+    let (st, _, page) = invite(&root, "it@acme.example").await;
+    assert_eq!(st, StatusCode::CREATED, "{page}");
+    assert!(page.contains("e-mailed to it@acme.example"), "{page}");
+    assert!(
+        !page.contains("id=\"new-link\""),
+        "one channel: not shown too"
+    );
+    let mail = smtp
+        .wait_for(
+            "Set up provisioning for",
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("the invitation arrives");
+    assert!(mail.to.contains("it@acme.example"), "{mail:?}");
+    // The body is quoted-printable (lines over 76 characters): decoded as a mail reader does.
+    let body = mail
+        .text
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let url = body
+        .split_whitespace()
+        .find(|w| w.contains("/console/setup/"))
+        .unwrap_or_else(|| panic!("the link is in the mail: {body}"))
+        .to_string();
+    let form = [
+        ("username", "it@acme.example"),
+        ("password", "first password 1"),
+        ("repeat", "first password 1"),
+    ];
+    let (_, st, _) = redeem(&s.root, &url, &form).await;
+    assert_eq!(
+        st,
+        StatusCode::SEE_OTHER,
+        "the e-mailed link {url} opens: {body}"
+    );
+
+    // A new password link, to the admin whose name is their address.
+    let (_, _, page) = root.get("/console/t/acme/admins").await;
+    assert!(page.contains("E-mail a new password link"), "{page}");
+    let (st, _, page) = root
+        .post(
+            "/console/t/acme/admins",
+            &[
+                ("csrf", &root.csrf),
+                ("action", "reset-link"),
+                ("username", "it@acme.example"),
+                ("email", "it@acme.example"),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{page}");
+    let mail = smtp
+        .wait_for("A new password for", std::time::Duration::from_secs(10))
+        .await
+        .expect("the new password link arrives");
+    assert!(mail.text.contains("/console/setup/"), "{mail:?}");
+
+    // The SMTP server gone: the link is made and shown once, with why it was not sent.
+    drop(smtp);
+    let (st, _, page) = invite(&root, "other@acme.example").await;
+    assert_eq!(st, StatusCode::CREATED, "{page}");
+    assert!(page.contains("could not be e-mailed"), "{page}");
+    assert!(page.contains("id=\"new-link\""), "{page}");
+}
+
+scim_testkit::both_backends! {
+    links_by_email => super::links_by_email;
+}

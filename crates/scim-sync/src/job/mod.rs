@@ -175,13 +175,13 @@ impl JobSpec {
         if !(0.0..=100.0).contains(&self.quarantine.failure_percent) {
             return bad("quarantine.failure_percent must be between 0 and 100".into());
         }
-        // As SMTP will take it (RFC 5321 via lettre), so a notice never fails on an
-        // address that was accepted here.
+        // As the mailer will take it, so a notice never fails on an address that was
+        // accepted here.
         if let Some(bad_addr) = self
             .notify
             .email
             .iter()
-            .find(|a| a.trim().parse::<lettre::Address>().is_err())
+            .find(|a| scim_net::Mailer::check_address(a).is_err())
         {
             return bad(format!(
                 "notify.email '{}' is not an e-mail address",

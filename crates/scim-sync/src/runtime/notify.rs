@@ -115,51 +115,27 @@ pub trait Notifier: Send + Sync {
 
 /// Sends notices by e-mail to the job's `notify.email` addresses.
 pub struct SmtpNotifier {
-    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
-    from: lettre::message::Mailbox,
+    mailer: Arc<scim_net::Mailer>,
 }
 
 impl SmtpNotifier {
-    /// `url` in lettre's forms: `smtp://host:port` (plain), `smtp://host:port?tls=required`
-    /// (STARTTLS), `smtps://host:port` (TLS), with `user:password@` for a login.
-    pub fn new(url: &str, from: &str) -> SyncResult<Self> {
-        let bad = |what: &str, e: &dyn std::fmt::Display| SyncError::Job(format!("{what}: {e}"));
-        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
-            .map_err(|e| bad("smtp_url is not an SMTP URL", &e))?
-            .timeout(Some(std::time::Duration::from_secs(30)))
-            .build();
-        let from = from
-            .parse()
-            .map_err(|e| bad("smtp_from is not an e-mail address", &e))?;
-        Ok(Self { transport, from })
+    /// Through `mailer` (`scim_net::Mailer::new` checks the settings).
+    pub fn new(mailer: Arc<scim_net::Mailer>) -> Self {
+        Self { mailer }
     }
 }
 
 #[async_trait]
 impl Notifier for SmtpNotifier {
     async fn notify(&self, spec: &JobSpec, notice: &Notice) -> SyncResult<()> {
-        use lettre::AsyncTransport;
         if spec.notify.email.is_empty() {
             return Ok(());
         }
-        let mut m = lettre::Message::builder()
-            .from(self.from.clone())
-            .subject(notice.subject(&spec.name))
-            .header(lettre::message::header::ContentType::TEXT_PLAIN);
-        for to in &spec.notify.email {
-            let to = to.parse().map_err(|e| {
-                SyncError::Job(format!("notify.email '{to}' is not an address: {e}"))
-            })?;
-            m = m.to(to);
-        }
-        let message = m
-            .body(notice.body(&spec.name))
-            .map_err(|e| SyncError::Job(format!("cannot build the e-mail: {e}")))?;
-        self.transport
-            .send(message)
+        let to: Vec<&str> = spec.notify.email.iter().map(String::as_str).collect();
+        self.mailer
+            .send(&to, &notice.subject(&spec.name), notice.body(&spec.name))
             .await
-            .map_err(|e| SyncError::Job(format!("SMTP: {e}")))?;
-        Ok(())
+            .map_err(|e| SyncError::Job(format!("notify.email: {e}")))
     }
 }
 

@@ -99,10 +99,10 @@ pub fn scheduler(
         WebhookNotifier::new(s.outbound.clone())?,
     )];
     if let Some(url) = &s.smtp_url {
-        notifiers.push(std::sync::Arc::new(
-            SmtpNotifier::new(url, &s.smtp_from)
+        notifiers.push(std::sync::Arc::new(SmtpNotifier::new(std::sync::Arc::new(
+            scim_net::Mailer::new(url, &s.smtp_from)
                 .context("the SMTP settings (smtp_url, smtp_from)")?,
-        ));
+        ))));
     }
     let notifier: Option<std::sync::Arc<dyn Notifier>> =
         Some(std::sync::Arc::new(Notifiers(notifiers)));

@@ -23,6 +23,8 @@ use serde::Deserialize;
 
 struct AdminRow {
     username: String,
+    /// The name is an e-mail address (a new password link can be e-mailed to it).
+    mailable: bool,
     access: &'static str,
     read_only: bool,
     last_sign_in: String,
@@ -61,6 +63,8 @@ struct AdminsPage {
     links: Vec<LinkRow>,
     idps: Vec<IdpChoice>,
     new_link: Option<NewLink>,
+    /// An SMTP server is configured: links can be e-mailed.
+    mail: bool,
     message: Option<String>,
     error: Option<String>,
 }
@@ -85,6 +89,7 @@ async fn admins_page(
         .await?
         .into_iter()
         .map(|(o, a)| AdminRow {
+            mailable: scim_net::Mailer::check_address(&o.username).is_ok(),
             username: o.username,
             access: a.as_str(),
             read_only: a == Access::ReadOnly,
@@ -131,6 +136,7 @@ async fn admins_page(
                 })
                 .collect(),
             new_link,
+            mail: state.mailer.is_some(),
             message,
             error,
         },
@@ -160,6 +166,9 @@ pub struct AdminsForm {
     username: String,
     #[serde(default)]
     access: String,
+    /// Where to e-mail the new link (none: it is shown once on the page).
+    #[serde(default)]
+    email: String,
 }
 
 /// The route guard lets only instance admins post here.
@@ -202,6 +211,17 @@ async fn make_link(
             Err(e) => return Ok(Outcome::Refused(e.to_string())),
         },
     };
+    let email = form.email.trim();
+    if !email.is_empty() {
+        if state.mailer.is_none() {
+            return Ok(Outcome::Refused(
+                "no SMTP server is configured (smtp_url): make the link without an address and send it yourself".into(),
+            ));
+        }
+        if let Err(e) = scim_net::Mailer::check_address(email) {
+            return Ok(Outcome::Refused(e.to_string()));
+        }
+    }
     let access = &state.services.access;
     let made = if form.action == "invite" {
         let idp = match form.idp.as_str() {
@@ -225,7 +245,52 @@ async fn make_link(
         what: link_what(link.purpose, link.operator.as_deref()),
         expires: view::fmt_time(link.expires_at),
     };
-    Ok(Outcome::Done(StatusCode::CREATED, Some(new), None))
+    match state.mailer.as_ref().filter(|_| !email.is_empty()) {
+        None => Ok(Outcome::Done(StatusCode::CREATED, Some(new), None)),
+        Some(mailer) => Ok(mail_link(mailer, t, link.purpose, email, new).await),
+    }
+}
+
+/// E-mails a new link: said on the page without the link when it went (one channel), shown
+/// once on the page as usual when it did not.
+async fn mail_link(
+    mailer: &scim_net::Mailer,
+    t: &Tenant,
+    purpose: LinkPurpose,
+    to: &str,
+    new: NewLink,
+) -> Outcome<NewLink> {
+    let (subject, what) = match purpose {
+        LinkPurpose::Invite => (
+            format!("Set up provisioning for {}", t.name),
+            "You are invited to administer",
+        ),
+        LinkPurpose::Reset => (
+            format!("A new password for {}", t.name),
+            "Choose a new password for",
+        ),
+    };
+    let body = format!(
+        "{what} {} in scimd (SCIM provisioning).\n\nOpen this link, which works once, until {}:\n\n  {}\n\nIf you did not expect this message, ignore it: nothing happens until the link is opened.\n",
+        t.name, new.expires, new.url
+    );
+    match mailer.send(&[to], &subject, body).await {
+        Ok(()) => {
+            tracing::info!(tenant = %t.slug, to = %to, "setup link e-mailed");
+            let msg = format!(
+                "The link was e-mailed to {to} (it is not shown here). It works once, until {}.",
+                new.expires
+            );
+            Outcome::Done(StatusCode::CREATED, None, Some(msg))
+        }
+        Err(e) => {
+            tracing::warn!(tenant = %t.slug, to = %to, error = %e, "a setup link could not be e-mailed");
+            let msg = format!(
+                "It could not be e-mailed to {to} ({e}): copy it below and send it yourself."
+            );
+            Outcome::Done(StatusCode::CREATED, Some(new), Some(msg))
+        }
+    }
 }
 
 async fn revoke_link(
