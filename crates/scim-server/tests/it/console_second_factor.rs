@@ -56,6 +56,11 @@ async fn totp_sign_in(backend: Backend) {
     assert_eq!(st, StatusCode::OK);
     let secret = between(&page, "<code id=\"totp-secret\">", "</code>").to_string();
     assert!(page.contains("otpauth://totp/scimd:alice?"), "{page}");
+    let qr = between(&page, "id=\"totp-qr\"", "</figure>");
+    assert!(
+        qr.contains("<svg") && qr.contains("<path") && !qr.contains("<?xml"),
+        "{qr}"
+    );
     let (st, _, page) = c
         .post(
             "/console/account",

@@ -229,11 +229,29 @@ struct AccountPage {
     enrolled: bool,
     required: bool,
     left: u32,
-    /// A new secret to set up (not enrolled), and its otpauth URL.
-    offer: Option<(String, String)>,
+    /// A new secret to set up (not enrolled), its otpauth URL and that URL as a QR code
+    /// (an SVG drawn here from the URL alone: no outside input reaches its markup).
+    offer: Option<(String, String, String)>,
     recovery: Vec<String>,
     message: Option<String>,
     error: Option<String>,
+}
+
+/// The otpauth URL as a QR code an authenticator app scans (SVG, 200 px or more).
+fn qr_svg(url: &str) -> ApiResult<String> {
+    use qrcode::render::svg;
+    let code = qrcode::QrCode::new(url.as_bytes())
+        .map_err(|e| AppError::new(500, format!("cannot draw the QR code: {e}")))?;
+    let drawn = code
+        .render::<svg::Color>()
+        .min_dimensions(200, 200)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .build();
+    // Inline in HTML: from `<svg` on (no XML declaration).
+    Ok(drawn
+        .find("<svg")
+        .map_or(drawn.clone(), |i| drawn[i..].to_string()))
 }
 
 async fn account_page(
@@ -257,7 +275,8 @@ async fn account_page(
     } else {
         let secret = second_factor::new_secret();
         let url = second_factor::otpauth_url(&secret, &op.username)?;
-        Some((secret, url))
+        let qr = qr_svg(&url)?;
+        Some((secret, url, qr))
     };
     html(
         status,
