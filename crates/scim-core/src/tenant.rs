@@ -24,7 +24,13 @@ pub fn scim_base_url(public_url: &str, slug: &str) -> String {
 pub fn slug_of_scim_url(public_url: &str, url: &str) -> Option<String> {
     let prefix = format!("{}/t/", public_url.trim_end_matches('/'));
     let head = url.get(..prefix.len())?;
-    if !head.eq_ignore_ascii_case(&prefix) {
+    // Scheme and host compare in any case; the path (after `scheme://host`) exactly.
+    let origin_len = prefix
+        .find("://")
+        .and_then(|i| prefix[i + 3..].find('/').map(|j| i + 3 + j))?;
+    if !head[..origin_len].eq_ignore_ascii_case(&prefix[..origin_len])
+        || head[origin_len..] != prefix[origin_len..]
+    {
         return None;
     }
     let rest = &url[prefix.len()..];
@@ -94,10 +100,20 @@ mod tests {
             ("https://other.example.com/t/acme/scim/v2", None),
             ("https://id.example.com.evil/t/acme/scim/v2", None),
             ("https://id.example.com/t/acme", None),
+            ("https://id.example.com/T/acme/scim/v2", None),
+            ("https://id.example.com/t/acme/SCIM/v2", None),
             ("", None),
         ];
         for (url, want) in cases {
             assert_eq!(slug_of_scim_url(base, url).as_deref(), want, "{url}");
+            let under = url.replacen(".com/", ".com/id/", 1);
+            let want_under =
+                want.filter(|_| url.starts_with("https://id") || url.starts_with("HTTPS"));
+            assert_eq!(
+                slug_of_scim_url("https://id.example.com/id", &under).as_deref(),
+                want_under,
+                "{under}"
+            );
             if let Some(slug) = want {
                 let round = scim_base_url(base, slug);
                 assert_eq!(slug_of_scim_url(base, &round).as_deref(), Some(slug));

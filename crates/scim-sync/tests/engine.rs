@@ -566,6 +566,58 @@ async fn header_only(backend: Backend) {
     f.server.finish().await;
 }
 
+/// A truncated export (more than 30% of the users gone at once) holds the users' deletes and
+/// those of the groups built from the missing rows, even with the breaker wide open; an
+/// export whose people merely left every group deletes the groups and nobody else.
+async fn truncated_export(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let spec = f.spec(
+        "[deprovision]\ndeleted = { action = \"delete\" }\n[breaker]\nmax_percent = 100\nmax_deletes = 1000\n",
+    );
+    let rows: Vec<String> = (0..10)
+        .map(|i| {
+            let group = if i < 7 { "Tail" } else { "Head" };
+            format!("{i},u{i}@example.com,Ann,Ames,u{i}@example.com,true,A,{group}")
+        })
+        .collect();
+    let all: Vec<&str> = rows.iter().map(String::as_str).collect();
+    f.write_people(&all);
+    let r = f.run(&spec).await;
+    assert_eq!(r.counts.action(scim_core::SyncAction::Create), 12, "{r:?}");
+    // Only the last three rows come back.
+    f.write_people(&all[7..]);
+    let r = f.run(&spec).await;
+    let why = r.breaker.clone().unwrap_or_default();
+    assert!(why.contains("complete-read guard"), "{r:?}");
+    assert!(f.user("u0@example.com").await.is_some(), "a user held");
+    assert_eq!(
+        f.group_members("Tail").await.len(),
+        7,
+        "the missing rows' group held"
+    );
+    // Everyone back, without groups: the groups go (held by the empty groups read until
+    // approved), the people stay.
+    let bare: Vec<String> = rows
+        .iter()
+        .map(|r| r.replace(",Tail", ",").replace(",Head", ","))
+        .collect();
+    f.write_people(&bare.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = f.run(&spec).await;
+    assert!(
+        r.breaker
+            .as_deref()
+            .is_some_and(|b| b.contains("no groups")),
+        "{r:?}"
+    );
+    assert_eq!(f.active_users().await.len(), 10, "{r:?}");
+    f.engine.decide_staged(&spec.name, true).await.unwrap();
+    f.run(&spec).await;
+    assert!(!f.group_exists("Tail").await && !f.group_exists("Head").await);
+    assert_eq!(f.active_users().await.len(), 10);
+    f.server.finish().await;
+}
+
 both_backends! {
     an_export_with_only_its_header_holds_the_deletes => super::header_only;
+    a_truncated_export_holds_users_and_their_groups => super::truncated_export;
 }

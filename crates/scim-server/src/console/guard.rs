@@ -36,9 +36,11 @@ pub fn need_of(method: &Method, path: &str) -> Need {
         // app's pages are read by whoever reads one of its tenants, changed by instance
         // admins only.
         ["apps"] if reads => Need::SignedIn,
-        // New app, and the review before Turn on (it plans a whole cycle: reads the
-        // source and the target).
-        ["apps", "new", ..] | ["apps", _, "review"] => Need::Instance,
+        // New app; the review before Turn on (it plans a whole cycle: reads the source and
+        // the target); mappings and scope, which read the whole source live with the app's
+        // credentials (a preview shows any source user, in scope or not, and the source may
+        // be a tenant the reader has no grant on).
+        ["apps", "new", ..] | ["apps", _, "review" | "mappings" | "scope"] => Need::Instance,
         ["apps", name, ..] if reads && !name.is_empty() => Need::ReadApp((*name).to_string()),
         // Each sees the rows of their own tenants (`AuditService::list`).
         ["audit"] if reads => Need::SignedIn,
@@ -58,12 +60,15 @@ pub fn need_of(method: &Method, path: &str) -> Need {
     }
 }
 
-/// The tenants the app `name` reads or writes (none for an app that is not stored).
+/// The tenants the app `name` reads or writes: none for an app that is not stored, or that
+/// cannot be read (its parse error is the instance admins' to see, and a tenant admin gets the
+/// same 404 as for an app that does not exist). scimd's own failure is a 500.
 async fn app_tenants(state: &AppState, name: &str) -> Result<Vec<String>, AppError> {
+    use scim_sync::SyncError;
     match state.apps.get(name).await {
         Ok((spec, _)) => Ok(spec.tenants(&state.config.public_url)),
-        Err(scim_sync::SyncError::NotFound(_)) => Ok(Vec::new()),
-        Err(e) => Err(e.into()),
+        Err(e @ (SyncError::Store(_) | SyncError::Internal(_))) => Err(e.into()),
+        Err(_) => Ok(Vec::new()),
     }
 }
 
@@ -205,6 +210,9 @@ mod tests {
             (&p, "/console/apps/new", Need::Instance),
             (&g, "/console/apps/new/template.csv", Need::Instance),
             (&g, "/console/apps/x/review", Need::Instance),
+            (&g, "/console/apps/x/mappings", Need::Instance),
+            (&g, "/console/apps/x/scope", Need::Instance),
+            (&g, "/console/apps/x/settings", Need::ReadApp("x".into())),
             (&g, "/console/apps/", Need::Instance),
             // Unknown, odd and empty paths need the most.
             (&g, "/console/t/", Need::Instance),

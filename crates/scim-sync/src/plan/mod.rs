@@ -302,8 +302,10 @@ impl Planner<'_> {
 
     /// The deletion breaker: too many disables + deletes this cycle → all staged. `guard`
     /// (the kinds whose read the complete-read guard takes for truncated, with why) stages
-    /// that kind's whatever the breaker's settings; the other kind's go ahead unless the
-    /// breaker trips.
+    /// that kind's whatever the breaker's settings, one way: a truncated users read holds the
+    /// groups' too (a file source builds its groups from the users' rows, so the groups of
+    /// the missing part are missing with it), an empty groups read holds only groups. The
+    /// rest go ahead unless the breaker trips (which counts the held ones too).
     fn breaker(
         &self,
         actions: &mut [PlannedAction],
@@ -316,10 +318,10 @@ impl Planner<'_> {
         if guard.is_empty() && tripped.is_none() {
             return None;
         }
+        let guarded = |kind: ObjectKind| guard.iter().find(|(k, _)| *k == kind);
         let reason_for = |kind: ObjectKind| {
-            guard
-                .iter()
-                .find(|(k, _)| *k == kind)
+            guarded(kind)
+                .or_else(|| (kind == ObjectKind::Group).then(|| guarded(ObjectKind::User))?)
                 .map(|(_, why)| why.clone())
                 .or_else(|| tripped.clone())
         };

@@ -142,6 +142,9 @@ struct AppRow {
     href: String,
     name: String,
     source: String,
+    /// `csv`, `ldap`, `google`, …: what a tenant admin is shown (the source's settings are
+    /// the instance admins').
+    source_kind: &'static str,
     target: String,
     badge_class: &'static str,
     badge: String,
@@ -183,6 +186,7 @@ pub async fn apps(State(state): AppStateRef, s: ConsoleSession) -> ApiResult<Res
         apps.push(AppRow {
             href: app_href(&r.name),
             source: source_text(&spec),
+            source_kind: spec.source.kind().as_str(),
             target: spec.target.url.clone(),
             last_cycle: st
                 .last_cycle
