@@ -3,7 +3,10 @@
 # against a fresh release-build scimd on SQLite and on PostgreSQL, the bare-route ceiling
 # (`GET /healthz`, no token and no database) measured in the same run, and the same creates,
 # lookups and PATCHes against the SCIMMY peer (in-memory, on express) when its host is
-# installed (`scripts/test.sh` installs it under target/peer-scimmy).
+# installed (`scripts/test.sh` installs it under target/peer-scimmy). Each run also gives the
+# server's CPU time per answered request (user + system from /proc, PostgreSQL's processes
+# included on that backend; scripts/cpu-ticks.py): the cost of a request whatever share of
+# the cores the load generator takes.
 #
 # Usage: scripts/bench.sh [seconds] [concurrency]
 #   BACKENDS="sqlite postgres" (the default) or one of them; PEER=0 skips the peer;
@@ -33,15 +36,31 @@ bench() {
   case "$name" in ceiling*) ;; *)
     [ -z "${WORKLOADS:-}" ] || [[ " $WORKLOADS " == *" $name "* ]] || return 0 ;;
   esac
+  local before after
+  # The server's CPU time around the run (PostgreSQL's processes too on that backend): the
+  # generator's own share of the cores is not in it.
+  before=$(python3 scripts/cpu-ticks.py $server_pid $cpu_pg)
   "$bin" --json bench --url "$url" --token "$token" --duration "${secs}s" --concurrency "$conc" "$@" \
     >"$out/$target.$name.json"
-  python3 - "$target" "$name" "$out/$target.$name.json" <<'EOF'
-import json, sys
-t, n, f = sys.argv[1:]
+  after=$(python3 scripts/cpu-ticks.py $server_pid $cpu_pg)
+  python3 - "$target" "$name" "$out/$target.$name.json" "$server_pid" "$before" "$after" <<'EOF'
+import json, os, sys
+t, n, f, server, before, after = sys.argv[1:]
 r = json.load(open(f))
+tick = os.sysconf("SC_CLK_TCK")
+b = dict(x.split(":") for x in before.split())
+a = dict(x.split(":") for x in after.split())
+delta = {p: int(v) - int(b.get(p, 0)) for p, v in a.items()}
+answered = r["requests"] - sum(sum(k["errors"].values()) for k in r["kinds"])
+per = lambda ticks: ticks * 1e6 / tick / max(answered, 1)
+cpu = {"server_us": per(delta.get(server, 0)),
+       "db_us": per(sum(v for p, v in delta.items() if p != server))}
+r["cpu"] = cpu
+json.dump(r, open(f, "w"))
 kinds = ", ".join(f"{k['kind']} p50 {k['p50_ms']:.2f} p99 {k['p99_ms']:.2f} ms"
                   + (f" errors {k['errors']}" if k['errors'] else "") for k in r["kinds"])
-print(f"{t:9} {n:22} {r['per_second']:9.0f} req/s  ({kinds})")
+db = f" + {cpu['db_us']:.0f} in PostgreSQL" if cpu["db_us"] else ""
+print(f"{t:9} {n:22} {r['per_second']:9.0f} req/s  CPU {cpu['server_us']:.0f} µs/req{db}  ({kinds})")
 EOF
 }
 
@@ -52,14 +71,15 @@ start_scimd() {
   port=$((20000 + RANDOM % 20000))
   mkdir -p "$dir"
   (cd "$dir" && exec "$bin" serve --listen "127.0.0.1:$port" "$@" >serve.log 2>&1) &
-  pids+=($!)
+  pids+=($!); server_pid=$!
   for _ in $(seq 100); do grep -q "Listening on" "$dir/serve.log" 2>/dev/null && break; sleep 0.2; done
   token=$(awk '/^Secret:/ {print $2}' "$dir/serve.log")
 }
 
 for backend in $backends; do
-  args=()
+  args=(); cpu_pg=""
   if [ "$backend" = postgres ]; then
+    cpu_pg=--postgres
     db="scimd_bench_$$"; dbs+=("$db")
     psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" postgres
     args=(--database-url "postgres://postgres@127.0.0.1:5432/$db")
@@ -83,7 +103,7 @@ host="$PWD/target/peer-scimmy/host.cjs"
 if [ "${PEER:-1}" != 0 ] && [ -f "$host" ] && command -v node >/dev/null; then
   port=$((20000 + RANDOM % 20000))
   node "$host" "$port" benchtoken >"$out/scimmy.log" 2>&1 &
-  pids+=($!)
+  pids+=($!); server_pid=$!; cpu_pg=""
   for _ in $(seq 50); do grep -q "listening" "$out/scimmy.log" 2>/dev/null && break; sleep 0.2; done
   url="http://127.0.0.1:$port/scim"
   bench scimmy "$url" benchtoken create-users --workload create-users
@@ -148,6 +168,36 @@ for n in ["ceiling"] + rows:
             line += f" {ok_rate(peer):,.0f} | {p99(peer):.1f} |"
         else:
             line += " — | — |"
+    print(line)
+print()
+# Server CPU per answered request: what a request costs, whatever the generator takes.
+def cpu(r):
+    return r["cpu"]["server_us"] + r["cpu"]["db_us"] if r and "cpu" in r else None
+peer_on = load("scimmy", "create-users") is not None
+head = "| CPU µs per request |" + "".join(f" {b} |" for b in backends)
+rule = "|---|" + "---:|" * len(backends)
+if peer_on:
+    head += " SCIMMY |" + "".join(f" SCIMMY ÷ {b} |" for b in backends)
+    rule += "---:|" * (1 + len(backends))
+print(head)
+print(rule)
+for n in ["ceiling"] + rows:
+    line = f"| {n} |"
+    for b in backends:
+        r = load(b, n)
+        c = cpu(r)
+        if c is None:
+            line += " — |"
+        elif r["cpu"]["db_us"]:
+            line += f" {c:,.0f} ({r['cpu']['server_us']:,.0f} + {r['cpu']['db_us']:,.0f} db) |"
+        else:
+            line += f" {c:,.0f} |"
+    if peer_on:
+        p = cpu(load("scimmy", n))
+        line += f" {p:,.0f} |" if p else " — |"
+        for b in backends:
+            c = cpu(load(b, n))
+            line += f" {p / c:.1f}× |" if p and c else " — |"
     print(line)
 print()
 print("ceiling: GET /healthz, the most this HTTP stack answers here under the same load "

@@ -204,6 +204,19 @@ impl SqlStore {
         Ok(self.engine.read(work).await?)
     }
 
+    /// A read bounded by construction (one row by a unique key): on SQLite run on the
+    /// calling thread ([`sqlite_engine::SqliteEngine::read_inline`]), elsewhere as any read.
+    pub(crate) async fn read_point<T, F>(&self, work: F) -> CoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut conn::Conn<'c>) -> engine::Fut<'c, T> + Send + 'static,
+    {
+        match self.sqlite() {
+            Some(e) => Ok(e.read_inline(work).await?),
+            None => self.read(work).await,
+        }
+    }
+
     pub(crate) async fn snapshot<T, F>(&self, work: F) -> CoreResult<T>
     where
         T: Send + 'static,

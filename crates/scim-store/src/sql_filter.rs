@@ -105,6 +105,25 @@ enum Col {
     Members,
 }
 
+/// Whether a query for `kind` with `filter` probes a unique index for at most one row (a
+/// user by `id` or `userName eq`, IdPs' lookup before every create): a bounded read that
+/// SQLite may run on the request's own thread.
+pub(crate) fn is_point_lookup(kind: ResourceKind, filter: Option<&FilterExpr>) -> bool {
+    let Some(FilterExpr::Compare {
+        path,
+        op: CompareOp::Eq,
+        value: CompValue::Str(_),
+    }) = filter
+    else {
+        return false;
+    };
+    kind == ResourceKind::User
+        && matches!(
+            column(kind, path),
+            Some(Col::Text("r.id" | "r.unique_name_ci", _))
+        )
+}
+
 fn column(kind: ResourceKind, p: &AttrPath) -> Option<Col> {
     let core = match kind {
         ResourceKind::User => urn::USER,
@@ -338,6 +357,36 @@ pub fn sort_column(kind: ResourceKind, p: &AttrPath) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn point_lookups() {
+        let f = |text: &str| scim_proto::filter::parse(text).expect("parses");
+        let cases = [
+            (ResourceKind::User, "userName eq \"a@b\"", true),
+            (ResourceKind::User, "USERNAME eq \"a@b\"", true),
+            (ResourceKind::User, "id eq \"1\"", true),
+            (
+                ResourceKind::User,
+                "urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"a\"",
+                true,
+            ),
+            (ResourceKind::User, "userName sw \"a\"", false),
+            (ResourceKind::User, "externalId eq \"1\"", false),
+            (ResourceKind::User, "displayName eq \"A\"", false),
+            (
+                ResourceKind::User,
+                "userName eq \"a\" or id eq \"b\"",
+                false,
+            ),
+            (ResourceKind::User, "emails.value eq \"a@b\"", false),
+            (ResourceKind::Group, "displayName eq \"G\"", false),
+            (ResourceKind::Group, "id eq \"1\"", false),
+        ];
+        for (kind, text, want) in cases {
+            assert_eq!(is_point_lookup(kind, Some(&f(text))), want, "{text}");
+        }
+        assert!(!is_point_lookup(ResourceKind::User, None));
+    }
     use scim_proto::filter::parse;
 
     fn sql(kind: ResourceKind, f: &str) -> Option<(String, Vec<Arg>)> {

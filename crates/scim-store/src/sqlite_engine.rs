@@ -336,16 +336,48 @@ impl SqliteEngine {
         self.on_reader(true, work).await
     }
 
+    /// Runs `work` on a reader connection on the calling thread, without the hand-off to the
+    /// blocking pool and back (two thread wake-ups: a third of a lookup's CPU,
+    /// docs/performance.md). Only for reads bounded by construction — one row by a unique
+    /// key, microseconds — which block an async worker no longer than rendering their answer.
+    pub async fn read_inline<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send + 'static,
+    {
+        let mut conn = self.reader()?;
+        let r = {
+            let mut c = Conn::Lite(&mut conn);
+            run_now(work(&mut c))
+        };
+        self.put_back(conn);
+        r
+    }
+
+    /// A pooled reader connection, or a new one.
+    fn reader(&self) -> Result<rusqlite::Connection, StoreError> {
+        match self.readers.lock().ok().and_then(|mut r| r.pop()) {
+            Some(c) => Ok(c),
+            None => open(&self.path, self.synchronous, READER_CACHE_KIB),
+        }
+    }
+
+    /// Back to the pool, unless the pool is full or the connection is still in a transaction.
+    fn put_back(&self, conn: rusqlite::Connection) {
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < MAX_IDLE_READERS
+            && conn.is_autocommit()
+        {
+            pool.push(conn);
+        }
+    }
+
     async fn on_reader<T, F>(&self, snapshot: bool, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn<'c>) -> Fut<'c, T> + Send + 'static,
     {
-        let pooled = self.readers.lock().ok().and_then(|mut r| r.pop());
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => open(&self.path, self.synchronous, READER_CACHE_KIB)?,
-        };
+        let mut conn = self.reader()?;
         let (conn, r) = tokio::task::spawn_blocking(move || {
             if snapshot && let Err(e) = conn.execute_batch("BEGIN DEFERRED") {
                 return (conn, Err(e.into()));
@@ -363,12 +395,7 @@ impl SqliteEngine {
         })
         .await
         .map_err(|e| StoreError::Internal(format!("SQLite reader task failed: {e}")))?;
-        if let Ok(mut pool) = self.readers.lock()
-            && pool.len() < MAX_IDLE_READERS
-            && conn.is_autocommit()
-        {
-            pool.push(conn);
-        }
+        self.put_back(conn);
         r
     }
 
