@@ -272,10 +272,50 @@ async fn apps_of_their_tenants_are_read_only(backend: Backend) {
     make_app(&s, &op, "into-acme", ("acme", &s.token), &csv).await;
     make_app(&s, &op, "into-initech", ("initech", &initech), &csv).await;
 
+    // An app reading tenant globex into initech: seen by whoever reads globex.
+    s.tenant("globex").await;
+    let url = format!("{}/t/initech/scim/v2", s.root);
+    let (st, _, page) = op
+        .post(
+            "/console/apps/new",
+            &[
+                ("csrf", op.csrf.as_str()),
+                ("action", "create"),
+                ("name", "from-globex"),
+                ("source_kind", "tenant"),
+                ("source_tenant", "globex"),
+                ("target_url", &url),
+                ("token", &initech),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{page}");
+
     let c = tenant_admin(&s, "acme", "ta@acme.example").await;
+    let (_, _, list) = c.get("/console/apps").await;
+    assert!(!list.contains("from-globex"), "no grant on globex: {list}");
+    let (st, _, _) = c.get("/console/apps/from-globex").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let g = s.services.tenants.get("globex").await.unwrap();
+    s.services
+        .access
+        .grant(
+            &g,
+            "ta@acme.example",
+            Some(scim_core::access::Access::ReadOnly),
+            &Actor::server(),
+        )
+        .await
+        .unwrap();
     let (st, _, list) = c.get("/console/apps").await;
     assert_eq!(st, StatusCode::OK, "{list}");
     assert!(list.contains("into-acme"), "{list}");
+    assert!(
+        list.contains("from-globex"),
+        "read-only on its source: {list}"
+    );
+    let (st, _, page) = c.get("/console/apps/from-globex").await;
+    assert_eq!(st, StatusCode::OK, "{page}");
     assert!(
         !list.contains("into-initech"),
         "another tenant's app is not listed"
@@ -332,6 +372,20 @@ async fn apps_of_their_tenants_are_read_only(backend: Backend) {
     assert!(s.services.tenants.get("acme").await.is_ok());
     let (st, _, _) = op.get("/console/apps/into-acme").await;
     assert_eq!(st, StatusCode::OK, "still there for the instance admin");
+    // A stored app that no longer parses (names no tenant): 404 as well, never its error
+    // text; the instance admin sees why on the Apps list.
+    use scim_core::SyncStore;
+    let mut broken = s.store.job("into-initech").await.unwrap().unwrap();
+    broken.name = "broken".into();
+    broken.spec = "name = \"broken\"\n[source]\nkind = \"nonsense\"\n".into();
+    s.store.put_job(&broken).await.unwrap();
+    let (st, _, body) = c.get("/console/apps/broken").await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
+    assert!(!body.contains("nonsense"), "{body}");
+    let (_, _, list) = c.get("/console/apps").await;
+    assert!(!list.contains("broken"), "{list}");
+    let (_, _, list) = op.get("/console/apps").await;
+    assert!(list.contains("cannot be read"), "{list}");
     // Another tenant's app: as if it did not exist, on every page.
     for sub in ["", "/log", "/log/1", "/settings"] {
         let (st, _, body) = c.get(&format!("/console/apps/into-initech{sub}")).await;
