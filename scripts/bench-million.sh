@@ -3,14 +3,19 @@
 # DIR between runs), then measures lookups, cursor paging (page 1 … 5,000), index paging,
 # RSS and the time from start to the first answered lookup. Usage:
 # scripts/bench-million.sh [DIR] [users]   (default DIR=target/million, users=1000000)
+#   DATABASE_URL=postgres://… runs the same on PostgreSQL (the database is kept between runs
+#   like the SQLite file; RSS is then scimd's, and the database's size is printed);
+#   BIN=path measures another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="$(realpath -m "${1:-target/million}")"; users="${2:-1000000}"; port=19191
-cargo build --release -q -p scimd
-bin="$PWD/target/release/scimd"; mkdir -p "$dir"
+bin="${BIN:-$PWD/target/release/scimd}"
+[ -n "${BIN:-}" ] || cargo build --release -q -p scimd
+mkdir -p "$dir"
+db_args=(); [ -z "${DATABASE_URL:-}" ] || db_args=(--database-url "$DATABASE_URL")
 url="http://127.0.0.1:$port/t/default/scim/v2"
 serve() {
-  (cd "$dir" && exec "$bin" serve --listen "127.0.0.1:$port" >>serve.log 2>&1) &
+  (cd "$dir" && exec "$bin" serve --listen "127.0.0.1:$port" "${db_args[@]}" >>serve.log 2>&1) &
   echo $! > "$dir/pid"
 }
 stop() { kill "$(cat "$dir/pid")" 2>/dev/null || true; sleep 1; }
@@ -44,6 +49,9 @@ for start in (1, 500001, 999801):
     print(f"  index paging startIndex={start}: {ms:.1f} ms")
 PY
 grep -E "VmRSS|VmHWM" "/proc/$(cat "$dir/pid")/status"
+if [ -n "${DATABASE_URL:-}" ]; then
+  psql "$DATABASE_URL" -Atc "SELECT 'database size: ' || pg_size_pretty(pg_database_size(current_database()))"
+fi
 stop
 start=$(date +%s%N); serve
 until [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url/Users?filter=userName%20eq%20%22seed-123@bench.example%22")" = 200 ]; do sleep 0.005; done
