@@ -204,14 +204,14 @@ impl SqlStore {
         Ok(self.engine.read(work).await?)
     }
 
-    /// A read bounded by construction (one row by a unique key): on SQLite run on the
-    /// calling thread ([`sqlite_engine::SqliteEngine::read_inline`]), elsewhere as any read.
-    pub(crate) async fn read_point<T, F>(&self, work: F) -> CoreResult<T>
+    /// A read; when `bounded` (one row by a unique key, by construction) SQLite runs it on
+    /// the calling thread ([`sqlite_engine::SqliteEngine::read_inline`]), else as any read.
+    pub(crate) async fn read_bounded<T, F>(&self, bounded: bool, work: F) -> CoreResult<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut conn::Conn<'c>) -> engine::Fut<'c, T> + Send + 'static,
     {
-        match self.sqlite() {
+        match self.sqlite().filter(|_| bounded) {
             Some(e) => Ok(e.read_inline(work).await?),
             None => self.read(work).await,
         }

@@ -357,10 +357,11 @@ pub fn sort_column(kind: ResourceKind, p: &AttrPath) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scim_proto::filter::parse;
 
     #[test]
     fn point_lookups() {
-        let f = |text: &str| scim_proto::filter::parse(text).expect("parses");
+        let f = |text: &str| parse(text).expect("parses");
         let cases = [
             (ResourceKind::User, "userName eq \"a@b\"", true),
             (ResourceKind::User, "USERNAME eq \"a@b\"", true),
@@ -387,7 +388,6 @@ mod tests {
         }
         assert!(!is_point_lookup(ResourceKind::User, None));
     }
-    use scim_proto::filter::parse;
 
     fn sql(kind: ResourceKind, f: &str) -> Option<(String, Vec<Arg>)> {
         let mut b = SqlBuf::default();

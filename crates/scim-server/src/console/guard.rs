@@ -101,11 +101,16 @@ pub async fn role_guard(
     }
     let session = load(&state, req.headers()).await?;
     let role = session.as_ref().map(|s| &s.operator.role);
-    let need = match need {
-        Need::ReadApp(name) if role.is_some_and(|r| !r.is_instance()) => {
-            Need::ReadAny(app_tenants(&state, &name).await?)
+    let app = match &need {
+        Need::ReadApp(name) => Some(name.clone()),
+        _ => None,
+    };
+    // A tenant admin reads an app of theirs: looked up for its tenants.
+    let need = match &app {
+        Some(name) if role.is_some_and(|r| !r.is_instance()) => {
+            Need::ReadAny(app_tenants(&state, name).await?)
         }
-        other => other,
+        _ => need,
     };
     let verdict = decide(role, &need);
     let api = uri.path().starts_with("/console/api/");
@@ -147,8 +152,7 @@ pub async fn role_guard(
             ),
             // An app of tenants not theirs: as if it did not exist.
             _ => {
-                let name = uri.path().split('/').nth(3).unwrap_or_default();
-                let name = scim_proto::error::excerpt(name);
+                let name = scim_proto::error::excerpt(app.as_deref().unwrap_or_default());
                 (404, format!("there is no app '{name}'"))
             }
         },

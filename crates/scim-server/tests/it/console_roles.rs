@@ -110,22 +110,27 @@ pub async fn tenant_admin(s: &TestServer, slug: &str, name: &str) -> Console {
     c
 }
 
-async fn every_route_checks_the_role(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    s.tenant("globex").await;
-    s.tenant("initech").await;
-    let c = tenant_admin(&s, "acme", "ta@acme.example").await;
-    let g = s.services.tenants.get("globex").await.unwrap();
+/// Grants `name` read-only access to the tenant `slug`.
+async fn read_only_on(s: &TestServer, slug: &str, name: &str) {
+    let t = s.services.tenants.get(slug).await.unwrap();
     s.services
         .access
         .grant(
-            &g,
-            "ta@acme.example",
+            &t,
+            name,
             Some(scim_core::access::Access::ReadOnly),
             &Actor::server(),
         )
         .await
         .unwrap();
+}
+
+async fn every_route_checks_the_role(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    s.tenant("globex").await;
+    s.tenant("initech").await;
+    let c = tenant_admin(&s, "acme", "ta@acme.example").await;
+    read_only_on(&s, "globex", "ta@acme.example").await;
     let all = routes();
     assert!(all.len() >= 25, "the router was read: {all:?}");
     let csrf = c.csrf.clone();
@@ -296,17 +301,7 @@ async fn apps_of_their_tenants_are_read_only(backend: Backend) {
     assert!(!list.contains("from-globex"), "no grant on globex: {list}");
     let (st, _, _) = c.get("/console/apps/from-globex").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let g = s.services.tenants.get("globex").await.unwrap();
-    s.services
-        .access
-        .grant(
-            &g,
-            "ta@acme.example",
-            Some(scim_core::access::Access::ReadOnly),
-            &Actor::server(),
-        )
-        .await
-        .unwrap();
+    read_only_on(&s, "globex", "ta@acme.example").await;
     let (st, _, list) = c.get("/console/apps").await;
     assert_eq!(st, StatusCode::OK, "{list}");
     assert!(list.contains("into-acme"), "{list}");

@@ -77,13 +77,12 @@ impl ResourceStore for SqlStore {
     ) -> CoreResult<Option<StoredResource>> {
         let id = id.to_string();
         // A user is one row and their groups; a group's members are unbounded.
-        if kind == ResourceKind::User {
-            return self
-                .read_point(job!(|c| read::get(c, tenant_id, kind, &id, related)))
-                .await;
-        }
-        self.read(job!(|c| read::get(c, tenant_id, kind, &id, related)))
-            .await
+        let bounded = kind == ResourceKind::User;
+        self.read_bounded(
+            bounded,
+            job!(|c| read::get(c, tenant_id, kind, &id, related)),
+        )
+        .await
     }
     async fn modify(
         &self,
@@ -171,13 +170,12 @@ impl ResourceStore for SqlStore {
             .map_or((None, 0), |e| e.cached_count(tenant_id, kind));
         let point = crate::sql_filter::is_point_lookup(kind, q.filter.as_ref());
         let q = q.clone();
-        let r = if point {
-            self.read_point(job!(|c| read::query(c, tenant_id, kind, &q, max, known)))
-                .await?
-        } else {
-            self.read(job!(|c| read::query(c, tenant_id, kind, &q, max, known)))
-                .await?
-        };
+        let r = self
+            .read_bounded(
+                point,
+                job!(|c| read::query(c, tenant_id, kind, &q, max, known)),
+            )
+            .await?;
         if let Some(e) = self.sqlite()
             && unfiltered
             && known.is_none()

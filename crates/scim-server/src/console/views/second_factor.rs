@@ -249,9 +249,10 @@ fn qr_svg(url: &str) -> ApiResult<String> {
         .light_color(svg::Color("#ffffff"))
         .build();
     // Inline in HTML: from `<svg` on (no XML declaration).
-    Ok(drawn
-        .find("<svg")
-        .map_or(drawn.clone(), |i| drawn[i..].to_string()))
+    Ok(match drawn.find("<svg") {
+        Some(i) => drawn[i..].to_string(),
+        None => drawn,
+    })
 }
 
 async fn account_page(
